@@ -1,0 +1,46 @@
+//! # smtp-proto: SMTP without I/O
+//!
+//! The pure core of the workspace: it parses and emits SMTP commands and replies
+//! (RFC 5321 and its extensions), frames lines and message data, and — in later
+//! modules — runs the client and server sessions as state machines and plans MX
+//! delivery.
+//!
+//! ## What this crate never does
+//!
+//! It never opens a socket or a file, never spawns a thread, never reads a
+//! clock and never draws a random number. Time comes in as an argument, DNS
+//! ids and tie-break seeds come in as values. Every session is therefore
+//! replayable and every test deterministic; the transports (`smtp-blocking`,
+//! `smtp-mio`) are thin loops around it.
+//!
+//! ## Map
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`address`] | domains, address literals, mailboxes, reverse- and forward-paths |
+//! | [`xtext`] | the `xtext` encoding of DSN parameters (RFC 3461 §4) |
+//! | [`command`] | every command a client sends, parsed and encoded, with typed ESMTP parameters |
+//! | [`reply`] | reply codes, enhanced status codes, single- and multi-line replies |
+//! | [`ehlo`] | the EHLO reply as a typed extension set |
+//! | [`framing`] | the CRLF line framer with RFC 5321 §4.5.3.1 limits |
+//! | [`data`] | dot-stuffing, dot-unstuffing with strict end-of-data, BDAT chunk counting |
+//! | [`secret`] | a redacting wrapper for credentials |
+//! | [`mx`] | MX query building and answer decoding (RFC 5321 §5.1, RFC 7505) |
+//!
+//! Encoding is infallible: every value that reaches the wire was validated
+//! when it was built, so no address, parameter or reply text can carry a CR or
+//! LF that would smuggle a second command.
+#![forbid(unsafe_code)]
+
+pub mod address;
+pub mod command;
+pub mod data;
+pub mod ehlo;
+pub mod framing;
+pub mod keyword;
+pub mod mx;
+pub mod reply;
+pub mod secret;
+pub mod xtext;
+
+pub use secret::Secret;

@@ -1,0 +1,4 @@
+//! Shared helpers for the workspace's integration tests and benchmarks.
+//!
+//! The tests themselves live in `tests/tests/`, the benchmarks in
+//! `tests/benches/`. Nothing here is published.

@@ -26,6 +26,8 @@
 //! | [`data`] | dot-stuffing, dot-unstuffing with strict end-of-data, BDAT chunk counting |
 //! | [`secret`] | a redacting wrapper for credentials |
 //! | [`mx`] | MX query building and answer decoding (RFC 5321 §5.1, RFC 7505) |
+| [`output`] | the one output type of both sessions: event, transmit, start TLS, wait |
+| [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
 //!
 //! Encoding is infallible: every value that reaches the wire was validated
 //! when it was built, so no address, parameter or reply text can carry a CR or
@@ -39,8 +41,11 @@ pub mod ehlo;
 pub mod framing;
 pub mod keyword;
 pub mod mx;
+pub mod output;
 pub mod reply;
 pub mod secret;
+pub mod time;
 pub mod xtext;
 
+pub use output::{Output, TlsInfo};
 pub use secret::Secret;

@@ -25,6 +25,9 @@
 //! | [`framing`] | the CRLF line framer with RFC 5321 §4.5.3.1 limits |
 //! | [`data`] | dot-stuffing, dot-unstuffing with strict end-of-data, BDAT chunk counting |
 //! | [`secret`] | a redacting wrapper for credentials |
+| [`server`] | the server session: bytes in, events and replies out |
+| [`client`] | the client session: commands and bodies in, bytes and reply events out |
+| [`manual`] | the security rationale: STARTTLS injection, SMTP smuggling, limits and defaults |
 //! | [`mx`] | MX query building and answer decoding (RFC 5321 §5.1, RFC 7505) |
 | [`output`] | the one output type of both sessions: event, transmit, start TLS, wait |
 | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
@@ -35,15 +38,18 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod client;
 pub mod command;
 pub mod data;
 pub mod ehlo;
 pub mod framing;
 pub mod keyword;
+pub mod manual;
 pub mod mx;
 pub mod output;
 pub mod reply;
 pub mod secret;
+pub mod server;
 pub mod time;
 pub mod xtext;
 

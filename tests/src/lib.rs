@@ -2,3 +2,6 @@
 //!
 //! The tests themselves live in `tests/tests/`, the benchmarks in
 //! `tests/benches/`. Nothing here is published.
+
+pub mod pair;
+pub mod transcript;

@@ -29,8 +29,8 @@
 //! | [`client`] | the client session: commands and bodies in, bytes and reply events out |
 //! | [`manual`] | the security rationale: STARTTLS injection, SMTP smuggling, limits and defaults |
 //! | [`mx`] | MX query building and answer decoding (RFC 5321 §5.1, RFC 7505) |
-| [`output`] | the one output type of both sessions: event, transmit, start TLS, wait |
-| [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
+//! | [`output`] | the one output type of both sessions: event, transmit, start TLS, wait |
+//! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
 //!
 //! Encoding is infallible: every value that reaches the wire was validated
 //! when it was built, so no address, parameter or reply text can carry a CR or

@@ -38,12 +38,23 @@ impl Rcode {
     pub const REFUSED: Self = Self(5);
 }
 
+/// Shows the RFC 1035 mnemonic (`SERVFAIL`) for the classic codes, the
+/// number and IANA description for the others.
 impl fmt::Display for Rcode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match <ResponseCode as From<u16>>::from(self.0) {
-            ResponseCode::Unknown(code) => write!(f, "RCODE {code}"),
-            known => f.write_str(known.to_str()),
-        }
+        let mnemonic = match *self {
+            Self::NOERROR => "NOERROR",
+            Self::FORMERR => "FORMERR",
+            Self::SERVFAIL => "SERVFAIL",
+            Self::NXDOMAIN => "NXDOMAIN",
+            Self::NOTIMP => "NOTIMP",
+            Self::REFUSED => "REFUSED",
+            Self(code) => {
+                let description = <ResponseCode as From<u16>>::from(code).to_str();
+                return write!(f, "RCODE {code} ({description})");
+            }
+        };
+        f.write_str(mnemonic)
     }
 }
 

@@ -264,8 +264,11 @@ impl AnswerError {
         )
     }
 
-    /// What to do next: every error that is not
-    /// [unrelated](Self::is_unrelated) makes the lookup fail temporarily.
+    /// What the error means for the lookup once no usable answer will come:
+    /// always [`Disposition::TemporaryFailure`]. For an
+    /// [unrelated](Self::is_unrelated) message, first keep waiting; only the
+    /// query's timeout makes the failure. No answer error is ever permanent:
+    /// a broken or hostile answer must not bounce mail.
     pub fn disposition(&self) -> Disposition {
         Disposition::TemporaryFailure
     }

@@ -137,6 +137,17 @@ const RCPTMAX: &str = "RCPTMAX";
 const RCPTDOMAINMAX: &str = "RCPTDOMAINMAX";
 
 impl<'a> Limits<'a> {
+    /// The three registered limits; unregistered ones are added with
+    /// [`Limits::push_other`].
+    pub fn new(mail_max: Option<u32>, rcpt_max: Option<u32>, rcpt_domain_max: Option<u32>) -> Self {
+        Self {
+            mail_max,
+            rcpt_max,
+            rcpt_domain_max,
+            other: Vec::new(),
+        }
+    }
+
     /// Limits not registered by RFC 9422, each as written (`NAME=value`).
     pub fn other(&self) -> &[EhloParam<'a>] {
         &self.other
@@ -612,16 +623,19 @@ impl<'a> Extensions<'a> {
             }
             other => other,
         };
-        match self.position(ext.keyword()) {
-            Some(i) => self
-                .entries
-                .get_mut(i)
-                .map(|slot| std::mem::replace(slot, ext)),
-            None => {
-                self.add_new(ext);
-                None
-            }
-        }
+        let slot = self
+            .position(ext.keyword())
+            .and_then(|i| self.entries.get_mut(i));
+        let Some(slot) = slot else {
+            self.add_new(ext);
+            return None;
+        };
+        // Same keyword, but a typed entry may replace an `Other` or the
+        // reverse: keep the presence bits in step.
+        let new_bit = ext.kind().map_or(0, Kind::bit);
+        let old = std::mem::replace(slot, ext);
+        self.present = (self.present & !old.kind().map_or(0, Kind::bit)) | new_bit;
+        Some(old)
     }
 
     fn add_new(&mut self, ext: Extension<'a>) {

@@ -177,9 +177,9 @@ impl<'a> Limits<'a> {
         }
     }
 
-    fn parse(params: &[&'a str]) -> Option<Self> {
+    fn parse(params: impl Iterator<Item = &'a str>) -> Option<Self> {
         let mut limits = Self::default();
-        for &p in params {
+        for p in params {
             let (name, value) = p.split_once('=').unwrap_or((p, ""));
             let slot = if name.eq_ignore_ascii_case(MAILMAX) {
                 &mut limits.mail_max
@@ -413,12 +413,11 @@ impl<'a> Extension<'a> {
     /// [`Extension::Other`].
     pub fn from_parts(keyword: Keyword<'a>, params: Vec<EhloParam<'a>>) -> Self {
         let typed = {
-            let strs: Vec<&str> = params.iter().map(EhloParam::as_str).collect();
             // The typed value borrows from `params`, which is consumed
             // below, so it is detached (this path is for values built by
             // hand; parsing goes through `typed` directly and borrows).
             Kind::of(keyword.as_str())
-                .and_then(|kind| typed(kind, &strs))
+                .and_then(|kind| typed(kind, params.iter().map(EhloParam::as_str)))
                 .map(Extension::into_owned)
         };
         match typed {
@@ -505,18 +504,31 @@ impl<'a> Extension<'a> {
 
 /// The typed form of a known keyword's parameters; `None` when they do not
 /// fit its grammar.
-fn typed<'a>(kind: Kind, params: &[&'a str]) -> Option<Extension<'a>> {
-    let flag = |ext: Extension<'a>| params.is_empty().then_some(ext);
+fn typed<'a, I>(kind: Kind, params: I) -> Option<Extension<'a>>
+where
+    I: Iterator<Item = &'a str> + Clone,
+{
+    // At most `N` parameters, as an array padded with `None`; `None` overall
+    // when there are more.
+    fn at_most<'a, const N: usize>(
+        mut params: impl Iterator<Item = &'a str>,
+    ) -> Option<[Option<&'a str>; N]> {
+        let mut out = [None; N];
+        for slot in &mut out {
+            *slot = params.next();
+        }
+        params.next().is_none().then_some(out)
+    }
+    let flag = |ext: Extension<'a>| params.clone().next().is_none().then_some(ext);
     match kind {
         // "SIZE" [SP size-param]; size-param = 1*20DIGIT (RFC 1870 §4)
-        Kind::Size => match params {
-            [] => Some(Extension::Size(None)),
-            [n] => Some(Extension::Size(Some(parse_number(n)?))),
-            _ => None,
+        Kind::Size => match at_most::<1>(params)? {
+            [None] => Some(Extension::Size(None)),
+            [Some(n)] => Some(Extension::Size(Some(parse_number(n)?))),
         },
         // "AUTH" 1*(SP sasl-mech) (RFC 4954 §3)
         Kind::Auth => {
-            let mut mechs: Vec<Mechanism<'a>> = Vec::with_capacity(params.len());
+            let mut mechs: Vec<Mechanism<'a>> = Vec::new();
             for p in params {
                 let m = Mechanism::new(p).ok()?;
                 if !mechs.contains(&m) {
@@ -538,21 +550,19 @@ fn typed<'a>(kind: Kind, params: &[&'a str]) -> Option<Extension<'a>> {
         Kind::Etrn => flag(Extension::Etrn),
         Kind::Help => flag(Extension::Help),
         // "MT-PRIORITY" [SP priority-profile] (RFC 6710 §3)
-        Kind::MtPriority => match params {
-            [] => Some(Extension::MtPriority(None)),
-            [p] => Some(Extension::MtPriority(Some(Keyword::new(p).ok()?))),
-            _ => None,
+        Kind::MtPriority => match at_most::<1>(params)? {
+            [None] => Some(Extension::MtPriority(None)),
+            [Some(p)] => Some(Extension::MtPriority(Some(Keyword::new(p).ok()?))),
         },
         // "DELIVERBY" [SP min-by-time] (RFC 2852 §4)
-        Kind::DeliverBy => match params {
-            [] => Some(Extension::DeliverBy(None)),
-            [n] => Some(Extension::DeliverBy(Some(parse_number(n)?))),
-            _ => None,
+        Kind::DeliverBy => match at_most::<1>(params)? {
+            [None] => Some(Extension::DeliverBy(None)),
+            [Some(n)] => Some(Extension::DeliverBy(Some(parse_number(n)?))),
         },
         // "FUTURERELEASE" SP max-future-release-interval
         //                 SP max-future-release-date-time (RFC 4865 §3)
-        Kind::FutureRelease => match params {
-            [interval, datetime] => Some(Extension::FutureRelease {
+        Kind::FutureRelease => match at_most::<2>(params)? {
+            [Some(interval), Some(datetime)] => Some(Extension::FutureRelease {
                 max_interval: parse_number(interval)?,
                 max_datetime: EhloParam::new(datetime).ok()?,
             }),
@@ -1081,16 +1091,15 @@ fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
     let Some(first) = tokens.next() else {
         return LineOutcome::Empty;
     };
-    let mut params: Vec<&str> = tokens.collect();
     if let Some(rest) = first
         .get(..5)
         .filter(|p| p.eq_ignore_ascii_case("AUTH="))
         .and_then(|_| first.get(5..))
     {
-        if !rest.is_empty() {
-            params.insert(0, rest);
-        }
-        return match typed(Kind::Auth, &params) {
+        let params = std::iter::once(rest)
+            .filter(|t| !t.is_empty())
+            .chain(tokens);
+        return match typed(Kind::Auth, params) {
             Some(ext) => LineOutcome::Ext(ext),
             None => LineOutcome::Malformed,
         };
@@ -1098,11 +1107,11 @@ fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
     let Ok(keyword) = Keyword::new(first) else {
         return LineOutcome::Malformed;
     };
-    if let Some(ext) = Kind::of(first).and_then(|kind| typed(kind, &params)) {
+    if let Some(ext) = Kind::of(first).and_then(|kind| typed(kind, tokens.clone())) {
         return LineOutcome::Ext(ext);
     }
-    let mut checked = Vec::with_capacity(params.len());
-    for p in params {
+    let mut checked = Vec::new();
+    for p in tokens {
         match EhloParam::new(p) {
             Ok(p) => checked.push(p),
             Err(_) => return LineOutcome::Malformed,

@@ -17,7 +17,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReplyCode(u16);
 
-/// A number that is not a valid reply code.
+/// A number that is not a valid reply code (0 when the text was not a number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("invalid reply code {0}: must be 2yz-5yz with y in 0-5")]
 pub struct ReplyCodeError(pub u16);

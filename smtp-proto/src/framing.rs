@@ -345,3 +345,26 @@ impl LineFramer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_resumes_where_it_stopped() {
+        let mut f = LineFramer::new(AUTH_LINE_MAX);
+        let mut buf = Vec::new();
+        for i in 1..=100 {
+            buf.push(b'x');
+            assert_eq!(f.next(&buf), Frame::NeedMore);
+            assert_eq!(f.scanned, i, "every byte is scanned once");
+        }
+        // A trailing CR is left for the next call, which sees its successor.
+        buf.push(b'\r');
+        assert_eq!(f.next(&buf), Frame::NeedMore);
+        assert_eq!(f.scanned, 100);
+        buf.push(b'\n');
+        assert!(matches!(f.next(&buf), Frame::Line(l) if l.len() == 102));
+        assert_eq!(f.scanned, 0);
+    }
+}

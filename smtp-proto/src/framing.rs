@@ -80,9 +80,9 @@ pub const TEXT_LINE_MAX: usize = 1000;
 /// Longest line of the AUTH exchange (the command with its initial response,
 /// and each SASL response line), CRLF included: 12288 octets.
 ///
-/// RFC 4954 §4: "the AUTH command ... and each subsequent response line ...
-/// [are] limited to 12288 octets (including the terminating CRLF)". RFC 4954
-/// raises the RFC 5321 §4.5.3.1.4 command line limit for these lines only.
+/// RFC 4954 §4 raises the RFC 5321 §4.5.3.1.4 command line limit to 12288
+/// octets, CRLF included, for the AUTH command with its initial response and
+/// for each line of the SASL exchange.
 pub const AUTH_LINE_MAX: usize = 12288;
 
 /// The shortest limit the framer accepts: a line always holds its CRLF.

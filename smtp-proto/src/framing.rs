@@ -142,9 +142,11 @@ impl<'b> Line<'b> {
 ///
 /// Every variant says through [`Frame::consumed`] how many bytes the caller
 /// must remove from the front of its buffer before the next call.
+///
+/// Deliberately not `#[non_exhaustive]`: these are all the things a line
+/// framer can find, and a session must handle each of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
-#[non_exhaustive]
 pub enum Frame<'b> {
     /// A complete line; remove [`Line::len`] bytes after using it.
     Line(Line<'b>),

@@ -65,7 +65,6 @@ fn drive(max_len: usize, chunks: &[&[u8]]) -> Vec<Ev> {
                     }
                 }
                 Frame::NeedMore => break,
-                _ => unreachable!("no other frame kinds today"),
             }
             buf.drain(..n);
         }

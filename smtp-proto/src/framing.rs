@@ -90,6 +90,9 @@ pub const MIN_LINE_MAX: usize = 2;
 
 /// A CRLF-terminated line found by [`LineFramer::next`], borrowed from the
 /// caller's buffer.
+///
+/// The framer judges only line endings; NUL and any other octet are left to
+/// the grammar, which rejects what it does not allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub struct Line<'b> {
@@ -112,13 +115,8 @@ impl<'b> Line<'b> {
     }
 
     /// Length on the wire, CRLF included; the number of bytes to drain.
-    pub fn len(&self) -> usize {
+    pub fn wire_len(&self) -> usize {
         self.bytes.len()
-    }
-
-    /// Whether the line is empty apart from its CRLF.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.len() == 2
     }
 
     /// Whether the line contains a LF not preceded by a CR (a protocol
@@ -148,7 +146,7 @@ impl<'b> Line<'b> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub enum Frame<'b> {
-    /// A complete line; remove [`Line::len`] bytes after using it.
+    /// A complete line; remove [`Line::wire_len`] bytes after using it.
     Line(Line<'b>),
     /// The line at the front is longer than the limit. Reported once per
     /// over-long line; remove `discard` bytes (everything of the line
@@ -177,7 +175,7 @@ impl Frame<'_> {
     /// this frame (zero for [`Frame::NeedMore`]).
     pub fn consumed(&self) -> usize {
         match self {
-            Frame::Line(line) => line.len(),
+            Frame::Line(line) => line.wire_len(),
             Frame::TooLong { discard, .. } | Frame::Discard { discard, .. } => *discard,
             Frame::NeedMore => 0,
         }
@@ -366,7 +364,7 @@ mod tests {
         assert_eq!(f.next(&buf), Frame::NeedMore);
         assert_eq!(f.scanned, 100);
         buf.push(b'\n');
-        assert!(matches!(f.next(&buf), Frame::Line(l) if l.len() == 102));
+        assert!(matches!(f.next(&buf), Frame::Line(l) if l.wire_len() == 102));
         assert_eq!(f.scanned, 0);
     }
 }

@@ -32,6 +32,50 @@
 //! - BDAT chunks ([`BdatChunk`], RFC 3030) are counted octets: nothing inside
 //!   them is interpreted, so they cannot be smuggled through.
 //!
+//! # Driving them
+//!
+//! A server session in DATA mode hands its input buffer to the unstuffer,
+//! passes the body on, drains, and goes back to the line framer once the
+//! end is reached (what follows the terminator is the next pipelined
+//! command):
+//!
+//! ```
+//! use smtp_proto::data::{BareLineEnding, DotUnstuffer};
+//!
+//! let mut unstuffer = DotUnstuffer::new(BareLineEnding::Reject);
+//! let mut buf: Vec<u8> = Vec::new();
+//! let mut body = Vec::new();
+//! for read in [&b"Subject: hi\r\n\r\n..dot\r\nbare\n.\r"[..], b"\nstill body\r\n.\r\nQUIT\r\n"] {
+//!     buf.extend_from_slice(read);
+//!     let r = unstuffer.unstuff_in_place(&mut buf);
+//!     body.extend_from_slice(&buf[..r.body_len]); // or hand it to the application
+//!     buf.drain(..r.consumed);
+//!     if r.end {
+//!         break;
+//!     }
+//! }
+//! assert!(unstuffer.is_done());
+//! assert_eq!(body, b"Subject: hi\r\n\r\n.dot\r\nbare\n\r\nstill body\r\n");
+//! // `\n.\r\n` did not end the message, but it is remembered:
+//! assert!(unstuffer.stats().has_bare_line_ending()); // -> 550 at the real end
+//! assert_eq!(buf, b"QUIT\r\n"); // back to the line framer
+//! ```
+//!
+//! A client session stuffs each chunk the application writes and finishes
+//! with the terminator:
+//!
+//! ```
+//! use smtp_proto::data::{BareLineEnding, DotStuffer, StuffError};
+//!
+//! let mut stuffer = DotStuffer::new(BareLineEnding::Reject);
+//! let mut wire = Vec::new();
+//! stuffer.stuff(b"Subject: hi\r\n\r\n.dot\r", &mut wire)?;
+//! stuffer.stuff(b"\nend", &mut wire)?;
+//! stuffer.finish(&mut wire)?;
+//! assert_eq!(wire, b"Subject: hi\r\n\r\n..dot\r\nend\r\n.\r\n");
+//! # Ok::<(), StuffError>(())
+//! ```
+//!
 //! # Lines after a bare line ending
 //!
 //! A bare CR or LF is not a line end, so the byte after it is not at a line

@@ -121,14 +121,16 @@ impl DotStuffer {
                     self.state = State::LineStart;
                 }
                 State::Text => {
+                    // Fast path: copy up to the next byte that needs a
+                    // decision, stepping over every CRLF whose next line does
+                    // not start with a dot.
                     let rest = input.get(pos..).unwrap_or_default();
-                    let Some(k) = memchr::memchr2(b'\r', b'\n', rest) else {
-                        out.extend_from_slice(rest);
-                        pos = input.len();
-                        break;
-                    };
+                    let k = ordinary_run(rest);
                     out.extend_from_slice(rest.get(..k).unwrap_or_default());
                     pos += k;
+                    if k == rest.len() {
+                        break;
+                    }
                     if rest.get(k) == Some(&b'\r') {
                         pos += 1;
                         self.state = State::Cr;
@@ -178,4 +180,25 @@ impl DotStuffer {
         self.error = Some(error);
         error
     }
+}
+
+/// The length of the prefix of `rest` that is copied as it stands: up to the
+/// first bare CR or LF, CRLF followed by a dot, or CR or CRLF at its end.
+fn ordinary_run(rest: &[u8]) -> usize {
+    let mut pos = 0;
+    while let Some(i) = rest
+        .get(pos..)
+        .and_then(|r| memchr::memchr2(b'\r', b'\n', r))
+        .map(|k| pos + k)
+    {
+        if rest.get(i) == Some(&b'\r')
+            && rest.get(i + 1) == Some(&b'\n')
+            && rest.get(i + 2).is_some_and(|&c| c != b'.')
+        {
+            pos = i + 2;
+        } else {
+            return i;
+        }
+    }
+    rest.len()
 }

@@ -154,17 +154,14 @@ impl DotUnstuffer {
             match self.state {
                 State::Done => break,
                 State::Text => {
-                    let rest = buf.get(r..).unwrap_or_default();
-                    let Some(k) = memchr::memchr3(b'\r', b'\n', 0, rest) else {
-                        let n = rest.len();
-                        move_run(buf, r, w, n);
-                        r += n;
-                        w += n;
-                        break;
-                    };
-                    move_run(buf, r, w, k);
-                    r += k;
-                    w += k;
+                    // Fast path: one run reaches from `r` to the next byte
+                    // that needs a decision, stepping over every CRLF whose
+                    // next line does not start with a dot, and moves as a
+                    // whole (not at all while nothing has been removed).
+                    let end = ordinary_run(buf, r);
+                    move_run(buf, r, w, end - r);
+                    w += end - r;
+                    r = end;
                     let Some(&b) = buf.get(r) else { break };
                     r += 1;
                     match b {
@@ -245,6 +242,31 @@ impl DotUnstuffer {
         }
         self.stats.octets += (w - start) as u64;
         (w, r)
+    }
+}
+
+/// The end of the run of bytes from `from` that are body as they stand: up
+/// to the next NUL, bare CR or LF, CRLF followed by a dot, CR or CRLF at the
+/// end of the buffer, or the end of the buffer.
+fn ordinary_run(buf: &[u8], from: usize) -> usize {
+    let mut pos = from;
+    loop {
+        let Some(i) = buf
+            .get(pos..)
+            .and_then(|rest| memchr::memchr3(b'\r', b'\n', 0, rest))
+            .map(|k| pos + k)
+        else {
+            return buf.len();
+        };
+        if buf.get(i) == Some(&b'\r')
+            && buf.get(i + 1) == Some(&b'\n')
+            && buf.get(i + 2).is_some_and(|&c| c != b'.')
+        {
+            // A line end followed by an ordinary line start.
+            pos = i + 2;
+        } else {
+            return i;
+        }
     }
 }
 

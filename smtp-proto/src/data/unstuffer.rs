@@ -6,16 +6,21 @@ use super::{BareLineEnding, BodyStats};
 /// Where the automaton stands between two input bytes.
 ///
 /// ```text
-///              '.'            '\r'           '\n'
-/// LineStart ────────▶ Dot ─────────▶ DotCr ─────────▶ Done   (CRLF . CRLF)
-///     │ other          │ other         │ other: the CR was bare
-///     ▼                ▼               ▼
-///   Text ◀─────────── Text       WeakLineStart ──'.' removed──▶ Text
-///     │ '\r'                           ▲
-///     ▼            '\n'                │ other: bare CR
-///    Cr ───────────────▶ LineStart     │
-///     └────────────────────────────────┘
-///   Text ──'\n' (bare LF)──▶ WeakLineStart
+/// state          next byte  action                                   next state
+/// LineStart      '.'        drop it                                  Dot
+/// LineStart      other      (read it again)                          Text
+/// Dot            CR         hold it                                  DotCr
+/// Dot            other      the dot stays dropped; read it again     Text
+/// DotCr          LF         end of data: CRLF . CRLF                 Done
+/// DotCr          other      write the held CR (bare); read it again  WeakLineStart
+/// Text           CR         write it                                 Cr
+/// Text           LF         bare LF: write it (Normalize: CRLF)      WeakLineStart
+/// Text           NUL        count it, write it                       Text
+/// Text           other      write it (whole runs at once)            Text
+/// Cr             LF         write it                                 LineStart
+/// Cr             other      bare CR (Normalize: write a LF); again   WeakLineStart
+/// WeakLineStart  '.'        drop it                                  Text
+/// WeakLineStart  other      (read it again)                          Text
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -272,6 +277,8 @@ fn ordinary_run(buf: &[u8], from: usize) -> usize {
 
 /// Moves `n` body bytes from the read position to the write position.
 fn move_run(buf: &mut [u8], r: usize, w: usize, n: usize) {
+    // In range: callers pass a run `r..r + n` that `ordinary_run` found
+    // inside `buf`, and `w <= r`.
     if r != w && n > 0 {
         buf.copy_within(r..r + n, w);
     }
@@ -295,6 +302,7 @@ fn emit(buf: &mut Vec<u8>, r: &mut usize, w: &mut usize, bytes: &[u8]) {
 /// insertion. Happens at most once per call.
 fn make_room(buf: &mut Vec<u8>, r: &mut usize, need: usize) {
     let old_len = buf.len();
+    // `*r <= buf.len()`: the read position never passes the end.
     let unread = old_len - *r;
     let gap = unread + need;
     buf.resize(old_len + gap, 0);

@@ -233,18 +233,18 @@ pub(crate) fn encode_cancel(out: &mut Vec<u8>) {
     out.extend_from_slice(b"*\r\n");
 }
 
-/// Base64 of an initial response; `=` stands for an empty one (RFC 4954 §4).
-pub(crate) fn initial_response_text(raw: &[u8]) -> String {
-    if raw.is_empty() {
-        "=".to_owned()
-    } else {
-        STANDARD.encode(raw)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Base64 of an initial response as the AUTH command writes it.
+    fn initial_response_text(raw: &[u8]) -> String {
+        if raw.is_empty() {
+            "=".to_owned()
+        } else {
+            STANDARD.encode(raw)
+        }
+    }
 
     fn mechs(names: &[&'static str]) -> Vec<Mechanism<'static>> {
         names.iter().map(|n| Mechanism::new(n).unwrap()).collect()

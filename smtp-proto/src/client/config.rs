@@ -170,6 +170,15 @@ impl AuthConfig {
             allow_plaintext: false,
         }
     }
+
+    /// AUTH with several sets of credentials (the strongest offered
+    /// mechanism wins), over TLS only.
+    pub fn with_credentials(credentials: Vec<Credentials>) -> Self {
+        Self {
+            credentials,
+            allow_plaintext: false,
+        }
+    }
 }
 
 /// One set of credentials and the mechanisms it can drive.

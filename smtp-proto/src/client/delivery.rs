@@ -225,16 +225,10 @@ impl Delivery {
                 _ => return None,
             },
             Event::Error(e) => self.error = Some(e.clone()),
-            Event::Closed => {}
+            Event::TransactionEnded | Event::Closed => {}
             _ => return None,
         }
-        let over = client.is_closed()
-            || self.error.is_some()
-            || (self.rcpt.iter().all(Option::is_some)
-                && matches!(
-                    client.transaction_phase(),
-                    TransactionPhase::Idle | TransactionPhase::Open
-                ));
+        let over = matches!(event, Event::TransactionEnded | Event::Closed) || self.error.is_some();
         if !over {
             return None;
         }

@@ -60,6 +60,13 @@ pub enum Event {
     /// a pending body is cancelled and `write_body` is refused. Under BDAT
     /// no chunk has left; under DATA the DATA reply follows as usual.
     NoValidRecipients,
+    /// The mail transaction is over: every reply it will get has been
+    /// reported. It ended with the reply (or replies) to the end of data,
+    /// a refused DATA, a refused BDAT chunk, or no accepted recipient.
+    /// [`Client::transaction_phase`](super::Client::transaction_phase) is
+    /// now `Idle`, or `Open` when the server may still hold the envelope
+    /// (RSET it before the next MAIL).
+    TransactionEnded,
     /// The session failed; no more commands will be sent. [`Event::Closed`]
     /// follows once any final bytes (a `QUIT`) have been written.
     Error(Error),

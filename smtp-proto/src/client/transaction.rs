@@ -199,14 +199,24 @@ impl Client {
                 self.tx.line_endings.take(piece);
             }
             BodySink::Bdat { chunk: buf } => {
-                if normalize {
-                    body::normalize_into(piece, &mut self.tx.line_endings, buf);
-                } else {
-                    buf.extend_from_slice(piece);
-                    self.tx.line_endings.take(piece);
+                // Fill the chunk being built; seal it whenever it is full.
+                let mut rest = piece;
+                let mut sealed = Vec::new();
+                while !rest.is_empty() {
+                    let space = chunk_size.saturating_sub(buf.len()).max(1);
+                    let (now, later) = rest.split_at(space.min(rest.len()));
+                    if normalize {
+                        body::normalize_into(now, &mut self.tx.line_endings, buf);
+                    } else {
+                        buf.extend_from_slice(now);
+                        self.tx.line_endings.take(now);
+                    }
+                    if buf.len() >= chunk_size {
+                        sealed.push(std::mem::take(buf));
+                    }
+                    rest = later;
                 }
-                if buf.len() >= chunk_size {
-                    let data = std::mem::take(buf);
+                for data in sealed {
                     self.seal_bdat(data, false);
                 }
             }
@@ -409,8 +419,7 @@ impl Client {
                         TxPhase::Body(BodySink::Data(DotStuffer::new(self.config.bare_line_ending)));
                     self.events.push_back(Event::ReadyForBody);
                 } else if matches!(self.tx.phase, TxPhase::AwaitingData) {
-                    self.tx.phase = self.tx.fallback();
-                    self.tx.body_requested = false;
+                    self.end_body();
                 }
             }
             ReplyTo::Bdat => {
@@ -427,6 +436,7 @@ impl Client {
                     .any(|f| matches!(f.to, ReplyTo::EndOfData { .. }));
                 if !more {
                     self.tx = super::state::Transaction::default();
+                    self.events.push_back(Event::TransactionEnded);
                 }
             }
             _ => {}
@@ -449,8 +459,15 @@ impl Client {
             .iter()
             .any(|f| matches!(f.to, ReplyTo::EndOfData { .. }));
         if !last_in_flight {
-            self.tx.phase = self.tx.fallback();
-            self.tx.body_requested = false;
+            self.end_body();
         }
+    }
+
+    /// The body will not be sent (or not completed): the transaction falls
+    /// back to `Open` (or `Idle` if MAIL was refused) and is over.
+    fn end_body(&mut self) {
+        self.tx.phase = self.tx.fallback();
+        self.tx.body_requested = false;
+        self.events.push_back(Event::TransactionEnded);
     }
 }

@@ -21,32 +21,152 @@ fn enc_fp(p: &ForwardPath<'_>) -> String {
 
 /// (wire, decoded local part, host as displayed, canonical wire, is_utf8)
 const REVERSE_PATHS: &[(&str, &str, &str, &str, bool)] = &[
-    ("<Smith@bar.com>", "Smith", "bar.com", "<Smith@bar.com>", false),
+    (
+        "<Smith@bar.com>",
+        "Smith",
+        "bar.com",
+        "<Smith@bar.com>",
+        false,
+    ),
     ("<JQP@bar.com>", "JQP", "bar.com", "<JQP@bar.com>", false),
     ("<a.b.c@d-e.f>", "a.b.c", "d-e.f", "<a.b.c@d-e.f>", false),
-    ("<!#$%&'*+/=?^_`{|}~-@x.y>", "!#$%&'*+/=?^_`{|}~-", "x.y", "<!#$%&'*+/=?^_`{|}~-@x.y>", false),
-    ("<\"john\\ doe\"@example.org>", "john doe", "example.org", "<\"john doe\"@example.org>", false),
-    ("<\"john doe\"@example.org>", "john doe", "example.org", "<\"john doe\"@example.org>", false),
-    ("<\"a\\\"b\\\\c\"@example.org>", "a\"b\\c", "example.org", "<\"a\\\"b\\\\c\"@example.org>", false),
+    (
+        "<!#$%&'*+/=?^_`{|}~-@x.y>",
+        "!#$%&'*+/=?^_`{|}~-",
+        "x.y",
+        "<!#$%&'*+/=?^_`{|}~-@x.y>",
+        false,
+    ),
+    (
+        "<\"john\\ doe\"@example.org>",
+        "john doe",
+        "example.org",
+        "<\"john doe\"@example.org>",
+        false,
+    ),
+    (
+        "<\"john doe\"@example.org>",
+        "john doe",
+        "example.org",
+        "<\"john doe\"@example.org>",
+        false,
+    ),
+    (
+        "<\"a\\\"b\\\\c\"@example.org>",
+        "a\"b\\c",
+        "example.org",
+        "<\"a\\\"b\\\\c\"@example.org>",
+        false,
+    ),
     // A quoted local part that is a valid dot-string is re-encoded bare.
-    ("<\"plain\"@example.org>", "plain", "example.org", "<plain@example.org>", false),
-    ("<\"\\p\\l\\a\\i\\n\"@example.org>", "plain", "example.org", "<plain@example.org>", false),
-    ("<\"\"@example.org>", "", "example.org", "<\"\"@example.org>", false),
-    ("<\"a..b\"@example.org>", "a..b", "example.org", "<\"a..b\"@example.org>", false),
-    ("<user@[192.0.2.1]>", "user", "[192.0.2.1]", "<user@[192.0.2.1]>", false),
-    ("<user@[IPv6:2001:db8::1]>", "user", "[IPv6:2001:db8::1]", "<user@[IPv6:2001:db8::1]>", false),
-    ("<user@[ipv6:2001:DB8:0:0:0:0:0:1]>", "user", "[IPv6:2001:db8::1]", "<user@[IPv6:2001:db8::1]>", false),
-    ("<user@[IPv6:::ffff:192.0.2.1]>", "user", "[IPv6:::ffff:192.0.2.1]", "<user@[IPv6:::ffff:192.0.2.1]>", false),
-    ("<user@[x-tag:some;content]>", "user", "[x-tag:some;content]", "<user@[x-tag:some;content]>", false),
+    (
+        "<\"plain\"@example.org>",
+        "plain",
+        "example.org",
+        "<plain@example.org>",
+        false,
+    ),
+    (
+        "<\"\\p\\l\\a\\i\\n\"@example.org>",
+        "plain",
+        "example.org",
+        "<plain@example.org>",
+        false,
+    ),
+    (
+        "<\"\"@example.org>",
+        "",
+        "example.org",
+        "<\"\"@example.org>",
+        false,
+    ),
+    (
+        "<\"a..b\"@example.org>",
+        "a..b",
+        "example.org",
+        "<\"a..b\"@example.org>",
+        false,
+    ),
+    (
+        "<user@[192.0.2.1]>",
+        "user",
+        "[192.0.2.1]",
+        "<user@[192.0.2.1]>",
+        false,
+    ),
+    (
+        "<user@[IPv6:2001:db8::1]>",
+        "user",
+        "[IPv6:2001:db8::1]",
+        "<user@[IPv6:2001:db8::1]>",
+        false,
+    ),
+    (
+        "<user@[ipv6:2001:DB8:0:0:0:0:0:1]>",
+        "user",
+        "[IPv6:2001:db8::1]",
+        "<user@[IPv6:2001:db8::1]>",
+        false,
+    ),
+    (
+        "<user@[IPv6:::ffff:192.0.2.1]>",
+        "user",
+        "[IPv6:::ffff:192.0.2.1]",
+        "<user@[IPv6:::ffff:192.0.2.1]>",
+        false,
+    ),
+    (
+        "<user@[x-tag:some;content]>",
+        "user",
+        "[x-tag:some;content]",
+        "<user@[x-tag:some;content]>",
+        false,
+    ),
     // Source routes are accepted and dropped (RFC 5321 §4.1.1.3, App. C).
-    ("<@foo.com:Jones@XYZ.COM>", "Jones", "XYZ.COM", "<Jones@XYZ.COM>", false),
-    ("<@a.example,@b.example:user@c.example>", "user", "c.example", "<user@c.example>", false),
+    (
+        "<@foo.com:Jones@XYZ.COM>",
+        "Jones",
+        "XYZ.COM",
+        "<Jones@XYZ.COM>",
+        false,
+    ),
+    (
+        "<@a.example,@b.example:user@c.example>",
+        "user",
+        "c.example",
+        "<user@c.example>",
+        false,
+    ),
     // Underscores in labels (lenient; see the module docs).
-    ("<u@my_host.example>", "u", "my_host.example", "<u@my_host.example>", false),
+    (
+        "<u@my_host.example>",
+        "u",
+        "my_host.example",
+        "<u@my_host.example>",
+        false,
+    ),
     // SMTPUTF8 (RFC 6531).
-    ("<用户@例子.广告>", "用户", "例子.广告", "<用户@例子.广告>", true),
-    ("<ascii@bücher.example>", "ascii", "bücher.example", "<ascii@bücher.example>", true),
-    ("<\"jörg doe\"@example.org>", "jörg doe", "example.org", "<\"jörg doe\"@example.org>", true),
+    (
+        "<用户@例子.广告>",
+        "用户",
+        "例子.广告",
+        "<用户@例子.广告>",
+        true,
+    ),
+    (
+        "<ascii@bücher.example>",
+        "ascii",
+        "bücher.example",
+        "<ascii@bücher.example>",
+        true,
+    ),
+    (
+        "<\"jörg doe\"@example.org>",
+        "jörg doe",
+        "example.org",
+        "<\"jörg doe\"@example.org>",
+        true,
+    ),
 ];
 
 #[test]
@@ -71,7 +191,12 @@ fn null_and_postmaster() {
     assert_eq!(ReversePath::parse("<>").unwrap(), ReversePath::Null);
     assert_eq!(enc_rp(&ReversePath::Null), "<>");
     assert!(ForwardPath::parse("<>").is_err());
-    for pm in ["<Postmaster>", "<postmaster>", "<POSTMASTER>", "<PostMaster>"] {
+    for pm in [
+        "<Postmaster>",
+        "<postmaster>",
+        "<POSTMASTER>",
+        "<PostMaster>",
+    ] {
         let f = ForwardPath::parse(pm).unwrap();
         assert_eq!(f, ForwardPath::Postmaster);
         assert_eq!(enc_fp(&f), "<Postmaster>");
@@ -140,19 +265,40 @@ fn domains() {
         let d = Domain::new(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         assert_eq!(d.as_str(), ok);
     }
-    assert_eq!(Domain::new("Example.ORG").unwrap(), Domain::new("example.org").unwrap());
-    for bad in ["", ".", "a.", ".a", "a..b", "-a", "a-", "a.-b", "a b", "a@b", "[1.2.3.4]"] {
+    assert_eq!(
+        Domain::new("Example.ORG").unwrap(),
+        Domain::new("example.org").unwrap()
+    );
+    for bad in [
+        "",
+        ".",
+        "a.",
+        ".a",
+        "a..b",
+        "-a",
+        "a-",
+        "a.-b",
+        "a b",
+        "a@b",
+        "[1.2.3.4]",
+    ] {
         assert!(Domain::new(bad).is_err(), "{bad:?}");
     }
     let label63 = "a".repeat(63);
     assert!(Domain::new(&label63).is_ok());
-    assert_eq!(Domain::new(&"a".repeat(64)), Err(AddressError::LabelTooLong));
+    assert_eq!(
+        Domain::new(&"a".repeat(64)),
+        Err(AddressError::LabelTooLong)
+    );
     // 4 * 63 + 3 dots = 255 octets: the longest domain.
     let d255 = [label63.as_str(); 4].join(".");
     assert_eq!(d255.len(), 255);
     assert!(Domain::new(&d255).is_ok());
     let d257 = format!("{d255}.b");
-    assert_eq!(Domain::new(&d257), Err(AddressError::DomainTooLong { len: 257 }));
+    assert_eq!(
+        Domain::new(&d257),
+        Err(AddressError::DomainTooLong { len: 257 })
+    );
 }
 
 #[test]
@@ -169,12 +315,18 @@ fn length_limits() {
         Err(AddressError::LocalPartTooLong { len: 65 })
     );
     assert!(LocalPart::new(&l64).is_ok());
-    assert_eq!(LocalPart::new(&l65), Err(AddressError::LocalPartTooLong { len: 65 }));
+    assert_eq!(
+        LocalPart::new(&l65),
+        Err(AddressError::LocalPartTooLong { len: 65 })
+    );
     // Quoting counts: 62 characters + a space quote to 65 octets.
     let spaced = format!("{} b", "a".repeat(60));
     assert_eq!(LocalPart::new(&spaced).unwrap().encoded_len(), 64);
     let spaced = format!("{} b", "a".repeat(61));
-    assert_eq!(LocalPart::new(&spaced), Err(AddressError::LocalPartTooLong { len: 65 }));
+    assert_eq!(
+        LocalPart::new(&spaced),
+        Err(AddressError::LocalPartTooLong { len: 65 })
+    );
     // Path: 256 octets including brackets is the maximum.
     let label = "d".repeat(63);
     let domain = format!("{label}.{label}.{label}.{}", "d".repeat(60)); // 252 octets
@@ -183,18 +335,27 @@ fn length_limits() {
     assert_eq!(ok.len(), 256);
     assert!(ReversePath::parse(&ok).is_ok());
     let long = format!("<ab@{domain}>");
-    assert_eq!(ReversePath::parse(&long), Err(AddressError::PathTooLong { len: 257 }));
+    assert_eq!(
+        ReversePath::parse(&long),
+        Err(AddressError::PathTooLong { len: 257 })
+    );
     assert_eq!(
         ForwardPath::parse(&long),
         Err(AddressError::PathTooLong { len: 257 })
     );
     let lp = LocalPart::new("ab").unwrap();
     let d = Domain::new(&domain).unwrap();
-    assert_eq!(Mailbox::new(lp, d), Err(AddressError::PathTooLong { len: 257 }));
+    assert_eq!(
+        Mailbox::new(lp, d),
+        Err(AddressError::PathTooLong { len: 257 })
+    );
     // A source route counts towards the path length as received.
     let route = vec!["r".repeat(60); 4].join(".");
     let routed = format!("<@{route},@{route}:a@b.c>");
-    assert!(matches!(ReversePath::parse(&routed), Err(AddressError::PathTooLong { .. })));
+    assert!(matches!(
+        ReversePath::parse(&routed),
+        Err(AddressError::PathTooLong { .. })
+    ));
 }
 
 #[test]
@@ -234,8 +395,16 @@ fn syntax_errors() {
 fn constructors_reject_controls() {
     for c in ['\r', '\n', '\0', '\t', '\x7f', '\u{85}'] {
         let s = format!("a{c}b");
-        assert_eq!(LocalPart::new(&s), Err(AddressError::ForbiddenChar(c)), "{c:?}");
-        assert_eq!(Domain::new(&s), Err(AddressError::ForbiddenChar(c)), "{c:?}");
+        assert_eq!(
+            LocalPart::new(&s),
+            Err(AddressError::ForbiddenChar(c)),
+            "{c:?}"
+        );
+        assert_eq!(
+            Domain::new(&s),
+            Err(AddressError::ForbiddenChar(c)),
+            "{c:?}"
+        );
         let m = format!("a{c}@b.example");
         assert_eq!(Mailbox::parse(&m), Err(AddressError::ForbiddenChar(c)));
         let p = format!("<a@b.example{c}>");
@@ -277,10 +446,15 @@ fn literal() -> impl Strategy<Value = AddressLiteral<'static>> {
         any::<[u8; 4]>().prop_map(|a| AddressLiteral::Ipv4(Ipv4Addr::from(a))),
         any::<[u16; 8]>().prop_map(|a| AddressLiteral::Ipv6(Ipv6Addr::from(a))),
         any::<u128>().prop_map(|a| AddressLiteral::Ipv6(Ipv6Addr::from(a))),
-        ("[a-zA-Z0-9]([a-zA-Z0-9-]{0,5}[a-zA-Z0-9])?", "[!-Z^-~]{1,12}").prop_filter_map(
-            "IPv6 tag is reserved",
-            |(t, c)| AddressLiteral::general(&t, &c).ok().map(AddressLiteral::into_owned)
-        ),
+        (
+            "[a-zA-Z0-9]([a-zA-Z0-9-]{0,5}[a-zA-Z0-9])?",
+            "[!-Z^-~]{1,12}"
+        )
+            .prop_filter_map("IPv6 tag is reserved", |(t, c)| AddressLiteral::general(
+                &t, &c
+            )
+            .ok()
+            .map(AddressLiteral::into_owned)),
     ]
 }
 
@@ -293,12 +467,15 @@ fn host() -> impl Strategy<Value = Host<'static>> {
 
 fn local_part() -> impl Strategy<Value = LocalPart<'static>> {
     prop_oneof![
-        prop::collection::vec("[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,8}", 1..4).prop_map(|v| v.join(".")),
+        prop::collection::vec("[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,8}", 1..4)
+            .prop_map(|v| v.join(".")),
         "[ -~]{0,20}",
         "[a-z\" \\\\.]{0,12}",
         "\\PC{0,12}",
     ]
-    .prop_filter_map("too long", |s| LocalPart::new(&s).ok().map(LocalPart::into_owned))
+    .prop_filter_map("too long", |s| {
+        LocalPart::new(&s).ok().map(LocalPart::into_owned)
+    })
 }
 
 fn mailbox() -> impl Strategy<Value = Mailbox<'static>> {

@@ -182,6 +182,7 @@ pub(crate) fn encode_xtext_bytes(value: &str, out: &mut Vec<u8>) {
         if is_xchar(b) {
             out.push(b);
         } else {
+            // `b >> 4` and `b & 0x0f` are at most 15: valid table indexes.
             out.extend_from_slice(&[
                 b'+',
                 HEX_UPPER[usize::from(b >> 4)],
@@ -398,5 +399,36 @@ mod tests {
         assert!(decode_utf8_addr("\\y{41}").is_err());
         assert!(decode_utf8_addr("\\x{0D}").is_err());
         assert!(decode_utf8_addr("a\\").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn xtext_round_trip(s in "\\PC{1,30}|.{1,30}") {
+            let x = XText::new(s.clone()).unwrap();
+            let mut out = Vec::new();
+            x.encode(&mut out);
+            proptest::prop_assert!(out.iter().all(|&b| (33..=126).contains(&b) && b != b'='));
+            let wire = String::from_utf8(out).unwrap();
+            proptest::prop_assert_eq!(XText::parse(&wire).unwrap(), x);
+        }
+
+        #[test]
+        fn utf8_addr_round_trip(s in "\\PC{1,30}") {
+            let mut out = Vec::new();
+            encode_utf8_addr_xtext(&s, &mut out);
+            proptest::prop_assert!(out.is_ascii());
+            let wire = String::from_utf8(out).unwrap();
+            proptest::prop_assert_eq!(decode_utf8_addr(&wire).unwrap(), s.as_str());
+            let mut out = Vec::new();
+            encode_utf8_addr_unitext(&s, &mut out);
+            let wire = String::from_utf8(out).unwrap();
+            proptest::prop_assert_eq!(decode_utf8_addr(&wire).unwrap(), s.as_str());
+        }
+
+        #[test]
+        fn decoders_never_panic(s in ".{0,40}|[+\\\\x{}0-9A-Fa-f]{0,20}") {
+            let _ = XText::parse(&s);
+            let _ = decode_utf8_addr(&s);
+        }
     }
 }

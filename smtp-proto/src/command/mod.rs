@@ -53,7 +53,7 @@
 //!
 //! UTF-8 addresses parse; [`Command::needs_smtputf8`] tells the session that
 //! the command uses them, so it can refuse with [`SMTPUTF8_REQUIRED`] when the
-//! extension was not negotiated (RFC 6531 §3.7.4.1, §3.6).
+//! extension was not negotiated (RFC 6531 §3.5).
 
 mod params;
 
@@ -75,7 +75,7 @@ use crate::keyword::Mechanism;
 use crate::secret::Secret;
 
 /// The reply a server should give to a command that needs SMTPUTF8 when the
-/// client did not ask for it: `553 5.6.7` (RFC 6531 §3.7.4.1, RFC 5248).
+/// client did not ask for it: `553 5.6.7` (RFC 6531 §3.5, RFC 5248).
 pub const SMTPUTF8_REQUIRED: (u16, (u8, u16, u16)) = (553, (5, 6, 7));
 
 /// A command from client to server.
@@ -304,6 +304,7 @@ impl<'a> Command<'a> {
         let end = line.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
         let line = line.get(..end).unwrap_or_default();
         let verb_len = memchr::memchr(b' ', line).unwrap_or(line.len());
+        // `verb_len` is a position found in `line` or its length: in bounds.
         let (verb, rest) = line.split_at(verb_len);
         let rest = std::str::from_utf8(rest).map_err(|_| CommandError::InvalidUtf8);
         match verb.len() {

@@ -12,7 +12,7 @@
 //! Known parameters land in typed fields; unknown ones are kept, in order, in
 //! `other` (never dropped), so a server can answer `555 5.5.4` for those it
 //! does not implement. Keywords are case-insensitive. A parameter given twice
-//! (including an unknown one, RFC 1869 §4.1.1.x "at most once") or with an
+//! (including an unknown one: RFC 1869 allows each keyword at most once) or with an
 //! invalid value is a [`CommandError::Parameter`] naming the keyword.
 //!
 //! The structs have public fields: a client builds them directly, e.g.

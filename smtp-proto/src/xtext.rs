@@ -404,7 +404,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn xtext_round_trip(s in "\\PC{1,30}|.{1,30}") {
-            let x = XText::new(s.clone()).unwrap();
+            let x = XText::new(s).unwrap();
             let mut out = Vec::new();
             x.encode(&mut out);
             proptest::prop_assert!(out.iter().all(|&b| (33..=126).contains(&b) && b != b'='));

@@ -78,8 +78,16 @@ fn greeting_ehlo_ready() {
     assert_eq!(d.take_sent_text(), "EHLO client.example\r\n");
     d.feed(EHLO_PIPE);
     let ev = d.take_events();
-    assert!(matches!(&ev[0], Event::Reply { to: ReplyTo::Greeting, reply } if reply.code() == ReplyCode::SERVICE_READY));
-    assert!(matches!(&ev[1], Event::Reply { to: ReplyTo::Ehlo, .. }));
+    assert!(
+        matches!(&ev[0], Event::Reply { to: ReplyTo::Greeting, reply } if reply.code() == ReplyCode::SERVICE_READY)
+    );
+    assert!(matches!(
+        &ev[1],
+        Event::Reply {
+            to: ReplyTo::Ehlo,
+            ..
+        }
+    ));
     assert_eq!(ev[2], Event::Ready);
     assert!(d.client.is_ready());
     let ext = d.client.extensions().unwrap();
@@ -122,7 +130,12 @@ fn pipelined_transaction_in_one_write() {
     let ev = d.take_events();
     assert!(ev.contains(&Event::ReadyForBody));
     assert_eq!(d.client.transaction_phase(), TransactionPhase::Body);
-    assert_eq!(d.client.write_body(b"Subject: x\r\n\r\n.hidden\r\n..two").unwrap(), 28);
+    assert_eq!(
+        d.client
+            .write_body(b"Subject: x\r\n\r\n.hidden\r\n..two")
+            .unwrap(),
+        28
+    );
     d.client.finish_body().unwrap();
     d.drain();
     assert_eq!(
@@ -154,7 +167,11 @@ fn lock_step_without_pipelining() {
     d.feed(b"354 go\r\n");
     assert_eq!(
         replies(&mut d),
-        [(ReplyTo::Mail, 250), (ReplyTo::Rcpt { index: 0 }, 250), (ReplyTo::Data, 354)]
+        [
+            (ReplyTo::Mail, 250),
+            (ReplyTo::Rcpt { index: 0 }, 250),
+            (ReplyTo::Data, 354)
+        ]
     );
 }
 
@@ -263,24 +280,42 @@ fn ehlo_502_falls_back_but_other_refusals_fail() {
 #[test]
 fn usage_errors_change_nothing() {
     let mut d = ClientDriver::new(config());
-    assert_eq!(d.client.enqueue(mail("a@example.org")), Err(UsageError::NotReady));
+    assert_eq!(
+        d.client.enqueue(mail("a@example.org")),
+        Err(UsageError::NotReady)
+    );
     d.feed(GREETING);
     d.feed(EHLO_PIPE);
     d.take_sent();
-    assert_eq!(d.client.enqueue(rcpt("b@example.net")), Err(UsageError::NoTransaction));
-    assert_eq!(d.client.enqueue(Command::Data), Err(UsageError::NoTransaction));
+    assert_eq!(
+        d.client.enqueue(rcpt("b@example.net")),
+        Err(UsageError::NoTransaction)
+    );
+    assert_eq!(
+        d.client.enqueue(Command::Data),
+        Err(UsageError::NoTransaction)
+    );
     assert_eq!(d.client.write_body(b"x"), Err(UsageError::NoBodyDue));
     assert_eq!(
         d.client.enqueue(Command::StartTls),
         Err(UsageError::NotEnqueueable("STARTTLS"))
     );
     assert_eq!(
-        d.client.enqueue(Command::Bdat { size: 1, last: true }),
+        d.client.enqueue(Command::Bdat {
+            size: 1,
+            last: true
+        }),
         Err(UsageError::NotEnqueueable("BDAT"))
     );
     d.client.enqueue(mail("a@example.org")).unwrap();
-    assert_eq!(d.client.enqueue(mail("a@example.org")), Err(UsageError::TransactionOpen));
-    assert_eq!(d.client.enqueue(Command::Data), Err(UsageError::NoRecipients));
+    assert_eq!(
+        d.client.enqueue(mail("a@example.org")),
+        Err(UsageError::TransactionOpen)
+    );
+    assert_eq!(
+        d.client.enqueue(Command::Data),
+        Err(UsageError::NoRecipients)
+    );
     assert_eq!(d.client.start_body(), Err(UsageError::NoRecipients));
     d.client.enqueue(rcpt("b@example.net")).unwrap();
     d.client.enqueue(Command::Data).unwrap();
@@ -296,11 +331,16 @@ fn usage_errors_change_nothing() {
         "the refused calls sent nothing"
     );
     d.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
-    assert_eq!(d.client.enqueue(Command::Rset), Err(UsageError::BodyInProgress));
+    assert_eq!(
+        d.client.enqueue(Command::Rset),
+        Err(UsageError::BodyInProgress)
+    );
     d.client.finish_body().unwrap();
     assert_eq!(
         d.client.enqueue(Command::Quit),
-        Err(UsageError::AwaitingReply(ReplyTo::EndOfData { recipient: None }))
+        Err(UsageError::AwaitingReply(ReplyTo::EndOfData {
+            recipient: None
+        }))
     );
     d.feed(b"250 ok\r\n");
     d.client.enqueue(Command::Quit).unwrap();
@@ -491,9 +531,7 @@ fn rset_aborts_and_allows_a_new_transaction() {
 #[test]
 fn noop_ends_a_pipelined_group() {
     let mut d = ready(config(), EHLO_PIPE);
-    d.client
-        .enqueue(Command::Noop { text: None })
-        .unwrap();
+    d.client.enqueue(Command::Noop { text: None }).unwrap();
     d.client.enqueue(Command::Rset).unwrap();
     d.drain();
     assert_eq!(d.take_sent_text(), "NOOP\r\n");
@@ -538,10 +576,7 @@ fn starttls_injection_is_discarded_and_closes() {
     d.feed(EHLO_TLS);
     d.take_sent();
     d.feed(b"220 go ahead\r\n250 injected\r\n");
-    assert_eq!(
-        d.error(),
-        Some(&Error::StartTlsInjection { bytes: 14 })
-    );
+    assert_eq!(d.error(), Some(&Error::StartTlsInjection { bytes: 14 }));
     assert_eq!(d.starttls, 0, "no handshake over an injected stream");
     assert!(d.client.is_closed());
     assert!(!d.saw(|e| matches!(e, Event::Reply { to: ReplyTo::Ehlo, reply } if reply.first_line() == "injected")));
@@ -576,7 +611,10 @@ fn starttls_injection_can_be_discarded_by_policy() {
     assert_eq!(d.starttls, 1);
     d.tls_established();
     assert_eq!(d.take_sent_text(), "EHLO client.example\r\n");
-    assert!(d.client.extensions().is_none(), "the injected reply was never read");
+    assert!(
+        d.client.extensions().is_none(),
+        "the injected reply was never read"
+    );
 }
 
 #[test]
@@ -640,7 +678,11 @@ fn implicit_tls_starts_encrypted() {
     d.feed(GREETING);
     d.take_sent();
     d.feed(EHLO_TLS);
-    assert_eq!(d.take_sent_text(), "AUTH PLAIN AHUAcA==\r\n", "no STARTTLS under TLS");
+    assert_eq!(
+        d.take_sent_text(),
+        "AUTH PLAIN AHUAcA==\r\n",
+        "no STARTTLS under TLS"
+    );
 }
 
 // ---- AUTH --------------------------------------------------------------
@@ -665,7 +707,10 @@ fn auth_plain() {
         "EHLO client.example\r\nAUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n"
     );
     d.feed(b"235 2.7.0 Authentication successful\r\n");
-    assert!(d.saw(|e| *e == Event::Authenticated { mechanism: Mechanism::PLAIN }));
+    assert!(d.saw(|e| *e
+        == Event::Authenticated {
+            mechanism: Mechanism::PLAIN
+        }));
     assert!(d.saw(|e| *e == Event::Ready));
     assert_eq!(d.client.authenticated(), Some(&Mechanism::PLAIN));
 }
@@ -704,7 +749,10 @@ fn xoauth2_error_document_gets_an_empty_response() {
     d.feed(GREETING);
     d.feed(b"250-mx\r\n250 AUTH PLAIN XOAUTH2\r\n");
     let sent = d.take_sent_text();
-    assert!(sent.ends_with("AUTH XOAUTH2 dXNlcj11AWF1dGg9QmVhcmVyIHQBAQ==\r\n"), "{sent}");
+    assert!(
+        sent.ends_with("AUTH XOAUTH2 dXNlcj11AWF1dGg9QmVhcmVyIHQBAQ==\r\n"),
+        "{sent}"
+    );
     d.feed(b"334 eyJzdGF0dXMiOiI0MDEifQ==\r\n");
     assert_eq!(d.take_sent_text(), "\r\n");
     d.feed(b"535 5.7.8 bad token\r\n");
@@ -720,7 +768,11 @@ fn auth_never_over_plaintext_by_default() {
     d.take_sent();
     d.feed(b"250-mx\r\n250 AUTH PLAIN\r\n");
     assert_eq!(d.error(), Some(&Error::AuthRequiresTls));
-    assert_eq!(d.take_sent_text(), "QUIT\r\n", "no credentials in the clear");
+    assert_eq!(
+        d.take_sent_text(),
+        "QUIT\r\n",
+        "no credentials in the clear"
+    );
 
     let mut auth = AuthConfig::new(Credentials::password("u", "p"));
     auth.allow_plaintext = true;
@@ -754,7 +806,11 @@ fn sasl_hook_step_by_step() {
     d.feed(GREETING);
     d.take_sent();
     d.feed(b"250-mx\r\n250 AUTH PLAIN X-ECHO\r\n");
-    assert_eq!(d.take_sent_text(), "AUTH X-ECHO\r\n", "the application's mechanism ranks first");
+    assert_eq!(
+        d.take_sent_text(),
+        "AUTH X-ECHO\r\n",
+        "the application's mechanism ranks first"
+    );
     assert_eq!(
         d.client.auth_respond(Secret::new(b"early".to_vec())),
         Err(UsageError::NoChallenge)
@@ -800,7 +856,11 @@ fn lmtp_one_reply_per_accepted_recipient() {
     d.feed(b"250-lmtp\r\n250 PIPELINING\r\n");
     let env = Envelope::new(
         from("a@example.org"),
-        vec![to("b@example.net"), to("x@example.net"), to("c@example.net")],
+        vec![
+            to("b@example.net"),
+            to("x@example.net"),
+            to("c@example.net"),
+        ],
     );
     let mut delivery = Delivery::start(&mut d.client, env).unwrap();
     d.drain();
@@ -820,7 +880,11 @@ fn lmtp_one_reply_per_accepted_recipient() {
     let outcomes: Vec<_> = report.recipients.iter().map(|r| r.outcome).collect();
     assert_eq!(
         outcomes,
-        [Outcome::Accepted, Outcome::PermanentFailure, Outcome::TransientFailure]
+        [
+            Outcome::Accepted,
+            Outcome::PermanentFailure,
+            Outcome::TransientFailure
+        ]
     );
     assert_eq!(
         report.recipients[0].reply.as_ref().unwrap().first_line(),
@@ -906,12 +970,18 @@ fn delivery_declares_size_only_when_offered() {
     env.params.size = Some(999);
     Delivery::start(&mut d.client, env.clone()).unwrap();
     d.drain();
-    assert!(d.take_sent_text().starts_with("MAIL FROM:<a@example.org> SIZE=999\r\n"));
+    assert!(
+        d.take_sent_text()
+            .starts_with("MAIL FROM:<a@example.org> SIZE=999\r\n")
+    );
 
     let mut d = ready(config(), EHLO_PLAIN);
     Delivery::start(&mut d.client, env.clone()).unwrap();
     d.drain();
-    assert!(d.take_sent_text().starts_with("MAIL FROM:<a@example.org>\r\n"));
+    assert!(
+        d.take_sent_text()
+            .starts_with("MAIL FROM:<a@example.org>\r\n")
+    );
 
     let mut d = ready(config(), EHLO_PIPE);
     env.params.size = Some(5000);
@@ -933,7 +1003,10 @@ fn delivery_sets_smtputf8_or_refuses() {
     let env = Envelope::new(from("a@example.org"), vec![to("jösé@example.net")]);
     Delivery::start(&mut d.client, env.clone()).unwrap();
     d.drain();
-    assert!(d.take_sent_text().starts_with("MAIL FROM:<a@example.org> SMTPUTF8\r\nRCPT TO:<jösé@example.net>\r\n"));
+    assert!(
+        d.take_sent_text()
+            .starts_with("MAIL FROM:<a@example.org> SMTPUTF8\r\nRCPT TO:<jösé@example.net>\r\n")
+    );
 
     let mut d = ready(config(), EHLO_PIPE);
     assert_eq!(
@@ -954,7 +1027,10 @@ fn delivery_mail_refused() {
         b"",
     );
     assert_eq!(report.recipients[0].outcome, Outcome::TransientFailure);
-    assert_eq!(report.recipients[0].reply.as_ref().unwrap().code().as_u16(), 451);
+    assert_eq!(
+        report.recipients[0].reply.as_ref().unwrap().code().as_u16(),
+        451
+    );
     assert!(!d.sent.windows(5).any(|w| w == b"never"));
     assert_eq!(d.client.transaction_phase(), TransactionPhase::Idle);
 }
@@ -992,7 +1068,10 @@ fn phase_timeouts_follow_rfc_5321() {
     let mut d = ready(config(), EHLO_PLAIN);
     d.client.enqueue(mail("a@example.org")).unwrap();
     d.drain();
-    assert_eq!(d.client.next_timeout(), Some(d.now + Duration::from_secs(300)));
+    assert_eq!(
+        d.client.next_timeout(),
+        Some(d.now + Duration::from_secs(300))
+    );
     d.advance(Duration::from_secs(299));
     assert_eq!(d.error(), None, "spurious timeout is harmless");
     d.feed(b"250 ok\r\n");
@@ -1001,12 +1080,22 @@ fn phase_timeouts_follow_rfc_5321() {
     d.feed(b"250 ok\r\n");
     d.client.enqueue(Command::Data).unwrap();
     d.drain();
-    assert_eq!(d.client.next_timeout(), Some(d.now + Duration::from_secs(120)));
+    assert_eq!(
+        d.client.next_timeout(),
+        Some(d.now + Duration::from_secs(120))
+    );
     d.feed(b"354 go\r\n");
-    assert_eq!(d.client.next_timeout(), None, "no reply due while writing the body");
+    assert_eq!(
+        d.client.next_timeout(),
+        None,
+        "no reply due while writing the body"
+    );
     d.client.finish_body().unwrap();
     d.drain();
-    assert_eq!(d.client.next_timeout(), Some(d.now + Duration::from_secs(600)));
+    assert_eq!(
+        d.client.next_timeout(),
+        Some(d.now + Duration::from_secs(600))
+    );
     assert_eq!(d.advance_to_deadline(), Some(Duration::from_secs(600)));
     assert_eq!(
         d.error(),
@@ -1028,7 +1117,10 @@ fn reply_timer_starts_when_the_last_byte_is_written() {
     d.write_limit = usize::MAX;
     d.drain();
     assert_eq!(d.take_sent_text(), "EHLO client.example\r\n");
-    assert_eq!(d.client.next_timeout(), Some(d.now + Duration::from_secs(300)));
+    assert_eq!(
+        d.client.next_timeout(),
+        Some(d.now + Duration::from_secs(300))
+    );
 }
 
 #[test]

@@ -75,10 +75,7 @@ impl Plan {
                 Some(Secret::new(v))
             }
             Self::XOAuth2 { username, token } => {
-                let s = format!(
-                    "user={username}\x01auth=Bearer {}\x01\x01",
-                    token.expose()
-                );
+                let s = format!("user={username}\x01auth=Bearer {}\x01\x01", token.expose());
                 Some(Secret::new(s.into_bytes()))
             }
             Self::Login { .. } | Self::Sasl { .. } => None,
@@ -260,7 +257,10 @@ mod tests {
             allow_plaintext: false,
         };
         let pick = |o: &[&'static str]| choose(&config, &mechs(o)).map(|p| p.mechanism());
-        assert_eq!(pick(&["LOGIN", "PLAIN", "XOAUTH2"]), Some(Mechanism::XOAUTH2));
+        assert_eq!(
+            pick(&["LOGIN", "PLAIN", "XOAUTH2"]),
+            Some(Mechanism::XOAUTH2)
+        );
         assert_eq!(pick(&["login", "plain"]), Some(Mechanism::PLAIN));
         assert_eq!(pick(&["LOGIN"]), Some(Mechanism::LOGIN));
         assert_eq!(pick(&["CRAM-MD5"]), None);
@@ -303,8 +303,14 @@ mod tests {
             username: "u".into(),
             password: Secret::new("p".into()),
         });
-        assert_eq!(ex.on_challenge("VXNlcm5hbWU6"), Step::Respond(Secret::new(b"u".to_vec())));
-        assert_eq!(ex.on_challenge("UGFzc3dvcmQ6"), Step::Respond(Secret::new(b"p".to_vec())));
+        assert_eq!(
+            ex.on_challenge("VXNlcm5hbWU6"),
+            Step::Respond(Secret::new(b"u".to_vec()))
+        );
+        assert_eq!(
+            ex.on_challenge("UGFzc3dvcmQ6"),
+            Step::Respond(Secret::new(b"p".to_vec()))
+        );
         assert_eq!(ex.on_challenge("x"), Step::Cancel);
         let mut out = Vec::new();
         encode_response(b"u", &mut out);

@@ -443,7 +443,10 @@ impl Client {
         }
     }
 
-    /// The transport wrote `n` bytes of the last [`Output::Transmit`].
+    /// The transport wrote `n` bytes of the last [`Output::Transmit`]. Call
+    /// it right after the write, before handing in input read later: a
+    /// reply to a command the session does not know to be written is
+    /// unsolicited.
     pub fn advance_transmit(&mut self, now: Instant, n: usize) {
         let n = n.min(self.out.len());
         self.out.drain(..n);
@@ -524,15 +527,26 @@ impl Client {
 
     /// One complete reply: match it with the oldest in-flight command.
     fn on_reply(&mut self, now: Instant, reply: Reply<'static>) {
-        let Some(head) = self.in_flight.pop_front() else {
-            let error = if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE {
-                Error::ServiceNotAvailable(reply)
-            } else {
-                Error::UnexpectedReply(reply)
-            };
-            self.fail(error, false);
-            return;
+        // A reply can only answer a command the server has received, so
+        // the head of the queue must have been written in full; anything
+        // else is unsolicited (a `421` is the server closing on its own).
+        let head = match self.in_flight.front() {
+            Some(head) if self.written >= head.end => *head,
+            _ => {
+                let error = if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE {
+                    Error::ServiceNotAvailable(reply)
+                } else {
+                    Error::UnexpectedReply(reply)
+                };
+                if self.error.is_some() {
+                    self.close();
+                } else {
+                    self.fail(error, false);
+                }
+                return;
+            }
         };
+        self.in_flight.pop_front();
         self.timers.stop(Timer::Reply);
         self.timed = None;
         let to = head.to;
@@ -616,7 +630,8 @@ impl Client {
             self.out.extend_from_slice(&item.bytes);
             match item.kind {
                 PendingKind::Command(to) => {
-                    let group_end = !matches!(to, ReplyTo::Mail | ReplyTo::Rcpt { .. } | ReplyTo::Rset);
+                    let group_end =
+                        !matches!(to, ReplyTo::Mail | ReplyTo::Rcpt { .. } | ReplyTo::Rset);
                     self.push_in_flight(to, group_end);
                 }
                 PendingKind::Bdat => self.push_in_flight(ReplyTo::Bdat, false),

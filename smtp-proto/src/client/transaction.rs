@@ -164,10 +164,11 @@ impl Client {
         if !matches!(self.tx.phase, TxPhase::Body(_)) || self.is_closed() || self.error.is_some() {
             return Err(UsageError::NoBodyDue);
         }
-        if body::rejects(self.config.bare_line_ending) && !self.tx.binary {
-            if let Some(offset) = self.tx.line_endings.find_bare(chunk) {
-                return Err(UsageError::BareLineEnding { offset });
-            }
+        if body::rejects(self.config.bare_line_ending)
+            && !self.tx.binary
+            && let Some(offset) = self.tx.line_endings.find_bare(chunk)
+        {
+            return Err(UsageError::BareLineEnding { offset });
         }
         let room = self.body_room();
         let take = chunk.len().min(room);
@@ -304,9 +305,9 @@ impl Client {
         match self.tx.phase {
             TxPhase::AwaitingData => Err(UsageError::AwaitingReply(ReplyTo::Data)),
             TxPhase::Body(_) => Err(UsageError::BodyInProgress),
-            TxPhase::AwaitingFinal => {
-                Err(UsageError::AwaitingReply(ReplyTo::EndOfData { recipient: None }))
-            }
+            TxPhase::AwaitingFinal => Err(UsageError::AwaitingReply(ReplyTo::EndOfData {
+                recipient: None,
+            })),
             TxPhase::Idle | TxPhase::Open => Ok(()),
         }
     }
@@ -321,10 +322,10 @@ impl Client {
             }
             // RFC 1870 §6.1: a client must not send a message larger than
             // the advertised fixed maximum.
-            if let Some(limit) = ext.and_then(|e| e.max_size()) {
-                if size > limit {
-                    return Err(UsageError::MessageTooLarge { size, limit });
-                }
+            if let Some(limit) = ext.and_then(|e| e.max_size())
+                && size > limit
+            {
+                return Err(UsageError::MessageTooLarge { size, limit });
             }
         }
         match params.body {
@@ -415,20 +416,17 @@ impl Client {
                         self.fail(super::Error::DataWithoutRecipients, false);
                         return;
                     }
-                    self.tx.phase =
-                        TxPhase::Body(BodySink::Data(DotStuffer::new(self.config.bare_line_ending)));
+                    self.tx.phase = TxPhase::Body(BodySink::Data(DotStuffer::new(
+                        self.config.bare_line_ending,
+                    )));
                     self.events.push_back(Event::ReadyForBody);
                 } else if matches!(self.tx.phase, TxPhase::AwaitingData) {
                     self.end_body();
                 }
             }
-            ReplyTo::Bdat => {
-                if !ok {
-                    // RFC 3030 §3: after a failed chunk no more BDAT for this
-                    // transaction.
-                    self.abandon_bdat();
-                }
-            }
+            // RFC 3030 §3: after a failed chunk no more BDAT for this
+            // transaction.
+            ReplyTo::Bdat if !ok => self.abandon_bdat(),
             ReplyTo::EndOfData { .. } => {
                 let more = self
                     .in_flight

@@ -80,13 +80,13 @@ impl Config {
     }
 
     /// The body buffer, at least one byte.
-    pub(crate) fn body_buffer(&self) -> usize {
+    pub(crate) fn effective_body_buffer(&self) -> usize {
         self.body_buffer.max(1)
     }
 
     /// The BDAT chunk size, between one byte and the body buffer.
-    pub(crate) fn bdat_chunk(&self) -> usize {
-        self.bdat_chunk.clamp(1, self.body_buffer())
+    pub(crate) fn effective_bdat_chunk(&self) -> usize {
+        self.bdat_chunk.clamp(1, self.effective_body_buffer())
     }
 }
 

@@ -119,8 +119,13 @@ impl DeliveryReport {
     }
 }
 
-/// Drives one mail transaction over a [`Client`]. See the [module
-/// docs](self).
+/// Drives one mail transaction over a [`Client`]: see the
+/// [`client`](super) module docs for the layering.
+///
+/// The application passes every event from `client.poll()` to
+/// [`Delivery::handle_event`], writes the body after
+/// [`Event::ReadyForBody`], and gets the [`DeliveryReport`] when the
+/// transaction is over.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     recipients: Vec<ForwardPath<'static>>,

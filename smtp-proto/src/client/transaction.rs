@@ -152,8 +152,8 @@ impl Client {
     /// Writes the next piece of the message body and returns how many bytes
     /// of `chunk` were taken (possibly 0: the buffer is full; write again
     /// after the transport made progress). The body is never held whole:
-    /// at most [`Config::body_buffer`](super::Config::body_buffer) bytes
-    /// wait in the session.
+    /// at most `body_buffer` bytes (see [`Config`](super::Config)) wait in
+    /// the session.
     ///
     /// # Errors
     ///
@@ -179,7 +179,7 @@ impl Client {
             return Ok(0);
         }
         let normalize = !body::rejects(self.config.bare_line_ending) && !self.tx.binary;
-        let chunk_size = self.config.bdat_chunk();
+        let chunk_size = self.config.effective_bdat_chunk();
         let TxPhase::Body(sink) = &mut self.tx.phase else {
             return Err(UsageError::NoBodyDue);
         };
@@ -290,7 +290,7 @@ impl Client {
             _ => 0,
         };
         self.config
-            .body_buffer()
+            .effective_body_buffer()
             .saturating_sub(self.out.len() + queued + filling)
     }
 

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use smtp_proto::Output;
-use smtp_proto::client::{Client, Config, Event};
+use smtp_proto::client::{Client, Config, Error, Event};
 
 /// How received bytes are cut into reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +173,7 @@ impl ClientDriver {
     }
 
     /// The session error, if any.
-    pub fn error(&self) -> Option<&smtp_proto::client::Error> {
+    pub fn error(&self) -> Option<&Error> {
         self.client.error()
     }
 }

@@ -106,8 +106,11 @@ impl ClientDriver {
         panic!("client never reached Wait");
     }
 
-    /// Feeds server bytes, cut as `split` says, draining after each read.
+    /// Feeds server bytes, cut as `split` says. Drains first (a transport
+    /// drains after every application call, so what the client had to say
+    /// is on the wire before the server answers) and after each read.
     pub fn feed_split(&mut self, bytes: &[u8], split: Split) {
+        self.drain();
         for seg in segments(bytes, split) {
             self.client.handle_input(self.now, seg);
             self.drain();

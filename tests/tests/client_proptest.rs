@@ -326,7 +326,8 @@ fn run_delivery(
     let recipients = (0..accept_rcpt.len())
         .map(|i| ForwardPath::Mailbox(mailbox(&format!("r{i}@example.net"))))
         .collect();
-    let env = Envelope::new(ReversePath::Mailbox(mailbox("a@example.org")), recipients);
+    let mut env = Envelope::new(ReversePath::Mailbox(mailbox("a@example.org")), recipients);
+    env.declare_body(body);
     let mut env = Some(env);
     let mut delivery: Option<Delivery> = None;
     let mut report = None;
@@ -414,9 +415,9 @@ fn run_delivery(
 
 const EHLO_VARIANTS: [&[u8]; 4] = [
     b"250-mx\r\n250 8BITMIME\r\n",
-    b"250-mx\r\n250 PIPELINING\r\n",
-    b"250-mx\r\n250 CHUNKING\r\n",
-    b"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
+    b"250-mx\r\n250-8BITMIME\r\n250 PIPELINING\r\n",
+    b"250-mx\r\n250-8BITMIME\r\n250 CHUNKING\r\n",
+    b"250-mx\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 CHUNKING\r\n",
 ];
 
 proptest! {

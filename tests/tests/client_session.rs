@@ -1152,3 +1152,120 @@ fn eof_after_quit_is_clean() {
     assert!(d.client.is_closed());
     assert_eq!(d.error(), None);
 }
+
+#[test]
+fn eight_bit_content_needs_8bitmime() {
+    let mut d = ready(config(), EHLO_PIPE);
+    d.client.enqueue(mail("a@example.org")).unwrap();
+    d.client.enqueue(rcpt("b@example.net")).unwrap();
+    d.client.enqueue(Command::Data).unwrap();
+    d.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    assert_eq!(
+        d.client.write_body("Subject: caf\u{e9}\r\n".as_bytes()),
+        Err(UsageError::EightBitData { offset: 12 })
+    );
+    assert_eq!(d.client.write_body(b"Subject: cafe\r\n"), Ok(15));
+
+    // The Delivery declares it from the content.
+    let mut d = ready(config(), EHLO_PIPE);
+    let mut env = Envelope::new(from("a@example.org"), vec![to("b@example.net")]);
+    env.declare_body("caf\u{e9}".as_bytes());
+    Delivery::start(&mut d.client, env.clone()).unwrap();
+    d.drain();
+    assert!(
+        d.take_sent_text()
+            .starts_with("MAIL FROM:<a@example.org> BODY=8BITMIME\r\n")
+    );
+    let mut d = ready(config(), b"250-mx\r\n250 PIPELINING\r\n");
+    assert_eq!(
+        Delivery::start(&mut d.client, env).map(|_| ()),
+        Err(UsageError::ExtensionNotOffered("8BITMIME"))
+    );
+}
+
+#[test]
+fn dsn_parameters_pass_through_when_offered() {
+    use smtp_proto::command::{Notify, NotifyOn, Ret};
+    use smtp_proto::xtext::XText;
+    let mut d = ready(config(), EHLO_PIPE);
+    let params = MailParameters {
+        ret: Some(Ret::Hdrs),
+        envid: Some(XText::new("QQ314159").unwrap().into_owned()),
+        ..Default::default()
+    };
+    d.client
+        .enqueue(Command::Mail {
+            from: from("a@example.org"),
+            params,
+        })
+        .unwrap();
+    d.client
+        .enqueue(Command::Rcpt {
+            to: to("b@example.net"),
+            params: RcptParameters {
+                notify: Some(Notify::On(NotifyOn::new(true, true, false).unwrap())),
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    d.drain();
+    assert_eq!(
+        d.take_sent_text(),
+        "MAIL FROM:<a@example.org> RET=HDRS ENVID=QQ314159\r\nRCPT TO:<b@example.net> NOTIFY=SUCCESS,FAILURE\r\n"
+    );
+    let mut d = ready(config(), b"250-mx\r\n250 PIPELINING\r\n");
+    let params = MailParameters {
+        ret: Some(Ret::Full),
+        ..Default::default()
+    };
+    assert_eq!(
+        d.client.enqueue(Command::Mail {
+            from: from("a@example.org"),
+            params
+        }),
+        Err(UsageError::ExtensionNotOffered("DSN"))
+    );
+    let params = MailParameters {
+        requiretls: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        d.client.enqueue(Command::Mail {
+            from: from("a@example.org"),
+            params
+        }),
+        Err(UsageError::ExtensionNotOffered("REQUIRETLS"))
+    );
+}
+
+#[test]
+fn vrfy_expn_help_get_one_reply_each() {
+    use smtp_proto::command::Argument;
+    let mut d = ready(config(), EHLO_PIPE);
+    d.client
+        .enqueue(Command::Vrfy {
+            target: Argument::new("postmaster").unwrap(),
+        })
+        .unwrap();
+    d.client
+        .enqueue(Command::Expn {
+            list: Argument::new("staff").unwrap(),
+        })
+        .unwrap();
+    d.client.enqueue(Command::Help { topic: None }).unwrap();
+    d.drain();
+    assert_eq!(d.take_sent_text(), "VRFY postmaster\r\n");
+    d.feed(b"252 2.1.5 cannot verify\r\n");
+    assert_eq!(d.take_sent_text(), "EXPN staff\r\n");
+    d.feed(b"550 no\r\n");
+    assert_eq!(d.take_sent_text(), "HELP\r\n");
+    d.feed(b"214-help\r\n214 end\r\n");
+    assert_eq!(
+        replies(&mut d),
+        [
+            (ReplyTo::Vrfy, 252),
+            (ReplyTo::Expn, 550),
+            (ReplyTo::Help, 214)
+        ]
+    );
+}

@@ -48,6 +48,17 @@ impl Envelope {
             params: MailParameters::default(),
         }
     }
+
+    /// Declares the body type the content needs (`params.body`): nothing
+    /// for 7-bit text, `BODY=8BITMIME` (RFC 6152) when an octet is above
+    /// 127. Content with a NUL, bare CR or bare LF is not 8BITMIME either;
+    /// such content needs normalizing or `BINARYMIME` (BDAT), which is the
+    /// caller's choice.
+    pub fn declare_body(&mut self, content: &[u8]) {
+        if content.iter().any(|&b| b >= 0x80) {
+            self.params.body = Some(crate::command::Body::EightBitMime);
+        }
+    }
 }
 
 /// What happened to one recipient.

@@ -279,6 +279,14 @@ pub enum UsageError {
         /// Offset of the offending byte in the chunk.
         offset: usize,
     },
+    /// The body chunk has an octet above 127 at `offset`, but MAIL declared
+    /// neither `BODY=8BITMIME` (RFC 6152) nor `BINARYMIME` nor `SMTPUTF8`:
+    /// the content must be 7-bit (RFC 5321 §2.4). Nothing was taken.
+    #[error("8-bit octet at offset {offset} of the chunk in a 7-bit message")]
+    EightBitData {
+        /// Offset of the octet in the chunk.
+        offset: usize,
+    },
     /// `auth_respond` or `auth_cancel` without a pending challenge.
     #[error("no SASL challenge is pending")]
     NoChallenge,

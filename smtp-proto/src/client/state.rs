@@ -107,6 +107,9 @@ pub(crate) struct Transaction {
     pub(crate) smtputf8: bool,
     /// MAIL carried BODY=BINARYMIME (no line-ending checks, BDAT only).
     pub(crate) binary: bool,
+    /// MAIL declared a body that may hold 8-bit octets (BODY=8BITMIME,
+    /// BODY=BINARYMIME, or SMTPUTF8).
+    pub(crate) eight_bit: bool,
     /// DATA was enqueued or a BDAT body started.
     pub(crate) body_requested: bool,
     /// Line-ending state of the body written so far.

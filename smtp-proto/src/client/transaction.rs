@@ -73,6 +73,8 @@ impl Client {
                     phase: TxPhase::Open,
                     smtputf8: params.smtputf8,
                     binary: params.body == Some(Body::BinaryMime),
+                    eight_bit: params.smtputf8
+                        || matches!(params.body, Some(Body::EightBitMime | Body::BinaryMime)),
                     ..Default::default()
                 };
             }
@@ -159,7 +161,8 @@ impl Client {
     ///
     /// [`UsageError::NoBodyDue`] when no body is being written,
     /// [`UsageError::BareLineEnding`] for a bare CR or LF under the
-    /// rejecting policy (nothing of the chunk is taken).
+    /// rejecting policy, [`UsageError::EightBitData`] for an octet above 127
+    /// when MAIL declared a 7-bit body (nothing of the chunk is taken).
     pub fn write_body(&mut self, chunk: &[u8]) -> Result<usize, UsageError> {
         if !matches!(self.tx.phase, TxPhase::Body(_)) || self.is_closed() || self.error.is_some() {
             return Err(UsageError::NoBodyDue);
@@ -169,6 +172,13 @@ impl Client {
             && let Some(offset) = self.tx.line_endings.find_bare(chunk)
         {
             return Err(UsageError::BareLineEnding { offset });
+        }
+        if !self.tx.eight_bit
+            && let Some(offset) = chunk.iter().position(|&b| b >= 0x80)
+        {
+            // RFC 6152 §3, RFC 5321 §2.4: without BODY=8BITMIME the content
+            // is 7-bit US-ASCII.
+            return Err(UsageError::EightBitData { offset });
         }
         let room = self.body_room();
         let take = chunk.len().min(room);

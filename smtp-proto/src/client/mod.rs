@@ -336,8 +336,11 @@ impl Client {
 
     // ---- B. inputs -----------------------------------------------------
 
-    /// Bytes read from the connection. They are framed and parsed at once;
-    /// complete replies become events.
+    /// Bytes read from the connection. They are framed and parsed at once
+    /// (unlike the server, which parses in `poll`): complete replies become
+    /// events, and bytes that follow the `220` to STARTTLS in the same read
+    /// are caught before anything could act on them. Bytes handed in while
+    /// the TLS handshake is pending are injected plaintext.
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
         if !self.reading || self.is_closed() {
             return;
@@ -349,7 +352,7 @@ impl Client {
             return;
         }
         self.input.extend_from_slice(bytes);
-        self.process_input(now);
+        self.process_input();
         self.after_input(now);
     }
 
@@ -467,7 +470,7 @@ impl Client {
 
     /// Frames and parses buffered input until it runs out or the session
     /// stops reading.
-    fn process_input(&mut self, now: Instant) {
+    fn process_input(&mut self) {
         while self.reading && !self.is_closed() {
             let frame = self.framer.next(&self.input);
             let consumed = frame.consumed();
@@ -489,7 +492,7 @@ impl Client {
                 }
                 Some(Ok(None)) => {}
                 Some(Ok(Some(reply))) => {
-                    self.on_reply(now, reply);
+                    self.on_reply(reply);
                     if matches!(self.state, State::Handshake) {
                         // Whatever is left arrived with the 220 to STARTTLS.
                         let left = self.input.len();
@@ -526,7 +529,7 @@ impl Client {
     }
 
     /// One complete reply: match it with the oldest in-flight command.
-    fn on_reply(&mut self, now: Instant, reply: Reply<'static>) {
+    fn on_reply(&mut self, reply: Reply<'static>) {
         // A reply can only answer a command the server has received, so
         // the head of the queue must have been written in full; anything
         // else is unsolicited (a `421` is the server closing on its own).
@@ -564,7 +567,7 @@ impl Client {
             ReplyTo::Greeting => self.on_greeting(reply),
             ReplyTo::Ehlo | ReplyTo::Lhlo => self.on_hello(reply),
             ReplyTo::Helo => self.on_helo(reply),
-            ReplyTo::StartTls => self.on_starttls(now, reply),
+            ReplyTo::StartTls => self.on_starttls(reply),
             ReplyTo::Auth => self.on_auth(reply),
             ReplyTo::Quit => self.close(),
             _ => self.on_transaction_reply(to, &reply),

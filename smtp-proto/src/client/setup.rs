@@ -1,8 +1,6 @@
 //! Connection setup, run by the session itself: greeting, EHLO/HELO/LHLO,
 //! STARTTLS, AUTH (see the diagram in `state.rs`).
 
-use std::time::Instant;
-
 use super::auth::{self, Exchange, Step};
 use super::event::{Error, Event, ReplyTo, UsageError};
 use super::state::State;
@@ -95,14 +93,13 @@ impl Client {
     }
 
     /// The reply to STARTTLS.
-    pub(super) fn on_starttls(&mut self, now: Instant, reply: Reply<'static>) {
+    pub(super) fn on_starttls(&mut self, reply: Reply<'static>) {
         if reply.code() == ReplyCode::SERVICE_READY {
             // Nothing learned in plaintext survives (RFC 3207 §4.2); the
             // caller checks that nothing followed the 220.
             self.extensions = None;
             self.state = State::Handshake;
             self.starttls_signalled = false;
-            let _ = now;
             return;
         }
         if self.config.tls == TlsMode::Required {

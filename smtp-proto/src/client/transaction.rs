@@ -152,8 +152,10 @@ impl Client {
     }
 
     /// Writes the next piece of the message body and returns how many bytes
-    /// of `chunk` were taken (possibly 0: the buffer is full; write again
-    /// after the transport made progress). The body is never held whole:
+    /// of `chunk` were taken (possibly 0: the buffer is full). Offer the
+    /// rest again once [`Client::wants_body`] is true — after the transport
+    /// wrote something (`advance_transmit`) or, under BDAT without
+    /// PIPELINING, after a chunk's reply. The body is never held whole:
     /// at most `body_buffer` bytes (see [`Config`](super::Config)) wait in
     /// the session.
     ///

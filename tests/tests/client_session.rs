@@ -1269,3 +1269,36 @@ fn vrfy_expn_help_get_one_reply_each() {
         ]
     );
 }
+
+#[test]
+fn late_replies_to_a_refused_transaction_do_not_count_for_the_next() {
+    let mut d = ready(config(), EHLO_PIPE);
+    d.client.enqueue(mail("a@example.org")).unwrap();
+    d.client.enqueue(rcpt("b@example.net")).unwrap();
+    d.feed(b"550 5.7.1 sender refused\r\n");
+    assert_eq!(d.client.transaction_phase(), TransactionPhase::Idle);
+    assert_eq!(
+        d.client.enqueue(rcpt("b@example.net")),
+        Err(UsageError::NoTransaction)
+    );
+    // A new transaction while the old RCPT's reply is still due.
+    d.client.enqueue(mail("c@example.org")).unwrap();
+    d.client.enqueue(rcpt("d@example.net")).unwrap();
+    d.client.enqueue(Command::Data).unwrap();
+    d.feed(b"503 5.5.1 need MAIL\r\n250 ok\r\n550 no\r\n");
+    // The old 503 did not count: the only RCPT of this transaction was
+    // refused, so no body will follow.
+    assert!(d.saw(|e| *e == Event::NoValidRecipients));
+    d.feed(b"554 5.5.1 no valid recipients\r\n");
+    assert_eq!(
+        replies(&mut d),
+        [
+            (ReplyTo::Mail, 550),
+            (ReplyTo::Rcpt { index: 0 }, 503),
+            (ReplyTo::Mail, 250),
+            (ReplyTo::Rcpt { index: 0 }, 550),
+            (ReplyTo::Data, 554)
+        ]
+    );
+    assert_eq!(d.client.transaction_phase(), TransactionPhase::Open);
+}

@@ -132,6 +132,8 @@ struct InFlight {
     group_end: bool,
     /// Sequence number, so the reply timer is armed once per entry.
     id: u64,
+    /// The transaction the command belonged to.
+    tx: u64,
 }
 
 /// A command (or BDAT chunk) enqueued but not yet written.
@@ -141,6 +143,8 @@ struct Pending {
     bytes: Vec<u8>,
     /// What its replies answer.
     kind: PendingKind,
+    /// The transaction it was enqueued in.
+    tx: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +193,8 @@ pub struct Client {
     config: Config,
     state: State,
     tx: Transaction,
+    /// The last transaction id handed out.
+    tx_seq: u64,
     /// Extensions from the last EHLO/LHLO reply (none after HELO, none
     /// before the hello, forgotten at STARTTLS).
     extensions: Option<Extensions<'static>>,
@@ -228,6 +234,7 @@ impl Client {
             config,
             state: State::Greeting,
             tx: Transaction::default(),
+            tx_seq: 0,
             extensions: None,
             tls,
             tls_info: None,
@@ -570,7 +577,7 @@ impl Client {
             ReplyTo::StartTls => self.on_starttls(reply),
             ReplyTo::Auth => self.on_auth(reply),
             ReplyTo::Quit => self.close(),
-            _ => self.on_transaction_reply(to, &reply),
+            _ => self.on_transaction_reply(to, &reply, head.tx),
         }
         self.flush_pending();
     }
@@ -580,6 +587,11 @@ impl Client {
     /// Records that a command whose bytes were just appended to `out` is
     /// awaiting its reply.
     fn push_in_flight(&mut self, to: ReplyTo, group_end: bool) {
+        self.push_in_flight_for(to, group_end, self.tx.id);
+    }
+
+    /// [`Client::push_in_flight`] for a command of transaction `tx`.
+    fn push_in_flight_for(&mut self, to: ReplyTo, group_end: bool, tx: u64) {
         let end = self.written + self.out.len() as u64;
         let id = self.next_id;
         self.next_id += 1;
@@ -588,6 +600,7 @@ impl Client {
             end,
             group_end,
             id,
+            tx,
         });
     }
 
@@ -635,9 +648,9 @@ impl Client {
                 PendingKind::Command(to) => {
                     let group_end =
                         !matches!(to, ReplyTo::Mail | ReplyTo::Rcpt { .. } | ReplyTo::Rset);
-                    self.push_in_flight(to, group_end);
+                    self.push_in_flight_for(to, group_end, item.tx);
                 }
-                PendingKind::Bdat => self.push_in_flight(ReplyTo::Bdat, false),
+                PendingKind::Bdat => self.push_in_flight_for(ReplyTo::Bdat, false, item.tx),
                 PendingKind::BdatLast => self.push_final_replies(),
             }
         }

@@ -93,6 +93,10 @@ pub(crate) enum TxPhase {
 /// What the client knows about the current transaction.
 #[derive(Debug, Default)]
 pub(crate) struct Transaction {
+    /// Which transaction this is (replies carry the id of the transaction
+    /// their command belonged to, so a late reply to a reset transaction
+    /// never counts for the next one).
+    pub(crate) id: u64,
     /// The phase.
     pub(crate) phase: TxPhase,
     /// The reply to MAIL: `None` until it arrives.

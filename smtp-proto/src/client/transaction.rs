@@ -70,6 +70,7 @@ impl Client {
         match &command {
             Command::Mail { params, .. } => {
                 self.tx = super::state::Transaction {
+                    id: self.next_tx_id(),
                     phase: TxPhase::Open,
                     smtputf8: params.smtputf8,
                     binary: params.body == Some(Body::BinaryMime),
@@ -80,7 +81,7 @@ impl Client {
             }
             Command::Rcpt { .. } => self.tx.rcpts += 1,
             // RFC 5321 §4.1.1.5: RSET aborts the transaction.
-            Command::Rset => self.tx = super::state::Transaction::default(),
+            Command::Rset => self.reset_transaction(),
             Command::Quit => self.state = State::Quitting,
             _ => {}
         }
@@ -89,9 +90,24 @@ impl Client {
         self.pending.push_back(Pending {
             bytes,
             kind: PendingKind::Command(to),
+            tx: self.tx.id,
         });
         self.flush_pending();
         Ok(())
+    }
+
+    fn next_tx_id(&mut self) -> u64 {
+        self.tx_seq += 1;
+        self.tx_seq
+    }
+
+    /// No transaction (a fresh id, so late replies to the old one are not
+    /// counted).
+    fn reset_transaction(&mut self) {
+        self.tx = super::state::Transaction {
+            id: self.next_tx_id(),
+            ..Default::default()
+        };
     }
 
     /// Starts the body of the current transaction, with BDAT when the
@@ -140,6 +156,7 @@ impl Client {
                 self.pending.push_back(Pending {
                     bytes,
                     kind: PendingKind::Command(ReplyTo::Data),
+                    tx: self.tx.id,
                 });
                 self.flush_pending();
             }
@@ -290,6 +307,7 @@ impl Client {
             } else {
                 PendingKind::Bdat
             },
+            tx: self.tx.id,
         });
         self.flush_pending();
     }
@@ -395,14 +413,21 @@ impl Client {
     }
 
     /// A reply to a transaction command (or RSET, NOOP, VRFY, EXPN, HELP).
-    pub(super) fn on_transaction_reply(&mut self, to: ReplyTo, reply: &Reply<'static>) {
+    pub(super) fn on_transaction_reply(&mut self, to: ReplyTo, reply: &Reply<'static>, tx: u64) {
+        if tx != self.tx.id {
+            // A late reply to a transaction already reset (RSET, or MAIL
+            // refused and a new MAIL enqueued): reported, not counted.
+            return;
+        }
         let ok = reply.is_positive_completion();
         match to {
             ReplyTo::Mail => {
                 self.tx.mail_accepted = Some(ok);
                 if !ok && matches!(self.tx.phase, TxPhase::Open) {
-                    // No transaction on the server: nothing to RSET.
-                    self.tx = super::state::Transaction::default();
+                    // No transaction on the server: nothing to RSET. The id
+                    // stays, so the replies to pipelined RCPTs still count
+                    // for this transaction.
+                    self.tx.phase = TxPhase::Idle;
                 }
             }
             ReplyTo::Rcpt { index } => {
@@ -438,14 +463,18 @@ impl Client {
             }
             // RFC 3030 §3: after a failed chunk no more BDAT for this
             // transaction.
-            ReplyTo::Bdat if !ok => self.abandon_bdat(),
+            ReplyTo::Bdat
+                if !ok && matches!(self.tx.phase, TxPhase::Body(_) | TxPhase::AwaitingFinal) =>
+            {
+                self.abandon_bdat()
+            }
             ReplyTo::EndOfData { .. } => {
                 let more = self
                     .in_flight
                     .iter()
                     .any(|f| matches!(f.to, ReplyTo::EndOfData { .. }));
                 if !more {
-                    self.tx = super::state::Transaction::default();
+                    self.reset_transaction();
                     self.events.push_back(Event::TransactionEnded);
                 }
             }

@@ -141,7 +141,9 @@ impl Transcript {
                 t.directive(d.trim());
                 continue;
             }
-            let (tag, rest) = line.split_once(':').unwrap_or_else(|| panic!("bad line {raw:?}"));
+            let (tag, rest) = line
+                .split_once(':')
+                .unwrap_or_else(|| panic!("bad line {raw:?}"));
             let rest = rest.strip_prefix(' ').unwrap_or(rest);
             let (tag, times) = match tag.split_once('*') {
                 Some((tag, n)) => (tag, n.parse::<usize>().expect("repeat count")),
@@ -321,12 +323,16 @@ impl Transcript {
                     }
                 },
                 Step::Answer(a) => {
-                    r.answer(a).map_err(|e| format!("{}: answer {a:?} refused: {e}", at("A")))?;
+                    r.answer(a)
+                        .map_err(|e| format!("{}: answer {a:?} refused: {e}", at("A")))?;
                     r.feed();
                 }
                 Step::Misuse(a) => {
                     if r.answer(a).is_ok() {
-                        return Err(format!("{}: answer {a:?} should have been refused", at("U")));
+                        return Err(format!(
+                            "{}: answer {a:?} should have been refused",
+                            at("U")
+                        ));
                     }
                     r.pump();
                 }
@@ -490,12 +496,10 @@ impl Runner {
                     self.events.push_back("starttls".into());
                     self.all_events.push("starttls".into());
                 }
-                Output::Wait { deadline } => {
-                    match deadline {
-                        Some(d) if d <= self.now => self.server.handle_timeout(self.now),
-                        _ => return,
-                    }
-                }
+                Output::Wait { deadline } => match deadline {
+                    Some(d) if d <= self.now => self.server.handle_timeout(self.now),
+                    _ => return,
+                },
                 _ => return,
             }
         }
@@ -597,7 +601,11 @@ pub fn render(event: &Event<'_>) -> String {
             let _ = write!(s, " authcid={authcid} password={}", password.expose());
         }
         Event::AuthLogin { username, password } => {
-            let _ = write!(s, "auth-login user={username} password={}", password.expose());
+            let _ = write!(
+                s,
+                "auth-login user={username} password={}",
+                password.expose()
+            );
         }
         Event::Vrfy { target } => {
             let _ = write!(s, "vrfy {target}");
@@ -636,5 +644,6 @@ fn wire_args(cmd: &Command<'_>) -> String {
     cmd.encode(&mut out);
     let text = String::from_utf8_lossy(&out).into_owned();
     let text = text.trim_end_matches("\r\n");
-    text.split_once(' ').map_or(String::new(), |(_, rest)| rest.to_owned())
+    text.split_once(' ')
+        .map_or(String::new(), |(_, rest)| rest.to_owned())
 }

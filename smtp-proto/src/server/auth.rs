@@ -18,7 +18,7 @@ impl Server {
         };
         let step = step.clone();
         let len = match self.framer.next(self.input.bytes()) {
-            Frame::Line(line) => line.len(),
+            Frame::Line(line) => line.wire_len(),
             Frame::TooLong { discard, .. } => {
                 // RFC 4954 §4: "500 5.5.6 Authentication Exchange line is
                 // too long"; the exchange fails, the rest of the line is
@@ -31,7 +31,6 @@ impl Server {
                 return Step::Continue;
             }
             Frame::NeedMore => return self.need_more(),
-            _ => return Step::Stall,
         };
         let content = len.saturating_sub(2);
         if !matches!(step, SaslStep::LoginPassword { .. }) {

@@ -73,7 +73,7 @@ impl Server {
     /// Frames and handles one command line.
     pub(super) fn read_command(&mut self) -> Step {
         let (len, clean) = match self.framer.next(self.input.bytes()) {
-            Frame::Line(line) => (line.len(), line.is_clean()),
+            Frame::Line(line) => (line.wire_len(), line.is_clean()),
             Frame::TooLong { discard, .. } => {
                 // RFC 5321 §4.5.3.1.10; the rest of the line is dropped as
                 // it arrives and the next line is read normally.
@@ -86,7 +86,6 @@ impl Server {
                 return Step::Continue;
             }
             Frame::NeedMore => return self.need_more(),
-            _ => return Step::Stall,
         };
         if !clean {
             // RFC 5321 §2.3.8: a bare CR or LF is never a line end, and a
@@ -135,7 +134,6 @@ impl Server {
                 initial_response,
             } => self.decide_auth(&mechanism, initial_response.map(|r| r.into_inner())),
             Command::Vrfy { .. } | Command::Expn { .. } => Decision::Verify,
-            _ => Decision::Refuse(replies::NOT_IMPLEMENTED),
         }
     }
 
@@ -167,11 +165,11 @@ impl Server {
         if !self.mail_params_offered(params) {
             return Decision::Refuse(replies::PARAMETER_NOT_OFFERED);
         }
-        if let (Some(max), Some(size)) = (self.config.max_message_size, params.size) {
-            if size > max {
-                // RFC 1870 §6.1.
-                return Decision::Decline(replies::SIZE_EXCEEDS_LIMIT);
-            }
+        if let (Some(max), Some(size)) = (self.config.max_message_size, params.size)
+            && size > max
+        {
+            // RFC 1870 §6.1.
+            return Decision::Decline(replies::SIZE_EXCEEDS_LIMIT);
         }
         if from.is_utf8() && !params.smtputf8 {
             return Decision::Refuse(replies::SMTPUTF8_REQUIRED);
@@ -353,11 +351,7 @@ impl Server {
             Decision::Quit => {
                 self.input.consume(len);
                 let enhanced = self.enhanced();
-                replies::write_quit(
-                    self.output.queue(),
-                    self.config.hostname.as_str(),
-                    enhanced,
-                );
+                replies::write_quit(self.output.queue(), self.config.hostname.as_str(), enhanced);
                 self.close_silently(super::CloseReason::Quit);
                 Step::Continue
             }
@@ -439,7 +433,10 @@ impl Server {
             (offer.chunking && offer.binarymime, Extension::BinaryMime),
             (offer.smtputf8, Extension::SmtpUtf8),
             (offer.dsn, Extension::Dsn),
-            (offer.requiretls && self.tls.is_some(), Extension::RequireTls),
+            (
+                offer.requiretls && self.tls.is_some(),
+                Extension::RequireTls,
+            ),
             (
                 matches!(self.config.starttls, StartTls::Offered { .. }) && self.tls.is_none(),
                 Extension::StartTls,

@@ -20,7 +20,8 @@ use super::{Protocol, Server, Step};
 impl Server {
     /// Moves from an accepted DATA or BDAT into reading content.
     pub(super) fn open_body(&mut self, start: BodyStart) {
-        let State::Command(Some(mut envelope)) = std::mem::replace(&mut self.state, State::Command(None))
+        let State::Command(Some(mut envelope)) =
+            std::mem::replace(&mut self.state, State::Command(None))
         else {
             // DataStart is only asked inside a transaction, and the state
             // cannot change while the question is open.
@@ -61,10 +62,10 @@ impl Server {
             return self.need_more();
         }
         let piece = unstuffer.unstuff_in_place(self.input.vec_mut());
-        if let Some(max) = self.config.max_message_size {
-            if unstuffer.stats().exceeds(max) {
-                *too_big = true;
-            }
+        if let Some(max) = self.config.max_message_size
+            && unstuffer.stats().exceeds(max)
+        {
+            *too_big = true;
         }
         if piece.body_len > 0 && !*too_big {
             self.input.hand_out(piece.consumed);
@@ -89,12 +90,14 @@ impl Server {
         let stats = *unstuffer.stats();
         if too_big {
             self.say(replies::MESSAGE_TOO_BIG);
-            self.facts.push_back(Fact::Reset(ResetReason::MessageTooBig));
+            self.facts
+                .push_back(Fact::Reset(ResetReason::MessageTooBig));
             return Step::Continue;
         }
         if self.config.bare_line_ending == BareLineEnding::Reject && stats.has_bare_line_ending() {
             self.say(replies::BARE_LINE_ENDING);
-            self.facts.push_back(Fact::Reset(ResetReason::BareLineEnding));
+            self.facts
+                .push_back(Fact::Reset(ResetReason::BareLineEnding));
             return Step::Continue;
         }
         self.ask_final_reply(envelope.recipients, stats.octets)
@@ -150,7 +153,8 @@ impl Server {
             // transaction is over.
             *envelope = None;
             *verdict = ChunkVerdict::Refuse(replies::MESSAGE_TOO_BIG);
-            self.facts.push_back(Fact::Reset(ResetReason::MessageTooBig));
+            self.facts
+                .push_back(Fact::Reset(ResetReason::MessageTooBig));
             self.input.consume(n);
             return Step::Continue;
         }
@@ -181,7 +185,10 @@ impl Server {
             }
             (ChunkVerdict::Accept, Some(mut envelope)) => {
                 if last {
-                    let octets = envelope.chunking.as_mut().map_or(0, |c| c.check.finish().octets);
+                    let octets = envelope
+                        .chunking
+                        .as_mut()
+                        .map_or(0, |c| c.check.finish().octets);
                     return self.ask_final_reply(envelope.recipients, octets);
                 }
                 let enhanced = self.enhanced();

@@ -391,8 +391,7 @@ impl Server {
             // The client's turn starts when our reply is out.
             self.arm_idle();
         } else if n > 0 {
-            self.timers
-                .set(Timer::Send, now, self.config.timeouts.send);
+            self.timers.set(Timer::Send, now, self.config.timeouts.send);
         }
         Ok(())
     }
@@ -461,8 +460,11 @@ impl Server {
             State::StartTls => {
                 self.state = State::Handshake;
                 self.timers.stop(Timer::Idle);
-                self.timers
-                    .set(Timer::Handshake, self.now, self.config.timeouts.tls_handshake);
+                self.timers.set(
+                    Timer::Handshake,
+                    self.now,
+                    self.config.timeouts.tls_handshake,
+                );
                 return Output::StartTls;
             }
             State::Closing(reason) => {
@@ -611,11 +613,13 @@ impl Server {
         let question = awaiting.question();
         let positive = match question {
             Question::Mail | Question::MessageEnd => code == ReplyCode::OK,
-            Question::Rcpt => code == ReplyCode::OK || code == ReplyCode::USER_NOT_LOCAL_WILL_FORWARD,
+            Question::Rcpt => {
+                code == ReplyCode::OK || code == ReplyCode::USER_NOT_LOCAL_WILL_FORWARD
+            }
             Question::Data => code == ReplyCode::START_MAIL_INPUT,
             Question::Bdat => false,
             Question::Auth | Question::AuthCredentials => code == ReplyCode::AUTH_SUCCEEDED,
-            Question::Verify => matches!(code.as_u16(), 250 | 251 | 252),
+            Question::Verify => matches!(code.as_u16(), 250..=252),
         };
         if !positive && !code.is_transient_negative() && !code.is_permanent_negative() {
             return Err(UsageError::WrongReplyCode { code, question });

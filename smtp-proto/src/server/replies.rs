@@ -68,7 +68,8 @@ pub(crate) const CANNOT_VERIFY: Canned = canned(
     "Cannot VRFY user, but will accept message and attempt delivery",
 );
 /// `220 2.0.0` to STARTTLS (RFC 3207 §4).
-pub(crate) const TLS_GO: Canned = canned(ReplyCode::SERVICE_READY, Esc::SUCCESS, "Ready to start TLS");
+pub(crate) const TLS_GO: Canned =
+    canned(ReplyCode::SERVICE_READY, Esc::SUCCESS, "Ready to start TLS");
 /// `235 2.7.0` (RFC 4954 §6).
 pub(crate) const AUTH_OK: Canned = canned(
     ReplyCode::AUTH_SUCCEEDED,
@@ -106,20 +107,35 @@ pub(crate) const NOT_IMPLEMENTED: Canned = canned(
     "Command not implemented",
 );
 /// `503 5.5.1`: a command before the greeting command (RFC 5321 §4.1.4).
-pub(crate) const SEND_EHLO: Canned =
-    canned(ReplyCode::BAD_SEQUENCE, Esc::INVALID_COMMAND, "Send EHLO/HELO first");
+pub(crate) const SEND_EHLO: Canned = canned(
+    ReplyCode::BAD_SEQUENCE,
+    Esc::INVALID_COMMAND,
+    "Send EHLO/HELO first",
+);
 /// `503 5.5.1`: LMTP before LHLO (RFC 2033 §4.1).
-pub(crate) const SEND_LHLO: Canned =
-    canned(ReplyCode::BAD_SEQUENCE, Esc::INVALID_COMMAND, "Send LHLO first");
+pub(crate) const SEND_LHLO: Canned = canned(
+    ReplyCode::BAD_SEQUENCE,
+    Esc::INVALID_COMMAND,
+    "Send LHLO first",
+);
 /// `503 5.5.1`: MAIL inside a transaction (RFC 5321 §4.1.1.2, §3.3).
-pub(crate) const NESTED_MAIL: Canned =
-    canned(ReplyCode::BAD_SEQUENCE, Esc::INVALID_COMMAND, "Nested MAIL command");
+pub(crate) const NESTED_MAIL: Canned = canned(
+    ReplyCode::BAD_SEQUENCE,
+    Esc::INVALID_COMMAND,
+    "Nested MAIL command",
+);
 /// `503 5.5.1`: RCPT, DATA or BDAT outside a transaction (RFC 5321 §3.3).
-pub(crate) const NEED_MAIL: Canned =
-    canned(ReplyCode::BAD_SEQUENCE, Esc::INVALID_COMMAND, "Need MAIL command");
+pub(crate) const NEED_MAIL: Canned = canned(
+    ReplyCode::BAD_SEQUENCE,
+    Esc::INVALID_COMMAND,
+    "Need MAIL command",
+);
 /// `503 5.5.1`: DATA or BDAT before any RCPT (RFC 5321 §3.3).
-pub(crate) const NEED_RCPT: Canned =
-    canned(ReplyCode::BAD_SEQUENCE, Esc::INVALID_COMMAND, "Need RCPT command");
+pub(crate) const NEED_RCPT: Canned = canned(
+    ReplyCode::BAD_SEQUENCE,
+    Esc::INVALID_COMMAND,
+    "Need RCPT command",
+);
 /// `554 5.5.1`: DATA or BDAT after every RCPT was refused (RFC 5321 §3.3
 /// allows 503 or "554 no valid recipients"; Postfix uses 554).
 pub(crate) const NO_VALID_RECIPIENTS: Canned = canned(
@@ -140,8 +156,11 @@ pub(crate) const BINARYMIME_NEEDS_BDAT: Canned = canned(
     "BINARYMIME requires BDAT",
 );
 /// `503 5.5.1`: STARTTLS under TLS (RFC 3207 §4.2: offered only once).
-pub(crate) const TLS_ACTIVE: Canned =
-    canned(ReplyCode::BAD_SEQUENCE, Esc::INVALID_COMMAND, "TLS already active");
+pub(crate) const TLS_ACTIVE: Canned = canned(
+    ReplyCode::BAD_SEQUENCE,
+    Esc::INVALID_COMMAND,
+    "TLS already active",
+);
 /// `503 5.5.1`: STARTTLS or AUTH inside a transaction (RFC 4954 §4: "The
 /// AUTH command is not permitted during a mail transaction").
 pub(crate) const IN_TRANSACTION: Canned = canned(
@@ -156,8 +175,11 @@ pub(crate) const ALREADY_AUTHENTICATED: Canned = canned(
     "Already authenticated",
 );
 /// `503 5.5.1`: anything but QUIT after a `554` greeting (RFC 5321 §3.1).
-pub(crate) const NO_SERVICE: Canned =
-    canned(ReplyCode::BAD_SEQUENCE, Esc::INVALID_COMMAND, "No SMTP service here");
+pub(crate) const NO_SERVICE: Canned = canned(
+    ReplyCode::BAD_SEQUENCE,
+    Esc::INVALID_COMMAND,
+    "No SMTP service here",
+);
 /// `555 5.5.4`: a MAIL/RCPT parameter not offered or unknown (RFC 5321
 /// §4.1.1.11; RFC 3463 §3.6 X.5.4 invalid command arguments).
 pub(crate) const PARAMETER_NOT_OFFERED: Canned = canned(
@@ -173,8 +195,11 @@ pub(crate) const SIZE_EXCEEDS_LIMIT: Canned = canned(
 );
 /// `552 5.3.4`: actual content above the limit (RFC 5321 §4.5.3.1.10, RFC
 /// 1870 §6.3).
-pub(crate) const MESSAGE_TOO_BIG: Canned =
-    canned(ReplyCode::EXCEEDED_STORAGE, Esc::MESSAGE_TOO_BIG, "Message too big");
+pub(crate) const MESSAGE_TOO_BIG: Canned = canned(
+    ReplyCode::EXCEEDED_STORAGE,
+    Esc::MESSAGE_TOO_BIG,
+    "Message too big",
+);
 /// `452 4.5.3`: recipient limit reached (RFC 5321 §4.5.3.1.10: "MUST use a
 /// response code of 452").
 pub(crate) const TOO_MANY_RECIPIENTS: Canned = canned(
@@ -301,7 +326,10 @@ pub(crate) fn write_quit(out: &mut Vec<u8>, hostname: &str, enhanced: bool) {
         out,
         ReplyCode::SERVICE_CLOSING,
         status,
-        &[hostname.as_bytes(), b" Service closing transmission channel"],
+        &[
+            hostname.as_bytes(),
+            b" Service closing transmission channel",
+        ],
     );
 }
 
@@ -320,7 +348,12 @@ pub(crate) fn write_chunk_ok(out: &mut Vec<u8>, size: u64, enhanced: bool) {
 /// §4.3.1; no enhanced code, RFC 2034 §3).
 pub(crate) fn write_greeting(out: &mut Vec<u8>, hostname: &str, lmtp: bool) {
     let proto: &[u8] = if lmtp { b" LMTP" } else { b" ESMTP" };
-    put(out, ReplyCode::SERVICE_READY, None, &[hostname.as_bytes(), proto]);
+    put(
+        out,
+        ReplyCode::SERVICE_READY,
+        None,
+        &[hostname.as_bytes(), proto],
+    );
 }
 
 /// Appends `250 <hostname>`: the HELO reply (RFC 5321 §4.1.1.1).
@@ -354,14 +387,43 @@ mod tests {
     #[test]
     fn enhanced_classes_match_reply_classes() {
         for c in [
-            HELP, OK, MAIL_OK, RCPT_OK, MESSAGE_OK, CANNOT_VERIFY, TLS_GO, AUTH_OK,
-            UNKNOWN_COMMAND, LINE_TOO_LONG, BARE_LINE_ENDING_COMMAND, AUTH_LINE_TOO_LONG,
-            NOT_IMPLEMENTED, SEND_EHLO, SEND_LHLO, NESTED_MAIL, NEED_MAIL, NEED_RCPT,
-            NO_VALID_RECIPIENTS, DATA_AFTER_BDAT, BINARYMIME_NEEDS_BDAT, TLS_ACTIVE,
-            IN_TRANSACTION, ALREADY_AUTHENTICATED, NO_SERVICE, PARAMETER_NOT_OFFERED,
-            SIZE_EXCEEDS_LIMIT, MESSAGE_TOO_BIG, TOO_MANY_RECIPIENTS, SMTPUTF8_REQUIRED,
-            AUTH_REQUIRED, ENCRYPTION_REQUIRED, UNKNOWN_MECHANISM, AUTH_CANCELLED, BAD_BASE64,
-            BAD_CREDENTIALS_FORMAT, BARE_LINE_ENDING,
+            HELP,
+            OK,
+            MAIL_OK,
+            RCPT_OK,
+            MESSAGE_OK,
+            CANNOT_VERIFY,
+            TLS_GO,
+            AUTH_OK,
+            UNKNOWN_COMMAND,
+            LINE_TOO_LONG,
+            BARE_LINE_ENDING_COMMAND,
+            AUTH_LINE_TOO_LONG,
+            NOT_IMPLEMENTED,
+            SEND_EHLO,
+            SEND_LHLO,
+            NESTED_MAIL,
+            NEED_MAIL,
+            NEED_RCPT,
+            NO_VALID_RECIPIENTS,
+            DATA_AFTER_BDAT,
+            BINARYMIME_NEEDS_BDAT,
+            TLS_ACTIVE,
+            IN_TRANSACTION,
+            ALREADY_AUTHENTICATED,
+            NO_SERVICE,
+            PARAMETER_NOT_OFFERED,
+            SIZE_EXCEEDS_LIMIT,
+            MESSAGE_TOO_BIG,
+            TOO_MANY_RECIPIENTS,
+            SMTPUTF8_REQUIRED,
+            AUTH_REQUIRED,
+            ENCRYPTION_REQUIRED,
+            UNKNOWN_MECHANISM,
+            AUTH_CANCELLED,
+            BAD_BASE64,
+            BAD_CREDENTIALS_FORMAT,
+            BARE_LINE_ENDING,
         ] {
             if let Some(status) = c.status {
                 assert_eq!(status.class(), c.code.first_digit(), "{}", c.text);

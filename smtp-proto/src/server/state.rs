@@ -212,15 +212,6 @@ pub(crate) enum Pending {
         /// Line length without CRLF.
         len: usize,
     },
-    /// `AUTH <mechanism>` for a relayed mechanism; the command line is at
-    /// the front of the input buffer and the initial response, if any, in
-    /// the SASL buffer.
-    Auth {
-        /// Line length without CRLF.
-        len: usize,
-        /// Whether an initial response was given.
-        initial: bool,
-    },
     /// `DATA` or the first `BDAT` of a transaction.
     DataStart(BodyMode),
     /// A body piece at the front of the input buffer.

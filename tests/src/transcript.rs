@@ -312,7 +312,7 @@ impl Transcript {
                     }
                     r.read += want.len();
                 }
-                Step::Event(want) => match r.events.pop_front() {
+                Step::Event(want) => match r.next_event() {
                     Some(got) if got == *want => {}
                     got => {
                         return Err(format!(
@@ -447,6 +447,14 @@ impl Runner {
         };
         r.pump();
         r
+    }
+
+    /// The oldest unmatched event; a later body piece starts a new event.
+    fn next_event(&mut self) -> Option<String> {
+        if self.events.len() <= 1 {
+            self.in_body = false;
+        }
+        self.events.pop_front()
     }
 
     /// Offers the backlog, polling between pieces, until the server takes

@@ -61,17 +61,19 @@ impl Server {
         if self.input.is_empty() {
             return self.need_more();
         }
+        let was_too_big = *too_big;
         let piece = unstuffer.unstuff_in_place(self.input.vec_mut());
-        if let Some(max) = self.config.max_message_size
-            && unstuffer.stats().exceeds(max)
-        {
-            *too_big = true;
-        }
-        if piece.body_len > 0 && !*too_big {
+        // Content past the size limit is read and dropped; exactly the
+        // octets up to the limit are handed out, however the input was cut.
+        let within = within_limit(
+            self.config.max_message_size,
+            unstuffer.stats().octets,
+            piece.body_len,
+        );
+        *too_big |= within < piece.body_len;
+        if within > 0 && !was_too_big {
             self.input.hand_out(piece.consumed);
-            return Step::Emit(Pending::Body {
-                len: piece.body_len,
-            });
+            return Step::Emit(Pending::Body { len: within });
         }
         self.input.consume(piece.consumed);
         Step::Continue
@@ -144,17 +146,17 @@ impl Server {
         };
         progress.octets = progress.octets.saturating_add(n as u64);
         progress.check.scan(piece);
-        let too_big = self
-            .config
-            .max_message_size
-            .is_some_and(|max| progress.octets > max);
-        if too_big {
+        let within = within_limit(self.config.max_message_size, progress.octets, n);
+        if within < n {
             // RFC 3030 §2: the chunk is still read; its reply is 552 and the
-            // transaction is over.
+            // transaction is over. The octets up to the limit go out first.
             *envelope = None;
             *verdict = ChunkVerdict::Refuse(replies::MESSAGE_TOO_BIG);
-            self.facts
-                .push_back(Fact::Reset(ResetReason::MessageTooBig));
+            self.facts.push_back(Fact::Reset(ResetReason::MessageTooBig));
+            if within > 0 {
+                self.input.hand_out(n);
+                return Step::Emit(Pending::Body { len: within });
+            }
             self.input.consume(n);
             return Step::Continue;
         }
@@ -204,4 +206,14 @@ impl Server {
             }
         }
     }
+}
+
+/// How many of the `piece` octets just produced (bringing the total to
+/// `total`) are within the size limit.
+fn within_limit(max: Option<u64>, total: u64, piece: usize) -> usize {
+    let Some(max) = max else {
+        return piece;
+    };
+    let before = total.saturating_sub(piece as u64);
+    usize::try_from(max.saturating_sub(before)).map_or(piece, |room| room.min(piece))
 }

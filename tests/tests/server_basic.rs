@@ -539,9 +539,7 @@ E: body 0123456789\r\n012
 E: reset too-big
 S: 552 5.3.4 Message too big
 S: 503 5.5.1 Need MAIL command
-"
-        .replace("C: RCPT TO:<c@example.org>", "C: RCPT TO:<c@example.org>")
-        .as_str(),
+",
     )
     .replace(
         "S: 220 mx.example.org ESMTP",

@@ -42,7 +42,8 @@ fn smuggle(variant: &str, seen: &str, bare: bool) {
     let size = smtp_tests::transcript::unescape(&body).len();
     let shown = smtp_tests::transcript::escape(&smtp_tests::transcript::unescape(&body));
     let end = if bare {
-        "E: reset bare-line-ending\nS: 550 5.5.2 Message refused: bare CR or LF received\n".to_owned()
+        "E: reset bare-line-ending\nS: 550 5.5.2 Message refused: bare CR or LF received\n"
+            .to_owned()
     } else {
         format!("E: message-end size={size} replies=1\nA: accept\nS: 250 2.0.0 Message accepted\n")
     };
@@ -166,9 +167,7 @@ fn starttls_with_pipelined_plaintext_discard_policy() {
 fn plaintext_before_the_220_is_written_also_closes() {
     // The injected bytes arrive in a second read, before the transport
     // wrote the 220: nothing more is sent.
-    let t = smtp_tests::transcript::Transcript::parse(&format!(
-        "!starttls\n{STARTTLS_EHLO}"
-    ));
+    let t = smtp_tests::transcript::Transcript::parse(&format!("!starttls\n{STARTTLS_EHLO}"));
     let mut server = smtp_proto::server::Server::new(t.config().clone(), std::time::Instant::now());
     let now = std::time::Instant::now();
     let _ = server.poll(now);
@@ -184,7 +183,10 @@ fn plaintext_before_the_220_is_written_also_closes() {
         }
     }
     assert_eq!(server.handle_input(now, b"STARTTLS\r\n"), 10);
-    assert!(matches!(server.poll(now), smtp_proto::Output::Transmit(b"220 2.0.0 Ready to start TLS\r\n")));
+    assert!(matches!(
+        server.poll(now),
+        smtp_proto::Output::Transmit(b"220 2.0.0 Ready to start TLS\r\n")
+    ));
     // Not advanced: the 220 is still queued when the injection arrives.
     assert_eq!(server.handle_input(now, b"RSET\r\n"), 6);
     match server.poll(now) {

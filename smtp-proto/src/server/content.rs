@@ -152,7 +152,8 @@ impl Server {
             // transaction is over. The octets up to the limit go out first.
             *envelope = None;
             *verdict = ChunkVerdict::Refuse(replies::MESSAGE_TOO_BIG);
-            self.facts.push_back(Fact::Reset(ResetReason::MessageTooBig));
+            self.facts
+                .push_back(Fact::Reset(ResetReason::MessageTooBig));
             if within > 0 {
                 self.input.hand_out(n);
                 return Step::Emit(Pending::Body { len: within });

@@ -182,9 +182,9 @@ mod tests {
         let mut out = Output::new(4096);
         out.queue().extend_from_slice(b"250 Ok\r\n");
         assert_eq!(out.advance(3), Ok(()));
-        assert_eq!(out.pending(), b"Ok\r\n");
-        assert_eq!(out.advance(5), Err(4));
-        assert_eq!(out.advance(4), Ok(()));
+        assert_eq!(out.pending(), b" Ok\r\n");
+        assert_eq!(out.advance(6), Err(5));
+        assert_eq!(out.advance(5), Ok(()));
         assert!(out.pending().is_empty());
     }
 }

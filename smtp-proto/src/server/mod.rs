@@ -36,7 +36,8 @@
 //!     }
 //! };
 //! drain(&mut server, &mut wire);
-//! assert_eq!(server.handle_input(now, b"HELO client.example\r\nMAIL FROM:<a@example.org>\r\n"), 49);
+//! let batch = b"HELO client.example\r\nMAIL FROM:<a@example.org>\r\n";
+//! assert_eq!(server.handle_input(now, batch), batch.len());
 //! drain(&mut server, &mut wire);
 //! assert_eq!(
 //!     wire,
@@ -82,7 +83,7 @@
 //!   any state ── QUIT (221) / timeout, error limit, shutdown (421) / EOF ──▶ Closing ──▶ Closed
 //! ```
 //!
-//! The transaction is an [`Envelope`](state) held *inside* the state, so
+//! The transaction is an envelope held *inside* the state, so
 //! every way out of it — RSET, a new EHLO, a refused or completed message,
 //! an error in a BDAT chunk — drops all of it at once.
 //!

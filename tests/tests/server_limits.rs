@@ -304,3 +304,75 @@ fn misuse_changes_nothing() {
             .is_err()
     );
 }
+
+#[test]
+fn starttls_output_only_after_the_220_is_fully_written() {
+    let now = Instant::now();
+    let mut c = config();
+    c.starttls = smtp_proto::server::StartTls::Offered {
+        on_injection: smtp_proto::server::InjectionPolicy::Close,
+    };
+    let mut server = Server::new(c, now);
+    drain_sync(&mut server, now);
+    let _ = server.handle_input(now, b"EHLO c\r\n");
+    drain_sync(&mut server, now);
+    let _ = server.handle_input(now, b"STARTTLS\r\n");
+    let Output::Transmit(b) = server.poll(now) else {
+        panic!("220 first")
+    };
+    assert_eq!(b, b"220 2.0.0 Ready to start TLS\r\n");
+    server.advance_transmit(now, 10).unwrap();
+    assert!(matches!(server.poll(now), Output::Transmit(b) if b == b"Ready to start TLS\r\n"));
+    server.advance_transmit(now, 20).unwrap();
+    assert!(matches!(server.poll(now), Output::StartTls));
+    assert!(
+        !server.wants_read(),
+        "the handshake bytes go to TLS, not the core"
+    );
+    assert_eq!(server.handle_input(now, b"\x16\x03\x01"), 3);
+    assert_eq!(server.discarded_plaintext(), 3);
+    server
+        .handle_tls_established(now, smtp_proto::TlsInfo::default())
+        .unwrap();
+    assert!(server.is_tls());
+    assert!(matches!(
+        server.poll(now),
+        Output::Event(Event::TlsEstablished)
+    ));
+}
+
+#[test]
+fn greeting_421_closes_and_extensions_follow_the_config() {
+    run(r"
+!greeting 421 mx.example.org busy
+S: 421 mx.example.org busy
+E: closed refused
+X: closed
+");
+    run(r"
+!tls
+!offer +dsn +requiretls -pipelining -chunking
+!max-size none
+S: 220 mx.example.org ESMTP
+C: EHLO c.example
+S: 250-mx.example.org
+S: 250-SIZE
+S: 250-8BITMIME
+S: 250-ENHANCEDSTATUSCODES
+S: 250-SMTPUTF8
+S: 250-DSN
+S: 250 REQUIRETLS
+E: helo ehlo c.example
+C: MAIL FROM:<a@example.org> RET=HDRS ENVID=x REQUIRETLS
+E: mail FROM:<a@example.org> RET=HDRS ENVID=x REQUIRETLS
+A: accept
+S: 250 2.1.0 Sender ok
+C: RCPT TO:<b@example.org> NOTIFY=NEVER
+E: rcpt TO:<b@example.org> NOTIFY=NEVER
+A: accept
+S: 250 2.1.5 Recipient ok
+B: BDAT 1 LAST\r\nxNOOP\r\n
+S: 502 5.5.1 Command not implemented
+S: 250 2.0.0 Ok
+");
+}

@@ -372,6 +372,7 @@ E: rcpt TO:<b@example.org> NOTIFY=NEVER
 A: accept
 S: 250 2.1.5 Recipient ok
 B: BDAT 1 LAST\r\nxNOOP\r\n
+E: reset chunk-refused
 S: 502 5.5.1 Command not implemented
 S: 250 2.0.0 Ok
 ");

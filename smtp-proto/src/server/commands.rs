@@ -524,9 +524,8 @@ fn no_recipients(envelope: &Envelope) -> Option<Canned> {
 }
 
 /// The automatic reply to a line that does not parse, from the parser's
-/// hint: `500 5.5.1`-style for an unknown verb is reported as
-/// [`replies::UNKNOWN_COMMAND`], everything else as `501` with the hinted
-/// enhanced code.
+/// hint: an unknown verb gets [`replies::UNKNOWN_COMMAND`] (`500 5.5.2`,
+/// as Postfix), everything else `501` with the parser's enhanced code.
 fn parse_error_reply(code: u16, status: (u8, u16, u16)) -> Canned {
     if code == 500 {
         return replies::UNKNOWN_COMMAND;

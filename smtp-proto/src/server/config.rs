@@ -211,8 +211,9 @@ impl Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ErrorLimits {
-    /// From this many errors on, each further error reply is held back for
-    /// [`ErrorLimits::delay`] and no other command is read meanwhile.
+    /// After this many errors, each further error reply (with everything
+    /// queued before it) is held back for [`ErrorLimits::delay`], and no
+    /// other command is read meanwhile.
     /// Default 10 (Postfix). A sans-IO core cannot sleep; it holds its
     /// output and asks to be woken at the deadline instead.
     pub soft: u32,

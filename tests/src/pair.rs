@@ -206,6 +206,11 @@ pub struct ServerApp {
     pub refuse_data: bool,
     /// The password AUTH PLAIN / LOGIN accepts.
     pub password: String,
+    /// For a pass-through SASL mechanism: the challenge sent after AUTH,
+    /// and the response that succeeds (anything else gets `535`).
+    pub sasl: Option<(Vec<u8>, Vec<u8>)>,
+    /// Never answer MAIL (a server stuck in a policy lookup).
+    pub stall_mail: bool,
     /// Bodies of the messages received, complete.
     pub messages: Vec<Vec<u8>>,
     /// The body being received.
@@ -218,6 +223,7 @@ pub struct ServerApp {
 
 enum Answer {
     None,
+    Challenge(Vec<u8>),
     Accept,
     AcceptAll,
     Reply(u16, (u8, u16, u16), &'static str),
@@ -260,6 +266,10 @@ pub struct Pair {
     pub client_closed: bool,
     /// Whether the server's transport has closed the connection.
     pub server_closed: bool,
+    /// Whether the server was told the client closed.
+    server_eof: bool,
+    /// Whether the client was told the server closed.
+    client_eof: bool,
 }
 
 impl Pair {
@@ -281,6 +291,8 @@ impl Pair {
             server_tls: false,
             client_closed: false,
             server_closed: false,
+            server_eof: false,
+            client_eof: false,
         }
     }
 
@@ -391,6 +403,7 @@ impl Pair {
                     r
                 }
                 Answer::AuthSuccess => self.server.auth_success(),
+                Answer::Challenge(c) => self.server.auth_challenge(&c),
                 Answer::Reply(code, (c, s, d), text) => {
                     // Test replies are built from constants: valid by construction.
                     let reply = Reply::with_enhanced(
@@ -412,8 +425,22 @@ impl Pair {
         match e {
             server::Event::Mail { .. } => {
                 app.current.clear();
-                Answer::Accept
+                if app.stall_mail {
+                    Answer::None
+                } else {
+                    Answer::Accept
+                }
             }
+            server::Event::Auth { .. } => match &app.sasl {
+                Some((challenge, _)) => Answer::Challenge(challenge.clone()),
+                None => Answer::Reply(504, (5, 5, 4), "unrecognized mechanism"),
+            },
+            server::Event::AuthResponse(response) => match &app.sasl {
+                Some((_, expected)) if response.expose() == &expected.as_slice() => {
+                    Answer::AuthSuccess
+                }
+                _ => Answer::Reply(535, (5, 7, 8), "bad credentials"),
+            },
             server::Event::Rcpt { to, .. } => {
                 let text = to.to_string();
                 let bare = text.trim_start_matches('<').trim_end_matches('>');
@@ -470,9 +497,10 @@ impl Pair {
             let n = self.server.handle_input(self.now, &self.to_server[..take]);
             self.to_server.drain(..n);
             progress |= n > 0;
-        } else if self.client_closed && !self.server_closed && self.to_server.is_empty() {
+        } else if self.client_closed && !self.server_eof && self.to_server.is_empty() {
+            // The client's transport closed the connection.
             self.server.handle_eof(self.now);
-            self.server_closed = self.server.is_closed();
+            self.server_eof = true;
             progress = true;
         }
         if !self.to_client.is_empty() && !self.client_closed {
@@ -485,9 +513,11 @@ impl Pair {
             let bytes: Vec<u8> = self.to_client.drain(..take).collect();
             self.client.handle_input(self.now, &bytes);
             progress = true;
-        } else if self.server.is_closed() && !self.client_closed && self.to_client.is_empty() {
+        } else if self.server_closed && !self.client_eof && self.to_client.is_empty() {
+            // The server's transport closed the connection.
             self.client.handle_eof(self.now);
-            progress = !self.client.is_closed() || !self.client_closed;
+            self.client_eof = true;
+            progress = true;
         }
         progress
     }

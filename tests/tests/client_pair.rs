@@ -329,3 +329,110 @@ fn size_limit_refused_before_sending() {
     assert_eq!(p.c2s.len(), before);
     let _ = Waiting::Write;
 }
+
+#[test]
+fn application_sasl_mechanism_end_to_end() {
+    let mech = Mechanism::new("X-ECHO").unwrap();
+    let mut c = client_config();
+    c.tls = TlsMode::Implicit;
+    c.auth = Some(AuthConfig::new(Credentials::Sasl {
+        mechanisms: vec![mech.clone()],
+    }));
+    let mut s = server_config();
+    s.auth.mechanisms = vec![Mechanism::PLAIN, mech.clone()];
+    s.auth.require_tls = false;
+    let mut p = Pair::new(c, s);
+    p.app.sasl = Some((b"who are you?".to_vec(), b"it is me".to_vec()));
+    p.run();
+    let challenge = p
+        .client_events
+        .iter()
+        .find_map(|e| match e {
+            Event::AuthChallenge { challenge, .. } => Some(challenge.expose().clone()),
+            _ => None,
+        })
+        .expect("a challenge");
+    assert_eq!(challenge, b"who are you?");
+    p.client
+        .auth_respond(smtp_proto::Secret::new(b"it is me".to_vec()))
+        .unwrap();
+    p.run();
+    assert_eq!(p.client.authenticated(), Some(&mech));
+    assert!(p.client.is_ready());
+}
+
+#[test]
+fn a_stalled_server_times_out_the_mail_reply() {
+    let mut p = ready_pair(client_config(), server_config(), Split::Whole);
+    p.app.stall_mail = true;
+    client::Delivery::start(&mut p.client, envelope()).unwrap();
+    p.run();
+    let moved = p.advance_to_deadline().unwrap();
+    assert_eq!(moved.as_secs(), 300, "RFC 5321 §4.5.3.2.2");
+    assert_eq!(
+        p.client.error(),
+        Some(&Error::Timeout(Waiting::Reply(ReplyTo::Mail)))
+    );
+    assert!(p.client.is_closed());
+}
+
+#[test]
+fn smtputf8_and_8bitmime_end_to_end() {
+    let mut p = ready_pair(client_config(), server_config(), Split::Whole);
+    let body = "Subject: caf\u{e9}\r\n\r\nol\u{e9}\r\n".as_bytes();
+    let mut env = Envelope::new(from("a@example.org"), vec![to("jös\u{e9}@example.net")]);
+    env.declare_body(body);
+    let report = p.deliver_message(env, body, 5).unwrap();
+    assert!(report.all_accepted(), "{report:?}");
+    let c2s = String::from_utf8_lossy(&p.c2s).into_owned();
+    assert!(c2s.contains("BODY=8BITMIME SMTPUTF8\r\n"), "{c2s}");
+    assert_eq!(p.app.messages, [body.to_vec()]);
+}
+
+#[test]
+fn dsn_parameters_end_to_end() {
+    use smtp_proto::command::{Notify, NotifyOn, RcptParameters, Ret};
+    let mut s = server_config();
+    s.offer.dsn = true;
+    let mut p = ready_pair(client_config(), s, Split::Whole);
+    let mut env = Envelope::new(from("a@example.org"), vec![]);
+    env.recipients.push((
+        to("b@example.net"),
+        RcptParameters {
+            notify: Some(Notify::On(NotifyOn::new(false, true, true).unwrap())),
+            ..Default::default()
+        },
+    ));
+    env.params.ret = Some(Ret::Hdrs);
+    let report = p.deliver_message(env, BODY, 100).unwrap();
+    assert!(report.all_accepted());
+    assert!(p.app.log.iter().any(|l| l.contains("Hdrs")));
+    assert!(p.app.log.iter().any(|l| l.contains("NotifyOn")));
+}
+
+#[test]
+fn a_large_body_streams_through_bounded_buffers() {
+    for chunking in [true, false] {
+        let mut s = server_config();
+        s.offer.chunking = chunking;
+        let mut c = client_config();
+        c.body_buffer = 4096;
+        c.bdat_chunk = 1500;
+        let mut p = ready_pair(c, s, Split::At(1000));
+        let line = b"The quick brown fox jumps over the lazy dog. 0123456789\r\n.\r\n";
+        let body = line.repeat(20_000);
+        let report = p
+            .deliver_message(
+                Envelope::new(from("a@example.org"), vec![to("b@example.net")]),
+                &body,
+                3000,
+            )
+            .unwrap();
+        assert!(report.all_accepted());
+        assert_eq!(p.app.messages.len(), 1);
+        assert!(
+            p.app.messages[0] == body,
+            "body intact (chunking: {chunking})"
+        );
+    }
+}

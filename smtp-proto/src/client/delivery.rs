@@ -13,6 +13,62 @@
 //! RCPT **and** gave a positive reply after the body (under LMTP: its own
 //! reply). A connection lost before that reply is a transient failure,
 //! never a success.
+//!
+//! ```
+//! use std::time::Instant;
+//! use smtp_proto::Output;
+//! use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
+//! use smtp_proto::client::{Client, Config, Delivery, Envelope, Event, Outcome, TlsMode};
+//!
+//! let mut config = Config::new(Host::parse("client.example").unwrap());
+//! config.tls = TlsMode::Disabled; // this scripted server has no TLS
+//! let now = Instant::now();
+//! let mut client = Client::new(config, now);
+//! let envelope = Envelope::new(
+//!     ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap().into_owned()),
+//!     vec![
+//!         ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap().into_owned()),
+//!         ForwardPath::Mailbox(Mailbox::parse("nobody@example.net").unwrap().into_owned()),
+//!     ],
+//! );
+//! // What the server answers after each of the client's writes.
+//! let mut server = [
+//!     &b"250-mx.example.net\r\n250 PIPELINING\r\n"[..],
+//!     b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 No such user\r\n354 Go ahead\r\n",
+//!     b"250 2.0.0 Ok: queued as 4Xk9sT3Hx7z9rJ\r\n",
+//! ]
+//! .into_iter();
+//! client.handle_input(now, b"220 mx.example.net ESMTP\r\n");
+//!
+//! let mut delivery = None;
+//! let report = loop {
+//!     match client.poll() {
+//!         Output::Event(Event::Ready) => {
+//!             delivery = Some(Delivery::start(&mut client, envelope.clone()).unwrap());
+//!         }
+//!         Output::Event(Event::ReadyForBody) => {
+//!             client.write_body(b"Subject: hello\r\n\r\nHi Bob.\r\n").unwrap();
+//!             client.finish_body().unwrap();
+//!         }
+//!         Output::Event(event) => {
+//!             if let Some(report) = delivery.as_mut().and_then(|d| d.handle_event(&mut client, &event)) {
+//!                 break report;
+//!             }
+//!         }
+//!         Output::Transmit(bytes) => {
+//!             let n = bytes.len(); // the socket took everything
+//!             client.advance_transmit(now, n);
+//!             if let Some(reply) = server.next() {
+//!                 client.handle_input(now, reply);
+//!             }
+//!         }
+//!         other => panic!("unexpected {other:?}"),
+//!     }
+//! };
+//! assert_eq!(report.recipients[0].outcome, Outcome::Accepted);
+//! assert_eq!(report.recipients[1].outcome, Outcome::PermanentFailure);
+//! assert_eq!(report.data.unwrap().first_line(), "Ok: queued as 4Xk9sT3Hx7z9rJ");
+//! ```
 
 use super::event::{Error, Event, ReplyTo, UsageError};
 use super::{Client, TransactionPhase};

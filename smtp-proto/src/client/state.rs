@@ -9,42 +9,7 @@
 //!   application drives it with `enqueue`, `start_body`, `write_body` and
 //!   `finish_body`, and the replies move it on.
 //!
-//! ```text
-//!  new() ──▶ Greeting ──220──▶ Hello ──250──┬─▶ StartTls ──220──▶ Handshake
-//!    │ (implicit TLS: is_tls)    │ 500/502   │        │ refused      │ handle_tls_
-//!    │                           ▼ (SMTP)    │        │ (opportun.)  │ established
-//!    │                          Helo ──250───┤        ▼              ▼
-//!    │                                       ├──▶ Auth ◀──334──▶   Hello (again,
-//!    │                                       │     │ 235            everything
-//!    │                                       ▼     ▼                forgotten)
-//!    │                                  Ready (Event::Ready)
-//!    │                                       │ enqueue(QUIT)
-//!    ▼                                       ▼
-//!  any failure ─────────────(QUIT if in sync)──▶ Quitting ──221 / EOF──▶ Closed
-//! ```
-//!
-//! Failures: a non-`220` greeting, a refused hello, STARTTLS missing or
-//! refused in [`TlsMode::Required`](super::TlsMode::Required), AUTH
-//! impossible or refused: `Event::Error`, QUIT, `Closed`. A `421`, an invalid
-//! reply, a timeout, EOF, or injected bytes after STARTTLS: `Event::Error`
-//! and `Closed` at once (the stream cannot be trusted for a QUIT).
-//!
-//! The transaction, inside `Ready` (commands pipelined when the server
-//! offers PIPELINING, so "enqueued" may run ahead of the replies):
-//!
-//! ```text
-//!         MAIL                    DATA / start_body (DATA)          354
-//!  Idle ───────▶ Open ──RCPT*──▶ ───────────────────────▶ AwaitingData ───▶ Body
-//!   ▲  ◀─MAIL refused─┘  │         start_body (BDAT) ─────────────────────▶ Body
-//!   │                    │ RSET                                              │
-//!   ├────────────────────┘                                      finish_body  ▼
-//!   └──────────────── final reply(ies) to the end of data ◀──── AwaitingFinal
-//! ```
-//!
-//! A negative reply to DATA or to a BDAT chunk, or every RCPT refused, ends
-//! the body before it starts (no body byte is sent) and leaves the
-//! transaction `Open` (RSET, then MAIL again), or `Idle` if MAIL itself was
-//! refused.
+//! The diagrams are in the [`client`](super) module docs.
 
 use super::auth;
 use super::body::BodySink;

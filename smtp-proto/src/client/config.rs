@@ -246,8 +246,10 @@ pub struct Timeouts {
     pub rcpt: Duration,
     /// Waiting for the `354` to DATA. RFC 5321 §4.5.3.2.4: 2 minutes.
     pub data_initiation: Duration,
-    /// Writing: each time bytes are pending, the socket must take some
-    /// within this time. RFC 5321 §4.5.3.2.5 ("data block"): 3 minutes.
+    /// Writing: while bytes stay pending after a write, the socket must
+    /// take more within this time. RFC 5321 §4.5.3.2.5 ("data block"): 3
+    /// minutes. The timer runs from `advance_transmit`: a transport whose
+    /// socket took nothing reports `advance_transmit(now, 0)` to start it.
     pub data_block: Duration,
     /// Waiting for the reply after the end of data (`.` or `BDAT … LAST`).
     /// RFC 5321 §4.5.3.2.6: 10 minutes, because the server may be

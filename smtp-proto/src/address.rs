@@ -136,6 +136,7 @@ fn syntax<T>(input: &str) -> PRes<'_, T> {
 }
 
 /// Maps a parser result to this module's public error.
+#[inline]
 pub(crate) fn finish<T>(r: PRes<'_, T>) -> Result<(&str, T), AddressError> {
     match r {
         Ok(v) => Ok(v),

@@ -795,6 +795,10 @@ fn push_other<'a>(
 /// Parses `Mail-parameters` (the text after the reverse-path).
 pub(crate) fn parse_mail_params(text: &str) -> Result<MailParameters<'_>, CommandError> {
     let mut p = MailParameters::default();
+    if text.is_empty() {
+        // The common case: no parameters.
+        return Ok(p);
+    }
     for item in split_params(text) {
         let (kw, v) = item?;
         let k = kw.as_str();
@@ -985,6 +989,10 @@ impl RcptParameters<'_> {
 /// Parses `Rcpt-parameters` (the text after the forward-path).
 pub(crate) fn parse_rcpt_params(text: &str) -> Result<RcptParameters<'_>, CommandError> {
     let mut p = RcptParameters::default();
+    if text.is_empty() {
+        // The common case: no parameters.
+        return Ok(p);
+    }
     for item in split_params(text) {
         let (kw, v) = item?;
         let k = kw.as_str();

@@ -68,6 +68,14 @@ impl<'a> Keyword<'a> {
 }
 
 fn validate_keyword(s: &str) -> Result<(), TokenError> {
+    // Fast path over bytes (keywords are ASCII); the char walk below only
+    // runs to name the offending character.
+    if let Some((first, rest)) = s.as_bytes().split_first()
+        && first.is_ascii_alphanumeric()
+        && rest.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Ok(());
+    }
     let mut chars = s.chars();
     match chars.next() {
         None => return Err(TokenError::Empty),
@@ -164,6 +172,10 @@ impl<'a> Mechanism<'a> {
 fn validate_mechanism(s: &str) -> Result<(), TokenError> {
     if s.is_empty() {
         return Err(TokenError::Empty);
+    }
+    let valid = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if s.len() <= MAX_MECHANISM_LEN && s.bytes().all(valid) {
+        return Ok(());
     }
     if let Some(c) = s
         .chars()

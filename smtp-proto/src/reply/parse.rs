@@ -81,17 +81,16 @@ struct Line<'b> {
 /// ```text
 /// reply-line = Reply-code ( "-" [ textstring ] / [ SP textstring ] )
 /// ```
-/// (the CRLF already removed).
-fn parse_line(line: &[u8]) -> Result<Line<'_>, ReplyError> {
-    let (&digits, rest) = line
+/// (the CRLF already removed). Checks code and separator only; the caller
+/// checks the text for CR, LF and NUL.
+fn parse_head(line: &[u8]) -> Result<Line<'_>, ReplyError> {
+    let (&[a, b, c], rest) = line
         .split_first_chunk::<3>()
         .ok_or(ReplyError::MissingCode)?;
-    if !digits.iter().all(u8::is_ascii_digit) {
+    if !(a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit()) {
         return Err(ReplyError::MissingCode);
     }
-    let n = digits
-        .iter()
-        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    let n = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
     let code = ReplyCode::new(n).map_err(|e| ReplyError::InvalidCode(e.0))?;
     let (more, text) = match rest.split_first() {
         None => (false, rest),
@@ -99,12 +98,79 @@ fn parse_line(line: &[u8]) -> Result<Line<'_>, ReplyError> {
         Some((b'-', text)) => (true, text),
         Some((&b, _)) => return Err(ReplyError::BadSeparator(char::from(b))),
     };
-    if let Some(pos) = memchr::memchr3(b'\r', b'\n', 0, text) {
+    Ok(Line { code, more, text })
+}
+
+/// [`parse_head`] plus the check that the text holds no CR, LF or NUL, for a
+/// line whose CRLF is already removed.
+fn parse_line(line: &[u8]) -> Result<Line<'_>, ReplyError> {
+    let parsed = parse_head(line)?;
+    if let Some(pos) = memchr::memchr3(b'\r', b'\n', 0, parsed.text) {
         return Err(ReplyError::InvalidChar(char::from(
-            text.get(pos).copied().unwrap_or(0),
+            parsed.text.get(pos).copied().unwrap_or(0),
         )));
     }
-    Ok(Line { code, more, text })
+    Ok(parsed)
+}
+
+/// Eight copies of one byte, for the word-at-a-time scan.
+const fn splat(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// Finds the end of the first line in `buf` in one pass: returns the index
+/// of the first LF and the index of the first CR or NUL before it (which may
+/// be the CR of the line's CRLF), or `None` when there is no LF.
+///
+/// Reply lines are short and almost never hold a control character, so the
+/// scan reads eight bytes at a time and looks at single bytes only in a word
+/// that holds a byte below 0x0E (NUL, TAB, LF, CR and a few rare controls).
+fn scan_line(buf: &[u8]) -> Option<(usize, Option<usize>)> {
+    let mut first_bad = None;
+    let mut base = 0usize;
+    let mut rest = buf;
+    // Classify one byte at `at`; `Some` when it is the LF.
+    let mut byte = |at: usize, b: u8| -> Option<(usize, Option<usize>)> {
+        match b {
+            b'\n' => Some((at, first_bad)),
+            b'\r' | 0 => {
+                first_bad = first_bad.or(Some(at));
+                None
+            }
+            _ => None,
+        }
+    };
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        let w = u64::from_le_bytes(*word);
+        // Sets the high bit of (at least) the lowest byte below 0x0E; zero
+        // when there is none ("haszero(x - n)" test for bytes below n).
+        let low = w.wrapping_sub(splat(0x0E)) & !w & splat(0x80);
+        if low != 0 {
+            for (i, &b) in word.iter().enumerate() {
+                if let Some(found) = byte(base + i, b) {
+                    return Some(found);
+                }
+            }
+        }
+        base += 8;
+        rest = tail;
+    }
+    for (i, &b) in rest.iter().enumerate() {
+        if let Some(found) = byte(base + i, b) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// Reply text as a string: borrowed when it is valid UTF-8 (the usual
+/// case, checked by the standard library's ASCII-fast validator), otherwise
+/// decoded lossily.
+fn text_str(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// A reply under construction.
@@ -222,7 +288,7 @@ impl<'a> Reply<'a> {
         let mut partial: Option<Partial<'a>> = None;
         loop {
             let rest = buf.get(pos..).unwrap_or_default();
-            let Some(nl) = memchr::memchr(b'\n', rest) else {
+            let Some((nl, first_bad)) = scan_line(rest) else {
                 // Bound the wait for a final line, not just the lines seen.
                 if buf.len() > limits.max_bytes {
                     return Err(ReplyError::TooLong {
@@ -231,19 +297,25 @@ impl<'a> Reply<'a> {
                 }
                 return Ok(None);
             };
-            // `nl` < `rest.len()`, found by memchr.
+            // `nl` < `rest.len()`, found by the scan.
             let raw = rest.get(..nl).unwrap_or_default();
             let line_bytes = raw.strip_suffix(b"\r").ok_or(ReplyError::BareLineFeed)?;
             let wire_len = nl + 1;
             pos += wire_len;
-            let line = parse_line(line_bytes)?;
-            let text = |t: &'a [u8]| String::from_utf8_lossy(t);
+            let line = parse_head(line_bytes)?;
+            // The code and separator are digits, SP or `-`, so a CR or NUL
+            // inside `line_bytes` (that is, before its CRLF) is in the text.
+            if let Some(bad) = first_bad.filter(|&i| i < line_bytes.len()) {
+                return Err(ReplyError::InvalidChar(char::from(
+                    line_bytes.get(bad).copied().unwrap_or(0),
+                )));
+            }
             match partial.as_mut() {
                 None => {
                     check_first(wire_len, limits)?;
-                    partial = Some(Partial::start(&line, wire_len, text));
+                    partial = Some(Partial::start(&line, wire_len, text_str));
                 }
-                Some(p) => p.push(&line, wire_len, limits, text)?,
+                Some(p) => p.push(&line, wire_len, limits, text_str)?,
             }
             if !line.more {
                 // `partial` was set above on this or an earlier iteration.
@@ -320,7 +392,7 @@ impl ReplyAssembler {
     fn push_inner(&mut self, line: &[u8]) -> Result<Option<Reply<'static>>, ReplyError> {
         let parsed = parse_line(line)?;
         let wire_len = line.len().saturating_add(2);
-        let text = |t: &[u8]| Cow::Owned(String::from_utf8_lossy(t).into_owned());
+        let text = |t: &[u8]| Cow::Owned(text_str(t).into_owned());
         match self.partial.as_mut() {
             None => {
                 check_first(wire_len, &self.limits)?;
@@ -332,6 +404,52 @@ impl ReplyAssembler {
             Ok(None)
         } else {
             Ok(self.partial.take().map(Partial::finish))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The obvious byte-by-byte version of [`scan_line`].
+    fn scan_reference(buf: &[u8]) -> Option<(usize, Option<usize>)> {
+        let nl = buf.iter().position(|&b| b == b'\n')?;
+        let bad = buf.get(..nl)?.iter().position(|&b| b == b'\r' || b == 0);
+        Some((nl, bad))
+    }
+
+    #[test]
+    fn scan_line_known_answers() {
+        assert_eq!(scan_line(b""), None);
+        assert_eq!(scan_line(b"250 ok\r"), None);
+        assert_eq!(scan_line(b"\n"), Some((0, None)));
+        assert_eq!(scan_line(b"250 ok\r\n"), Some((7, Some(6))));
+        assert_eq!(
+            scan_line(b"250 a very long line of text\r\n"),
+            Some((29, Some(28)))
+        );
+        assert_eq!(
+            scan_line(b"250 a\0b\tc\x0bd\x80\xff\r\n"),
+            Some((14, Some(5)))
+        );
+        assert_eq!(scan_line(b"250 bare lf\n250 next\r\n"), Some((11, None)));
+    }
+
+    proptest! {
+        #[test]
+        fn scan_line_matches_reference(
+            buf in proptest::collection::vec(
+                prop_oneof![
+                    Just(b'\n'), Just(b'\r'), Just(0u8), Just(b'\t'), Just(0x0du8 + 1),
+                    Just(0x80u8), Just(0xffu8), any::<u8>(), b'a'..=b'z',
+                ],
+                0..80,
+            ),
+        ) {
+            prop_assert_eq!(scan_line(&buf), scan_reference(&buf));
         }
     }
 }

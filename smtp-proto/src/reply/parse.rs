@@ -118,49 +118,65 @@ const fn splat(b: u8) -> u64 {
     u64::from_ne_bytes([b; 8])
 }
 
+/// The high bit of each byte of `w` that is zero. Bits above a zero byte may
+/// be set spuriously (borrow), but the lowest set bit is always exact, which
+/// is all [`scan_word`] uses.
+const fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(splat(0x01)) & !w & splat(0x80)
+}
+
+/// One little-endian word of [`scan_line`]: the byte index of its first LF,
+/// and of its first CR or NUL when that comes before any LF.
+fn scan_word(w: u64) -> (Option<usize>, Option<usize>) {
+    // Sets the high bit of (at least) the lowest byte below 0x0E; zero when
+    // there is none (the "haszero(x - n)" test for bytes below n). Almost
+    // every word of a reply line passes this test.
+    if w.wrapping_sub(splat(0x0E)) & !w & splat(0x80) == 0 {
+        return (None, None);
+    }
+    let lf = zero_bytes(w ^ splat(b'\n'));
+    let bad = zero_bytes(w ^ splat(b'\r')) | zero_bytes(w);
+    // Little endian: the lowest set bit belongs to the first byte in memory.
+    let lf_at = (lf != 0).then(|| lf.trailing_zeros() as usize / 8);
+    let bad_at = (bad != 0)
+        .then(|| bad.trailing_zeros() as usize / 8)
+        .filter(|&b| lf_at.is_none_or(|l| b < l));
+    (lf_at, bad_at)
+}
+
 /// Finds the end of the first line in `buf` in one pass: returns the index
 /// of the first LF and the index of the first CR or NUL before it (which may
 /// be the CR of the line's CRLF), or `None` when there is no LF.
 ///
 /// Reply lines are short and almost never hold a control character, so the
-/// scan reads eight bytes at a time and looks at single bytes only in a word
-/// that holds a byte below 0x0E (NUL, TAB, LF, CR and a few rare controls).
+/// scan reads eight bytes at a time (SWAR), never byte by byte.
 fn scan_line(buf: &[u8]) -> Option<(usize, Option<usize>)> {
     let mut first_bad = None;
     let mut base = 0usize;
     let mut rest = buf;
-    // Classify one byte at `at`; `Some` when it is the LF.
-    let mut byte = |at: usize, b: u8| -> Option<(usize, Option<usize>)> {
-        match b {
-            b'\n' => Some((at, first_bad)),
-            b'\r' | 0 => {
-                first_bad = first_bad.or(Some(at));
-                None
-            }
-            _ => None,
-        }
-    };
-    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
-        let w = u64::from_le_bytes(*word);
-        // Sets the high bit of (at least) the lowest byte below 0x0E; zero
-        // when there is none ("haszero(x - n)" test for bytes below n).
-        let low = w.wrapping_sub(splat(0x0E)) & !w & splat(0x80);
-        if low != 0 {
-            for (i, &b) in word.iter().enumerate() {
-                if let Some(found) = byte(base + i, b) {
-                    return Some(found);
+    loop {
+        let (word, tail) = match rest.split_first_chunk::<8>() {
+            Some((word, tail)) => (*word, tail),
+            None if rest.is_empty() => return None,
+            None => {
+                // Pad the last few bytes with a byte the scan ignores.
+                let mut word = [b'a'; 8];
+                for (d, s) in word.iter_mut().zip(rest) {
+                    *d = *s;
                 }
+                (word, &[][..])
             }
+        };
+        let (lf, bad) = scan_word(u64::from_le_bytes(word));
+        if first_bad.is_none() {
+            first_bad = bad.map(|b| base + b);
+        }
+        if let Some(lf) = lf {
+            return Some((base + lf, first_bad));
         }
         base += 8;
         rest = tail;
     }
-    for (i, &b) in rest.iter().enumerate() {
-        if let Some(found) = byte(base + i, b) {
-            return Some(found);
-        }
-    }
-    None
 }
 
 /// Reply text as a string: borrowed when it is valid UTF-8 (the usual

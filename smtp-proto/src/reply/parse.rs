@@ -125,15 +125,17 @@ const fn zero_bytes(w: u64) -> u64 {
     w.wrapping_sub(splat(0x01)) & !w & splat(0x80)
 }
 
-/// One little-endian word of [`scan_line`]: the byte index of its first LF,
-/// and of its first CR or NUL when that comes before any LF.
+/// Whether some byte of `w` is below 0x0E (NUL, TAB, LF, CR and a few rare
+/// controls): the "haszero(x - n)" test. Almost every word of a reply line
+/// fails it, so [`scan_line`] looks closer only at the few that pass.
+const fn has_low_byte(w: u64) -> bool {
+    w.wrapping_sub(splat(0x0E)) & !w & splat(0x80) != 0
+}
+
+/// A word of [`scan_line`] that holds a low byte: the byte index of its
+/// first LF, and of its first CR or NUL when that comes before any LF.
+#[inline(never)]
 fn scan_word(w: u64) -> (Option<usize>, Option<usize>) {
-    // Sets the high bit of (at least) the lowest byte below 0x0E; zero when
-    // there is none (the "haszero(x - n)" test for bytes below n). Almost
-    // every word of a reply line passes this test.
-    if w.wrapping_sub(splat(0x0E)) & !w & splat(0x80) == 0 {
-        return (None, None);
-    }
     let lf = zero_bytes(w ^ splat(b'\n'));
     let bad = zero_bytes(w ^ splat(b'\r')) | zero_bytes(w);
     // Little endian: the lowest set bit belongs to the first byte in memory.
@@ -154,28 +156,33 @@ fn scan_line(buf: &[u8]) -> Option<(usize, Option<usize>)> {
     let mut first_bad = None;
     let mut base = 0usize;
     let mut rest = buf;
+    let mut last = [b'a'; 8];
     loop {
-        let (word, tail) = match rest.split_first_chunk::<8>() {
-            Some((word, tail)) => (*word, tail),
+        let w = match rest.split_first_chunk::<8>() {
+            Some((word, tail)) => {
+                rest = tail;
+                u64::from_le_bytes(*word)
+            }
             None if rest.is_empty() => return None,
             None => {
                 // Pad the last few bytes with a byte the scan ignores.
-                let mut word = [b'a'; 8];
-                for (d, s) in word.iter_mut().zip(rest) {
+                for (d, s) in last.iter_mut().zip(rest) {
                     *d = *s;
                 }
-                (word, &[][..])
+                rest = &[];
+                u64::from_le_bytes(last)
             }
         };
-        let (lf, bad) = scan_word(u64::from_le_bytes(word));
-        if first_bad.is_none() {
-            first_bad = bad.map(|b| base + b);
-        }
-        if let Some(lf) = lf {
-            return Some((base + lf, first_bad));
+        if has_low_byte(w) {
+            let (lf, bad) = scan_word(w);
+            if first_bad.is_none() {
+                first_bad = bad.map(|b| base + b);
+            }
+            if let Some(lf) = lf {
+                return Some((base + lf, first_bad));
+            }
         }
         base += 8;
-        rest = tail;
     }
 }
 
@@ -186,6 +193,66 @@ fn text_str(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// How far ahead of a multi-line reply's current line its UTF-8 is checked
+/// in one call (the rest of a typical EHLO reply; bounded so a buffer full of
+/// pipelined replies is not re-checked for every reply).
+const UTF8_WINDOW: usize = 2048;
+
+/// Valid UTF-8 over a stretch of the input, `text` starting at byte `start`,
+/// so the lines of a multi-line reply are checked in one `from_utf8` call
+/// rather than one call per line.
+struct Utf8Window<'a> {
+    buf: &'a [u8],
+    start: usize,
+    text: &'a str,
+}
+
+impl<'a> Utf8Window<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Self {
+            buf,
+            start: 0,
+            text: "",
+        }
+    }
+
+    /// The text of `bytes`, a sub-slice of the window's buffer.
+    fn text(&mut self, bytes: &'a [u8]) -> Cow<'a, str> {
+        // `bytes` lies inside `buf` (the parser slices it from there), so
+        // the difference of the addresses is its offset.
+        let Some(at) = bytes.as_ptr().addr().checked_sub(self.buf.as_ptr().addr()) else {
+            return text_str(bytes);
+        };
+        if let Some(s) = self.lookup(at, bytes.len()) {
+            return Cow::Borrowed(s);
+        }
+        let end = self
+            .buf
+            .len()
+            .min(at.saturating_add(UTF8_WINDOW.max(bytes.len())));
+        let ahead = self.buf.get(at..end).unwrap_or_default();
+        self.start = at;
+        self.text = match std::str::from_utf8(ahead) {
+            Ok(s) => s,
+            // Keep the valid prefix; lines past it are decoded one by one.
+            Err(e) => ahead
+                .get(..e.valid_up_to())
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .unwrap_or_default(),
+        };
+        match self.lookup(at, bytes.len()) {
+            Some(s) => Cow::Borrowed(s),
+            None => text_str(bytes),
+        }
+    }
+
+    fn lookup(&self, at: usize, len: usize) -> Option<&'a str> {
+        let from = at.checked_sub(self.start)?;
+        // `get` also refuses a range that does not fall on char boundaries.
+        self.text.get(from..from.checked_add(len)?)
     }
 }
 
@@ -302,6 +369,7 @@ impl<'a> Reply<'a> {
     ) -> Result<Option<(Self, usize)>, ReplyError> {
         let mut pos = 0usize;
         let mut partial: Option<Partial<'a>> = None;
+        let mut window = Utf8Window::new(buf);
         loop {
             let rest = buf.get(pos..).unwrap_or_default();
             let Some((nl, first_bad)) = scan_line(rest) else {
@@ -327,11 +395,16 @@ impl<'a> Reply<'a> {
                 )));
             }
             match partial.as_mut() {
-                None => {
+                // A single-line reply: its text is all there is to check.
+                None if !line.more => {
                     check_first(wire_len, limits)?;
                     partial = Some(Partial::start(&line, wire_len, text_str));
                 }
-                Some(p) => p.push(&line, wire_len, limits, text_str)?,
+                None => {
+                    check_first(wire_len, limits)?;
+                    partial = Some(Partial::start(&line, wire_len, |t| window.text(t)));
+                }
+                Some(p) => p.push(&line, wire_len, limits, |t| window.text(t))?,
             }
             if !line.more {
                 // `partial` was set above on this or an earlier iteration.
@@ -452,6 +525,30 @@ mod tests {
             Some((14, Some(5)))
         );
         assert_eq!(scan_line(b"250 bare lf\n250 next\r\n"), Some((11, None)));
+    }
+
+    #[test]
+    fn multi_line_text_checked_through_window() {
+        // 0xFF is never valid UTF-8.
+        let mut buf = b"250-ok\r\n250-bad \xffx\r\n".to_vec();
+        buf.extend_from_slice("250 fine \u{e9}\r\n".as_bytes());
+        let (reply, used) = Reply::parse(&buf).unwrap().unwrap();
+        assert_eq!(used, buf.len());
+        assert_eq!(reply.lines(), ["ok", "bad \u{fffd}x", "fine \u{e9}"]);
+        assert!(matches!(reply.lines()[0], Cow::Borrowed(_)));
+        assert!(matches!(reply.lines()[1], Cow::Owned(_)));
+        assert!(matches!(reply.lines()[2], Cow::Borrowed(_)));
+
+        // Lines past the window, and a two-byte character across its end.
+        for first_len in [UTF8_WINDOW - 12, UTF8_WINDOW - 11, UTF8_WINDOW + 5] {
+            let first = "a".repeat(first_len);
+            let second = format!("{}\u{e9}\u{e9}{}", "b".repeat(3), "c".repeat(UTF8_WINDOW));
+            let wire = format!("250-{first}\r\n250-{second}\r\n250 end\r\n");
+            let (reply, used) = Reply::parse(wire.as_bytes()).unwrap().unwrap();
+            assert_eq!(used, wire.len());
+            assert_eq!(reply.lines(), [first.as_str(), second.as_str(), "end"]);
+            assert!(reply.lines().iter().all(|l| matches!(l, Cow::Borrowed(_))));
+        }
     }
 
     proptest! {

@@ -645,6 +645,190 @@ fn swaks_body_with_dots() {
     );
 }
 
+// ----- curl ----------------------------------------------------------------
+
+/// Runs curl's SMTP client with `args`, uploading `body` from a temp file.
+/// Returns (success, stdout+stderr) or `None` when curl or its SMTP support
+/// is absent.
+fn run_curl(server: &TestServer, name: &str, body: &[u8], args: &[&str]) -> Option<(bool, String)> {
+    let Some(curl) = find_on_path("curl") else {
+        eprintln!("skipped: curl not found");
+        return None;
+    };
+    let version = Command::new(&curl).arg("--version").output().ok()?;
+    if !String::from_utf8_lossy(&version.stdout).contains(" smtp") {
+        eprintln!("skipped: curl without SMTP support");
+        return None;
+    }
+    let file = std::env::temp_dir().join(format!(
+        "interop-curl-{}-{name}-{}.eml",
+        std::process::id(),
+        server.port()
+    ));
+    std::fs::write(&file, body).expect("write temp file");
+    let out = Command::new("timeout")
+        .arg("30")
+        .arg(curl)
+        .args(["-sS", "-v", "--max-time", "10"])
+        .arg(format!("smtp://127.0.0.1:{}/client.example", server.port()))
+        .arg("--upload-file")
+        .arg(&file)
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let _ = std::fs::remove_file(&file);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success(), text))
+}
+
+#[test]
+fn curl_send_to_several_recipients_with_dots() {
+    let server = TestServer::start(Policy::default());
+    let body = b"Subject: curl\r\n\r\n.\r\n..\r\n.x\r\nend\r\n";
+    let Some((ok, out)) = run_curl(
+        &server,
+        "several",
+        body,
+        &[
+            "--mail-from",
+            "a@example.org",
+            "--mail-rcpt",
+            "b@example.net",
+            "--mail-rcpt",
+            "c@example.net",
+        ],
+    ) else {
+        return;
+    };
+    assert!(ok, "{out}");
+    assert!(out.contains("> EHLO client.example"), "{out}");
+    let delivered = server.delivered();
+    assert_eq!(delivered.len(), 1, "{out}");
+    assert_eq!(delivered[0].to, ["<b@example.net>", "<c@example.net>"]);
+    assert_eq!(delivered[0].body, body);
+}
+
+#[test]
+fn curl_lf_only_file_is_refused_unless_converted() {
+    // curl sends an upload as is: a file with LF line endings puts bare
+    // LFs into DATA. The strict default refuses that message (550 5.5.2)
+    // at its real end; `--crlf` makes curl send CRLF and it is accepted.
+    let server = TestServer::start(Policy::default());
+    let body = b"Subject: lf\n\nline one\n.dot\n";
+    let args = [
+        "--mail-from",
+        "a@example.org",
+        "--mail-rcpt",
+        "b@example.net",
+    ];
+    let Some((ok, out)) = run_curl(&server, "lf", body, &args) else {
+        return;
+    };
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("< 550 5.5.2 Message refused: bare CR or LF received"),
+        "{out}"
+    );
+    assert!(server.delivered().is_empty());
+    let mut with_crlf = args.to_vec();
+    with_crlf.push("--crlf");
+    let Some((ok, out)) = run_curl(&server, "crlf", body, &with_crlf) else {
+        return;
+    };
+    assert!(ok, "{out}");
+    assert_eq!(
+        server.delivered()[0].body,
+        b"Subject: lf\r\n\r\nline one\r\n.dot\r\n"
+    );
+}
+
+#[test]
+fn curl_auth_plain_and_login_and_mail_auth() {
+    let server = TestServer::start(auth_policy());
+    let userpass = format!("{USER}:{PASS}");
+    for (name, options) in [("plain", "AUTH=PLAIN"), ("login", "AUTH=LOGIN")] {
+        for ir in [false, true] {
+            let mut args = vec![
+                "--mail-from",
+                "a@example.org",
+                "--mail-rcpt",
+                "b@example.net",
+                "--user",
+                &userpass,
+                "--login-options",
+                options,
+                "--mail-auth",
+                "a@example.org",
+            ];
+            if ir {
+                args.push("--sasl-ir");
+            }
+            let Some((ok, out)) = run_curl(&server, name, b"Subject: a\r\n\r\nx\r\n", &args) else {
+                return;
+            };
+            assert!(ok, "{out}");
+            assert!(
+                out.contains("< 235 2.7.0 Authentication successful"),
+                "{out}"
+            );
+        }
+    }
+    let delivered = server.delivered();
+    assert_eq!(delivered.len(), 4);
+    assert!(
+        delivered
+            .iter()
+            .all(|d| d.auth_user.as_deref() == Some(USER))
+    );
+    let Some((ok, out)) = run_curl(
+        &server,
+        "wrong",
+        b"x\r\n",
+        &[
+            "--mail-from",
+            "a@example.org",
+            "--mail-rcpt",
+            "b@example.net",
+            "--user",
+            "alice:nope",
+        ],
+    ) else {
+        return;
+    };
+    assert!(!ok);
+    assert!(out.contains("< 535 5.7.8"), "{out}");
+}
+
+#[test]
+fn curl_refused_recipient_with_allowfails() {
+    let server = TestServer::start(Policy {
+        refuse_rcpt: vec!["<bad@example.net>".to_owned()],
+        ..Policy::default()
+    });
+    let Some((ok, out)) = run_curl(
+        &server,
+        "allowfails",
+        b"Subject: a\r\n\r\nx\r\n",
+        &[
+            "--mail-from",
+            "a@example.org",
+            "--mail-rcpt",
+            "bad@example.net",
+            "--mail-rcpt",
+            "good@example.net",
+            "--mail-rcpt-allowfails",
+        ],
+    ) else {
+        return;
+    };
+    assert!(ok, "{out}");
+    assert_eq!(server.delivered()[0].to, ["<good@example.net>"]);
+}
+
 // ----- Postfix smtp-source ---------------------------------------------------
 
 /// `smtp-source` and the directory of its shared libraries: `SMTP_SOURCE`

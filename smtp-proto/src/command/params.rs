@@ -184,7 +184,11 @@ impl Ret {
 /// auth-param = "AUTH=" ( addr-spec / "<>" )   ; addr-spec as xtext
 /// ```
 ///
-/// The xtext-decoded value must be a mailbox.
+/// The xtext-decoded value must be a mailbox. One pair of angle brackets
+/// around it is accepted and dropped: curl's `--mail-auth` sends
+/// `AUTH=<user@example.org>`, after the shape of RFC 4954's own `AUTH=<>`
+/// (Postfix accepts any printable value). The mailbox inside is still
+/// validated, and encoding always writes the bare addr-spec.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AuthParam<'a> {
     /// `AUTH=<>`: the submitter is unknown or not trusted.
@@ -201,6 +205,13 @@ impl AuthParam<'_> {
             Self::Mailbox(m) => AuthParam::Mailbox(m.into_owned()),
         }
     }
+}
+
+/// The `AUTH=` value without one pair of surrounding angle brackets.
+fn unbracket(s: &str) -> &str {
+    s.strip_prefix('<')
+        .and_then(|inner| inner.strip_suffix('>'))
+        .unwrap_or(s)
 }
 
 /// `MT-PRIORITY=` (RFC 6710 §3): a priority from -9 to 9.
@@ -827,11 +838,15 @@ pub(crate) fn parse_mail_params(text: &str) -> Result<MailParameters<'_>, Comman
                     AuthParam::Unknown
                 } else {
                     let decoded = xtext::decode_xtext(v).map_err(|_| invalid(&kw))?;
-                    let mb = match decoded {
-                        Cow::Borrowed(s) => Mailbox::parse(s),
-                        Cow::Owned(s) => Mailbox::parse(&s).map(Mailbox::into_owned),
-                    };
-                    AuthParam::Mailbox(mb.map_err(|_| invalid(&kw))?)
+                    if unbracket(&decoded).is_empty() {
+                        AuthParam::Unknown
+                    } else {
+                        let mb = match decoded {
+                            Cow::Borrowed(s) => Mailbox::parse(unbracket(s)),
+                            Cow::Owned(s) => Mailbox::parse(unbracket(&s)).map(Mailbox::into_owned),
+                        };
+                        AuthParam::Mailbox(mb.map_err(|_| invalid(&kw))?)
+                    }
                 };
                 set(&mut p.auth, &kw, a)?;
             }

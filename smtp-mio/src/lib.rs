@@ -9,6 +9,8 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | [`transport`] | one connection's bytes: plaintext, the STARTTLS switch, rustls; no read buffer of its own |
+//! | [`completion`] | answers from handlers on any thread, delivered to the loop through a `mio::Waker` |
 //! | [`listener`] | `SO_REUSEPORT` listeners, one per loop; connection limits with RAII guards |
 //! | [`timers`] | the deadlines of thousands of sessions, so a loop sleeps exactly until the next |
 //! | [`tls`] | the server's certificate (PEM files or self-signed at start) and rustls config (ring only) |
@@ -20,8 +22,10 @@
 //! or answer `250` to a message before it is on disk.
 #![forbid(unsafe_code)]
 
+pub mod completion;
 pub mod listener;
 pub mod maildir;
 pub mod timers;
 pub mod tls;
 pub mod trace;
+pub mod transport;

@@ -12,7 +12,10 @@
 //! A responder carries the connection's token *and generation*: if the
 //! connection closed and its slot was reused before a late answer arrives,
 //! the generation no longer matches and the loop drops the answer instead of
-//! answering a stranger's command.
+//! answering a stranger's command. It also carries the question's sequence
+//! number on its connection: an LMTP message end asks for one answer per
+//! recipient, and answers given from several threads may arrive out of
+//! order; the loop applies them in sequence.
 //!
 //! Answers go into the loop's [`Inbox`] (a mutex-protected vector the loop
 //! swaps out in one step). An answer from another thread also wakes the
@@ -56,6 +59,8 @@ pub struct Completion {
     pub token: usize,
     /// The connection's generation: a reused token has another one.
     pub generation: u64,
+    /// The question's number on its connection, counted from 0.
+    pub seq: u64,
     /// The answer.
     pub answer: Answer,
 }
@@ -64,8 +69,10 @@ pub struct Completion {
 #[derive(Debug)]
 pub struct Inbox {
     queue: Mutex<Vec<Completion>>,
-    /// Wakes the loop's `Poll`; `None` in a loop that only answers inline.
-    waker: Option<mio::Waker>,
+    /// Wakes the loop's `Poll` (shared: mio allows one waker per `Poll`,
+    /// and the shutdown handle needs it too); `None` in a loop that only
+    /// answers inline.
+    waker: Option<Arc<mio::Waker>>,
     /// The loop's thread: answers given there need no wake-up.
     owner: ThreadId,
 }
@@ -73,7 +80,7 @@ pub struct Inbox {
 impl Inbox {
     /// An inbox for the loop running on the current thread, woken by
     /// `waker` (registered with that loop's `Poll`).
-    pub fn new(waker: Option<mio::Waker>) -> Arc<Self> {
+    pub fn new(waker: Option<Arc<mio::Waker>>) -> Arc<Self> {
         Arc::new(Self {
             queue: Mutex::new(Vec::new()),
             waker,
@@ -81,13 +88,14 @@ impl Inbox {
         })
     }
 
-    /// A responder for the question the connection `token` (of
-    /// `generation`) is asking now.
-    pub fn responder(self: &Arc<Self>, token: usize, generation: u64) -> Responder {
+    /// A responder for question number `seq` of the connection `token`
+    /// (of `generation`).
+    pub fn responder(self: &Arc<Self>, token: usize, generation: u64, seq: u64) -> Responder {
         Responder {
             inbox: Some(Arc::clone(self)),
             token,
             generation,
+            seq,
         }
     }
 
@@ -131,6 +139,7 @@ pub struct Responder {
     inbox: Option<Arc<Inbox>>,
     token: usize,
     generation: u64,
+    seq: u64,
 }
 
 impl Responder {
@@ -164,6 +173,7 @@ impl Responder {
             inbox.push(Completion {
                 token: self.token,
                 generation: self.generation,
+                seq: self.seq,
                 answer,
             });
         }
@@ -193,21 +203,25 @@ mod tests {
     #[test]
     fn inline_answers_arrive_in_order_without_waking() {
         let mut poll = mio::Poll::new().unwrap();
-        let inbox = Inbox::new(Some(mio::Waker::new(poll.registry(), WAKE).unwrap()));
-        inbox.responder(3, 1).accept();
+        let inbox = Inbox::new(Some(Arc::new(
+            mio::Waker::new(poll.registry(), WAKE).unwrap(),
+        )));
+        inbox.responder(3, 1, 0).accept();
         let reply = Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, "no such user").unwrap();
-        inbox.responder(4, 7).reply(reply.clone());
+        inbox.responder(4, 7, 5).reply(reply.clone());
         assert_eq!(
             drained(&inbox),
             vec![
                 Completion {
                     token: 3,
                     generation: 1,
+                    seq: 0,
                     answer: Answer::Accept
                 },
                 Completion {
                     token: 4,
                     generation: 7,
+                    seq: 5,
                     answer: Answer::Reply(reply.into_owned())
                 },
             ]
@@ -223,8 +237,10 @@ mod tests {
     #[test]
     fn answer_from_another_thread_wakes_the_loop() {
         let mut poll = mio::Poll::new().unwrap();
-        let inbox = Inbox::new(Some(mio::Waker::new(poll.registry(), WAKE).unwrap()));
-        let responder = inbox.responder(9, 2);
+        let inbox = Inbox::new(Some(Arc::new(
+            mio::Waker::new(poll.registry(), WAKE).unwrap(),
+        )));
+        let responder = inbox.responder(9, 2, 1);
         let worker = thread::spawn(move || {
             thread::sleep(Duration::from_millis(20));
             responder.auth_challenge(b"next?");
@@ -239,6 +255,7 @@ mod tests {
             vec![Completion {
                 token: 9,
                 generation: 2,
+                seq: 1,
                 answer: Answer::AuthChallenge(b"next?".to_vec())
             }]
         );
@@ -247,8 +264,8 @@ mod tests {
     #[test]
     fn dropped_responder_answers_abandoned_once() {
         let inbox = Inbox::new(None);
-        drop(inbox.responder(1, 1));
-        inbox.responder(2, 1).auth_success();
+        drop(inbox.responder(1, 1, 0));
+        inbox.responder(2, 1, 0).auth_success();
         let got = drained(&inbox);
         assert_eq!(got.len(), 2, "an answered responder answers only once");
         assert_eq!(got[0].answer, Answer::Abandoned);
@@ -258,7 +275,7 @@ mod tests {
     #[test]
     fn panicking_worker_still_answers() {
         let inbox = Inbox::new(None);
-        let responder = inbox.responder(5, 3);
+        let responder = inbox.responder(5, 3, 0);
         let result = thread::spawn(move || {
             let _held = responder;
             panic!("handler bug");

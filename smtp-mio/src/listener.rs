@@ -26,7 +26,10 @@
 //! handler) can leak a slot. Beyond a limit the server answers `421` and
 //! closes (RFC 5321 §3.8). IPv6 clients are counted per /64 network by
 //! default, because one subscriber usually holds a whole /64 and would
-//! otherwise get 2^64 fresh addresses to spread connections over.
+//! otherwise get 2^64 fresh addresses to spread connections over. Loopback
+//! clients are exempt from the per-client limit by default (they still
+//! count toward the total), as Postfix exempts `$mynetworks`: a local relay
+//! or a load test on the same machine is not an abusive client.
 
 use std::collections::HashMap;
 use std::io;
@@ -204,6 +207,10 @@ pub struct ConnectionLimits {
     /// IPv6 addresses are counted per network of this many leading bits.
     /// Default 64 (see the module docs); 128 counts each address.
     pub ipv6_prefix: u8,
+    /// Whether loopback clients (`127.0.0.0/8`, `::1`) are exempt from
+    /// [`ConnectionLimits::per_client`]. Default `true` (see the module
+    /// docs).
+    pub exempt_loopback: bool,
 }
 
 impl Default for ConnectionLimits {
@@ -212,6 +219,7 @@ impl Default for ConnectionLimits {
             total: 10_000,
             per_client: 50,
             ipv6_prefix: 64,
+            exempt_loopback: true,
         }
     }
 }
@@ -277,7 +285,8 @@ impl ConnectionLimiter {
             });
         }
         let from_client = counts.per_client.get(&client).copied().unwrap_or(0);
-        if from_client >= limits.per_client {
+        let exempt = limits.exempt_loopback && client.is_loopback();
+        if from_client >= limits.per_client && !exempt {
             return Err(LimitExceeded::PerClient {
                 client,
                 limit: limits.per_client,
@@ -452,6 +461,28 @@ mod tests {
             // No IPv6 on this machine (some containers): nothing to test.
             Err(e) => eprintln!("skipping: no IPv6 loopback: {e}"),
         }
+    }
+
+    #[test]
+    fn loopback_is_exempt_from_the_per_client_limit_by_default() {
+        let localhost = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+        let limiter = ConnectionLimiter::new(ConnectionLimits::new(3, 1));
+        let guards: Vec<_> = (0..3)
+            .map(|_| limiter.try_acquire(localhost).unwrap())
+            .collect();
+        assert_eq!(
+            limiter.try_acquire(localhost).unwrap_err(),
+            LimitExceeded::Total { limit: 3 }
+        );
+        drop(guards);
+        let mut limits = ConnectionLimits::new(3, 1);
+        limits.exempt_loopback = false;
+        let strict = ConnectionLimiter::new(limits);
+        let _g = strict.try_acquire(localhost).unwrap();
+        assert!(matches!(
+            strict.try_acquire(localhost),
+            Err(LimitExceeded::PerClient { .. })
+        ));
     }
 
     #[test]

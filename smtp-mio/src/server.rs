@@ -78,6 +78,9 @@ const READ_BUDGET: u32 = 16;
 /// The loop's read buffer (shared by its connections; the session holds
 /// what it takes).
 const READ_BUFFER: usize = 16 * 1024;
+/// After the grace period, how long connections get to take their `421`
+/// before they are dropped.
+const HARD_CLOSE_AFTER_GRACE: Duration = Duration::from_secs(5);
 
 /// How the server listens and what each session enforces.
 #[derive(Debug, Clone)]
@@ -355,8 +358,9 @@ struct Conn<S> {
     read_closed: bool,
     /// Writing failed: discard output so the session can reach its end.
     broken: bool,
-    /// Between the start of a message and its end (or reset).
-    in_message: bool,
+    /// Where the connection is with a message (graceful shutdown waits
+    /// for one in progress).
+    message: MessageState,
     /// Questions asked and answers applied, to apply answers in order.
     questions: u64,
     answered: u64,
@@ -435,9 +439,16 @@ impl<B: Backend> EventLoop<B> {
         loop {
             let now = Instant::now();
             let timeout = if self.ready.is_empty() {
-                let grace = self
-                    .grace_deadline
-                    .map(|d| d.saturating_duration_since(now));
+                // Wake at the end of the grace period, and again when the
+                // stragglers are dropped.
+                let grace = self.grace_deadline.map(|d| {
+                    let next = if d > now {
+                        d
+                    } else {
+                        d + HARD_CLOSE_AFTER_GRACE
+                    };
+                    next.saturating_duration_since(now)
+                });
                 match (self.deadlines.timeout(now), grace) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -513,6 +524,10 @@ impl<B: Backend> EventLoop<B> {
     }
 
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, kind: ListenerKind, now: Instant) {
+        if self.grace_deadline.is_some() {
+            // Accepted in the same wake-up as the shutdown: just close.
+            return;
+        }
         let guard = match self.shared.limiter.try_acquire(peer.ip()) {
             Ok(guard) => guard,
             Err(limit) => {
@@ -577,7 +592,7 @@ impl<B: Backend> EventLoop<B> {
             writable: true,
             read_closed: false,
             broken: false,
-            in_message: false,
+            message: MessageState::Idle,
             questions: 0,
             answered: 0,
             early: Vec::new(),
@@ -657,15 +672,24 @@ impl<B: Backend> EventLoop<B> {
             self.grace_deadline = Some(now + self.shared.options.shutdown_grace);
         }
         let forced = self.grace_deadline.is_some_and(|d| d <= now);
+        // A peer that does not even take its 421 is not waited for.
+        let hard = self
+            .grace_deadline
+            .is_some_and(|d| d + HARD_CLOSE_AFTER_GRACE <= now);
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
+            if hard {
+                conn.closed = true;
+                self.drive(key, now);
+                continue;
+            }
             if conn.shutdown_sent {
                 continue;
             }
-            let busy = conn.in_message || conn.open_questions();
+            let busy = conn.message != MessageState::Idle || conn.open_questions();
             match conn.active.as_mut() {
                 Some(active) if forced || !busy => {
                     // An error means the session is already closing.
@@ -713,9 +737,16 @@ impl<B: Backend> EventLoop<B> {
                     Ok(ReadOutcome::Data(0)) => break,
                     Ok(ReadOutcome::Data(n)) => {
                         if let Some(active) = conn.active.as_mut() {
-                            // n <= read_capacity, so the session takes all.
+                            // n <= read_capacity, so the session takes all;
+                            // should it ever not, the bytes cannot be kept
+                            // (no buffer of our own) and the stream would
+                            // lose sync: end the connection instead.
                             let taken = active.server.handle_input(now, &self.buf[..n]);
-                            debug_assert_eq!(taken, n);
+                            if taken < n {
+                                tracing::error!(taken, n, "session refused input it had room for");
+                                conn.closed = true;
+                                break;
+                            }
                         }
                         progress = true;
                     }
@@ -755,7 +786,7 @@ impl<B: Backend> EventLoop<B> {
                                 event,
                                 active.session.as_mut(),
                                 &mut conn.questions,
-                                &mut conn.in_message,
+                                &mut conn.message,
                                 &mut conn.closed,
                                 responder,
                             )
@@ -778,6 +809,12 @@ impl<B: Backend> EventLoop<B> {
                     };
                     match step {
                         Step::Continue => {}
+                        Step::Advance(0) => {
+                            // Nothing taken: treat as a full socket rather
+                            // than poll the same bytes again at once.
+                            conn.writable = false;
+                            break;
+                        }
                         Step::Advance(n) => {
                             // n is at most what was offered.
                             let _ = active.server.advance_transmit(now, n);
@@ -868,6 +905,17 @@ impl<B: Backend> EventLoop<B> {
     }
 }
 
+/// Where a connection is with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MessageState {
+    /// No message in progress.
+    Idle,
+    /// DATA/BDAT was asked as question number `n`; no answer yet.
+    Asked(u64),
+    /// The body is being received (or its end is being answered).
+    Receiving,
+}
+
 /// What one poll output asks the loop to do next.
 enum Step {
     Continue,
@@ -938,19 +986,19 @@ fn dispatch<S: Session>(
     event: Event<'_>,
     session: Option<&mut S>,
     questions: &mut u64,
-    in_message: &mut bool,
+    message: &mut MessageState,
     closed: &mut bool,
     responder: impl Fn(u64) -> Responder,
 ) -> Step {
-    let mut next = || {
-        let r = responder(*questions);
-        *questions += 1;
+    let next = |asked: &mut u64| {
+        let r = responder(*asked);
+        *asked += 1;
         r
     };
     let Some(session) = session else {
         // A refused connection asks nothing; answer anything all the same.
         if event.needs_answer() {
-            next().reply(local_error());
+            next(questions).reply(local_error());
         }
         if let Event::Closed { .. } = event {
             *closed = true;
@@ -959,45 +1007,47 @@ fn dispatch<S: Session>(
     };
     match event {
         Event::Helo { kind, host } => session.helo(kind, &host),
-        Event::Mail { from, params } => session.mail(&from, &params, next()),
-        Event::Rcpt { to, params } => session.rcpt(&to, &params, next()),
+        Event::Mail { from, params } => session.mail(&from, &params, next(questions)),
+        Event::Rcpt { to, params } => session.rcpt(&to, &params, next(questions)),
         Event::DataStart { mode } => {
-            *in_message = true;
-            session.data_start(mode, next());
+            *message = MessageState::Asked(*questions);
+            session.data_start(mode, next(questions));
         }
         Event::Body(chunk) => session.data(chunk),
         Event::MessageEnd { size, replies } => {
-            *in_message = false;
-            let answers = (0..replies.max(1)).map(|_| next()).collect();
+            *message = MessageState::Idle;
+            let answers = (0..replies.max(1)).map(|_| next(questions)).collect();
             session.data_end(size, answers);
         }
         Event::Reset { reason } => {
-            *in_message = false;
+            *message = MessageState::Idle;
             session.reset(reason);
         }
         Event::Auth {
             mechanism,
             initial_response,
-        } => session.auth(&mechanism, initial_response, next()),
-        Event::AuthResponse(response) => session.auth_response(response, next()),
+        } => session.auth(&mechanism, initial_response, next(questions)),
+        Event::AuthResponse(response) => session.auth_response(response, next(questions)),
         Event::AuthPlain {
             authzid,
             authcid,
             password,
-        } => session.auth_plain(authzid, authcid, password, next()),
-        Event::AuthLogin { username, password } => session.auth_login(username, password, next()),
-        Event::Vrfy { target } => session.vrfy(&target, next()),
-        Event::Expn { list } => session.expn(&list, next()),
+        } => session.auth_plain(authzid, authcid, password, next(questions)),
+        Event::AuthLogin { username, password } => {
+            session.auth_login(username, password, next(questions))
+        }
+        Event::Vrfy { target } => session.vrfy(&target, next(questions)),
+        Event::Expn { list } => session.expn(&list, next(questions)),
         Event::TlsEstablished => return Step::TlsEstablished,
         Event::Closed { reason } => {
-            *in_message = false;
+            *message = MessageState::Idle;
             tracing::debug!(?reason, "session closed");
             session.closed(reason);
             *closed = true;
         }
         other => {
             if other.needs_answer() {
-                next().reply(local_error());
+                next(questions).reply(local_error());
             }
         }
     }
@@ -1017,12 +1067,26 @@ fn apply<S>(conn: &mut Conn<S>, completion: Completion) -> bool {
     let Some(active) = conn.active.as_mut() else {
         return false;
     };
-    answer(&mut active.server, completion.answer);
-    conn.answered += 1;
-    while let Some(pos) = conn.early.iter().position(|(seq, _)| *seq == conn.answered) {
-        let (_, early) = conn.early.swap_remove(pos);
-        answer(&mut active.server, early);
+    let mut next = Some(completion.answer);
+    while let Some(given) = next.take() {
+        if conn.message == MessageState::Asked(conn.answered) {
+            // The answer to DATA/BDAT: the message comes, or it does not.
+            let accepted = match &given {
+                Answer::Accept => true,
+                Answer::Reply(reply) => reply.code().is_positive(),
+                _ => false,
+            };
+            conn.message = if accepted {
+                MessageState::Receiving
+            } else {
+                MessageState::Idle
+            };
+        }
+        answer(&mut active.server, given);
         conn.answered += 1;
+        if let Some(pos) = conn.early.iter().position(|(seq, _)| *seq == conn.answered) {
+            next = Some(conn.early.swap_remove(pos).1);
+        }
     }
     true
 }

@@ -642,3 +642,47 @@ fn a_client_that_never_reads_is_throttled_not_buffered() {
     drop(greedy);
     server.shutdown();
 }
+
+/// A backend that refuses every message at DATA.
+struct NoData;
+
+struct NoDataSession;
+
+impl Backend for NoData {
+    type Session = NoDataSession;
+    fn connect(&self, _info: &ConnectionInfo) -> Result<NoDataSession, Reply<'static>> {
+        Ok(NoDataSession)
+    }
+}
+
+impl Session for NoDataSession {
+    fn data_start(&mut self, _mode: smtp_proto::server::BodyMode, answer: Responder) {
+        answer.reply(Reply::new(ReplyCode::LOCAL_ERROR, "not now").unwrap());
+    }
+}
+
+#[test]
+fn a_refused_data_does_not_hold_up_shutdown() {
+    let server = start_with(NoData, tempfile::tempdir().unwrap(), |o| {
+        o.shutdown_grace = Duration::from_secs(30);
+    });
+    let mut c = server.connect();
+    c.expect("220");
+    c.cmd("HELO client.test", "250");
+    c.cmd("MAIL FROM:<a@example.org>", "250");
+    c.cmd("RCPT TO:<b@example.net>", "250");
+    c.cmd("DATA", "451");
+    let started = Instant::now();
+    server
+        .running
+        .as_ref()
+        .unwrap()
+        .shutdown_handle()
+        .shutdown();
+    c.expect("421");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited for the grace period"
+    );
+    server.shutdown();
+}

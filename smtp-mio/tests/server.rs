@@ -686,3 +686,128 @@ fn a_refused_data_does_not_hold_up_shutdown() {
     );
     server.shutdown();
 }
+
+/// Issue 7's fault test: 1,000 concurrent connections send a message while
+/// every tenth drops in the middle of DATA. Afterwards the Maildir holds
+/// exactly the messages that got a 250, byte-exact, and `tmp/` is empty.
+#[test]
+fn thousand_connections_with_drops_mid_data() {
+    const CONNECTIONS: usize = 1_000;
+    const CLIENT_THREADS: usize = 4;
+    let server = start_store(Credentials::new(), |o| {
+        o.limits = ConnectionLimits::new(CONNECTIONS + 10, CONNECTIONS + 10);
+    });
+    let addr = server.addr;
+    let workers: Vec<_> = (0..CLIENT_THREADS)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let ids: Vec<usize> = (t..CONNECTIONS).step_by(CLIENT_THREADS).collect();
+                // Open every connection of this worker first, so all of
+                // them are in the server at once.
+                let mut clients: Vec<(usize, Client)> = ids
+                    .iter()
+                    .map(|&i| {
+                        let mut c = Client::connect(addr);
+                        c.expect("220");
+                        (i, c)
+                    })
+                    .collect();
+                for (i, c) in &mut clients {
+                    c.send(
+                        format!(
+                            "HELO c{i}.test\r\nMAIL FROM:<s{i}@example.org>\r\nRCPT TO:<r{i}@example.net>\r\nDATA\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                }
+                for (_, c) in &mut clients {
+                    for code in ["250", "250", "250", "354"] {
+                        c.expect(code);
+                    }
+                }
+                for (i, c) in &mut clients {
+                    c.send(format!("Subject: message {i}\r\n\r\nbody of {i}\r\n").as_bytes());
+                }
+                let mut delivered = Vec::new();
+                for (i, mut c) in clients {
+                    if i % 10 == 0 {
+                        drop(c); // gone in the middle of DATA
+                        continue;
+                    }
+                    c.send(b".\r\nQUIT\r\n");
+                    let id = queued_id(&c.expect("250"));
+                    c.expect("221");
+                    delivered.push((i, id));
+                }
+                delivered
+            })
+        })
+        .collect();
+    let mut delivered: Vec<(usize, String)> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert_eq!(delivered.len(), CONNECTIONS - CONNECTIONS / 10);
+    wait_until("tmp/ to empty", || server.files("tmp").is_empty());
+    let new = server.files("new");
+    assert_eq!(new.len(), delivered.len());
+    delivered.sort();
+    for (i, id) in delivered {
+        let stored = String::from_utf8(read(&server.maildir().join("new").join(&id))).unwrap();
+        let body = stored.split_once("Subject: ").map(|(_, b)| b).unwrap();
+        assert_eq!(body, format!("message {i}\r\n\r\nbody of {i}\r\n"));
+        assert!(stored.starts_with(&format!("Received: from c{i}.test ([127.0.0.1])")));
+    }
+    server.shutdown();
+}
+
+/// Issue 7's slow-client test (time scaled down): 500 connections trickle
+/// a command a byte at a time; a normal client still delivers at once, and
+/// when the trickling stops their idle timeouts close them all.
+#[test]
+fn slow_trickling_connections_do_not_block_others_and_time_out() {
+    const SLOW: usize = 500;
+    let server = start_store(Credentials::new(), |o| {
+        o.limits = ConnectionLimits::new(SLOW + 10, SLOW + 10);
+        o.session.timeouts.command = Duration::from_secs(1);
+    });
+    let mut slow: Vec<Client> = (0..SLOW)
+        .map(|_| {
+            let mut c = server.connect();
+            c.expect("220");
+            c
+        })
+        .collect();
+    let command = b"NOOP\r\n";
+    let mut normal = server.connect();
+    normal.expect("220");
+    for (round, byte) in command.iter().enumerate() {
+        for c in &mut slow {
+            c.send(&[*byte]);
+        }
+        if round == 2 {
+            // Mid-trickle, a normal client does a whole transaction.
+            let started = Instant::now();
+            normal.cmd("HELO normal.test", "250");
+            normal.cmd("MAIL FROM:<a@example.org>", "250");
+            normal.cmd("RCPT TO:<b@example.net>", "250");
+            normal.cmd("DATA", "354");
+            normal.send(b"hi\r\n.\r\n");
+            normal.expect("250");
+            normal.cmd("QUIT", "221");
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Every trickled command was answered.
+    for c in &mut slow {
+        c.expect("250");
+    }
+    // Now they go silent: the command timeout closes each with a 421.
+    for c in &mut slow {
+        c.expect("421");
+        assert!(c.closed());
+    }
+    assert_eq!(server.files("new").len(), 1);
+    server.shutdown();
+}

@@ -147,13 +147,17 @@ impl<S: Read + Write> Transport<S> {
             if buf.is_empty() {
                 return Ok(ReadOutcome::Data(0));
             }
-            return match self.socket.read(buf) {
-                Ok(0) => Ok(ReadOutcome::Eof),
-                Ok(n) => Ok(ReadOutcome::Data(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(ReadOutcome::Data(0)),
-                Err(e) => Err(e),
-            };
+            loop {
+                return match self.socket.read(buf) {
+                    Ok(0) => Ok(ReadOutcome::Eof),
+                    Ok(n) => Ok(ReadOutcome::Data(n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
+                    // A signal interrupted the call: nothing happened, try
+                    // again (reporting "nothing" would lose the readiness).
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+            }
         };
         loop {
             if tls.handshaking && !tls.conn.is_handshaking() {

@@ -9,12 +9,21 @@
 //! and renamed into `new/` (see [`maildir`](crate::maildir)). A storage
 //! error at any point answers `451 4.3.0`, and the partial file is removed.
 //!
+//! The final `fsync`s and rename run on a small pool of committer threads,
+//! not on the event loop: an `fsync` takes milliseconds, and a loop that
+//! waited for it would stall every other connection it serves. The session
+//! hands the delivery and its [`Responder`]s to the pool and the answer
+//! comes back through the loop's inbox when the message is durable — the
+//! late-answer path of [`completion`](crate::completion) doing what it is
+//! for.
+//!
 //! With credentials configured, `AUTH PLAIN` and `LOGIN` are checked against
 //! them (the session config decides that AUTH is offered only under TLS and
 //! required before `MAIL`); a failed attempt gets `535 5.7.8`.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use smtp_proto::address::{ForwardPath, Host, ReversePath};
@@ -82,6 +91,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Committer threads: `fsync` is I/O-bound, and a few in flight let the
+/// disk serve them together.
+const COMMITTERS: usize = 4;
+
+/// A message to make durable, and the answers waiting for it.
+type CommitJob = (Delivery, Vec<Responder>, u64);
+
 /// The backend of the `mail-server` example: every connection stores into
 /// one [`Store`].
 #[derive(Debug, Clone)]
@@ -89,16 +105,85 @@ pub struct StoreBackend {
     store: Store,
     hostname: Arc<str>,
     credentials: Arc<Credentials>,
+    /// The committer pool (Maildir only; `None` if it could not start, then
+    /// commits run inline).
+    committer: Option<Sender<CommitJob>>,
 }
 
 impl StoreBackend {
     /// A backend storing into `store`, naming itself `hostname` in trace
     /// headers, checking AUTH against `credentials`.
     pub fn new(store: Store, hostname: &str, credentials: Credentials) -> Self {
+        let committer = match store {
+            Store::Maildir(_) => spawn_committers(COMMITTERS),
+            Store::Discard => None,
+        };
         Self {
             store,
             hostname: Arc::from(hostname),
             credentials: Arc::new(credentials),
+            committer,
+        }
+    }
+}
+
+/// Starts `n` threads that commit deliveries and answer for them; they end
+/// when the last sender (the backend and its sessions) is gone.
+fn spawn_committers(n: usize) -> Option<Sender<CommitJob>> {
+    let (jobs, queue) = mpsc::channel::<CommitJob>();
+    let queue = Arc::new(Mutex::new(queue));
+    let mut started = 0;
+    for i in 0..n {
+        let queue = Arc::clone(&queue);
+        let spawned = std::thread::Builder::new()
+            .name(format!("maildir-commit-{i}"))
+            .spawn(move || {
+                loop {
+                    // Receiving cannot panic, so a poisoned lock still
+                    // guards a consistent receiver.
+                    let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    let Ok((delivery, answers, size)) = job else {
+                        return;
+                    };
+                    answer_commit(delivery.commit(), answers, size);
+                }
+            });
+        if spawned.is_ok() {
+            started += 1;
+        }
+    }
+    (started > 0).then_some(jobs)
+}
+
+/// Answers a message's end with the outcome of its commit: `250` with the
+/// id, or `451`.
+fn answer_commit(
+    result: std::io::Result<impl std::fmt::Display>,
+    answers: Vec<Responder>,
+    size: u64,
+) {
+    match result {
+        Ok(id) => {
+            tracing::debug!(%id, size, "message accepted");
+            let text = format!("Ok: queued as {id}");
+            for answer in answers {
+                match Reply::with_enhanced(
+                    ReplyCode::OK,
+                    EnhancedStatusCode::SUCCESS,
+                    text.as_str(),
+                ) {
+                    Ok(reply) => answer.reply(reply),
+                    // The id holds no CR or LF; should the text ever be
+                    // refused, the standard 250 says the same.
+                    Err(_) => answer.accept(),
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "message not stored");
+            for answer in answers {
+                answer.reply(local_error());
+            }
         }
     }
 }
@@ -120,6 +205,7 @@ impl Backend for StoreBackend {
             recipients: Vec::new(),
             delivery: None,
             failed: false,
+            committer: self.committer.clone(),
         })
     }
 }
@@ -141,6 +227,7 @@ pub struct StoreSession {
     delivery: Option<Delivery>,
     /// Storage failed during this message: answer 451 at its end.
     failed: bool,
+    committer: Option<Sender<CommitJob>>,
 }
 
 impl StoreSession {
@@ -239,36 +326,30 @@ impl Session for StoreSession {
     }
 
     fn data_end(&mut self, size: u64, answers: Vec<Responder>) {
-        let result = match (self.delivery.take(), &self.store) {
-            (Some(delivery), _) => delivery.commit().map(|id| id.to_string()),
-            (None, Store::Discard) if !self.failed => Ok(String::from("discarded")),
-            (None, _) => Err(std::io::Error::other("the message was not stored")),
-        };
+        let delivery = self.delivery.take();
+        let failed = std::mem::take(&mut self.failed);
         self.recipients.clear();
-        self.failed = false;
-        match result {
-            Ok(id) => {
-                tracing::debug!(%id, size, "message accepted");
-                let text = format!("Ok: queued as {id}");
-                for answer in answers {
-                    match Reply::with_enhanced(
-                        ReplyCode::OK,
-                        EnhancedStatusCode::SUCCESS,
-                        text.as_str(),
-                    ) {
-                        Ok(reply) => answer.reply(reply),
-                        // The id holds no CR or LF; should the text ever be
-                        // refused, the standard 250 says the same.
-                        Err(_) => answer.accept(),
-                    }
-                }
+        match (delivery, &self.store) {
+            (Some(delivery), _) => {
+                let job = (delivery, answers, size);
+                // To the pool; inline if it is gone (never on the happy
+                // path: the pool lives as long as the backend).
+                let job = match &self.committer {
+                    Some(committer) => match committer.send(job) {
+                        Ok(()) => return,
+                        Err(mpsc::SendError(job)) => job,
+                    },
+                    None => job,
+                };
+                let (delivery, answers, size) = job;
+                answer_commit(delivery.commit(), answers, size);
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "message not stored");
-                for answer in answers {
-                    answer.reply(local_error());
-                }
-            }
+            (None, Store::Discard) if !failed => answer_commit(Ok("discarded"), answers, size),
+            (None, _) => answer_commit(
+                Err::<&str, _>(std::io::Error::other("the message was not stored")),
+                answers,
+                size,
+            ),
         }
     }
 

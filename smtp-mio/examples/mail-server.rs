@@ -101,7 +101,10 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => args.threads = Some(parse(&value("--threads")?, "--threads")?),
             "--hostname" => args.hostname = Some(value("--hostname")?),
             "--lmtp" => args.lmtp = true,
-            "-h" | "--help" => return Err(USAGE.to_owned()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }

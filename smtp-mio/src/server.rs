@@ -872,8 +872,14 @@ impl<B: Backend> EventLoop<B> {
                 match conn.transport.flush() {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => conn.writable = false,
-                    Err(_) => {
+                    Err(e) => {
+                        tracing::debug!(error = %e, "write failed");
                         conn.broken = true;
+                        conn.read_closed = true;
+                        match conn.active.as_mut() {
+                            Some(active) => active.server.handle_eof(now),
+                            None => conn.closed = true,
+                        }
                         progress = true;
                     }
                 }

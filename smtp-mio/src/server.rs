@@ -46,7 +46,7 @@
 //! The loops return when their last connection is gone.
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,6 +81,11 @@ const READ_BUFFER: usize = 16 * 1024;
 /// After the grace period, how long connections get to take their `421`
 /// before they are dropped.
 const HARD_CLOSE_AFTER_GRACE: Duration = Duration::from_secs(5);
+/// How long a finished connection may take to flush its last bytes and
+/// send its FIN while the loop drains what the peer still sends (Apache's
+/// "lingering close"): closing a socket with unread input makes the kernel
+/// send a reset, which can destroy the final reply in flight.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// How the server listens and what each session enforces.
 #[derive(Debug, Clone)]
@@ -370,6 +375,11 @@ struct Conn<S> {
     closed: bool,
     /// The shutdown `421` was requested.
     shutdown_sent: bool,
+    /// The session is over and the connection is closing (see [`LINGER`]):
+    /// until when it may linger.
+    linger_until: Option<Instant>,
+    /// Our side of the socket was shut down (FIN sent).
+    write_shut: bool,
     span: tracing::Span,
     _guard: ConnectionGuard,
 }
@@ -598,6 +608,8 @@ impl<B: Backend> EventLoop<B> {
             early: Vec::new(),
             closed: false,
             shutdown_sent: false,
+            linger_until: None,
+            write_shut: false,
             span,
             _guard: guard,
         };
@@ -620,7 +632,12 @@ impl<B: Backend> EventLoop<B> {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        if conn.linger_until.is_some_and(|d| d <= now) {
+            // Lingered long enough: drop it now.
+            conn.broken = true;
+        }
         match conn.active.as_mut() {
+            Some(_) if conn.linger_until.is_some() => {}
             Some(active) => active.server.handle_timeout(now),
             None => {
                 if conn.handshake_deadline.is_some_and(|d| d <= now) {
@@ -683,6 +700,7 @@ impl<B: Backend> EventLoop<B> {
             };
             if hard {
                 conn.closed = true;
+                conn.broken = true;
                 self.drive(key, now);
                 continue;
             }
@@ -714,7 +732,7 @@ impl<B: Backend> EventLoop<B> {
         let mut budget = READ_BUDGET;
         let tls_config = self.shared.options.tls.as_ref();
         let mut requeue = false;
-        while !conn.closed {
+        while !conn.closed && conn.linger_until.is_none() {
             let mut progress = false;
 
             // 1. Read (or run a TLS handshake).
@@ -889,11 +907,23 @@ impl<B: Backend> EventLoop<B> {
             }
         }
         if conn.closed || conn.active.as_ref().is_some_and(|a| a.server.is_closed()) {
-            conn.transport.close_notify();
-            let _ = self.poll.registry().deregister(conn.transport.socket_mut());
-            tracing::debug!("closed");
-            self.deadlines.remove(key);
-            self.conns.remove(key);
+            if conn.linger_until.is_none() {
+                conn.transport.close_notify();
+                conn.linger_until = Some(now + LINGER);
+            }
+            match linger(conn, &mut self.buf) {
+                Linger::Done => {
+                    let _ = self.poll.registry().deregister(conn.transport.socket_mut());
+                    tracing::debug!("closed");
+                    self.deadlines.remove(key);
+                    self.conns.remove(key);
+                }
+                Linger::Wait => self.deadlines.set(key, conn.linger_until),
+                Linger::Again => {
+                    self.deadlines.set(key, conn.linger_until);
+                    self.ready.push_back(key);
+                }
+            }
             return;
         }
         let session_deadline = conn.active.as_ref().and_then(|a| a.server.next_timeout());
@@ -909,6 +939,66 @@ impl<B: Backend> EventLoop<B> {
             self.ready.push_back(key);
         }
     }
+}
+
+/// What [`linger`] found.
+enum Linger {
+    /// The connection can be dropped.
+    Done,
+    /// Wait for readiness or the linger deadline.
+    Wait,
+    /// Budget used up with input still coming: continue soon.
+    Again,
+}
+
+/// One step of closing a finished connection: flush what TLS still holds,
+/// send our FIN, then read and discard until the peer's FIN, so the close
+/// never turns into a reset that destroys the last reply.
+fn linger<S>(conn: &mut Conn<S>, buf: &mut [u8]) -> Linger {
+    if conn.broken {
+        return Linger::Done;
+    }
+    if conn.transport.wants_write() {
+        if !conn.writable {
+            return Linger::Wait;
+        }
+        match conn.transport.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                conn.writable = false;
+                return Linger::Wait;
+            }
+            Err(_) => return Linger::Done,
+        }
+    }
+    if !conn.write_shut {
+        conn.write_shut = true;
+        if conn
+            .transport
+            .socket()
+            .shutdown(std::net::Shutdown::Write)
+            .is_err()
+        {
+            return Linger::Done;
+        }
+    }
+    if conn.read_closed {
+        // The peer's FIN was read already: nothing is left unread.
+        return Linger::Done;
+    }
+    for _ in 0..READ_BUDGET {
+        match conn.transport.socket_mut().read(buf) {
+            Ok(0) => return Linger::Done,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                conn.readable = false;
+                return Linger::Wait;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Linger::Done,
+        }
+    }
+    Linger::Again
 }
 
 /// Where a connection is with a message.

@@ -811,3 +811,36 @@ fn slow_trickling_connections_do_not_block_others_and_time_out() {
     assert_eq!(server.files("new").len(), 1);
     server.shutdown();
 }
+
+/// The final reply survives input the server never read: the connection is
+/// closed with a FIN after the reply (and the rest of the input drained),
+/// not reset with the reply still in flight.
+#[test]
+fn last_reply_survives_unread_input_after_quit() {
+    let server = start_store(Credentials::new(), |_| {});
+    for _ in 0..5 {
+        let mut c = server.connect();
+        c.expect("220");
+        let mut batch = b"NOOP\r\nQUIT\r\n".to_vec();
+        batch.extend(std::iter::repeat_n(b'x', 256 * 1024));
+        c.send(&batch);
+        c.expect("250");
+        c.expect("221");
+        assert!(c.closed_cleanly(), "reset instead of FIN");
+    }
+    server.shutdown();
+}
+
+impl Client {
+    /// Whether the server closed with a FIN (EOF), not a reset.
+    fn closed_cleanly(&mut self) -> bool {
+        let mut buf = [0u8; 256];
+        loop {
+            match self.stream().read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}

@@ -60,6 +60,7 @@
 //!     codes.push(line[..3].to_owned());
 //! }
 //! assert_eq!(codes, ["220", "250", "250", "550", "221"]);
+//! drop((stream, replies)); // our FIN ends the server's lingering close
 //! running.shutdown().unwrap();
 //! ```
 //!

@@ -844,3 +844,28 @@ impl Client {
         }
     }
 }
+
+#[test]
+fn bdat_chunks_are_stored_byte_exact() {
+    let server = start_store(Credentials::new(), |_| {});
+    let mut c = server.connect();
+    c.expect("220");
+    let ehlo = c.reply_after("EHLO client.test");
+    assert!(ehlo.iter().any(|l| l.contains("CHUNKING")), "{ehlo:?}");
+    c.cmd("MAIL FROM:<a@example.org>", "250");
+    c.cmd("RCPT TO:<b@example.net>", "250");
+    // Counted chunks: a lone dot and a bare LF are content, not framing.
+    c.send(b"BDAT 9\r\nSubject:\n");
+    c.expect("250");
+    c.send(b"BDAT 6 LAST\r\n.\r\nx\r\n");
+    let id = queued_id(&c.expect("250"));
+    c.cmd("QUIT", "221");
+    let stored = read(&server.maildir().join("new").join(&id));
+    assert!(
+        stored.ends_with(b"\r\n\tfor <b@example.net>; ".as_slice())
+            || stored.windows(4).any(|w| w == b"for ")
+    );
+    let body_at = stored.windows(8).position(|w| w == b"Subject:").unwrap();
+    assert_eq!(&stored[body_at..], b"Subject:\n.\r\nx\r\n");
+    server.shutdown();
+}

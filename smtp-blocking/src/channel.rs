@@ -311,7 +311,7 @@ impl Channel {
     /// Switches the connection to TLS and runs the handshake to completion,
     /// waiting at most until `deadline`: after the `220` reply to STARTTLS
     /// (RFC 3207 §4), or at once for implicit TLS. `host` is the name the
-    /// certificate must match (see [`server_name`](crate::tls::server_name)).
+    /// certificate must match (see [`server_name`]).
     ///
     /// Call it only when the session says so (`Output::StartTls`): the
     /// session has then dealt with every plaintext byte read so far, and this

@@ -5,7 +5,7 @@
 //! A program that sends mail has one real question when something fails:
 //! *try again later, or give up?* A queue retries a 421 or a timed-out
 //! connection for days, and bounces a 550 at once. So every variant of
-//! [`Error`] knows its [`Severity`], following RFC 5321's own split:
+//! [`Error`](enum@Error) knows its [`Severity`], following RFC 5321's own split:
 //! 4yz replies and broken connections are temporary (§4.2.1, §4.5.4.1: a
 //! connection lost mid-transaction means the mail was not delivered), 5yz
 //! replies and facts that retrying cannot change (NXDOMAIN, a null MX, a bad

@@ -1,1 +1,1021 @@
-//! (being written)
+//! Domains, address literals, mailboxes, reverse- and forward-paths
+//! (RFC 5321 §4.1.2, §4.1.3; RFC 6531 §3.3).
+//!
+//! These are the values that end up between `<` and `>` in `MAIL FROM` and
+//! `RCPT TO`, and after `EHLO`. Every type here is a *validated newtype*: it
+//! can only be built by parsing or by a checked constructor, and neither
+//! accepts CR, LF, NUL or any other control character. That is what makes
+//! encoding infallible and what stops a program from smuggling a second
+//! command through an address (mail-send formats raw strings; we don't).
+//!
+//! ## Choices worth knowing
+//!
+//! - **Canonical local parts.** [`LocalPart`] keeps the *decoded* value
+//!   (`"john\ doe"` becomes `john doe`). Encoding writes it bare when it is a
+//!   valid `Dot-string` and as a `Quoted-string` with the minimum of escapes
+//!   otherwise, so equal values always encode the same way.
+//! - **Case.** [`Domain`] compares ASCII case-insensitively (DNS semantics);
+//!   local parts compare exactly (RFC 5321 §2.4: they may be case-sensitive).
+//! - **Underscores.** Domain labels may contain `_`. RFC 5321 does not allow
+//!   it, but real HELO names (Windows host names) and DNS names carry it, and
+//!   it is harmless on the wire; Postfix accepts it too.
+//! - **SMTPUTF8.** UTF-8 local parts and U-label domains parse (RFC 6531);
+//!   [`Mailbox::is_utf8`] and friends report them so the session can refuse
+//!   them (`553 5.6.7`) when SMTPUTF8 was not negotiated.
+//! - **Source routes** (`<@a,@b:user@c>`) are accepted and dropped
+//!   (RFC 5321 §4.1.1.3, Appendix C).
+//! - **Limits** (RFC 5321 §4.5.3.1) are typed errors: local part 64 octets,
+//!   domain 255, path 256 including the angle brackets. When parsing, they are
+//!   measured on the text as received; for constructors, on the canonical
+//!   encoding (which is never longer, except for one IPv6 corner that is
+//!   checked as well), so whatever parses also re-encodes and re-parses.
+//! - **Address literals** are validated by parsing their text into
+//!   [`core::net`] addresses; no lookup happens.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+use nom::bytes::complete::take_while1;
+use nom::character::complete::char;
+use nom::combinator::{opt, recognize};
+use nom::error::{ErrorKind, ParseError};
+use nom::multi::many0_count;
+use nom::{IResult, Parser};
+use thiserror::Error;
+
+/// Longest local part, in octets. RFC 5321 §4.5.3.1.1.
+pub const MAX_LOCAL_PART_LEN: usize = 64;
+/// Longest domain, in octets. RFC 5321 §4.5.3.1.2.
+pub const MAX_DOMAIN_LEN: usize = 255;
+/// Longest reverse- or forward-path, angle brackets included.
+/// RFC 5321 §4.5.3.1.3.
+pub const MAX_PATH_LEN: usize = 256;
+/// Longest DNS label, in octets (RFC 1035 §2.3.4); checked on ASCII labels
+/// only, since a U-label's limit applies to its A-label form.
+pub const MAX_LABEL_LEN: usize = 63;
+
+/// Why an address, domain or path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AddressError {
+    /// The text does not follow the grammar.
+    #[error("malformed address")]
+    Syntax,
+    /// A control character (CR, LF, NUL, …) was given to a constructor.
+    #[error("forbidden character {0:?} in address")]
+    ForbiddenChar(char),
+    /// The local part is longer than [`MAX_LOCAL_PART_LEN`].
+    #[error("local part is {len} octets, more than 64")]
+    LocalPartTooLong {
+        /// Its length in octets.
+        len: usize,
+    },
+    /// The domain is longer than [`MAX_DOMAIN_LEN`].
+    #[error("domain is {len} octets, more than 255")]
+    DomainTooLong {
+        /// Its length in octets.
+        len: usize,
+    },
+    /// A domain label is longer than [`MAX_LABEL_LEN`].
+    #[error("domain label longer than 63 octets")]
+    LabelTooLong,
+    /// The path is longer than [`MAX_PATH_LEN`].
+    #[error("path is {len} octets, more than 256")]
+    PathTooLong {
+        /// Its length in octets, angle brackets included.
+        len: usize,
+    },
+    /// An address literal whose content is not a valid address of its kind.
+    #[error("invalid address literal")]
+    InvalidAddressLiteral,
+}
+
+// ---------------------------------------------------------------------------
+// Internal parser plumbing.
+
+/// The nom error type of this module: remembers a typed error when one was
+/// raised, otherwise it is a plain syntax error.
+#[derive(Debug)]
+pub(crate) struct PErr<'a> {
+    input: &'a str,
+    kind: Option<AddressError>,
+}
+
+impl<'a> ParseError<&'a str> for PErr<'a> {
+    fn from_error_kind(input: &'a str, _: ErrorKind) -> Self {
+        Self { input, kind: None }
+    }
+    fn append(_: &'a str, _: ErrorKind, other: Self) -> Self {
+        other
+    }
+    fn or(self, other: Self) -> Self {
+        match (&self.kind, &other.kind) {
+            (Some(_), None) => self,
+            (None, Some(_)) => other,
+            _ if self.input.len() < other.input.len() => self,
+            _ => other,
+        }
+    }
+}
+
+type PRes<'a, T> = IResult<&'a str, T, PErr<'a>>;
+
+fn failure<T>(input: &str, e: AddressError) -> PRes<'_, T> {
+    Err(nom::Err::Failure(PErr {
+        input,
+        kind: Some(e),
+    }))
+}
+
+fn syntax<T>(input: &str) -> PRes<'_, T> {
+    Err(nom::Err::Error(PErr { input, kind: None }))
+}
+
+/// Maps a parser result to this module's public error.
+pub(crate) fn finish<T>(r: PRes<'_, T>) -> Result<(&str, T), AddressError> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
+            Err(e.kind.unwrap_or(AddressError::Syntax))
+        }
+        // Only `complete` parsers are used, which never report Incomplete.
+        Err(nom::Err::Incomplete(_)) => Err(AddressError::Syntax),
+    }
+}
+
+/// Runs `p` and requires it to consume all of `s`.
+fn whole<'a, T>(s: &'a str, p: impl Fn(&'a str) -> PRes<'a, T>) -> Result<T, AddressError> {
+    reject_controls(s)?;
+    match finish(p(s))? {
+        ("", v) => Ok(v),
+        _ => Err(AddressError::Syntax),
+    }
+}
+
+/// Refuses control characters in constructor input with a precise error.
+fn reject_controls(s: &str) -> Result<(), AddressError> {
+    match s.chars().find(|c| c.is_control()) {
+        Some(c) => Err(AddressError::ForbiddenChar(c)),
+        None => Ok(()),
+    }
+}
+
+/// Writes into a `Vec<u8>` through `fmt::Write`; never fails.
+pub(crate) struct VecWriter<'v>(pub(crate) &'v mut Vec<u8>);
+
+impl fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// `UTF8-non-ascii` of RFC 6531 §3.3, minus C1 controls.
+fn is_utf8_non_ascii(c: char) -> bool {
+    !c.is_ascii() && !c.is_control()
+}
+
+/// `atext` of RFC 5322 §3.2.3, extended by RFC 6531 §3.3.
+fn is_atext(c: char) -> bool {
+    matches!(c,
+        'a'..='z' | 'A'..='Z' | '0'..='9'
+        | '!' | '#' | '$' | '%' | '&' | '\'' | '*' | '+' | '-' | '/' | '='
+        | '?' | '^' | '_' | '`' | '{' | '|' | '}' | '~')
+        || is_utf8_non_ascii(c)
+}
+
+/// `qtextSMTP` (RFC 5321 §4.1.2, RFC 6531 §3.3).
+fn is_qtext(c: char) -> bool {
+    matches!(c, ' ' | '!' | '#'..='[' | ']'..='~') || is_utf8_non_ascii(c)
+}
+
+/// The character after `\` in `quoted-pairSMTP` (%d32-126; UTF-8 accepted).
+fn is_quoted_pair_char(c: char) -> bool {
+    matches!(c, ' '..='~') || is_utf8_non_ascii(c)
+}
+
+/// Label characters: `Let-dig` / `-`, plus `_` (see module docs) and U-label
+/// characters (RFC 6531).
+fn is_label_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_' || is_utf8_non_ascii(c)
+}
+
+/// `dcontent = %d33-90 / %d94-126` (RFC 5321 §4.1.3).
+fn is_dcontent(c: char) -> bool {
+    matches!(c, '!'..='Z' | '^'..='~')
+}
+
+/// `Ldh-str = *( ALPHA / DIGIT / "-" ) Let-dig`, non-empty.
+fn is_ldh_str(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !s.ends_with('-')
+}
+
+// ---------------------------------------------------------------------------
+// Domain
+
+/// A domain name (RFC 5321 §4.1.2), possibly with UTF-8 U-labels (RFC 6531).
+///
+/// ```text
+/// Domain     = sub-domain *("." sub-domain)
+/// sub-domain = Let-dig [Ldh-str] / U-label
+/// Let-dig    = ALPHA / DIGIT
+/// Ldh-str    = *( ALPHA / DIGIT / "-" ) Let-dig
+/// ```
+///
+/// Accepted beyond the ABNF: `_` inside labels (see the module docs). No
+/// label may start or end with `-`; ASCII labels are at most 63 octets and
+/// the whole name at most 255. Comparison ignores ASCII case.
+///
+/// ```
+/// use smtp_proto::address::Domain;
+/// let d = Domain::new("Mail.Example.ORG").unwrap();
+/// assert_eq!(d, Domain::new("mail.example.org").unwrap());
+/// assert!(!d.is_utf8());
+/// assert!(Domain::new("bücher.example").unwrap().is_utf8());
+/// assert!(Domain::new("a..b").is_err());
+/// ```
+#[derive(Clone)]
+pub struct Domain<'a>(Cow<'a, str>);
+
+impl<'a> Domain<'a> {
+    /// Validates a domain, borrowing it.
+    pub fn new(s: &'a str) -> Result<Self, AddressError> {
+        whole(s, domain)
+    }
+
+    /// The domain as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the domain contains U-labels (needs SMTPUTF8, RFC 6531).
+    pub fn is_utf8(&self) -> bool {
+        !self.0.is_ascii()
+    }
+
+    /// Appends the wire form.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.0.as_bytes());
+    }
+
+    /// Detaches the domain from the buffer it was parsed from.
+    pub fn into_owned(self) -> Domain<'static> {
+        Domain(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl PartialEq for Domain<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
+}
+
+impl Eq for Domain<'_> {}
+
+impl Hash for Domain<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for b in self.0.bytes() {
+            state.write_u8(b.to_ascii_lowercase());
+        }
+    }
+}
+
+impl fmt::Debug for Domain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Domain({:?})", self.0)
+    }
+}
+
+impl fmt::Display for Domain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `sub-domain`: one label.
+fn sub_domain(i: &str) -> PRes<'_, &str> {
+    let (rest, label) = take_while1(is_label_char).parse(i)?;
+    if label.starts_with('-') || label.ends_with('-') {
+        return syntax(i);
+    }
+    if label.len() > MAX_LABEL_LEN && label.is_ascii() {
+        return failure(i, AddressError::LabelTooLong);
+    }
+    Ok((rest, label))
+}
+
+/// `Domain = sub-domain *("." sub-domain)`, at most 255 octets.
+pub(crate) fn domain(i: &str) -> PRes<'_, Domain<'_>> {
+    let (rest, d) = recognize((sub_domain, many0_count((char('.'), sub_domain)))).parse(i)?;
+    if d.len() > MAX_DOMAIN_LEN {
+        return failure(i, AddressError::DomainTooLong { len: d.len() });
+    }
+    Ok((rest, Domain(Cow::Borrowed(d))))
+}
+
+// ---------------------------------------------------------------------------
+// Address literals
+
+/// An address literal (RFC 5321 §4.1.3).
+///
+/// ```text
+/// address-literal  = "[" ( IPv4-address-literal /
+///                          IPv6-address-literal /
+///                          General-address-literal ) "]"
+/// IPv4-address-literal = Snum 3("."  Snum)
+/// IPv6-address-literal = "IPv6:" IPv6-addr
+/// General-address-literal = Standardized-tag ":" 1*dcontent
+/// Standardized-tag = Ldh-str
+/// dcontent         = %d33-90 / %d94-126
+/// ```
+///
+/// IPv4 and IPv6 content is validated by parsing it into [`Ipv4Addr`] /
+/// [`Ipv6Addr`] (text parsing, no lookup); IPv6 is re-encoded in its RFC 5952
+/// canonical form. The `IPv6` tag is matched case-insensitively and may not
+/// be used by a general literal.
+///
+/// ```
+/// use smtp_proto::address::AddressLiteral;
+/// let l = AddressLiteral::parse("[IPv6:2001:DB8::1]").unwrap();
+/// assert_eq!(l.to_string(), "[IPv6:2001:db8::1]");
+/// assert!(AddressLiteral::parse("[300.1.1.1]").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AddressLiteral<'a> {
+    /// `[192.0.2.1]`
+    Ipv4(Ipv4Addr),
+    /// `[IPv6:2001:db8::1]`
+    Ipv6(Ipv6Addr),
+    /// `[tag:content]` with a standardized tag other than `IPv6`.
+    General {
+        /// The `Standardized-tag`.
+        tag: Cow<'a, str>,
+        /// The content after the colon (`1*dcontent`).
+        content: Cow<'a, str>,
+    },
+}
+
+impl<'a> AddressLiteral<'a> {
+    /// Parses the bracketed wire form, e.g. `[192.0.2.1]`.
+    pub fn parse(s: &'a str) -> Result<Self, AddressError> {
+        whole(s, address_literal)
+    }
+
+    /// Builds a general literal `[tag:content]`.
+    pub fn general(tag: &'a str, content: &'a str) -> Result<Self, AddressError> {
+        reject_controls(tag)?;
+        reject_controls(content)?;
+        if !is_ldh_str(tag)
+            || tag.eq_ignore_ascii_case("IPv6")
+            || content.is_empty()
+            || !content.chars().all(is_dcontent)
+        {
+            return Err(AddressError::InvalidAddressLiteral);
+        }
+        Ok(Self::General {
+            tag: Cow::Borrowed(tag),
+            content: Cow::Borrowed(content),
+        })
+    }
+
+    /// Appends the wire form.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        // VecWriter never fails.
+        let _ = self.write(&mut VecWriter(out));
+    }
+
+    fn write(&self, w: &mut impl fmt::Write) -> fmt::Result {
+        match self {
+            Self::Ipv4(a) => write!(w, "[{a}]"),
+            Self::Ipv6(a) => write!(w, "[IPv6:{a}]"),
+            Self::General { tag, content } => write!(w, "[{tag}:{content}]"),
+        }
+    }
+
+    /// Detaches the literal from the buffer it was parsed from.
+    pub fn into_owned(self) -> AddressLiteral<'static> {
+        match self {
+            Self::Ipv4(a) => AddressLiteral::Ipv4(a),
+            Self::Ipv6(a) => AddressLiteral::Ipv6(a),
+            Self::General { tag, content } => AddressLiteral::General {
+                tag: Cow::Owned(tag.into_owned()),
+                content: Cow::Owned(content.into_owned()),
+            },
+        }
+    }
+}
+
+impl From<Ipv4Addr> for AddressLiteral<'_> {
+    fn from(a: Ipv4Addr) -> Self {
+        Self::Ipv4(a)
+    }
+}
+
+impl From<Ipv6Addr> for AddressLiteral<'_> {
+    fn from(a: Ipv6Addr) -> Self {
+        Self::Ipv6(a)
+    }
+}
+
+impl fmt::Display for AddressLiteral<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f)
+    }
+}
+
+/// `address-literal = "[" … "]"`; the content is interpreted after the
+/// brackets are found.
+pub(crate) fn address_literal(i: &str) -> PRes<'_, AddressLiteral<'_>> {
+    let (rest, _) = char('[').parse(i)?;
+    let (rest, inner) = take_while1(is_dcontent).parse(rest)?;
+    let (rest, _) = char(']').parse(rest)?;
+    let lit = match inner.split_once(':') {
+        None => Ipv4Addr::from_str(inner).ok().map(AddressLiteral::Ipv4),
+        Some((tag, content)) if tag.eq_ignore_ascii_case("IPv6") => {
+            Ipv6Addr::from_str(content).ok().map(AddressLiteral::Ipv6)
+        }
+        Some((tag, content)) if is_ldh_str(tag) && !content.is_empty() => {
+            Some(AddressLiteral::General {
+                tag: Cow::Borrowed(tag),
+                content: Cow::Borrowed(content),
+            })
+        }
+        Some(_) => None,
+    };
+    match lit {
+        Some(l) => Ok((rest, l)),
+        None => failure(i, AddressError::InvalidAddressLiteral),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Host: Domain / address-literal
+
+/// What follows `@` in a mailbox, and the argument of EHLO/HELO/LHLO:
+/// `Domain / address-literal` (RFC 5321 §4.1.2, §4.1.1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host<'a> {
+    /// A domain name.
+    Domain(Domain<'a>),
+    /// An address literal.
+    Literal(AddressLiteral<'a>),
+}
+
+impl<'a> Host<'a> {
+    /// Parses a domain or a bracketed address literal.
+    pub fn parse(s: &'a str) -> Result<Self, AddressError> {
+        whole(s, host)
+    }
+
+    /// Whether the host is a domain with U-labels.
+    pub fn is_utf8(&self) -> bool {
+        match self {
+            Self::Domain(d) => d.is_utf8(),
+            Self::Literal(_) => false,
+        }
+    }
+
+    /// Appends the wire form.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::Domain(d) => d.encode(out),
+            Self::Literal(l) => l.encode(out),
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        match self {
+            Self::Domain(d) => d.0.len(),
+            Self::Literal(l) => {
+                let mut buf = Vec::new();
+                l.encode(&mut buf);
+                buf.len()
+            }
+        }
+    }
+
+    /// Detaches the host from the buffer it was parsed from.
+    pub fn into_owned(self) -> Host<'static> {
+        match self {
+            Self::Domain(d) => Host::Domain(d.into_owned()),
+            Self::Literal(l) => Host::Literal(l.into_owned()),
+        }
+    }
+}
+
+impl<'a> From<Domain<'a>> for Host<'a> {
+    fn from(d: Domain<'a>) -> Self {
+        Self::Domain(d)
+    }
+}
+
+impl<'a> From<AddressLiteral<'a>> for Host<'a> {
+    fn from(l: AddressLiteral<'a>) -> Self {
+        Self::Literal(l)
+    }
+}
+
+impl fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Domain(d) => d.fmt(f),
+            Self::Literal(l) => l.fmt(f),
+        }
+    }
+}
+
+/// `Domain / address-literal`
+pub(crate) fn host(i: &str) -> PRes<'_, Host<'_>> {
+    if i.starts_with('[') {
+        address_literal(i).map(|(r, l)| (r, Host::Literal(l)))
+    } else {
+        domain(i).map(|(r, d)| (r, Host::Domain(d)))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Local part
+
+/// The part of a mailbox before `@` (RFC 5321 §4.1.2, RFC 6531 §3.3),
+/// holding its decoded value.
+///
+/// ```text
+/// Local-part      = Dot-string / Quoted-string
+/// Dot-string      = Atom *("."  Atom)
+/// Atom            = 1*atext
+/// Quoted-string   = DQUOTE *QcontentSMTP DQUOTE
+/// QcontentSMTP    = qtextSMTP / quoted-pairSMTP
+/// quoted-pairSMTP = %d92 %d32-126
+/// qtextSMTP       = %d32-33 / %d35-91 / %d93-126 / UTF8-non-ascii
+/// ```
+///
+/// The wire form is canonical: bare when the value is a valid `Dot-string`,
+/// otherwise quoted, escaping only `"` and `\`.
+///
+/// ```
+/// use smtp_proto::address::LocalPart;
+/// assert_eq!(LocalPart::new("john.doe").unwrap().to_string(), "john.doe");
+/// assert_eq!(LocalPart::new("john doe").unwrap().to_string(), "\"john doe\"");
+/// assert_eq!(LocalPart::new("a\"b").unwrap().to_string(), "\"a\\\"b\"");
+/// assert!(LocalPart::new("a\r\nb").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LocalPart<'a>(Cow<'a, str>);
+
+impl<'a> LocalPart<'a> {
+    /// Validates a decoded local part: no control characters, and its
+    /// canonical encoding at most [`MAX_LOCAL_PART_LEN`] octets.
+    pub fn new(value: &'a str) -> Result<Self, AddressError> {
+        reject_controls(value)?;
+        let lp = Self(Cow::Borrowed(value));
+        let len = lp.encoded_len();
+        if len > MAX_LOCAL_PART_LEN {
+            return Err(AddressError::LocalPartTooLong { len });
+        }
+        Ok(lp)
+    }
+
+    /// The decoded value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the local part contains non-ASCII characters (SMTPUTF8).
+    pub fn is_utf8(&self) -> bool {
+        !self.0.is_ascii()
+    }
+
+    /// Whether the value is written bare (it is a valid `Dot-string`).
+    pub fn is_dot_string(&self) -> bool {
+        is_dot_string(&self.0)
+    }
+
+    /// Appends the canonical wire form.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        // VecWriter never fails.
+        let _ = self.write(&mut VecWriter(out));
+    }
+
+    fn write(&self, w: &mut impl fmt::Write) -> fmt::Result {
+        if self.is_dot_string() {
+            return w.write_str(&self.0);
+        }
+        w.write_char('"')?;
+        let mut rest: &str = &self.0;
+        while let Some(pos) = rest.find(['"', '\\']) {
+            let (head, tail) = rest.split_at(pos);
+            w.write_str(head)?;
+            w.write_char('\\')?;
+            // `pos` indexes an ASCII quote or backslash, so `tail` is non-empty
+            // and its first byte is a character boundary.
+            let (esc, after) = tail.split_at(1);
+            w.write_str(esc)?;
+            rest = after;
+        }
+        w.write_str(rest)?;
+        w.write_char('"')
+    }
+
+    /// Length of the canonical wire form in octets.
+    pub fn encoded_len(&self) -> usize {
+        if self.is_dot_string() {
+            self.0.len()
+        } else {
+            2 + self.0.len() + self.0.bytes().filter(|&b| b == b'"' || b == b'\\').count()
+        }
+    }
+
+    /// Detaches the local part from the buffer it was parsed from.
+    pub fn into_owned(self) -> LocalPart<'static> {
+        LocalPart(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl fmt::Display for LocalPart<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f)
+    }
+}
+
+fn is_dot_string(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+}
+
+/// `Dot-string = Atom *("." Atom)`
+fn dot_string(i: &str) -> PRes<'_, &str> {
+    let atom = || take_while1(is_atext);
+    recognize((atom(), many0_count((char('.'), atom())))).parse(i)
+}
+
+/// `Quoted-string`, decoded; borrows when there is no escape.
+fn quoted_string(i: &str) -> PRes<'_, Cow<'_, str>> {
+    let Some(body) = i.strip_prefix('"') else {
+        return syntax(i);
+    };
+    let mut owned: Option<String> = None;
+    let mut start = 0;
+    let mut chars = body.char_indices();
+    while let Some((idx, c)) = chars.next() {
+        match c {
+            '"' => {
+                let head = body.get(start..idx).unwrap_or_default();
+                let rest = body.get(idx + 1..).unwrap_or_default();
+                let value = match owned {
+                    None => Cow::Borrowed(head),
+                    Some(mut s) => {
+                        s.push_str(head);
+                        Cow::Owned(s)
+                    }
+                };
+                return Ok((rest, value));
+            }
+            '\\' => match chars.next() {
+                Some((next, e)) if is_quoted_pair_char(e) => {
+                    let s = owned.get_or_insert_with(String::new);
+                    s.push_str(body.get(start..idx).unwrap_or_default());
+                    start = next;
+                }
+                _ => return syntax(i),
+            },
+            c if is_qtext(c) => {}
+            _ => return syntax(i),
+        }
+    }
+    syntax(i)
+}
+
+/// `Local-part = Dot-string / Quoted-string`, at most 64 octets as sent.
+fn local_part(i: &str) -> PRes<'_, LocalPart<'_>> {
+    let (rest, value) = if i.starts_with('"') {
+        quoted_string(i)?
+    } else {
+        let (rest, v) = dot_string(i)?;
+        (rest, Cow::Borrowed(v))
+    };
+    let len = i.len() - rest.len();
+    if len > MAX_LOCAL_PART_LEN {
+        return failure(i, AddressError::LocalPartTooLong { len });
+    }
+    Ok((rest, LocalPart(value)))
+}
+
+// ---------------------------------------------------------------------------
+// Mailbox
+
+/// A mailbox: `Local-part "@" ( Domain / address-literal )`
+/// (RFC 5321 §4.1.2).
+///
+/// A mailbox is only valid if it fits in a path: its canonical encoding plus
+/// the two angle brackets is at most [`MAX_PATH_LEN`] octets.
+///
+/// ```
+/// use smtp_proto::address::Mailbox;
+/// let m = Mailbox::parse("\"john\\ doe\"@example.org").unwrap();
+/// assert_eq!(m.local_part().as_str(), "john doe");
+/// assert_eq!(m.to_string(), "\"john doe\"@example.org");
+/// assert!(Mailbox::parse("用户@例子.广告").unwrap().is_utf8());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Mailbox<'a> {
+    local_part: LocalPart<'a>,
+    host: Host<'a>,
+}
+
+impl<'a> Mailbox<'a> {
+    /// Joins a local part and a host, checking the path length limit.
+    pub fn new(local_part: LocalPart<'a>, host: impl Into<Host<'a>>) -> Result<Self, AddressError> {
+        let mb = Self {
+            local_part,
+            host: host.into(),
+        };
+        let len = mb.encoded_len() + 2;
+        if len > MAX_PATH_LEN {
+            return Err(AddressError::PathTooLong { len });
+        }
+        Ok(mb)
+    }
+
+    /// Parses the wire form `local@domain` (no angle brackets).
+    pub fn parse(s: &'a str) -> Result<Self, AddressError> {
+        let mb = whole(s, mailbox)?;
+        check_path_len(s.len() + 2, &mb)?;
+        Ok(mb)
+    }
+
+    /// The local part.
+    pub fn local_part(&self) -> &LocalPart<'a> {
+        &self.local_part
+    }
+
+    /// The domain or address literal.
+    pub fn host(&self) -> &Host<'a> {
+        &self.host
+    }
+
+    /// The domain, if the host is not an address literal.
+    pub fn domain(&self) -> Option<&Domain<'a>> {
+        match &self.host {
+            Host::Domain(d) => Some(d),
+            Host::Literal(_) => None,
+        }
+    }
+
+    /// Whether the mailbox needs SMTPUTF8 (RFC 6531): a non-ASCII local
+    /// part or a U-label domain.
+    pub fn is_utf8(&self) -> bool {
+        self.local_part.is_utf8() || self.host.is_utf8()
+    }
+
+    /// Appends the canonical wire form (without angle brackets).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        self.local_part.encode(out);
+        out.push(b'@');
+        self.host.encode(out);
+    }
+
+    /// Length of the canonical wire form in octets.
+    pub fn encoded_len(&self) -> usize {
+        self.local_part.encoded_len() + 1 + self.host.encoded_len()
+    }
+
+    /// Splits into local part and host.
+    pub fn into_parts(self) -> (LocalPart<'a>, Host<'a>) {
+        (self.local_part, self.host)
+    }
+
+    /// Detaches the mailbox from the buffer it was parsed from.
+    pub fn into_owned(self) -> Mailbox<'static> {
+        Mailbox {
+            local_part: self.local_part.into_owned(),
+            host: self.host.into_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Mailbox<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.local_part, self.host)
+    }
+}
+
+/// `Mailbox = Local-part "@" ( Domain / address-literal )`
+pub(crate) fn mailbox(i: &str) -> PRes<'_, Mailbox<'_>> {
+    let (rest, (local_part, _, host)) = (local_part, char('@'), host).parse(i)?;
+    Ok((rest, Mailbox { local_part, host }))
+}
+
+/// Checks the path limit on the received length, and on the canonical length
+/// when an IPv6 literal could re-encode longer than it was received.
+fn check_path_len(wire_len: usize, mb: &Mailbox<'_>) -> Result<(), AddressError> {
+    let len = if matches!(mb.host, Host::Literal(AddressLiteral::Ipv6(_))) {
+        wire_len.max(mb.encoded_len() + 2)
+    } else {
+        wire_len
+    };
+    if len > MAX_PATH_LEN {
+        return Err(AddressError::PathTooLong { len });
+    }
+    Ok(())
+}
+
+/// `A-d-l = At-domain *( "," At-domain )`, `At-domain = "@" Domain`
+fn adl(i: &str) -> PRes<'_, &str> {
+    let at_domain = || (char('@'), domain);
+    recognize((at_domain(), many0_count((char(','), at_domain())))).parse(i)
+}
+
+/// `Path = "<" [ A-d-l ":" ] Mailbox ">"`; the source route is dropped.
+fn path(i: &str) -> PRes<'_, Mailbox<'_>> {
+    let (rest, (_, _, mb, _)) = (char('<'), opt((adl, char(':'))), mailbox, char('>')).parse(i)?;
+    match check_path_len(i.len() - rest.len(), &mb) {
+        Ok(()) => Ok((rest, mb)),
+        Err(e) => failure(i, e),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Paths
+
+/// The argument of `MAIL FROM:` (RFC 5321 §4.1.2).
+///
+/// ```text
+/// Reverse-path = Path / "<>"
+/// ```
+///
+/// ```
+/// use smtp_proto::address::ReversePath;
+/// assert_eq!(ReversePath::parse("<>").unwrap(), ReversePath::Null);
+/// let p = ReversePath::parse("<@relay.example:a@b.example>").unwrap();
+/// assert_eq!(p.to_string(), "<a@b.example>");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ReversePath<'a> {
+    /// `<>`: the null reverse-path of bounces (RFC 5321 §4.5.5).
+    Null,
+    /// A mailbox.
+    Mailbox(Mailbox<'a>),
+}
+
+impl<'a> ReversePath<'a> {
+    /// Parses the wire form, angle brackets included.
+    pub fn parse(s: &'a str) -> Result<Self, AddressError> {
+        whole(s, reverse_path)
+    }
+
+    /// Whether the path needs SMTPUTF8 (RFC 6531).
+    pub fn is_utf8(&self) -> bool {
+        match self {
+            Self::Null => false,
+            Self::Mailbox(m) => m.is_utf8(),
+        }
+    }
+
+    /// The mailbox, unless this is the null path.
+    pub fn mailbox(&self) -> Option<&Mailbox<'a>> {
+        match self {
+            Self::Null => None,
+            Self::Mailbox(m) => Some(m),
+        }
+    }
+
+    /// Appends the wire form, angle brackets included.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::Null => out.extend_from_slice(b"<>"),
+            Self::Mailbox(m) => {
+                out.push(b'<');
+                m.encode(out);
+                out.push(b'>');
+            }
+        }
+    }
+
+    /// Detaches the path from the buffer it was parsed from.
+    pub fn into_owned(self) -> ReversePath<'static> {
+        match self {
+            Self::Null => ReversePath::Null,
+            Self::Mailbox(m) => ReversePath::Mailbox(m.into_owned()),
+        }
+    }
+}
+
+impl<'a> From<Mailbox<'a>> for ReversePath<'a> {
+    fn from(m: Mailbox<'a>) -> Self {
+        Self::Mailbox(m)
+    }
+}
+
+impl fmt::Display for ReversePath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Null => f.write_str("<>"),
+            Self::Mailbox(m) => write!(f, "<{m}>"),
+        }
+    }
+}
+
+/// `Reverse-path = Path / "<>"`
+pub(crate) fn reverse_path(i: &str) -> PRes<'_, ReversePath<'_>> {
+    if let Some(rest) = i.strip_prefix("<>") {
+        return Ok((rest, ReversePath::Null));
+    }
+    path(i).map(|(r, m)| (r, ReversePath::Mailbox(m)))
+}
+
+/// The argument of `RCPT TO:` (RFC 5321 §4.1.2).
+///
+/// ```text
+/// Forward-path = Path / "<Postmaster@" Domain ">" / "<Postmaster>"
+/// ```
+///
+/// `<Postmaster>` (any case) is [`ForwardPath::Postmaster`] and is encoded as
+/// `<Postmaster>`; `<Postmaster@domain>` is an ordinary mailbox.
+///
+/// ```
+/// use smtp_proto::address::ForwardPath;
+/// assert_eq!(ForwardPath::parse("<POSTMASTER>").unwrap(), ForwardPath::Postmaster);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ForwardPath<'a> {
+    /// `<Postmaster>`, which every server must accept (RFC 5321 §4.5.1).
+    Postmaster,
+    /// A mailbox.
+    Mailbox(Mailbox<'a>),
+}
+
+impl<'a> ForwardPath<'a> {
+    /// Parses the wire form, angle brackets included.
+    pub fn parse(s: &'a str) -> Result<Self, AddressError> {
+        whole(s, forward_path)
+    }
+
+    /// Whether the path needs SMTPUTF8 (RFC 6531).
+    pub fn is_utf8(&self) -> bool {
+        match self {
+            Self::Postmaster => false,
+            Self::Mailbox(m) => m.is_utf8(),
+        }
+    }
+
+    /// The mailbox, unless this is `<Postmaster>`.
+    pub fn mailbox(&self) -> Option<&Mailbox<'a>> {
+        match self {
+            Self::Postmaster => None,
+            Self::Mailbox(m) => Some(m),
+        }
+    }
+
+    /// Appends the wire form, angle brackets included.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::Postmaster => out.extend_from_slice(b"<Postmaster>"),
+            Self::Mailbox(m) => {
+                out.push(b'<');
+                m.encode(out);
+                out.push(b'>');
+            }
+        }
+    }
+
+    /// Detaches the path from the buffer it was parsed from.
+    pub fn into_owned(self) -> ForwardPath<'static> {
+        match self {
+            Self::Postmaster => ForwardPath::Postmaster,
+            Self::Mailbox(m) => ForwardPath::Mailbox(m.into_owned()),
+        }
+    }
+}
+
+impl<'a> From<Mailbox<'a>> for ForwardPath<'a> {
+    fn from(m: Mailbox<'a>) -> Self {
+        Self::Mailbox(m)
+    }
+}
+
+impl fmt::Display for ForwardPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Postmaster => f.write_str("<Postmaster>"),
+            Self::Mailbox(m) => write!(f, "<{m}>"),
+        }
+    }
+}
+
+/// `Forward-path = Path / "<Postmaster@" Domain ">" / "<Postmaster>"`
+pub(crate) fn forward_path(i: &str) -> PRes<'_, ForwardPath<'_>> {
+    const POSTMASTER: &str = "<Postmaster>";
+    if let Some(head) = i.get(..POSTMASTER.len())
+        && head.eq_ignore_ascii_case(POSTMASTER)
+    {
+        let rest = i.get(POSTMASTER.len()..).unwrap_or_default();
+        return Ok((rest, ForwardPath::Postmaster));
+    }
+    path(i).map(|(r, m)| (r, ForwardPath::Mailbox(m)))
+}

@@ -1,1 +1,1124 @@
-//! (being written)
+//! The EHLO reply as a typed extension set (RFC 5321 §4.1.1.1, §4.1.4).
+//!
+//! ```text
+//! ehlo-ok-rsp  = ( "250" SP Domain [ SP ehlo-greet ] CRLF )
+//!              / ( "250-" Domain [ SP ehlo-greet ] CRLF
+//!                  *( "250-" ehlo-line CRLF )
+//!                  "250" SP ehlo-line CRLF )
+//! ehlo-greet   = 1*(%d0-9 / %d11-12 / %d14-127)
+//! ehlo-line    = ehlo-keyword *( SP ehlo-param )
+//! ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+//! ehlo-param   = 1*(%d33-126)
+//! ```
+//!
+//! A client reads the server's capabilities once per session (and again after
+//! STARTTLS, when everything learned before must be forgotten); the server
+//! writes them from its configuration. Both use [`Extensions`]: parse a
+//! [`Reply`] with [`EhloReply::parse`], or build one with [`EhloReply::new`]
+//! and [`EhloReply::encode`]. Parsing what was encoded gives back the same set.
+//!
+//! # Decisions
+//!
+//! - **Keywords are case-insensitive** (RFC 5321 §2.4): `250-starttls` is
+//!   STARTTLS (lettre misses it and silently skips TLS).
+//! - **Unknown keywords are kept** as [`Extension::Other`] with their
+//!   parameters, in the order the server sent them.
+//! - **A known keyword with malformed parameters** (`SIZE abc`, `PIPELINING x`,
+//!   an `AUTH` mechanism longer than 20 characters) does not fail the reply:
+//!   the line becomes [`Extension::Other`], so the typed queries
+//!   ([`Extensions::max_size`], [`Extensions::supports_pipelining`]) do not see
+//!   it, while [`Extensions::contains`] still reports the keyword as present.
+//!   A client that insists on STARTTLS therefore fails closed on a garbled
+//!   `STARTTLS` line rather than guessing.
+//! - **Lines that fit no `ehlo-line`** (a bad keyword, a parameter with a
+//!   control or non-ASCII character) and **repeated keywords** (the first one
+//!   counts) are kept verbatim in [`EhloReply::ignored_lines`]. Empty lines
+//!   (some servers end with a bare `250 `) are skipped.
+//! - **AUTH** is read from `AUTH PLAIN LOGIN` and from the pre-standard
+//!   `AUTH=PLAIN LOGIN` form; both merge into one [`Extension::Auth`] list
+//!   without duplicates. Encoding writes the standard form only.
+//! - **SIZE**: `SIZE` without a number and `SIZE 0` both mean the server
+//!   announces no fixed limit (RFC 1870 §4). [`Extension::Size`] keeps what was
+//!   written (`None`, `Some(0)`), [`Extensions::max_size`] interprets it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::keyword::{Keyword, Mechanism, TokenError};
+use crate::reply::{Reply, ReplyCode};
+
+/// A parameter on an EHLO line (RFC 5321 §4.1.1.1): printable ASCII without
+/// space.
+///
+/// ```text
+/// ehlo-param = 1*(%d33-126)
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct EhloParam<'a>(Cow<'a, str>);
+
+impl<'a> EhloParam<'a> {
+    /// Validates a parameter, borrowing it.
+    pub fn new(s: &'a str) -> Result<Self, TokenError> {
+        validate_param(s)?;
+        Ok(Self(Cow::Borrowed(s)))
+    }
+
+    /// Validates an owned parameter.
+    pub fn new_owned(s: String) -> Result<EhloParam<'static>, TokenError> {
+        validate_param(&s)?;
+        Ok(EhloParam(Cow::Owned(s)))
+    }
+
+    /// The parameter as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Detaches the parameter from the buffer it was parsed from.
+    pub fn into_owned(self) -> EhloParam<'static> {
+        EhloParam(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+fn validate_param(s: &str) -> Result<(), TokenError> {
+    if s.is_empty() {
+        return Err(TokenError::Empty);
+    }
+    match s.chars().find(|c| !matches!(c, '!'..='~')) {
+        Some(c) => Err(TokenError::InvalidChar(c)),
+        None => Ok(()),
+    }
+}
+
+impl fmt::Debug for EhloParam<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EhloParam({:?})", self.0)
+    }
+}
+
+impl fmt::Display for EhloParam<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `MIXER`, the default MT-PRIORITY profile (RFC 6710 §9.2).
+pub const MT_PRIORITY_MIXER: &str = "MIXER";
+/// `STANAG4406`, the military messaging MT-PRIORITY profile (RFC 6710 §9.3).
+pub const MT_PRIORITY_STANAG4406: &str = "STANAG4406";
+/// `NSEP`, the National Security / Emergency Preparedness profile (RFC 6710 §9.4).
+pub const MT_PRIORITY_NSEP: &str = "NSEP";
+
+/// The limits of the LIMITS extension (RFC 9422 §4).
+///
+/// ```text
+/// limits-param = "LIMITS" SP limit *(SP limit)
+/// limit        = limit-name "=" limit-value
+/// ```
+///
+/// The three limits RFC 9422 registers are typed; any other is kept verbatim
+/// (`NAME=value`) in [`Limits::other`], never dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Limits<'a> {
+    /// `MAILMAX`: most transactions (MAIL commands) per session (RFC 9422 §5.1).
+    pub mail_max: Option<u32>,
+    /// `RCPTMAX`: most recipients per transaction (RFC 9422 §5.2).
+    pub rcpt_max: Option<u32>,
+    /// `RCPTDOMAINMAX`: most distinct recipient domains per transaction
+    /// (RFC 9422 §5.3).
+    pub rcpt_domain_max: Option<u32>,
+    other: Vec<EhloParam<'a>>,
+}
+
+const MAILMAX: &str = "MAILMAX";
+const RCPTMAX: &str = "RCPTMAX";
+const RCPTDOMAINMAX: &str = "RCPTDOMAINMAX";
+
+impl<'a> Limits<'a> {
+    /// The three registered limits; unregistered ones are added with
+    /// [`Limits::push_other`].
+    pub fn new(mail_max: Option<u32>, rcpt_max: Option<u32>, rcpt_domain_max: Option<u32>) -> Self {
+        Self {
+            mail_max,
+            rcpt_max,
+            rcpt_domain_max,
+            other: Vec::new(),
+        }
+    }
+
+    /// Limits not registered by RFC 9422, each as written (`NAME=value`).
+    pub fn other(&self) -> &[EhloParam<'a>] {
+        &self.other
+    }
+
+    /// Adds an unregistered limit. Refused (and handed back) when its name is
+    /// one of the typed ones, which must be set through their fields.
+    pub fn push_other(&mut self, limit: EhloParam<'a>) -> Result<(), EhloParam<'a>> {
+        let name = limit.as_str().split('=').next().unwrap_or_default();
+        if [MAILMAX, RCPTMAX, RCPTDOMAINMAX]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(name))
+        {
+            return Err(limit);
+        }
+        self.other.push(limit);
+        Ok(())
+    }
+
+    /// Detaches the limits from the buffer they were parsed from.
+    pub fn into_owned(self) -> Limits<'static> {
+        Limits {
+            mail_max: self.mail_max,
+            rcpt_max: self.rcpt_max,
+            rcpt_domain_max: self.rcpt_domain_max,
+            other: self.other.into_iter().map(EhloParam::into_owned).collect(),
+        }
+    }
+
+    fn parse(params: impl Iterator<Item = &'a str>) -> Option<Self> {
+        let mut limits = Self::default();
+        for p in params {
+            let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            let slot = if name.eq_ignore_ascii_case(MAILMAX) {
+                &mut limits.mail_max
+            } else if name.eq_ignore_ascii_case(RCPTMAX) {
+                &mut limits.rcpt_max
+            } else if name.eq_ignore_ascii_case(RCPTDOMAINMAX) {
+                &mut limits.rcpt_domain_max
+            } else {
+                limits.other.push(EhloParam::new(p).ok()?);
+                continue;
+            };
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(u32::try_from(parse_number(value)?).ok()?);
+        }
+        Some(limits)
+    }
+}
+
+/// One service extension from an EHLO reply.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Extension<'a> {
+    /// `SIZE [n]`: message size declaration (RFC 1870). `None` (no number) or
+    /// `Some(0)` means no fixed maximum; see [`Extensions::max_size`].
+    Size(Option<u64>),
+    /// `AUTH mech...`: SMTP authentication (RFC 4954), with the mechanisms
+    /// offered, in the server's order, without duplicates.
+    Auth(Vec<Mechanism<'a>>),
+    /// `PIPELINING` (RFC 2920).
+    Pipelining,
+    /// `8BITMIME` (RFC 6152).
+    EightBitMime,
+    /// `BINARYMIME` (RFC 3030).
+    BinaryMime,
+    /// `CHUNKING`: the BDAT command (RFC 3030).
+    Chunking,
+    /// `SMTPUTF8`: internationalized addresses (RFC 6531).
+    SmtpUtf8,
+    /// `DSN`: delivery status notifications (RFC 3461).
+    Dsn,
+    /// `ENHANCEDSTATUSCODES` (RFC 2034).
+    EnhancedStatusCodes,
+    /// `STARTTLS` (RFC 3207).
+    StartTls,
+    /// `REQUIRETLS` (RFC 8689).
+    RequireTls,
+    /// `MT-PRIORITY [profile]` (RFC 6710 §3): the priority profile, compared
+    /// case-insensitively (see [`MT_PRIORITY_MIXER`] and its siblings).
+    MtPriority(Option<Keyword<'a>>),
+    /// `DELIVERBY [min-by-time]` (RFC 2852 §4): the smallest by-time in
+    /// seconds the server accepts, when given.
+    DeliverBy(Option<u64>),
+    /// `FUTURERELEASE max-interval max-datetime` (RFC 4865 §3).
+    FutureRelease {
+        /// Longest hold in seconds (`HOLDFOR`).
+        max_interval: u64,
+        /// Latest release date-time (`HOLDUNTIL`), an RFC 3339 date-time as
+        /// written.
+        max_datetime: EhloParam<'a>,
+    },
+    /// `LIMITS name=value...` (RFC 9422).
+    Limits(Limits<'a>),
+    /// `VRFY` (RFC 5321 §3.5.2).
+    Vrfy,
+    /// `ETRN` (RFC 1985).
+    Etrn,
+    /// `HELP` (RFC 5321 §4.1.1.8).
+    Help,
+    /// Any other keyword, or a known one whose parameters did not parse.
+    Other {
+        /// The keyword as written.
+        keyword: Keyword<'a>,
+        /// Its parameters.
+        params: Vec<EhloParam<'a>>,
+    },
+}
+
+/// Index of a typed extension in the presence bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    Size,
+    Auth,
+    Pipelining,
+    EightBitMime,
+    BinaryMime,
+    Chunking,
+    SmtpUtf8,
+    Dsn,
+    EnhancedStatusCodes,
+    StartTls,
+    RequireTls,
+    MtPriority,
+    DeliverBy,
+    FutureRelease,
+    Limits,
+    Vrfy,
+    Etrn,
+    Help,
+}
+
+impl Kind {
+    const fn bit(self) -> u32 {
+        1 << self as u8
+    }
+
+    const fn keyword(self) -> &'static str {
+        match self {
+            Self::Size => "SIZE",
+            Self::Auth => "AUTH",
+            Self::Pipelining => "PIPELINING",
+            Self::EightBitMime => "8BITMIME",
+            Self::BinaryMime => "BINARYMIME",
+            Self::Chunking => "CHUNKING",
+            Self::SmtpUtf8 => "SMTPUTF8",
+            Self::Dsn => "DSN",
+            Self::EnhancedStatusCodes => "ENHANCEDSTATUSCODES",
+            Self::StartTls => "STARTTLS",
+            Self::RequireTls => "REQUIRETLS",
+            Self::MtPriority => "MT-PRIORITY",
+            Self::DeliverBy => "DELIVERBY",
+            Self::FutureRelease => "FUTURERELEASE",
+            Self::Limits => "LIMITS",
+            Self::Vrfy => "VRFY",
+            Self::Etrn => "ETRN",
+            Self::Help => "HELP",
+        }
+    }
+
+    /// The typed extension a keyword names, ignoring case.
+    fn of(keyword: &str) -> Option<Self> {
+        let b = keyword.as_bytes();
+        let candidates: &[Self] = match (b.len(), b.first().map(u8::to_ascii_uppercase)) {
+            (3, Some(b'D')) => &[Self::Dsn],
+            (4, Some(b'S')) => &[Self::Size],
+            (4, Some(b'A')) => &[Self::Auth],
+            (4, Some(b'V')) => &[Self::Vrfy],
+            (4, Some(b'E')) => &[Self::Etrn],
+            (4, Some(b'H')) => &[Self::Help],
+            (6, Some(b'L')) => &[Self::Limits],
+            (8, Some(b'8')) => &[Self::EightBitMime],
+            (8, Some(b'C')) => &[Self::Chunking],
+            (8, Some(b'S')) => &[Self::SmtpUtf8, Self::StartTls],
+            (9, Some(b'D')) => &[Self::DeliverBy],
+            (10, Some(b'P')) => &[Self::Pipelining],
+            (10, Some(b'B')) => &[Self::BinaryMime],
+            (10, Some(b'R')) => &[Self::RequireTls],
+            (11, Some(b'M')) => &[Self::MtPriority],
+            (13, Some(b'F')) => &[Self::FutureRelease],
+            (19, Some(b'E')) => &[Self::EnhancedStatusCodes],
+            _ => &[],
+        };
+        candidates
+            .iter()
+            .copied()
+            .find(|k| k.keyword().eq_ignore_ascii_case(keyword))
+    }
+}
+
+/// `1*digit` as a number; `None` when empty, not all digits, or too large.
+fn parse_number(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, b| {
+        if b.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+fn push_number(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // `n % 10` < 10; `i` stays in bounds because u64 has at most 20 digits.
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or_default());
+}
+
+impl<'a> Extension<'a> {
+    /// The keyword this extension is announced with, in its canonical
+    /// spelling (for [`Extension::Other`], as written).
+    pub fn keyword(&self) -> &str {
+        match self.kind() {
+            Some(kind) => kind.keyword(),
+            None => match self {
+                Self::Other { keyword, .. } => keyword.as_str(),
+                // `kind()` is `None` only for `Other`.
+                _ => "",
+            },
+        }
+    }
+
+    fn kind(&self) -> Option<Kind> {
+        Some(match self {
+            Self::Size(_) => Kind::Size,
+            Self::Auth(_) => Kind::Auth,
+            Self::Pipelining => Kind::Pipelining,
+            Self::EightBitMime => Kind::EightBitMime,
+            Self::BinaryMime => Kind::BinaryMime,
+            Self::Chunking => Kind::Chunking,
+            Self::SmtpUtf8 => Kind::SmtpUtf8,
+            Self::Dsn => Kind::Dsn,
+            Self::EnhancedStatusCodes => Kind::EnhancedStatusCodes,
+            Self::StartTls => Kind::StartTls,
+            Self::RequireTls => Kind::RequireTls,
+            Self::MtPriority(_) => Kind::MtPriority,
+            Self::DeliverBy(_) => Kind::DeliverBy,
+            Self::FutureRelease { .. } => Kind::FutureRelease,
+            Self::Limits(_) => Kind::Limits,
+            Self::Vrfy => Kind::Vrfy,
+            Self::Etrn => Kind::Etrn,
+            Self::Help => Kind::Help,
+            Self::Other { .. } => return None,
+        })
+    }
+
+    /// Interprets a keyword and its parameters: the typed extension when the
+    /// keyword is known and the parameters fit its grammar, otherwise
+    /// [`Extension::Other`].
+    pub fn from_parts(keyword: Keyword<'a>, params: Vec<EhloParam<'a>>) -> Self {
+        let typed = {
+            // The typed value borrows from `params`, which is consumed
+            // below, so it is detached (this path is for values built by
+            // hand; parsing goes through `typed` directly and borrows).
+            Kind::of(keyword.as_str())
+                .and_then(|kind| typed(kind, params.iter().map(EhloParam::as_str)))
+                .map(Extension::into_owned)
+        };
+        match typed {
+            Some(ext) => ext,
+            None => Self::Other { keyword, params },
+        }
+    }
+
+    /// Appends the `ehlo-line` (without code or CRLF).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.keyword().as_bytes());
+        let param = |out: &mut Vec<u8>, p: &str| {
+            out.push(b' ');
+            out.extend_from_slice(p.as_bytes());
+        };
+        match self {
+            Self::Size(Some(n)) | Self::DeliverBy(Some(n)) => {
+                out.push(b' ');
+                push_number(out, *n);
+            }
+            Self::Auth(mechs) => mechs.iter().for_each(|m| param(out, m.as_str())),
+            Self::MtPriority(Some(profile)) => param(out, profile.as_str()),
+            Self::FutureRelease {
+                max_interval,
+                max_datetime,
+            } => {
+                out.push(b' ');
+                push_number(out, *max_interval);
+                param(out, max_datetime.as_str());
+            }
+            Self::Limits(limits) => {
+                for (name, value) in [
+                    (MAILMAX, limits.mail_max),
+                    (RCPTMAX, limits.rcpt_max),
+                    (RCPTDOMAINMAX, limits.rcpt_domain_max),
+                ] {
+                    if let Some(v) = value {
+                        param(out, name);
+                        out.push(b'=');
+                        push_number(out, u64::from(v));
+                    }
+                }
+                limits.other.iter().for_each(|p| param(out, p.as_str()));
+            }
+            Self::Other { params, .. } => params.iter().for_each(|p| param(out, p.as_str())),
+            _ => {}
+        }
+    }
+
+    /// Detaches the extension from the buffer it was parsed from.
+    pub fn into_owned(self) -> Extension<'static> {
+        match self {
+            Self::Size(n) => Extension::Size(n),
+            Self::Auth(m) => Extension::Auth(m.into_iter().map(Mechanism::into_owned).collect()),
+            Self::Pipelining => Extension::Pipelining,
+            Self::EightBitMime => Extension::EightBitMime,
+            Self::BinaryMime => Extension::BinaryMime,
+            Self::Chunking => Extension::Chunking,
+            Self::SmtpUtf8 => Extension::SmtpUtf8,
+            Self::Dsn => Extension::Dsn,
+            Self::EnhancedStatusCodes => Extension::EnhancedStatusCodes,
+            Self::StartTls => Extension::StartTls,
+            Self::RequireTls => Extension::RequireTls,
+            Self::MtPriority(p) => Extension::MtPriority(p.map(Keyword::into_owned)),
+            Self::DeliverBy(n) => Extension::DeliverBy(n),
+            Self::FutureRelease {
+                max_interval,
+                max_datetime,
+            } => Extension::FutureRelease {
+                max_interval,
+                max_datetime: max_datetime.into_owned(),
+            },
+            Self::Limits(l) => Extension::Limits(l.into_owned()),
+            Self::Vrfy => Extension::Vrfy,
+            Self::Etrn => Extension::Etrn,
+            Self::Help => Extension::Help,
+            Self::Other { keyword, params } => Extension::Other {
+                keyword: keyword.into_owned(),
+                params: params.into_iter().map(EhloParam::into_owned).collect(),
+            },
+        }
+    }
+}
+
+/// The typed form of a known keyword's parameters; `None` when they do not
+/// fit its grammar.
+fn typed<'a, I>(kind: Kind, params: I) -> Option<Extension<'a>>
+where
+    I: Iterator<Item = &'a str> + Clone,
+{
+    // At most `N` parameters, as an array padded with `None`; `None` overall
+    // when there are more.
+    fn at_most<'a, const N: usize>(
+        mut params: impl Iterator<Item = &'a str>,
+    ) -> Option<[Option<&'a str>; N]> {
+        let mut out = [None; N];
+        for slot in &mut out {
+            *slot = params.next();
+        }
+        params.next().is_none().then_some(out)
+    }
+    let flag = |ext: Extension<'a>| params.clone().next().is_none().then_some(ext);
+    match kind {
+        // "SIZE" [SP size-param]; size-param = 1*20DIGIT (RFC 1870 §4)
+        Kind::Size => match at_most::<1>(params)? {
+            [None] => Some(Extension::Size(None)),
+            [Some(n)] => Some(Extension::Size(Some(parse_number(n)?))),
+        },
+        // "AUTH" 1*(SP sasl-mech) (RFC 4954 §3)
+        Kind::Auth => {
+            let mut mechs: Vec<Mechanism<'a>> = Vec::new();
+            for p in params {
+                let m = Mechanism::new(p).ok()?;
+                if !mechs.contains(&m) {
+                    mechs.push(m);
+                }
+            }
+            Some(Extension::Auth(mechs))
+        }
+        Kind::Pipelining => flag(Extension::Pipelining),
+        Kind::EightBitMime => flag(Extension::EightBitMime),
+        Kind::BinaryMime => flag(Extension::BinaryMime),
+        Kind::Chunking => flag(Extension::Chunking),
+        Kind::SmtpUtf8 => flag(Extension::SmtpUtf8),
+        Kind::Dsn => flag(Extension::Dsn),
+        Kind::EnhancedStatusCodes => flag(Extension::EnhancedStatusCodes),
+        Kind::StartTls => flag(Extension::StartTls),
+        Kind::RequireTls => flag(Extension::RequireTls),
+        Kind::Vrfy => flag(Extension::Vrfy),
+        Kind::Etrn => flag(Extension::Etrn),
+        Kind::Help => flag(Extension::Help),
+        // "MT-PRIORITY" [SP priority-profile] (RFC 6710 §3)
+        Kind::MtPriority => match at_most::<1>(params)? {
+            [None] => Some(Extension::MtPriority(None)),
+            [Some(p)] => Some(Extension::MtPriority(Some(Keyword::new(p).ok()?))),
+        },
+        // "DELIVERBY" [SP min-by-time] (RFC 2852 §4)
+        Kind::DeliverBy => match at_most::<1>(params)? {
+            [None] => Some(Extension::DeliverBy(None)),
+            [Some(n)] => Some(Extension::DeliverBy(Some(parse_number(n)?))),
+        },
+        // "FUTURERELEASE" SP max-future-release-interval
+        //                 SP max-future-release-date-time (RFC 4865 §3)
+        Kind::FutureRelease => match at_most::<2>(params)? {
+            [Some(interval), Some(datetime)] => Some(Extension::FutureRelease {
+                max_interval: parse_number(interval)?,
+                max_datetime: EhloParam::new(datetime).ok()?,
+            }),
+            _ => None,
+        },
+        Kind::Limits => Limits::parse(params).map(Extension::Limits),
+    }
+}
+
+impl fmt::Display for Extension<'_> {
+    /// The `ehlo-line`, e.g. `SIZE 10240000` or `AUTH PLAIN LOGIN`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        f.write_str(&String::from_utf8_lossy(&out))
+    }
+}
+
+/// The set of extensions a server announces: at most one entry per keyword,
+/// in the order announced.
+///
+/// Presence of each typed extension is kept in a bit set, so the
+/// `supports_*` queries are a mask test; the entries themselves (parameters,
+/// unknown keywords) are kept in full.
+///
+/// Equality ignores order: two sets are equal when they hold equal entries.
+#[derive(Debug, Clone, Default)]
+pub struct Extensions<'a> {
+    entries: Vec<Extension<'a>>,
+    present: u32,
+}
+
+impl PartialEq for Extensions<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.present == other.present
+            && self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .all(|e| other.get(e.keyword()) == Some(e))
+    }
+}
+
+impl Eq for Extensions<'_> {}
+
+impl<'a> Extensions<'a> {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an extension, replacing (and returning) any entry with the same
+    /// keyword. An [`Extension::Other`] whose keyword is a known one is
+    /// interpreted first (so `Other { SIZE, ["100"] }` becomes `Size(Some(100))`),
+    /// and duplicate AUTH mechanisms are removed: the set then encodes to an
+    /// EHLO reply that parses back to itself.
+    pub fn insert(&mut self, ext: Extension<'a>) -> Option<Extension<'a>> {
+        let ext = match ext {
+            Extension::Other { keyword, params } => Extension::from_parts(keyword, params),
+            Extension::Auth(mechs) => {
+                let mut unique: Vec<Mechanism<'a>> = Vec::with_capacity(mechs.len());
+                for m in mechs {
+                    if !unique.contains(&m) {
+                        unique.push(m);
+                    }
+                }
+                Extension::Auth(unique)
+            }
+            other => other,
+        };
+        let slot = self
+            .position(ext.keyword())
+            .and_then(|i| self.entries.get_mut(i));
+        let Some(slot) = slot else {
+            self.add_new(ext);
+            return None;
+        };
+        // Same keyword, but a typed entry may replace an `Other` or the
+        // reverse: keep the presence bits in step.
+        let new_bit = ext.kind().map_or(0, Kind::bit);
+        let old = std::mem::replace(slot, ext);
+        self.present = (self.present & !old.kind().map_or(0, Kind::bit)) | new_bit;
+        Some(old)
+    }
+
+    fn add_new(&mut self, ext: Extension<'a>) {
+        if let Some(kind) = ext.kind() {
+            self.present |= kind.bit();
+        }
+        self.entries.push(ext);
+    }
+
+    /// Removes the entry with this keyword (any case).
+    pub fn remove(&mut self, keyword: &str) -> Option<Extension<'a>> {
+        let i = self.position(keyword)?;
+        let ext = self.entries.remove(i);
+        if let Some(kind) = ext.kind() {
+            self.present &= !kind.bit();
+        }
+        Some(ext)
+    }
+
+    fn position(&self, keyword: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.keyword().eq_ignore_ascii_case(keyword))
+    }
+
+    /// The entry announced with this keyword (any case), typed or not.
+    pub fn get(&self, keyword: &str) -> Option<&Extension<'a>> {
+        self.position(keyword).and_then(|i| self.entries.get(i))
+    }
+
+    /// Whether the server announced this keyword (any case), whether its
+    /// parameters parsed or not.
+    pub fn contains(&self, keyword: &str) -> bool {
+        match Kind::of(keyword) {
+            Some(kind) if self.has(kind) => true,
+            _ => self.position(keyword).is_some(),
+        }
+    }
+
+    fn has(&self, kind: Kind) -> bool {
+        self.present & kind.bit() != 0
+    }
+
+    fn find(&self, kind: Kind) -> Option<&Extension<'a>> {
+        if !self.has(kind) {
+            return None;
+        }
+        self.entries.iter().find(|e| e.kind() == Some(kind))
+    }
+
+    /// The entries in the order announced.
+    pub fn iter(&self) -> std::slice::Iter<'_, Extension<'a>> {
+        self.entries.iter()
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the set is empty (a server that announces nothing).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// `PIPELINING` (RFC 2920).
+    pub fn supports_pipelining(&self) -> bool {
+        self.has(Kind::Pipelining)
+    }
+
+    /// `8BITMIME` (RFC 6152).
+    pub fn supports_8bitmime(&self) -> bool {
+        self.has(Kind::EightBitMime)
+    }
+
+    /// `BINARYMIME` (RFC 3030).
+    pub fn supports_binarymime(&self) -> bool {
+        self.has(Kind::BinaryMime)
+    }
+
+    /// `CHUNKING` (RFC 3030): BDAT may be used.
+    pub fn supports_chunking(&self) -> bool {
+        self.has(Kind::Chunking)
+    }
+
+    /// `SMTPUTF8` (RFC 6531).
+    pub fn supports_smtputf8(&self) -> bool {
+        self.has(Kind::SmtpUtf8)
+    }
+
+    /// `DSN` (RFC 3461).
+    pub fn supports_dsn(&self) -> bool {
+        self.has(Kind::Dsn)
+    }
+
+    /// `ENHANCEDSTATUSCODES` (RFC 2034).
+    pub fn supports_enhanced_status_codes(&self) -> bool {
+        self.has(Kind::EnhancedStatusCodes)
+    }
+
+    /// `STARTTLS` (RFC 3207).
+    pub fn supports_starttls(&self) -> bool {
+        self.has(Kind::StartTls)
+    }
+
+    /// `REQUIRETLS` (RFC 8689).
+    pub fn supports_requiretls(&self) -> bool {
+        self.has(Kind::RequireTls)
+    }
+
+    /// `VRFY` announced as an extension.
+    pub fn supports_vrfy(&self) -> bool {
+        self.has(Kind::Vrfy)
+    }
+
+    /// `ETRN` (RFC 1985).
+    pub fn supports_etrn(&self) -> bool {
+        self.has(Kind::Etrn)
+    }
+
+    /// `HELP` announced as an extension.
+    pub fn supports_help(&self) -> bool {
+        self.has(Kind::Help)
+    }
+
+    /// `AUTH` announced (with or without mechanisms).
+    pub fn supports_auth(&self) -> bool {
+        self.has(Kind::Auth)
+    }
+
+    /// The SASL mechanisms announced with `AUTH`, in the server's order
+    /// (empty when there is no AUTH).
+    pub fn auth_mechanisms(&self) -> &[Mechanism<'a>] {
+        match self.find(Kind::Auth) {
+            Some(Extension::Auth(m)) => m,
+            _ => &[],
+        }
+    }
+
+    /// Whether `AUTH` lists this mechanism (any case).
+    pub fn supports_mechanism(&self, mechanism: &str) -> bool {
+        self.auth_mechanisms().iter().any(|m| m.is(mechanism))
+    }
+
+    /// `SIZE` announced (RFC 1870), with or without a number.
+    pub fn supports_size(&self) -> bool {
+        self.has(Kind::Size)
+    }
+
+    /// The fixed maximum message size in octets: `Some(n)` only for `SIZE n`
+    /// with `n > 0`. `SIZE`, `SIZE 0` and no SIZE at all give `None` (no
+    /// limit announced, RFC 1870 §4).
+    pub fn max_size(&self) -> Option<u64> {
+        match self.find(Kind::Size) {
+            Some(Extension::Size(Some(n))) if *n > 0 => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// `MT-PRIORITY` announced; the inner value is its profile, if named.
+    pub fn mt_priority(&self) -> Option<Option<&Keyword<'a>>> {
+        match self.find(Kind::MtPriority) {
+            Some(Extension::MtPriority(p)) => Some(p.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// `DELIVERBY` announced; the inner value is its minimum by-time.
+    pub fn deliver_by(&self) -> Option<Option<u64>> {
+        match self.find(Kind::DeliverBy) {
+            Some(Extension::DeliverBy(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// `FUTURERELEASE` announced: the longest interval in seconds and the
+    /// latest date-time as written.
+    pub fn future_release(&self) -> Option<(u64, &str)> {
+        match self.find(Kind::FutureRelease) {
+            Some(Extension::FutureRelease {
+                max_interval,
+                max_datetime,
+            }) => Some((*max_interval, max_datetime.as_str())),
+            _ => None,
+        }
+    }
+
+    /// `LIMITS` announced (RFC 9422).
+    pub fn limits(&self) -> Option<&Limits<'a>> {
+        match self.find(Kind::Limits) {
+            Some(Extension::Limits(l)) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Detaches the set from the buffer it was parsed from.
+    pub fn into_owned(self) -> Extensions<'static> {
+        Extensions {
+            entries: self
+                .entries
+                .into_iter()
+                .map(Extension::into_owned)
+                .collect(),
+            present: self.present,
+        }
+    }
+
+    /// Adds a parsed line: AUTH merges, any other repeat is refused.
+    fn add_parsed(&mut self, ext: Extension<'a>) -> Result<(), Extension<'a>> {
+        match self.position(ext.keyword()) {
+            None => {
+                self.add_new(ext);
+                Ok(())
+            }
+            Some(i) => match (self.entries.get_mut(i), ext) {
+                (Some(Extension::Auth(have)), Extension::Auth(more)) => {
+                    for m in more {
+                        if !have.contains(&m) {
+                            have.push(m);
+                        }
+                    }
+                    Ok(())
+                }
+                (_, ext) => Err(ext),
+            },
+        }
+    }
+}
+
+impl<'a> FromIterator<Extension<'a>> for Extensions<'a> {
+    fn from_iter<I: IntoIterator<Item = Extension<'a>>>(iter: I) -> Self {
+        let mut set = Self::new();
+        for ext in iter {
+            set.insert(ext);
+        }
+        set
+    }
+}
+
+impl<'s, 'a> IntoIterator for &'s Extensions<'a> {
+    type Item = &'s Extension<'a>;
+    type IntoIter = std::slice::Iter<'s, Extension<'a>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
+}
+
+/// Why an EHLO reply cannot be read or built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EhloError {
+    /// The reply is not `250` (a `5yz` means "no EHLO here": fall back to
+    /// HELO or give up).
+    #[error("EHLO reply has code {0}, not 250")]
+    NotOk(ReplyCode),
+    /// The server domain is empty or contains a space or control character.
+    #[error("invalid domain in EHLO reply")]
+    InvalidDomain,
+    /// The greeting contains CR, LF or NUL, or the first line would be read
+    /// back as an enhanced status code.
+    #[error("invalid greeting in EHLO reply")]
+    InvalidGreeting,
+}
+
+/// A positive reply to EHLO: the server's domain, its greeting and the
+/// extensions it announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EhloReply<'a> {
+    domain: Cow<'a, str>,
+    greeting: Cow<'a, str>,
+    extensions: Extensions<'a>,
+    ignored: Vec<Cow<'a, str>>,
+}
+
+impl<'a> EhloReply<'a> {
+    /// Builds the server's EHLO reply. `greeting` may be empty.
+    ///
+    /// ```
+    /// # use smtp_proto::ehlo::{EhloReply, Extension, Extensions};
+    /// let mut ext = Extensions::new();
+    /// ext.insert(Extension::Size(Some(10_240_000)));
+    /// ext.insert(Extension::Pipelining);
+    /// let ehlo = EhloReply::new("mx.example.com", "", ext).unwrap();
+    /// let mut out = Vec::new();
+    /// ehlo.encode(&mut out);
+    /// assert_eq!(out, b"250-mx.example.com\r\n250-SIZE 10240000\r\n250 PIPELINING\r\n");
+    /// ```
+    pub fn new(
+        domain: impl Into<Cow<'a, str>>,
+        greeting: impl Into<Cow<'a, str>>,
+        extensions: Extensions<'a>,
+    ) -> Result<Self, EhloError> {
+        let domain = domain.into();
+        let greeting = greeting.into();
+        if domain.is_empty() || domain.chars().any(|c| c == ' ' || c.is_control()) {
+            return Err(EhloError::InvalidDomain);
+        }
+        let ehlo = Self {
+            domain,
+            greeting,
+            extensions,
+            ignored: Vec::new(),
+        };
+        // Reuse the reply rules for the first line: no CR/LF/NUL, and nothing
+        // a client would read as an enhanced status code.
+        Reply::new(ReplyCode::OK, ehlo.first_line()).map_err(|_| EhloError::InvalidGreeting)?;
+        Ok(ehlo)
+    }
+
+    /// Reads a reply to EHLO. Only `250` is an EHLO reply; anything else is
+    /// [`EhloError::NotOk`]. Never fails on the content of a `250` reply:
+    /// see the [module docs](self) for what happens to odd lines.
+    ///
+    /// The result borrows from `reply`; call [`EhloReply::into_owned`] to
+    /// keep it.
+    pub fn parse(reply: &'a Reply<'_>) -> Result<Self, EhloError> {
+        if reply.code() != ReplyCode::OK {
+            return Err(EhloError::NotOk(reply.code()));
+        }
+        let mut lines = reply.lines().iter().map(|l| &**l);
+        let first = lines.next().unwrap_or_default();
+        let (domain, greeting) = first.split_once(' ').unwrap_or((first, ""));
+        let mut extensions = Extensions {
+            entries: Vec::with_capacity(reply.lines().len()),
+            present: 0,
+        };
+        let mut ignored = Vec::new();
+        for line in lines {
+            match parse_ehlo_line(line) {
+                LineOutcome::Empty => {}
+                LineOutcome::Malformed => ignored.push(Cow::Borrowed(line)),
+                LineOutcome::Ext(ext) => {
+                    if extensions.add_parsed(ext).is_err() {
+                        ignored.push(Cow::Borrowed(line));
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            domain: Cow::Borrowed(domain),
+            greeting: Cow::Borrowed(greeting),
+            extensions,
+            ignored,
+        })
+    }
+
+    /// The server's domain (or address literal) from the first line, as
+    /// written; empty only if the server sent none.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The free text after the domain (may be empty).
+    pub fn greeting(&self) -> &str {
+        &self.greeting
+    }
+
+    /// The announced extensions.
+    pub fn extensions(&self) -> &Extensions<'a> {
+        &self.extensions
+    }
+
+    /// Takes the extensions, dropping domain and greeting.
+    pub fn into_extensions(self) -> Extensions<'a> {
+        self.extensions
+    }
+
+    /// Lines that did not become an extension: not an `ehlo-line`, or a
+    /// repeated keyword. Kept for logging and diagnosis; not encoded.
+    pub fn ignored_lines(&self) -> &[Cow<'a, str>] {
+        &self.ignored
+    }
+
+    fn first_line(&self) -> String {
+        if self.greeting.is_empty() {
+            self.domain.to_string()
+        } else {
+            format!("{} {}", self.domain, self.greeting)
+        }
+    }
+
+    /// Appends the reply in wire form: `250-domain greeting`, one line per
+    /// extension, the last with `250 `.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let n = self.extensions.len();
+        out.extend_from_slice(if n == 0 { b"250 " } else { b"250-" });
+        out.extend_from_slice(self.domain.as_bytes());
+        if !self.greeting.is_empty() {
+            out.push(b' ');
+            out.extend_from_slice(self.greeting.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        for (i, ext) in self.extensions.iter().enumerate() {
+            out.extend_from_slice(if i + 1 == n { b"250 " } else { b"250-" });
+            ext.encode(out);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// The reply as a [`Reply`] value (for a server core that sends
+    /// `Reply`s).
+    pub fn to_reply(&self) -> Reply<'static> {
+        let mut lines = Vec::with_capacity(self.extensions.len() + 1);
+        lines.push(Cow::Owned(self.first_line()));
+        for ext in &self.extensions {
+            lines.push(Cow::Owned(ext.to_string()));
+        }
+        // Every line is free of CR, LF and NUL: the domain and greeting were
+        // checked by `new` or by the reply parser, extension lines are built
+        // from validated keywords, parameters and numbers.
+        Reply::from_parts(ReplyCode::OK, None, lines)
+    }
+
+    /// Detaches the reply from the buffer it was parsed from.
+    pub fn into_owned(self) -> EhloReply<'static> {
+        EhloReply {
+            domain: Cow::Owned(self.domain.into_owned()),
+            greeting: Cow::Owned(self.greeting.into_owned()),
+            extensions: self.extensions.into_owned(),
+            ignored: self
+                .ignored
+                .into_iter()
+                .map(|l| Cow::Owned(l.into_owned()))
+                .collect(),
+        }
+    }
+}
+
+enum LineOutcome<'a> {
+    Empty,
+    Malformed,
+    Ext(Extension<'a>),
+}
+
+/// ```text
+/// ehlo-line = ehlo-keyword *( SP ehlo-param )
+///           / "AUTH=" sasl-mech *( SP sasl-mech )   ; pre-RFC 2554 form
+/// ```
+/// Runs of spaces count as one separator.
+fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
+    let mut tokens = line.split(' ').filter(|t| !t.is_empty());
+    let Some(first) = tokens.next() else {
+        return LineOutcome::Empty;
+    };
+    if let Some(rest) = first
+        .get(..5)
+        .filter(|p| p.eq_ignore_ascii_case("AUTH="))
+        .and_then(|_| first.get(5..))
+    {
+        let params = std::iter::once(rest)
+            .filter(|t| !t.is_empty())
+            .chain(tokens);
+        return match typed(Kind::Auth, params) {
+            Some(ext) => LineOutcome::Ext(ext),
+            None => LineOutcome::Malformed,
+        };
+    }
+    let Ok(keyword) = Keyword::new(first) else {
+        return LineOutcome::Malformed;
+    };
+    if let Some(ext) = Kind::of(first).and_then(|kind| typed(kind, tokens.clone())) {
+        return LineOutcome::Ext(ext);
+    }
+    let mut checked = Vec::new();
+    for p in tokens {
+        match EhloParam::new(p) {
+            Ok(p) => checked.push(p),
+            Err(_) => return LineOutcome::Malformed,
+        }
+    }
+    LineOutcome::Ext(Extension::Other {
+        keyword,
+        params: checked,
+    })
+}

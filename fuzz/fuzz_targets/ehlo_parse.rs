@@ -1,0 +1,26 @@
+//! Arbitrary bytes as an EHLO reply: no panic; a parsed extension set,
+//! rebuilt into an EHLO reply and parsed again, is the same set.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use smtp_proto::ehlo::EhloReply;
+use smtp_proto::reply::Reply;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(Some((reply, _))) = Reply::parse(data) else {
+        return;
+    };
+    let Ok(ehlo) = EhloReply::parse(&reply) else {
+        return;
+    };
+    let Ok(rebuilt) = EhloReply::new(
+        ehlo.domain(),
+        ehlo.greeting(),
+        ehlo.extensions().clone(),
+    ) else {
+        return;
+    };
+    let wire = rebuilt.to_reply();
+    let again = EhloReply::parse(&wire).expect("a built EHLO reply parses");
+    assert_eq!(again.extensions(), ehlo.extensions());
+});

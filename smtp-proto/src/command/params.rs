@@ -1,0 +1,1013 @@
+//! Typed ESMTP parameters of MAIL and RCPT (RFC 5321 §4.1.2 and extensions).
+//!
+//! ```text
+//! Mail-parameters  = esmtp-param *(SP esmtp-param)
+//! Rcpt-parameters  = esmtp-param *(SP esmtp-param)
+//! esmtp-param      = esmtp-keyword ["=" esmtp-value]
+//! esmtp-keyword    = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+//! esmtp-value      = 1*(%d33-60 / %d62-126)   ; any CHAR excluding "=", SP, and control
+//! esmtp-value      =/ UTF8-non-ascii          ; RFC 6531 §3.3
+//! ```
+//!
+//! Known parameters land in typed fields; unknown ones are kept, in order, in
+//! `other` (never dropped), so a server can answer `555 5.5.4` for those it
+//! does not implement. Keywords are case-insensitive. A parameter given twice
+//! (including an unknown one: RFC 1869 allows each keyword at most once) or with an
+//! invalid value is a [`CommandError::Parameter`] naming the keyword.
+//!
+//! The structs have public fields: a client builds them directly, e.g.
+//! `MailParameters { size: Some(1024), ..Default::default() }`. Every field
+//! type is validated on construction, so encoding is infallible. The one rule
+//! the types cannot enforce: `other` must not repeat a keyword that has a
+//! typed field (the parser never puts one there).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use nom::Parser;
+use nom::branch::alt;
+use nom::bytes::complete::take_while_m_n;
+use nom::character::complete::{char, digit1, one_of};
+use nom::combinator::{all_consuming, opt};
+use thiserror::Error;
+
+use super::CommandError;
+use crate::address::Mailbox;
+use crate::keyword::{Keyword, TokenError};
+use crate::xtext::{self, XText, XTextError};
+
+/// What is wrong with one parameter (see [`CommandError::Parameter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ParameterErrorKind {
+    /// The keyword or the value breaks the `esmtp-param` grammar.
+    #[error("malformed parameter")]
+    Malformed,
+    /// The parameter appeared twice (for HOLDFOR/HOLDUNTIL: both appeared).
+    #[error("duplicate parameter")]
+    Duplicate,
+    /// The parameter requires a value and has none.
+    #[error("missing value")]
+    MissingValue,
+    /// The parameter takes no value and has one.
+    #[error("unexpected value")]
+    UnexpectedValue,
+    /// The value does not follow the parameter's own grammar.
+    #[error("invalid value")]
+    InvalidValue,
+}
+
+fn perr(keyword: &str, kind: ParameterErrorKind) -> CommandError {
+    CommandError::Parameter {
+        keyword: keyword.to_owned(),
+        kind,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Unknown parameters
+
+/// An `esmtp-value` (RFC 5321 §4.1.2, RFC 6531 §3.3): one or more characters,
+/// none of them SP, `=` or a control character.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EsmtpValue<'a>(Cow<'a, str>);
+
+impl<'a> EsmtpValue<'a> {
+    /// Validates a value, borrowing it.
+    pub fn new(s: &'a str) -> Result<Self, TokenError> {
+        if s.is_empty() {
+            return Err(TokenError::Empty);
+        }
+        match s.chars().find(|&c| !is_esmtp_value_char(c)) {
+            Some(c) => Err(TokenError::InvalidChar(c)),
+            None => Ok(Self(Cow::Borrowed(s))),
+        }
+    }
+
+    /// The value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Detaches the value from the buffer it was parsed from.
+    pub fn into_owned(self) -> EsmtpValue<'static> {
+        EsmtpValue(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl fmt::Display for EsmtpValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_esmtp_value_char(c: char) -> bool {
+    matches!(c, '!'..='<' | '>'..='~') || (!c.is_ascii() && !c.is_control())
+}
+
+/// A parameter without a typed field, kept as received.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Parameter<'a> {
+    /// The keyword, compared case-insensitively.
+    pub keyword: Keyword<'a>,
+    /// The value after `=`, if any.
+    pub value: Option<EsmtpValue<'a>>,
+}
+
+impl Parameter<'_> {
+    /// Detaches the parameter from the buffer it was parsed from.
+    pub fn into_owned(self) -> Parameter<'static> {
+        Parameter {
+            keyword: self.keyword.into_owned(),
+            value: self.value.map(EsmtpValue::into_owned),
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(b' ');
+        out.extend_from_slice(self.keyword.as_str().as_bytes());
+        if let Some(v) = &self.value {
+            out.push(b'=');
+            out.extend_from_slice(v.as_str().as_bytes());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Value types
+
+/// `BODY=` (RFC 6152 §2, RFC 3030 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Body {
+    /// `7BIT`
+    SevenBit,
+    /// `8BITMIME` (RFC 6152)
+    EightBitMime,
+    /// `BINARYMIME` (RFC 3030; requires BDAT)
+    BinaryMime,
+}
+
+impl Body {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SevenBit => "7BIT",
+            Self::EightBitMime => "8BITMIME",
+            Self::BinaryMime => "BINARYMIME",
+        }
+    }
+}
+
+/// `RET=` (RFC 3461 §4.3): how much of the message a DSN returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ret {
+    /// `FULL`: the whole message.
+    Full,
+    /// `HDRS`: the headers only.
+    Hdrs,
+}
+
+impl Ret {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Hdrs => "HDRS",
+        }
+    }
+}
+
+/// `AUTH=` of MAIL (RFC 4954 §5): who submitted the message.
+///
+/// ```text
+/// auth-param = "AUTH=" ( addr-spec / "<>" )   ; addr-spec as xtext
+/// ```
+///
+/// The xtext-decoded value must be a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AuthParam<'a> {
+    /// `AUTH=<>`: the submitter is unknown or not trusted.
+    Unknown,
+    /// The authenticated submitter.
+    Mailbox(Mailbox<'a>),
+}
+
+impl AuthParam<'_> {
+    /// Detaches the value from the buffer it was parsed from.
+    pub fn into_owned(self) -> AuthParam<'static> {
+        match self {
+            Self::Unknown => AuthParam::Unknown,
+            Self::Mailbox(m) => AuthParam::Mailbox(m.into_owned()),
+        }
+    }
+}
+
+/// `MT-PRIORITY=` (RFC 6710 §3): a priority from -9 to 9.
+///
+/// ```text
+/// priority-value = [ "-" / "+" ] DIGIT   ; -9 .. 9
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MtPriority(i8);
+
+impl MtPriority {
+    /// Lowest priority. RFC 6710 §3.
+    pub const MIN: i8 = -9;
+    /// Highest priority. RFC 6710 §3.
+    pub const MAX: i8 = 9;
+
+    /// A priority, if it is within -9..=9.
+    pub fn new(v: i8) -> Option<Self> {
+        (Self::MIN..=Self::MAX).contains(&v).then_some(Self(v))
+    }
+
+    /// The priority.
+    pub fn get(self) -> i8 {
+        self.0
+    }
+}
+
+/// The by-mode of `BY=` (RFC 2852 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ByMode {
+    /// `N`: notify the sender if the deadline passes.
+    Notify,
+    /// `R`: return the message if it cannot be delivered by the deadline.
+    Return,
+}
+
+/// `BY=` (RFC 2852 §4): deliver within a time.
+///
+/// ```text
+/// by-value = by-time ";" by-mode [ by-trace ]
+/// by-time  = [ "-" / "+" ] 1*9digit
+/// by-mode  = "N" / "R"
+/// by-trace = "T"
+/// ```
+///
+/// Accepted beyond the ABNF: any `by-time` that fits an `i32`, and lower-case
+/// mode letters. Whether a non-positive time is allowed with mode `R` is a
+/// policy question for the server (RFC 2852 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliverBy {
+    /// Seconds from now.
+    pub time: i32,
+    /// What to do when the deadline passes.
+    pub mode: ByMode,
+    /// Whether to trace (`T`).
+    pub trace: bool,
+}
+
+/// HOLDFOR or HOLDUNTIL (RFC 4865 §5): future release.
+///
+/// The two are mutually exclusive; giving both is a duplicate parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Hold<'a> {
+    /// `HOLDFOR=` seconds (`1*9DIGIT`; any `u32` accepted).
+    For(u32),
+    /// `HOLDUNTIL=` an RFC 3339 date-time.
+    Until(DateTime<'a>),
+}
+
+impl Hold<'_> {
+    /// Detaches the value from the buffer it was parsed from.
+    pub fn into_owned(self) -> Hold<'static> {
+        match self {
+            Self::For(s) => Hold::For(s),
+            Self::Until(d) => Hold::Until(d.into_owned()),
+        }
+    }
+}
+
+/// An RFC 3339 §5.6 `date-time`, kept as validated text (HOLDUNTIL, RRVS).
+///
+/// ```text
+/// date-time      = full-date "T" full-time
+/// full-date      = date-fullyear "-" date-month "-" date-mday
+/// full-time      = partial-time time-offset
+/// partial-time   = time-hour ":" time-minute ":" time-second [time-secfrac]
+/// time-secfrac   = "." 1*DIGIT
+/// time-offset    = "Z" / time-numoffset
+/// time-numoffset = ("+" / "-") time-hour ":" time-minute
+/// ```
+///
+/// Field ranges are checked (month 01–12, day 01–31, hour 00–23, minute
+/// 00–59, second 00–60); `T` and `Z` may be lower case (RFC 3339 §5.6 note).
+/// The calendar (30 February) is not: that takes a clock library.
+///
+/// ```
+/// use smtp_proto::command::DateTime;
+/// assert!(DateTime::new("2025-01-31T23:59:60.5+01:00").is_ok());
+/// assert!(DateTime::new("2025-13-01T00:00:00Z").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DateTime<'a>(Cow<'a, str>);
+
+/// A malformed RFC 3339 `date-time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("invalid RFC 3339 date-time")]
+pub struct DateTimeError;
+
+impl<'a> DateTime<'a> {
+    /// Validates a date-time, borrowing it.
+    pub fn new(s: &'a str) -> Result<Self, DateTimeError> {
+        if is_date_time(s) {
+            Ok(Self(Cow::Borrowed(s)))
+        } else {
+            Err(DateTimeError)
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Detaches the value from the buffer it was parsed from.
+    pub fn into_owned(self) -> DateTime<'static> {
+        DateTime(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl fmt::Display for DateTime<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_date_time(s: &str) -> bool {
+    type E<'x> = nom::error::Error<&'x str>;
+    fn num<'x>(n: usize) -> impl Parser<&'x str, Output = u32, Error = E<'x>> {
+        take_while_m_n(n, n, |c: char| c.is_ascii_digit()).map(|d: &str| {
+            d.bytes()
+                .fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0'))
+        })
+    }
+    let offset = alt((
+        one_of("Zz").map(|_| (0, 0)),
+        (one_of("+-"), num(2), char(':'), num(2)).map(|(_, h, _, m)| (h, m)),
+    ));
+    let mut p = all_consuming((
+        (num(4), char('-'), num(2), char('-'), num(2)),
+        one_of("Tt"),
+        (num(2), char(':'), num(2), char(':'), num(2)),
+        opt((char('.'), digit1)),
+        offset,
+    ));
+    match p.parse(s) {
+        Ok((_, ((_, _, mo, _, d), _, (h, _, mi, _, sec), _, (oh, om)))) => {
+            (1..=12).contains(&mo)
+                && (1..=31).contains(&d)
+                && h <= 23
+                && mi <= 59
+                && sec <= 60
+                && oh <= 23
+                && om <= 59
+        }
+        Err(_) => false,
+    }
+}
+
+/// `NOTIFY=` (RFC 3461 §4.1).
+///
+/// ```text
+/// notify-esmtp-value = "NEVER" / 1#notify-list-element
+/// notify-list-element = "SUCCESS" / "FAILURE" / "DELAY"
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Notify {
+    /// `NEVER`
+    Never,
+    /// One or more of SUCCESS, FAILURE, DELAY.
+    On(NotifyOn),
+}
+
+/// The non-empty set of conditions of `NOTIFY=` other than `NEVER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NotifyOn {
+    success: bool,
+    failure: bool,
+    delay: bool,
+}
+
+impl NotifyOn {
+    /// The set, if at least one condition is chosen.
+    pub fn new(success: bool, failure: bool, delay: bool) -> Option<Self> {
+        (success || failure || delay).then_some(Self {
+            success,
+            failure,
+            delay,
+        })
+    }
+
+    /// `SUCCESS`
+    pub fn success(self) -> bool {
+        self.success
+    }
+
+    /// `FAILURE`
+    pub fn failure(self) -> bool {
+        self.failure
+    }
+
+    /// `DELAY`
+    pub fn delay(self) -> bool {
+        self.delay
+    }
+}
+
+/// The address type of `ORCPT=` (RFC 3461 §4.2, RFC 6533 §3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AddressType<'a> {
+    /// `rfc822`: the address is xtext.
+    Rfc822,
+    /// `utf-8`: the address is `utf-8-addr-xtext` / `utf-8-addr-unitext`
+    /// (RFC 6533).
+    Utf8,
+    /// Any other registered type (`x400`, `unknown`, …); the address is xtext.
+    Other(Keyword<'a>),
+}
+
+impl AddressType<'_> {
+    /// Detaches the value from the buffer it was parsed from.
+    pub fn into_owned(self) -> AddressType<'static> {
+        match self {
+            Self::Rfc822 => AddressType::Rfc822,
+            Self::Utf8 => AddressType::Utf8,
+            Self::Other(k) => AddressType::Other(k.into_owned()),
+        }
+    }
+}
+
+/// `ORCPT=` (RFC 3461 §4.2): the original recipient, decoded.
+///
+/// ```text
+/// orcpt-parameter = "ORCPT=" original-recipient-address
+/// original-recipient-address = addr-type ";" xtext
+/// addr-type = atom
+/// utf-8-type-addr = "utf-8;" utf-8-enc-addr         ; RFC 6533 §3
+/// ```
+///
+/// The address is kept decoded. `utf-8` addresses are encoded as
+/// `utf-8-addr-xtext` (7-bit, valid with or without SMTPUTF8), all others as
+/// xtext. The address must be non-empty and free of control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OriginalRecipient<'a> {
+    addr_type: AddressType<'a>,
+    address: Cow<'a, str>,
+}
+
+impl<'a> OriginalRecipient<'a> {
+    /// Validates an original recipient.
+    pub fn new(
+        addr_type: AddressType<'a>,
+        address: impl Into<Cow<'a, str>>,
+    ) -> Result<Self, XTextError> {
+        let address = address.into();
+        if address.is_empty() {
+            return Err(XTextError::Empty);
+        }
+        if let Some((offset, ch)) = address.char_indices().find(|(_, c)| c.is_control()) {
+            return Err(XTextError::InvalidChar { ch, offset });
+        }
+        Ok(Self { addr_type, address })
+    }
+
+    /// The address type.
+    pub fn addr_type(&self) -> &AddressType<'a> {
+        &self.addr_type
+    }
+
+    /// The decoded address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Detaches the value from the buffer it was parsed from.
+    pub fn into_owned(self) -> OriginalRecipient<'static> {
+        OriginalRecipient {
+            addr_type: self.addr_type.into_owned(),
+            address: Cow::Owned(self.address.into_owned()),
+        }
+    }
+
+    fn parse(v: &'a str) -> Option<Self> {
+        let (ty, addr) = v.split_once(';')?;
+        let addr_type = if ty.eq_ignore_ascii_case("rfc822") {
+            AddressType::Rfc822
+        } else if ty.eq_ignore_ascii_case("utf-8") {
+            AddressType::Utf8
+        } else {
+            AddressType::Other(Keyword::new(ty).ok()?)
+        };
+        let address = match addr_type {
+            AddressType::Utf8 => xtext::decode_utf8_addr(addr).ok()?,
+            _ => xtext::decode_xtext(addr).ok()?,
+        };
+        Self::new(addr_type, address).ok()
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        match &self.addr_type {
+            AddressType::Rfc822 => out.extend_from_slice(b"rfc822;"),
+            AddressType::Utf8 => out.extend_from_slice(b"utf-8;"),
+            AddressType::Other(k) => {
+                out.extend_from_slice(k.as_str().as_bytes());
+                out.push(b';');
+            }
+        }
+        match self.addr_type {
+            AddressType::Utf8 => xtext::encode_utf8_addr_xtext(&self.address, out),
+            _ => xtext::encode_xtext_bytes(&self.address, out),
+        }
+    }
+}
+
+/// The action of `RRVS=` (RFC 7293 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RrvsAction {
+    /// `C`: continue (deliver) if the check cannot be done.
+    Continue,
+    /// `R`: reject if the check cannot be done.
+    Reject,
+}
+
+/// `RRVS=` (RFC 7293 §3.1): require the recipient to have existed since.
+///
+/// ```text
+/// rrvs-param = "RRVS=" date-time [ ";" ( "C" / "R" ) ]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Rrvs<'a> {
+    /// The time since which the mailbox must have belonged to the same user.
+    pub time: DateTime<'a>,
+    /// What to do if the check cannot be made.
+    pub action: Option<RrvsAction>,
+}
+
+impl Rrvs<'_> {
+    /// Detaches the value from the buffer it was parsed from.
+    pub fn into_owned(self) -> Rrvs<'static> {
+        Rrvs {
+            time: self.time.into_owned(),
+            action: self.action,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// MAIL
+
+/// The parameters of `MAIL FROM:` (RFC 5321 §4.1.1.2 and extensions).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailParameters<'a> {
+    /// `SIZE=` declared message size in octets (RFC 1870).
+    pub size: Option<u64>,
+    /// `BODY=` (RFC 6152, RFC 3030).
+    pub body: Option<Body>,
+    /// `SMTPUTF8` (RFC 6531 §3.4).
+    pub smtputf8: bool,
+    /// `RET=` (RFC 3461 §4.3).
+    pub ret: Option<Ret>,
+    /// `ENVID=` xtext-decoded envelope id (RFC 3461 §4.4).
+    pub envid: Option<XText<'a>>,
+    /// `AUTH=` (RFC 4954 §5).
+    pub auth: Option<AuthParam<'a>>,
+    /// `REQUIRETLS` (RFC 8689 §4).
+    pub requiretls: bool,
+    /// `MT-PRIORITY=` (RFC 6710).
+    pub mt_priority: Option<MtPriority>,
+    /// `BY=` (RFC 2852).
+    pub by: Option<DeliverBy>,
+    /// `HOLDFOR=` / `HOLDUNTIL=` (RFC 4865).
+    pub hold: Option<Hold<'a>>,
+    /// Every other parameter, in the order received.
+    pub other: Vec<Parameter<'a>>,
+}
+
+impl MailParameters<'_> {
+    /// Whether no parameter is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Detaches the parameters from the buffer they were parsed from.
+    pub fn into_owned(self) -> MailParameters<'static> {
+        MailParameters {
+            size: self.size,
+            body: self.body,
+            smtputf8: self.smtputf8,
+            ret: self.ret,
+            envid: self.envid.map(XText::into_owned),
+            auth: self.auth.map(AuthParam::into_owned),
+            requiretls: self.requiretls,
+            mt_priority: self.mt_priority,
+            by: self.by,
+            hold: self.hold.map(Hold::into_owned),
+            other: self.other.into_iter().map(Parameter::into_owned).collect(),
+        }
+    }
+
+    /// Appends each parameter as ` KEYWORD[=value]` (leading space included).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        if let Some(size) = self.size {
+            out.extend_from_slice(b" SIZE=");
+            push_num(out, size);
+        }
+        if let Some(body) = self.body {
+            out.extend_from_slice(b" BODY=");
+            out.extend_from_slice(body.as_str().as_bytes());
+        }
+        if self.smtputf8 {
+            out.extend_from_slice(b" SMTPUTF8");
+        }
+        if let Some(ret) = self.ret {
+            out.extend_from_slice(b" RET=");
+            out.extend_from_slice(ret.as_str().as_bytes());
+        }
+        if let Some(envid) = &self.envid {
+            out.extend_from_slice(b" ENVID=");
+            envid.encode(out);
+        }
+        match &self.auth {
+            None => {}
+            Some(AuthParam::Unknown) => out.extend_from_slice(b" AUTH=<>"),
+            Some(AuthParam::Mailbox(m)) => {
+                out.extend_from_slice(b" AUTH=");
+                xtext::encode_xtext_bytes(&m.to_string(), out);
+            }
+        }
+        if self.requiretls {
+            out.extend_from_slice(b" REQUIRETLS");
+        }
+        if let Some(p) = self.mt_priority {
+            out.extend_from_slice(b" MT-PRIORITY=");
+            push_num(out, p.get());
+        }
+        if let Some(by) = self.by {
+            out.extend_from_slice(b" BY=");
+            push_num(out, by.time);
+            out.extend_from_slice(match by.mode {
+                ByMode::Notify => b";N",
+                ByMode::Return => b";R",
+            });
+            if by.trace {
+                out.push(b'T');
+            }
+        }
+        match &self.hold {
+            None => {}
+            Some(Hold::For(s)) => {
+                out.extend_from_slice(b" HOLDFOR=");
+                push_num(out, *s);
+            }
+            Some(Hold::Until(d)) => {
+                out.extend_from_slice(b" HOLDUNTIL=");
+                out.extend_from_slice(d.as_str().as_bytes());
+            }
+        }
+        for p in &self.other {
+            p.encode(out);
+        }
+    }
+
+    /// Whether encoding puts non-ASCII on the wire (an unknown parameter's
+    /// value); typed values are always encoded as ASCII.
+    pub(crate) fn is_utf8(&self) -> bool {
+        other_is_utf8(&self.other)
+    }
+}
+
+fn other_is_utf8(other: &[Parameter<'_>]) -> bool {
+    other
+        .iter()
+        .any(|p| p.value.as_ref().is_some_and(|v| !v.as_str().is_ascii()))
+}
+
+pub(super) fn push_num(out: &mut Vec<u8>, n: impl fmt::Display) {
+    // VecWriter never fails.
+    let _ = fmt::Write::write_fmt(&mut crate::address::VecWriter(out), format_args!("{n}"));
+}
+
+/// Splits `text` (what follows the path) into `(keyword, value)` pairs,
+/// validating the `esmtp-param` grammar. Runs of spaces are accepted between
+/// parameters.
+fn split_params(
+    text: &str,
+) -> impl Iterator<Item = Result<(Keyword<'_>, Option<&str>), CommandError>> {
+    text.split(' ').filter(|t| !t.is_empty()).map(|token| {
+        let (kw, value) = match token.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (token, None),
+        };
+        let keyword = Keyword::new(kw).map_err(|_| perr(kw, ParameterErrorKind::Malformed))?;
+        if let Some(v) = value
+            && (v.is_empty() || !v.chars().all(is_esmtp_value_char))
+        {
+            return Err(perr(kw, ParameterErrorKind::Malformed));
+        }
+        Ok((keyword, value))
+    })
+}
+
+fn need<'v>(kw: &Keyword<'_>, v: Option<&'v str>) -> Result<&'v str, CommandError> {
+    v.ok_or_else(|| perr(kw.as_str(), ParameterErrorKind::MissingValue))
+}
+
+fn none(kw: &Keyword<'_>, v: Option<&str>) -> Result<(), CommandError> {
+    match v {
+        None => Ok(()),
+        Some(_) => Err(perr(kw.as_str(), ParameterErrorKind::UnexpectedValue)),
+    }
+}
+
+fn set<T>(slot: &mut Option<T>, kw: &Keyword<'_>, v: T) -> Result<(), CommandError> {
+    if slot.is_some() {
+        return Err(perr(kw.as_str(), ParameterErrorKind::Duplicate));
+    }
+    *slot = Some(v);
+    Ok(())
+}
+
+fn set_flag(slot: &mut bool, kw: &Keyword<'_>) -> Result<(), CommandError> {
+    if *slot {
+        return Err(perr(kw.as_str(), ParameterErrorKind::Duplicate));
+    }
+    *slot = true;
+    Ok(())
+}
+
+fn invalid(kw: &Keyword<'_>) -> CommandError {
+    perr(kw.as_str(), ParameterErrorKind::InvalidValue)
+}
+
+/// `1*DIGIT` into an unsigned integer; no sign, no overflow.
+fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn push_other<'a>(
+    other: &mut Vec<Parameter<'a>>,
+    keyword: Keyword<'a>,
+    value: Option<&'a str>,
+) -> Result<(), CommandError> {
+    if other.iter().any(|p| p.keyword == keyword) {
+        return Err(perr(keyword.as_str(), ParameterErrorKind::Duplicate));
+    }
+    other.push(Parameter {
+        keyword,
+        // Validated by `split_params`.
+        value: value.map(|v| EsmtpValue(Cow::Borrowed(v))),
+    });
+    Ok(())
+}
+
+/// Parses `Mail-parameters` (the text after the reverse-path).
+pub(crate) fn parse_mail_params(text: &str) -> Result<MailParameters<'_>, CommandError> {
+    let mut p = MailParameters::default();
+    for item in split_params(text) {
+        let (kw, v) = item?;
+        let k = kw.as_str();
+        let is = |name: &str| k.eq_ignore_ascii_case(name);
+        match k.len() {
+            4 if is("SIZE") => {
+                let n = digits(need(&kw, v)?).ok_or_else(|| invalid(&kw))?;
+                set(&mut p.size, &kw, n)?;
+            }
+            4 if is("BODY") => {
+                let v = need(&kw, v)?;
+                let b = if v.eq_ignore_ascii_case("8BITMIME") {
+                    Body::EightBitMime
+                } else if v.eq_ignore_ascii_case("7BIT") {
+                    Body::SevenBit
+                } else if v.eq_ignore_ascii_case("BINARYMIME") {
+                    Body::BinaryMime
+                } else {
+                    return Err(invalid(&kw));
+                };
+                set(&mut p.body, &kw, b)?;
+            }
+            4 if is("AUTH") => {
+                let v = need(&kw, v)?;
+                let a = if v == "<>" {
+                    AuthParam::Unknown
+                } else {
+                    let decoded = xtext::decode_xtext(v).map_err(|_| invalid(&kw))?;
+                    let mb = match decoded {
+                        Cow::Borrowed(s) => Mailbox::parse(s),
+                        Cow::Owned(s) => Mailbox::parse(&s).map(Mailbox::into_owned),
+                    };
+                    AuthParam::Mailbox(mb.map_err(|_| invalid(&kw))?)
+                };
+                set(&mut p.auth, &kw, a)?;
+            }
+            3 if is("RET") => {
+                let v = need(&kw, v)?;
+                let r = if v.eq_ignore_ascii_case("HDRS") {
+                    Ret::Hdrs
+                } else if v.eq_ignore_ascii_case("FULL") {
+                    Ret::Full
+                } else {
+                    return Err(invalid(&kw));
+                };
+                set(&mut p.ret, &kw, r)?;
+            }
+            5 if is("ENVID") => {
+                let x = XText::parse(need(&kw, v)?).map_err(|_| invalid(&kw))?;
+                set(&mut p.envid, &kw, x)?;
+            }
+            8 if is("SMTPUTF8") => {
+                none(&kw, v)?;
+                set_flag(&mut p.smtputf8, &kw)?;
+            }
+            10 if is("REQUIRETLS") => {
+                none(&kw, v)?;
+                set_flag(&mut p.requiretls, &kw)?;
+            }
+            11 if is("MT-PRIORITY") => {
+                let v = need(&kw, v)?;
+                let n = match v.as_bytes() {
+                    [d] | [b'+', d] if d.is_ascii_digit() => (d - b'0') as i8,
+                    [b'-', d] if d.is_ascii_digit() => -((d - b'0') as i8),
+                    _ => return Err(invalid(&kw)),
+                };
+                // -9..=9 by construction.
+                let prio = MtPriority::new(n).ok_or_else(|| invalid(&kw))?;
+                set(&mut p.mt_priority, &kw, prio)?;
+            }
+            2 if is("BY") => {
+                let by = parse_by(need(&kw, v)?).ok_or_else(|| invalid(&kw))?;
+                set(&mut p.by, &kw, by)?;
+            }
+            7 if is("HOLDFOR") => {
+                let n = digits(need(&kw, v)?).ok_or_else(|| invalid(&kw))?;
+                set(&mut p.hold, &kw, Hold::For(n))?;
+            }
+            9 if is("HOLDUNTIL") => {
+                let d = DateTime::new(need(&kw, v)?).map_err(|_| invalid(&kw))?;
+                set(&mut p.hold, &kw, Hold::Until(d))?;
+            }
+            _ => push_other(&mut p.other, kw, v)?,
+        }
+    }
+    Ok(p)
+}
+
+/// `by-value = by-time ";" by-mode [ by-trace ]`
+fn parse_by(v: &str) -> Option<DeliverBy> {
+    let (time, mode) = v.split_once(';')?;
+    let unsigned = time.strip_prefix(['+', '-']).unwrap_or(time);
+    if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let time: i32 = time.parse().ok()?;
+    let (mode, trace) = match mode.as_bytes() {
+        [m] => (*m, false),
+        [m, b'T' | b't'] => (*m, true),
+        _ => return None,
+    };
+    let mode = match mode {
+        b'N' | b'n' => ByMode::Notify,
+        b'R' | b'r' => ByMode::Return,
+        _ => return None,
+    };
+    Some(DeliverBy { time, mode, trace })
+}
+
+// ---------------------------------------------------------------------------
+// RCPT
+
+/// The parameters of `RCPT TO:` (RFC 5321 §4.1.1.3 and extensions).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RcptParameters<'a> {
+    /// `NOTIFY=` (RFC 3461 §4.1).
+    pub notify: Option<Notify>,
+    /// `ORCPT=` (RFC 3461 §4.2, RFC 6533).
+    pub orcpt: Option<OriginalRecipient<'a>>,
+    /// `RRVS=` (RFC 7293).
+    pub rrvs: Option<Rrvs<'a>>,
+    /// Every other parameter, in the order received.
+    pub other: Vec<Parameter<'a>>,
+}
+
+impl RcptParameters<'_> {
+    /// Whether no parameter is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Detaches the parameters from the buffer they were parsed from.
+    pub fn into_owned(self) -> RcptParameters<'static> {
+        RcptParameters {
+            notify: self.notify,
+            orcpt: self.orcpt.map(OriginalRecipient::into_owned),
+            rrvs: self.rrvs.map(Rrvs::into_owned),
+            other: self.other.into_iter().map(Parameter::into_owned).collect(),
+        }
+    }
+
+    /// Appends each parameter as ` KEYWORD[=value]` (leading space included).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self.notify {
+            None => {}
+            Some(Notify::Never) => out.extend_from_slice(b" NOTIFY=NEVER"),
+            Some(Notify::On(on)) => {
+                out.extend_from_slice(b" NOTIFY=");
+                let mut sep = false;
+                for (set, name) in [
+                    (on.success, &b"SUCCESS"[..]),
+                    (on.failure, b"FAILURE"),
+                    (on.delay, b"DELAY"),
+                ] {
+                    if set {
+                        if sep {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(name);
+                        sep = true;
+                    }
+                }
+            }
+        }
+        if let Some(o) = &self.orcpt {
+            out.extend_from_slice(b" ORCPT=");
+            o.encode(out);
+        }
+        if let Some(r) = &self.rrvs {
+            out.extend_from_slice(b" RRVS=");
+            out.extend_from_slice(r.time.as_str().as_bytes());
+            match r.action {
+                None => {}
+                Some(RrvsAction::Continue) => out.extend_from_slice(b";C"),
+                Some(RrvsAction::Reject) => out.extend_from_slice(b";R"),
+            }
+        }
+        for p in &self.other {
+            p.encode(out);
+        }
+    }
+
+    pub(crate) fn is_utf8(&self) -> bool {
+        other_is_utf8(&self.other)
+    }
+}
+
+/// Parses `Rcpt-parameters` (the text after the forward-path).
+pub(crate) fn parse_rcpt_params(text: &str) -> Result<RcptParameters<'_>, CommandError> {
+    let mut p = RcptParameters::default();
+    for item in split_params(text) {
+        let (kw, v) = item?;
+        let k = kw.as_str();
+        match k.len() {
+            6 if k.eq_ignore_ascii_case("NOTIFY") => {
+                let n = parse_notify(need(&kw, v)?).ok_or_else(|| invalid(&kw))?;
+                set(&mut p.notify, &kw, n)?;
+            }
+            5 if k.eq_ignore_ascii_case("ORCPT") => {
+                let o = OriginalRecipient::parse(need(&kw, v)?).ok_or_else(|| invalid(&kw))?;
+                set(&mut p.orcpt, &kw, o)?;
+            }
+            4 if k.eq_ignore_ascii_case("RRVS") => {
+                let v = need(&kw, v)?;
+                let (time, action) = match v.rsplit_once(';') {
+                    Some((t, "C" | "c")) => (t, Some(RrvsAction::Continue)),
+                    Some((t, "R" | "r")) => (t, Some(RrvsAction::Reject)),
+                    Some(_) => return Err(invalid(&kw)),
+                    None => (v, None),
+                };
+                let time = DateTime::new(time).map_err(|_| invalid(&kw))?;
+                set(&mut p.rrvs, &kw, Rrvs { time, action })?;
+            }
+            _ => push_other(&mut p.other, kw, v)?,
+        }
+    }
+    Ok(p)
+}
+
+/// `notify-esmtp-value = "NEVER" / 1#notify-list-element`
+fn parse_notify(v: &str) -> Option<Notify> {
+    if v.eq_ignore_ascii_case("NEVER") {
+        return Some(Notify::Never);
+    }
+    let (mut s, mut f, mut d) = (false, false, false);
+    for item in v.split(',') {
+        let slot = if item.eq_ignore_ascii_case("SUCCESS") {
+            &mut s
+        } else if item.eq_ignore_ascii_case("FAILURE") {
+            &mut f
+        } else if item.eq_ignore_ascii_case("DELAY") {
+            &mut d
+        } else {
+            return None;
+        };
+        if *slot {
+            return None;
+        }
+        *slot = true;
+    }
+    NotifyOn::new(s, f, d).map(Notify::On)
+}

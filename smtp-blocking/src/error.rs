@@ -20,6 +20,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use smtp_proto::mx::Severity;
+use smtp_proto::reply::Reply;
 use thiserror::Error;
 
 use crate::dns::DnsError;
@@ -59,9 +60,10 @@ pub enum Error {
     /// reply after STARTTLS): the session cannot go on.
     #[error("SMTP protocol error: {0}")]
     Protocol(String),
-    /// The server refused the message or the session with a reply.
-    #[error("rejected by the server: {0}")]
-    Rejected(Rejection),
+    /// The server refused the message or the session with this reply (a
+    /// 4yz or 5yz to the greeting, EHLO, MAIL, DATA or the end of data).
+    #[error("rejected by the server: {}", reply_summary(.0))]
+    Rejected(Reply<'static>),
     /// The server URL is not valid.
     #[error(transparent)]
     Url(#[from] UrlError),
@@ -92,34 +94,28 @@ impl fmt::Display for Phase {
     }
 }
 
-/// A server reply that failed the message or the session: its code and text.
-///
-/// This is the transport's own record until the codec's reply type is merged;
-/// it keeps exactly what a program needs to decide and to log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// The three-digit reply code (RFC 5321 §4.2).
-    pub code: u16,
-    /// The reply text, lines joined with `\n`.
-    pub text: String,
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.code, self.text)
+/// `550 5.1.1 No such user`: the reply as one line for an error message,
+/// continuation lines joined with a space.
+fn reply_summary(reply: &Reply<'static>) -> String {
+    let mut out = reply.code().to_string();
+    if let Some(enhanced) = reply.enhanced_code() {
+        out.push(' ');
+        out.push_str(&enhanced.to_string());
     }
+    for line in reply.lines() {
+        out.push(' ');
+        out.push_str(line);
+    }
+    out
 }
 
-impl Rejection {
-    /// RFC 5321 §4.2.1: a 4yz reply is a transient failure; anything else
-    /// that fails a command (5yz, or a code outside the RFC's range, which a
-    /// client must treat as an error) is permanent.
-    pub fn severity(&self) -> Severity {
-        if (400..500).contains(&self.code) {
-            Severity::Temporary
-        } else {
-            Severity::Permanent
-        }
+/// RFC 5321 §4.2.1: a 4yz reply is a transient failure; anything else that
+/// fails a command is permanent.
+fn reply_severity(reply: &Reply<'_>) -> Severity {
+    if reply.is_transient_negative() {
+        Severity::Temporary
+    } else {
+        Severity::Permanent
     }
 }
 
@@ -138,7 +134,7 @@ impl Error {
                 TlsError::Handshake(_) if !e.is_certificate_error() => Severity::Temporary,
                 _ => Severity::Permanent,
             },
-            Self::Rejected(r) => r.severity(),
+            Self::Rejected(reply) => reply_severity(reply),
             Self::NoAddress(_) | Self::Url(_) => Severity::Permanent,
         }
     }
@@ -182,11 +178,11 @@ impl Error {
 mod tests {
     use super::*;
 
+    use smtp_proto::reply::{EnhancedStatusCode, ReplyCode};
+
     fn rejected(code: u16) -> Error {
-        Error::Rejected(Rejection {
-            code,
-            text: "x".into(),
-        })
+        let code = ReplyCode::new(code).unwrap();
+        Error::Rejected(Reply::new(code, "x").unwrap())
     }
 
     #[test]
@@ -195,8 +191,23 @@ mod tests {
         assert!(rejected(452).is_temporary());
         assert!(rejected(550).is_permanent());
         assert!(rejected(554).is_permanent());
-        assert!(rejected(999).is_permanent());
         assert!(rejected(250).is_permanent());
+    }
+
+    #[test]
+    fn rejected_display_shows_code_enhanced_code_and_text() {
+        let reply = Reply::with_enhanced(
+            ReplyCode::MAILBOX_UNAVAILABLE,
+            EnhancedStatusCode::BAD_DESTINATION_MAILBOX,
+            "No such user",
+        )
+        .unwrap();
+        let err = Error::Rejected(reply);
+        assert_eq!(
+            err.to_string(),
+            "rejected by the server: 550 5.1.1 No such user"
+        );
+        assert!(err.is_permanent());
     }
 
     #[test]

@@ -32,6 +32,6 @@ pub mod url;
 
 pub use channel::Channel;
 pub use dns::{DnsError, Resolver};
-pub use error::{Error, Phase, Rejection};
+pub use error::{Error, Phase};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsError};
 pub use url::{Credentials, Endpoint, Protocol, ServerUrl, TlsMode, UrlError};

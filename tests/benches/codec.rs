@@ -35,7 +35,8 @@ const ROUND: Duration = Duration::from_millis(150);
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
     // useful either. Honour a quick mode for smoke runs.
-    let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("BENCH_QUICK").is_some();
+    let quick =
+        std::env::args().any(|a| a == "--quick") || std::env::var_os("BENCH_QUICK").is_some();
     let rounds = if quick { 3 } else { 15 };
 
     let commands = command_corpus();
@@ -116,9 +117,7 @@ fn compare(
         p.push(time_per_op(ops_per_call, &mut peer));
     }
     let (om, pm) = (median(&mut o), median(&mut p));
-    println!(
-        "{name}: ours {om:.1} ns/op, peer {pm:.1} ns/op over {rounds} alternating rounds"
-    );
+    println!("{name}: ours {om:.1} ns/op, peer {pm:.1} ns/op over {rounds} alternating rounds");
     (name, om, pm)
 }
 

@@ -47,6 +47,7 @@ use smtp_proto::TlsInfo;
 
 use crate::error::{Error, Phase};
 use crate::tls::{TlsConfig, TlsError, server_name};
+use crate::url::{Endpoint, ServerUrl, TlsMode};
 
 /// The socket under the channel.
 #[derive(Debug)]
@@ -187,6 +188,34 @@ impl Channel {
         let mut channel = Self::connect(addrs, timeout_per_address)?;
         channel.start_tls(config, host, Instant::now() + handshake_timeout)?;
         Ok(channel)
+    }
+
+    /// Opens the connection a [`ServerUrl`] describes: TCP to its host
+    /// (system resolver, every address in turn, `connect_timeout` each),
+    /// with the TLS handshake at once for `smtps://` (within
+    /// `handshake_timeout`, verified against `tls`), or its Unix socket.
+    /// STARTTLS is not run here: it comes later, when the session asks.
+    pub fn open(
+        url: &ServerUrl,
+        tls: &TlsConfig,
+        connect_timeout: Duration,
+        handshake_timeout: Duration,
+    ) -> Result<Self, Error> {
+        match &url.endpoint {
+            Endpoint::Tcp { host, port } => {
+                let mut channel = Self::connect_host(host, *port, connect_timeout)?;
+                if url.tls == TlsMode::Implicit {
+                    channel.start_tls(tls, host, Instant::now() + handshake_timeout)?;
+                }
+                Ok(channel)
+            }
+            #[cfg(unix)]
+            Endpoint::Unix(path) => Self::connect_unix(path),
+            #[cfg(not(unix))]
+            Endpoint::Unix(_) => Err(Error::NoAddress(String::from(
+                "Unix sockets are not available on this platform",
+            ))),
+        }
     }
 
     /// Wraps a connected TCP stream and sets `TCP_NODELAY` on it.

@@ -456,3 +456,53 @@ fn unix_socket_plaintext_only() {
     channel.close(soon()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn open_an_smtps_url() {
+    let pki = pki();
+    let config = pki.server_config.clone();
+    let (addr, server) = serve_once(move |s| {
+        let mut tls = accept_tls(s, &config)?;
+        send(&mut tls, b"220 smtps\r\n")
+    });
+    let url: smtp_blocking::ServerUrl = format!("smtps://127.0.0.1:{}", addr.port())
+        .parse()
+        .unwrap();
+    let mut channel =
+        Channel::open(&url, &ca_config(&pki.ca_pem), SHORT, Duration::from_secs(5)).unwrap();
+    assert!(channel.is_tls());
+    assert_eq!(read_through(&mut channel, b"\r\n"), b"220 smtps\r\n");
+    server.join().unwrap().unwrap();
+}
+
+#[test]
+fn open_a_plain_smtp_url_does_not_start_tls() {
+    let (addr, server) = serve_once(|mut s| send(&mut s, b"220 plain\r\n"));
+    let url: smtp_blocking::ServerUrl = format!("smtp://127.0.0.1:{}?tls=required", addr.port())
+        .parse()
+        .unwrap();
+    let mut channel = Channel::open(&url, &TlsConfig::default(), SHORT, SHORT).unwrap();
+    assert!(!channel.is_tls(), "STARTTLS is the session's call");
+    assert_eq!(read_through(&mut channel, b"\r\n"), b"220 plain\r\n");
+    server.join().unwrap().unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn open_an_lmtp_unix_url() {
+    use std::os::unix::net::UnixListener;
+    let dir = std::env::temp_dir().join(format!("smtp-blocking-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("lmtp.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(b"220 lmtp\r\n").unwrap();
+    });
+    let url: smtp_blocking::ServerUrl = format!("lmtp://{}", path.display()).parse().unwrap();
+    let mut channel = Channel::open(&url, &TlsConfig::default(), SHORT, SHORT).unwrap();
+    assert_eq!(read_through(&mut channel, b"\r\n"), b"220 lmtp\r\n");
+    server.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -177,7 +177,7 @@ fn starttls_switches_to_tls() {
         send(&mut tls, b"250 over tls\r\n")?;
         tls.conn.send_close_notify();
         tls.flush()?;
-        Ok(line)
+        Ok((line, tls.conn.server_name().map(str::to_owned)))
     });
     let mut channel = Channel::connect(&[addr], SHORT).unwrap();
     assert_eq!(read_through(&mut channel, b"\r\n"), b"220 ready\r\n");
@@ -208,7 +208,9 @@ fn starttls_switches_to_tls() {
         0,
         "close_notify is EOF"
     );
-    assert_eq!(server.join().unwrap().unwrap(), b"EHLO client\r\n");
+    let (line, sni) = server.join().unwrap().unwrap();
+    assert_eq!(line, b"EHLO client\r\n");
+    assert_eq!(sni.as_deref(), Some("localhost"), "SNI from the host name");
     // A second switch is refused.
     let err = channel
         .start_tls(&ca_config(&pki.ca_pem), "localhost", Instant::now() + SHORT)
@@ -285,6 +287,7 @@ fn implicit_tls_greeting_and_large_write() {
     const BIG: usize = 1 << 20;
     let (addr, server) = serve_once(move |s| {
         let mut tls = accept_tls(s, &config)?;
+        assert_eq!(tls.conn.server_name(), None, "no SNI for an IP address");
         send(&mut tls, b"220 implicit\r\n")?;
         let mut total = 0;
         let mut buf = vec![0u8; 64 * 1024];
@@ -505,4 +508,41 @@ fn open_an_lmtp_unix_url() {
     assert_eq!(read_through(&mut channel, b"\r\n"), b"220 lmtp\r\n");
     server.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tls_download_in_small_reads_and_unclean_close_is_eof() {
+    let pki = pki();
+    let config = pki.server_config.clone();
+    const BIG: usize = 300_000;
+    let (addr, server) = serve_once(move |s| {
+        let mut tls = accept_tls(s, &config)?;
+        // Many records of odd sizes, then a TCP close without close_notify.
+        let data: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
+        for chunk in data.chunks(7_777) {
+            tls.write_all(chunk)?;
+        }
+        tls.flush()?;
+        tls.sock.shutdown(std::net::Shutdown::Both)
+    });
+    let mut channel = Channel::connect_tls(
+        &[addr],
+        "localhost",
+        &ca_config(&pki.ca_pem),
+        SHORT,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1000];
+    loop {
+        let n = channel.read(&mut buf, soon()).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got.len(), BIG);
+    assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    server.join().unwrap().unwrap();
 }

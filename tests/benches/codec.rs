@@ -211,7 +211,9 @@ fn data_body(size: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(size + 80);
     let mut i = 0u64;
     while out.len() < size {
-        if i % 50 == 0 {
+        // Every 50th line, but not the first: Stalwart's receiver does not
+        // treat the body start as a line start (it would keep "..").
+        if i % 50 == 49 {
             out.extend_from_slice(b"..");
         }
         out.extend_from_slice(
@@ -339,5 +341,9 @@ fn sanity_check(commands: &[u8], replies: &[Vec<u8>], body: &[u8]) {
     let pl = peer_data_unstuff(body, &mut b);
     // Stalwart keeps the final CRLF of the last line inside the body; we do
     // too (RFC 5321 §4.1.1.4: the CRLF before the dot belongs to the data).
-    assert_eq!(&a[..ol], &b[..pl], "both unstuff to the same body");
+    // Compare without printing 10 MB on failure.
+    assert!(
+        a[..ol] == b[..pl],
+        "both unstuff to the same body ({ol} vs {pl} bytes)"
+    );
 }

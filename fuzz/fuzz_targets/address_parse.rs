@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smtp_proto::address::{Domain, ForwardPath, Mailbox, MAX_PATH_LEN, ReversePath};
+use smtp_proto::address::{Domain, ForwardPath, MAX_PATH_LEN, Mailbox, ReversePath};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

@@ -4,11 +4,13 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use smtp_proto::Secret;
 use smtp_proto::address::{Domain, ForwardPath, Host, LocalPart, Mailbox, ReversePath};
-use smtp_proto::command::{Argument, Body, Command, MailParameters, Notify, NotifyOn, RcptParameters, Ret};
+use smtp_proto::command::{
+    Argument, Body, Command, MailParameters, Notify, NotifyOn, RcptParameters, Ret,
+};
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::xtext::XText;
-use smtp_proto::Secret;
 
 #[derive(Debug, Arbitrary)]
 enum Shape {
@@ -48,10 +50,25 @@ fn mailbox<'a>(local: &'a str, domain: &'a str) -> Option<Mailbox<'a>> {
 
 fn build(shape: &Shape) -> Option<Command<'_>> {
     Some(match shape {
-        Shape::Helo(d) => Command::Helo { host: Host::Domain(Domain::new(d).ok()?) },
-        Shape::Ehlo(d) => Command::Ehlo { host: Host::Domain(Domain::new(d).ok()?) },
-        Shape::Lhlo(d) => Command::Lhlo { host: Host::Domain(Domain::new(d).ok()?) },
-        Shape::Mail { local, domain, size, body, smtputf8, ret, envid, requiretls } => {
+        Shape::Helo(d) => Command::Helo {
+            host: Host::Domain(Domain::new(d).ok()?),
+        },
+        Shape::Ehlo(d) => Command::Ehlo {
+            host: Host::Domain(Domain::new(d).ok()?),
+        },
+        Shape::Lhlo(d) => Command::Lhlo {
+            host: Host::Domain(Domain::new(d).ok()?),
+        },
+        Shape::Mail {
+            local,
+            domain,
+            size,
+            body,
+            smtputf8,
+            ret,
+            envid,
+            requiretls,
+        } => {
             let from = match local {
                 None => ReversePath::Null,
                 Some(l) => ReversePath::Mailbox(mailbox(l, domain)?),
@@ -75,7 +92,11 @@ fn build(shape: &Shape) -> Option<Command<'_>> {
             };
             Command::Mail { from, params }
         }
-        Shape::Rcpt { local, domain, notify } => {
+        Shape::Rcpt {
+            local,
+            domain,
+            notify,
+        } => {
             let to = match local {
                 None => ForwardPath::Postmaster,
                 Some(l) => ForwardPath::Mailbox(mailbox(l, domain)?),
@@ -94,8 +115,12 @@ fn build(shape: &Shape) -> Option<Command<'_>> {
         Shape::Rset => Command::Rset,
         Shape::Quit => Command::Quit,
         Shape::StartTls => Command::StartTls,
-        Shape::Vrfy(a) => Command::Vrfy { target: Argument::new(a).ok()? },
-        Shape::Expn(a) => Command::Expn { list: Argument::new(a).ok()? },
+        Shape::Vrfy(a) => Command::Vrfy {
+            target: Argument::new(a).ok()?,
+        },
+        Shape::Expn(a) => Command::Expn {
+            list: Argument::new(a).ok()?,
+        },
         Shape::Help(a) => Command::Help {
             topic: match a {
                 Some(a) => Some(Argument::new(a).ok()?),
@@ -112,7 +137,10 @@ fn build(shape: &Shape) -> Option<Command<'_>> {
             mechanism: Mechanism::new(m).ok()?,
             initial_response: ir.clone().map(Secret::new),
         },
-        Shape::Bdat(n, last) => Command::Bdat { size: *n, last: *last },
+        Shape::Bdat(n, last) => Command::Bdat {
+            size: *n,
+            last: *last,
+        },
     })
 }
 

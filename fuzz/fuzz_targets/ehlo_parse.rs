@@ -13,11 +13,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(ehlo) = EhloReply::parse(&reply) else {
         return;
     };
-    let Ok(rebuilt) = EhloReply::new(
-        ehlo.domain(),
-        ehlo.greeting(),
-        ehlo.extensions().clone(),
-    ) else {
+    let Ok(rebuilt) = EhloReply::new(ehlo.domain(), ehlo.greeting(), ehlo.extensions().clone())
+    else {
         return;
     };
     let wire = rebuilt.to_reply();

@@ -71,5 +71,8 @@ fuzz_target!(|input: Input| {
     chunks.push(rest);
     let (chunked, peak) = run(limit, &chunks);
     assert_eq!(whole, chunked);
-    assert!(peak <= limit + max_chunk, "buffer {peak} > limit {limit} + read {max_chunk}");
+    assert!(
+        peak <= limit + max_chunk,
+        "buffer {peak} > limit {limit} + read {max_chunk}"
+    );
 });

@@ -22,7 +22,9 @@ fuzz_target!(|data: &[u8]| {
     let mut assembler = ReplyAssembler::default();
     let mut assembled = None;
     for line in wire.split_inclusive(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r\n").expect("encoded lines end in CRLF");
+        let line = line
+            .strip_suffix(b"\r\n")
+            .expect("encoded lines end in CRLF");
         if let Some(r) = assembler.push_line(line).expect("encoded lines assemble") {
             assembled = Some(r);
         }

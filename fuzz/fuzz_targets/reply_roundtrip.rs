@@ -17,9 +17,9 @@ fuzz_target!(|input: Input| {
     let Ok(code) = ReplyCode::new(200 + input.code % 400) else {
         return;
     };
-    let esc = input.enhanced.and_then(|(s, d)| {
-        EnhancedStatusCode::new(code.first_digit(), s % 1000, d % 1000).ok()
-    });
+    let esc = input
+        .enhanced
+        .and_then(|(s, d)| EnhancedStatusCode::new(code.first_digit(), s % 1000, d % 1000).ok());
     if input.lines.is_empty() || input.lines.len() > 64 {
         return;
     }

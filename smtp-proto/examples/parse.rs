@@ -89,10 +89,8 @@ fn show_reply(lines: &[&str]) {
     match Reply::parse(&wire) {
         Ok(Some((reply, _))) => {
             println!("   {reply:#?}");
-            if let Ok(ehlo) = EhloReply::parse(&reply) {
-                if lines.len() > 1 {
-                    println!("   as an EHLO reply: {:#?}", ehlo.extensions());
-                }
+            if let (true, Ok(ehlo)) = (lines.len() > 1, EhloReply::parse(&reply)) {
+                println!("   as an EHLO reply: {:#?}", ehlo.extensions());
             }
         }
         Ok(None) => println!("   incomplete reply (no final line)"),

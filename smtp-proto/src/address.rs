@@ -136,6 +136,7 @@ fn syntax<T>(input: &str) -> PRes<'_, T> {
 }
 
 /// Maps a parser result to this module's public error.
+#[inline]
 pub(crate) fn finish<T>(r: PRes<'_, T>) -> Result<(&str, T), AddressError> {
     match r {
         Ok(v) => Ok(v),
@@ -158,10 +159,35 @@ fn whole<'a, T>(s: &'a str, p: impl Fn(&'a str) -> PRes<'a, T>) -> Result<T, Add
 
 /// Refuses control characters in constructor input with a precise error.
 fn reject_controls(s: &str) -> Result<(), AddressError> {
-    match s.chars().find(|c| c.is_control()) {
-        Some(c) => Err(AddressError::ForbiddenChar(c)),
+    match find_control(s) {
+        Some((_, c)) => Err(AddressError::ForbiddenChar(c)),
         None => Ok(()),
     }
+}
+
+/// The first control character of `s` (`char::is_control`: the Unicode
+/// `Cc` category, U+0000–U+001F and U+007F–U+009F) and its byte offset.
+///
+/// Scans bytes instead of decoding characters: in UTF-8 the C0 controls and
+/// DEL are single bytes, and the C1 controls are exactly the two-byte
+/// sequences `C2 80`..`C2 9F` (`C2` is always a lead byte, never a
+/// continuation byte, so it cannot be matched in the middle of a character).
+pub(crate) fn find_control(s: &str) -> Option<(usize, char)> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let control = match c {
+            0x00..=0x1f | 0x7f => true,
+            0xc2 => b.get(i + 1).is_some_and(|&n| (0x80..=0x9f).contains(&n)),
+            _ => false,
+        };
+        if control {
+            // `i` is the offset of a lead byte or an ASCII byte: a boundary.
+            return s.get(i..).and_then(|t| t.chars().next()).map(|ch| (i, ch));
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Writes into a `Vec<u8>` through `fmt::Write`; never fails.
@@ -181,11 +207,65 @@ fn is_utf8_non_ascii(c: char) -> bool {
 
 /// `atext` of RFC 5322 §3.2.3, extended by RFC 6531 §3.3.
 fn is_atext(c: char) -> bool {
-    matches!(c,
-        'a'..='z' | 'A'..='Z' | '0'..='9'
-        | '!' | '#' | '$' | '%' | '&' | '\'' | '*' | '+' | '-' | '/' | '='
-        | '?' | '^' | '_' | '`' | '{' | '|' | '}' | '~')
-        || is_utf8_non_ascii(c)
+    if c.is_ascii() {
+        // An ASCII char's code is below 128: a valid table index.
+        ATEXT[c as usize]
+    } else {
+        is_utf8_non_ascii(c)
+    }
+}
+
+/// The ASCII part of `atext` (RFC 5322 §3.2.3):
+/// `ALPHA / DIGIT / "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" /
+/// "/" / "=" / "?" / "^" / "_" / "`" / "{" / "|" / "}" / "~"`.
+const fn is_atext_ascii(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'/' | b'='
+        | b'?' | b'^' | b'_' | b'`' | b'{' | b'|' | b'}' | b'~')
+}
+
+/// The ASCII label characters: `Let-dig / "-"`, plus `_` (module docs).
+const fn is_label_ascii(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+// The byte tables of the ASCII fast paths. Only ASCII bytes are ever `true`:
+// a scan stops at the first non-ASCII byte, and the caller then hands the
+// whole input to the char-based nom parser that knows UTF-8 (RFC 6531).
+
+/// [`is_atext_ascii`] as a table indexed by byte.
+const ATEXT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0u8;
+    while b < 0x80 {
+        t[b as usize] = is_atext_ascii(b);
+        b += 1;
+    }
+    t
+};
+
+/// [`is_label_ascii`] as a table indexed by byte.
+const LABEL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0u8;
+    while b < 0x80 {
+        t[b as usize] = is_label_ascii(b);
+        b += 1;
+    }
+    t
+};
+
+/// Advances `pos` over bytes of `class`; returns the stop byte, if any.
+#[inline(always)]
+fn scan(b: &[u8], pos: &mut usize, class: &[bool; 256]) -> Option<u8> {
+    while let Some(&c) = b.get(*pos) {
+        if !class[usize::from(c)] {
+            return Some(c);
+        }
+        *pos += 1;
+    }
+    None
 }
 
 /// `qtextSMTP` (RFC 5321 §4.1.2, RFC 6531 §3.3).
@@ -201,7 +281,11 @@ fn is_quoted_pair_char(c: char) -> bool {
 /// Label characters: `Let-dig` / `-`, plus `_` (see module docs) and U-label
 /// characters (RFC 6531).
 fn is_label_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '_' || is_utf8_non_ascii(c)
+    if c.is_ascii() {
+        LABEL[c as usize]
+    } else {
+        is_utf8_non_ascii(c)
+    }
 }
 
 /// `dcontent = %d33-90 / %d94-126` (RFC 5321 §4.1.3).
@@ -309,7 +393,50 @@ fn sub_domain(i: &str) -> PRes<'_, &str> {
 }
 
 /// `Domain = sub-domain *("." sub-domain)`, at most 255 octets.
+///
+/// The hot path (every EHLO and every path): a byte scan over ASCII labels.
+/// It stops where [`domain_utf8`] would stop and raises the same errors; on
+/// the first non-ASCII byte it defers to that parser for the whole input.
 pub(crate) fn domain(i: &str) -> PRes<'_, Domain<'_>> {
+    let b = i.as_bytes();
+    // End of the last accepted label, and the scan position.
+    let (mut end, mut pos) = (0, 0);
+    loop {
+        let start = pos;
+        let stop = scan(b, &mut pos, &LABEL);
+        if stop.is_some_and(|c| !c.is_ascii()) {
+            return domain_utf8(i);
+        }
+        let label = b.get(start..pos).unwrap_or_default();
+        if matches!(label, [] | [b'-', ..] | [.., b'-']) {
+            // Not a `sub-domain`: an error for the first label; after a dot,
+            // the domain ends before that dot.
+            if start == 0 {
+                return syntax(i);
+            }
+            break;
+        }
+        if label.len() > MAX_LABEL_LEN {
+            return failure(i.get(start..).unwrap_or(i), AddressError::LabelTooLong);
+        }
+        end = pos;
+        if stop != Some(b'.') {
+            break;
+        }
+        pos += 1;
+    }
+    if end > MAX_DOMAIN_LEN {
+        return failure(i, AddressError::DomainTooLong { len: end });
+    }
+    // `end` follows an ASCII byte: a char boundary.
+    match i.split_at_checked(end) {
+        Some((d, rest)) => Ok((rest, Domain(Cow::Borrowed(d)))),
+        None => syntax(i),
+    }
+}
+
+/// [`domain`] for input with UTF-8 (U-labels), char by char.
+fn domain_utf8(i: &str) -> PRes<'_, Domain<'_>> {
     let (rest, d) = recognize((sub_domain, many0_count((char('.'), sub_domain)))).parse(i)?;
     if d.len() > MAX_DOMAIN_LEN {
         return failure(i, AddressError::DomainTooLong { len: d.len() });
@@ -643,13 +770,52 @@ impl fmt::Display for LocalPart<'_> {
 }
 
 fn is_dot_string(s: &str) -> bool {
+    if s.is_ascii() {
+        return matches!(dot_string(s), Ok(("", _)));
+    }
     !s.is_empty()
         && s.split('.')
             .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
 }
 
-/// `Dot-string = Atom *("." Atom)`
+/// `Dot-string = Atom *("." Atom)`, `Atom = 1*atext`
+///
+/// The hot path: a byte scan over ASCII atoms. It stops where
+/// [`dot_string_utf8`] would stop; on the first non-ASCII byte it defers to
+/// that parser for the whole input.
 fn dot_string(i: &str) -> PRes<'_, &str> {
+    let b = i.as_bytes();
+    // End of the last complete atom, and the scan position.
+    let (mut end, mut pos) = (0, 0);
+    loop {
+        let start = pos;
+        let stop = scan(b, &mut pos, &ATEXT);
+        if stop.is_some_and(|c| !c.is_ascii()) {
+            return dot_string_utf8(i);
+        }
+        if pos == start {
+            // An empty atom: the first one is an error, a later one ends the
+            // string before its dot.
+            break;
+        }
+        end = pos;
+        if stop != Some(b'.') {
+            break;
+        }
+        pos += 1;
+    }
+    if end == 0 {
+        return syntax(i);
+    }
+    // `end` follows an ASCII byte: a char boundary.
+    match i.split_at_checked(end) {
+        Some((d, rest)) => Ok((rest, d)),
+        None => syntax(i),
+    }
+}
+
+/// [`dot_string`] for input with UTF-8 (RFC 6531 §3.3), char by char.
+fn dot_string_utf8(i: &str) -> PRes<'_, &str> {
     let atom = || take_while1(is_atext);
     recognize((atom(), many0_count((char('.'), atom())))).parse(i)
 }
@@ -807,7 +973,11 @@ impl fmt::Display for Mailbox<'_> {
 
 /// `Mailbox = Local-part "@" ( Domain / address-literal )`
 pub(crate) fn mailbox(i: &str) -> PRes<'_, Mailbox<'_>> {
-    let (rest, (local_part, _, host)) = (local_part, char('@'), host).parse(i)?;
+    let (rest, local_part) = local_part(i)?;
+    let Some(rest) = rest.strip_prefix('@') else {
+        return syntax(rest);
+    };
+    let (rest, host) = host(rest)?;
     Ok((rest, Mailbox { local_part, host }))
 }
 
@@ -833,7 +1003,19 @@ fn adl(i: &str) -> PRes<'_, &str> {
 
 /// `Path = "<" [ A-d-l ":" ] Mailbox ">"`; the source route is dropped.
 fn path(i: &str) -> PRes<'_, Mailbox<'_>> {
-    let (rest, (_, _, mb, _)) = (char('<'), opt((adl, char(':'))), mailbox, char('>')).parse(i)?;
+    let Some(rest) = i.strip_prefix('<') else {
+        return syntax(i);
+    };
+    // A source route starts with `@`, which cannot start a mailbox.
+    let rest = if rest.starts_with('@') {
+        opt((adl, char(':'))).parse(rest)?.0
+    } else {
+        rest
+    };
+    let (rest, mb) = mailbox(rest)?;
+    let Some(rest) = rest.strip_prefix('>') else {
+        return syntax(rest);
+    };
     match check_path_len(i.len() - rest.len(), &mb) {
         Ok(()) => Ok((rest, mb)),
         Err(e) => failure(i, e),
@@ -1018,4 +1200,78 @@ pub(crate) fn forward_path(i: &str) -> PRes<'_, ForwardPath<'_>> {
         return Ok((rest, ForwardPath::Postmaster));
     }
     path(i).map(|(r, m)| (r, ForwardPath::Mailbox(m)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A parser result reduced to what callers can observe: the rest, the
+    /// value, and for an error whether it is fatal and its typed kind.
+    fn outcome<T: ToString>(
+        r: PRes<'_, T>,
+    ) -> Result<(&str, String), (bool, Option<AddressError>)> {
+        match r {
+            Ok((rest, v)) => Ok((rest, v.to_string())),
+            Err(nom::Err::Error(e)) => Err((false, e.kind)),
+            Err(nom::Err::Failure(e)) => Err((true, e.kind)),
+            Err(nom::Err::Incomplete(_)) => Err((true, None)),
+        }
+    }
+
+    /// ASCII text made of the characters that matter to the scanners, with
+    /// long runs so that the label and domain limits are reached.
+    fn ascii_input() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                8 => "[a-z]{1,70}",
+                2 => Just(".".to_owned()),
+                2 => Just("-".to_owned()),
+                1 => Just("_".to_owned()),
+                1 => Just("@".to_owned()),
+                1 => Just(">".to_owned()),
+                1 => Just("!#+=".to_owned()),
+                1 => Just(" ".to_owned()),
+            ],
+            0..12,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn domain_fast_path_matches_nom(s in ascii_input()) {
+            prop_assert_eq!(outcome(domain(&s)), outcome(domain_utf8(&s)));
+        }
+
+        #[test]
+        fn dot_string_fast_path_matches_nom(s in ascii_input()) {
+            prop_assert_eq!(outcome(dot_string(&s)), outcome(dot_string_utf8(&s)));
+        }
+
+        #[test]
+        fn find_control_matches_chars(s in "\\PC{0,8}[\\x00-\\x1f\\x7f\u{80}-\u{9f}]?\\PC{0,8}") {
+            prop_assert_eq!(
+                find_control(&s),
+                s.char_indices().find(|(_, c)| c.is_control())
+            );
+        }
+    }
+
+    #[test]
+    fn fast_paths_defer_to_utf8() {
+        assert_eq!(
+            outcome(domain("a.bücher.example x")),
+            Ok((" x", "a.bücher.example".to_owned()))
+        );
+        assert_eq!(
+            outcome(dot_string("ab.çd@x")),
+            Ok(("@x", "ab.çd".to_owned()))
+        );
+        // A C1 control is not a label character.
+        assert_eq!(outcome(domain("ab\u{85}")), Ok(("\u{85}", "ab".to_owned())));
+        assert_eq!(find_control("a\u{85}"), Some((1, '\u{85}')));
+        assert_eq!(find_control("é\u{a0}"), None);
+    }
 }

@@ -86,6 +86,10 @@ fn validate_param(s: &str) -> Result<(), TokenError> {
     if s.is_empty() {
         return Err(TokenError::Empty);
     }
+    // Fast path over bytes; the char walk only names the offending character.
+    if s.bytes().all(|b| matches!(b, b'!'..=b'~')) {
+        return Ok(());
+    }
     match s.chars().find(|c| !matches!(c, '!'..='~')) {
         Some(c) => Err(TokenError::InvalidChar(c)),
         None => Ok(()),
@@ -312,32 +316,38 @@ impl Kind {
     }
 
     /// The typed extension a keyword names, ignoring case.
+    ///
+    /// Called for every EHLO line: the keyword is upper-cased into a small
+    /// stack buffer (the longest known keyword has 19 bytes) and matched
+    /// as bytes, so there is no per-candidate case-insensitive comparison.
     fn of(keyword: &str) -> Option<Self> {
         let b = keyword.as_bytes();
-        let candidates: &[Self] = match (b.len(), b.first().map(u8::to_ascii_uppercase)) {
-            (3, Some(b'D')) => &[Self::Dsn],
-            (4, Some(b'S')) => &[Self::Size],
-            (4, Some(b'A')) => &[Self::Auth],
-            (4, Some(b'V')) => &[Self::Vrfy],
-            (4, Some(b'E')) => &[Self::Etrn],
-            (4, Some(b'H')) => &[Self::Help],
-            (6, Some(b'L')) => &[Self::Limits],
-            (8, Some(b'8')) => &[Self::EightBitMime],
-            (8, Some(b'C')) => &[Self::Chunking],
-            (8, Some(b'S')) => &[Self::SmtpUtf8, Self::StartTls],
-            (9, Some(b'D')) => &[Self::DeliverBy],
-            (10, Some(b'P')) => &[Self::Pipelining],
-            (10, Some(b'B')) => &[Self::BinaryMime],
-            (10, Some(b'R')) => &[Self::RequireTls],
-            (11, Some(b'M')) => &[Self::MtPriority],
-            (13, Some(b'F')) => &[Self::FutureRelease],
-            (19, Some(b'E')) => &[Self::EnhancedStatusCodes],
-            _ => &[],
-        };
-        candidates
-            .iter()
-            .copied()
-            .find(|k| k.keyword().eq_ignore_ascii_case(keyword))
+        let mut buf = [0u8; 19];
+        let upper = buf.get_mut(..b.len())?;
+        for (d, s) in upper.iter_mut().zip(b) {
+            *d = s.to_ascii_uppercase();
+        }
+        Some(match &*upper {
+            b"DSN" => Self::Dsn,
+            b"SIZE" => Self::Size,
+            b"AUTH" => Self::Auth,
+            b"VRFY" => Self::Vrfy,
+            b"ETRN" => Self::Etrn,
+            b"HELP" => Self::Help,
+            b"LIMITS" => Self::Limits,
+            b"8BITMIME" => Self::EightBitMime,
+            b"CHUNKING" => Self::Chunking,
+            b"SMTPUTF8" => Self::SmtpUtf8,
+            b"STARTTLS" => Self::StartTls,
+            b"DELIVERBY" => Self::DeliverBy,
+            b"PIPELINING" => Self::Pipelining,
+            b"BINARYMIME" => Self::BinaryMime,
+            b"REQUIRETLS" => Self::RequireTls,
+            b"MT-PRIORITY" => Self::MtPriority,
+            b"FUTURERELEASE" => Self::FutureRelease,
+            b"ENHANCEDSTATUSCODES" => Self::EnhancedStatusCodes,
+            _ => return None,
+        })
     }
 }
 
@@ -852,27 +862,6 @@ impl<'a> Extensions<'a> {
             present: self.present,
         }
     }
-
-    /// Adds a parsed line: AUTH merges, any other repeat is refused.
-    fn add_parsed(&mut self, ext: Extension<'a>) -> Result<(), Extension<'a>> {
-        match self.position(ext.keyword()) {
-            None => {
-                self.add_new(ext);
-                Ok(())
-            }
-            Some(i) => match (self.entries.get_mut(i), ext) {
-                (Some(Extension::Auth(have)), Extension::Auth(more)) => {
-                    for m in more {
-                        if !have.contains(&m) {
-                            have.push(m);
-                        }
-                    }
-                    Ok(())
-                }
-                (_, ext) => Err(ext),
-            },
-        }
-    }
 }
 
 impl<'a> FromIterator<Extension<'a>> for Extensions<'a> {
@@ -974,15 +963,50 @@ impl<'a> EhloReply<'a> {
             present: 0,
         };
         let mut ignored = Vec::new();
+        // Keywords already announced: a bit per known keyword (whether its
+        // line became the typed extension or `Other`), so the repeat check
+        // is a mask test; unknown keywords are compared with the unknown
+        // entries only (a known keyword can never equal an unknown one).
+        let mut seen = 0u32;
         for line in lines {
-            match parse_ehlo_line(line) {
-                LineOutcome::Empty => {}
-                LineOutcome::Malformed => ignored.push(Cow::Borrowed(line)),
-                LineOutcome::Ext(ext) => {
-                    if extensions.add_parsed(ext).is_err() {
-                        ignored.push(Cow::Borrowed(line));
+            let (kind, ext) = match parse_ehlo_line(line) {
+                LineOutcome::Empty => continue,
+                LineOutcome::Malformed => {
+                    ignored.push(Cow::Borrowed(line));
+                    continue;
+                }
+                LineOutcome::Ext(kind, ext) => (kind, ext),
+            };
+            let repeat = match kind {
+                Some(kind) => seen & kind.bit() != 0,
+                None => extensions.entries.iter().any(|e| match e {
+                    Extension::Other { keyword, .. } => keyword.is(ext.keyword()),
+                    _ => false,
+                }),
+            };
+            if !repeat {
+                seen |= kind.map_or(0, Kind::bit);
+                extensions.add_new(ext);
+                continue;
+            }
+            // A repeated AUTH merges into the first one when both parsed;
+            // any other repeat is ignored (the first one counts).
+            let first_auth = match ext {
+                Extension::Auth(_) => extensions.entries.iter_mut().find_map(|e| match e {
+                    Extension::Auth(have) => Some(have),
+                    _ => None,
+                }),
+                _ => None,
+            };
+            match (first_auth, ext) {
+                (Some(have), Extension::Auth(more)) => {
+                    for m in more {
+                        if !have.contains(&m) {
+                            have.push(m);
+                        }
                     }
                 }
+                _ => ignored.push(Cow::Borrowed(line)),
             }
         }
         Ok(Self {
@@ -1078,7 +1102,27 @@ impl<'a> EhloReply<'a> {
 enum LineOutcome<'a> {
     Empty,
     Malformed,
-    Ext(Extension<'a>),
+    /// The extension, and the known keyword its line names (also when the
+    /// parameters did not parse and the extension is `Other`).
+    Ext(Option<Kind>, Extension<'a>),
+}
+
+/// The space-separated tokens of an EHLO line; runs of spaces count as one
+/// separator (the same tokens as `split(' ')` without the empty ones).
+#[derive(Clone)]
+struct Tokens<'a>(&'a str);
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.0.trim_start_matches(' ');
+        let end = s.bytes().position(|b| b == b' ').unwrap_or(s.len());
+        // `end` is at an ASCII space or at the end: a char boundary.
+        let (token, rest) = (s.get(..end)?, s.get(end..)?);
+        self.0 = rest;
+        (!token.is_empty()).then_some(token)
+    }
 }
 
 /// ```text
@@ -1087,7 +1131,7 @@ enum LineOutcome<'a> {
 /// ```
 /// Runs of spaces count as one separator.
 fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
-    let mut tokens = line.split(' ').filter(|t| !t.is_empty());
+    let mut tokens = Tokens(line);
     let Some(first) = tokens.next() else {
         return LineOutcome::Empty;
     };
@@ -1100,15 +1144,16 @@ fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
             .filter(|t| !t.is_empty())
             .chain(tokens);
         return match typed(Kind::Auth, params) {
-            Some(ext) => LineOutcome::Ext(ext),
+            Some(ext) => LineOutcome::Ext(Some(Kind::Auth), ext),
             None => LineOutcome::Malformed,
         };
     }
     let Ok(keyword) = Keyword::new(first) else {
         return LineOutcome::Malformed;
     };
-    if let Some(ext) = Kind::of(first).and_then(|kind| typed(kind, tokens.clone())) {
-        return LineOutcome::Ext(ext);
+    let kind = Kind::of(first);
+    if let Some(ext) = kind.and_then(|kind| typed(kind, tokens.clone())) {
+        return LineOutcome::Ext(kind, ext);
     }
     let mut checked = Vec::new();
     for p in tokens {
@@ -1117,8 +1162,11 @@ fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
             Err(_) => return LineOutcome::Malformed,
         }
     }
-    LineOutcome::Ext(Extension::Other {
-        keyword,
-        params: checked,
-    })
+    LineOutcome::Ext(
+        kind,
+        Extension::Other {
+            keyword,
+            params: checked,
+        },
+    )
 }

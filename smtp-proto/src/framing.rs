@@ -104,33 +104,39 @@ pub struct Line<'b> {
 
 impl<'b> Line<'b> {
     /// The line without its CRLF: what a parser reads.
+    #[inline]
     pub fn content(&self) -> &'b [u8] {
         // The framer only builds a `Line` over a slice ending in CRLF.
         self.bytes.strip_suffix(b"\r\n").unwrap_or(self.bytes)
     }
 
     /// The line as it was on the wire, CRLF included.
+    #[inline]
     pub fn with_crlf(&self) -> &'b [u8] {
         self.bytes
     }
 
     /// Length on the wire, CRLF included; the number of bytes to drain.
+    #[inline]
     pub fn wire_len(&self) -> usize {
         self.bytes.len()
     }
 
     /// Whether the line contains a LF not preceded by a CR (a protocol
     /// error for a command: RFC 5321 §2.3.8; answer `500`).
+    #[inline]
     pub fn has_bare_lf(&self) -> bool {
         self.bare_lf
     }
 
     /// Whether the line contains a CR not followed by a LF (RFC 5321 §2.3.8).
+    #[inline]
     pub fn has_bare_cr(&self) -> bool {
         self.bare_cr
     }
 
     /// Whether the line contains neither a bare CR nor a bare LF.
+    #[inline]
     pub fn is_clean(&self) -> bool {
         !self.bare_cr && !self.bare_lf
     }
@@ -173,6 +179,7 @@ pub enum Frame<'b> {
 impl Frame<'_> {
     /// How many bytes to remove from the front of the buffer after handling
     /// this frame (zero for [`Frame::NeedMore`]).
+    #[inline]
     pub fn consumed(&self) -> usize {
         match self {
             Frame::Line(line) => line.wire_len(),

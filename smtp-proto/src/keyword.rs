@@ -68,16 +68,28 @@ impl<'a> Keyword<'a> {
 }
 
 fn validate_keyword(s: &str) -> Result<(), TokenError> {
-    let mut chars = s.chars();
-    match chars.next() {
+    // A byte scan: every valid character is ASCII, so the first byte that
+    // fails starts a character (all bytes before it are ASCII).
+    let b = s.as_bytes();
+    let bad = match b.first() {
         None => return Err(TokenError::Empty),
-        Some(c) if !c.is_ascii_alphanumeric() => return Err(TokenError::InvalidChar(c)),
-        Some(_) => {}
-    }
-    match chars.find(|&c| !(c.is_ascii_alphanumeric() || c == '-')) {
-        Some(c) => Err(TokenError::InvalidChar(c)),
+        Some(c) if !c.is_ascii_alphanumeric() => Some(0),
+        Some(_) => b
+            .iter()
+            .position(|&c| !(c.is_ascii_alphanumeric() || c == b'-')),
+    };
+    match bad {
+        Some(i) => Err(TokenError::InvalidChar(char_at(s, i))),
         None => Ok(()),
     }
+}
+
+/// The character starting at byte `i` of `s` (a boundary by the callers'
+/// construction); U+FFFD if there is none.
+fn char_at(s: &str, i: usize) -> char {
+    s.get(i..)
+        .and_then(|t| t.chars().next())
+        .unwrap_or(char::REPLACEMENT_CHARACTER)
 }
 
 impl PartialEq for Keyword<'_> {
@@ -165,11 +177,12 @@ fn validate_mechanism(s: &str) -> Result<(), TokenError> {
     if s.is_empty() {
         return Err(TokenError::Empty);
     }
-    if let Some(c) = s
-        .chars()
-        .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    if let Some(i) = s
+        .bytes()
+        .position(|c| !(c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
     {
-        return Err(TokenError::InvalidChar(c));
+        // Every byte before `i` is ASCII: `i` starts a character.
+        return Err(TokenError::InvalidChar(char_at(s, i)));
     }
     if s.len() > MAX_MECHANISM_LEN {
         return Err(TokenError::TooLong {

@@ -254,10 +254,10 @@ fn ours_replies(replies: &[Vec<u8>]) -> usize {
     let mut n = 0;
     for r in replies {
         if let Ok(Some((reply, _))) = Reply::parse(r) {
-            if r.starts_with(b"250-") {
-                if let Ok(ehlo) = EhloReply::parse(&reply) {
-                    black_box(ehlo.extensions().max_size());
-                }
+            if r.starts_with(b"250-")
+                && let Ok(ehlo) = EhloReply::parse(&reply)
+            {
+                black_box(ehlo.extensions().max_size());
             }
             black_box(&reply);
             n += 1;

@@ -4,4 +4,5 @@
 //! `tests/benches/`. Nothing here is published.
 
 pub mod pair;
+pub mod std_server;
 pub mod transcript;

@@ -175,7 +175,10 @@ pub struct ArgumentError;
 impl<'a> Argument<'a> {
     /// Validates an argument, borrowing it.
     pub fn new(s: &'a str) -> Result<Self, ArgumentError> {
-        if s.is_empty() || s.starts_with(' ') || s.ends_with(' ') || s.chars().any(char::is_control)
+        if s.is_empty()
+            || s.starts_with(' ')
+            || s.ends_with(' ')
+            || address::find_control(s).is_some()
         {
             return Err(ArgumentError);
         }
@@ -301,52 +304,60 @@ impl<'a> Command<'a> {
     /// assert_eq!(Command::parse(b"FOO bar"), Err(CommandError::UnknownVerb));
     /// ```
     pub fn parse(line: &'a [u8]) -> Result<Self, CommandError> {
-        let end = line.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
+        // Trailing spaces are ignored (module docs).
+        let mut end = line.len();
+        while end > 0 && line.get(end - 1) == Some(&b' ') {
+            end -= 1;
+        }
         let line = line.get(..end).unwrap_or_default();
-        let verb_len = memchr::memchr(b' ', line).unwrap_or(line.len());
-        // `verb_len` is a position found in `line` or its length: in bounds.
-        let (verb, rest) = line.split_at(verb_len);
-        let rest = std::str::from_utf8(rest).map_err(|_| CommandError::InvalidUtf8);
-        match verb.len() {
-            4 => {
-                let Ok(v) = <[u8; 4]>::try_from(verb) else {
-                    return Err(CommandError::UnknownVerb);
-                };
-                let v = fold4(v);
-                if v == verb4(b"mail") {
-                    parse_mail(rest?)
-                } else if v == verb4(b"rcpt") {
-                    parse_rcpt(rest?)
-                } else if v == verb4(b"ehlo") {
-                    parse_host(rest?).map(|host| Self::Ehlo { host })
-                } else if v == verb4(b"data") {
-                    no_args(rest?, Self::Data)
-                } else if v == verb4(b"bdat") {
-                    parse_bdat(rest?)
-                } else if v == verb4(b"quit") {
-                    no_args(rest?, Self::Quit)
-                } else if v == verb4(b"rset") {
-                    no_args(rest?, Self::Rset)
-                } else if v == verb4(b"noop") {
-                    optional_arg(rest?).map(|text| Self::Noop { text })
-                } else if v == verb4(b"auth") {
-                    parse_auth(rest?)
-                } else if v == verb4(b"helo") {
-                    parse_host(rest?).map(|host| Self::Helo { host })
-                } else if v == verb4(b"lhlo") {
-                    parse_host(rest?).map(|host| Self::Lhlo { host })
-                } else if v == verb4(b"vrfy") {
-                    required_arg(rest?).map(|target| Self::Vrfy { target })
-                } else if v == verb4(b"expn") {
-                    required_arg(rest?).map(|list| Self::Expn { list })
-                } else if v == verb4(b"help") {
-                    optional_arg(rest?).map(|topic| Self::Help { topic })
-                } else {
-                    Err(CommandError::UnknownVerb)
+        // The verb is a whole word: it ends at a space or at the end of the
+        // line. Every verb has 4 letters except STARTTLS, so read the first
+        // four bytes at once instead of searching for the space.
+        let Some((head, rest)) = line.split_first_chunk::<4>() else {
+            return Err(CommandError::UnknownVerb);
+        };
+        if !matches!(rest.first(), None | Some(b' ')) {
+            return match line.split_first_chunk::<8>() {
+                Some((verb, rest))
+                    if verb.eq_ignore_ascii_case(b"STARTTLS")
+                        && matches!(rest.first(), None | Some(b' ')) =>
+                {
+                    no_args(rest, Self::StartTls)
                 }
-            }
-            8 if verb.eq_ignore_ascii_case(b"STARTTLS") => no_args(rest?, Self::StartTls),
-            _ => Err(CommandError::UnknownVerb),
+                _ => Err(CommandError::UnknownVerb),
+            };
+        }
+        let v = fold4(*head);
+        if v == verb4(b"mail") {
+            parse_mail(utf8(rest)?)
+        } else if v == verb4(b"rcpt") {
+            parse_rcpt(utf8(rest)?)
+        } else if v == verb4(b"ehlo") {
+            parse_host(utf8(rest)?).map(|host| Self::Ehlo { host })
+        } else if v == verb4(b"data") {
+            no_args(rest, Self::Data)
+        } else if v == verb4(b"bdat") {
+            parse_bdat(utf8(rest)?)
+        } else if v == verb4(b"quit") {
+            no_args(rest, Self::Quit)
+        } else if v == verb4(b"rset") {
+            no_args(rest, Self::Rset)
+        } else if v == verb4(b"noop") {
+            optional_arg(utf8(rest)?).map(|text| Self::Noop { text })
+        } else if v == verb4(b"auth") {
+            parse_auth(utf8(rest)?)
+        } else if v == verb4(b"helo") {
+            parse_host(utf8(rest)?).map(|host| Self::Helo { host })
+        } else if v == verb4(b"lhlo") {
+            parse_host(utf8(rest)?).map(|host| Self::Lhlo { host })
+        } else if v == verb4(b"vrfy") {
+            required_arg(utf8(rest)?).map(|target| Self::Vrfy { target })
+        } else if v == verb4(b"expn") {
+            required_arg(utf8(rest)?).map(|list| Self::Expn { list })
+        } else if v == verb4(b"help") {
+            optional_arg(utf8(rest)?).map(|topic| Self::Help { topic })
+        } else {
+            Err(CommandError::UnknownVerb)
         }
     }
 
@@ -496,17 +507,53 @@ impl<'a> Command<'a> {
     }
 }
 
+/// The arguments of a known verb as text (the verb itself is ASCII).
+fn utf8(rest: &[u8]) -> Result<&str, CommandError> {
+    std::str::from_utf8(rest).map_err(|_| CommandError::InvalidUtf8)
+}
+
+/// Strips leading spaces.
+fn skip_spaces(s: &str) -> &str {
+    let n = s.bytes().take_while(|&b| b == b' ').count();
+    // `n` counts ASCII bytes from the start: a char boundary.
+    s.get(n..).unwrap_or_default()
+}
+
+/// The space-separated words of `s`, skipping runs of spaces (a byte scan).
+fn words(s: &str) -> impl Iterator<Item = &str> {
+    let mut rest = s;
+    std::iter::from_fn(move || {
+        let start = rest.bytes().position(|b| b != b' ')?;
+        let len = rest
+            .bytes()
+            .skip(start)
+            .position(|b| b == b' ')
+            .unwrap_or(rest.len() - start);
+        // `start` and `start + len` index ASCII spaces or the end of `rest`:
+        // char boundaries.
+        let word = rest.get(start..start + len).unwrap_or_default();
+        rest = rest.get(start + len..).unwrap_or_default();
+        Some(word)
+    })
+}
+
 /// Strips the spaces separating the verb from its first argument; `None` if
 /// there is no argument at all.
 fn args(rest: &str) -> Option<&str> {
-    let a = rest.trim_start_matches(' ');
+    let a = skip_spaces(rest);
     (!a.is_empty()).then_some(a)
 }
 
-fn no_args<'a>(rest: &str, cmd: Command<'a>) -> Result<Command<'a>, CommandError> {
-    match args(rest) {
-        None => Ok(cmd),
-        Some(_) => Err(CommandError::Syntax("unexpected argument")),
+/// A verb without arguments. `rest` has no trailing spaces, so anything in it
+/// is an argument. Inlined so that the command is built in the caller's
+/// return slot rather than copied there.
+#[inline(always)]
+fn no_args<'a>(rest: &[u8], cmd: Command<'a>) -> Result<Command<'a>, CommandError> {
+    if rest.is_empty() {
+        Ok(cmd)
+    } else {
+        utf8(rest)?;
+        Err(CommandError::Syntax("unexpected argument"))
     }
 }
 
@@ -532,12 +579,14 @@ fn parse_host(rest: &str) -> Result<Host<'_>, CommandError> {
     }
 }
 
-/// Strips a case-insensitive prefix such as `FROM:`.
+/// Strips a case-insensitive ASCII prefix such as `FROM:`.
 fn strip_prefix_ci<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| s.get(prefix.len()..))
-        .flatten()
+    let head = s.as_bytes().get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix.as_bytes()) {
+        return None;
+    }
+    // `head` equals an ASCII prefix, so its end is a char boundary.
+    s.get(prefix.len()..)
 }
 
 /// What follows a path: nothing, or SP and parameters.
@@ -553,7 +602,7 @@ fn after_path(rest: &str) -> Result<&str, CommandError> {
 fn parse_mail(rest: &str) -> Result<Command<'_>, CommandError> {
     let a = args(rest).ok_or(CommandError::Syntax("missing FROM:"))?;
     let a = strip_prefix_ci(a, "FROM:").ok_or(CommandError::Syntax("missing FROM:"))?;
-    let a = a.trim_start_matches(' ');
+    let a = skip_spaces(a);
     let (rest, from) =
         address::finish(address::reverse_path(a)).map_err(CommandError::InvalidReversePath)?;
     let params = params::parse_mail_params(after_path(rest)?)?;
@@ -564,7 +613,7 @@ fn parse_mail(rest: &str) -> Result<Command<'_>, CommandError> {
 fn parse_rcpt(rest: &str) -> Result<Command<'_>, CommandError> {
     let a = args(rest).ok_or(CommandError::Syntax("missing TO:"))?;
     let a = strip_prefix_ci(a, "TO:").ok_or(CommandError::Syntax("missing TO:"))?;
-    let a = a.trim_start_matches(' ');
+    let a = skip_spaces(a);
     let (rest, to) =
         address::finish(address::forward_path(a)).map_err(CommandError::InvalidForwardPath)?;
     let params = params::parse_rcpt_params(after_path(rest)?)?;
@@ -574,7 +623,7 @@ fn parse_rcpt(rest: &str) -> Result<Command<'_>, CommandError> {
 /// `"AUTH" SP sasl-mech [SP initial-response]`,
 /// `initial-response = base64 / "="` (RFC 4954 §4).
 fn parse_auth(rest: &str) -> Result<Command<'_>, CommandError> {
-    let mut words = rest.split(' ').filter(|w| !w.is_empty());
+    let mut words = words(rest);
     let mech = words
         .next()
         .ok_or(CommandError::Syntax("missing SASL mechanism"))?;
@@ -601,7 +650,7 @@ fn parse_auth(rest: &str) -> Result<Command<'_>, CommandError> {
 /// `"BDAT" SP chunk-size [ SP end-marker ]`, `chunk-size = 1*DIGIT`,
 /// `end-marker = "LAST"` (RFC 3030 §2).
 fn parse_bdat(rest: &str) -> Result<Command<'_>, CommandError> {
-    let mut words = rest.split(' ').filter(|w| !w.is_empty());
+    let mut words = words(rest);
     let size = words
         .next()
         .ok_or(CommandError::Syntax("missing chunk size"))?;

@@ -184,7 +184,11 @@ impl Ret {
 /// auth-param = "AUTH=" ( addr-spec / "<>" )   ; addr-spec as xtext
 /// ```
 ///
-/// The xtext-decoded value must be a mailbox.
+/// The xtext-decoded value must be a mailbox. One pair of angle brackets
+/// around it is accepted and dropped: curl's `--mail-auth` sends
+/// `AUTH=<user@example.org>`, after the shape of RFC 4954's own `AUTH=<>`
+/// (Postfix accepts any printable value). The mailbox inside is still
+/// validated, and encoding always writes the bare addr-spec.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AuthParam<'a> {
     /// `AUTH=<>`: the submitter is unknown or not trusted.
@@ -201,6 +205,13 @@ impl AuthParam<'_> {
             Self::Mailbox(m) => AuthParam::Mailbox(m.into_owned()),
         }
     }
+}
+
+/// The `AUTH=` value without one pair of surrounding angle brackets.
+fn unbracket(s: &str) -> &str {
+    s.strip_prefix('<')
+        .and_then(|inner| inner.strip_suffix('>'))
+        .unwrap_or(s)
 }
 
 /// `MT-PRIORITY=` (RFC 6710 §3): a priority from -9 to 9.
@@ -468,7 +479,7 @@ impl<'a> OriginalRecipient<'a> {
         if address.is_empty() {
             return Err(XTextError::Empty);
         }
-        if let Some((offset, ch)) = address.char_indices().find(|(_, c)| c.is_control()) {
+        if let Some((offset, ch)) = crate::address::find_control(&address) {
             return Err(XTextError::InvalidChar { ch, offset });
         }
         Ok(Self { addr_type, address })
@@ -693,22 +704,48 @@ pub(super) fn push_num(out: &mut Vec<u8>, n: impl fmt::Display) {
 /// Splits `text` (what follows the path) into `(keyword, value)` pairs,
 /// validating the `esmtp-param` grammar. Runs of spaces are accepted between
 /// parameters.
+///
+/// A byte scan (this runs for every MAIL and RCPT): each token ends at the
+/// next space, its keyword at the first `=`.
 fn split_params(
     text: &str,
 ) -> impl Iterator<Item = Result<(Keyword<'_>, Option<&str>), CommandError>> {
-    text.split(' ').filter(|t| !t.is_empty()).map(|token| {
-        let (kw, value) = match token.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (token, None),
-        };
-        let keyword = Keyword::new(kw).map_err(|_| perr(kw, ParameterErrorKind::Malformed))?;
-        if let Some(v) = value
-            && (v.is_empty() || !v.chars().all(is_esmtp_value_char))
-        {
-            return Err(perr(kw, ParameterErrorKind::Malformed));
+    super::words(text).map(split_param)
+}
+
+/// `esmtp-param = esmtp-keyword ["=" esmtp-value]`, one space-free token.
+fn split_param(token: &str) -> Result<(Keyword<'_>, Option<&str>), CommandError> {
+    let (kw, value) = match token.bytes().position(|b| b == b'=') {
+        // `eq` indexes an ASCII `=`: char boundaries on both sides.
+        Some(eq) => (
+            token.get(..eq).unwrap_or_default(),
+            Some(token.get(eq + 1..).unwrap_or_default()),
+        ),
+        None => (token, None),
+    };
+    let keyword = Keyword::new(kw).map_err(|_| perr(kw, ParameterErrorKind::Malformed))?;
+    if let Some(v) = value
+        && !is_esmtp_value(v)
+    {
+        return Err(perr(kw, ParameterErrorKind::Malformed));
+    }
+    Ok((keyword, value))
+}
+
+/// `esmtp-value = 1*(%d33-60 / %d62-126 / UTF8-non-ascii)`; ASCII bytes are
+/// checked one by one, non-ASCII text char by char.
+fn is_esmtp_value(v: &str) -> bool {
+    let mut ascii = true;
+    for b in v.bytes() {
+        if b.is_ascii() {
+            if !matches!(b, b'!'..=b'<' | b'>'..=b'~') {
+                return false;
+            }
+        } else {
+            ascii = false;
         }
-        Ok((keyword, value))
-    })
+    }
+    !v.is_empty() && (ascii || v.chars().all(is_esmtp_value_char))
 }
 
 fn need<'v>(kw: &Keyword<'_>, v: Option<&'v str>) -> Result<&'v str, CommandError> {
@@ -769,6 +806,10 @@ fn push_other<'a>(
 /// Parses `Mail-parameters` (the text after the reverse-path).
 pub(crate) fn parse_mail_params(text: &str) -> Result<MailParameters<'_>, CommandError> {
     let mut p = MailParameters::default();
+    if text.is_empty() {
+        // The common case: no parameters.
+        return Ok(p);
+    }
     for item in split_params(text) {
         let (kw, v) = item?;
         let k = kw.as_str();
@@ -797,11 +838,15 @@ pub(crate) fn parse_mail_params(text: &str) -> Result<MailParameters<'_>, Comman
                     AuthParam::Unknown
                 } else {
                     let decoded = xtext::decode_xtext(v).map_err(|_| invalid(&kw))?;
-                    let mb = match decoded {
-                        Cow::Borrowed(s) => Mailbox::parse(s),
-                        Cow::Owned(s) => Mailbox::parse(&s).map(Mailbox::into_owned),
-                    };
-                    AuthParam::Mailbox(mb.map_err(|_| invalid(&kw))?)
+                    if unbracket(&decoded).is_empty() {
+                        AuthParam::Unknown
+                    } else {
+                        let mb = match decoded {
+                            Cow::Borrowed(s) => Mailbox::parse(unbracket(s)),
+                            Cow::Owned(s) => Mailbox::parse(unbracket(&s)).map(Mailbox::into_owned),
+                        };
+                        AuthParam::Mailbox(mb.map_err(|_| invalid(&kw))?)
+                    }
                 };
                 set(&mut p.auth, &kw, a)?;
             }
@@ -959,6 +1004,10 @@ impl RcptParameters<'_> {
 /// Parses `Rcpt-parameters` (the text after the forward-path).
 pub(crate) fn parse_rcpt_params(text: &str) -> Result<RcptParameters<'_>, CommandError> {
     let mut p = RcptParameters::default();
+    if text.is_empty() {
+        // The common case: no parameters.
+        return Ok(p);
+    }
     for item in split_params(text) {
         let (kw, v) = item?;
         let k = kw.as_str();
@@ -994,12 +1043,12 @@ fn parse_notify(v: &str) -> Option<Notify> {
         return Some(Notify::Never);
     }
     let (mut s, mut f, mut d) = (false, false, false);
-    for item in v.split(',') {
-        let slot = if item.eq_ignore_ascii_case("SUCCESS") {
+    for item in v.as_bytes().split(|&b| b == b',') {
+        let slot = if item.eq_ignore_ascii_case(b"SUCCESS") {
             &mut s
-        } else if item.eq_ignore_ascii_case("FAILURE") {
+        } else if item.eq_ignore_ascii_case(b"FAILURE") {
             &mut f
-        } else if item.eq_ignore_ascii_case("DELAY") {
+        } else if item.eq_ignore_ascii_case(b"DELAY") {
             &mut d
         } else {
             return None;

@@ -1,0 +1,180 @@
+//! The server session under arbitrary input chunks and arbitrary application
+//! behaviour (accept, refuse, answer late, partial writes, STARTTLS steps,
+//! timeouts, EOF): no panic, buffers within their limits, every transmitted
+//! byte parses as replies, and no DATA message ends unless the input held
+//! CRLF "." CRLF.
+#![no_main]
+
+use std::time::{Duration, Instant};
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use smtp_proto::address::Domain;
+use smtp_proto::keyword::Mechanism;
+use smtp_proto::reply::{Reply, ReplyCode};
+use smtp_proto::server::{BodyMode, Config, Event, InjectionPolicy, Protocol, Server, StartTls};
+use smtp_proto::{Output, TlsInfo};
+
+#[derive(Debug, Arbitrary)]
+struct Setup {
+    lmtp: bool,
+    starttls: Option<bool>,
+    auth: bool,
+    chunking: bool,
+    max_size: Option<u16>,
+}
+
+#[derive(Debug, Arbitrary)]
+enum Step {
+    Input(Vec<u8>),
+    /// Answer the pending question now.
+    Answer(Answer),
+    /// Leave questions unanswered for a while (answer later).
+    Defer,
+    /// Let the socket take only part of the pending output.
+    ShortWrite(u8),
+    Elapse(u16),
+    TlsEstablished,
+    Eof,
+}
+
+#[derive(Debug, Arbitrary, Clone, Copy)]
+enum Answer {
+    Accept,
+    Refuse(bool),
+    Close,
+    Challenge,
+    AuthOk,
+}
+
+fuzz_target!(|input: (Setup, Vec<Step>)| {
+    let (setup, steps) = input;
+    let mut config = Config::new(Domain::new("mx.example.org").expect("valid"));
+    if setup.lmtp {
+        config.protocol = Protocol::Lmtp;
+    }
+    if let Some(close) = setup.starttls {
+        config.starttls = StartTls::Offered {
+            on_injection: if close {
+                InjectionPolicy::Close
+            } else {
+                InjectionPolicy::Discard
+            },
+        };
+    }
+    if setup.auth {
+        config.auth.mechanisms = vec![Mechanism::PLAIN, Mechanism::LOGIN, Mechanism::XOAUTH2];
+        config.auth.require_tls = false;
+    }
+    config.offer.chunking = setup.chunking;
+    if let Some(n) = setup.max_size {
+        config.max_message_size = Some(u64::from(n));
+    }
+
+    let start = Instant::now();
+    let mut now = start;
+    let mut server = Server::new(config, now);
+    let mut sent = Vec::new();
+    let mut received = Vec::new();
+    let mut pending_question = false;
+    let mut defer = false;
+    let mut mode = BodyMode::Data;
+    let mut answer = Answer::Accept;
+    let mut write_limit = usize::MAX;
+
+    for step in steps.into_iter().take(64) {
+        match step {
+            Step::Input(bytes) => {
+                let took = server.handle_input(now, &bytes);
+                assert!(took <= bytes.len());
+                received.extend_from_slice(&bytes[..took]);
+            }
+            Step::Answer(a) => {
+                answer = a;
+                defer = false;
+            }
+            Step::Defer => defer = true,
+            Step::ShortWrite(n) => write_limit = usize::from(n),
+            Step::Elapse(secs) => {
+                now += Duration::from_secs(u64::from(secs));
+                server.handle_timeout(now);
+            }
+            Step::TlsEstablished => {
+                let _ = server.handle_tls_established(now, TlsInfo::default());
+            }
+            Step::Eof => server.handle_eof(now),
+        }
+        assert!(server.buffered_input() <= server.input_capacity());
+
+        // Drain until Wait (bounded, in case of a bug that loops).
+        for _ in 0..10_000 {
+            if pending_question && !defer {
+                let answered = match answer {
+                    Answer::Accept => server.accept(),
+                    Answer::Refuse(temp) => {
+                        let code = if temp {
+                            ReplyCode::new(450)
+                        } else {
+                            ReplyCode::new(550)
+                        };
+                        server.reply(Reply::new(code.expect("valid"), "no").expect("valid"))
+                    }
+                    Answer::Close => server.reply(
+                        Reply::new(ReplyCode::new(421).expect("valid"), "bye").expect("valid"),
+                    ),
+                    Answer::Challenge => server.auth_challenge(b"more"),
+                    Answer::AuthOk => server.auth_success(),
+                };
+                // An answer of the wrong kind is a usage error that leaves the
+                // question open: fall back to accept, which every question
+                // takes.
+                if answered.is_err() {
+                    server.accept().expect("every question accepts accept()");
+                }
+                pending_question = false;
+            }
+            match server.poll(now) {
+                Output::Event(event) => {
+                    if let Event::DataStart { mode: m } = &event {
+                        mode = *m;
+                    }
+                    if let Event::MessageEnd { .. } = &event
+                        && mode == BodyMode::Data
+                    {
+                        // The body starts after the CRLF of `DATA`, so even an
+                        // empty message shows CRLF "." CRLF in the input.
+                        assert!(
+                            memchr::memmem::find(&received, b"\r\n.\r\n").is_some(),
+                            "a DATA message ended without CRLF.CRLF in the input"
+                        );
+                    }
+                    if event.needs_answer() {
+                        pending_question = true;
+                    }
+                }
+                Output::Transmit(bytes) => {
+                    let n = bytes.len().min(write_limit.max(1));
+                    sent.extend_from_slice(&bytes[..n]);
+                    server.advance_transmit(now, n).expect("n <= pending");
+                }
+                Output::StartTls => {}
+                Output::Wait { .. } => break,
+                _ => break,
+            }
+        }
+    }
+
+    // Everything the server sent is a sequence of complete, valid replies
+    // (the last one may be cut only if a partial write left it pending).
+    let mut rest = &sent[..];
+    while !rest.is_empty() {
+        match Reply::parse(rest) {
+            Ok(Some((_, used))) => rest = &rest[used..],
+            Ok(None) => break,
+            Err(e) => panic!(
+                "server sent an invalid reply: {e}: {:?}",
+                String::from_utf8_lossy(rest)
+            ),
+        }
+    }
+});

@@ -1,0 +1,198 @@
+//! The application's side of the server: a [`Backend`] makes a [`Session`]
+//! per connection, and the session answers the questions of SMTP.
+//!
+//! The shape follows go-smtp's `Backend`/`Session`, adapted to an event loop
+//! that must never block: every question comes with a [`Responder`], which
+//! the session may answer inside the callback or move to another thread
+//! and answer later (after a database lookup, a queue write). Until it is
+//! answered the connection reads no further command, and the loop serves
+//! everyone else. Facts (greeting, TLS, body chunks, resets, the end of the
+//! connection) need no answer.
+//!
+//! Every method has a default, so a session implements only what it cares
+//! about. The defaults accept mail (`250`), accept the body, refuse
+//! authentication (`535 5.7.8`: a server that offers AUTH must implement
+//! it) and answer `VRFY`/`EXPN` with `252` (RFC 5321 §3.5.3: "cannot verify,
+//! but will accept").
+//!
+//! Body chunks arrive through [`Session::data`] as the client sends them,
+//! already unstuffed: a session streams them to storage and never needs the
+//! whole message in memory. A storage failure in the middle is remembered
+//! by the session and answered at [`Session::data_end`] (`451`), because
+//! SMTP has no way to interrupt a client mid-message.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use smtp_proto::address::{ForwardPath, Host, ReversePath};
+use smtp_proto::command::{Argument, MailParameters, RcptParameters};
+use smtp_proto::keyword::Mechanism;
+use smtp_proto::output::TlsInfo;
+use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
+use smtp_proto::secret::Secret;
+use smtp_proto::server::{BodyMode, CloseReason, HeloKind, ResetReason};
+
+use crate::completion::Responder;
+
+/// A connection's identity in logs and trace headers: its event loop and
+/// its number in that loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId {
+    /// The event loop's index.
+    pub event_loop: usize,
+    /// The connection's number in its loop (never reused).
+    pub number: u64,
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "L{}C{}", self.event_loop, self.number)
+    }
+}
+
+/// What the server knows about a new connection.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// Its id.
+    pub id: ConnectionId,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The address it connected to.
+    pub local: SocketAddr,
+    /// The TLS parameters, for an implicit-TLS connection (known once its
+    /// handshake is done, before the session starts).
+    pub tls: Option<TlsInfo>,
+}
+
+/// Makes a [`Session`] for each connection. Shared by all event loops.
+pub trait Backend: Send + Sync + 'static {
+    /// The per-connection handler.
+    type Session: Session;
+
+    /// A session for a new connection, or the reply to refuse it with: a
+    /// `554` (no service; the client may only `QUIT`) or a `421` (closed at
+    /// once), RFC 5321 §3.1.
+    fn connect(&self, info: &ConnectionInfo) -> Result<Self::Session, Reply<'static>>;
+}
+
+/// One connection's handler. It lives on its event loop's thread; move a
+/// [`Responder`] (which is `Send`) to answer elsewhere.
+#[allow(unused_variables)]
+pub trait Session: 'static {
+    /// The client greeted (`EHLO`, `HELO`, `LHLO`); any transaction was
+    /// reset.
+    fn helo(&mut self, kind: HeloKind, host: &Host<'_>) {}
+
+    /// TLS was established (after STARTTLS); the client must greet again.
+    fn tls_established(&mut self, info: &TlsInfo) {}
+
+    /// `MAIL FROM`: accept the sender or refuse it.
+    fn mail(&mut self, from: &ReversePath<'_>, params: &MailParameters<'_>, answer: Responder) {
+        answer.accept();
+    }
+
+    /// `RCPT TO`: accept the recipient or refuse it.
+    fn rcpt(&mut self, to: &ForwardPath<'_>, params: &RcptParameters<'_>, answer: Responder) {
+        answer.accept();
+    }
+
+    /// The client wants to send the message (`DATA`, or a transaction's
+    /// first `BDAT`): accept to receive it, or refuse.
+    fn data_start(&mut self, mode: BodyMode, answer: Responder) {
+        answer.accept();
+    }
+
+    /// A piece of the message, in order, unstuffed.
+    fn data(&mut self, chunk: &[u8]) {}
+
+    /// The message is complete (`size` octets). Give one answer per
+    /// responder, in order: one in SMTP, one per accepted recipient in LMTP
+    /// (RFC 2033 §4.2). `250` only once the message is safe.
+    fn data_end(&mut self, size: u64, answers: Vec<Responder>) {
+        for answer in answers {
+            answer.accept();
+        }
+    }
+
+    /// The transaction ended without a final answer (RSET, a new greeting,
+    /// an oversized or smuggling-suspect message refused by the session).
+    /// Discard what was stored of it.
+    fn reset(&mut self, reason: ResetReason) {}
+
+    /// `AUTH PLAIN` credentials: `answer.auth_success()` or a `535`.
+    fn auth_plain(
+        &mut self,
+        authzid: Option<&str>,
+        authcid: &str,
+        password: Secret<&str>,
+        answer: Responder,
+    ) {
+        answer.reply(auth_refused());
+    }
+
+    /// `AUTH LOGIN` credentials: `answer.auth_success()` or a `535`.
+    fn auth_login(&mut self, username: &str, password: Secret<&str>, answer: Responder) {
+        answer.reply(auth_refused());
+    }
+
+    /// `AUTH` with another offered mechanism: send a challenge, succeed or
+    /// refuse.
+    fn auth(
+        &mut self,
+        mechanism: &Mechanism<'_>,
+        initial_response: Option<Secret<Vec<u8>>>,
+        answer: Responder,
+    ) {
+        answer.reply(auth_refused());
+    }
+
+    /// The client's answer to a challenge sent from [`Session::auth`].
+    fn auth_response(&mut self, response: Secret<&[u8]>, answer: Responder) {
+        answer.reply(auth_refused());
+    }
+
+    /// `VRFY`: the default answers `252` without disclosing anything.
+    fn vrfy(&mut self, target: &Argument<'_>, answer: Responder) {
+        answer.accept();
+    }
+
+    /// `EXPN`: the default answers `252` without disclosing anything.
+    fn expn(&mut self, list: &Argument<'_>, answer: Responder) {
+        answer.accept();
+    }
+
+    /// The connection ended; the session is dropped next.
+    fn closed(&mut self, reason: CloseReason) {}
+}
+
+/// `535 5.7.8 Authentication credentials invalid` (RFC 4954 §6).
+pub fn auth_refused() -> Reply<'static> {
+    fixed(
+        ReplyCode::AUTH_CREDENTIALS_INVALID,
+        EnhancedStatusCode::AUTH_CREDENTIALS_INVALID,
+        "Authentication credentials invalid",
+    )
+}
+
+/// `451 4.3.0 Local error in processing`: a temporary local failure
+/// (storage, a handler that gave no answer); the client keeps the message
+/// and retries (RFC 5321 §4.2.5, RFC 3463 §3.4).
+pub fn local_error() -> Reply<'static> {
+    fixed(
+        ReplyCode::LOCAL_ERROR,
+        EnhancedStatusCode::SYSTEM_TEMPORARY,
+        "Local error in processing",
+    )
+}
+
+/// A reply from constants.
+pub(crate) fn fixed(
+    code: ReplyCode,
+    enhanced: EnhancedStatusCode,
+    text: &'static str,
+) -> Reply<'static> {
+    // Callers pass constant text without CR, LF or NUL and an enhanced code
+    // of the reply code's class, the only ways construction can fail.
+    Reply::with_enhanced(code, enhanced, text).expect("constant reply is valid")
+}

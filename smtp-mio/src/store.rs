@@ -1,0 +1,413 @@
+//! Ready-made backends: deliver into a [`Maildir`], or discard (a sink for
+//! benchmarks), optionally requiring AUTH.
+//!
+//! [`StoreBackend`] is what the `mail-server` example runs. Every message
+//! gets a `Received:` header (RFC 5321 §4.4) naming the client's greeting,
+//! its address, this server, the protocol type (`ESMTPSA`…) and the message
+//! id; the body is streamed into `tmp/` chunk by chunk as it arrives, and
+//! the `250` carrying the id is sent only after the message was `fsync`ed
+//! and renamed into `new/` (see [`maildir`](crate::maildir)). A storage
+//! error at any point answers `451 4.3.0`, and the partial file is removed.
+//!
+//! The final `fsync`s and rename run on a small pool of committer threads,
+//! not on the event loop: an `fsync` takes milliseconds, and a loop that
+//! waited for it would stall every other connection it serves. The session
+//! hands the delivery and its [`Responder`]s to the pool and the answer
+//! comes back through the loop's inbox when the message is durable — the
+//! late-answer path of [`completion`](crate::completion) doing what it is
+//! for.
+//!
+//! With credentials configured, `AUTH PLAIN` and `LOGIN` are checked against
+//! them (the session config decides that AUTH is offered only under TLS and
+//! required before `MAIL`); a failed attempt gets `535 5.7.8`.
+
+use std::net::IpAddr;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use smtp_proto::address::{ForwardPath, Host, ReversePath};
+use smtp_proto::command::{MailParameters, RcptParameters};
+use smtp_proto::output::TlsInfo;
+use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
+use smtp_proto::secret::Secret;
+use smtp_proto::server::{BodyMode, HeloKind, ResetReason};
+
+use crate::backend::{Backend, ConnectionInfo, Session, auth_refused, local_error};
+use crate::completion::Responder;
+use crate::maildir::{Delivery, Maildir};
+use crate::trace::{ProtocolBase, Received, WithProtocol};
+
+/// Where accepted messages go.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Store {
+    /// Into a Maildir.
+    Maildir(Arc<Maildir>),
+    /// Nowhere: the body is read and dropped (benchmarks, tests).
+    Discard,
+}
+
+/// User names and passwords accepted by AUTH PLAIN and LOGIN.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    users: Vec<(String, Secret<String>)>,
+}
+
+impl Credentials {
+    /// No user (every AUTH fails).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a user.
+    pub fn add(&mut self, user: impl Into<String>, password: impl Into<String>) {
+        self.users.push((user.into(), Secret::new(password.into())));
+    }
+
+    /// Whether no user is configured.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Whether `user` with `password` is known. Every entry is compared in
+    /// full, whatever matches, so the time taken does not tell which part
+    /// of a guess was right.
+    pub fn check(&self, user: &str, password: &str) -> bool {
+        let mut ok = false;
+        for (u, p) in &self.users {
+            ok |= constant_time_eq(u.as_bytes(), user.as_bytes())
+                & constant_time_eq(p.expose().as_bytes(), password.as_bytes());
+        }
+        ok
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Committer threads: `fsync` is I/O-bound, and a few in flight let the
+/// disk serve them together.
+const COMMITTERS: usize = 4;
+
+/// A message to make durable, and the answers waiting for it.
+type CommitJob = (Delivery, Vec<Responder>, u64);
+
+/// The backend of the `mail-server` example: every connection stores into
+/// one [`Store`].
+#[derive(Debug, Clone)]
+pub struct StoreBackend {
+    store: Store,
+    hostname: Arc<str>,
+    credentials: Arc<Credentials>,
+    /// The committer pool (Maildir only; `None` if it could not start, then
+    /// commits run inline).
+    committer: Option<Sender<CommitJob>>,
+}
+
+impl StoreBackend {
+    /// A backend storing into `store`, naming itself `hostname` in trace
+    /// headers, checking AUTH against `credentials`.
+    pub fn new(store: Store, hostname: &str, credentials: Credentials) -> Self {
+        let committer = match store {
+            Store::Maildir(_) => spawn_committers(COMMITTERS),
+            Store::Discard => None,
+        };
+        Self {
+            store,
+            hostname: Arc::from(hostname),
+            credentials: Arc::new(credentials),
+            committer,
+        }
+    }
+}
+
+/// Starts `n` threads that commit deliveries and answer for them; they end
+/// when the last sender (the backend and its sessions) is gone.
+fn spawn_committers(n: usize) -> Option<Sender<CommitJob>> {
+    let (jobs, queue) = mpsc::channel::<CommitJob>();
+    let queue = Arc::new(Mutex::new(queue));
+    let mut started = 0;
+    for i in 0..n {
+        let queue = Arc::clone(&queue);
+        let spawned = std::thread::Builder::new()
+            .name(format!("maildir-commit-{i}"))
+            .spawn(move || {
+                loop {
+                    // Receiving cannot panic, so a poisoned lock still
+                    // guards a consistent receiver.
+                    let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    let Ok((delivery, answers, size)) = job else {
+                        return;
+                    };
+                    answer_commit(delivery.commit(), answers, size);
+                }
+            });
+        if spawned.is_ok() {
+            started += 1;
+        }
+    }
+    (started > 0).then_some(jobs)
+}
+
+/// Answers a message's end with the outcome of its commit: `250` with the
+/// id, or `451`.
+fn answer_commit(
+    result: std::io::Result<impl std::fmt::Display>,
+    answers: Vec<Responder>,
+    size: u64,
+) {
+    match result {
+        Ok(id) => {
+            tracing::debug!(%id, size, "message accepted");
+            let text = format!("Ok: queued as {id}");
+            for answer in answers {
+                match Reply::with_enhanced(
+                    ReplyCode::OK,
+                    EnhancedStatusCode::SUCCESS,
+                    text.as_str(),
+                ) {
+                    Ok(reply) => answer.reply(reply),
+                    // The id holds no CR or LF; should the text ever be
+                    // refused, the standard 250 says the same.
+                    Err(_) => answer.accept(),
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "message not stored");
+            for answer in answers {
+                answer.reply(local_error());
+            }
+        }
+    }
+}
+
+impl Backend for StoreBackend {
+    type Session = StoreSession;
+
+    fn connect(&self, info: &ConnectionInfo) -> Result<StoreSession, Reply<'static>> {
+        Ok(StoreSession {
+            store: self.store.clone(),
+            hostname: Arc::clone(&self.hostname),
+            credentials: Arc::clone(&self.credentials),
+            peer: info.peer.ip(),
+            tls: info.tls.clone(),
+            helo: String::new(),
+            base: ProtocolBase::Esmtp,
+            authenticated: false,
+            utf8: false,
+            recipients: Vec::new(),
+            delivery: None,
+            failed: false,
+            committer: self.committer.clone(),
+        })
+    }
+}
+
+/// One connection of a [`StoreBackend`].
+#[derive(Debug)]
+pub struct StoreSession {
+    store: Store,
+    hostname: Arc<str>,
+    credentials: Arc<Credentials>,
+    peer: IpAddr,
+    tls: Option<TlsInfo>,
+    helo: String,
+    base: ProtocolBase,
+    authenticated: bool,
+    utf8: bool,
+    recipients: Vec<String>,
+    /// The message being written (Maildir only).
+    delivery: Option<Delivery>,
+    /// Storage failed during this message: answer 451 at its end.
+    failed: bool,
+    committer: Option<Sender<CommitJob>>,
+}
+
+impl StoreSession {
+    fn reset_transaction(&mut self) {
+        self.recipients.clear();
+        // Dropping an uncommitted delivery removes its file.
+        self.delivery = None;
+        self.failed = false;
+        self.utf8 = false;
+    }
+
+    fn begin(&mut self, maildir: &Maildir) -> std::io::Result<Delivery> {
+        let protocol = WithProtocol::new(self.base)
+            .tls(self.tls.is_some())
+            .authenticated(self.authenticated)
+            .utf8(self.utf8);
+        let mut received = Received::new(
+            &self.helo,
+            self.peer,
+            &self.hostname,
+            protocol,
+            SystemTime::now(),
+        );
+        if let Some(tls) = &self.tls {
+            received = received.with_tls(tls);
+        }
+        if let [only] = self.recipients.as_slice() {
+            received = received.with_recipient(only);
+        }
+        maildir.begin(&received)
+    }
+}
+
+impl Session for StoreSession {
+    fn helo(&mut self, kind: HeloKind, host: &Host<'_>) {
+        self.reset_transaction();
+        self.helo = host.to_string();
+        self.base = match kind {
+            HeloKind::Helo => ProtocolBase::Smtp,
+            HeloKind::Lhlo => ProtocolBase::Lmtp,
+            _ => ProtocolBase::Esmtp,
+        };
+    }
+
+    fn tls_established(&mut self, info: &TlsInfo) {
+        self.reset_transaction();
+        self.tls = Some(info.clone());
+        // RFC 3207 §4.2: everything learned before TLS is forgotten.
+        self.authenticated = false;
+        self.helo.clear();
+    }
+
+    fn mail(&mut self, _from: &ReversePath<'_>, params: &MailParameters<'_>, answer: Responder) {
+        self.reset_transaction();
+        self.utf8 = params.smtputf8;
+        answer.accept();
+    }
+
+    fn rcpt(&mut self, to: &ForwardPath<'_>, _params: &RcptParameters<'_>, answer: Responder) {
+        // The trace header's `for <...>` clause adds the brackets.
+        let text = to.to_string();
+        let bare = text
+            .strip_prefix('<')
+            .and_then(|t| t.strip_suffix('>'))
+            .unwrap_or(&text);
+        self.recipients.push(bare.to_owned());
+        answer.accept();
+    }
+
+    fn data_start(&mut self, _mode: BodyMode, answer: Responder) {
+        let Store::Maildir(maildir) = &self.store else {
+            answer.accept();
+            return;
+        };
+        let maildir = Arc::clone(maildir);
+        match self.begin(&maildir) {
+            Ok(delivery) => {
+                self.delivery = Some(delivery);
+                answer.accept();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start a delivery");
+                answer.reply(local_error());
+            }
+        }
+    }
+
+    fn data(&mut self, chunk: &[u8]) {
+        if let Some(delivery) = self.delivery.as_mut()
+            && let Err(e) = delivery.write(chunk)
+        {
+            tracing::warn!(error = %e, "writing the message failed");
+            self.delivery = None;
+            self.failed = true;
+        }
+    }
+
+    fn data_end(&mut self, size: u64, answers: Vec<Responder>) {
+        let delivery = self.delivery.take();
+        let failed = std::mem::take(&mut self.failed);
+        self.recipients.clear();
+        match (delivery, &self.store) {
+            (Some(delivery), _) => {
+                let job = (delivery, answers, size);
+                // To the pool; inline if it is gone (never on the happy
+                // path: the pool lives as long as the backend).
+                let job = match &self.committer {
+                    Some(committer) => match committer.send(job) {
+                        Ok(()) => return,
+                        Err(mpsc::SendError(job)) => job,
+                    },
+                    None => job,
+                };
+                let (delivery, answers, size) = job;
+                answer_commit(delivery.commit(), answers, size);
+            }
+            (None, Store::Discard) if !failed => answer_commit(Ok("discarded"), answers, size),
+            (None, _) => answer_commit(
+                Err::<&str, _>(std::io::Error::other("the message was not stored")),
+                answers,
+                size,
+            ),
+        }
+    }
+
+    fn reset(&mut self, _reason: ResetReason) {
+        self.reset_transaction();
+    }
+
+    fn auth_plain(
+        &mut self,
+        authzid: Option<&str>,
+        authcid: &str,
+        password: Secret<&str>,
+        answer: Responder,
+    ) {
+        // Acting for another identity is not supported: only oneself.
+        let identity_ok = authzid.is_none_or(|z| z.is_empty() || z == authcid);
+        if identity_ok && self.credentials.check(authcid, password.expose()) {
+            self.authenticated = true;
+            answer.auth_success();
+        } else {
+            answer.reply(auth_refused());
+        }
+    }
+
+    fn auth_login(&mut self, username: &str, password: Secret<&str>, answer: Responder) {
+        if self.credentials.check(username, password.expose()) {
+            self.authenticated = true;
+            answer.auth_success();
+        } else {
+            answer.reply(auth_refused());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_check_user_and_password_together() {
+        let mut c = Credentials::new();
+        assert!(c.is_empty());
+        assert!(!c.check("", ""));
+        c.add("alice", "s3cret");
+        c.add("bob", "hunter2");
+        assert!(c.check("alice", "s3cret"));
+        assert!(c.check("bob", "hunter2"));
+        assert!(!c.check("alice", "hunter2"));
+        assert!(!c.check("alice", "s3cre"));
+        assert!(!c.check("carol", "s3cret"));
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn constant_time_eq_is_eq() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

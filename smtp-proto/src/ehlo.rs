@@ -316,40 +316,88 @@ impl Kind {
     }
 
     /// The typed extension a keyword names, ignoring case.
-    ///
-    /// Called for every EHLO line: the keyword is upper-cased into a small
-    /// stack buffer (the longest known keyword has 19 bytes) and matched
-    /// as bytes, so there is no per-candidate case-insensitive comparison.
     fn of(keyword: &str) -> Option<Self> {
         let b = keyword.as_bytes();
-        let mut buf = [0u8; 19];
-        let upper = buf.get_mut(..b.len())?;
+        if b.len() > KIND_MAX_LEN {
+            return None;
+        }
+        let mut upper = [0u8; KIND_MAX_LEN];
         for (d, s) in upper.iter_mut().zip(b) {
             *d = s.to_ascii_uppercase();
         }
-        Some(match &*upper {
-            b"DSN" => Self::Dsn,
-            b"SIZE" => Self::Size,
-            b"AUTH" => Self::Auth,
-            b"VRFY" => Self::Vrfy,
-            b"ETRN" => Self::Etrn,
-            b"HELP" => Self::Help,
-            b"LIMITS" => Self::Limits,
-            b"8BITMIME" => Self::EightBitMime,
-            b"CHUNKING" => Self::Chunking,
-            b"SMTPUTF8" => Self::SmtpUtf8,
-            b"STARTTLS" => Self::StartTls,
-            b"DELIVERBY" => Self::DeliverBy,
-            b"PIPELINING" => Self::Pipelining,
-            b"BINARYMIME" => Self::BinaryMime,
-            b"REQUIRETLS" => Self::RequireTls,
-            b"MT-PRIORITY" => Self::MtPriority,
-            b"FUTURERELEASE" => Self::FutureRelease,
-            b"ENHANCEDSTATUSCODES" => Self::EnhancedStatusCodes,
+        Self::of_upper(&upper, b.len())
+    }
+
+    /// The typed extension of a keyword of `len` bytes whose first bytes (up
+    /// to [`KIND_MAX_LEN`]) are in `upper`, upper-cased and padded with
+    /// zeros.
+    ///
+    /// Called for every EHLO line: the first 16 bytes are matched as one
+    /// 128-bit word against the known keywords (the zero padding tells
+    /// lengths apart), so there is no per-candidate comparison; the length,
+    /// and for the one keyword longer than 16 bytes its tail, are checked
+    /// afterwards.
+    fn of_upper(upper: &[u8; KIND_MAX_LEN], len: usize) -> Option<Self> {
+        const fn word(s: &str) -> u128 {
+            let b = s.as_bytes();
+            let mut w = [0u8; 16];
+            let mut i = 0;
+            while i < b.len() && i < 16 {
+                w[i] = b[i];
+                i += 1;
+            }
+            u128::from_le_bytes(w)
+        }
+        const DSN: u128 = word("DSN");
+        const SIZE: u128 = word("SIZE");
+        const AUTH: u128 = word("AUTH");
+        const VRFY: u128 = word("VRFY");
+        const ETRN: u128 = word("ETRN");
+        const HELP: u128 = word("HELP");
+        const LIMITS: u128 = word("LIMITS");
+        const EIGHTBITMIME: u128 = word("8BITMIME");
+        const CHUNKING: u128 = word("CHUNKING");
+        const SMTPUTF8: u128 = word("SMTPUTF8");
+        const STARTTLS: u128 = word("STARTTLS");
+        const DELIVERBY: u128 = word("DELIVERBY");
+        const PIPELINING: u128 = word("PIPELINING");
+        const BINARYMIME: u128 = word("BINARYMIME");
+        const REQUIRETLS: u128 = word("REQUIRETLS");
+        const MT_PRIORITY: u128 = word("MT-PRIORITY");
+        const FUTURERELEASE: u128 = word("FUTURERELEASE");
+        const ENHANCEDSTATUSCODES: u128 = word("ENHANCEDSTATUSCODES");
+        let (head, tail) = upper.split_first_chunk::<16>()?;
+        let kind = match u128::from_le_bytes(*head) {
+            DSN => Self::Dsn,
+            SIZE => Self::Size,
+            AUTH => Self::Auth,
+            VRFY => Self::Vrfy,
+            ETRN => Self::Etrn,
+            HELP => Self::Help,
+            LIMITS => Self::Limits,
+            EIGHTBITMIME => Self::EightBitMime,
+            CHUNKING => Self::Chunking,
+            SMTPUTF8 => Self::SmtpUtf8,
+            STARTTLS => Self::StartTls,
+            DELIVERBY => Self::DeliverBy,
+            PIPELINING => Self::Pipelining,
+            BINARYMIME => Self::BinaryMime,
+            REQUIRETLS => Self::RequireTls,
+            MT_PRIORITY => Self::MtPriority,
+            FUTURERELEASE => Self::FutureRelease,
+            ENHANCEDSTATUSCODES => Self::EnhancedStatusCodes,
             _ => return None,
-        })
+        };
+        // Equal first 16 bytes; the length rules out a longer keyword (or
+        // one padded with NULs), and only ENHANCEDSTATUSCODES has a tail.
+        let known = kind.keyword().as_bytes();
+        let known_tail = known.get(16..).unwrap_or_default();
+        (len == known.len() && tail.get(..known_tail.len()) == Some(known_tail)).then_some(kind)
     }
 }
+
+/// The longest known keyword (`ENHANCEDSTATUSCODES`).
+const KIND_MAX_LEN: usize = 19;
 
 /// `1*digit` as a number; `None` when empty, not all digits, or too large.
 fn parse_number(s: &str) -> Option<u64> {
@@ -538,7 +586,7 @@ where
         },
         // "AUTH" 1*(SP sasl-mech) (RFC 4954 §3)
         Kind::Auth => {
-            let mut mechs: Vec<Mechanism<'a>> = Vec::new();
+            let mut mechs: Vec<Mechanism<'a>> = Vec::with_capacity(params.clone().count());
             for p in params {
                 let m = Mechanism::new(p).ok()?;
                 if !mechs.contains(&m) {
@@ -1126,32 +1174,51 @@ impl<'a> Iterator for Tokens<'a> {
 }
 
 /// ```text
-/// ehlo-line = ehlo-keyword *( SP ehlo-param )
-///           / "AUTH=" sasl-mech *( SP sasl-mech )   ; pre-RFC 2554 form
+/// ehlo-line    = ehlo-keyword *( SP ehlo-param )
+///              / "AUTH=" sasl-mech *( SP sasl-mech )   ; pre-RFC 2554 form
+/// ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
 /// ```
 /// Runs of spaces count as one separator.
+///
+/// The keyword is checked, upper-cased for the lookup of its [`Kind`] and
+/// delimited in one pass over its bytes.
 fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
-    let mut tokens = Tokens(line);
-    let Some(first) = tokens.next() else {
+    let line = line.trim_start_matches(' ');
+    if line.is_empty() {
         return LineOutcome::Empty;
-    };
-    if let Some(rest) = first
-        .get(..5)
-        .filter(|p| p.eq_ignore_ascii_case("AUTH="))
-        .and_then(|_| first.get(5..))
-    {
-        let params = std::iter::once(rest)
-            .filter(|t| !t.is_empty())
-            .chain(tokens);
-        return match typed(Kind::Auth, params) {
-            Some(ext) => LineOutcome::Ext(Some(Kind::Auth), ext),
-            None => LineOutcome::Malformed,
-        };
     }
-    let Ok(keyword) = Keyword::new(first) else {
+    let mut upper = [0u8; KIND_MAX_LEN];
+    let mut end = line.len();
+    for (i, &c) in line.as_bytes().iter().enumerate() {
+        if c.is_ascii_alphanumeric() || (c == b'-' && i > 0) {
+            if let Some(d) = upper.get_mut(i) {
+                *d = c.to_ascii_uppercase();
+            }
+            continue;
+        }
+        if c == b' ' {
+            end = i;
+            break;
+        }
+        if c == b'=' && i == 4 && upper.starts_with(b"AUTH") {
+            // `AUTH=mech ...`: the mechanisms start right after the `=` (an
+            // empty first token is skipped like any other).
+            let params = Tokens(line.get(5..).unwrap_or_default());
+            return match typed(Kind::Auth, params) {
+                Some(ext) => LineOutcome::Ext(Some(Kind::Auth), ext),
+                None => LineOutcome::Malformed,
+            };
+        }
         return LineOutcome::Malformed;
-    };
-    let kind = Kind::of(first);
+    }
+    // `end` is at an ASCII space or the end of the line: char boundaries.
+    let (first, rest) = (
+        line.get(..end).unwrap_or_default(),
+        line.get(end..).unwrap_or_default(),
+    );
+    let tokens = Tokens(rest);
+    let keyword = Keyword::from_validated(first);
+    let kind = Kind::of_upper(&upper, end);
     if let Some(ext) = kind.and_then(|kind| typed(kind, tokens.clone())) {
         return LineOutcome::Ext(kind, ext);
     }
@@ -1169,4 +1236,109 @@ fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
             params: checked,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const ALL: [Kind; 18] = [
+        Kind::Size,
+        Kind::Auth,
+        Kind::Pipelining,
+        Kind::EightBitMime,
+        Kind::BinaryMime,
+        Kind::Chunking,
+        Kind::SmtpUtf8,
+        Kind::Dsn,
+        Kind::EnhancedStatusCodes,
+        Kind::StartTls,
+        Kind::RequireTls,
+        Kind::MtPriority,
+        Kind::DeliverBy,
+        Kind::FutureRelease,
+        Kind::Limits,
+        Kind::Vrfy,
+        Kind::Etrn,
+        Kind::Help,
+    ];
+
+    /// The obvious version of [`Kind::of`].
+    fn kind_reference(keyword: &str) -> Option<Kind> {
+        ALL.into_iter()
+            .find(|k| k.keyword().eq_ignore_ascii_case(keyword))
+    }
+
+    /// The three-pass version of the keyword step of [`parse_ehlo_line`]:
+    /// whether the first token is a keyword, and its kind.
+    fn keyword_reference(line: &str) -> Option<Option<Kind>> {
+        let first = line.split(' ').find(|t| !t.is_empty())?;
+        Keyword::new(first).ok()?;
+        Some(kind_reference(first))
+    }
+
+    #[test]
+    fn kind_known_answers() {
+        for kind in ALL {
+            let kw = kind.keyword();
+            assert_eq!(Kind::of(kw), Some(kind), "{kw}");
+            assert_eq!(Kind::of(&kw.to_ascii_lowercase()), Some(kind), "{kw}");
+            assert_eq!(Kind::of(&format!("{kw}X")), None, "{kw}");
+            assert_eq!(Kind::of(&format!("{kw}\0")), None, "{kw}");
+            assert_eq!(Kind::of(&kw[..kw.len() - 1]), None, "{kw}");
+        }
+        for s in [
+            "",
+            "X",
+            "ENHANCEDSTATUSCODE",
+            "ENHANCEDSTATUSCOXES",
+            "SIZE ",
+        ] {
+            assert_eq!(Kind::of(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn ehlo_line_keyword_known_answers() {
+        let kind = |line| match parse_ehlo_line(line) {
+            LineOutcome::Ext(kind, _) => Ok(kind),
+            LineOutcome::Malformed => Err("malformed"),
+            LineOutcome::Empty => Err("empty"),
+        };
+        assert_eq!(kind("  "), Err("empty"));
+        assert_eq!(kind(" size  100 "), Ok(Some(Kind::Size)));
+        assert_eq!(kind("X-ENHANCEDSTATUSCODES"), Ok(None));
+        assert_eq!(kind("-SIZE"), Err("malformed"));
+        assert_eq!(kind("SIZE\t1"), Err("malformed"));
+        assert_eq!(kind("SIZE=1"), Err("malformed"));
+        assert_eq!(kind("auth=PLAIN LOGIN"), Ok(Some(Kind::Auth)));
+        assert_eq!(kind("AUTH= PLAIN"), Ok(Some(Kind::Auth)));
+        assert_eq!(kind("AUTHX=PLAIN"), Err("malformed"));
+        assert_eq!(kind("AUTH==PLAIN"), Err("malformed"));
+        assert_eq!(kind("ST\u{e9}RTTLS"), Err("malformed"));
+    }
+
+    proptest! {
+        #[test]
+        fn kind_matches_reference(
+            s in prop_oneof![
+                proptest::sample::select(ALL.map(Kind::keyword).to_vec()).prop_map(String::from),
+                "[a-zA-Z0-9= \\-]{0,22}",
+                "(?i)(size|auth|dsn|mt-priority|enhancedstatuscodes|8bitmime)[a-z0-9\\-=\0]{0,3}",
+            ],
+        ) {
+            prop_assert_eq!(Kind::of(&s), kind_reference(&s));
+            if !s.to_ascii_uppercase().trim_start_matches(' ').starts_with("AUTH=") {
+                let got = match parse_ehlo_line(&s) {
+                    LineOutcome::Ext(kind, _) => Some(kind),
+                    // A known keyword's line is never malformed for its
+                    // keyword alone; here the parameters are printable.
+                    LineOutcome::Malformed | LineOutcome::Empty => None,
+                };
+                prop_assert_eq!(got, keyword_reference(&s));
+            }
+        }
+    }
 }

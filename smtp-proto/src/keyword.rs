@@ -65,6 +65,14 @@ impl<'a> Keyword<'a> {
     pub fn into_owned(self) -> Keyword<'static> {
         Keyword(Cow::Owned(self.0.into_owned()))
     }
+
+    /// Wraps a keyword the caller has already checked against the grammar
+    /// (a parser that validates while scanning), so it is not scanned twice.
+    /// Debug builds re-check it.
+    pub(crate) fn from_validated(s: &'a str) -> Self {
+        debug_assert!(validate_keyword(s).is_ok(), "not a keyword: {s:?}");
+        Self(Cow::Borrowed(s))
+    }
 }
 
 fn validate_keyword(s: &str) -> Result<(), TokenError> {

@@ -72,11 +72,119 @@ pub const MAX_REPLY_LINE_LEN: usize = 512;
 /// There is always at least one line; a reply without text has one empty
 /// line. The enhanced code, when present, is not part of the line texts (see
 /// the [module docs](self) for how it is split and written back).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct Reply<'a> {
     code: ReplyCode,
     enhanced: Option<EnhancedStatusCode>,
-    lines: Vec<Cow<'a, str>>,
+    lines: Lines<'a>,
+}
+
+/// The lines of a reply. Most replies have one line, which is kept inline so
+/// that parsing or building it allocates nothing; [`Lines::as_slice`] serves
+/// both forms as one slice, and equality, hashing and `Debug` of [`Reply`] go
+/// through that slice, so the representation is invisible.
+#[derive(Clone)]
+enum Lines<'a> {
+    One(Cow<'a, str>),
+    Many(Vec<Cow<'a, str>>),
+}
+
+impl<'a> Lines<'a> {
+    /// Collects lines, keeping a single one inline.
+    fn collect<I, T>(lines: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Cow<'a, str>>,
+    {
+        let mut iter = lines.into_iter();
+        let Some(first) = iter.next() else {
+            return Self::Many(Vec::new());
+        };
+        let first = first.into();
+        match iter.next() {
+            None => Self::One(first),
+            Some(second) => {
+                let mut all = Vec::with_capacity(iter.size_hint().0.saturating_add(2));
+                all.push(first);
+                all.push(second.into());
+                all.extend(iter.map(Into::into));
+                Self::Many(all)
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[Cow<'a, str>] {
+        match self {
+            Self::One(line) => std::slice::from_ref(line),
+            Self::Many(lines) => lines,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::One(_) => 1,
+            Self::Many(lines) => lines.len(),
+        }
+    }
+
+    /// Appends a line; a single inline line moves into a vector with room
+    /// for `room` lines in all.
+    #[inline]
+    fn push(&mut self, line: Cow<'a, str>, room: usize) {
+        match self {
+            Self::Many(lines) => lines.push(line),
+            Self::One(first) => {
+                let mut lines = Vec::with_capacity(room.max(2));
+                lines.push(std::mem::take(first));
+                lines.push(line);
+                *self = Self::Many(lines);
+            }
+        }
+    }
+
+    fn into_owned(self) -> Lines<'static> {
+        let own = |l: Cow<'a, str>| Cow::Owned(l.into_owned());
+        match self {
+            Self::One(line) => Lines::One(own(line)),
+            Self::Many(lines) => Lines::Many(lines.into_iter().map(own).collect()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Lines<'_> {
+    /// As the slice of lines, whichever the form.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_slice().fmt(f)
+    }
+}
+
+impl PartialEq for Reply<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.enhanced == other.enhanced
+            && self.lines.as_slice() == other.lines.as_slice()
+    }
+}
+
+impl Eq for Reply<'_> {}
+
+impl std::hash::Hash for Reply<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Field by field, as `#[derive(Hash)]` over a `Vec` of lines did.
+        self.code.hash(state);
+        self.enhanced.hash(state);
+        self.lines.as_slice().hash(state);
+    }
+}
+
+impl std::fmt::Debug for Reply<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("code", &self.code)
+            .field("enhanced", &self.enhanced)
+            .field("lines", &self.lines)
+            .finish()
+    }
 }
 
 /// Text that cannot go into a reply.
@@ -165,8 +273,8 @@ impl<'a> Reply<'a> {
         I: IntoIterator<Item = T>,
         T: Into<Cow<'a, str>>,
     {
-        let lines: Vec<Cow<'a, str>> = lines.into_iter().map(Into::into).collect();
-        validate(code, enhanced, &lines)?;
+        let lines = Lines::collect(lines);
+        validate(code, enhanced, lines.as_slice())?;
         Ok(Self {
             code,
             enhanced,
@@ -184,12 +292,23 @@ impl<'a> Reply<'a> {
         }
     }
 
-    /// Assembles a parsed reply; the parser has already checked every line.
+    /// Assembles a reply whose lines the caller has already checked (free of
+    /// CR, LF and NUL, at least one).
     pub(crate) fn from_parts(
         code: ReplyCode,
         enhanced: Option<EnhancedStatusCode>,
         lines: Vec<Cow<'a, str>>,
     ) -> Self {
+        Self {
+            code,
+            enhanced,
+            lines: Lines::collect(lines),
+        }
+    }
+
+    /// Assembles a parsed reply from its lines; the parser has already
+    /// checked every line.
+    fn from_lines(code: ReplyCode, enhanced: Option<EnhancedStatusCode>, lines: Lines<'a>) -> Self {
         Self {
             code,
             enhanced,
@@ -210,7 +329,7 @@ impl<'a> Reply<'a> {
     /// The text of each line, without code, separator, enhanced code or CRLF.
     /// Never empty.
     pub fn lines(&self) -> &[Cow<'a, str>] {
-        &self.lines
+        self.lines.as_slice()
     }
 
     /// The first line's text (in the greeting and the EHLO reply, the
@@ -218,12 +337,12 @@ impl<'a> Reply<'a> {
     pub fn first_line(&self) -> &str {
         // `lines` is never empty: constructors refuse it and the parser
         // creates a reply only from at least one line.
-        self.lines.first().map_or("", |l| l)
+        self.lines.as_slice().first().map_or("", |l| l)
     }
 
     /// All lines joined with `\n`, for logs and error messages.
     pub fn text(&self) -> String {
-        self.lines.join("\n")
+        self.lines.as_slice().join("\n")
     }
 
     /// Shorthand for `self.code().is_positive()` (`2yz` or `3yz`).
@@ -256,9 +375,10 @@ impl<'a> Reply<'a> {
     /// trailing space when a line's text is empty.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let code = self.code.to_ascii();
-        let last = self.lines.len().saturating_sub(1);
-        out.reserve(self.lines.iter().map(|l| l.len() + 16).sum());
-        for (i, line) in self.lines.iter().enumerate() {
+        let lines = self.lines.as_slice();
+        let last = lines.len().saturating_sub(1);
+        out.reserve(lines.iter().map(|l| l.len() + 16).sum());
+        for (i, line) in lines.iter().enumerate() {
             out.extend_from_slice(&code);
             let more = i < last;
             match (self.enhanced, line.is_empty()) {
@@ -292,11 +412,7 @@ impl<'a> Reply<'a> {
         Reply {
             code: self.code,
             enhanced: self.enhanced,
-            lines: self
-                .lines
-                .into_iter()
-                .map(|l| Cow::Owned(l.into_owned()))
-                .collect(),
+            lines: self.lines.into_owned(),
         }
     }
 }

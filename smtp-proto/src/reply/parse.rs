@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use thiserror::Error;
 
 use super::enhanced::{self, EnhancedStatusCode};
-use super::{Reply, ReplyCode};
+use super::{Lines, Reply, ReplyCode};
 
 /// Bounds on one reply, so a hostile server cannot make a client buffer
 /// without end.
@@ -261,9 +261,13 @@ impl<'a> Utf8Window<'a> {
 struct Partial<'a> {
     code: ReplyCode,
     enhanced: Option<EnhancedStatusCode>,
-    lines: Vec<Cow<'a, str>>,
+    lines: Lines<'a>,
     bytes: usize,
 }
+
+/// Room for the lines of a multi-line reply, reserved when its second line
+/// arrives: enough for a typical EHLO reply without growing.
+const MULTI_LINE_ROOM: usize = 16;
 
 impl<'a> Partial<'a> {
     fn start<'b>(
@@ -277,16 +281,15 @@ impl<'a> Partial<'a> {
             Some((esc, n)) => (Some(esc), line.text.get(n..).unwrap_or_default()),
             None => (None, line.text),
         };
-        let mut lines = Vec::with_capacity(if line.more { 16 } else { 1 });
-        lines.push(text(text_bytes));
         Self {
             code: line.code,
             enhanced,
-            lines,
+            lines: Lines::One(text(text_bytes)),
             bytes: wire_len,
         }
     }
 
+    #[inline]
     fn push<'b>(
         &mut self,
         line: &Line<'b>,
@@ -318,12 +321,12 @@ impl<'a> Partial<'a> {
         {
             bytes = bytes.get(n..).unwrap_or_default();
         }
-        self.lines.push(text(bytes));
+        self.lines.push(text(bytes), MULTI_LINE_ROOM);
         Ok(())
     }
 
     fn finish(self) -> Reply<'a> {
-        Reply::from_parts(self.code, self.enhanced, self.lines)
+        Reply::from_lines(self.code, self.enhanced, self.lines)
     }
 }
 

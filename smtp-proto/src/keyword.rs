@@ -45,6 +45,15 @@ impl<'a> Keyword<'a> {
         Ok(Self(Cow::Borrowed(s)))
     }
 
+    /// Wraps text the caller has already checked against the keyword
+    /// grammar (the MAIL/RCPT parameter splitter scans it with its own byte
+    /// table); debug builds check again.
+    #[inline]
+    pub(crate) fn from_validated(s: &'a str) -> Self {
+        debug_assert!(validate_keyword(s).is_ok(), "not a keyword: {s:?}");
+        Self(Cow::Borrowed(s))
+    }
+
     /// Validates an owned keyword.
     pub fn new_owned(s: String) -> Result<Keyword<'static>, TokenError> {
         validate_keyword(&s)?;

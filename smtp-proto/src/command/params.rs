@@ -504,17 +504,31 @@ impl<'a> OriginalRecipient<'a> {
     }
 
     fn parse(v: &'a str) -> Option<Self> {
-        let (ty, addr) = v.split_once(';')?;
-        let addr_type = if ty.eq_ignore_ascii_case("rfc822") {
+        // A byte scan: the type is a few bytes, shorter than memchr's setup.
+        let semi = v.bytes().position(|b| b == b';')?;
+        // `semi` indexes an ASCII `;`: char boundaries on both sides.
+        let (ty, addr) = (v.get(..semi)?, v.get(semi + 1..)?);
+        let (w, wl) = (pack(ty.as_bytes()), ty.len());
+        let addr_type = if RFC822.is(w, wl) {
             AddressType::Rfc822
-        } else if ty.eq_ignore_ascii_case("utf-8") {
+        } else if UTF_8.is(w, wl) {
             AddressType::Utf8
         } else {
             AddressType::Other(Keyword::new(ty).ok()?)
         };
         let address = match addr_type {
             AddressType::Utf8 => xtext::decode_utf8_addr(addr).ok()?,
-            _ => xtext::decode_xtext(addr).ok()?,
+            _ => match xtext::decode_xtext(addr).ok()? {
+                // Undecoded xtext is non-empty and all `xchar` (%d33-126):
+                // no control character, nothing more to check.
+                Cow::Borrowed(a) => {
+                    return Some(Self {
+                        addr_type,
+                        address: Cow::Borrowed(a),
+                    });
+                }
+                owned => owned,
+            },
         };
         Self::new(addr_type, address).ok()
     }
@@ -707,76 +721,188 @@ pub(super) fn push_num(out: &mut Vec<u8>, n: impl fmt::Display) {
 ///
 /// A byte scan (this runs for every MAIL and RCPT): each token ends at the
 /// next space, its keyword at the first `=`.
-fn split_params(
-    text: &str,
-) -> impl Iterator<Item = Result<(Keyword<'_>, Option<&str>), CommandError>> {
+fn split_params(text: &str) -> impl Iterator<Item = Result<(&str, Option<&str>), CommandError>> {
     super::words(text).map(split_param)
 }
 
-/// `esmtp-param = esmtp-keyword ["=" esmtp-value]`, one space-free token.
-fn split_param(token: &str) -> Result<(Keyword<'_>, Option<&str>), CommandError> {
-    let (kw, value) = match token.bytes().position(|b| b == b'=') {
-        // `eq` indexes an ASCII `=`: char boundaries on both sides.
-        Some(eq) => (
-            token.get(..eq).unwrap_or_default(),
-            Some(token.get(eq + 1..).unwrap_or_default()),
+/// The bytes of `esmtp-keyword` after the first: `ALPHA / DIGIT / "-"`.
+const KEYWORD_TAIL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0u8;
+    while b < 0x80 {
+        t[b as usize] = b.is_ascii_alphanumeric() || b == b'-';
+        b += 1;
+    }
+    t
+};
+
+/// The ASCII bytes of `esmtp-value`: `%d33-60 / %d62-126`.
+const VALUE_ASCII: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0u8;
+    while b < 0x80 {
+        t[b as usize] = matches!(b, b'!'..=b'<' | b'>'..=b'~');
+        b += 1;
+    }
+    t
+};
+
+/// `esmtp-param = esmtp-keyword ["=" esmtp-value]`, one space-free token,
+/// checked in one pass over its bytes. The keyword is returned as text; the
+/// caller wraps it in a [`Keyword`] only when it keeps it (`other`).
+fn split_param(token: &str) -> Result<(&str, Option<&str>), CommandError> {
+    let b = token.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if !KEYWORD_TAIL[usize::from(c)] {
+            break;
+        }
+        i += 1;
+    }
+    let first_ok = b.first().is_some_and(u8::is_ascii_alphanumeric);
+    let (kw, value) = match b.get(i) {
+        // `i` indexes an ASCII `=` (or is the end): char boundaries.
+        None if first_ok => return Ok((token, None)),
+        Some(b'=') if first_ok => (
+            token.get(..i).unwrap_or_default(),
+            token.get(i + 1..).unwrap_or_default(),
         ),
-        None => (token, None),
+        _ => {
+            // Name the keyword as sent: the text up to the first `=`.
+            let kw = token.split_once('=').map_or(token, |(k, _)| k);
+            return Err(perr(kw, ParameterErrorKind::Malformed));
+        }
     };
-    let keyword = Keyword::new(kw).map_err(|_| perr(kw, ParameterErrorKind::Malformed))?;
-    if let Some(v) = value
-        && !is_esmtp_value(v)
-    {
+    if !is_esmtp_value(value) {
         return Err(perr(kw, ParameterErrorKind::Malformed));
     }
-    Ok((keyword, value))
+    Ok((kw, Some(value)))
 }
 
 /// `esmtp-value = 1*(%d33-60 / %d62-126 / UTF8-non-ascii)`; ASCII bytes are
-/// checked one by one, non-ASCII text char by char.
+/// checked by table, non-ASCII text char by char.
 fn is_esmtp_value(v: &str) -> bool {
     let mut ascii = true;
-    for b in v.bytes() {
-        if b.is_ascii() {
-            if !matches!(b, b'!'..=b'<' | b'>'..=b'~') {
+    for &b in v.as_bytes() {
+        if !VALUE_ASCII[usize::from(b)] {
+            if b.is_ascii() {
                 return false;
             }
-        } else {
             ascii = false;
         }
     }
     !v.is_empty() && (ascii || v.chars().all(is_esmtp_value_char))
 }
 
-fn need<'v>(kw: &Keyword<'_>, v: Option<&'v str>) -> Result<&'v str, CommandError> {
-    v.ok_or_else(|| perr(kw.as_str(), ParameterErrorKind::MissingValue))
+/// An ASCII word of up to 8 bytes folded into an integer for one-compare,
+/// case-insensitive matching: [`fold`] of a received token equals
+/// `Word::new(b"NAME").0` only if the token is `NAME` in any case.
+///
+/// The constant side is lower-cased; the received side gets the case bit
+/// (0x20) set only at the positions where the constant has a letter, so a
+/// non-letter byte must match exactly (no `0x18` passing for `8`).
+#[derive(Clone, Copy)]
+struct Word {
+    /// The lower-cased word, little-endian, zero padded.
+    lower: u64,
+    /// 0x20 at each letter position.
+    mask: u64,
+    len: usize,
 }
 
-fn none(kw: &Keyword<'_>, v: Option<&str>) -> Result<(), CommandError> {
-    match v {
-        None => Ok(()),
-        Some(_) => Err(perr(kw.as_str(), ParameterErrorKind::UnexpectedValue)),
+impl Word {
+    const fn new(w: &[u8]) -> Self {
+        assert!(w.len() <= 8, "a folded word has at most 8 bytes");
+        let (mut lower, mut mask, mut i) = (0u64, 0u64, 0);
+        while i < w.len() {
+            let c = w[i];
+            if c.is_ascii_alphabetic() {
+                mask |= 0x20 << (8 * i);
+            }
+            lower |= (c.to_ascii_lowercase() as u64) << (8 * i);
+            i += 1;
+        }
+        Self {
+            lower,
+            mask,
+            len: w.len(),
+        }
+    }
+
+    /// Whether `packed` (from [`pack`]) of a `len`-byte token is this word,
+    /// ignoring ASCII case.
+    #[inline(always)]
+    fn is(self, packed: u64, len: usize) -> bool {
+        len == self.len && packed | self.mask == self.lower
     }
 }
 
-fn set<T>(slot: &mut Option<T>, kw: &Keyword<'_>, v: T) -> Result<(), CommandError> {
+/// Up to 8 bytes, little-endian and zero padded; 0 for longer input (which
+/// no [`Word`] matches, as their lengths differ).
+#[inline(always)]
+fn pack(b: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    match buf.get_mut(..b.len()) {
+        Some(dst) => {
+            dst.copy_from_slice(b);
+            u64::from_le_bytes(buf)
+        }
+        None => 0,
+    }
+}
+
+// The keywords and values matched by [`Word`].
+const SIZE: Word = Word::new(b"SIZE");
+const BODY: Word = Word::new(b"BODY");
+const AUTH: Word = Word::new(b"AUTH");
+const RET: Word = Word::new(b"RET");
+const ENVID: Word = Word::new(b"ENVID");
+const SMTPUTF8: Word = Word::new(b"SMTPUTF8");
+const BY: Word = Word::new(b"BY");
+const HOLDFOR: Word = Word::new(b"HOLDFOR");
+const NOTIFY: Word = Word::new(b"NOTIFY");
+const ORCPT: Word = Word::new(b"ORCPT");
+const RRVS: Word = Word::new(b"RRVS");
+const EIGHTBITMIME: Word = Word::new(b"8BITMIME");
+const SEVENBIT: Word = Word::new(b"7BIT");
+const HDRS: Word = Word::new(b"HDRS");
+const FULL: Word = Word::new(b"FULL");
+const NEVER: Word = Word::new(b"NEVER");
+const SUCCESS: Word = Word::new(b"SUCCESS");
+const FAILURE: Word = Word::new(b"FAILURE");
+const DELAY: Word = Word::new(b"DELAY");
+const RFC822: Word = Word::new(b"rfc822");
+const UTF_8: Word = Word::new(b"utf-8");
+
+fn need<'v>(kw: &str, v: Option<&'v str>) -> Result<&'v str, CommandError> {
+    v.ok_or_else(|| perr(kw, ParameterErrorKind::MissingValue))
+}
+
+fn none(kw: &str, v: Option<&str>) -> Result<(), CommandError> {
+    match v {
+        None => Ok(()),
+        Some(_) => Err(perr(kw, ParameterErrorKind::UnexpectedValue)),
+    }
+}
+
+fn set<T>(slot: &mut Option<T>, kw: &str, v: T) -> Result<(), CommandError> {
     if slot.is_some() {
-        return Err(perr(kw.as_str(), ParameterErrorKind::Duplicate));
+        return Err(perr(kw, ParameterErrorKind::Duplicate));
     }
     *slot = Some(v);
     Ok(())
 }
 
-fn set_flag(slot: &mut bool, kw: &Keyword<'_>) -> Result<(), CommandError> {
+fn set_flag(slot: &mut bool, kw: &str) -> Result<(), CommandError> {
     if *slot {
-        return Err(perr(kw.as_str(), ParameterErrorKind::Duplicate));
+        return Err(perr(kw, ParameterErrorKind::Duplicate));
     }
     *slot = true;
     Ok(())
 }
 
-fn invalid(kw: &Keyword<'_>) -> CommandError {
-    perr(kw.as_str(), ParameterErrorKind::InvalidValue)
+fn invalid(kw: &str) -> CommandError {
+    perr(kw, ParameterErrorKind::InvalidValue)
 }
 
 /// `1*DIGIT` into an unsigned integer; no sign, no overflow.
@@ -789,9 +915,11 @@ fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
 
 fn push_other<'a>(
     other: &mut Vec<Parameter<'a>>,
-    keyword: Keyword<'a>,
+    keyword: &'a str,
     value: Option<&'a str>,
 ) -> Result<(), CommandError> {
+    // Checked by `split_param`.
+    let keyword = Keyword::from_validated(keyword);
     if other.iter().any(|p| p.keyword == keyword) {
         return Err(perr(keyword.as_str(), ParameterErrorKind::Duplicate));
     }
@@ -812,32 +940,33 @@ pub(crate) fn parse_mail_params(text: &str) -> Result<MailParameters<'_>, Comman
     }
     for item in split_params(text) {
         let (kw, v) = item?;
-        let k = kw.as_str();
-        let is = |name: &str| k.eq_ignore_ascii_case(name);
-        match k.len() {
-            4 if is("SIZE") => {
-                let n = digits(need(&kw, v)?).ok_or_else(|| invalid(&kw))?;
-                set(&mut p.size, &kw, n)?;
+        let (k, len) = (pack(kw.as_bytes()), kw.len());
+        let is = |name: &str| kw.eq_ignore_ascii_case(name);
+        match len {
+            4 if SIZE.is(k, len) => {
+                let n = digits(need(kw, v)?).ok_or_else(|| invalid(kw))?;
+                set(&mut p.size, kw, n)?;
             }
-            4 if is("BODY") => {
-                let v = need(&kw, v)?;
-                let b = if v.eq_ignore_ascii_case("8BITMIME") {
+            4 if BODY.is(k, len) => {
+                let v = need(kw, v)?;
+                let (w, wl) = (pack(v.as_bytes()), v.len());
+                let b = if EIGHTBITMIME.is(w, wl) {
                     Body::EightBitMime
-                } else if v.eq_ignore_ascii_case("7BIT") {
+                } else if SEVENBIT.is(w, wl) {
                     Body::SevenBit
                 } else if v.eq_ignore_ascii_case("BINARYMIME") {
                     Body::BinaryMime
                 } else {
-                    return Err(invalid(&kw));
+                    return Err(invalid(kw));
                 };
-                set(&mut p.body, &kw, b)?;
+                set(&mut p.body, kw, b)?;
             }
-            4 if is("AUTH") => {
-                let v = need(&kw, v)?;
+            4 if AUTH.is(k, len) => {
+                let v = need(kw, v)?;
                 let a = if v == "<>" {
                     AuthParam::Unknown
                 } else {
-                    let decoded = xtext::decode_xtext(v).map_err(|_| invalid(&kw))?;
+                    let decoded = xtext::decode_xtext(v).map_err(|_| invalid(kw))?;
                     if unbracket(&decoded).is_empty() {
                         AuthParam::Unknown
                     } else {
@@ -845,56 +974,57 @@ pub(crate) fn parse_mail_params(text: &str) -> Result<MailParameters<'_>, Comman
                             Cow::Borrowed(s) => Mailbox::parse(unbracket(s)),
                             Cow::Owned(s) => Mailbox::parse(unbracket(&s)).map(Mailbox::into_owned),
                         };
-                        AuthParam::Mailbox(mb.map_err(|_| invalid(&kw))?)
+                        AuthParam::Mailbox(mb.map_err(|_| invalid(kw))?)
                     }
                 };
-                set(&mut p.auth, &kw, a)?;
+                set(&mut p.auth, kw, a)?;
             }
-            3 if is("RET") => {
-                let v = need(&kw, v)?;
-                let r = if v.eq_ignore_ascii_case("HDRS") {
+            3 if RET.is(k, len) => {
+                let v = need(kw, v)?;
+                let (w, wl) = (pack(v.as_bytes()), v.len());
+                let r = if HDRS.is(w, wl) {
                     Ret::Hdrs
-                } else if v.eq_ignore_ascii_case("FULL") {
+                } else if FULL.is(w, wl) {
                     Ret::Full
                 } else {
-                    return Err(invalid(&kw));
+                    return Err(invalid(kw));
                 };
-                set(&mut p.ret, &kw, r)?;
+                set(&mut p.ret, kw, r)?;
             }
-            5 if is("ENVID") => {
-                let x = XText::parse(need(&kw, v)?).map_err(|_| invalid(&kw))?;
-                set(&mut p.envid, &kw, x)?;
+            5 if ENVID.is(k, len) => {
+                let x = XText::parse(need(kw, v)?).map_err(|_| invalid(kw))?;
+                set(&mut p.envid, kw, x)?;
             }
-            8 if is("SMTPUTF8") => {
-                none(&kw, v)?;
-                set_flag(&mut p.smtputf8, &kw)?;
+            8 if SMTPUTF8.is(k, len) => {
+                none(kw, v)?;
+                set_flag(&mut p.smtputf8, kw)?;
             }
             10 if is("REQUIRETLS") => {
-                none(&kw, v)?;
-                set_flag(&mut p.requiretls, &kw)?;
+                none(kw, v)?;
+                set_flag(&mut p.requiretls, kw)?;
             }
             11 if is("MT-PRIORITY") => {
-                let v = need(&kw, v)?;
+                let v = need(kw, v)?;
                 let n = match v.as_bytes() {
                     [d] | [b'+', d] if d.is_ascii_digit() => (d - b'0') as i8,
                     [b'-', d] if d.is_ascii_digit() => -((d - b'0') as i8),
-                    _ => return Err(invalid(&kw)),
+                    _ => return Err(invalid(kw)),
                 };
                 // -9..=9 by construction.
-                let prio = MtPriority::new(n).ok_or_else(|| invalid(&kw))?;
-                set(&mut p.mt_priority, &kw, prio)?;
+                let prio = MtPriority::new(n).ok_or_else(|| invalid(kw))?;
+                set(&mut p.mt_priority, kw, prio)?;
             }
-            2 if is("BY") => {
-                let by = parse_by(need(&kw, v)?).ok_or_else(|| invalid(&kw))?;
-                set(&mut p.by, &kw, by)?;
+            2 if BY.is(k, len) => {
+                let by = parse_by(need(kw, v)?).ok_or_else(|| invalid(kw))?;
+                set(&mut p.by, kw, by)?;
             }
-            7 if is("HOLDFOR") => {
-                let n = digits(need(&kw, v)?).ok_or_else(|| invalid(&kw))?;
-                set(&mut p.hold, &kw, Hold::For(n))?;
+            7 if HOLDFOR.is(k, len) => {
+                let n = digits(need(kw, v)?).ok_or_else(|| invalid(kw))?;
+                set(&mut p.hold, kw, Hold::For(n))?;
             }
             9 if is("HOLDUNTIL") => {
-                let d = DateTime::new(need(&kw, v)?).map_err(|_| invalid(&kw))?;
-                set(&mut p.hold, &kw, Hold::Until(d))?;
+                let d = DateTime::new(need(kw, v)?).map_err(|_| invalid(kw))?;
+                set(&mut p.hold, kw, Hold::Until(d))?;
             }
             _ => push_other(&mut p.other, kw, v)?,
         }
@@ -1010,26 +1140,26 @@ pub(crate) fn parse_rcpt_params(text: &str) -> Result<RcptParameters<'_>, Comman
     }
     for item in split_params(text) {
         let (kw, v) = item?;
-        let k = kw.as_str();
-        match k.len() {
-            6 if k.eq_ignore_ascii_case("NOTIFY") => {
-                let n = parse_notify(need(&kw, v)?).ok_or_else(|| invalid(&kw))?;
-                set(&mut p.notify, &kw, n)?;
+        let (k, len) = (pack(kw.as_bytes()), kw.len());
+        match len {
+            6 if NOTIFY.is(k, len) => {
+                let n = parse_notify(need(kw, v)?).ok_or_else(|| invalid(kw))?;
+                set(&mut p.notify, kw, n)?;
             }
-            5 if k.eq_ignore_ascii_case("ORCPT") => {
-                let o = OriginalRecipient::parse(need(&kw, v)?).ok_or_else(|| invalid(&kw))?;
-                set(&mut p.orcpt, &kw, o)?;
+            5 if ORCPT.is(k, len) => {
+                let o = OriginalRecipient::parse(need(kw, v)?).ok_or_else(|| invalid(kw))?;
+                set(&mut p.orcpt, kw, o)?;
             }
-            4 if k.eq_ignore_ascii_case("RRVS") => {
-                let v = need(&kw, v)?;
+            4 if RRVS.is(k, len) => {
+                let v = need(kw, v)?;
                 let (time, action) = match v.rsplit_once(';') {
                     Some((t, "C" | "c")) => (t, Some(RrvsAction::Continue)),
                     Some((t, "R" | "r")) => (t, Some(RrvsAction::Reject)),
-                    Some(_) => return Err(invalid(&kw)),
+                    Some(_) => return Err(invalid(kw)),
                     None => (v, None),
                 };
-                let time = DateTime::new(time).map_err(|_| invalid(&kw))?;
-                set(&mut p.rrvs, &kw, Rrvs { time, action })?;
+                let time = DateTime::new(time).map_err(|_| invalid(kw))?;
+                set(&mut p.rrvs, kw, Rrvs { time, action })?;
             }
             _ => push_other(&mut p.other, kw, v)?,
         }
@@ -1039,16 +1169,17 @@ pub(crate) fn parse_rcpt_params(text: &str) -> Result<RcptParameters<'_>, Comman
 
 /// `notify-esmtp-value = "NEVER" / 1#notify-list-element`
 fn parse_notify(v: &str) -> Option<Notify> {
-    if v.eq_ignore_ascii_case("NEVER") {
+    if NEVER.is(pack(v.as_bytes()), v.len()) {
         return Some(Notify::Never);
     }
     let (mut s, mut f, mut d) = (false, false, false);
     for item in v.as_bytes().split(|&b| b == b',') {
-        let slot = if item.eq_ignore_ascii_case(b"SUCCESS") {
+        let (w, wl) = (pack(item), item.len());
+        let slot = if SUCCESS.is(w, wl) {
             &mut s
-        } else if item.eq_ignore_ascii_case(b"FAILURE") {
+        } else if FAILURE.is(w, wl) {
             &mut f
-        } else if item.eq_ignore_ascii_case(b"DELAY") {
+        } else if DELAY.is(w, wl) {
             &mut d
         } else {
             return None;
@@ -1059,4 +1190,54 @@ fn parse_notify(v: &str) -> Option<Notify> {
         *slot = true;
     }
     NotifyOn::new(s, f, d).map(Notify::On)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folded_words_match_case_insensitively_and_nothing_else() {
+        for ok in ["8BITMIME", "8bitmime", "8BitMime"] {
+            assert!(EIGHTBITMIME.is(pack(ok.as_bytes()), ok.len()), "{ok}");
+        }
+        // A byte that differs from a digit or `-` only in the case bit must
+        // not match (0x18 | 0x20 == b'8', 0x0d | 0x20 == b'-').
+        for bad in [
+            &b"\x18BITMIME"[..],
+            b"8BITMIM",
+            b"8BITMIMEX",
+            b"7BIT\0",
+            b"",
+        ] {
+            assert!(!EIGHTBITMIME.is(pack(bad), bad.len()), "{bad:?}");
+            assert!(!SEVENBIT.is(pack(bad), bad.len()), "{bad:?}");
+        }
+        assert!(UTF_8.is(pack(b"UTF-8"), 5));
+        assert!(!UTF_8.is(pack(b"UTF\x0d8"), 5));
+        assert!(!RFC822.is(pack(b"RFC\x182\x122"), 6));
+    }
+
+    #[test]
+    fn split_param_checks_keyword_and_value_in_one_pass() {
+        assert_eq!(split_param("SIZE=10").unwrap(), ("SIZE", Some("10")));
+        assert_eq!(split_param("X-A1").unwrap(), ("X-A1", None));
+        assert_eq!(split_param("X=ü").unwrap(), ("X", Some("ü")));
+        for (bad, kw) in [
+            ("-X=1", "-X"),
+            ("X_Y=1", "X_Y"),
+            ("=1", ""),
+            ("X=", "X"),
+            ("X=a=b", "X"),
+            ("X=\u{85}", "X"),
+            ("X=a\u{7f}", "X"),
+            ("Ü=1", "Ü"),
+        ] {
+            assert_eq!(
+                split_param(bad),
+                Err(perr(kw, ParameterErrorKind::Malformed)),
+                "{bad:?}"
+            );
+        }
+    }
 }

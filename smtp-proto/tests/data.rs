@@ -694,6 +694,24 @@ fn any_body() -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
+/// Long inputs for the bulk scan: runs of plain CRLF lines (whole 32-pair
+/// blocks, at times more than one 16 KiB window) with stuffed dots, dot-CR
+/// lines, terminators and arbitrary bytes between them.
+fn long_body() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        4 => (1usize..200, 1usize..40).prop_map(|(len, lines)| {
+            let mut line = vec![b'x'; len];
+            line.extend_from_slice(b"\r\n");
+            line.repeat(lines)
+        }),
+        1 => Just(b"\r\n..".to_vec()),
+        1 => Just(b"\r\n.\r".to_vec()),
+        1 => Just(b"\r\n.\r\n".to_vec()),
+        3 => any_body(),
+    ];
+    proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+}
+
 fn cut(input: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
     cuts.sort_unstable();
@@ -824,5 +842,48 @@ proptest! {
         let (cr, lf, nul) = model_counts(&input);
         let trailing_cr = u64::from(input.ends_with(b"\r"));
         prop_assert_eq!((s.bare_cr, s.bare_lf, s.nul, s.octets), (cr + trailing_cr, lf, nul, input.len() as u64));
+    }
+
+    #[test]
+    fn copying_and_in_place_agree_call_by_call(
+        input in prop_oneof![any_body(), long_body()],
+        c1 in proptest::collection::vec(any::<usize>(), 0..8),
+        c2 in proptest::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let chunks = cut(&input, &c1);
+        for policy in [REJECT, NORMALIZE] {
+            // The same reads through both APIs, compared after every call.
+            let mut a = DotUnstuffer::new(policy);
+            let mut b = DotUnstuffer::new(policy);
+            let mut buf = Vec::new();
+            let mut out = b"prefix".to_vec();
+            for chunk in &chunks {
+                buf.extend_from_slice(chunk);
+                let entry = buf.len();
+                let x = a.unstuff_in_place(&mut buf);
+                let before = out.len();
+                let y = b.unstuff(chunk, &mut out);
+                prop_assert_eq!(&buf[..x.body_len], &out[before..]);
+                prop_assert_eq!(x.body_len, y.body_len);
+                buf.drain(..x.consumed);
+                prop_assert_eq!(entry - buf.len(), y.consumed);
+                prop_assert_eq!(x.end, y.end);
+                prop_assert_eq!(a.stats(), b.stats());
+                prop_assert_eq!(a.is_done(), b.is_done());
+                if x.end {
+                    // What follows the terminator is left, untouched.
+                    prop_assert_eq!(&buf[..], &chunk[y.consumed..]);
+                    break;
+                }
+                prop_assert_eq!(y.consumed, chunk.len());
+            }
+            prop_assert_eq!(&out[..6], b"prefix");
+            // Different reads of the same input give the same outcome.
+            let other = cut(&input, &c2);
+            let whole = in_place(policy, &refs(&chunks));
+            prop_assert_eq!(&copying(policy, &refs(&other)), &whole);
+            prop_assert_eq!(&in_place(policy, &refs(&other)), &whole);
+            prop_assert_eq!(&out[6..], &whole.body[..]);
+        }
     }
 }

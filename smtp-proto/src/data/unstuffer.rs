@@ -73,9 +73,12 @@ pub struct Unstuffed {
 /// after a CRLF. One branch-free pass over byte pairs (which the compiler
 /// vectorizes) finds the next `CRLF .`, and proves on the way that nothing
 /// before it is a bare CR, a bare LF or a NUL; that stretch (up to 16 KiB)
-/// is then moved with one `copy_within` (not at all until the first removed
-/// dot). Only where the proof fails does the byte-exact automaton run,
-/// jumping with `memchr3` from one CR, LF or NUL to the next.
+/// is then moved with one `copy_within` in place (not at all until the
+/// first removed dot), or appended with one `extend_from_slice` by the
+/// copying [`unstuff`](Self::unstuff). Only where the proof fails does the
+/// byte-exact automaton run, jumping with `memchr3` from one CR, LF or NUL
+/// to the next. Both APIs share that one loop, generic over where the body
+/// goes.
 #[derive(Debug, Clone)]
 pub struct DotUnstuffer {
     state: State,
@@ -130,48 +133,54 @@ impl DotUnstuffer {
     /// length plus 2), so `consumed` can exceed the length `buf` had on entry
     /// minus the unread tail. Draining `consumed` bytes is always right.
     pub fn unstuff_in_place(&mut self, buf: &mut Vec<u8>) -> Unstuffed {
-        let (w, r) = self.run(buf, 0);
+        let mut sink = InPlace { buf, w: 0 };
+        let consumed = self.run(&mut sink);
         Unstuffed {
-            body_len: w,
-            consumed: r,
+            body_len: sink.w,
+            consumed,
             end: self.is_done(),
         }
     }
 
     /// Unstuffs `input`, appending the body to `out`.
+    ///
+    /// One pass: each stretch the scan proves plain is copied from `input`
+    /// to `out` as it stands, and only the bytes around a stuffed dot, a
+    /// bare line ending or a NUL go through the automaton; `input` is never
+    /// copied whole first.
     pub fn unstuff(&mut self, input: &[u8], out: &mut Vec<u8>) -> Unstuffed {
         let start = out.len();
-        out.extend_from_slice(input);
-        let (w, r) = self.run(out, start);
-        let unread = out.len().saturating_sub(r);
-        out.truncate(w);
+        // The body is at most as long as the input unless bare line endings
+        // are normalized; this spares the stretch copies any reallocation.
+        out.reserve(input.len());
+        let consumed = self.run(&mut Append { input, out, start });
         Unstuffed {
-            body_len: w - start,
-            consumed: input.len().saturating_sub(unread),
+            body_len: out.len() - start,
+            consumed,
             end: self.is_done(),
         }
     }
 
-    /// Runs the automaton over `buf[start..]`, writing the body from `start`.
-    /// Returns (end of written body, end of read input). Invariant: the
-    /// write position never passes the read position.
-    fn run(&mut self, buf: &mut Vec<u8>, start: usize) -> (usize, usize) {
+    /// Runs the automaton over `sink`'s input from its start, writing the
+    /// body to `sink`. Returns how much input was read.
+    fn run<S: Sink>(&mut self, sink: &mut S) -> usize {
         let normalize = self.policy == BareLineEnding::Normalize;
-        let mut r = start;
-        let mut w = start;
+        let mut r = 0;
         // The byte-exact automaton alone handles `r..slow_until`: a stretch
         // the bulk path stopped at is not examined twice.
-        let mut slow_until = start;
+        let mut slow_until = 0;
         loop {
             match self.state {
                 State::Done => break,
                 State::Text if r >= slow_until => {
-                    let window = buf.get(r..buf.len().min(r + WINDOW)).unwrap_or_default();
-                    let at_buf_end = r + window.len() == buf.len();
-                    let (end, resume) = plain_prefix(window, at_buf_end);
+                    let input = sink.input();
+                    let window = input
+                        .get(r..input.len().min(r + WINDOW))
+                        .unwrap_or_default();
+                    let at_input_end = r + window.len() == input.len();
+                    let (end, resume) = plain_prefix(window, at_input_end);
                     let ends_line = end > 0 && window.get(end - 1) == Some(&b'\n');
-                    move_run(buf, r, w, end);
-                    w += end;
+                    sink.copy(r, end);
                     r += end;
                     // A plain stretch ending in LF ends in CRLF: line start.
                     if ends_line {
@@ -182,48 +191,47 @@ impl DotUnstuffer {
                 State::Text => {
                     // Fast path: one run reaches from `r` to the next byte
                     // that needs a decision, stepping over every CRLF whose
-                    // next line does not start with a dot, and moves as a
-                    // whole (not at all while nothing has been removed).
-                    let end = ordinary_run(buf, r);
-                    move_run(buf, r, w, end - r);
-                    w += end - r;
+                    // next line does not start with a dot, and is copied as
+                    // a whole.
+                    let end = ordinary_run(sink.input(), r);
+                    sink.copy(r, end - r);
                     r = end;
-                    let Some(&b) = buf.get(r) else { break };
+                    let Some(&b) = sink.input().get(r) else { break };
                     r += 1;
                     match b {
                         b'\r' => {
-                            emit(buf, &mut r, &mut w, b"\r");
+                            sink.emit(&mut r, b"\r");
                             self.state = State::Cr;
                         }
                         b'\n' => {
                             self.stats.bare_lf += 1;
                             let out: &[u8] = if normalize { b"\r\n" } else { b"\n" };
-                            emit(buf, &mut r, &mut w, out);
+                            sink.emit(&mut r, out);
                             self.state = State::WeakLineStart;
                         }
                         _ => {
                             self.stats.nul += 1;
-                            emit(buf, &mut r, &mut w, b"\0");
+                            sink.emit(&mut r, b"\0");
                         }
                     }
                 }
                 State::Cr => {
-                    let Some(&b) = buf.get(r) else { break };
+                    let Some(&b) = sink.input().get(r) else { break };
                     if b == b'\n' {
                         r += 1;
-                        emit(buf, &mut r, &mut w, b"\n");
+                        sink.emit(&mut r, b"\n");
                         self.state = State::LineStart;
                     } else {
                         // The CR already written was bare; `b` is read anew.
                         self.stats.bare_cr += 1;
                         if normalize {
-                            emit(buf, &mut r, &mut w, b"\n");
+                            sink.emit(&mut r, b"\n");
                         }
                         self.state = State::WeakLineStart;
                     }
                 }
                 State::LineStart => {
-                    let Some(&b) = buf.get(r) else { break };
+                    let Some(&b) = sink.input().get(r) else { break };
                     if b == b'.' {
                         r += 1;
                         self.state = State::Dot;
@@ -232,7 +240,7 @@ impl DotUnstuffer {
                     }
                 }
                 State::WeakLineStart => {
-                    let Some(&b) = buf.get(r) else { break };
+                    let Some(&b) = sink.input().get(r) else { break };
                     if b == b'.' {
                         // Stuffing by a sender that took the bare line ending
                         // for a line end; removed, but never a terminator.
@@ -241,7 +249,7 @@ impl DotUnstuffer {
                     self.state = State::Text;
                 }
                 State::Dot => {
-                    let Some(&b) = buf.get(r) else { break };
+                    let Some(&b) = sink.input().get(r) else { break };
                     if b == b'\r' {
                         r += 1;
                         self.state = State::DotCr;
@@ -252,7 +260,7 @@ impl DotUnstuffer {
                     }
                 }
                 State::DotCr => {
-                    let Some(&b) = buf.get(r) else { break };
+                    let Some(&b) = sink.input().get(r) else { break };
                     if b == b'\n' {
                         r += 1;
                         self.state = State::Done;
@@ -261,13 +269,102 @@ impl DotUnstuffer {
                     // `.` CR other: a stuffed line whose CR is bare.
                     self.stats.bare_cr += 1;
                     let out: &[u8] = if normalize { b"\r\n" } else { b"\r" };
-                    emit(buf, &mut r, &mut w, out);
+                    sink.emit(&mut r, out);
                     self.state = State::WeakLineStart;
                 }
             }
         }
-        self.stats.octets += (w - start) as u64;
-        (w, r)
+        self.stats.octets += sink.written() as u64;
+        r
+    }
+}
+
+/// Where [`DotUnstuffer::run`] reads its input and writes the body: the one
+/// automaton serves both the in-place and the copying API.
+trait Sink {
+    /// The input, read from position 0 on (positions shift only through
+    /// [`Sink::emit`]).
+    fn input(&self) -> &[u8];
+    /// Writes the `n` input bytes at `r` to the body as they stand; the
+    /// caller has checked that `r..r + n` lies inside the input.
+    fn copy(&mut self, r: usize, n: usize);
+    /// Writes `bytes` to the body; the read position `r` is updated if the
+    /// unread input had to move.
+    fn emit(&mut self, r: &mut usize, bytes: &[u8]);
+    /// Body bytes written in this call.
+    fn written(&self) -> usize;
+}
+
+/// The body overwrites the input it was read from: `buf[..w]`. The write
+/// position never passes the read position.
+struct InPlace<'b> {
+    buf: &'b mut Vec<u8>,
+    w: usize,
+}
+
+impl Sink for InPlace<'_> {
+    #[inline(always)]
+    fn input(&self) -> &[u8] {
+        self.buf
+    }
+
+    #[inline(always)]
+    fn copy(&mut self, r: usize, n: usize) {
+        // Not at all while nothing has been removed (`r == w`).
+        if r != self.w && n > 0 {
+            // In range: `r..r + n` lies inside `buf` (caller's contract) and
+            // `w <= r`.
+            self.buf.copy_within(r..r + n, self.w);
+        }
+        self.w += n;
+    }
+
+    #[inline(always)]
+    fn emit(&mut self, r: &mut usize, bytes: &[u8]) {
+        if self.w + bytes.len() > *r {
+            make_room(self.buf, r, bytes.len());
+        }
+        if let Some(dst) = self.buf.get_mut(self.w..self.w + bytes.len()) {
+            dst.copy_from_slice(bytes);
+            self.w += bytes.len();
+        }
+    }
+
+    #[inline(always)]
+    fn written(&self) -> usize {
+        self.w
+    }
+}
+
+/// The body is appended to `out`, read from a separate `input`.
+struct Append<'a, 'b> {
+    input: &'a [u8],
+    out: &'b mut Vec<u8>,
+    /// `out.len()` on entry.
+    start: usize,
+}
+
+impl Sink for Append<'_, '_> {
+    #[inline(always)]
+    fn input(&self) -> &[u8] {
+        self.input
+    }
+
+    #[inline(always)]
+    fn copy(&mut self, r: usize, n: usize) {
+        if let Some(run) = self.input.get(r..r + n) {
+            self.out.extend_from_slice(run);
+        }
+    }
+
+    #[inline(always)]
+    fn emit(&mut self, _r: &mut usize, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    #[inline(always)]
+    fn written(&self) -> usize {
+        self.out.len() - self.start
     }
 }
 
@@ -376,27 +473,6 @@ fn ordinary_run(buf: &[u8], from: usize) -> usize {
         } else {
             return i;
         }
-    }
-}
-
-/// Moves `n` body bytes from the read position to the write position.
-fn move_run(buf: &mut [u8], r: usize, w: usize, n: usize) {
-    // In range: callers pass a run `r..r + n` that `ordinary_run` found
-    // inside `buf`, and `w <= r`.
-    if r != w && n > 0 {
-        buf.copy_within(r..r + n, w);
-    }
-}
-
-/// Writes `bytes` at the write position, first moving the unread input
-/// further back if the output would overtake it.
-fn emit(buf: &mut Vec<u8>, r: &mut usize, w: &mut usize, bytes: &[u8]) {
-    if *w + bytes.len() > *r {
-        make_room(buf, r, bytes.len());
-    }
-    if let Some(dst) = buf.get_mut(*w..*w + bytes.len()) {
-        dst.copy_from_slice(bytes);
-        *w += bytes.len();
     }
 }
 

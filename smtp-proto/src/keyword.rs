@@ -46,8 +46,9 @@ impl<'a> Keyword<'a> {
     }
 
     /// Wraps text the caller has already checked against the keyword
-    /// grammar (the MAIL/RCPT parameter splitter scans it with its own byte
-    /// table); debug builds check again.
+    /// grammar (the MAIL/RCPT parameter splitter and the EHLO keyword scan
+    /// validate while scanning), so it is not scanned twice; debug builds
+    /// check again.
     #[inline]
     pub(crate) fn from_validated(s: &'a str) -> Self {
         debug_assert!(validate_keyword(s).is_ok(), "not a keyword: {s:?}");
@@ -73,14 +74,6 @@ impl<'a> Keyword<'a> {
     /// Detaches the keyword from the buffer it was parsed from.
     pub fn into_owned(self) -> Keyword<'static> {
         Keyword(Cow::Owned(self.0.into_owned()))
-    }
-
-    /// Wraps a keyword the caller has already checked against the grammar
-    /// (a parser that validates while scanning), so it is not scanned twice.
-    /// Debug builds re-check it.
-    pub(crate) fn from_validated(s: &'a str) -> Self {
-        debug_assert!(validate_keyword(s).is_ok(), "not a keyword: {s:?}");
-        Self(Cow::Borrowed(s))
     }
 }
 

@@ -17,6 +17,7 @@
 //! - [`tls`]: rustls with the ring provider, webpki roots by default, a CA
 //!   file on request, and one loudly named way to skip verification in
 //!   tests.
+//! - [`mx`]: [`deliver_mx`], delivery by MX with per-recipient results.
 //! - [`dns`]: a stub resolver for MX delivery (UDP, TCP on truncation,
 //!   random ids), walking the core's [`DeliveryPlan`](smtp_proto::mx::DeliveryPlan).
 //! - [`url`]: `smtp://`, `smtps://` and `lmtp://` server URLs.
@@ -75,6 +76,34 @@
 //!     Ok(report) => println!("partly refused: {:?}", report.recipients),
 //!     Err(e) if e.is_temporary() => println!("try again later: {e}"),
 //!     Err(e) => println!("failed for good: {e}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Straight to the recipients' MX hosts (no relay): each domain looked up,
+//! hosts tried in preference order, opportunistic STARTTLS, a result per
+//! recipient:
+//!
+//! ```no_run
+//! use smtp_blocking::{Envelope, MxSettings, Resolver, deliver_mx};
+//! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
+//! use smtp_proto::client::Outcome;
+//!
+//! let settings = MxSettings::new(Resolver::from_system()?);
+//! let envelope = Envelope::new(
+//!     ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap().into_owned()),
+//!     vec![
+//!         ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap().into_owned()),
+//!         ForwardPath::Mailbox(Mailbox::parse("carol@example.com").unwrap().into_owned()),
+//!     ],
+//! );
+//! let report = deliver_mx(&envelope, b"Subject: hi\r\n\r\nHello.\r\n", &settings);
+//! for r in &report.recipients {
+//!     match r.outcome {
+//!         Outcome::Accepted => println!("{:?}: accepted by {:?}", r.recipient, r.host),
+//!         Outcome::TransientFailure => println!("{:?}: retry later", r.recipient),
+//!         _ => println!("{:?}: bounced", r.recipient),
+//!     }
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -147,6 +176,7 @@ pub mod channel;
 pub mod client;
 pub mod dns;
 pub mod error;
+pub mod mx;
 pub mod tls;
 pub mod url;
 
@@ -154,6 +184,7 @@ pub use channel::Channel;
 pub use client::{Connection, Direction, SessionParams, Settings, Trace};
 pub use dns::{DnsError, Resolver};
 pub use error::{Error, Phase};
+pub use mx::{MxRecipientResult, MxReport, MxSettings, deliver_mx};
 pub use smtp_proto::client::{DeliveryReport, Envelope, Outcome, RecipientResult};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsError};
 pub use url::{Credentials, Endpoint, Protocol, ServerUrl, TlsMode, UrlError};

@@ -72,7 +72,23 @@ pub(crate) struct TestServer {
 
 impl TestServer {
     pub(crate) fn start(options: Options) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(options, TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    /// Two listeners on the same port: one on 127.0.0.1, one on 127.0.0.2
+    /// (MX hosts reached through one configurable port).
+    pub(crate) fn listener_pair() -> (TcpListener, TcpListener) {
+        for _ in 0..20 {
+            let second = TcpListener::bind("127.0.0.2:0").unwrap();
+            let port = second.local_addr().unwrap().port();
+            if let Ok(first) = TcpListener::bind(("127.0.0.1", port)) {
+                return (first, second);
+            }
+        }
+        panic!("no port free on both 127.0.0.1 and 127.0.0.2");
+    }
+
+    pub(crate) fn start_on(options: Options, listener: TcpListener) -> Self {
         let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
         let mut server = Self::spawn(options, move || {

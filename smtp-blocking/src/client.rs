@@ -41,7 +41,7 @@ use smtp_proto::Output;
 use smtp_proto::address::{AddressLiteral, Host};
 use smtp_proto::client::{
     self as session, AuthConfig, BodyTransfer, Client, Config, Delivery, DeliveryReport, Envelope,
-    Event, ReplyTo, Timeouts, TransactionPhase, Waiting,
+    Event, ReplyTo, Timeouts, Waiting,
 };
 use smtp_proto::command::Command;
 use smtp_proto::data::BareLineEnding;
@@ -204,6 +204,9 @@ pub struct Connection {
     trace: Option<Trace>,
     /// A SASL exchange is running: client lines are secrets.
     in_sasl: bool,
+    /// Between the `354` to DATA and the final reply: what is written is
+    /// message data (for the trace).
+    in_data: bool,
     /// A previous call failed in a way that leaves the session unusable.
     broken: bool,
     /// Reused body piece buffer (allocated on the first send).
@@ -473,6 +476,7 @@ impl Connection {
             write_timeout,
             trace: settings.trace.clone(),
             in_sasl: false,
+            in_data: false,
             broken: false,
             body_buf: Vec::new(),
         };
@@ -647,10 +651,7 @@ impl Connection {
                 {
                     feed.pump(&mut self.client)?;
                 }
-                let in_body = matches!(
-                    self.client.transaction_phase(),
-                    TransactionPhase::Body | TransactionPhase::AwaitingFinal
-                );
+                let in_body = self.in_data;
                 match self.client.poll() {
                     Output::Event(event) => {
                         self.observe(&event);
@@ -725,6 +726,19 @@ impl Connection {
 
     /// Traces an event and follows the SASL exchange for redaction.
     fn observe(&mut self, event: &Event) {
+        match event {
+            Event::Reply {
+                to: ReplyTo::Data,
+                reply,
+            } => self.in_data = reply.is_positive_intermediate(),
+            Event::Reply {
+                to: ReplyTo::EndOfData { .. },
+                ..
+            }
+            | Event::TransactionEnded
+            | Event::Closed => self.in_data = false,
+            _ => {}
+        }
         if let Event::Reply { to, reply } = event {
             self.in_sasl = *to == ReplyTo::Auth && reply.is_positive_intermediate();
             if let Some(trace) = &self.trace {

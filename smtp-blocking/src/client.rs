@@ -483,12 +483,40 @@ impl Connection {
         if let Some(info) = conn.channel.tls_info().cloned() {
             conn.client.handle_tls_established(Instant::now(), info);
         }
-        conn.run(None, |_, event| match event {
+        let setup = conn.run(None, |_, event| match event {
             Event::Ready => Some(Ok(())),
             Event::Error(e) => Some(Err(session_error(e))),
             _ => None,
-        })??;
-        Ok(conn)
+        });
+        match setup {
+            Ok(Ok(())) => Ok(conn),
+            Ok(Err(e)) | Err(e) => {
+                conn.leave();
+                Err(e)
+            }
+        }
+    }
+
+    /// After a setup failure: writes what the session still has to say
+    /// (the `QUIT` it sends when the stream is in sync, RFC 5321 §3.1 for
+    /// a refused greeting) without waiting for an answer, and closes.
+    fn leave(mut self) {
+        let deadline = Instant::now() + self.write_timeout.min(Duration::from_secs(5));
+        for _ in 0..64 {
+            match self.client.poll() {
+                Output::Transmit(bytes) => {
+                    let n = bytes.len();
+                    if self.channel.write_all(bytes, Some(deadline)).is_err() {
+                        break;
+                    }
+                    self.client.advance_transmit(Instant::now(), n);
+                }
+                Output::Event(Event::Closed) => break,
+                Output::Event(_) => {}
+                _ => break,
+            }
+        }
+        let _ = self.channel.close(Some(deadline));
     }
 
     /// The session: its extensions, TLS state, the AUTH mechanism used.

@@ -368,3 +368,68 @@ fn a_421_greeting_is_a_temporary_rejection() {
     assert!(matches!(err, Error::Rejected(_)), "{err:?}");
     assert!(err.is_temporary());
 }
+
+#[test]
+fn a_554_greeting_is_permanent_and_the_client_still_says_quit() {
+    let (addr, handle) = serve_once(|mut s| {
+        send(&mut s, b"554 no SMTP service here\r\n")?;
+        read_until(&mut s, b"\r\n")
+    });
+    let err = Connection::open(
+        &url(&format!("smtp://127.0.0.1:{}?tls=off", addr.port())),
+        &settings(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Rejected(_)), "{err:?}");
+    assert!(err.is_permanent());
+    assert_eq!(handle.join().unwrap().unwrap(), b"QUIT\r\n");
+}
+
+#[test]
+fn noop_on_an_idle_connection() {
+    let server = TestServer::start(Options::default());
+    let mut conn = Connection::open(
+        &url(&format!("smtp://127.0.0.1:{}?tls=off", server.port())),
+        &settings(),
+    )
+    .unwrap();
+    assert!(conn.noop().unwrap().is_positive_completion());
+    conn.quit().unwrap();
+}
+
+#[test]
+fn every_recipient_refused_sends_no_body_and_the_connection_is_reused() {
+    for no_chunking in [false, true] {
+        let server = TestServer::start(Options {
+            refuse_rcpt: vec!["<x@example.net>".into(), "<y@example.net>".into()],
+            no_chunking,
+            ..Options::default()
+        });
+        let mut conn = Connection::open(
+            &url(&format!("smtp://127.0.0.1:{}?tls=off", server.port())),
+            &settings(),
+        )
+        .unwrap();
+        let report = conn
+            .send(
+                &envelope("a@example.org", &["x@example.net", "y@example.net"]),
+                BODY,
+            )
+            .unwrap();
+        assert!(
+            report
+                .recipients
+                .iter()
+                .all(|r| r.outcome == Outcome::PermanentFailure),
+            "{report:?}"
+        );
+        let report = conn
+            .send(&envelope("a@example.org", &["ok@example.net"]), BODY)
+            .unwrap();
+        assert!(report.all_accepted(), "{report:?}");
+        conn.quit().unwrap();
+        let delivered = server.delivered();
+        assert_eq!(delivered.len(), 1, "chunking={}", !no_chunking);
+        assert_eq!(delivered[0].to, ["<ok@example.net>"]);
+    }
+}

@@ -433,3 +433,29 @@ fn every_recipient_refused_sends_no_body_and_the_connection_is_reused() {
         assert_eq!(delivered[0].to, ["<ok@example.net>"]);
     }
 }
+
+#[test]
+fn implicit_tls_with_auth() {
+    let pki = pki();
+    let server = TestServer::start(Options {
+        tls: Some(pki.server_config.clone()),
+        implicit_tls: true,
+        credentials: Some(("alice".into(), "s3cr3t".into())),
+        ..Options::default()
+    });
+    let mut conn = Connection::open(
+        &url(&format!("smtps://alice:s3cr3t@localhost:{}", server.port())),
+        &trusting(&pki.ca_pem),
+    )
+    .unwrap();
+    assert!(conn.session().is_tls());
+    assert!(conn.channel().tls_info().is_some());
+    let report = conn
+        .send(&envelope("alice@example.org", &["b@example.net"]), BODY)
+        .unwrap();
+    assert!(report.all_accepted());
+    conn.quit().unwrap();
+    let d = server.delivered();
+    assert!(d[0].tls);
+    assert_eq!(d[0].auth_user.as_deref(), Some("alice"));
+}

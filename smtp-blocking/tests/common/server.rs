@@ -53,6 +53,8 @@ pub(crate) struct Options {
     pub(crate) no_chunking: bool,
     /// Don't offer PIPELINING.
     pub(crate) no_pipelining: bool,
+    /// Implicit TLS (port 465 style) with `tls`, instead of STARTTLS.
+    pub(crate) implicit_tls: bool,
 }
 
 #[derive(Default)]
@@ -237,7 +239,17 @@ fn serve(mut conn: Conn, options: &Options, stop: &AtomicBool, shared: &Shared) 
     if let Some((code, text)) = options.greeting {
         config.greeting = Some(reply(code, text));
     }
-    if options.tls.is_some() {
+    let mut tls = false;
+    if options.implicit_tls {
+        let (Some(tls_config), Conn::Plain(tcp)) = (&options.tls, conn) else {
+            return;
+        };
+        match accept_tls(tcp, tls_config) {
+            Ok(stream) => conn = Conn::Tls(Box::new(stream)),
+            Err(_) => return,
+        }
+        tls = true;
+    } else if options.tls.is_some() {
         config.starttls = StartTls::Offered {
             on_injection: InjectionPolicy::default(),
         };
@@ -255,10 +267,13 @@ fn serve(mut conn: Conn, options: &Options, stop: &AtomicBool, shared: &Shared) 
         ];
         config.auth.require_tls = options.tls.is_some();
     }
-    let mut server = Server::new(config, Instant::now());
+    let mut server = if tls {
+        Server::new_tls(config, Instant::now(), smtp_proto::TlsInfo::default())
+    } else {
+        Server::new(config, Instant::now())
+    };
     let mut current: Option<Delivered> = None;
     let mut auth_user = None;
-    let mut tls = false;
     let mut buf = vec![0u8; 16 * 1024];
     let mut pending: Vec<u8> = Vec::new();
     let mut eof = false;

@@ -266,6 +266,16 @@ impl Channel {
         }
     }
 
+    /// This side's address, for a TCP channel (the default EHLO name is
+    /// built from it).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.socket {
+            Socket::Tcp(s) => s.local_addr().ok(),
+            #[cfg(unix)]
+            Socket::Unix(_) => None,
+        }
+    }
+
     /// Reads what is available (at least one byte, or 0 at end of stream),
     /// waiting at most until `deadline`. Over TLS the bytes are decrypted.
     ///

@@ -19,6 +19,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
+use smtp_proto::client::UsageError;
 use smtp_proto::mx::Severity;
 use smtp_proto::reply::Reply;
 use thiserror::Error;
@@ -67,6 +68,21 @@ pub enum Error {
     /// The server URL is not valid.
     #[error(transparent)]
     Url(#[from] UrlError),
+    /// A setting is not valid (an EHLO name that is not a host name).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// AUTH could not run: no offered mechanism fits the credentials, or
+    /// the connection is not encrypted. Needs a configuration change.
+    #[error("authentication impossible: {0}")]
+    Auth(String),
+    /// The message cannot be sent over this session: it needs an extension
+    /// the server lacks (`SMTPUTF8`, `8BITMIME`, …), is over its size
+    /// limit, or its body has a bare CR or LF under the refusing policy.
+    #[error("the message cannot be sent: {0}")]
+    Message(#[source] UsageError),
+    /// Reading the message body from the caller's reader failed.
+    #[error("reading the message body: {0}")]
+    Body(#[source] io::Error),
 }
 
 /// What the client was doing when a deadline passed.
@@ -123,9 +139,11 @@ impl Error {
     /// Whether trying again later may succeed (SMTP 4yz semantics).
     pub fn severity(&self) -> Severity {
         match self {
-            Self::Connect { .. } | Self::Timeout(_) | Self::Io(_) | Self::Protocol(_) => {
-                Severity::Temporary
-            }
+            Self::Connect { .. }
+            | Self::Timeout(_)
+            | Self::Io(_)
+            | Self::Protocol(_)
+            | Self::Body(_) => Severity::Temporary,
             Self::Dns(e) => e.severity(),
             // Certificate problems need a person to fix the server or the
             // configuration; retrying does not change them. Other handshake
@@ -135,7 +153,11 @@ impl Error {
                 _ => Severity::Permanent,
             },
             Self::Rejected(reply) => reply_severity(reply),
-            Self::NoAddress(_) | Self::Url(_) => Severity::Permanent,
+            Self::NoAddress(_)
+            | Self::Url(_)
+            | Self::Config(_)
+            | Self::Auth(_)
+            | Self::Message(_) => Severity::Permanent,
         }
     }
 

@@ -8,6 +8,8 @@
 //!
 //! What this crate adds is I/O, done carefully:
 //!
+//! - [`client`]: the drive loop, [`Connection`]: connect, set up (EHLO,
+//!   STARTTLS, AUTH), send messages over one connection, quit.
 //! - [`channel`]: TCP with `TCP_NODELAY`, connect timeouts over every
 //!   resolved address, rustls for STARTTLS and implicit TLS, deadlines as
 //!   socket timeouts, and **no read buffer** that could carry plaintext
@@ -15,6 +17,7 @@
 //! - [`tls`]: rustls with the ring provider, webpki roots by default, a CA
 //!   file on request, and one loudly named way to skip verification in
 //!   tests.
+//! - [`mx`]: [`deliver_mx`], delivery by MX with per-recipient results.
 //! - [`dns`]: a stub resolver for MX delivery (UDP, TCP on truncation,
 //!   random ids), walking the core's [`DeliveryPlan`](smtp_proto::mx::DeliveryPlan).
 //! - [`url`]: `smtp://`, `smtps://` and `lmtp://` server URLs.
@@ -23,7 +26,89 @@
 //! It never spawns threads, never keeps global state and never reads a
 //! clock inside the core: time is taken here and handed in.
 //!
-//! # Examples
+//! # Sending mail
+//!
+//! Through a submission server, with STARTTLS required and AUTH (the
+//! session refuses to authenticate without TLS):
+//!
+//! ```no_run
+//! use smtp_blocking::{Connection, Envelope};
+//! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
+//!
+//! let mut conn = Connection::connect("smtp://alice:s3cret@mail.example.org:587?tls=required")?;
+//! let envelope = Envelope::new(
+//!     ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap().into_owned()),
+//!     vec![ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap().into_owned())],
+//! );
+//! let report = conn.send(&envelope, b"Subject: hi\r\n\r\nHello Bob.\r\n")?;
+//! for r in &report.recipients {
+//!     println!("{:?}: {:?}", r.recipient, r.outcome);
+//! }
+//! if let Some(reply) = &report.data {
+//!     println!("queued: {}", reply.first_line());
+//! }
+//! // The connection carries any number of messages; a large one streams
+//! // from a reader, never held whole:
+//! let file = std::fs::File::open("big.eml")?;
+//! conn.send_reader(&envelope, std::io::BufReader::new(file))?;
+//! conn.quit()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! With implicit TLS (port 465), a private CA and a transcript on stderr:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use smtp_blocking::{Connection, Envelope, ServerUrl, Settings, TlsConfig};
+//! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
+//!
+//! let url: ServerUrl = "smtps://alice:s3cret@mail.example.org".parse()?;
+//! let mut settings = Settings::default();
+//! settings.tls = TlsConfig::builder().ca_pem_file("/etc/ssl/private-ca.pem")?.build()?;
+//! settings.trace = Some(Arc::new(|direction, line| eprintln!("{} {line}", direction.prefix())));
+//! let mut conn = Connection::open(&url, &settings)?;
+//! let envelope = Envelope::new(
+//!     ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap().into_owned()),
+//!     vec![ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap().into_owned())],
+//! );
+//! match conn.send(&envelope, b"Subject: hi\r\n\r\nHello.\r\n") {
+//!     Ok(report) if report.all_accepted() => println!("sent"),
+//!     Ok(report) => println!("partly refused: {:?}", report.recipients),
+//!     Err(e) if e.is_temporary() => println!("try again later: {e}"),
+//!     Err(e) => println!("failed for good: {e}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Straight to the recipients' MX hosts (no relay): each domain looked up,
+//! hosts tried in preference order, opportunistic STARTTLS, a result per
+//! recipient:
+//!
+//! ```no_run
+//! use smtp_blocking::{Envelope, MxSettings, Resolver, deliver_mx};
+//! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
+//! use smtp_proto::client::Outcome;
+//!
+//! let settings = MxSettings::new(Resolver::from_system()?);
+//! let envelope = Envelope::new(
+//!     ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap().into_owned()),
+//!     vec![
+//!         ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap().into_owned()),
+//!         ForwardPath::Mailbox(Mailbox::parse("carol@example.com").unwrap().into_owned()),
+//!     ],
+//! );
+//! let report = deliver_mx(&envelope, b"Subject: hi\r\n\r\nHello.\r\n", &settings);
+//! for r in &report.recipients {
+//!     match r.outcome {
+//!         Outcome::Accepted => println!("{:?}: accepted by {:?}", r.recipient, r.host),
+//!         Outcome::TransientFailure => println!("{:?}: retry later", r.recipient),
+//!         _ => println!("{:?}: bounced", r.recipient),
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Building blocks
 //!
 //! A server URL, as configuration files carry it:
 //!
@@ -88,13 +173,18 @@
 #![forbid(unsafe_code)]
 
 pub mod channel;
+pub mod client;
 pub mod dns;
 pub mod error;
+pub mod mx;
 pub mod tls;
 pub mod url;
 
 pub use channel::Channel;
+pub use client::{Connection, Direction, SessionParams, Settings, Trace};
 pub use dns::{DnsError, Resolver};
 pub use error::{Error, Phase};
+pub use mx::{MxRecipientResult, MxReport, MxSettings, deliver_mx};
+pub use smtp_proto::client::{DeliveryReport, Envelope, Outcome, RecipientResult};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsError};
 pub use url::{Credentials, Endpoint, Protocol, ServerUrl, TlsMode, UrlError};

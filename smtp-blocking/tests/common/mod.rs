@@ -4,4 +4,5 @@
 #![allow(dead_code)]
 
 pub(crate) mod dns;
+pub(crate) mod server;
 pub(crate) mod tls;

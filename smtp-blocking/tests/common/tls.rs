@@ -112,3 +112,21 @@ pub(crate) fn send(stream: &mut impl Write, data: &[u8]) -> io::Result<()> {
     stream.write_all(data)?;
     stream.flush()
 }
+
+/// PEM texts of a fresh CA, a server certificate for `localhost` and
+/// `127.0.0.1` it signed, and that certificate's key (for peers that read
+/// files).
+pub(crate) fn pki_pem() -> (String, String, String) {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "smtp-blocking test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}

@@ -6,7 +6,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,102 +16,20 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use smtp_mio::backend::{Backend, ConnectionInfo, Session};
 use smtp_mio::completion::Responder;
 use smtp_mio::listener::ConnectionLimits;
-use smtp_mio::maildir::Maildir;
-use smtp_mio::server::{Options, Running, Server};
-use smtp_mio::store::{Credentials, Store, StoreBackend};
+use smtp_mio::store::Credentials;
 use smtp_mio::tls::TlsIdentity;
-use smtp_proto::address::{Domain, ForwardPath};
+use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
-use smtp_proto::server::{Config, InjectionPolicy, Protocol, StartTls};
+use smtp_proto::server::Protocol;
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A server on loopback with a Maildir in a temporary directory.
-struct TestServer {
-    running: Option<Running>,
-    addr: SocketAddr,
-    tls_addr: Option<SocketAddr>,
-    identity: Arc<TlsIdentity>,
-    dir: tempfile::TempDir,
-}
+mod common;
+use common::{TIMEOUT, TestServer, start_store, start_with};
 
 impl TestServer {
-    fn maildir(&self) -> PathBuf {
-        self.dir.path().join("maildir")
-    }
-
-    fn files(&self, sub: &str) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(self.maildir().join(sub))
-            .map(|d| d.map(|e| e.unwrap().path()).collect())
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-
     fn connect(&self) -> Client {
         Client::connect(self.addr)
-    }
-
-    fn shutdown(mut self) {
-        if let Some(running) = self.running.take() {
-            running.shutdown().unwrap();
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(running) = self.running.take() {
-            let _ = running.shutdown();
-        }
-    }
-}
-
-fn session_config() -> Config {
-    Config::new(Domain::new("mx.test").unwrap().into_owned())
-}
-
-/// Starts a server with the store backend; `configure` adjusts the options.
-fn start_store(credentials: Credentials, configure: impl FnOnce(&mut Options)) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let maildir = Maildir::open(dir.path().join("maildir"))
-        .unwrap()
-        .with_hostname("mx.test");
-    let backend = StoreBackend::new(Store::Maildir(Arc::new(maildir)), "mx.test", credentials);
-    start_with(backend, dir, configure)
-}
-
-fn start_with<B: Backend>(
-    backend: B,
-    dir: tempfile::TempDir,
-    configure: impl FnOnce(&mut Options),
-) -> TestServer {
-    let identity = Arc::new(TlsIdentity::self_signed("mx.test").unwrap());
-    let mut options = Options::new(session_config());
-    options.listen = vec!["127.0.0.1:0".parse().unwrap()];
-    options.threads = 2;
-    options.shutdown_grace = Duration::from_secs(5);
-    options.tls = Some(identity.server_config().unwrap());
-    options.session.starttls = StartTls::Offered {
-        on_injection: InjectionPolicy::Close,
-    };
-    configure(&mut options);
-    let server = Server::bind(options, backend).unwrap();
-    let addr = server
-        .local_addrs()
-        .first()
-        .copied()
-        .unwrap_or(([127, 0, 0, 1], 0).into());
-    let tls_addr = server.tls_local_addrs().first().copied();
-    let running = server.spawn().unwrap();
-    TestServer {
-        running: Some(running),
-        addr,
-        tls_addr,
-        identity,
-        dir,
     }
 }
 

@@ -303,6 +303,63 @@ MX_SEEDS = [
     b"\x02" + dns_response(0x4242, 0, [a_record([192, 0, 2, 1])], qname="mx.example.org", qtype=1),
 ]
 
+# ---- command_roundtrip, reply_roundtrip: values with strings ---------------
+# A String's length is read from the *end* of the remaining data (one byte
+# while at most 256 bytes remain), its bytes from the front; the last field
+# of the top-level value takes all the rest. `Enc` keeps both ends.
+class Enc:
+    def __init__(self):
+        self.front = b""
+        self.back = b""
+
+    def raw(self, b):
+        self.front += b
+        return self
+
+    def string(self, text):
+        data = text.encode()
+        self.front += data
+        self.back = bytes([len(data)]) + self.back
+        return self
+
+    def done(self):
+        out = self.front + self.back
+        assert len(out) <= 256, "keep seeds short: one-byte lengths"
+        return out
+
+
+SHAPES = 15  # Helo Ehlo Lhlo Mail Rcpt Data Rset Quit StartTls Vrfy Expn Help Noop Auth Bdat
+COMMAND_RT_SEEDS = [
+    variant(1, SHAPES) + b"client.example",
+    Enc().raw(variant(3, SHAPES) + b"\x01").string("Smith").string("bar.com")
+    .raw(option((1000).to_bytes(8, "little")) + u8(2) + boolean(False)
+         + option(boolean(True)) + b"\x01").string("QQ314159").raw(boolean(True)).done(),
+    Enc().raw(variant(4, SHAPES) + b"\x01").string("Jones").string("foo.com")
+    .raw(option(boolean(True) + boolean(True) + boolean(False))).done(),
+    Enc().raw(variant(13, SHAPES)).string("PLAIN")
+    .raw(option(bytestring(b"\x00alice\x00secret"))).done(),
+    variant(14, SHAPES) + (86).to_bytes(8, "little") + boolean(True),
+    Enc().raw(variant(11, SHAPES) + b"\x01").string("mail").done(),
+]
+
+
+def reply_rt(code, enhanced, lines):
+    e = Enc().raw(u16(code - 200) + option(None if enhanced is None
+                                             else u16(enhanced[0]) + u16(enhanced[1])))
+    for line in lines:
+        e.raw(b"\x01").string(line)
+    return e.raw(b"\x00").done()
+
+
+REPLY_RT_SEEDS = [
+    reply_rt(250, None, ["foo.com greets bar.com", "8BITMIME", "SIZE", "DSN", "HELP"]),
+    reply_rt(550, (1, 1), ["No such user here"]),
+    reply_rt(354, None, ["Start mail input; end with <CRLF>.<CRLF>"]),
+    reply_rt(221, (0, 0), [""]),
+]
+
+SEEDS["command_roundtrip"] = COMMAND_RT_SEEDS
+SEEDS["reply_roundtrip"] = REPLY_RT_SEEDS
 SEEDS["framer"] = FRAMER_SEEDS
 SEEDS["dot_stuffing"] = DOT_SEEDS
 SEEDS["mx_decode"] = MX_SEEDS

@@ -160,7 +160,9 @@ fn is_sasl_line(line: &[u8]) -> bool {
 impl Reader {
     /// Takes one write of the client; `fed` is how many server bytes have
     /// been handed to the client so far.
-    fn read(&mut self, bytes: &[u8], fed: usize) {
+    /// `all_refused`: every RCPT of the current transaction has been
+    /// refused, so no body byte may leave.
+    fn read(&mut self, bytes: &[u8], fed: usize, all_refused: bool) {
         self.buf.extend_from_slice(bytes);
         loop {
             match &mut self.mode {
@@ -169,6 +171,7 @@ impl Reader {
                         return;
                     }
                     self.mode = if std::mem::take(&mut self.data_go) {
+                        assert!(!all_refused, "a DATA body after every RCPT was refused");
                         Mode::Data(DotUnstuffer::new(BareLineEnding::Reject))
                     } else {
                         Mode::Commands
@@ -234,6 +237,7 @@ impl Reader {
                             self.mode = Mode::AfterData;
                         }
                         Command::Bdat { size, last } => {
+                            assert!(!all_refused, "a BDAT chunk after every RCPT was refused");
                             self.mode = Mode::Bdat {
                                 remaining: size,
                                 last,
@@ -374,6 +378,10 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
     // Bodies the application finished, as they must appear on the wire.
     let mut finished: Vec<Vec<u8>> = Vec::new();
     let mut final_ok_seen = false;
+    // RCPTs of the current delivery, and their replies so far.
+    let mut recipients_now = usize::MAX;
+    let mut rcpt_replies = 0;
+    let mut rcpt_accepted = 0;
 
     for step in steps.into_iter().take(64) {
         match step {
@@ -480,7 +488,15 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                                     .collect(),
                             );
                             delivery = Delivery::start(&mut client, env).ok();
+                            (recipients_now, rcpt_replies, rcpt_accepted) = (recipients, 0, 0);
                             sent_messages += 1;
+                        }
+                        Event::Reply {
+                            to: ReplyTo::Rcpt { .. },
+                            reply,
+                        } => {
+                            rcpt_replies += 1;
+                            rcpt_accepted += usize::from(reply.is_positive_completion());
                         }
                         Event::ReadyForBody => {
                             in_body = true;
@@ -533,6 +549,7 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                                 vec![ForwardPath::Mailbox(mailbox("again@example.net"))],
                             );
                             delivery = Delivery::start(&mut client, env).ok();
+                            (recipients_now, rcpt_replies, rcpt_accepted) = (1, 0, 0);
                             sent_messages += 1;
                         } else {
                             let _ = client.enqueue(Command::Quit);
@@ -543,7 +560,8 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                     assert!(!closed, "a transmit after Closed");
                     assert!(!bytes.is_empty());
                     let n = bytes.len().min(write_limit);
-                    reader.read(&bytes[..n], fed.len());
+                    let all_refused = rcpt_replies == recipients_now && rcpt_accepted == 0;
+                    reader.read(&bytes[..n], fed.len(), all_refused);
                     client.advance_transmit(now, n);
                 }
                 Output::StartTls => {

@@ -242,6 +242,14 @@ CLIENT_SEEDS = [
            c_reply("220"), c_ehlo("AUTH", "PIPELINING"), c_reply("334u"), c_reply("235"),
            c_raw(b"250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n"),
            c_raw(b"250 2.0.0 r0 ok\r\n452 4.2.2 r2 full\r\n")),
+    # The first crash (tests/tests/fuzz_regressions.rs): implicit TLS,
+    # pipelined BDAT, and a final reply whose first bytes ("250 \x01")
+    # arrive before BDAT LAST is written.
+    client(c_setup(tls=3, discard=True, normalize=True, body_buffer=266, bdat_chunk=269,
+                   recipients=10, messages=1, body=b"\n"),
+           c_reply("220"), c_ehlo("PIPELINING", "CHUNKING", "8BITMIME"), c_raw(b"250 lo\r\n"),
+           c_reply("220"), c_ehlo("PIPELINING", "CHUNKING", "8BITMIME"),
+           c_raw(b"250 \r\n250 \x01"), c_reply("220")),
 ]
 
 # ---- framer, dot_stuffing: byte strings and cut lists ---------------------

@@ -75,7 +75,10 @@
 //! - A reply is acted on only when complete: every line of a multi-line
 //!   reply must carry the same code, lines and replies are bounded, and EOF
 //!   in the middle of a reply is [`Error::ConnectionClosed`], never success
-//!   (Python's smtplib took a truncated `250` at EOF for success).
+//!   (Python's smtplib took a truncated `250` at EOF for success). A reply
+//!   whose first byte arrived before its command was written (as reported
+//!   by `advance_transmit`) is unsolicited ([`Error::UnexpectedReply`]),
+//!   even if it completes later.
 //! - Nothing follows STARTTLS in a write; bytes after its `220` are
 //!   injected plaintext and end the session by default
 //!   ([`Error::StartTlsInjection`]); after the handshake every extension is

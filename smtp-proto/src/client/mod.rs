@@ -75,7 +75,10 @@
 //! - A reply is acted on only when complete: every line of a multi-line
 //!   reply must carry the same code, lines and replies are bounded, and EOF
 //!   in the middle of a reply is [`Error::ConnectionClosed`], never success
-//!   (Python's smtplib took a truncated `250` at EOF for success).
+//!   (Python's smtplib took a truncated `250` at EOF for success). A reply
+//!   whose first byte arrived before its command was written (as reported
+//!   by `advance_transmit`) is unsolicited ([`Error::UnexpectedReply`]),
+//!   even if it completes later.
 //! - Nothing follows STARTTLS in a write; bytes after its `220` are
 //!   injected plaintext and end the session by default
 //!   ([`Error::StartTlsInjection`]); after the handshake every extension is
@@ -239,6 +242,13 @@ pub struct Client {
     starttls_signalled: bool,
     /// Received bytes not yet framed into lines (bounded by the framer).
     input: Vec<u8>,
+    /// How many bytes at the front of `input` arrived in an earlier
+    /// `handle_input` call, and `written` when the first of them arrived.
+    input_old: usize,
+    input_mark: u64,
+    /// `written` when the first byte of the reply being assembled arrived:
+    /// a reply can only answer a command written before it began.
+    reply_mark: u64,
     framer: LineFramer,
     assembler: ReplyAssembler,
     /// Bytes to write.
@@ -275,6 +285,9 @@ impl Client {
             authenticated: None,
             starttls_signalled: false,
             input: Vec::new(),
+            input_old: 0,
+            input_mark: 0,
+            reply_mark: 0,
             framer,
             assembler,
             out: Vec::new(),
@@ -391,6 +404,12 @@ impl Client {
             // to TLS; plaintext arriving here was injected.
             self.on_injected(bytes.len());
             return;
+        }
+        // Bytes already buffered keep the mark of their arrival; the new
+        // ones arrive now, after `written` bytes were sent.
+        self.input_old = self.input.len();
+        if self.input_old == 0 {
+            self.input_mark = self.written;
         }
         self.input.extend_from_slice(bytes);
         self.process_input();
@@ -515,12 +534,26 @@ impl Client {
         while self.reading && !self.is_closed() {
             let frame = self.framer.next(&self.input);
             let consumed = frame.consumed();
+            let arrived = if self.input_old > 0 {
+                self.input_mark
+            } else {
+                self.written
+            };
             let parsed = match frame {
-                Frame::Line(line) => Some(self.assembler.push_line(line.content())),
+                Frame::Line(line) => {
+                    if !self.assembler.is_partial() {
+                        self.reply_mark = arrived;
+                    }
+                    Some(self.assembler.push_line(line.content()))
+                }
                 Frame::TooLong { .. } | Frame::Discard { .. } => None,
                 Frame::NeedMore => return,
             };
             self.input.drain(..consumed.min(self.input.len()));
+            self.input_old = self.input_old.saturating_sub(consumed);
+            if self.input_old == 0 {
+                self.input_mark = self.written;
+            }
             match parsed {
                 None => {
                     let max = self.framer.max_len();
@@ -538,6 +571,7 @@ impl Client {
                         // Whatever is left arrived with the 220 to STARTTLS.
                         let left = self.input.len();
                         self.input.clear();
+                        self.input_old = 0;
                         self.framer.reset();
                         self.assembler.reset();
                         if left > 0 {
@@ -572,10 +606,13 @@ impl Client {
     /// One complete reply: match it with the oldest in-flight command.
     fn on_reply(&mut self, reply: Reply<'static>) {
         // A reply can only answer a command the server has received, so
-        // the head of the queue must have been written in full; anything
-        // else is unsolicited (a `421` is the server closing on its own).
+        // the head of the queue must have been written in full before the
+        // reply's first byte arrived; anything else is unsolicited (a `421`
+        // is the server closing on its own). Checking only when the reply
+        // completes would let a server start a `250` to the end of data
+        // before the body has left, and finish it after.
         let head = match self.in_flight.front() {
-            Some(head) if self.written >= head.end => *head,
+            Some(head) if self.reply_mark >= head.end => *head,
             _ => {
                 let error = if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE {
                     Error::ServiceNotAvailable(reply)

@@ -1,0 +1,130 @@
+//! Inputs the fuzz targets (`fuzz/`) found, replayed through the public API
+//! so they stay fixed without nightly or cargo-fuzz. Each test names the
+//! target and the artifact it came from; see fuzz/README.md for how to add
+//! one.
+
+use std::time::Instant;
+
+use smtp_proto::Output;
+use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
+use smtp_proto::client::{Client, Config, Error, Event, ReplyTo, TlsMode};
+use smtp_proto::command::{Command, MailParameters, RcptParameters};
+
+fn client() -> (Client, Instant) {
+    let mut c = Config::new(Host::parse("client.example").unwrap());
+    c.tls = TlsMode::Disabled;
+    let now = Instant::now();
+    (Client::new(c, now), now)
+}
+
+/// Drains the client like a transport that writes everything at once;
+/// returns the events.
+fn drain(client: &mut Client, now: Instant) -> Vec<Event> {
+    let mut events = Vec::new();
+    loop {
+        match client.poll() {
+            Output::Event(e) => events.push(e),
+            Output::Transmit(bytes) => {
+                let n = bytes.len();
+                client.advance_transmit(now, n);
+            }
+            _ => return events,
+        }
+    }
+}
+
+fn is_accepted(e: &Event) -> bool {
+    matches!(e, Event::Reply { to: ReplyTo::EndOfData { .. }, reply } if reply.is_positive_completion())
+}
+
+/// Opens a transaction up to the body: `chunking` offers CHUNKING (BDAT).
+fn to_body(chunking: bool) -> (Client, Instant) {
+    let (mut client, now) = client();
+    client.handle_input(now, b"220 mx.example ESMTP\r\n");
+    drain(&mut client, now);
+    let ehlo: &[u8] = if chunking {
+        b"250-mx.example\r\n250-8BITMIME\r\n250 CHUNKING\r\n"
+    } else {
+        b"250-mx.example\r\n250 8BITMIME\r\n"
+    };
+    client.handle_input(now, ehlo);
+    assert!(drain(&mut client, now).contains(&Event::Ready));
+    let mailbox = |s: &str| Mailbox::parse(s).unwrap().into_owned();
+    client
+        .enqueue(Command::Mail {
+            from: ReversePath::Mailbox(mailbox("a@example.org")),
+            params: MailParameters::default(),
+        })
+        .unwrap();
+    drain(&mut client, now);
+    client.handle_input(now, b"250 2.1.0 ok\r\n");
+    client
+        .enqueue(Command::Rcpt {
+            to: ForwardPath::Mailbox(mailbox("b@example.net")),
+            params: RcptParameters::default(),
+        })
+        .unwrap();
+    drain(&mut client, now);
+    client.handle_input(now, b"250 2.1.5 ok\r\n");
+    client.start_body().unwrap();
+    let mut events = drain(&mut client, now);
+    if !chunking {
+        client.handle_input(now, b"354 go\r\n");
+    }
+    events.extend(drain(&mut client, now));
+    assert!(events.contains(&Event::ReadyForBody), "{events:?}");
+    client.write_body(b"hello\r\n").unwrap();
+    drain(&mut client, now);
+    (client, now)
+}
+
+/// client_session, artifacts/client_session/crash-63c9b4d2… (minimized to
+/// minimized-from-971a4c24…): the first bytes of a `250` arrived before the
+/// end of data was written and the rest after it; the client took the
+/// reply as the final one and reported the message accepted although the
+/// server started "accepting" it before the body had left. A reply whose
+/// first byte arrives before its command is written is unsolicited.
+#[test]
+fn final_reply_begun_before_the_end_of_data_is_not_an_acceptance_data() {
+    let (mut client, now) = to_body(false);
+    client.handle_input(now, b"250 2.0.0 que");
+    client.finish_body().unwrap();
+    let mut events = drain(&mut client, now);
+    client.handle_input(now, b"ued\r\n");
+    events.extend(drain(&mut client, now));
+    assert!(!events.iter().any(is_accepted), "{events:?}");
+    assert!(
+        matches!(client.error(), Some(Error::UnexpectedReply(_))),
+        "{:?}",
+        client.error()
+    );
+}
+
+/// The same under BDAT (the shape the fuzzer found first).
+#[test]
+fn final_reply_begun_before_the_end_of_data_is_not_an_acceptance_bdat() {
+    let (mut client, now) = to_body(true);
+    client.handle_input(now, b"250 \x01");
+    client.finish_body().unwrap();
+    let mut events = drain(&mut client, now);
+    client.handle_input(now, b"220 mx.example ESMTP\r\n");
+    events.extend(drain(&mut client, now));
+    assert!(!events.iter().any(is_accepted), "{events:?}");
+    assert!(matches!(client.error(), Some(Error::UnexpectedReply(_))));
+}
+
+/// The honest order still works: the final reply, split across reads, all
+/// of it after the end of data.
+#[test]
+fn final_reply_split_after_the_end_of_data_is_accepted() {
+    for chunking in [false, true] {
+        let (mut client, now) = to_body(chunking);
+        client.finish_body().unwrap();
+        let mut events = drain(&mut client, now);
+        client.handle_input(now, b"250 2.0.0 que");
+        client.handle_input(now, b"ued\r\n");
+        events.extend(drain(&mut client, now));
+        assert!(events.iter().any(is_accepted), "{events:?}");
+        assert_eq!(client.error(), None);
+    }
+}

@@ -1,8 +1,8 @@
 //! Judging DNS answers: is it ours, what does it say, and what follows.
 
+use core::net::IpAddr;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use core::net::IpAddr;
 
 use hickory_proto::op::{Header, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record};

@@ -1,7 +1,7 @@
 //! The delivery plan: which host and address to connect to next.
 
-use std::collections::BTreeSet;
 use core::net::IpAddr;
+use std::collections::BTreeSet;
 
 use thiserror::Error;
 

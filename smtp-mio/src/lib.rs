@@ -92,6 +92,8 @@
 
 pub mod backend;
 pub mod completion;
+pub mod delivery;
+pub mod dns;
 pub mod listener;
 pub mod maildir;
 pub mod server;

@@ -23,7 +23,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::ServerConnection;
+use rustls::{ClientConnection, CommonState, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use smtp_proto::output::TlsInfo;
@@ -211,18 +211,29 @@ impl TlsIdentity {
 /// What the session and the trace header should know about a finished
 /// handshake: protocol version (`TLSv1.3`), cipher suite and SNI name.
 pub fn tls_info(conn: &ServerConnection) -> TlsInfo {
-    let protocol = conn.protocol_version().map(|v| match v {
+    negotiated(conn, conn.server_name().map(str::to_owned))
+}
+
+/// The same for the client side of a connection (the delivery engine):
+/// protocol version and cipher suite; the name is the one the client
+/// verified, which it already knows.
+pub fn client_tls_info(conn: &ClientConnection) -> TlsInfo {
+    negotiated(conn, None)
+}
+
+fn negotiated(state: &CommonState, server_name: Option<String>) -> TlsInfo {
+    let protocol = state.protocol_version().map(|v| match v {
         rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
         rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
         other => format!("{other:?}"),
     });
-    let cipher = conn
+    let cipher = state
         .negotiated_cipher_suite()
         .map(|s| match s.suite().as_str() {
             Some(name) => name.to_owned(),
             None => format!("{:?}", s.suite()),
         });
-    TlsInfo::new(protocol, cipher, conn.server_name().map(str::to_owned))
+    TlsInfo::new(protocol, cipher, server_name)
 }
 
 /// RFC 7468 PEM: base64 in 64-column lines between BEGIN/END labels.
@@ -338,7 +349,7 @@ mod tests {
                 .unwrap()
                 .to_owned();
             let mut client =
-                rustls::ClientConnection::new(Arc::clone(&client_config), server_name).unwrap();
+                ClientConnection::new(Arc::clone(&client_config), server_name).unwrap();
             let mut server = ServerConnection::new(Arc::clone(&server_config)).unwrap();
             let mut rounds = 0;
             while client.is_handshaking() || server.is_handshaking() {
@@ -366,7 +377,7 @@ mod tests {
         let server_name = rustls_pki_types::ServerName::try_from("other.example")
             .unwrap()
             .to_owned();
-        let mut client = rustls::ClientConnection::new(client_config, server_name).unwrap();
+        let mut client = ClientConnection::new(client_config, server_name).unwrap();
         let mut server = ServerConnection::new(server_config).unwrap();
         transfer(&mut client, &mut server);
         server.process_new_packets().unwrap();

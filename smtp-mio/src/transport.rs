@@ -27,10 +27,11 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use rustls::{ServerConfig, ServerConnection};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 use smtp_proto::output::TlsInfo;
 
-use crate::tls::tls_info;
+use crate::tls::{client_tls_info, tls_info};
 
 /// Cap on rustls' outgoing buffers (plaintext waiting for the handshake,
 /// and encrypted records waiting for the socket). A few TLS records: enough
@@ -76,7 +77,9 @@ pub struct Transport<S> {
 
 #[derive(Debug)]
 struct Tls {
-    conn: ServerConnection,
+    /// The server side (the mio server) or the client side (the delivery
+    /// engine): the same record layer either way.
+    conn: Connection,
     /// Whether the handshake's completion is still to be reported.
     handshaking: bool,
 }
@@ -91,7 +94,19 @@ impl<S: Read + Write> Transport<S> {
     /// RFC 8314 §3.3); the handshake starts at once.
     pub fn implicit_tls(socket: S, config: Arc<ServerConfig>) -> Result<Self, rustls::Error> {
         let mut transport = Self::plain(socket);
-        transport.tls = Some(new_tls(config)?);
+        transport.tls = Some(new_tls(ServerConnection::new(config)?.into()));
+        Ok(transport)
+    }
+
+    /// The client side of implicit TLS (RFC 8314): the handshake, for
+    /// `name`, starts before any SMTP byte.
+    pub fn implicit_tls_client(
+        socket: S,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<Self, rustls::Error> {
+        let mut transport = Self::plain(socket);
+        transport.tls = Some(new_tls(ClientConnection::new(config, name)?.into()));
         Ok(transport)
     }
 
@@ -102,7 +117,26 @@ impl<S: Read + Write> Transport<S> {
         if self.tls.is_some() {
             return Err(StartTlsError::AlreadyTls);
         }
-        self.tls = Some(new_tls(config)?);
+        self.tls = Some(new_tls(ServerConnection::new(config)?.into()));
+        Ok(())
+    }
+
+    /// The client side of STARTTLS: from now on bytes go through a rustls
+    /// client connection verifying the server as `name`. The handshake
+    /// starts at the next [`flush`](Self::flush).
+    ///
+    /// # Errors
+    ///
+    /// As [`start_tls`](Self::start_tls).
+    pub fn start_tls_client(
+        &mut self,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<(), StartTlsError> {
+        if self.tls.is_some() {
+            return Err(StartTlsError::AlreadyTls);
+        }
+        self.tls = Some(new_tls(ClientConnection::new(config, name)?.into()));
         Ok(())
     }
 
@@ -121,7 +155,7 @@ impl<S: Read + Write> Transport<S> {
         self.tls
             .as_ref()
             .filter(|t| !t.handshaking)
-            .map(|t| tls_info(&t.conn))
+            .map(|t| info_of(&t.conn))
     }
 
     /// The socket.
@@ -162,7 +196,7 @@ impl<S: Read + Write> Transport<S> {
         loop {
             if tls.handshaking && !tls.conn.is_handshaking() {
                 tls.handshaking = false;
-                return Ok(ReadOutcome::TlsEstablished(tls_info(&tls.conn)));
+                return Ok(ReadOutcome::TlsEstablished(info_of(&tls.conn)));
             }
             if !tls.handshaking {
                 if buf.is_empty() {
@@ -243,13 +277,19 @@ impl<S: Read + Write> Transport<S> {
     }
 }
 
-fn new_tls(config: Arc<ServerConfig>) -> Result<Box<Tls>, rustls::Error> {
-    let mut conn = ServerConnection::new(config)?;
+fn new_tls(mut conn: Connection) -> Box<Tls> {
     conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-    Ok(Box::new(Tls {
+    Box::new(Tls {
         conn,
         handshaking: true,
-    }))
+    })
+}
+
+fn info_of(conn: &Connection) -> TlsInfo {
+    match conn {
+        Connection::Server(server) => tls_info(server),
+        Connection::Client(client) => client_tls_info(client),
+    }
 }
 
 fn flush_tls(tls: &mut Tls, socket: &mut impl Write) -> io::Result<()> {
@@ -276,8 +316,7 @@ fn ignore_would_block(e: io::Error) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::tls::TlsIdentity;
-    use rustls::ClientConnection;
-    use rustls_pki_types::{CertificateDer, ServerName};
+    use rustls_pki_types::CertificateDer;
     use std::cell::RefCell;
     use std::collections::VecDeque;
     use std::rc::Rc;
@@ -345,13 +384,12 @@ mod tests {
         roots
             .add(CertificateDer::from(id.chain()[0].to_vec()))
             .unwrap();
-        let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let client_config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
         let client = ClientConnection::new(
             Arc::new(client_config),
             ServerName::try_from("mx.test").unwrap(),

@@ -1,0 +1,165 @@
+//! How the engine routes, connects and limits itself.
+//!
+//! Every limit has a default taken from an RFC or from what Postfix ships,
+//! cited where it is defined, and every one can be changed.
+
+use std::time::Duration;
+
+use smtp_blocking::{Resolver, TlsConfig};
+use smtp_proto::address::Host;
+use smtp_proto::client::{BodyTransfer, Credentials, Timeouts, TlsMode};
+use smtp_proto::mx::PlanConfig;
+
+/// Where messages go.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Routing {
+    /// Every message to one smarthost (a submission server, a relay).
+    Relay(Relay),
+    /// Each recipient domain's MX hosts, looked up in the loop.
+    Mx(MxRouting),
+}
+
+/// A fixed relay ("smarthost"): one host and port, with the TLS mode and
+/// credentials it asks for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Relay {
+    /// Host name or IP address. A name is looked up once, when the engine
+    /// is built (with the system resolver), and is the name the
+    /// certificate must carry.
+    pub host: String,
+    /// Port: 587 for submission with STARTTLS, 465 for implicit TLS, 25
+    /// for relay between MTAs (RFC 8314 §3.3, RFC 6409 §3.1).
+    pub port: u16,
+    /// TLS: [`TlsMode::Required`] by default — a relay usually gets
+    /// credentials, and those never cross the network in plaintext.
+    pub tls: TlsMode,
+    /// AUTH credentials (PLAIN, LOGIN or XOAUTH2, the strongest offered).
+    pub credentials: Option<Credentials>,
+    /// Allow AUTH without TLS (loopback tests, legacy relays). Off by
+    /// default.
+    pub allow_plaintext_auth: bool,
+}
+
+impl Relay {
+    /// A relay at `host:port`, TLS required, no credentials.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            tls: TlsMode::Required,
+            credentials: None,
+            allow_plaintext_auth: false,
+        }
+    }
+}
+
+/// MX routing: per recipient domain, the MX hosts in preference order
+/// (RFC 5321 §5.1), or the domain itself when it has no MX; an address
+/// literal (`user@[192.0.2.1]`) is connected to directly.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MxRouting {
+    /// The DNS servers asked (non-blocking UDP, TCP on truncation), with
+    /// their per-query timeout and rounds: `Resolver::from_system()` reads
+    /// `/etc/resolv.conf`.
+    pub resolver: Resolver,
+    /// The SMTP port of the MX hosts: 25 (RFC 5321 §4.5.4.1). Tests point
+    /// it elsewhere.
+    pub port: u16,
+    /// TLS: [`TlsMode::Opportunistic`] by default — STARTTLS when offered,
+    /// plaintext otherwise, as between MTAs (RFC 3207 §4, RFC 7435).
+    /// [`TlsMode::Required`] makes a missing STARTTLS a failure.
+    pub tls: TlsMode,
+    /// Address family order, hints, local names (mail-loop detection),
+    /// addresses per host.
+    pub plan: PlanConfig,
+}
+
+impl MxRouting {
+    /// MX routing through `resolver`, port 25, opportunistic TLS.
+    pub fn new(resolver: Resolver) -> Self {
+        Self {
+            resolver,
+            port: 25,
+            tls: TlsMode::Opportunistic,
+            plan: PlanConfig::default(),
+        }
+    }
+}
+
+/// The engine's configuration: see each field for its default.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// Relay or MX.
+    pub routing: Routing,
+    /// The name sent in EHLO. Default `localhost`; an MTA should set its
+    /// fully-qualified name (RFC 5321 §4.1.1.1).
+    pub helo_name: Host<'static>,
+    /// At most this many connections in total (N). Default 100, Postfix's
+    /// `default_process_limit`.
+    pub max_connections: usize,
+    /// At most this many connections per destination (M): the relay, or
+    /// one recipient domain. Default 20, Postfix's
+    /// `default_destination_concurrency_limit`. A destination that fails
+    /// a connection while others to it are open is held at the number
+    /// still open (Postfix's concurrency feedback).
+    pub max_per_destination: usize,
+    /// Messages one connection carries before it QUITs. Default 100 (Exim's
+    /// `connection_max_messages` is 500; a bound keeps one long session from
+    /// pinning a server process forever).
+    pub max_messages_per_connection: usize,
+    /// An idle connection is closed (QUIT) after this long without a job.
+    /// Default 2 s, Postfix's `smtp_connection_cache_time_limit`.
+    pub idle_timeout: Duration,
+    /// Time to establish the TCP connection. Default 30 s, Postfix's
+    /// `smtp_connect_timeout`.
+    pub connect_timeout: Duration,
+    /// The session's per-command deadlines (RFC 5321 §4.5.3.2 defaults).
+    pub timeouts: Timeouts,
+    /// Certificate verification: webpki roots by default, or a given root
+    /// store; see [`TlsConfig::builder`].
+    pub tls: TlsConfig,
+    /// BDAT when the server offers CHUNKING (default), or always DATA.
+    pub body_transfer: BodyTransfer,
+}
+
+impl EngineConfig {
+    /// A configuration with the given routing and every default.
+    pub fn new(routing: Routing) -> Self {
+        Self {
+            routing,
+            helo_name: Host::parse("localhost")
+                .map(Host::into_owned)
+                .unwrap_or_else(|_| unreachable_host()),
+            max_connections: 100,
+            max_per_destination: 20,
+            max_messages_per_connection: 100,
+            idle_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(30),
+            timeouts: Timeouts::default(),
+            tls: TlsConfig::default(),
+            body_transfer: BodyTransfer::default(),
+        }
+    }
+
+    /// Through a relay.
+    pub fn relay(relay: Relay) -> Self {
+        Self::new(Routing::Relay(relay))
+    }
+
+    /// By MX.
+    pub fn mx(mx: MxRouting) -> Self {
+        Self::new(Routing::Mx(mx))
+    }
+}
+
+/// `localhost` always parses; this only satisfies the type checker without
+/// a panic path.
+fn unreachable_host() -> Host<'static> {
+    Host::Literal(smtp_proto::address::AddressLiteral::Ipv4(
+        std::net::Ipv4Addr::LOCALHOST,
+    ))
+}

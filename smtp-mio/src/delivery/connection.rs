@@ -1,0 +1,489 @@
+//! One outbound connection: a socket, the TLS layer, the sans-IO client
+//! session, and the job it is carrying.
+//!
+//! Like the server's loop, this part takes no protocol decision: it moves
+//! bytes between [`Transport`] and [`Client`], obeys the session's outputs
+//! (write this, start TLS now, wait until then) and reports what happened to
+//! the engine as [`ConnEvent`]s. Which host to dial next, which job to
+//! carry and when to QUIT are the engine's business.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use smtp_proto::Output;
+use smtp_proto::client::{Client, Delivery, DeliveryReport, Error as SessionError, Event, ReplyTo};
+use smtp_proto::command::Command;
+use smtp_proto::mx::{DeliveryPlan, HostName};
+use smtp_proto::reply::Reply;
+
+use super::engine::TaskId;
+use super::job::{Failure, Peer};
+use crate::transport::{ReadOutcome, Transport};
+
+/// How many bytes of message content are read from a reader at a time.
+pub(super) const BODY_PIECE: usize = 64 * 1024;
+
+/// Where a connection goes next when an attempt fails.
+#[derive(Debug)]
+pub(super) enum Dial {
+    /// A fixed list (the relay's addresses, an address literal), in order.
+    Addresses {
+        name: String,
+        addrs: Arc<[SocketAddr]>,
+        next: usize,
+    },
+    /// The MX plan of the destination: hosts in preference order, each
+    /// host's addresses, looked up when the cursor reaches them.
+    Mx { plan: DeliveryPlan, port: u16 },
+}
+
+/// What a connection is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Between attempts: the engine is to pick the next target.
+    Dialing,
+    /// Waiting for the addresses of an MX host.
+    Resolving(HostName),
+    /// TCP connect in progress.
+    Connecting,
+    /// Greeting, EHLO, STARTTLS, AUTH.
+    Setup,
+    /// Ready, no job.
+    Idle,
+    /// Carrying a job.
+    Busy,
+    /// QUIT sent (or about to be).
+    Quitting,
+    /// Over; the engine removes it.
+    Closed,
+}
+
+/// What the engine learns from a connection.
+#[derive(Debug)]
+pub(super) enum ConnEvent {
+    /// Setup finished: the connection can carry a job.
+    Ready,
+    /// The job's transaction is over.
+    TaskDone {
+        task: TaskId,
+        report: Box<DeliveryReport>,
+        failure: Option<Failure>,
+    },
+    /// The connection ended.
+    Closed {
+        /// Whether it ended before setup finished (so the next host or
+        /// address should be tried), and whether the host answered with a
+        /// reply (a 4xx/5xx moves to the next host, not address).
+        during_setup: bool,
+        replied: bool,
+    },
+}
+
+/// The content of the job in progress, fed to the session as it has room.
+pub(super) enum Body {
+    Bytes {
+        data: Arc<[u8]>,
+        pos: usize,
+    },
+    Reader {
+        reader: Box<dyn Read + Send>,
+        buf: Vec<u8>,
+        pos: usize,
+        len: usize,
+        eof: bool,
+    },
+}
+
+impl Body {
+    /// Content from memory.
+    pub(super) fn bytes(data: Arc<[u8]>) -> Self {
+        Self::Bytes { data, pos: 0 }
+    }
+
+    /// Content from a reader.
+    pub(super) fn reader(reader: Box<dyn Read + Send>) -> Self {
+        Self::Reader {
+            reader,
+            buf: Vec::new(),
+            pos: 0,
+            len: 0,
+            eof: false,
+        }
+    }
+
+    /// Offers content to the session until it has no room or the content
+    /// ends (then the body is finished). `Ok(true)` once finished.
+    fn pump(&mut self, client: &mut Client) -> Result<bool, Failure> {
+        loop {
+            if !client.wants_body() {
+                return Ok(false);
+            }
+            let piece = match self {
+                Self::Bytes { data, pos } => data.get(*pos..).unwrap_or_default(),
+                Self::Reader {
+                    reader,
+                    buf,
+                    pos,
+                    len,
+                    eof,
+                } => {
+                    if *pos >= *len && !*eof {
+                        buf.resize(BODY_PIECE, 0);
+                        *pos = 0;
+                        *len = loop {
+                            match reader.read(buf) {
+                                Ok(n) => break n.min(buf.len()),
+                                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                                Err(e) => return Err(Failure::Content(e.to_string())),
+                            }
+                        };
+                        *eof = *len == 0;
+                    }
+                    buf.get(*pos..*len).unwrap_or_default()
+                }
+            };
+            if piece.is_empty() {
+                client.finish_body().map_err(Failure::Message)?;
+                return Ok(true);
+            }
+            let took = client.write_body(piece).map_err(Failure::Message)?;
+            match self {
+                Self::Bytes { pos, .. } | Self::Reader { pos, .. } => *pos += took,
+            }
+            if took == 0 {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+/// The job a connection carries.
+pub(super) struct Active {
+    pub(super) task: TaskId,
+    delivery: Delivery,
+    body: Body,
+    /// `ReadyForBody` seen and the body not finished yet.
+    feeding: bool,
+}
+
+/// One outbound connection.
+pub(super) struct Conn {
+    /// The destination (relay or domain) it serves.
+    pub(super) dest: String,
+    pub(super) dial: Dial,
+    pub(super) phase: Phase,
+    /// The host being talked to.
+    pub(super) peer: Option<Peer>,
+    /// The name the certificate must carry.
+    pub(super) tls_name: Option<ServerName<'static>>,
+    pub(super) transport: Option<Transport<TcpStream>>,
+    pub(super) client: Option<Client>,
+    pub(super) active: Option<Active>,
+    /// Messages carried so far.
+    pub(super) delivered: usize,
+    /// Why the last attempt failed.
+    pub(super) last_failure: Option<String>,
+    /// A reply seen during setup (a refusal moves to the next host).
+    pub(super) setup_replied: bool,
+    /// Deadline of the TCP connect, of the idle period, of the QUIT.
+    pub(super) own_deadline: Option<Instant>,
+    /// The session's next deadline.
+    pub(super) session_deadline: Option<Instant>,
+}
+
+impl Conn {
+    /// A connection for `dest` that has not dialed yet.
+    pub(super) fn new(dest: String, dial: Dial) -> Self {
+        Self {
+            dest,
+            dial,
+            phase: Phase::Dialing,
+            peer: None,
+            tls_name: None,
+            transport: None,
+            client: None,
+            active: None,
+            delivered: 0,
+            last_failure: None,
+            setup_replied: false,
+            own_deadline: None,
+            session_deadline: None,
+        }
+    }
+
+    /// The earliest deadline of the connection.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        match (self.own_deadline, self.session_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether it can still be handed a job soon (setting up or idle).
+    pub(super) fn is_coming(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Dialing | Phase::Resolving(_) | Phase::Connecting | Phase::Setup
+        )
+    }
+
+    /// Starts carrying a job on a ready connection. `rset` sends an RSET
+    /// first (pipelined with MAIL), so a reused connection starts from a
+    /// clean state whatever the last transaction left.
+    pub(super) fn start(
+        &mut self,
+        task: TaskId,
+        envelope: smtp_proto::client::Envelope,
+        body: Body,
+        rset: bool,
+    ) -> Result<(), Failure> {
+        let Some(client) = self.client.as_mut() else {
+            return Err(Failure::Connection(String::from("not connected")));
+        };
+        if rset {
+            client.enqueue(Command::Rset).map_err(Failure::Message)?;
+        }
+        let delivery = Delivery::start(client, envelope).map_err(Failure::Message)?;
+        self.active = Some(Active {
+            task,
+            delivery,
+            body,
+            feeding: false,
+        });
+        self.phase = Phase::Busy;
+        Ok(())
+    }
+
+    /// Sends QUIT when the session can, else closes.
+    pub(super) fn quit(&mut self, out: &mut Vec<ConnEvent>) {
+        self.phase = Phase::Quitting;
+        let queued = self
+            .client
+            .as_mut()
+            .is_some_and(|c| c.enqueue(Command::Quit).is_ok());
+        if !queued {
+            self.close(out);
+        }
+    }
+
+    /// Closes the socket at once; the job in progress (if any) is reported
+    /// with what is known and `failure`.
+    pub(super) fn abort(&mut self, failure: Failure, out: &mut Vec<ConnEvent>) {
+        if let (Some(active), Some(client)) = (self.active.take(), self.client.as_mut()) {
+            let mut delivery = active.delivery;
+            if let Some(report) = delivery.handle_event(client, &Event::Closed) {
+                out.push(ConnEvent::TaskDone {
+                    task: active.task,
+                    report: Box::new(report),
+                    failure: Some(failure),
+                });
+            }
+        }
+        self.close(out);
+    }
+
+    fn close(&mut self, out: &mut Vec<ConnEvent>) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        let during_setup = self.is_coming();
+        if let Some(t) = self.transport.as_mut() {
+            t.close_notify();
+        }
+        self.phase = Phase::Closed;
+        out.push(ConnEvent::Closed {
+            during_setup,
+            replied: self.setup_replied,
+        });
+    }
+
+    /// Moves bytes and time between the socket and the session until
+    /// neither can make progress, reporting what happened in `out`.
+    pub(super) fn drive(
+        &mut self,
+        now: Instant,
+        scratch: &mut [u8],
+        tls: &Arc<ClientConfig>,
+        out: &mut Vec<ConnEvent>,
+    ) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        loop {
+            if !self.drain(now, tls, out) {
+                return;
+            }
+            let (Some(transport), Some(client)) = (self.transport.as_mut(), self.client.as_mut())
+            else {
+                return;
+            };
+            if !client.wants_read() {
+                if client.is_closed() {
+                    self.close(out);
+                }
+                break;
+            }
+            match transport.read(scratch) {
+                Ok(ReadOutcome::Data(n)) if n > 0 => {
+                    client.handle_input(now, scratch.get(..n).unwrap_or_default());
+                }
+                Ok(ReadOutcome::TlsEstablished(info)) => client.handle_tls_established(now, info),
+                Ok(ReadOutcome::Eof) => client.handle_eof(now),
+                Ok(_) => break,
+                Err(e) => {
+                    self.last_failure = Some(format!("read: {e}"));
+                    client.handle_eof(now);
+                }
+            }
+        }
+        if let Some(transport) = self.transport.as_mut()
+            && let Err(e) = transport.flush()
+            && e.kind() != io::ErrorKind::WouldBlock
+        {
+            self.last_failure = Some(format!("write: {e}"));
+            if let Some(client) = self.client.as_mut() {
+                client.handle_eof(now);
+            }
+            self.drain(now, tls, out);
+        }
+        self.session_deadline = self.client.as_ref().and_then(Client::next_timeout);
+    }
+
+    /// Drains the session's outputs. `false` when the connection is over.
+    fn drain(&mut self, now: Instant, tls: &Arc<ClientConfig>, out: &mut Vec<ConnEvent>) -> bool {
+        loop {
+            let (Some(transport), Some(client)) = (self.transport.as_mut(), self.client.as_mut())
+            else {
+                return false;
+            };
+            if let Some(active) = self.active.as_mut()
+                && active.feeding
+            {
+                match active.body.pump(client) {
+                    Ok(true) => active.feeding = false,
+                    Ok(false) => {}
+                    Err(failure) => {
+                        // Part of the content may be on the wire: the only
+                        // safe way out is to close without the end of data,
+                        // so the server discards what it has.
+                        self.last_failure = Some(failure.to_string());
+                        self.abort(failure, out);
+                        return false;
+                    }
+                }
+            }
+            match client.poll() {
+                Output::Event(event) => {
+                    if !self.on_event(event, out) {
+                        return false;
+                    }
+                }
+                Output::Transmit(bytes) => {
+                    let len = bytes.len();
+                    match transport.write(bytes) {
+                        Ok(n) => {
+                            client.advance_transmit(now, n);
+                            if n < len {
+                                return true;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            self.last_failure = Some(format!("write: {e}"));
+                            client.handle_eof(now);
+                        }
+                    }
+                }
+                Output::StartTls => {
+                    let Some(name) = self.tls_name.clone() else {
+                        self.last_failure = Some(String::from("no TLS server name"));
+                        client.handle_eof(now);
+                        continue;
+                    };
+                    if let Err(e) = transport.start_tls_client(Arc::clone(tls), name) {
+                        self.last_failure = Some(format!("TLS: {e}"));
+                        client.handle_eof(now);
+                        continue;
+                    }
+                    if let Err(e) = transport.flush()
+                        && e.kind() != io::ErrorKind::WouldBlock
+                    {
+                        self.last_failure = Some(format!("TLS: {e}"));
+                        client.handle_eof(now);
+                    }
+                }
+                Output::Wait { .. } => return true,
+                // A future output this loop does not know: stop rather
+                // than spin; the deadline still bounds the session.
+                _ => return true,
+            }
+        }
+    }
+
+    /// Acts on one session event. `false` once the connection is over.
+    fn on_event(&mut self, event: Event, out: &mut Vec<ConnEvent>) -> bool {
+        let in_setup = self.is_coming();
+        let Some(client) = self.client.as_mut() else {
+            return false;
+        };
+        match &event {
+            Event::Ready => {
+                self.phase = Phase::Idle;
+                out.push(ConnEvent::Ready);
+            }
+            Event::ReadyForBody => {
+                if let Some(active) = self.active.as_mut() {
+                    active.feeding = true;
+                }
+            }
+            Event::AuthChallenge { .. } => {
+                // Only the session's built-in mechanisms are configured.
+                let _ = client.auth_cancel();
+            }
+            Event::Reply { to, reply }
+                if in_setup && !reply.is_positive() && *to != ReplyTo::Quit =>
+            {
+                self.setup_replied = true;
+                self.last_failure = Some(describe(reply));
+            }
+            Event::Error(e)
+                if self.last_failure.is_none()
+                    || !matches!(e, SessionError::ConnectionClosed { .. }) =>
+            {
+                self.last_failure = Some(e.to_string());
+            }
+            _ => {}
+        }
+        if let Some(active) = self.active.as_mut()
+            && let Some(report) = active.delivery.handle_event(client, &event)
+        {
+            let task = active.task;
+            self.active = None;
+            let failure = report.error.clone().map(Failure::Session);
+            out.push(ConnEvent::TaskDone {
+                task,
+                report: Box::new(report),
+                failure,
+            });
+            if self.phase == Phase::Busy && !client.is_closed() && client.error().is_none() {
+                self.phase = Phase::Idle;
+            }
+        }
+        if matches!(event, Event::Closed) {
+            self.close(out);
+            return false;
+        }
+        true
+    }
+}
+
+/// A reply in one line, for failure reports.
+fn describe(reply: &Reply<'_>) -> String {
+    format!("{} {}", reply.code(), reply.first_line())
+}

@@ -232,6 +232,22 @@ impl Resolver {
         &self.servers
     }
 
+    /// The time one server gets to answer one query (`options timeout:N`
+    /// of `resolv.conf`, or [`timeout`](Self::timeout)). A query retried
+    /// over TCP after a truncated answer gets this time again for the TCP
+    /// exchange.
+    pub fn query_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The number of rounds over [`servers`](Self::servers) before a lookup
+    /// gives up (`options attempts:N`, or [`attempts`](Self::attempts));
+    /// at least 1. A query is sent at most `servers().len() * query_attempts()`
+    /// times.
+    pub fn query_attempts(&self) -> usize {
+        self.attempts
+    }
+
     /// Looks up the mail exchangers of `domain`.
     ///
     /// Returns the core's judgement: [`MxAnswer::Hosts`],
@@ -612,6 +628,8 @@ options ndots:2 timeout:3 attempts:4
         );
         assert_eq!(r.timeout, Duration::from_secs(3));
         assert_eq!(r.attempts, 4);
+        assert_eq!(r.query_timeout(), Duration::from_secs(3));
+        assert_eq!(r.query_attempts(), 4);
     }
 
     #[test]

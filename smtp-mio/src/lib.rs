@@ -80,6 +80,8 @@
 //! | [`transport`] | one connection's bytes: plaintext, the STARTTLS switch, rustls; no read buffer of its own |
 //! | [`completion`] | answers from handlers on any thread, delivered to the loop through a `mio::Waker` |
 //! | [`listener`] | `SO_REUSEPORT` listeners, one per loop; connection limits with RAII guards |
+//! | [`delivery`] | the outbound engine: many client sessions on one poll, N/M connection limits, reuse, relay or MX routing, TLS, shutdown |
+//! | [`dns`] | a non-blocking DNS stub resolver (MX, A/AAAA over UDP, TCP on truncation) on the loop's poll |
 //! | [`timers`] | the deadlines of thousands of sessions, so a loop sleeps exactly until the next |
 //! | [`tls`] | the server's certificate (PEM files or self-signed at start) and rustls config (ring only) |
 //! | [`maildir`] | durable Maildir delivery: `tmp/`, `fsync`, rename into `new/`, `fsync` the directory |

@@ -322,7 +322,9 @@ impl Conn {
             else {
                 return;
             };
-            if !client.wants_read() {
+            // During a TLS handshake the session reads nothing, but the
+            // transport must, to finish the handshake.
+            if !client.wants_read() && !transport.is_handshaking() {
                 if client.is_closed() {
                     self.close(out);
                 }

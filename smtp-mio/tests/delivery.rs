@@ -351,3 +351,385 @@ fn python_aiosmtpd_with_starttls_and_auth() {
     assert_eq!(contents, expected, "content arrives byte for byte");
     assert!(saved[0].envelope_json.contains("\"tls\": true"));
 }
+
+// ---- MX routing ----------------------------------------------------------------
+
+#[test]
+fn mx_routing_falls_back_and_fails_null_mx_and_nxdomain_without_connecting() {
+    let port = free_port();
+    // mx1 (preferred) says 421; mx2 takes the mail.
+    let busy = FakeSmtp::start("127.0.0.2", port, Behaviour::Greeting421);
+    let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
+    let dns = FakeDns::start(vec![
+        (
+            "two.test",
+            RecordType::MX,
+            Answer::records(vec![
+                fake_dns::mx("two.test", 10, "mx1.two.test"),
+                fake_dns::mx("two.test", 20, "mx2.two.test"),
+            ]),
+        ),
+        (
+            "mx1.two.test",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx1.two.test", "127.0.0.2")]),
+        ),
+        (
+            "mx2.two.test",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx2.two.test", "127.0.0.1")]),
+        ),
+        (
+            "null.test",
+            RecordType::MX,
+            Answer::records(vec![fake_dns::mx("null.test", 0, ".")]),
+        ),
+        ("gone.test", RecordType::MX, Answer::NxDomain),
+    ]);
+    let mut mx = MxRouting::new(dns.resolver());
+    mx.port = port;
+    let mut config = EngineConfig::mx(mx);
+    config.timeouts = short_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    // One job across three domains, and single-domain jobs.
+    let mixed = engine
+        .submit(Job::new(
+            envelope(&["a@two.test", "b@null.test", "c@gone.test", "d@TWO.test"]),
+            message(0),
+        ))
+        .unwrap();
+    let null = engine
+        .submit(Job::new(envelope(&["x@null.test"]), message(1)))
+        .unwrap();
+    let gone = engine
+        .submit(Job::new(envelope(&["y@gone.test"]), message(2)))
+        .unwrap();
+    let results = drive(&mut engine, &[mixed, null, gone]);
+
+    let r = &results[0].recipients;
+    assert_eq!(r[0].status, Status::Accepted, "{r:?}");
+    assert_eq!(r[0].peer.as_ref().unwrap().name, "mx2.two.test");
+    assert_eq!(r[3].status, Status::Accepted);
+    assert_eq!(r[1].status, Status::PermanentFailure);
+    assert!(
+        matches!(r[1].failure, Some(Failure::NullMx(_))),
+        "{:?}",
+        r[1]
+    );
+    assert_eq!(r[2].status, Status::PermanentFailure);
+    assert!(
+        matches!(r[2].failure, Some(Failure::NxDomain(_))),
+        "{:?}",
+        r[2]
+    );
+    assert_eq!(
+        results[1].recipients[0].status,
+        Status::PermanentFailure,
+        "null MX"
+    );
+    assert_eq!(results[2].recipients[0].status, Status::PermanentFailure);
+
+    // The two recipients at two.test went in one transaction, to mx2,
+    // after mx1's 421.
+    assert_eq!(good.messages(), 1);
+    assert_eq!(good.counters.recipients.lock().unwrap().len(), 2);
+    assert!(busy.connections() >= 1);
+    assert_eq!(busy.messages(), 0);
+    close(engine);
+}
+
+#[test]
+fn mx_hosts_that_all_fail_give_a_temporary_failure_with_the_last_reason() {
+    let port = free_port();
+    let _busy = FakeSmtp::start("127.0.0.2", port, Behaviour::Greeting421);
+    let dns = FakeDns::start(vec![
+        (
+            "busy.test",
+            RecordType::MX,
+            Answer::records(vec![fake_dns::mx("busy.test", 10, "mx.busy.test")]),
+        ),
+        (
+            "mx.busy.test",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx.busy.test", "127.0.0.2")]),
+        ),
+        ("servfail.test", RecordType::MX, Answer::ServFail),
+    ]);
+    let mut mx = MxRouting::new(dns.resolver());
+    mx.port = port;
+    let mut config = EngineConfig::mx(mx);
+    config.timeouts = short_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    let a = engine
+        .submit(Job::new(envelope(&["a@busy.test"]), message(0)))
+        .unwrap();
+    let b = engine
+        .submit(Job::new(envelope(&["b@servfail.test"]), message(1)))
+        .unwrap();
+    let results = drive(&mut engine, &[a, b]);
+    let ra = &results[0].recipients[0];
+    assert_eq!(ra.status, Status::TemporaryFailure);
+    assert!(
+        ra.failure.as_ref().unwrap().to_string().contains("421"),
+        "{ra:?}"
+    );
+    let rb = &results[1].recipients[0];
+    assert_eq!(rb.status, Status::TemporaryFailure);
+    assert!(matches!(rb.failure, Some(Failure::Dns(_))), "{rb:?}");
+    close(engine);
+}
+
+// ---- faults -------------------------------------------------------------------
+
+#[test]
+fn faulty_destinations_do_not_disturb_the_others() {
+    let port = free_port();
+    let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
+    let silent = FakeSmtp::start("127.0.0.3", port, Behaviour::Silent);
+    let closing = FakeSmtp::start("127.0.0.4", port, Behaviour::CloseMidData);
+    let rejecting = FakeSmtp::start("127.0.0.5", port, Behaviour::RejectRecipients);
+    let deferring = FakeSmtp::start("127.0.0.6", port, Behaviour::DeferRecipients);
+    let dns = FakeDns::start(Vec::new());
+    let mut mx = MxRouting::new(dns.resolver());
+    mx.port = port;
+    let mut config = EngineConfig::mx(mx);
+    config.timeouts = short_timeouts();
+    config.max_per_destination = 2;
+    let mut engine = Engine::new(config).unwrap();
+    let hosts = [1, 3, 4, 5, 6];
+    let mut ids = Vec::new();
+    let mut host_of = Vec::new();
+    for n in 0..25 {
+        let host = hosts[n % hosts.len()];
+        let to = format!("user{n}@[127.0.0.{host}]");
+        ids.push(
+            engine
+                .submit(Job::new(envelope(&[&to]), message(n)))
+                .unwrap(),
+        );
+        host_of.push(host);
+    }
+    let results = drive(&mut engine, &ids);
+    for (r, host) in results.iter().zip(&host_of) {
+        let rcpt = &r.recipients[0];
+        match host {
+            1 => assert_eq!(rcpt.status, Status::Accepted, "{rcpt:?}"),
+            3 | 4 => {
+                assert_eq!(rcpt.status, Status::TemporaryFailure, "{rcpt:?}");
+                assert!(rcpt.failure.is_some(), "{rcpt:?}");
+            }
+            5 => {
+                assert_eq!(rcpt.status, Status::PermanentFailure, "{rcpt:?}");
+                assert_eq!(rcpt.reply.as_ref().unwrap().code().to_string(), "550");
+            }
+            _ => {
+                assert_eq!(rcpt.status, Status::TemporaryFailure, "{rcpt:?}");
+                assert_eq!(rcpt.reply.as_ref().unwrap().code().to_string(), "451");
+            }
+        }
+    }
+    assert_eq!(good.messages(), 5);
+    assert_eq!(closing.messages(), 0);
+    assert_eq!(
+        rejecting.messages(),
+        0,
+        "no content after every RCPT refused"
+    );
+    assert_eq!(deferring.messages(), 0);
+    assert!(silent.connections() >= 1);
+    close(engine);
+}
+
+#[test]
+fn a_stuck_peer_does_not_hold_up_the_others() {
+    let port = free_port();
+    let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
+    let _silent = FakeSmtp::start("127.0.0.3", port, Behaviour::Silent);
+    let dns = FakeDns::start(Vec::new());
+    let mut mx = MxRouting::new(dns.resolver());
+    mx.port = port;
+    let mut config = EngineConfig::mx(mx);
+    // The silent peer is given up on only after a long time ...
+    let mut t = short_timeouts();
+    t.greeting = Duration::from_secs(30);
+    config.timeouts = t;
+    let mut engine = Engine::new(config).unwrap();
+    let stuck = engine
+        .submit(Job::new(envelope(&["a@[127.0.0.3]"]), message(0)))
+        .unwrap();
+    let ids: Vec<JobId> = (1..20)
+        .map(|n| {
+            engine
+                .submit(Job::new(envelope(&["b@[127.0.0.1]"]), message(n)))
+                .unwrap()
+        })
+        .collect();
+    // ... while everything else is delivered meanwhile.
+    let start = Instant::now();
+    let mut done = Vec::new();
+    while done.len() < ids.len() {
+        assert!(start.elapsed() < LIMIT);
+        engine.poll(Some(Duration::from_millis(50))).unwrap();
+        while let Some(r) = engine.next_result() {
+            assert_ne!(r.id, stuck, "the stuck job cannot be done yet");
+            assert!(r.all_accepted());
+            done.push(r.id);
+        }
+    }
+    assert_eq!(good.messages(), 19);
+    // Cancelling the stuck job reports it at once.
+    assert!(engine.cancel(stuck));
+    let r = engine.next_result().expect("the cancelled job's result");
+    assert_eq!(r.id, stuck);
+    assert_ne!(r.recipients[0].status, Status::Accepted);
+    close(engine);
+}
+
+// ---- cancel and shutdown ---------------------------------------------------
+
+#[test]
+fn shutdown_finishes_transactions_and_reports_the_rest_not_attempted() {
+    let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::Accept);
+    let mut config = EngineConfig::relay(relay_to(server.addr()));
+    config.max_per_destination = 2;
+    config.timeouts = short_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    let ids: Vec<JobId> = (0..30)
+        .map(|n| {
+            engine
+                .submit(Job::new(envelope(&["a@example.net"]), message(n)))
+                .unwrap()
+        })
+        .collect();
+    // Cancel one job while still queued.
+    assert!(engine.cancel(ids[29]));
+    // Let a few go out, then shut down.
+    let start = Instant::now();
+    let mut results = Vec::new();
+    while results.len() < 4 {
+        assert!(start.elapsed() < LIMIT);
+        engine.poll(Some(Duration::from_millis(50))).unwrap();
+        while let Some(r) = engine.next_result() {
+            results.push(r);
+        }
+    }
+    engine.shutdown();
+    assert!(matches!(
+        engine.submit(Job::new(envelope(&["a@example.net"]), message(99))),
+        Err(smtp_mio::delivery::SubmitError::ShuttingDown)
+    ));
+    let start = Instant::now();
+    while !engine.is_shut_down() {
+        assert!(start.elapsed() < LIMIT);
+        engine.poll(Some(Duration::from_millis(50))).unwrap();
+        while let Some(r) = engine.next_result() {
+            results.push(r);
+        }
+    }
+    let ids_seen: HashSet<JobId> = results.iter().map(|r| r.id).collect();
+    assert_eq!(ids_seen.len(), 30, "every job reported once");
+    assert_eq!(results.len(), 30);
+    let accepted = results.iter().filter(|r| r.all_accepted()).count();
+    let not_attempted = results
+        .iter()
+        .filter(|r| r.recipients[0].status == Status::NotAttempted)
+        .count();
+    assert_eq!(accepted + not_attempted, 30, "{results:?}");
+    assert_eq!(accepted, server.messages());
+    assert!(not_attempted >= 1);
+    let cancelled = results.iter().find(|r| r.id == ids[29]).unwrap();
+    assert!(matches!(
+        cancelled.recipients[0].failure,
+        Some(Failure::Cancelled)
+    ));
+    // Connections were closed with QUIT.
+    let start = Instant::now();
+    while server.open() > 0 {
+        assert!(start.elapsed() < LIMIT);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(server.quits(), server.connections());
+}
+
+#[test]
+fn a_handle_submits_from_another_thread() {
+    let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::Accept);
+    let mut config = EngineConfig::relay(relay_to(server.addr()));
+    config.timeouts = short_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    let handle = engine.handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let loop_thread = std::thread::spawn(move || engine.run(|r| tx.send(r).unwrap()));
+    let submitters: Vec<_> = (0..4)
+        .map(|t| {
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                (0..5)
+                    .map(|n| {
+                        handle
+                            .submit(Job::new(envelope(&["a@example.net"]), message(t * 10 + n)))
+                            .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let ids: HashSet<JobId> = submitters
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect();
+    let mut seen = HashSet::new();
+    for _ in 0..ids.len() {
+        let r = rx.recv_timeout(LIMIT).unwrap();
+        assert!(r.all_accepted());
+        assert!(seen.insert(r.id));
+    }
+    assert_eq!(seen, ids);
+    handle.shutdown();
+    assert!(
+        handle
+            .submit(Job::new(envelope(&["a@example.net"]), message(0)))
+            .is_err()
+    );
+    loop_thread.join().unwrap().unwrap();
+    assert_eq!(server.messages(), 20);
+}
+
+#[test]
+fn implicit_tls_relay_and_streamed_content() {
+    let server = common::start_store(Credentials::new(), |o| {
+        o.tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
+    });
+    let tls_addr = server.tls_addr.unwrap();
+    let mut relay = Relay::new("127.0.0.1", tls_addr.port());
+    relay.tls = TlsMode::Implicit;
+    let mut config = EngineConfig::relay(relay);
+    config.tls = TlsConfig::builder()
+        .ca_pem(server.identity.chain_pem().as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    config.timeouts = short_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    // 1 MiB of 8-bit text, read from a reader in pieces.
+    let mut content = b"Subject: big\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".to_vec();
+    while content.len() < 1 << 20 {
+        content.extend_from_slice("caf\u{e9} .line\r\n.\r\n".as_bytes());
+    }
+    let mut env = envelope(&["big@example.net"]);
+    env.declare_body(&content);
+    let job = Job::new(
+        env,
+        smtp_mio::delivery::Message::from_reader(std::io::Cursor::new(content.clone())),
+    );
+    let id = engine.submit(job).unwrap();
+    let results = drive(&mut engine, &[id]);
+    assert!(results[0].all_accepted(), "{results:?}");
+    close(engine);
+    let files = server.files("new");
+    assert_eq!(files.len(), 1);
+    let stored = std::fs::read(&files[0]).unwrap();
+    assert!(stored.ends_with(&content), "content arrives byte for byte");
+    let text = String::from_utf8_lossy(&stored);
+    assert!(text.contains("with ESMTPS"), "{}", &text[..400]);
+}

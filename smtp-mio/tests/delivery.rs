@@ -62,8 +62,17 @@ fn message(n: usize) -> Vec<u8> {
 
 /// Short deadlines so misbehaving peers are given up on quickly.
 fn short_timeouts() -> Timeouts {
+    timeouts(Duration::from_secs(2))
+}
+
+/// Deadlines for well-behaved peers: long enough for a loaded machine (the
+/// server fsyncs every message), short enough to bound a broken test.
+fn relaxed_timeouts() -> Timeouts {
+    timeouts(Duration::from_secs(20))
+}
+
+fn timeouts(d: Duration) -> Timeouts {
     let mut t = Timeouts::default();
-    let d = Duration::from_secs(2);
     t.greeting = d;
     t.mail = d;
     t.rcpt = d;
@@ -150,7 +159,7 @@ fn relay_with_starttls_and_auth_to_the_mio_server() {
     config.tls = tls;
     config.max_connections = 3;
     config.max_per_destination = 3;
-    config.timeouts = short_timeouts();
+    config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
     // The relay is named "localhost", which the test identity's
     // certificate covers: the chain and the name are both verified.
@@ -186,7 +195,7 @@ fn connections_are_limited_and_reused_with_rset() {
     config.max_connections = 10;
     config.max_per_destination = 3;
     config.max_messages_per_connection = 5;
-    config.timeouts = short_timeouts();
+    config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
     let ids: Vec<JobId> = (0..40)
         .map(|n| {
@@ -233,7 +242,7 @@ fn the_total_limit_holds_across_destinations() {
     config.max_connections = 3;
     config.max_per_destination = 2;
     config.idle_timeout = Duration::from_millis(100);
-    config.timeouts = short_timeouts();
+    config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
     let mut ids = Vec::new();
     for n in 0..24 {
@@ -283,7 +292,7 @@ fn postfix_smtp_sink() {
     let server = peers::start_smtp_sink(&sink).unwrap();
     let mut config = EngineConfig::relay(relay_to(server.addr()));
     config.max_per_destination = 5;
-    config.timeouts = short_timeouts();
+    config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
     let ids: Vec<JobId> = (0..50)
         .map(|n| {
@@ -330,7 +339,7 @@ fn python_aiosmtpd_with_starttls_and_auth() {
         .build()
         .unwrap();
     config.max_per_destination = 2;
-    config.timeouts = short_timeouts();
+    config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
     let ids: Vec<JobId> = (0..6)
         .map(|n| {
@@ -655,7 +664,7 @@ fn shutdown_finishes_transactions_and_reports_the_rest_not_attempted() {
 fn a_handle_submits_from_another_thread() {
     let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::Accept);
     let mut config = EngineConfig::relay(relay_to(server.addr()));
-    config.timeouts = short_timeouts();
+    config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
     let handle = engine.handle();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -709,7 +718,7 @@ fn implicit_tls_relay_and_streamed_content() {
         .unwrap()
         .build()
         .unwrap();
-    config.timeouts = short_timeouts();
+    config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
     // 1 MiB of 8-bit text, read from a reader in pieces.
     let mut content = b"Subject: big\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".to_vec();
@@ -732,4 +741,25 @@ fn implicit_tls_relay_and_streamed_content() {
     assert!(stored.ends_with(&content), "content arrives byte for byte");
     let text = String::from_utf8_lossy(&stored);
     assert!(text.contains("with ESMTPS"), "{}", &text[..400]);
+}
+
+#[test]
+fn a_reused_connection_lost_before_any_reply_is_retried_on_a_new_one() {
+    let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::OneMessagePerConnection);
+    let mut config = EngineConfig::relay(relay_to(server.addr()));
+    config.max_per_destination = 1;
+    config.timeouts = relaxed_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    let ids: Vec<JobId> = (0..5)
+        .map(|n| {
+            engine
+                .submit(Job::new(envelope(&["a@example.net"]), message(n)))
+                .unwrap()
+        })
+        .collect();
+    let results = drive(&mut engine, &ids);
+    assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
+    assert_eq!(server.messages(), 5);
+    assert_eq!(server.connections(), 5, "one message per connection");
+    close(engine);
 }

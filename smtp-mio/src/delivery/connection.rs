@@ -73,6 +73,9 @@ pub(super) enum ConnEvent {
         task: TaskId,
         report: Box<DeliveryReport>,
         failure: Option<Failure>,
+        /// The content, handed back: a transaction that got no reply at
+        /// all never sent any of it, so it can go out again.
+        body: Body,
     },
     /// The connection ended.
     Closed {
@@ -97,6 +100,17 @@ pub(super) enum Body {
         len: usize,
         eof: bool,
     },
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bytes { data, pos } => write!(f, "Body::Bytes({pos}/{})", data.len()),
+            Self::Reader { pos, len, eof, .. } => {
+                write!(f, "Body::Reader({pos}/{len}, eof: {eof})")
+            }
+        }
+    }
 }
 
 impl Body {
@@ -281,6 +295,7 @@ impl Conn {
                     task: active.task,
                     report: Box::new(report),
                     failure: Some(failure),
+                    body: active.body,
                 });
             }
         }
@@ -464,14 +479,14 @@ impl Conn {
         }
         if let Some(active) = self.active.as_mut()
             && let Some(report) = active.delivery.handle_event(client, &event)
+            && let Some(active) = self.active.take()
         {
-            let task = active.task;
-            self.active = None;
             let failure = report.error.clone().map(Failure::Session);
             out.push(ConnEvent::TaskDone {
-                task,
+                task: active.task,
                 report: Box::new(report),
                 failure,
+                body: active.body,
             });
             if self.phase == Phase::Busy && !client.is_closed() && client.error().is_none() {
                 self.phase = Phase::Idle;

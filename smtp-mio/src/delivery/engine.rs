@@ -115,6 +115,10 @@ struct Task {
     body: Option<Body>,
     /// The connection carrying it, once started.
     conn: Option<usize>,
+    /// Its destination key.
+    dest: String,
+    /// Already sent again once after a connection was lost without a reply.
+    retried: bool,
 }
 
 /// How a destination is reached.
@@ -595,6 +599,8 @@ impl Engine {
                 envelope: task_envelope,
                 body: None,
                 conn: None,
+                dest: key.as_ref().cloned().unwrap_or_default(),
+                retried: false,
             });
             if let Some(state) = self.jobs.get_mut(&id) {
                 state.tasks.push(task);
@@ -697,10 +703,7 @@ impl Engine {
     }
 
     fn dest_of(&self, task: TaskId) -> Option<String> {
-        self.dests
-            .iter()
-            .find(|(_, d)| d.queue.contains(&task))
-            .map(|(k, _)| k.clone())
+        self.tasks.get(task).map(|t| t.dest.clone())
     }
 
     /// Reports every recipient of a task with the same outcome.
@@ -766,6 +769,31 @@ impl Engine {
             })
             .collect();
         self.finish_task(t.job, reports);
+    }
+
+    /// Puts a task back at the head of its destination's queue, once.
+    fn requeue(&mut self, task: TaskId, body: Body, now: Instant) {
+        let Some(t) = self.tasks.get_mut(task) else {
+            return;
+        };
+        if t.retried {
+            let failure =
+                Failure::Connection(String::from("connection lost before any reply, twice"));
+            self.fail_task(task, Status::TemporaryFailure, failure, None);
+            return;
+        }
+        t.retried = true;
+        t.conn = None;
+        t.body = Some(body);
+        let key = t.dest.clone();
+        if !self.dests.contains_key(&key) {
+            self.enqueue(key, task, now);
+            return;
+        }
+        if let Some(d) = self.dests.get_mut(&key) {
+            d.queue.push_front(task);
+        }
+        self.dirty.insert(key);
     }
 
     fn finish_task(&mut self, job: JobId, reports: Vec<(usize, RecipientReport)>) {
@@ -1191,18 +1219,32 @@ impl Engine {
         let mut pending: VecDeque<ConnEvent> = out.drain(..).collect();
         while let Some(event) = pending.pop_front() {
             match event {
-                ConnEvent::Ready | ConnEvent::TaskDone { .. } => {
-                    if let ConnEvent::TaskDone {
-                        task,
-                        report,
-                        failure,
-                    } = event
-                    {
-                        let peer = self.conns.get(conn).and_then(|c| c.peer.clone());
-                        self.complete_task(task, *report, failure, peer);
-                        if let Some(c) = self.conns.get_mut(conn) {
+                ConnEvent::Ready => self.next_job(conn, now),
+                ConnEvent::TaskDone {
+                    task,
+                    report,
+                    failure,
+                    body,
+                } => {
+                    let (peer, reused) = self
+                        .conns
+                        .get_mut(conn)
+                        .map(|c| {
                             c.delivered += 1;
-                        }
+                            (c.peer.clone(), c.delivered > 1)
+                        })
+                        .unwrap_or_default();
+                    if reused
+                        && report.mail.is_none()
+                        && !matches!(failure, Some(Failure::Cancelled))
+                    {
+                        // Not one reply on a reused connection: the server
+                        // had dropped it (an idle timeout racing our MAIL).
+                        // Nothing was acknowledged and no content sent, so
+                        // the task goes out again, once, on another one.
+                        self.requeue(task, body, now);
+                    } else {
+                        self.complete_task(task, *report, failure, peer);
                     }
                     self.next_job(conn, now);
                 }
@@ -1260,7 +1302,12 @@ impl Engine {
         }
         let key = c.dest.clone();
         let Some(task) = self.dests.get_mut(&key).and_then(|d| d.queue.pop_front()) else {
-            c.own_deadline = Some(now + self.config.idle_timeout);
+            if self.starved.is_empty() {
+                c.own_deadline = Some(now + self.config.idle_timeout);
+            } else {
+                // Another destination waits for a slot: give it this one.
+                self.retire(conn, now);
+            }
             return;
         };
         let rset = c.delivered > 0

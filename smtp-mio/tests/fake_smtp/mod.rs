@@ -28,6 +28,9 @@ pub(crate) enum Behaviour {
     RejectRecipients,
     /// Refuses every recipient with `451 4.3.0`.
     DeferRecipients,
+    /// Takes one message, then closes without a word when the next
+    /// command arrives (an idle timeout racing the client's next MAIL).
+    OneMessagePerConnection,
 }
 
 #[derive(Debug, Default)]
@@ -161,6 +164,7 @@ fn session(
         _ => out.write_all(b"220 fake.test ESMTP\r\n")?,
     }
     let mut idle_reads = 0;
+    let mut delivered_here = false;
     loop {
         let mut line = String::new();
         match input.read_line(&mut line) {
@@ -176,6 +180,13 @@ fn session(
             }
         }
         let upper = line.to_ascii_uppercase();
+        if behaviour == Behaviour::OneMessagePerConnection
+            && counters.messages.load(Ordering::SeqCst) > 0
+            && delivered_here
+            && !upper.starts_with("QUIT")
+        {
+            return Ok(());
+        }
         let reply: &[u8] = if upper.starts_with("EHLO") {
             b"250-fake.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 10000000\r\n"
         } else if upper.starts_with("HELO") || upper.starts_with("MAIL") {
@@ -216,6 +227,7 @@ fn session(
                 body.push_str(&l);
             }
             counters.messages.fetch_add(1, Ordering::SeqCst);
+            delivered_here = true;
             b"250 2.0.0 queued\r\n"
         } else if upper.starts_with("RSET") {
             counters.rsets.fetch_add(1, Ordering::SeqCst);

@@ -67,6 +67,36 @@
 //! The `mail-server` example is this with [`store::StoreBackend`]: Maildir
 //! delivery, STARTTLS with a certificate made at start, AUTH for submission.
 //!
+//! ## A relay in a few lines
+//!
+//! The [`delivery`] engine is the other direction: jobs in, SMTP sessions
+//! out — many at once on one poll, to a smarthost or by MX — and one result
+//! per job back. A minimal relay hands every job to a submission server:
+//!
+//! ```no_run
+//! use smtp_mio::delivery::{Engine, EngineConfig, Job, Relay};
+//! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
+//! use smtp_proto::client::{Credentials, Envelope};
+//!
+//! let mut relay = Relay::new("smtp.example.com", 587); // STARTTLS required
+//! relay.credentials = Some(Credentials::password("app", "app-password"));
+//! let mut engine = Engine::new(EngineConfig::relay(relay))?;
+//! for to in ["ann@example.net", "bob@example.org"] {
+//!     let envelope = Envelope::new(
+//!         ReversePath::Mailbox(Mailbox::parse("news@example.com")?.into_owned()),
+//!         vec![ForwardPath::Mailbox(Mailbox::parse(to)?.into_owned())],
+//!     );
+//!     engine.submit(Job::new(envelope, b"Subject: news\r\n\r\nHello.\r\n".to_vec()))?;
+//! }
+//! engine.run_until_done(|result| println!("{}: {:?}", result.id, result.recipients))?;
+//! engine.close(|_| {})?; // QUIT and close every connection
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The [`delivery`] module docs show the same relay on its own thread, fed
+//! through a [`Handle`](delivery::Handle); the `bulk-send` example is a load
+//! generator built on it.
+//!
 //! ## Parts
 //!
 //! The loop is built from parts that each do one job and are tested on

@@ -85,6 +85,17 @@ fn timeouts(d: Duration) -> Timeouts {
     t
 }
 
+/// Submits one job per `n` in `range`: `envelope(n)` and `message(n)`.
+fn submit_all(
+    engine: &mut Engine,
+    range: std::ops::Range<usize>,
+    envelope: impl Fn(usize) -> Envelope,
+) -> Vec<JobId> {
+    range
+        .map(|n| engine.submit(Job::new(envelope(n), message(n))).unwrap())
+        .collect()
+}
+
 /// Runs the engine until every submitted job is reported; checks that each
 /// job got exactly one result.
 fn drive(engine: &mut Engine, submitted: &[JobId]) -> Vec<JobResult> {
@@ -163,13 +174,7 @@ fn relay_with_starttls_and_auth_to_the_mio_server() {
     let mut engine = Engine::new(config).unwrap();
     // The relay is named "localhost", which the test identity's
     // certificate covers: the chain and the name are both verified.
-    let ids: Vec<JobId> = (0..12)
-        .map(|n| {
-            engine
-                .submit(Job::new(envelope(&["bob@example.net"]), message(n)))
-                .unwrap()
-        })
-        .collect();
+    let ids = submit_all(&mut engine, 0..12, |_| envelope(&["bob@example.net"]));
     let results = drive(&mut engine, &ids);
     for r in &results {
         let rcpt = &r.recipients[0];
@@ -197,16 +202,9 @@ fn connections_are_limited_and_reused_with_rset() {
     config.max_messages_per_connection = 5;
     config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
-    let ids: Vec<JobId> = (0..40)
-        .map(|n| {
-            engine
-                .submit(Job::new(
-                    envelope(&[&format!("user{n}@example.net")]),
-                    message(n),
-                ))
-                .unwrap()
-        })
-        .collect();
+    let ids = submit_all(&mut engine, 0..40, |n| {
+        envelope(&[&format!("user{n}@example.net")])
+    });
     let results = drive(&mut engine, &ids);
     assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
     assert_eq!(server.messages(), 40);
@@ -294,16 +292,9 @@ fn postfix_smtp_sink() {
     config.max_per_destination = 5;
     config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
-    let ids: Vec<JobId> = (0..50)
-        .map(|n| {
-            engine
-                .submit(Job::new(
-                    envelope(&["a@example.net", "b@example.net"]),
-                    message(n),
-                ))
-                .unwrap()
-        })
-        .collect();
+    let ids = submit_all(&mut engine, 0..50, |_| {
+        envelope(&["a@example.net", "b@example.net"])
+    });
     let results = drive(&mut engine, &ids);
     assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
     assert!(engine.stats().connections <= 5);
@@ -341,13 +332,7 @@ fn python_aiosmtpd_with_starttls_and_auth() {
     config.max_per_destination = 2;
     config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
-    let ids: Vec<JobId> = (0..6)
-        .map(|n| {
-            engine
-                .submit(Job::new(envelope(&["a@example.net"]), message(n)))
-                .unwrap()
-        })
-        .collect();
+    let ids = submit_all(&mut engine, 0..6, |_| envelope(&["a@example.net"]));
     let results = drive(&mut engine, &ids);
     assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
     close(engine);
@@ -566,13 +551,7 @@ fn a_stuck_peer_does_not_hold_up_the_others() {
     let stuck = engine
         .submit(Job::new(envelope(&["a@[127.0.0.3]"]), message(0)))
         .unwrap();
-    let ids: Vec<JobId> = (1..20)
-        .map(|n| {
-            engine
-                .submit(Job::new(envelope(&["b@[127.0.0.1]"]), message(n)))
-                .unwrap()
-        })
-        .collect();
+    let ids = submit_all(&mut engine, 1..20, |_| envelope(&["b@[127.0.0.1]"]));
     // ... while everything else is delivered meanwhile.
     let start = Instant::now();
     let mut done = Vec::new();
@@ -603,13 +582,7 @@ fn shutdown_finishes_transactions_and_reports_the_rest_not_attempted() {
     config.max_per_destination = 2;
     config.timeouts = short_timeouts();
     let mut engine = Engine::new(config).unwrap();
-    let ids: Vec<JobId> = (0..30)
-        .map(|n| {
-            engine
-                .submit(Job::new(envelope(&["a@example.net"]), message(n)))
-                .unwrap()
-        })
-        .collect();
+    let ids = submit_all(&mut engine, 0..30, |_| envelope(&["a@example.net"]));
     // Cancel one job while still queued.
     assert!(engine.cancel(ids[29]));
     // Let a few go out, then shut down.
@@ -750,13 +723,7 @@ fn a_reused_connection_lost_before_any_reply_is_retried_on_a_new_one() {
     config.max_per_destination = 1;
     config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
-    let ids: Vec<JobId> = (0..5)
-        .map(|n| {
-            engine
-                .submit(Job::new(envelope(&["a@example.net"]), message(n)))
-                .unwrap()
-        })
-        .collect();
+    let ids = submit_all(&mut engine, 0..5, |_| envelope(&["a@example.net"]));
     let results = drive(&mut engine, &ids);
     assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
     assert_eq!(server.messages(), 5);

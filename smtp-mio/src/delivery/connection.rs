@@ -322,7 +322,9 @@ impl Conn {
             else {
                 return;
             };
-            if !client.wants_read() {
+            // The session wants no SMTP input during a STARTTLS handshake,
+            // but the handshake itself is driven by reading.
+            if !client.wants_read() && !transport.is_handshaking() {
                 if client.is_closed() {
                     self.close(out);
                 }

@@ -29,7 +29,9 @@
 //! `off` never upgrades. Certificates are verified against the webpki roots,
 //! or the CA/certificate PEM of `--tls-ca` (e.g. the `mail-server`
 //! example's `/tmp/mail-server-<port>.pem`); `--insecure` accepts any
-//! certificate. `--auth` (relay only) logs in with PLAIN/LOGIN, and only
+//! certificate. With `--mx`, opportunistic TLS encrypts without checking
+//! certificates (Postfix's `may` level: MX certificates rarely match the MX
+//! name) unless `--tls-ca` is given. `--auth` (relay only) logs in with PLAIN/LOGIN, and only
 //! over TLS: against a server without STARTTLS every message fails with
 //! "AUTH refused over an unencrypted connection", and `--auth` with
 //! `--starttls off` is refused up front.
@@ -226,6 +228,9 @@ impl Setup {
                 let mut mx = MxRouting::new(resolver);
                 mx.port = args.mx_port;
                 mx.tls = tls_mode;
+                // Opportunistic TLS to MX hosts does not check certificates
+                // (as Postfix's "may" level), unless a CA was given.
+                mx.verify_opportunistic = args.tls_ca.is_some();
                 (EngineConfig::mx(mx), format!("MX (port {})", args.mx_port))
             }
         };

@@ -11,6 +11,10 @@ mod peers;
 
 mod common;
 
+#[allow(dead_code)]
+#[path = "../../smtp-blocking/tests/common/dns.rs"]
+mod fake_dns;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -467,4 +471,65 @@ fn usage_errors_exit_2() {
         );
         assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout_text());
     }
+}
+
+#[test]
+fn mx_routing_through_a_dns_server() {
+    use fake_dns::{Answer, FakeDns};
+    use hickory_proto::rr::RecordType;
+
+    // The mio server offers STARTTLS with a certificate for localhost and
+    // mx.test, not for mx.two.test: opportunistic TLS to an MX takes it
+    // anyway (encryption without authentication, Postfix's "may").
+    let server = start_store(Credentials::new(), |_| {});
+    let port = server.addr.port().to_string();
+    let dns = FakeDns::start(vec![
+        (
+            "two.test",
+            RecordType::MX,
+            Answer::records(vec![fake_dns::mx("two.test", 10, "mx.two.test")]),
+        ),
+        (
+            "mx.two.test",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx.two.test", "127.0.0.1")]),
+        ),
+        (
+            "null.test",
+            RecordType::MX,
+            Answer::records(vec![fake_dns::mx("null.test", 0, ".")]),
+        ),
+    ]);
+    let dns_addr = dns.addr().to_string();
+    let Some(out) = run(&[
+        "--mx",
+        "--dns",
+        &dns_addr,
+        "--mx-port",
+        &port,
+        "--from",
+        "a@example.org",
+        "--to",
+        "b@two.test",
+        "--to",
+        "c@null.test",
+        "--count",
+        "10",
+    ]) else {
+        return;
+    };
+    let stdout = out.stdout_text();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        out.stderr_text()
+    );
+    assert_eq!(summary(&stdout, "accepted:"), 5, "{stdout}");
+    assert_eq!(summary(&stdout, "permanent:"), 5, "{stdout}");
+    assert!(stdout.contains("null MX"), "{stdout}");
+    let stored = server.files("new");
+    assert_eq!(stored.len(), 5);
+    let text = std::fs::read_to_string(&stored[0]).unwrap();
+    assert!(text.contains("with ESMTPS"), "delivered over TLS: {text}");
 }

@@ -730,3 +730,55 @@ fn a_reused_connection_lost_before_any_reply_is_retried_on_a_new_one() {
     assert_eq!(server.connections(), 5, "one message per connection");
     close(engine);
 }
+
+#[test]
+fn mx_tls_is_verified_when_required_and_not_when_opportunistic() {
+    // The server's certificate names localhost and mx.test, not the MX.
+    let server = common::start_store(Credentials::new(), |_| {});
+    let dns = FakeDns::start(vec![
+        (
+            "two.test",
+            RecordType::MX,
+            Answer::records(vec![fake_dns::mx("two.test", 10, "mx.two.test")]),
+        ),
+        (
+            "mx.two.test",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx.two.test", "127.0.0.1")]),
+        ),
+    ]);
+    let trusted = || {
+        TlsConfig::builder()
+            .ca_pem(server.identity.chain_pem().as_bytes())
+            .unwrap()
+            .build()
+            .unwrap()
+    };
+    let mut outcomes = Vec::new();
+    for tls in [TlsMode::Opportunistic, TlsMode::Required] {
+        let mut mx = MxRouting::new(dns.resolver());
+        mx.port = server.addr.port();
+        mx.tls = tls;
+        let mut config = EngineConfig::mx(mx);
+        config.tls = trusted();
+        config.timeouts = relaxed_timeouts();
+        let mut engine = Engine::new(config).unwrap();
+        let ids = submit_all(&mut engine, 0..1, |_| envelope(&["a@two.test"]));
+        let results = drive(&mut engine, &ids);
+        outcomes.push(results[0].recipients[0].clone());
+        close(engine);
+    }
+    assert_eq!(outcomes[0].status, Status::Accepted, "{:?}", outcomes[0]);
+    assert_eq!(outcomes[1].status, Status::TemporaryFailure);
+    assert!(
+        outcomes[1]
+            .failure
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("certificate"),
+        "{:?}",
+        outcomes[1]
+    );
+    assert_eq!(server.files("new").len(), 1);
+}

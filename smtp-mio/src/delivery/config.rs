@@ -70,8 +70,15 @@ pub struct MxRouting {
     pub port: u16,
     /// TLS: [`TlsMode::Opportunistic`] by default — STARTTLS when offered,
     /// plaintext otherwise, as between MTAs (RFC 3207 §4, RFC 7435).
-    /// [`TlsMode::Required`] makes a missing STARTTLS a failure.
+    /// [`TlsMode::Required`] makes a missing STARTTLS a failure and
+    /// verifies the certificate against [`EngineConfig::tls`].
     pub tls: TlsMode,
+    /// Whether opportunistic TLS verifies certificates too. Off by default,
+    /// as in Postfix (`smtp_tls_security_level = may`): opportunistic TLS
+    /// protects against passive eavesdropping only (RFC 7435 §1.3), and
+    /// since most MX certificates do not match the MX host's name, failing
+    /// on them would leave those deliveries in plaintext or undelivered.
+    pub verify_opportunistic: bool,
     /// Address family order, hints, local names (mail-loop detection),
     /// addresses per host.
     pub plan: PlanConfig,
@@ -84,6 +91,7 @@ impl MxRouting {
             resolver,
             port: 25,
             tls: TlsMode::Opportunistic,
+            verify_opportunistic: false,
             plan: PlanConfig::default(),
         }
     }
@@ -120,7 +128,9 @@ pub struct EngineConfig {
     /// The session's per-command deadlines (RFC 5321 §4.5.3.2 defaults).
     pub timeouts: Timeouts,
     /// Certificate verification: webpki roots by default, or a given root
-    /// store; see [`TlsConfig::builder`].
+    /// store; see [`TlsConfig::builder`]. Used for a relay, and under MX
+    /// routing when TLS is required (or
+    /// [`MxRouting::verify_opportunistic`]).
     pub tls: TlsConfig,
     /// BDAT when the server offers CHUNKING (default), or always DATA.
     pub body_transfer: BodyTransfer,

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 use rustls::ClientConfig;
 use slab::Slab;
+use smtp_blocking::TlsConfig;
 use smtp_proto::address::ForwardPath;
 use smtp_proto::client::{self as session, AuthConfig, Envelope};
 use smtp_proto::mx::{DeliveryPlan, HostName, Severity};
@@ -232,7 +233,23 @@ impl Engine {
                 )?);
             }
         }
-        let tls = Arc::clone(config.tls.client_config());
+        let tls = match &config.routing {
+            // Opportunistic TLS between MTAs encrypts without
+            // authenticating (RFC 7435 §1.3; Postfix's
+            // `smtp_tls_security_level = may`): most MX certificates do not
+            // match the MX name, and refusing them would mean sending in
+            // plaintext instead, which protects less.
+            Routing::Mx(mx)
+                if mx.tls == session::TlsMode::Opportunistic && !mx.verify_opportunistic =>
+            {
+                let unverified = TlsConfig::builder()
+                    .dangerous_accept_any_certificate()
+                    .build()
+                    .map_err(io::Error::other)?;
+                Arc::clone(unverified.client_config())
+            }
+            _ => Arc::clone(config.tls.client_config()),
+        };
         Ok(Self {
             poll,
             events: Events::with_capacity(1024),

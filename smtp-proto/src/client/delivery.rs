@@ -111,7 +111,7 @@ impl Envelope {
     /// such content needs normalizing or `BINARYMIME` (BDAT), which is the
     /// caller's choice.
     pub fn declare_body(&mut self, content: &[u8]) {
-        if content.iter().any(|&b| b >= 0x80) {
+        if !content.is_ascii() {
             self.params.body = Some(crate::command::Body::EightBitMime);
         }
     }

@@ -192,7 +192,10 @@ impl Client {
         {
             return Err(UsageError::BareLineEnding { offset });
         }
+        // `is_ascii` scans a word at a time; the position is looked for
+        // only when there is one to find.
         if !self.tx.eight_bit
+            && !chunk.is_ascii()
             && let Some(offset) = chunk.iter().position(|&b| b >= 0x80)
         {
             // RFC 6152 §3, RFC 5321 §2.4: without BODY=8BITMIME the content

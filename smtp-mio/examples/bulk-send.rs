@@ -29,9 +29,10 @@
 //! `off` never upgrades. Certificates are verified against the webpki roots,
 //! or the CA/certificate PEM of `--tls-ca` (e.g. the `mail-server`
 //! example's `/tmp/mail-server-<port>.pem`); `--insecure` accepts any
-//! certificate. With `--mx`, opportunistic TLS encrypts without checking
-//! certificates (Postfix's `may` level: MX certificates rarely match the MX
-//! name) unless `--tls-ca` is given. `--auth` (relay only) logs in with PLAIN/LOGIN, and only
+//! certificate. Opportunistic TLS (the default) encrypts without checking
+//! certificates — Postfix's `may` level: MX certificates rarely match the
+//! MX name, and a test server's is self-signed — unless `--tls-ca` is
+//! given; `--starttls required` always checks them. `--auth` (relay only) logs in with PLAIN/LOGIN, and only
 //! over TLS: against a server without STARTTLS every message fails with
 //! "AUTH refused over an unencrypted connection", and `--auth` with
 //! `--starttls off` is refused up front.
@@ -228,15 +229,15 @@ impl Setup {
                 let mut mx = MxRouting::new(resolver);
                 mx.port = args.mx_port;
                 mx.tls = tls_mode;
-                // Opportunistic TLS to MX hosts does not check certificates
-                // (as Postfix's "may" level), unless a CA was given.
-                mx.verify_opportunistic = args.tls_ca.is_some();
                 (EngineConfig::mx(mx), format!("MX (port {})", args.mx_port))
             }
         };
         config.max_connections = args.concurrency as usize;
         config.max_per_destination = args.per_host.unwrap_or(args.concurrency) as usize;
         config.tls = tls_config(args)?;
+        // Opportunistic TLS does not check certificates (as Postfix's "may"
+        // level) unless a CA was given.
+        config.verify_opportunistic = args.tls_ca.is_some();
         let messages = MessageMaker::new(args)?;
         Ok(Self {
             config,

@@ -533,3 +533,45 @@ fn mx_routing_through_a_dns_server() {
     let text = std::fs::read_to_string(&stored[0]).unwrap();
     assert!(text.contains("with ESMTPS"), "delivered over TLS: {text}");
 }
+
+#[test]
+fn opportunistic_tls_encrypts_without_a_ca_and_required_tls_verifies() {
+    // The mail-server setup a newcomer runs: STARTTLS with a self-signed
+    // certificate, no CA given to the client.
+    let server = start_store(Credentials::new(), |_| {});
+    let addr = server.addr.to_string();
+    let args = |starttls: &'static str| {
+        [
+            "--server",
+            &addr,
+            "--starttls",
+            starttls,
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.net",
+            "--count",
+            "3",
+        ]
+        .map(str::to_owned)
+    };
+    let opportunistic = args("opportunistic");
+    let refs: Vec<&str> = opportunistic.iter().map(String::as_str).collect();
+    let Some(out) = run(&refs) else { return };
+    assert_eq!(out.status.code(), Some(0), "{}", out.stdout_text());
+    let stored = server.files("new");
+    assert_eq!(stored.len(), 3);
+    let text = std::fs::read_to_string(&stored[0]).unwrap();
+    assert!(text.contains("with ESMTPS"), "encrypted: {text}");
+
+    let required = args("required");
+    let refs: Vec<&str> = required.iter().map(String::as_str).collect();
+    let out = run(&refs).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", out.stdout_text());
+    assert!(
+        out.stdout_text().contains("certificate"),
+        "{}",
+        out.stdout_text()
+    );
+    assert_eq!(server.files("new").len(), 3, "nothing sent unverified");
+}

@@ -35,7 +35,7 @@ use smtp_mio::delivery::{
 };
 use smtp_mio::store::Credentials;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
-use smtp_proto::client::{Credentials as Login, Envelope, Timeouts, TlsMode};
+use smtp_proto::client::{BodyTransfer, Credentials as Login, Envelope, Timeouts, TlsMode};
 use smtp_proto::keyword::Mechanism;
 
 use fake_dns::{Answer, FakeDns};
@@ -679,41 +679,48 @@ fn a_handle_submits_from_another_thread() {
 
 #[test]
 fn implicit_tls_relay_and_streamed_content() {
-    let server = common::start_store(Credentials::new(), |o| {
-        o.tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
-    });
-    let tls_addr = server.tls_addr.unwrap();
-    let mut relay = Relay::new("127.0.0.1", tls_addr.port());
-    relay.tls = TlsMode::Implicit;
-    let mut config = EngineConfig::relay(relay);
-    config.tls = TlsConfig::builder()
-        .ca_pem(server.identity.chain_pem().as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
-    config.timeouts = relaxed_timeouts();
-    let mut engine = Engine::new(config).unwrap();
-    // 1 MiB of 8-bit text, read from a reader in pieces.
-    let mut content = b"Subject: big\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".to_vec();
-    while content.len() < 1 << 20 {
-        content.extend_from_slice("caf\u{e9} .line\r\n.\r\n".as_bytes());
+    // Under both BDAT (a reply per chunk keeps the loop awake) and DATA
+    // (nothing comes back until the end: the loop must keep writing on its
+    // own while rustls' bounded buffer fills and empties).
+    for transfer in [BodyTransfer::PreferBdat, BodyTransfer::Data] {
+        let server = common::start_store(Credentials::new(), |o| {
+            o.tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
+        });
+        let tls_addr = server.tls_addr.unwrap();
+        let mut relay = Relay::new("127.0.0.1", tls_addr.port());
+        relay.tls = TlsMode::Implicit;
+        let mut config = EngineConfig::relay(relay);
+        config.tls = TlsConfig::builder()
+            .ca_pem(server.identity.chain_pem().as_bytes())
+            .unwrap()
+            .build()
+            .unwrap();
+        config.timeouts = relaxed_timeouts();
+        config.body_transfer = transfer;
+        let mut engine = Engine::new(config).unwrap();
+        // 1 MiB of 8-bit text, read from a reader in pieces.
+        let mut content =
+            b"Subject: big\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".to_vec();
+        while content.len() < 1 << 20 {
+            content.extend_from_slice("caf\u{e9} .line\r\n.\r\n".as_bytes());
+        }
+        let mut env = envelope(&["big@example.net"]);
+        env.declare_body(&content);
+        let job = Job::new(
+            env,
+            smtp_mio::delivery::Message::from_reader(std::io::Cursor::new(content.clone())),
+        );
+        let id = engine.submit(job).unwrap();
+        let results = drive(&mut engine, &[id]);
+        assert!(results[0].all_accepted(), "{transfer:?}: {results:?}");
+        close(engine);
+        let files = server.files("new");
+        assert_eq!(files.len(), 1);
+        let stored = std::fs::read(&files[0]).unwrap();
+        assert!(stored.ends_with(&content), "content arrives byte for byte");
+        let text = String::from_utf8_lossy(&stored);
+        assert!(text.contains("with ESMTPS"), "{}", &text[..400]);
     }
-    let mut env = envelope(&["big@example.net"]);
-    env.declare_body(&content);
-    let job = Job::new(
-        env,
-        smtp_mio::delivery::Message::from_reader(std::io::Cursor::new(content.clone())),
-    );
-    let id = engine.submit(job).unwrap();
-    let results = drive(&mut engine, &[id]);
-    assert!(results[0].all_accepted(), "{results:?}");
-    close(engine);
-    let files = server.files("new");
-    assert_eq!(files.len(), 1);
-    let stored = std::fs::read(&files[0]).unwrap();
-    assert!(stored.ends_with(&content), "content arrives byte for byte");
-    let text = String::from_utf8_lossy(&stored);
-    assert!(text.contains("with ESMTPS"), "{}", &text[..400]);
 }
 
 #[test]

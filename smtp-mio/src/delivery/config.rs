@@ -70,15 +70,8 @@ pub struct MxRouting {
     pub port: u16,
     /// TLS: [`TlsMode::Opportunistic`] by default — STARTTLS when offered,
     /// plaintext otherwise, as between MTAs (RFC 3207 §4, RFC 7435).
-    /// [`TlsMode::Required`] makes a missing STARTTLS a failure and
-    /// verifies the certificate against [`EngineConfig::tls`].
+    /// [`TlsMode::Required`] makes a missing STARTTLS a failure.
     pub tls: TlsMode,
-    /// Whether opportunistic TLS verifies certificates too. Off by default,
-    /// as in Postfix (`smtp_tls_security_level = may`): opportunistic TLS
-    /// protects against passive eavesdropping only (RFC 7435 §1.3), and
-    /// since most MX certificates do not match the MX host's name, failing
-    /// on them would leave those deliveries in plaintext or undelivered.
-    pub verify_opportunistic: bool,
     /// Address family order, hints, local names (mail-loop detection),
     /// addresses per host.
     pub plan: PlanConfig,
@@ -91,7 +84,6 @@ impl MxRouting {
             resolver,
             port: 25,
             tls: TlsMode::Opportunistic,
-            verify_opportunistic: false,
             plan: PlanConfig::default(),
         }
     }
@@ -128,10 +120,18 @@ pub struct EngineConfig {
     /// The session's per-command deadlines (RFC 5321 §4.5.3.2 defaults).
     pub timeouts: Timeouts,
     /// Certificate verification: webpki roots by default, or a given root
-    /// store; see [`TlsConfig::builder`]. Used for a relay, and under MX
-    /// routing when TLS is required (or
-    /// [`MxRouting::verify_opportunistic`]).
+    /// store; see [`TlsConfig::builder`]. Applies whenever TLS is required
+    /// or implicit, and to opportunistic TLS only with
+    /// [`verify_opportunistic`](Self::verify_opportunistic).
     pub tls: TlsConfig,
+    /// Whether opportunistic TLS verifies certificates too. Off by default,
+    /// as in Postfix (`smtp_tls_security_level = may`): opportunistic TLS
+    /// protects against passive eavesdropping only (RFC 7435 §1.3) — an
+    /// active attacker can strip STARTTLS anyway — and since most MX
+    /// certificates do not match the MX host's name, failing on them would
+    /// turn encrypted deliveries into failed ones. Require TLS to
+    /// authenticate the server.
+    pub verify_opportunistic: bool,
     /// BDAT when the server offers CHUNKING (default), or always DATA.
     pub body_transfer: BodyTransfer,
 }
@@ -151,6 +151,7 @@ impl EngineConfig {
             connect_timeout: Duration::from_secs(30),
             timeouts: Timeouts::default(),
             tls: TlsConfig::default(),
+            verify_opportunistic: false,
             body_transfer: BodyTransfer::default(),
         }
     }

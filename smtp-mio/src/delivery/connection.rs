@@ -134,7 +134,9 @@ impl Body {
     /// ends (then the body is finished). `Ok(true)` once finished.
     fn pump(&mut self, client: &mut Client) -> Result<bool, Failure> {
         loop {
-            if !client.wants_body() {
+            // A failed session still says it is in the body; the error
+            // comes as an event, and nothing more may be written.
+            if !client.wants_body() || client.error().is_some() || client.is_closed() {
                 return Ok(false);
             }
             let piece = match self {
@@ -402,13 +404,15 @@ impl Conn {
                 }
                 Output::Transmit(bytes) => {
                     let len = bytes.len();
+                    debug_assert!(len > 0, "the session never transmits nothing");
                     match transport.write(bytes) {
-                        Ok(n) => {
-                            client.advance_transmit(now, n);
-                            if n < len {
-                                return true;
-                            }
-                        }
+                        // Taken: offer the rest at once. A short write is
+                        // not proof of a full socket — under TLS it means
+                        // rustls' buffer was full and has been flushed —
+                        // and edge-triggered readiness only fires after a
+                        // write that hit `WouldBlock`.
+                        Ok(n) if n > 0 || len == 0 => client.advance_transmit(now, n),
+                        Ok(_) => return true,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => {

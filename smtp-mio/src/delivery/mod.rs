@@ -17,7 +17,10 @@
 //!   ([`EngineConfig::max_connections`], [`EngineConfig::max_per_destination`]);
 //!   jobs for the same destination reuse an open connection, with an `RSET`
 //!   pipelined before each reused transaction, up to a per-connection message
-//!   limit; idle connections QUIT after a timeout.
+//!   limit; idle connections QUIT after a timeout. A reused connection that
+//!   turns out to be dead (the server dropped it while idle: not one reply to
+//!   the new transaction, so nothing was acknowledged and no content sent)
+//!   costs nothing: the job goes out again, once, on another connection.
 //! - **Routing** ([`Routing`]): a fixed relay (smarthost) with STARTTLS or
 //!   implicit TLS and AUTH, or MX per recipient domain through the
 //!   [`smtp_proto::mx`] planner over non-blocking DNS ([`crate::dns`]) in the
@@ -26,8 +29,11 @@
 //!   (RFC 7505) or NXDOMAIN fails permanently without a connection.
 //! - **TLS**: rustls, driven by the session's `StartTls` output; certificates
 //!   verified with webpki roots or a given root store
-//!   ([`smtp_blocking::TlsConfig`]); opportunistic by default under MX,
-//!   required for a relay.
+//!   ([`smtp_blocking::TlsConfig`]). Required (and verified) for a relay by
+//!   default; opportunistic by default under MX. Opportunistic TLS is, as
+//!   Postfix's `may` level, unauthenticated (RFC 7435): encryption whenever
+//!   offered, whatever the certificate, unless
+//!   [`EngineConfig::verify_opportunistic`].
 //! - **Cancellation and shutdown**: [`Engine::cancel`], [`Engine::shutdown`]
 //!   (transactions in progress finish, connections QUIT, queued jobs are
 //!   reported [`Status::NotAttempted`]), also from other threads through a

@@ -385,7 +385,10 @@ impl Client {
     /// Whether `write_body` can take bytes now (a body is due and the
     /// buffer has room).
     pub fn wants_body(&self) -> bool {
-        matches!(self.tx.phase, state::TxPhase::Body(_)) && self.body_room() > 0
+        matches!(self.tx.phase, state::TxPhase::Body(_))
+            && self.error.is_none()
+            && !self.is_closed()
+            && self.body_room() > 0
     }
 
     // ---- B. inputs -----------------------------------------------------

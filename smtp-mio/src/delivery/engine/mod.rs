@@ -233,22 +233,17 @@ impl Engine {
                 )?);
             }
         }
-        let tls = match &config.routing {
-            // Opportunistic TLS between MTAs encrypts without
-            // authenticating (RFC 7435 §1.3; Postfix's
-            // `smtp_tls_security_level = may`): most MX certificates do not
-            // match the MX name, and refusing them would mean sending in
-            // plaintext instead, which protects less.
-            Routing::Mx(mx)
-                if mx.tls == session::TlsMode::Opportunistic && !mx.verify_opportunistic =>
-            {
-                let unverified = TlsConfig::builder()
-                    .dangerous_accept_any_certificate()
-                    .build()
-                    .map_err(io::Error::other)?;
-                Arc::clone(unverified.client_config())
-            }
-            _ => Arc::clone(config.tls.client_config()),
+        // Opportunistic TLS encrypts without authenticating unless asked
+        // to (see `EngineConfig::verify_opportunistic`).
+        let tls = if session.tls == session::TlsMode::Opportunistic && !config.verify_opportunistic
+        {
+            let unverified = TlsConfig::builder()
+                .dangerous_accept_any_certificate()
+                .build()
+                .map_err(io::Error::other)?;
+            Arc::clone(unverified.client_config())
+        } else {
+            Arc::clone(config.tls.client_config())
         };
         Ok(Self {
             poll,

@@ -497,7 +497,13 @@ impl Engine {
         }
         let now = Instant::now();
         self.handle_dns(now);
+        // Taken first, then handled: a deadline re-armed while handling
+        // waits for the next turn instead of being popped again here.
+        let mut expired = Vec::new();
         while let Some(conn) = self.deadlines.pop_expired(now) {
+            expired.push(conn);
+        }
+        for conn in expired {
             self.on_deadline(conn, now);
         }
         self.schedule_dirty(now);

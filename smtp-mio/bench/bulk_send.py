@@ -31,52 +31,20 @@ target/peers/env after .ci/install-peers). Loopback only.
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchlib import TARGET, free_port, postfix_env, run_load, wait_port
 
 
-def wait_port(port, proc):
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"smtp-sink exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("smtp-sink did not start")
 
 
-def postfix_env():
-    env = dict(os.environ)
-    lib = os.environ.get("POSTFIX_LIB")
-    if lib:
-        env["LD_LIBRARY_PATH"] = lib + ":" + env.get("LD_LIBRARY_PATH", "")
-    return env
 
 
-def run_load(cmd, messages):
-    """Messages per second over the process's wall time, and its stdout."""
-    start = time.perf_counter()
-    out = subprocess.run(cmd, env=postfix_env(), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, timeout=600)
-    elapsed = time.perf_counter() - start
-    if out.returncode != 0:
-        sys.exit(f"load failed ({out.returncode}): {' '.join(cmd)}\n"
-                 f"{out.stdout.decode(errors='replace')}{out.stderr.decode(errors='replace')}")
-    return messages / elapsed, out.stdout.decode(errors="replace")
+
+
+
 
 
 def main():
@@ -85,7 +53,7 @@ def main():
     p.add_argument("-m", type=int, default=20_000, help="messages per run")
     p.add_argument("-s", type=int, default=20, help="concurrent connections")
     p.add_argument("-l", type=int, default=4096, help="message size")
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    target = TARGET
     p.add_argument("--bulk-send", default=os.path.join(target, "release/examples/bulk-send"))
     a = p.parse_args()
     sink, source = os.environ.get("SMTP_SINK"), os.environ.get("SMTP_SOURCE")
@@ -110,7 +78,7 @@ def main():
     print("ours:", " ".join(ours_cmd), flush=True)
     print("peer:", " ".join(peer_cmd), flush=True)
     try:
-        wait_port(port, sink_proc)
+        wait_port(port, sink_proc, "smtp-sink")
         run_load(ours_cmd, a.m)  # warm-up
         run_load(peer_cmd, a.m)
         ours_rates, peer_rates, ratios, reported = [], [], [], []

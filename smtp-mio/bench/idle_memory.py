@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import TARGET, free_port
+
 
 
 def rss(pid):
@@ -29,17 +30,13 @@ def rss(pid):
     raise RuntimeError("no VmRSS")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("-n", type=int, default=10_000)
     p.add_argument("--threads", type=int, default=1)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    target = TARGET
     p.add_argument("--server", default=os.path.join(target, "release/examples/mail-server"))
     a = p.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

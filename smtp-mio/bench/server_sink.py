@@ -20,50 +20,20 @@ target/peers/env after .ci/install-peers). Loopback only.
 """
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchlib import TARGET, free_port, postfix_env, run_load, wait_port
 
 
-def wait_port(port, proc):
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("server did not start")
 
 
-def postfix_env():
-    env = dict(os.environ)
-    lib = os.environ.get("POSTFIX_LIB")
-    if lib:
-        env["LD_LIBRARY_PATH"] = lib + ":" + env.get("LD_LIBRARY_PATH", "")
-    return env
 
 
-def run_load(cmd, messages):
-    start = time.perf_counter()
-    out = subprocess.run(cmd, env=postfix_env(), stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, timeout=600)
-    elapsed = time.perf_counter() - start
-    if out.returncode != 0:
-        sys.exit(f"load failed: {' '.join(cmd)}\n{out.stdout.decode(errors='replace')}")
-    return messages / elapsed
+
+
+
 
 
 def main():
@@ -73,7 +43,7 @@ def main():
     p.add_argument("-s", type=int, default=20, help="sessions")
     p.add_argument("-l", type=int, default=4096, help="message size")
     p.add_argument("--threads", type=int, default=0, help="mail-server loops (0: default)")
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    target = TARGET
     p.add_argument("--server", default=os.path.join(target, "release/examples/mail-server"))
     p.add_argument("--pipe", default=os.environ.get("PIPE_SOURCE"),
                    help="pipelining load generator (smtp-pipe-source)")
@@ -112,7 +82,7 @@ def main():
                 order = [("ours", ours_port), ("peer", peer_port)]
                 if i % 2:
                     order.reverse()
-                rates = {who: run_load(load(port), a.m) for who, port in order}
+                rates = {who: run_load(load(port), a.m)[0] for who, port in order}
                 ours_rates.append(rates["ours"])
                 peer_rates.append(rates["peer"])
                 ratios.append(rates["ours"] / rates["peer"])

@@ -29,10 +29,9 @@
 //! `off` never upgrades. Certificates are verified against the webpki roots,
 //! or the CA/certificate PEM of `--tls-ca` (e.g. the `mail-server`
 //! example's `/tmp/mail-server-<port>.pem`); `--insecure` accepts any
-//! certificate. Opportunistic TLS (the default) encrypts without checking
-//! certificates — Postfix's `may` level: MX certificates rarely match the
-//! MX name, and a test server's is self-signed — unless `--tls-ca` is
-//! given; `--starttls required` always checks them. `--auth` (relay only) logs in with PLAIN/LOGIN, and only
+//! certificate. Certificates are checked whenever TLS is used, also when
+//! it is opportunistic (as the `send` example and curl do): against a
+//! server with a self-signed certificate, give `--tls-ca` or `--insecure`. `--auth` (relay only) logs in with PLAIN/LOGIN, and only
 //! over TLS: against a server without STARTTLS every message fails with
 //! "AUTH refused over an unencrypted connection", and `--auth` with
 //! `--starttls off` is refused up front.
@@ -235,9 +234,11 @@ impl Setup {
         config.max_connections = args.concurrency as usize;
         config.max_per_destination = args.per_host.unwrap_or(args.concurrency) as usize;
         config.tls = tls_config(args)?;
-        // Opportunistic TLS does not check certificates (as Postfix's "may"
-        // level) unless a CA was given.
-        config.verify_opportunistic = args.tls_ca.is_some();
+        // As the `send` example (and curl): certificates are checked
+        // whenever TLS is used, opportunistic or not, unless --insecure
+        // (whose configuration accepts any). The library's default for MX
+        // is Postfix's unauthenticated "may" level instead.
+        config.verify_opportunistic = true;
         let messages = MessageMaker::new(args)?;
         Ok(Self {
             config,

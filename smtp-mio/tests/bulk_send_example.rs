@@ -479,8 +479,8 @@ fn mx_routing_through_a_dns_server() {
     use hickory_proto::rr::RecordType;
 
     // The mio server offers STARTTLS with a certificate for localhost and
-    // mx.test, not for mx.two.test: opportunistic TLS to an MX takes it
-    // anyway (encryption without authentication, Postfix's "may").
+    // mx.test, not for mx.two.test: --insecure takes it anyway (encryption
+    // without authentication, as Postfix's "may" level).
     let server = start_store(Credentials::new(), |_| {});
     let port = server.addr.port().to_string();
     let dns = FakeDns::start(vec![
@@ -515,6 +515,7 @@ fn mx_routing_through_a_dns_server() {
         "c@null.test",
         "--count",
         "10",
+        "--insecure",
     ]) else {
         return;
     };
@@ -535,43 +536,41 @@ fn mx_routing_through_a_dns_server() {
 }
 
 #[test]
-fn opportunistic_tls_encrypts_without_a_ca_and_required_tls_verifies() {
+fn certificates_are_verified_unless_insecure() {
     // The mail-server setup a newcomer runs: STARTTLS with a self-signed
     // certificate, no CA given to the client.
     let server = start_store(Credentials::new(), |_| {});
     let addr = server.addr.to_string();
-    let args = |starttls: &'static str| {
-        [
+    let run_with = |extra: &[&str]| {
+        let mut args = vec![
             "--server",
             &addr,
-            "--starttls",
-            starttls,
             "--from",
             "a@example.org",
             "--to",
             "b@example.net",
             "--count",
             "3",
-        ]
-        .map(str::to_owned)
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
     };
-    let opportunistic = args("opportunistic");
-    let refs: Vec<&str> = opportunistic.iter().map(String::as_str).collect();
-    let Some(out) = run(&refs) else { return };
+    // Opportunistic (the default) and required both check the certificate.
+    for extra in [&[][..], &["--starttls", "required"][..]] {
+        let Some(out) = run_with(extra) else { return };
+        assert_eq!(out.status.code(), Some(1), "{}", out.stdout_text());
+        assert!(
+            out.stdout_text().contains("certificate"),
+            "{}",
+            out.stdout_text()
+        );
+    }
+    assert!(server.files("new").is_empty(), "nothing sent unverified");
+    // --insecure: encrypted, not authenticated.
+    let out = run_with(&["--insecure"]).unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", out.stdout_text());
     let stored = server.files("new");
     assert_eq!(stored.len(), 3);
     let text = std::fs::read_to_string(&stored[0]).unwrap();
     assert!(text.contains("with ESMTPS"), "encrypted: {text}");
-
-    let required = args("required");
-    let refs: Vec<&str> = required.iter().map(String::as_str).collect();
-    let out = run(&refs).unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", out.stdout_text());
-    assert!(
-        out.stdout_text().contains("certificate"),
-        "{}",
-        out.stdout_text()
-    );
-    assert_eq!(server.files("new").len(), 3, "nothing sent unverified");
 }

@@ -341,7 +341,7 @@ impl Engine {
         let Some(state) = self.jobs.remove(&job) else {
             return;
         };
-        let recipients = state
+        let recipients: Vec<RecipientReport> = state
             .reports
             .into_iter()
             .zip(state.recipients)
@@ -357,6 +357,15 @@ impl Engine {
                 })
             })
             .collect();
+        tracing::debug!(
+            %job,
+            accepted = recipients
+                .iter()
+                .filter(|r| r.status == Status::Accepted)
+                .count(),
+            recipients = recipients.len(),
+            "job done"
+        );
         self.results.push_back(JobResult {
             id: job,
             recipients,

@@ -235,6 +235,7 @@ impl Engine {
             c.last_failure = Some(format!("connect to {addr}: {e}"));
             return false;
         }
+        tracing::debug!(dest = %c.dest, host = %name, %addr, "connecting");
         c.transport = Some(Transport::plain(stream));
         c.client = None;
         c.phase = Phase::Connecting;
@@ -266,6 +267,12 @@ impl Engine {
     pub(super) fn redial(&mut self, conn: usize, replied: bool, now: Instant) {
         let registry = self.poll.registry();
         if let Some(c) = self.conns.get_mut(conn) {
+            tracing::info!(
+                dest = %c.dest,
+                peer = ?c.peer.as_ref().map(ToString::to_string),
+                reason = c.last_failure.as_deref().unwrap_or("unknown"),
+                "attempt failed, trying the next target"
+            );
             if let Some(mut t) = c.transport.take() {
                 let _ = registry.deregister(t.socket_mut());
             }
@@ -295,6 +302,7 @@ impl Engine {
         let Some(d) = self.dests.get_mut(&key) else {
             return;
         };
+        tracing::warn!(dest = %key, %failure, queued = d.queue.len(), "destination unreachable");
         if d.conns.is_empty() {
             // A dead destination: everything queued for it fails now
             // rather than waiting for connections that fail the same way.

@@ -789,3 +789,21 @@ fn mx_tls_is_verified_when_required_and_not_when_opportunistic() {
     );
     assert_eq!(server.files("new").len(), 1);
 }
+
+#[test]
+fn a_server_that_never_answers_quit_does_not_hold_up_shutdown() {
+    let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::MuteAtQuit);
+    let mut config = EngineConfig::relay(relay_to(server.addr()));
+    config.timeouts = relaxed_timeouts(); // 20 s for the reply to QUIT...
+    config.quit_timeout = Duration::from_millis(200); // ... but no more than this
+    let mut engine = Engine::new(config).unwrap();
+    let ids = submit_all(&mut engine, 0..3, |_| envelope(&["a@example.net"]));
+    let results = drive(&mut engine, &ids);
+    assert!(results.iter().all(JobResult::all_accepted));
+    let start = Instant::now();
+    close(engine);
+    // A liveness bound, not a measurement: without the QUIT deadline the
+    // session would wait for its 20 s reply timeout.
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(server.quits(), server.connections());
+}

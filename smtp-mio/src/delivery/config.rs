@@ -117,6 +117,11 @@ pub struct EngineConfig {
     /// Time to establish the TCP connection. Default 30 s, Postfix's
     /// `smtp_connect_timeout`.
     pub connect_timeout: Duration,
+    /// How long to wait for the reply to QUIT before closing anyway.
+    /// Default 10 s. Postfix waits `smtp_quit_timeout` (300 s); nothing
+    /// depends on that reply — every message on the connection was already
+    /// answered — so a shorter wait keeps shutdown prompt.
+    pub quit_timeout: Duration,
     /// The session's per-command deadlines (RFC 5321 §4.5.3.2 defaults).
     pub timeouts: Timeouts,
     /// Certificate verification: webpki roots by default, or a given root
@@ -149,6 +154,7 @@ impl EngineConfig {
             max_messages_per_connection: 100,
             idle_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(30),
+            quit_timeout: Duration::from_secs(10),
             timeouts: Timeouts::default(),
             tls: TlsConfig::default(),
             verify_opportunistic: false,

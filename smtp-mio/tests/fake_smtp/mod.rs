@@ -31,6 +31,8 @@ pub(crate) enum Behaviour {
     /// Takes one message, then closes without a word when the next
     /// command arrives (an idle timeout racing the client's next MAIL).
     OneMessagePerConnection,
+    /// Well-behaved until QUIT, which it never answers (nor closes).
+    MuteAtQuit,
 }
 
 #[derive(Debug, Default)]
@@ -234,6 +236,9 @@ fn session(
             b"250 2.0.0 ok\r\n"
         } else if upper.starts_with("NOOP") {
             b"250 2.0.0 ok\r\n"
+        } else if upper.starts_with("QUIT") && behaviour == Behaviour::MuteAtQuit {
+            counters.quits.fetch_add(1, Ordering::SeqCst);
+            continue;
         } else if upper.starts_with("QUIT") {
             counters.quits.fetch_add(1, Ordering::SeqCst);
             out.write_all(b"221 2.0.0 bye\r\n")?;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use smtp_proto::client::{Client, TlsMode};
 
-use super::{Engine, QUIT_TIMEOUT};
+use super::Engine;
 use crate::delivery::connection::{Body, ConnEvent, Phase};
 use crate::delivery::job::{Failure, Status};
 
@@ -235,7 +235,7 @@ impl Engine {
             match c.phase {
                 Phase::Idle => {
                     c.quit(&mut out);
-                    c.own_deadline = Some(now + QUIT_TIMEOUT);
+                    c.own_deadline = Some(now + self.config.quit_timeout);
                     c.drive(now, &mut self.scratch, &self.tls, &mut out);
                 }
                 Phase::Busy | Phase::Quitting | Phase::Closed => {}

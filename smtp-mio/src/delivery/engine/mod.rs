@@ -72,11 +72,6 @@ const DNS_FIRST: usize = usize::MAX - 1 - DnsClient::TOKENS;
 /// Read buffer, shared by every connection (each read is handed to its
 /// session at once).
 const SCRATCH: usize = 16 * 1024;
-/// How long the engine waits for the reply to QUIT before closing anyway.
-/// Postfix waits `smtp_quit_timeout` (300 s); nothing depends on that reply
-/// — every message on the connection was already answered — so a shorter
-/// wait keeps shutdown prompt.
-const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A task's key in the engine.
 pub(super) type TaskId = usize;

@@ -107,7 +107,7 @@
 //! | [`server`] | N mio event loops: accept, read and write in one pass, deadlines, late answers, graceful shutdown |
 //! | [`backend`] | the application interface: `Backend` per server, `Session` per connection |
 //! | [`store`] | ready-made backends: Maildir delivery or discard, with AUTH PLAIN/LOGIN |
-//! | [`transport`] | one connection's bytes: plaintext, the STARTTLS switch, rustls; no read buffer of its own |
+//! | [`transport`] | one connection's bytes, server or client side: plaintext, the STARTTLS switch, rustls; no read buffer of its own |
 //! | [`completion`] | answers from handlers on any thread, delivered to the loop through a `mio::Waker` |
 //! | [`listener`] | `SO_REUSEPORT` listeners, one per loop; connection limits with RAII guards |
 //! | [`delivery`] | the outbound engine: many client sessions on one poll, N/M connection limits, reuse, relay or MX routing, TLS, shutdown |

@@ -1,9 +1,12 @@
 //! One connection's byte stream: plaintext, or TLS through rustls, with the
 //! switch in between (STARTTLS, RFC 3207) — and no read buffer of its own.
 //!
-//! The event loop moves bytes between a socket and a server session. This
-//! module is the part of that which knows about TLS, kept apart from the
-//! loop so it can be tested without sockets or sessions:
+//! The event loops move bytes between a socket and a session — the server's
+//! ([`crate::server`]) or the client's ([`crate::delivery`]): the same
+//! record layer serves both sides (`start_tls`/`implicit_tls` for a server,
+//! `start_tls_client`/`implicit_tls_client` for a client). This module is
+//! the part of that which knows about TLS, kept apart from the loops so it
+//! can be tested without sockets or sessions:
 //!
 //! - [`Transport::read`] fills the caller's buffer, no more: the loop asks
 //!   for at most what the session can take (`Server::read_capacity`), so
@@ -13,9 +16,12 @@
 //!   transport buffers). Under TLS, rustls decrypts into its own bounded
 //!   buffer, which only ever holds data that arrived encrypted.
 //! - [`Transport::write`] reports how much it took, so the loop can pass
-//!   that to `advance_transmit`; under TLS rustls' outgoing buffer is capped
-//!   at [`TLS_BUFFER_LIMIT`], so a client that never reads cannot make the
-//!   server buffer without bound.
+//!   that to `advance_transmit`. Under TLS a short count means rustls'
+//!   buffer was full (and has been flushed as far as the socket took it),
+//!   not that the socket is: offer the rest again until a write fails with
+//!   `WouldBlock`, since edge-triggered readiness follows only that.
+//!   rustls' outgoing buffer is capped at [`TLS_BUFFER_LIMIT`], so a peer
+//!   that never reads cannot make the loop buffer without bound.
 //! - The handshake is driven by the same `read` and [`flush`](Transport::flush)
 //!   calls as the data; its completion is reported once, as
 //!   [`ReadOutcome::TlsEstablished`], for `Server::handle_tls_established`.

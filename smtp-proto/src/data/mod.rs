@@ -127,7 +127,10 @@
 //!   alone 0.9 ms, the fused pass 1.5–1.8 ms. A block that passes but ends
 //!   in the CR of a CRLF the automaton must see is taken back with
 //!   `truncate`. The in-place API keeps proof-then-`copy_within`: it moves
-//!   nothing until the first removed dot.
+//!   nothing until the first removed dot. Tried: fused blocks of 32, 128
+//!   and 256 bytes; in alternating driver runs 32 and 64 were level, 128
+//!   and 256 about 15 % slower (the early exit comes later and the tail
+//!   after the last whole block is checked byte by byte).
 
 mod bdat;
 mod stuffer;

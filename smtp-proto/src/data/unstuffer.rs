@@ -74,8 +74,9 @@ pub struct Unstuffed {
 /// vectorizes) finds the next `CRLF .`, and proves on the way that nothing
 /// before it is a bare CR, a bare LF or a NUL; that stretch (up to 16 KiB)
 /// is then moved with one `copy_within` in place (not at all until the
-/// first removed dot), or appended with one `extend_from_slice` by the
-/// copying [`unstuff`](Self::unstuff). Only where the proof fails does the
+/// first removed dot); the copying [`unstuff`](Self::unstuff) appends each
+/// 64-byte block as soon as it is proven, so the input is read once. Only
+/// where the proof fails does the
 /// byte-exact automaton run, jumping with `memchr3` from one CR, LF or NUL
 /// to the next. Both APIs share that one loop, generic over where the body
 /// goes.
@@ -173,14 +174,8 @@ impl DotUnstuffer {
             match self.state {
                 State::Done => break,
                 State::Text if r >= slow_until => {
-                    let input = sink.input();
-                    let window = input
-                        .get(r..input.len().min(r + WINDOW))
-                        .unwrap_or_default();
-                    let at_input_end = r + window.len() == input.len();
-                    let (end, resume) = plain_prefix(window, at_input_end);
-                    let ends_line = end > 0 && window.get(end - 1) == Some(&b'\n');
-                    sink.copy(r, end);
+                    let (end, resume) = sink.copy_plain(r);
+                    let ends_line = end > 0 && sink.input().get(r + end - 1) == Some(&b'\n');
                     r += end;
                     // A plain stretch ending in LF ends in CRLF: line start.
                     if ends_line {
@@ -293,6 +288,19 @@ trait Sink {
     fn emit(&mut self, r: &mut usize, bytes: &[u8]);
     /// Body bytes written in this call.
     fn written(&self) -> usize;
+    /// Finds the plain prefix of the window at `r` (see [`plain_prefix`])
+    /// and writes it to the body; returns `(end, resume)`.
+    fn copy_plain(&mut self, r: usize) -> (usize, usize);
+}
+
+/// The window of `input` the bulk path examines from `r`, and whether it
+/// reaches the end of the input.
+#[inline(always)]
+fn window_at(input: &[u8], r: usize) -> (&[u8], bool) {
+    let window = input
+        .get(r..input.len().min(r + WINDOW))
+        .unwrap_or_default();
+    (window, r + window.len() == input.len())
 }
 
 /// The body overwrites the input it was read from: `buf[..w]`. The write
@@ -334,6 +342,15 @@ impl Sink for InPlace<'_> {
     fn written(&self) -> usize {
         self.w
     }
+
+    #[inline(always)]
+    fn copy_plain(&mut self, r: usize) -> (usize, usize) {
+        // Proof first, then one `copy_within` (none while `r == w`).
+        let (window, at_input_end) = window_at(self.buf, r);
+        let (end, resume, _) = plain_prefix(window, at_input_end, |_| {});
+        self.copy(r, end);
+        (end, resume)
+    }
 }
 
 /// The body is appended to `out`, read from a separate `input`.
@@ -366,6 +383,24 @@ impl Sink for Append<'_, '_> {
     fn written(&self) -> usize {
         self.out.len() - self.start
     }
+
+    #[inline(always)]
+    fn copy_plain(&mut self, r: usize) -> (usize, usize) {
+        // Each block is appended as soon as it is proven, while it is still
+        // in registers and L1: the input is read once.
+        let (window, at_input_end) = window_at(self.input, r);
+        let base = self.out.len();
+        let out = &mut *self.out;
+        let (end, resume, appended) =
+            plain_prefix(window, at_input_end, |block| out.extend_from_slice(block));
+        match window.get(appended..end) {
+            Some(rest) => out.extend_from_slice(rest),
+            // The last proven block ended in a CR whose LF the automaton
+            // must see: take it back.
+            None => out.truncate(base + end),
+        }
+        (end, resume)
+    }
 }
 
 /// Longest stretch the bulk path proves and moves at once: small enough to
@@ -382,7 +417,7 @@ fn needs_decision(a: u8, b: u8) -> bool {
 }
 
 /// Pairs checked per step of [`plain_prefix`]'s vector loop.
-const BLOCK: usize = 32;
+const BLOCK: usize = 64;
 
 /// Splits `window` (read from the `Text` state) into a plain prefix and the
 /// rest: returns `(end, resume)` where `window[..end]` is body exactly as it
@@ -394,14 +429,24 @@ const BLOCK: usize = 32;
 /// (0 when the prefix stops at a `CRLF .` or at the window end).
 /// `at_buf_end` says whether the window reaches the end of the input, so
 /// that its last byte has no unseen successor.
-fn plain_prefix(window: &[u8], at_buf_end: bool) -> (usize, usize) {
+///
+/// Each whole block of `BLOCK` bytes found plain on the way is passed to
+/// `on_block` in order; the third value returned is how many bytes those
+/// blocks hold. It can exceed `end` by one (a block ending in a CR whose LF
+/// starts a flagged pair), never more.
+#[inline(always)]
+fn plain_prefix(
+    window: &[u8],
+    at_buf_end: bool,
+    mut on_block: impl FnMut(&[u8]),
+) -> (usize, usize, usize) {
     let Some(&first) = window.first() else {
         // The end of the input: the automaton stops there.
-        return (0, 1);
+        return (0, 1, 0);
     };
     if first == b'\n' {
         // A bare LF.
-        return (0, 1);
+        return (0, 1, 0);
     }
     let next = window.get(1..).unwrap_or_default();
     // Whole blocks of pairs `(window[i], window[i + 1])` without a decision.
@@ -414,6 +459,7 @@ fn plain_prefix(window: &[u8], at_buf_end: bool) -> (usize, usize) {
         if flag {
             break;
         }
+        on_block(a);
         checked += BLOCK;
     }
     let tail_a = window.get(checked..).unwrap_or_default();
@@ -445,9 +491,9 @@ fn plain_prefix(window: &[u8], at_buf_end: bool) -> (usize, usize) {
     // A CR whose LF lies beyond `end` stays for the automaton (or for the
     // next window, so that a window never starts with the LF of a CRLF).
     if end > 0 && window.get(end - 1) == Some(&b'\r') {
-        (end - 1, resume + 1)
+        (end - 1, resume + 1, checked)
     } else {
-        (end, resume)
+        (end, resume, checked)
     }
 }
 
@@ -519,6 +565,42 @@ mod tests {
         }
         wire.extend_from_slice(b".\r\nQUIT\r\n");
         (wire, body)
+    }
+
+    /// Every decision point placed at every offset around a block boundary,
+    /// so that a proven block can end in the CR of a CRLF the automaton
+    /// must see (the copying API then takes that CR back).
+    #[test]
+    fn decisions_at_block_boundaries() {
+        let cases: [(&[u8], &[u8]); 6] = [
+            (b"\r\n\nz", b"\r\n\nz"),
+            (b"\r\n.z", b"\r\nz"),
+            (b"\r\rz", b"\r\rz"),
+            (b"\r\n\0z", b"\r\n\0z"),
+            (b"\n.z", b"\nz"),
+            (b"\r\n\r\n", b"\r\n\r\n"),
+        ];
+        for (mid, want) in cases {
+            for pad in BLOCK - 4..BLOCK + 4 {
+                let mut wire = vec![b'x'; pad];
+                wire.extend_from_slice(mid);
+                wire.extend_from_slice(b"\r\n.\r\n");
+                let mut body = vec![b'x'; pad];
+                body.extend_from_slice(want);
+                body.extend_from_slice(b"\r\n");
+                let mut a = DotUnstuffer::new(BareLineEnding::Reject);
+                let mut out = Vec::new();
+                let r = a.unstuff(&wire, &mut out);
+                assert!(r.end && r.consumed == wire.len(), "{mid:?} {pad}");
+                assert_eq!(out, body, "{mid:?} {pad}");
+                let mut b = DotUnstuffer::new(BareLineEnding::Reject);
+                let mut buf = wire.clone();
+                let r = b.unstuff_in_place(&mut buf);
+                assert!(r.end && r.consumed == wire.len(), "{mid:?} {pad}");
+                assert_eq!(&buf[..r.body_len], &body[..], "{mid:?} {pad}");
+                assert_eq!(a.stats(), b.stats(), "{mid:?} {pad}");
+            }
+        }
     }
 
     #[test]

@@ -807,3 +807,43 @@ fn a_server_that_never_answers_quit_does_not_hold_up_shutdown() {
     assert!(start.elapsed() < Duration::from_secs(10));
     assert_eq!(server.quits(), server.connections());
 }
+
+#[test]
+fn chaotic_servers_never_produce_a_false_acceptance_or_a_lost_job() {
+    for seed in 1..=12u64 {
+        let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::Chaos(seed));
+        let mut relay = relay_to(server.addr());
+        relay.tls = TlsMode::Disabled;
+        let mut config = EngineConfig::relay(relay);
+        config.timeouts = timeouts(Duration::from_secs(1));
+        config.max_per_destination = 3;
+        config.body_transfer = BodyTransfer::Data;
+        config.quit_timeout = Duration::from_millis(300);
+        let mut engine = Engine::new(config).unwrap();
+        let ids = submit_all(&mut engine, 0..15, |n| {
+            envelope(&[&format!("u{n}@example.net"), "v@example.net"])
+        });
+        // `drive` checks that every job is reported exactly once.
+        let results = drive(&mut engine, &ids);
+        let accepted_jobs = results
+            .iter()
+            .filter(|r| r.recipients.iter().any(|x| x.status == Status::Accepted))
+            .count();
+        let finals = server
+            .counters
+            .positive_finals
+            .load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            accepted_jobs <= finals,
+            "seed {seed}: {accepted_jobs} jobs accepted, the server sent {finals} positive finals"
+        );
+        for r in &results {
+            for x in &r.recipients {
+                if x.status == Status::Accepted {
+                    assert!(x.reply.as_ref().unwrap().code().is_positive_completion());
+                }
+            }
+        }
+        close(engine);
+    }
+}

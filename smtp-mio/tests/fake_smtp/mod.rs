@@ -33,6 +33,10 @@ pub(crate) enum Behaviour {
     OneMessagePerConnection,
     /// Well-behaved until QUIT, which it never answers (nor closes).
     MuteAtQuit,
+    /// Answers each line at random from the seed: proper replies mostly,
+    /// else wrong codes, garbage, bare LF, mixed multi-line codes,
+    /// unsolicited replies, a stall, or a close.
+    Chaos(u64),
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +47,8 @@ pub(crate) struct Counters {
     pub(crate) messages: AtomicUsize,
     pub(crate) rsets: AtomicUsize,
     pub(crate) quits: AtomicUsize,
+    /// Positive final replies sent after a complete message (Chaos).
+    pub(crate) positive_finals: AtomicUsize,
     pub(crate) recipients: Mutex<Vec<String>>,
 }
 
@@ -134,7 +140,17 @@ fn serve(stream: TcpStream, behaviour: Behaviour, counters: &Counters, stop: &At
     counters.connections.fetch_add(1, Ordering::SeqCst);
     let open = counters.open.fetch_add(1, Ordering::SeqCst) + 1;
     counters.max_open.fetch_max(open, Ordering::SeqCst);
-    let _ = session(stream, behaviour, counters, stop);
+    let _ = match behaviour {
+        Behaviour::Chaos(seed) => {
+            let n = counters.connections.load(Ordering::SeqCst) as u64;
+            chaos(
+                stream,
+                seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                counters,
+            )
+        }
+        _ => session(stream, behaviour, counters, stop),
+    };
     counters.open.fetch_sub(1, Ordering::SeqCst);
 }
 
@@ -247,5 +263,91 @@ fn session(
             b"500 5.5.2 what?\r\n"
         };
         out.write_all(reply)?;
+    }
+}
+
+/// xorshift64*: a small deterministic generator for the chaos server.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn chaos(stream: TcpStream, seed: u64, counters: &Counters) -> std::io::Result<()> {
+    // Odd multiplier, odd offset: distinct seeds give distinct, non-zero
+    // states.
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+    let mut out = stream.try_clone()?;
+    let mut input = BufReader::new(stream);
+    let greeting: &[u8] = match rng.below(10) {
+        0 => b"421 busy\r\n",
+        1 => b"2x0 what\r\n",
+        _ => b"220 chaos.test ESMTP\r\n",
+    };
+    out.write_all(greeting)?;
+    loop {
+        let mut line = Vec::new();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let upper = String::from_utf8_lossy(&line).to_ascii_uppercase();
+        let proper: &[u8] = if upper.starts_with("EHLO") {
+            b"250-chaos.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+        } else if upper.starts_with("DATA") {
+            b"354 go\r\n"
+        } else if upper.starts_with("QUIT") {
+            b"221 bye\r\n"
+        } else {
+            b"250 ok\r\n"
+        };
+        match rng.below(64) {
+            0 => return Ok(()),
+            1 => std::thread::sleep(Duration::from_millis(1200)),
+            2 => out.write_all(b"550 5.0.0 no\r\n")?,
+            3 => out.write_all(b"451 4.0.0 later\r\n")?,
+            4 => out.write_all(b"\x00\xff garbage \x1b[0m\r\n")?,
+            5 => out.write_all(b"250 bare\n")?,
+            6 => out.write_all(b"250-one\r\n550 two\r\n")?,
+            7 => {
+                out.write_all(proper)?;
+                out.write_all(b"250 unsolicited\r\n")?;
+            }
+            _ => out.write_all(proper)?,
+        }
+        if upper.starts_with("DATA") {
+            // Read the content to its end, then a final reply at random.
+            let mut last = Vec::new();
+            loop {
+                last.clear();
+                if input.read_until(b'\n', &mut last)? == 0 {
+                    return Ok(());
+                }
+                if last == b".\r\n" {
+                    break;
+                }
+            }
+            match rng.below(8) {
+                0 => return Ok(()),
+                1 => out.write_all(b"451 4.3.0 lost it\r\n")?,
+                2 => out.write_all(b"554 5.6.0 no thanks\r\n")?,
+                _ => {
+                    counters.positive_finals.fetch_add(1, Ordering::SeqCst);
+                    out.write_all(b"250 2.0.0 queued\r\n")?;
+                }
+            }
+        }
+        if upper.starts_with("QUIT") {
+            return Ok(());
+        }
     }
 }

@@ -312,7 +312,7 @@ fn chaos(stream: TcpStream, seed: u64, counters: &Counters) -> std::io::Result<(
         };
         match rng.below(64) {
             0 => return Ok(()),
-            1 => std::thread::sleep(Duration::from_millis(1200)),
+            1 => thread::sleep(Duration::from_millis(1200)),
             2 => out.write_all(b"550 5.0.0 no\r\n")?,
             3 => out.write_all(b"451 4.0.0 later\r\n")?,
             4 => out.write_all(b"\x00\xff garbage \x1b[0m\r\n")?,

@@ -847,3 +847,61 @@ fn chaotic_servers_never_produce_a_false_acceptance_or_a_lost_job() {
         close(engine);
     }
 }
+
+#[test]
+fn a_transaction_deferred_by_one_mx_goes_to_the_next() {
+    let port = free_port();
+    // mx1 (preferred) answers 451 to every RCPT; mx2 takes the mail. A
+    // third domain's only MX defers too: its 451 is the result.
+    let deferring = FakeSmtp::start("127.0.0.2", port, Behaviour::DeferRecipients);
+    let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
+    let mx = |domain: &str, hosts: &[(u16, &str)]| {
+        let records = hosts
+            .iter()
+            .map(|(pref, host)| fake_dns::mx(domain, *pref, host))
+            .collect();
+        (domain.to_owned(), Answer::records(records))
+    };
+    let zones = [
+        mx("two.test", &[(10, "mx1.two.test"), (20, "mx2.two.test")]),
+        mx("one.test", &[(10, "mx1.two.test")]),
+    ];
+    let mut entries: Vec<(&str, RecordType, Answer)> = zones
+        .iter()
+        .map(|(d, a)| (d.as_str(), RecordType::MX, a.clone()))
+        .collect();
+    entries.push((
+        "mx1.two.test",
+        RecordType::A,
+        Answer::records(vec![fake_dns::addr("mx1.two.test", "127.0.0.2")]),
+    ));
+    entries.push((
+        "mx2.two.test",
+        RecordType::A,
+        Answer::records(vec![fake_dns::addr("mx2.two.test", "127.0.0.1")]),
+    ));
+    let dns = FakeDns::start(entries);
+    let mut mx_routing = MxRouting::new(dns.resolver());
+    mx_routing.port = port;
+    let mut config = EngineConfig::mx(mx_routing);
+    config.timeouts = relaxed_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    let mut ids = submit_all(&mut engine, 0..4, |n| {
+        envelope(&[&format!("a{n}@two.test"), &format!("b{n}@two.test")])
+    });
+    ids.extend(submit_all(&mut engine, 4..5, |_| envelope(&["c@one.test"])));
+    let results = drive(&mut engine, &ids);
+    for r in &results[..4] {
+        for x in &r.recipients {
+            assert_eq!(x.status, Status::Accepted, "{r:?}");
+            assert_eq!(x.peer.as_ref().unwrap().name, "mx2.two.test");
+        }
+    }
+    let c = &results[4].recipients[0];
+    assert_eq!(c.status, Status::TemporaryFailure, "{c:?}");
+    assert_eq!(c.reply.as_ref().unwrap().code().to_string(), "451");
+    assert_eq!(c.peer.as_ref().unwrap().name, "mx1.two.test");
+    assert_eq!(good.messages(), 4);
+    assert_eq!(deferring.messages(), 0);
+    close(engine);
+}

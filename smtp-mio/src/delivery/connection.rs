@@ -130,6 +130,21 @@ impl Body {
         }
     }
 
+    /// The same content from its start, if it can be had again: always
+    /// from memory, from a reader only if nothing was read yet.
+    pub(super) fn rewind(self) -> Option<Self> {
+        match self {
+            Self::Bytes { data, .. } => Some(Self::bytes(data)),
+            Self::Reader {
+                reader,
+                len: 0,
+                eof: false,
+                ..
+            } => Some(Self::reader(reader)),
+            Self::Reader { .. } => None,
+        }
+    }
+
     /// Offers content to the session until it has no room or the content
     /// ends (then the body is finished). `Ok(true)` once finished.
     fn pump(&mut self, client: &mut Client) -> Result<bool, Failure> {
@@ -210,6 +225,11 @@ pub(super) struct Conn {
     pub(super) own_deadline: Option<Instant>,
     /// The session's next deadline.
     pub(super) session_deadline: Option<Instant>,
+    /// Opened for one task that hosts of this destination deferred: it
+    /// skips those hosts and carries that task first.
+    pub(super) for_task: Option<TaskId>,
+    /// Host names this connection must not connect to.
+    pub(super) avoid: Vec<String>,
 }
 
 impl Conn {
@@ -229,6 +249,8 @@ impl Conn {
             setup_replied: false,
             own_deadline: None,
             session_deadline: None,
+            for_task: None,
+            avoid: Vec::new(),
         }
     }
 

@@ -25,8 +25,11 @@
 //!   implicit TLS and AUTH, or MX per recipient domain through the
 //!   [`smtp_proto::mx`] planner over non-blocking DNS ([`crate::dns`]) in the
 //!   same loop: hosts in preference order, next address on a connect
-//!   failure, next host on a 4xx/5xx before the session is ready; a null MX
-//!   (RFC 7505) or NXDOMAIN fails permanently without a connection.
+//!   failure, next host on a refusal before the session is ready or on a
+//!   transaction the host deferred as a whole (a 4xx for every recipient:
+//!   the job goes to the next host, on a connection of its own that skips
+//!   the hosts that deferred it); a null MX (RFC 7505) or NXDOMAIN fails
+//!   permanently without a connection.
 //! - **TLS**: rustls, driven by the session's `StartTls` output; certificates
 //!   verified with webpki roots or a given root store
 //!   ([`smtp_blocking::TlsConfig`]). Required (and verified) for a relay by

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use smtp_proto::client::{Client, TlsMode};
 
-use super::Engine;
+use super::{Deferred, Engine};
+use crate::delivery::config::Routing;
 use crate::delivery::connection::{Body, ConnEvent, Phase};
 use crate::delivery::job::{Failure, Status};
 
@@ -16,6 +17,9 @@ impl Engine {
     pub(super) fn remove_conn(&mut self, conn: usize) {
         let registry = self.poll.registry();
         if let Some(mut c) = self.conns.try_remove(conn) {
+            if let Some(t) = c.for_task.and_then(|t| self.tasks.get_mut(t)) {
+                t.dedicated = None;
+            }
             if let Some(mut t) = c.transport.take() {
                 let _ = registry.deregister(t.socket_mut());
             }
@@ -135,6 +139,22 @@ impl Engine {
                         // Nothing was acknowledged and no content sent, so
                         // the task goes out again, once, on another one.
                         self.requeue(task, body, now);
+                    } else if matches!(self.config.routing, Routing::Mx(_))
+                        && Self::deferred_everywhere(&report)
+                    {
+                        let deferred = Box::new(Deferred {
+                            report: *report,
+                            failure,
+                            peer,
+                        });
+                        if let Err(deferred) = self.defer(task, deferred, body) {
+                            self.complete_task(
+                                task,
+                                deferred.report,
+                                deferred.failure,
+                                deferred.peer,
+                            );
+                        }
                     } else {
                         self.complete_task(task, *report, failure, peer);
                     }
@@ -193,11 +213,28 @@ impl Engine {
             return;
         }
         let key = c.dest.clone();
-        let Some(task) = self.dests.get_mut(&key).and_then(|d| d.queue.pop_front()) else {
-            if self.starved.is_empty() {
+        let host = c.peer.as_ref().map(|p| p.name.as_str()).unwrap_or_default();
+        // Its own task first, then the first one this host has not deferred.
+        let pick = self.dests.get(&key).and_then(|d| {
+            d.queue
+                .iter()
+                .position(|&t| Some(t) == c.for_task)
+                .or_else(|| {
+                    d.queue.iter().position(|&t| {
+                        self.tasks
+                            .get(t)
+                            .is_none_or(|t| !t.deferred_by.iter().any(|h| h == host))
+                    })
+                })
+        });
+        c.for_task = None;
+        let Some(task) = pick.and_then(|i| self.dests.get_mut(&key)?.queue.remove(i)) else {
+            let waiting = self.dests.get(&key).is_some_and(|d| !d.queue.is_empty());
+            if self.starved.is_empty() && !waiting {
                 c.own_deadline = Some(now + self.config.idle_timeout);
             } else {
-                // Another destination waits for a slot: give it this one.
+                // Another destination waits for a slot, or every task left
+                // here was deferred by this host: give the slot up.
                 self.retire(conn, now);
             }
             return;

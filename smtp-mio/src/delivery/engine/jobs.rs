@@ -10,7 +10,7 @@ use smtp_proto::address::{AddressLiteral, ForwardPath, Host};
 use smtp_proto::client::{DeliveryReport, Envelope, Outcome};
 use smtp_proto::mx::{HostName, Severity};
 
-use super::{Destination, Engine, JobState, LookupFor, Route, Task, TaskId};
+use super::{Deferred, Destination, Engine, JobState, LookupFor, Route, Task, TaskId};
 use crate::delivery::config::Routing;
 use crate::delivery::connection::Body;
 use crate::delivery::handle::Request;
@@ -124,6 +124,9 @@ impl Engine {
                 conn: None,
                 dest: key.as_ref().cloned().unwrap_or_default(),
                 retried: false,
+                deferred_by: Vec::new(),
+                deferred: None,
+                dedicated: None,
             });
             if let Some(state) = self.jobs.get_mut(&id) {
                 state.tasks.push(task);
@@ -323,6 +326,77 @@ impl Engine {
             d.queue.push_front(task);
         }
         self.dirty.insert(key);
+    }
+
+    /// Whether a transaction's outcome says "not here, not now" for the
+    /// whole task: every recipient failed temporarily with a 4xx reply (to
+    /// MAIL, RCPT, DATA or the content). Another MX host may take it
+    /// (RFC 5321 §5.1: the client tries the next host on a temporary
+    /// failure).
+    pub(super) fn deferred_everywhere(report: &DeliveryReport) -> bool {
+        !report.recipients.is_empty()
+            && report.recipients.iter().all(|r| {
+                r.outcome == Outcome::TransientFailure
+                    && r.reply
+                        .as_ref()
+                        .is_some_and(|reply| reply.code().is_transient_negative())
+            })
+    }
+
+    /// Puts a task deferred by `deferred.peer` back at the head of its
+    /// queue, to be carried past that host; the deferral back if the content
+    /// cannot be had again (then report it).
+    pub(super) fn defer(
+        &mut self,
+        task: TaskId,
+        deferred: Box<Deferred>,
+        body: Body,
+    ) -> Result<(), Box<Deferred>> {
+        let Some(body) = body.rewind() else {
+            return Err(deferred);
+        };
+        let Some(t) = self.tasks.get_mut(task) else {
+            return Err(deferred);
+        };
+        if let Some(peer) = &deferred.peer {
+            t.deferred_by.push(peer.name.clone());
+        }
+        tracing::info!(
+            job = %t.job,
+            dest = %t.dest,
+            deferred_by = ?t.deferred_by,
+            "transaction deferred; trying the next MX host"
+        );
+        t.deferred = Some(deferred);
+        t.body = Some(body);
+        t.conn = None;
+        t.dedicated = None;
+        let key = t.dest.clone();
+        if let Some(d) = self.dests.get_mut(&key) {
+            d.queue.push_front(task);
+        }
+        self.dirty.insert(key);
+        Ok(())
+    }
+
+    /// Reports a deferred task with its last deferral (no other host is
+    /// left to try).
+    pub(super) fn give_up_deferred(&mut self, task: TaskId) {
+        // Only a task still waiting: one another connection has taken is
+        // that connection's to report.
+        let Some(deferred) = self
+            .tasks
+            .get_mut(task)
+            .filter(|t| t.conn.is_none())
+            .and_then(|t| t.deferred.take())
+        else {
+            return;
+        };
+        let dest = self.tasks.get(task).map(|t| t.dest.clone());
+        if let Some(d) = dest.and_then(|k| self.dests.get_mut(&k)) {
+            d.queue.retain(|&t| t != task);
+        }
+        self.complete_task(task, deferred.report, deferred.failure, deferred.peer);
     }
 
     pub(super) fn finish_task(&mut self, job: JobId, reports: Vec<(usize, RecipientReport)>) {

@@ -10,7 +10,7 @@ use mio::{Interest, Token};
 use smtp_blocking::tls::server_name;
 use smtp_proto::mx::{DeliveryPlan, HostName, MxAnswer, Next, PlanConfig, Severity};
 
-use super::{Engine, LookupFor, Route};
+use super::{Engine, LookupFor, Route, TaskId};
 use crate::delivery::config::Routing;
 use crate::delivery::connection::{Conn, Dial, Phase};
 use crate::delivery::job::{Failure, Peer, Status};
@@ -108,6 +108,16 @@ impl Engine {
 
     /// Opens a new connection for a destination with a ready route.
     pub(super) fn open(&mut self, key: &str, now: Instant) {
+        self.open_for(key, None, now);
+    }
+
+    /// Opens a connection for `task`, deferred by some hosts: it skips them
+    /// and carries that task first.
+    pub(super) fn open_dedicated(&mut self, key: &str, task: TaskId, now: Instant) {
+        self.open_for(key, Some(task), now);
+    }
+
+    fn open_for(&mut self, key: &str, task: Option<TaskId>, now: Instant) {
         let Some(d) = self.dests.get(key) else {
             return;
         };
@@ -127,7 +137,15 @@ impl Engine {
             },
             _ => return,
         };
-        let conn = self.conns.insert(Conn::new(key.to_owned(), dial));
+        let mut c = Conn::new(key.to_owned(), dial);
+        if let Some(t) = task.and_then(|t| self.tasks.get(t)) {
+            c.for_task = task;
+            c.avoid.clone_from(&t.deferred_by);
+        }
+        let conn = self.conns.insert(c);
+        if let Some(t) = task.and_then(|t| self.tasks.get_mut(t)) {
+            t.dedicated = Some(conn);
+        }
         if let Some(d) = self.dests.get_mut(key) {
             d.conns.push(conn);
         }
@@ -144,10 +162,18 @@ impl Engine {
             let key = c.dest.clone();
             let target = match &mut c.dial {
                 Dial::Addresses { name, addrs, next } => match addrs.get(*next) {
+                    Some(_) if c.avoid.contains(name) => Err(Severity::Temporary),
                     Some(addr) => Ok((name.clone(), *addr)),
                     None => Err(Severity::Temporary),
                 },
                 Dial::Mx { plan, port } => match plan.next_target() {
+                    Next::Connect(target)
+                        if c.avoid.iter().any(|h| h == target.host().name().as_str()) =>
+                    {
+                        // This host deferred the task the connection is for.
+                        let _ = plan.on_temporary_failure();
+                        continue;
+                    }
                     Next::Connect(target) => Ok((
                         target.host().name().as_str().to_owned(),
                         SocketAddr::new(target.ip(), *port),
@@ -291,6 +317,14 @@ impl Engine {
         let Some(c) = self.conns.get(conn) else {
             return;
         };
+        if let Some(task) = c.for_task {
+            // A connection past the hosts that deferred one task found no
+            // other: that task gets its last deferral; the destination and
+            // its other tasks are not concerned.
+            self.remove_conn(conn);
+            self.give_up_deferred(task);
+            return;
+        }
         let key = c.dest.clone();
         let peer = c.peer.clone();
         let failure = Failure::Unreachable(

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use smtp_proto::mx::Severity;
 
-use super::{Engine, Route};
-use crate::delivery::connection::{Conn, Phase};
+use super::{Engine, Route, TaskId};
+use crate::delivery::connection::Phase;
 use crate::delivery::job::Status;
 
 impl Engine {
@@ -51,20 +51,38 @@ impl Engine {
             self.handle_conn_events(conn, &mut out, now);
             self.conn_events = out;
         }
-        // New connections while the queue outgrows those on their way.
+        // New connections while the queue outgrows those on their way; a
+        // task that hosts deferred gets one of its own, past those hosts.
         loop {
             let Some(d) = self.dests.get(key) else {
                 return;
             };
-            if !matches!(d.route, Route::Addresses { .. } | Route::Plan(_)) {
+            if !matches!(d.route, Route::Addresses { .. } | Route::Plan(_))
+                || d.conns.len() >= d.limit
+                || self.shutting_down
+            {
                 break;
             }
+            let deferred = |t: &TaskId| {
+                self.tasks
+                    .get(*t)
+                    .is_some_and(|t| !t.deferred_by.is_empty())
+            };
+            let dedicated =
+                d.queue.iter().copied().find(|t| {
+                    deferred(t) && self.tasks.get(*t).is_some_and(|t| t.dedicated.is_none())
+                });
+            let plain = d.queue.iter().filter(|t| !deferred(t)).count();
             let coming = d
                 .conns
                 .iter()
-                .filter(|&&c| self.conns.get(c).is_some_and(Conn::is_coming))
+                .filter(|&&c| {
+                    self.conns
+                        .get(c)
+                        .is_some_and(|c| c.is_coming() && c.for_task.is_none())
+                })
                 .count();
-            if d.queue.len() <= coming || d.conns.len() >= d.limit || self.shutting_down {
+            if dedicated.is_none() && plain <= coming {
                 break;
             }
             if self.conns.len() >= self.config.max_connections.max(1) {
@@ -74,7 +92,10 @@ impl Engine {
                 self.make_room(key, now);
                 break;
             }
-            self.open(key, now);
+            match dedicated {
+                Some(task) => self.open_dedicated(key, task, now),
+                None => self.open(key, now),
+            }
         }
         // Forget a destination with nothing left.
         if let Some(d) = self.dests.get(key)

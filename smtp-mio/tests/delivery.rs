@@ -905,3 +905,58 @@ fn a_transaction_deferred_by_one_mx_goes_to_the_next() {
     assert_eq!(deferring.messages(), 0);
     close(engine);
 }
+
+#[test]
+fn recipients_deferred_by_one_mx_go_to_the_next_and_the_others_stay_delivered() {
+    let port = free_port();
+    // mx1 greylists some recipients (451 to their RCPT) and takes the
+    // others; mx2 takes everything.
+    let primary = FakeSmtp::start("127.0.0.2", port, Behaviour::Greylist);
+    let backup = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
+    let dns = FakeDns::start(vec![
+        (
+            "two.test",
+            RecordType::MX,
+            Answer::records(vec![
+                fake_dns::mx("two.test", 10, "mx1.two.test"),
+                fake_dns::mx("two.test", 20, "mx2.two.test"),
+            ]),
+        ),
+        (
+            "mx1.two.test",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx1.two.test", "127.0.0.2")]),
+        ),
+        (
+            "mx2.two.test",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx2.two.test", "127.0.0.1")]),
+        ),
+    ]);
+    let mut mx = MxRouting::new(dns.resolver());
+    mx.port = port;
+    let mut config = EngineConfig::mx(mx);
+    config.timeouts = relaxed_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    let ids = submit_all(&mut engine, 0..3, |n| {
+        envelope(&[&format!("white{n}@two.test"), &format!("grey{n}@two.test")])
+    });
+    let results = drive(&mut engine, &ids);
+    for r in &results {
+        let [white, grey] = &r.recipients[..] else {
+            panic!("{r:?}")
+        };
+        assert_eq!(white.status, Status::Accepted, "{r:?}");
+        assert_eq!(white.peer.as_ref().unwrap().name, "mx1.two.test");
+        assert_eq!(grey.status, Status::Accepted, "{r:?}");
+        assert_eq!(grey.peer.as_ref().unwrap().name, "mx2.two.test");
+    }
+    assert_eq!(primary.messages(), 3);
+    assert_eq!(backup.messages(), 3);
+    let backup_rcpts = backup.counters.recipients.lock().unwrap().clone();
+    assert!(
+        backup_rcpts.iter().all(|r| r.contains("grey")),
+        "{backup_rcpts:?}"
+    );
+    close(engine);
+}

@@ -25,11 +25,12 @@
 //!   implicit TLS and AUTH, or MX per recipient domain through the
 //!   [`smtp_proto::mx`] planner over non-blocking DNS ([`crate::dns`]) in the
 //!   same loop: hosts in preference order, next address on a connect
-//!   failure, next host on a refusal before the session is ready or on a
-//!   transaction the host deferred as a whole (a 4xx for every recipient:
-//!   the job goes to the next host, on a connection of its own that skips
-//!   the hosts that deferred it); a null MX (RFC 7505) or NXDOMAIN fails
-//!   permanently without a connection.
+//!   failure, next host on a refusal before the session is ready; and
+//!   recipients a host deferred (a 4xx to MAIL, their RCPT, DATA or the
+//!   content — greylisting, "try later") go on to the next host, on a
+//!   connection of their own that skips the hosts that deferred them, while
+//!   the recipients that host accepted or refused are final. A null MX
+//!   (RFC 7505) or NXDOMAIN fails permanently without a connection.
 //! - **TLS**: rustls, driven by the session's `StartTls` output; certificates
 //!   verified with webpki roots or a given root store
 //!   ([`smtp_blocking::TlsConfig`]). Required (and verified) for a relay by

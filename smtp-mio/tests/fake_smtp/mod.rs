@@ -28,6 +28,9 @@ pub(crate) enum Behaviour {
     RejectRecipients,
     /// Refuses every recipient with `451 4.3.0`.
     DeferRecipients,
+    /// Refuses recipients whose address contains "grey" with `451 4.7.1`
+    /// (greylisting), accepts the others.
+    Greylist,
     /// Takes one message, then closes without a word when the next
     /// command arrives (an idle timeout racing the client's next MAIL).
     OneMessagePerConnection,
@@ -218,6 +221,7 @@ fn session(
             match behaviour {
                 Behaviour::RejectRecipients => b"550 5.1.1 no such user\r\n",
                 Behaviour::DeferRecipients => b"451 4.3.0 try later\r\n",
+                Behaviour::Greylist if upper.contains("GREY") => b"451 4.7.1 greylisted\r\n",
                 _ => b"250 2.1.5 ok\r\n",
             }
         } else if upper.starts_with("DATA") {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use smtp_proto::client::{Client, TlsMode};
 
-use super::{Deferred, Engine};
+use super::Engine;
 use crate::delivery::config::Routing;
 use crate::delivery::connection::{Body, ConnEvent, Phase};
 use crate::delivery::job::{Failure, Status};
@@ -139,22 +139,10 @@ impl Engine {
                         // Nothing was acknowledged and no content sent, so
                         // the task goes out again, once, on another one.
                         self.requeue(task, body, now);
-                    } else if matches!(self.config.routing, Routing::Mx(_))
-                        && Self::deferred_everywhere(&report)
-                    {
-                        let deferred = Box::new(Deferred {
-                            report: *report,
-                            failure,
-                            peer,
-                        });
-                        if let Err(deferred) = self.defer(task, deferred, body) {
-                            self.complete_task(
-                                task,
-                                deferred.report,
-                                deferred.failure,
-                                deferred.peer,
-                            );
-                        }
+                    } else if matches!(self.config.routing, Routing::Mx(_)) {
+                        let reports =
+                            self.reports_of(task, *report, failure.as_ref(), peer.as_ref());
+                        self.settle(task, reports, peer.as_ref(), body);
                     } else {
                         self.complete_task(task, *report, failure, peer);
                     }

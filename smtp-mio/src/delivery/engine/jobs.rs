@@ -240,7 +240,7 @@ impl Engine {
         failure: Failure,
         peer: Option<Peer>,
     ) {
-        let Some(t) = self.tasks.try_remove(task) else {
+        let Some(t) = self.take_task(task) else {
             return;
         };
         let reports = t
@@ -271,11 +271,24 @@ impl Engine {
         failure: Option<Failure>,
         peer: Option<Peer>,
     ) {
-        let Some(t) = self.tasks.try_remove(task) else {
-            return;
+        let reports = self.reports_of(task, report, failure.as_ref(), peer.as_ref());
+        if let Some(t) = self.take_task(task) {
+            self.finish_task(t.job, reports);
+        }
+    }
+
+    /// A transaction's per-recipient results, by index in the job.
+    pub(super) fn reports_of(
+        &self,
+        task: TaskId,
+        report: DeliveryReport,
+        failure: Option<&Failure>,
+        peer: Option<&Peer>,
+    ) -> Vec<(usize, RecipientReport)> {
+        let Some(t) = self.tasks.get(task) else {
+            return Vec::new();
         };
-        let reports = t
-            .indices
+        t.indices
             .iter()
             .zip(report.recipients)
             .map(|(&i, r)| {
@@ -286,7 +299,7 @@ impl Engine {
                 };
                 let failure = match status {
                     Status::Accepted => None,
-                    _ => failure.clone(),
+                    _ => failure.cloned(),
                 };
                 (
                     i,
@@ -294,13 +307,36 @@ impl Engine {
                         recipient: r.recipient,
                         status,
                         reply: r.reply,
-                        peer: peer.clone(),
+                        peer: peer.cloned(),
                         failure,
                     },
                 )
             })
-            .collect();
-        self.finish_task(t.job, reports);
+            .collect()
+    }
+
+    /// Removes a task; a connection opened for it forgets it, so a later
+    /// task in the same slot is not mistaken for it.
+    pub(super) fn take_task(&mut self, task: TaskId) -> Option<Task> {
+        let t = self.tasks.try_remove(task)?;
+        if let Some(c) = t.dedicated.and_then(|c| self.conns.get_mut(c))
+            && c.for_task == Some(task)
+        {
+            c.for_task = None;
+        }
+        Some(t)
+    }
+
+    /// Whether a recipient's result says "not here, not now": a 4xx reply
+    /// (to MAIL, its RCPT, DATA or the content). Another MX host may take
+    /// it (RFC 5321 §5.1: the client tries the next host on a temporary
+    /// failure).
+    pub(super) fn is_deferral(report: &RecipientReport) -> bool {
+        report.status == Status::TemporaryFailure
+            && report
+                .reply
+                .as_ref()
+                .is_some_and(|reply| reply.code().is_transient_negative())
     }
 
     /// Puts a task back at the head of its destination's queue, once.
@@ -328,55 +364,76 @@ impl Engine {
         self.dirty.insert(key);
     }
 
-    /// Whether a transaction's outcome says "not here, not now" for the
-    /// whole task: every recipient failed temporarily with a 4xx reply (to
-    /// MAIL, RCPT, DATA or the content). Another MX host may take it
-    /// (RFC 5321 §5.1: the client tries the next host on a temporary
-    /// failure).
-    pub(super) fn deferred_everywhere(report: &DeliveryReport) -> bool {
-        !report.recipients.is_empty()
-            && report.recipients.iter().all(|r| {
-                r.outcome == Outcome::TransientFailure
-                    && r.reply
-                        .as_ref()
-                        .is_some_and(|reply| reply.code().is_transient_negative())
-            })
-    }
-
-    /// Puts a task deferred by `deferred.peer` back at the head of its
-    /// queue, to be carried past that host; the deferral back if the content
-    /// cannot be had again (then report it).
-    pub(super) fn defer(
+    /// Ends a transaction under MX routing: recipients a host deferred
+    /// (4xx) go on to the next host, in a task of their own that skips the
+    /// hosts that deferred them; the others are final. If the content
+    /// cannot be had again, everything is final.
+    pub(super) fn settle(
         &mut self,
         task: TaskId,
-        deferred: Box<Deferred>,
+        reports: Vec<(usize, RecipientReport)>,
+        peer: Option<&Peer>,
         body: Body,
-    ) -> Result<(), Box<Deferred>> {
-        let Some(body) = body.rewind() else {
-            return Err(deferred);
+    ) {
+        let (deferred, settled): (Vec<_>, Vec<_>) =
+            reports.into_iter().partition(|(_, r)| Self::is_deferral(r));
+        let body = if deferred.is_empty() {
+            None
+        } else {
+            body.rewind()
         };
-        let Some(t) = self.tasks.get_mut(task) else {
-            return Err(deferred);
+        let (Some(body), Some(t)) = (body, self.tasks.get(task)) else {
+            let mut all = settled;
+            all.extend(deferred);
+            if let Some(t) = self.take_task(task) {
+                self.finish_task(t.job, all);
+            }
+            return;
         };
-        if let Some(peer) = &deferred.peer {
-            t.deferred_by.push(peer.name.clone());
+        let mut deferred_by = t.deferred_by.clone();
+        if let Some(peer) = peer {
+            deferred_by.push(peer.name.clone());
         }
+        let (job, key) = (t.job, t.dest.clone());
+        let indices: Vec<usize> = deferred.iter().map(|(i, _)| *i).collect();
+        let mut envelope = t.envelope.clone();
+        envelope.recipients = t
+            .indices
+            .iter()
+            .zip(&t.envelope.recipients)
+            .filter(|(i, _)| indices.contains(i))
+            .map(|(_, r)| r.clone())
+            .collect();
         tracing::info!(
-            job = %t.job,
-            dest = %t.dest,
-            deferred_by = ?t.deferred_by,
-            "transaction deferred; trying the next MX host"
+            %job,
+            dest = %key,
+            deferred = indices.len(),
+            ?deferred_by,
+            "deferred; trying the next MX host"
         );
-        t.deferred = Some(deferred);
-        t.body = Some(body);
-        t.conn = None;
-        t.dedicated = None;
-        let key = t.dest.clone();
+        let retry = self.tasks.insert(Task {
+            job,
+            indices,
+            envelope,
+            body: Some(body),
+            conn: None,
+            dest: key.clone(),
+            retried: false,
+            deferred_by,
+            deferred: Some(Box::new(Deferred { reports: deferred })),
+            dedicated: None,
+        });
+        if let Some(state) = self.jobs.get_mut(&job) {
+            state.open_tasks += 1;
+            state.tasks.push(retry);
+        }
         if let Some(d) = self.dests.get_mut(&key) {
-            d.queue.push_front(task);
+            d.queue.push_front(retry);
         }
         self.dirty.insert(key);
-        Ok(())
+        if let Some(t) = self.take_task(task) {
+            self.finish_task(t.job, settled);
+        }
     }
 
     /// Reports a deferred task with its last deferral (no other host is
@@ -384,19 +441,17 @@ impl Engine {
     pub(super) fn give_up_deferred(&mut self, task: TaskId) {
         // Only a task still waiting: one another connection has taken is
         // that connection's to report.
-        let Some(deferred) = self
-            .tasks
-            .get_mut(task)
-            .filter(|t| t.conn.is_none())
-            .and_then(|t| t.deferred.take())
-        else {
+        if self.tasks.get(task).is_none_or(|t| t.conn.is_some()) {
+            return;
+        }
+        let Some(t) = self.take_task(task) else {
             return;
         };
-        let dest = self.tasks.get(task).map(|t| t.dest.clone());
-        if let Some(d) = dest.and_then(|k| self.dests.get_mut(&k)) {
-            d.queue.retain(|&t| t != task);
+        if let Some(d) = self.dests.get_mut(&t.dest) {
+            d.queue.retain(|&q| q != task);
         }
-        self.complete_task(task, deferred.report, deferred.failure, deferred.peer);
+        let reports = t.deferred.map(|d| d.reports).unwrap_or_default();
+        self.finish_task(t.job, reports);
     }
 
     pub(super) fn finish_task(&mut self, job: JobId, reports: Vec<(usize, RecipientReport)>) {

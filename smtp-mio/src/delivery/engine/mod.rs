@@ -50,13 +50,13 @@ use rustls::ClientConfig;
 use slab::Slab;
 use smtp_blocking::TlsConfig;
 use smtp_proto::address::ForwardPath;
-use smtp_proto::client::{self as session, AuthConfig, DeliveryReport, Envelope};
+use smtp_proto::client::{self as session, AuthConfig, Envelope};
 use smtp_proto::mx::{DeliveryPlan, HostName, Severity};
 
 use super::config::{EngineConfig, Routing};
 use super::connection::{Body, Conn, ConnEvent, Phase};
 use super::handle::{Handle, Shared};
-use super::job::{Failure, Job, JobId, JobResult, Peer, RecipientReport, Status, SubmitError};
+use super::job::{Failure, Job, JobId, JobResult, RecipientReport, Status, SubmitError};
 use crate::dns::{DnsClient, LookupId};
 use crate::timers::Deadlines;
 
@@ -113,20 +113,18 @@ struct Task {
     dest: String,
     /// Already sent again once after a connection was lost without a reply.
     retried: bool,
-    /// MX hosts that deferred the whole transaction (a 4xx for every
-    /// recipient): the task is tried on the next host, and reported with
-    /// `deferred`'s outcome when none is left.
+    /// MX hosts that deferred these recipients (4xx): the task is tried on
+    /// the next host, and reported with `deferred` when none is left.
     deferred_by: Vec<String>,
     deferred: Option<Box<Deferred>>,
     /// The connection opened to carry it past `deferred_by`.
     dedicated: Option<usize>,
 }
 
-/// The last deferral of a task, reported if no other host takes it.
+/// The last deferral of a task: its recipients' results at the host that
+/// deferred them, reported if no other host takes them.
 struct Deferred {
-    report: DeliveryReport,
-    failure: Option<Failure>,
-    peer: Option<Peer>,
+    reports: Vec<(usize, RecipientReport)>,
 }
 
 /// How a destination is reached.

@@ -317,12 +317,15 @@ impl Engine {
         let Some(c) = self.conns.get(conn) else {
             return;
         };
-        if let Some(task) = c.for_task {
+        if !c.avoid.is_empty() {
             // A connection past the hosts that deferred one task found no
             // other: that task gets its last deferral; the destination and
             // its other tasks are not concerned.
+            let task = c.for_task;
             self.remove_conn(conn);
-            self.give_up_deferred(task);
+            if let Some(task) = task {
+                self.give_up_deferred(task);
+            }
             return;
         }
         let key = c.dest.clone();

@@ -138,6 +138,40 @@ fn relay_to(addr: SocketAddr) -> Relay {
     relay
 }
 
+/// `two.test`: MX 10 `mx1.two.test` (127.0.0.2), MX 20 `mx2.two.test`
+/// (127.0.0.1), for scripted servers on those addresses at one port.
+fn two_mx_zone() -> Vec<(&'static str, RecordType, Answer)> {
+    vec![
+        (
+            "two.test",
+            RecordType::MX,
+            Answer::records(vec![
+                fake_dns::mx("two.test", 10, "mx1.two.test"),
+                fake_dns::mx("two.test", 20, "mx2.two.test"),
+            ]),
+        ),
+        (
+            "mx1.two.test",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx1.two.test", "127.0.0.2")]),
+        ),
+        (
+            "mx2.two.test",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx2.two.test", "127.0.0.1")]),
+        ),
+    ]
+}
+
+/// An engine routing by MX through `dns`, to `port`.
+fn mx_engine(dns: &FakeDns, port: u16, timeouts: Timeouts) -> Engine {
+    let mut mx = MxRouting::new(dns.resolver());
+    mx.port = port;
+    let mut config = EngineConfig::mx(mx);
+    config.timeouts = timeouts;
+    Engine::new(config).unwrap()
+}
+
 /// A port free on 127.0.0.1 (fake servers on other loopback addresses
 /// bind the same number).
 fn free_port() -> u16 {
@@ -354,25 +388,8 @@ fn mx_routing_falls_back_and_fails_null_mx_and_nxdomain_without_connecting() {
     // mx1 (preferred) says 421; mx2 takes the mail.
     let busy = FakeSmtp::start("127.0.0.2", port, Behaviour::Greeting421);
     let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
-    let dns = FakeDns::start(vec![
-        (
-            "two.test",
-            RecordType::MX,
-            Answer::records(vec![
-                fake_dns::mx("two.test", 10, "mx1.two.test"),
-                fake_dns::mx("two.test", 20, "mx2.two.test"),
-            ]),
-        ),
-        (
-            "mx1.two.test",
-            RecordType::A,
-            Answer::records(vec![fake_dns::addr("mx1.two.test", "127.0.0.2")]),
-        ),
-        (
-            "mx2.two.test",
-            RecordType::A,
-            Answer::records(vec![fake_dns::addr("mx2.two.test", "127.0.0.1")]),
-        ),
+    let mut zones = two_mx_zone();
+    zones.extend([
         (
             "null.test",
             RecordType::MX,
@@ -380,11 +397,8 @@ fn mx_routing_falls_back_and_fails_null_mx_and_nxdomain_without_connecting() {
         ),
         ("gone.test", RecordType::MX, Answer::NxDomain),
     ]);
-    let mut mx = MxRouting::new(dns.resolver());
-    mx.port = port;
-    let mut config = EngineConfig::mx(mx);
-    config.timeouts = short_timeouts();
-    let mut engine = Engine::new(config).unwrap();
+    let dns = FakeDns::start(zones);
+    let mut engine = mx_engine(&dns, port, short_timeouts());
     // One job across three domains, and single-domain jobs.
     let mixed = engine
         .submit(Job::new(
@@ -855,37 +869,14 @@ fn a_transaction_deferred_by_one_mx_goes_to_the_next() {
     // third domain's only MX defers too: its 451 is the result.
     let deferring = FakeSmtp::start("127.0.0.2", port, Behaviour::DeferRecipients);
     let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
-    let mx = |domain: &str, hosts: &[(u16, &str)]| {
-        let records = hosts
-            .iter()
-            .map(|(pref, host)| fake_dns::mx(domain, *pref, host))
-            .collect();
-        (domain.to_owned(), Answer::records(records))
-    };
-    let zones = [
-        mx("two.test", &[(10, "mx1.two.test"), (20, "mx2.two.test")]),
-        mx("one.test", &[(10, "mx1.two.test")]),
-    ];
-    let mut entries: Vec<(&str, RecordType, Answer)> = zones
-        .iter()
-        .map(|(d, a)| (d.as_str(), RecordType::MX, a.clone()))
-        .collect();
-    entries.push((
-        "mx1.two.test",
-        RecordType::A,
-        Answer::records(vec![fake_dns::addr("mx1.two.test", "127.0.0.2")]),
+    let mut zones = two_mx_zone();
+    zones.push((
+        "one.test",
+        RecordType::MX,
+        Answer::records(vec![fake_dns::mx("one.test", 10, "mx1.two.test")]),
     ));
-    entries.push((
-        "mx2.two.test",
-        RecordType::A,
-        Answer::records(vec![fake_dns::addr("mx2.two.test", "127.0.0.1")]),
-    ));
-    let dns = FakeDns::start(entries);
-    let mut mx_routing = MxRouting::new(dns.resolver());
-    mx_routing.port = port;
-    let mut config = EngineConfig::mx(mx_routing);
-    config.timeouts = relaxed_timeouts();
-    let mut engine = Engine::new(config).unwrap();
+    let dns = FakeDns::start(zones);
+    let mut engine = mx_engine(&dns, port, relaxed_timeouts());
     let mut ids = submit_all(&mut engine, 0..4, |n| {
         envelope(&[&format!("a{n}@two.test"), &format!("b{n}@two.test")])
     });
@@ -913,31 +904,8 @@ fn recipients_deferred_by_one_mx_go_to_the_next_and_the_others_stay_delivered() 
     // others; mx2 takes everything.
     let primary = FakeSmtp::start("127.0.0.2", port, Behaviour::Greylist);
     let backup = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
-    let dns = FakeDns::start(vec![
-        (
-            "two.test",
-            RecordType::MX,
-            Answer::records(vec![
-                fake_dns::mx("two.test", 10, "mx1.two.test"),
-                fake_dns::mx("two.test", 20, "mx2.two.test"),
-            ]),
-        ),
-        (
-            "mx1.two.test",
-            RecordType::A,
-            Answer::records(vec![fake_dns::addr("mx1.two.test", "127.0.0.2")]),
-        ),
-        (
-            "mx2.two.test",
-            RecordType::A,
-            Answer::records(vec![fake_dns::addr("mx2.two.test", "127.0.0.1")]),
-        ),
-    ]);
-    let mut mx = MxRouting::new(dns.resolver());
-    mx.port = port;
-    let mut config = EngineConfig::mx(mx);
-    config.timeouts = relaxed_timeouts();
-    let mut engine = Engine::new(config).unwrap();
+    let dns = FakeDns::start(two_mx_zone());
+    let mut engine = mx_engine(&dns, port, relaxed_timeouts());
     let ids = submit_all(&mut engine, 0..3, |n| {
         envelope(&[&format!("white{n}@two.test"), &format!("grey{n}@two.test")])
     });
@@ -958,5 +926,48 @@ fn recipients_deferred_by_one_mx_go_to_the_next_and_the_others_stay_delivered() 
         backup_rcpts.iter().all(|r| r.contains("grey")),
         "{backup_rcpts:?}"
     );
+    close(engine);
+}
+
+#[test]
+fn cancelling_a_job_leaves_other_jobs_alone() {
+    let port = free_port();
+    let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
+    let _silent = FakeSmtp::start("127.0.0.3", port, Behaviour::Silent);
+    let dns = FakeDns::start(Vec::new());
+    let mut t = relaxed_timeouts();
+    t.greeting = Duration::from_secs(30);
+    let mut engine = mx_engine(&dns, port, t);
+    // Job a: one part delivered at once, one stuck at a silent host.
+    let a = engine
+        .submit(Job::new(
+            envelope(&["x@[127.0.0.1]", "y@[127.0.0.3]"]),
+            message(0),
+        ))
+        .unwrap();
+    let start = Instant::now();
+    while good.messages() < 1 {
+        assert!(start.elapsed() < LIMIT);
+        engine.poll(Some(Duration::from_millis(20))).unwrap();
+    }
+    for _ in 0..5 {
+        engine.poll(Some(Duration::from_millis(20))).unwrap();
+    }
+    // Job b, queued behind the same silent host, may take the slot job a's
+    // finished part left.
+    let b = engine
+        .submit(Job::new(envelope(&["z@[127.0.0.3]"]), message(1)))
+        .unwrap();
+    assert!(engine.cancel(a));
+    let r = engine.next_result().expect("the cancelled job's result");
+    assert_eq!(r.id, a);
+    assert_eq!(r.recipients[0].status, Status::Accepted);
+    assert_ne!(r.recipients[1].status, Status::Accepted);
+    assert!(engine.next_result().is_none(), "job b is not cancelled");
+    assert_eq!(engine.stats().pending_jobs, 1);
+    assert!(engine.cancel(b));
+    let r = engine.next_result().unwrap();
+    assert_eq!(r.id, b);
+    assert!(matches!(r.recipients[0].failure, Some(Failure::Cancelled)));
     close(engine);
 }

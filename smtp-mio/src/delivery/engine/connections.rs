@@ -142,7 +142,7 @@ impl Engine {
                     } else if matches!(self.config.routing, Routing::Mx(_)) {
                         let reports =
                             self.reports_of(task, *report, failure.as_ref(), peer.as_ref());
-                        self.settle(task, reports, peer.as_ref(), body);
+                        self.settle(task, reports, peer.as_ref(), body, now);
                     } else {
                         self.complete_task(task, *report, failure, peer);
                     }

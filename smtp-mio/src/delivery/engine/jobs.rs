@@ -228,10 +228,6 @@ impl Engine {
         }
     }
 
-    pub(super) fn dest_of(&self, task: TaskId) -> Option<String> {
-        self.tasks.get(task).map(|t| t.dest.clone())
-    }
-
     /// Reports every recipient of a task with the same outcome.
     pub(super) fn fail_task(
         &mut self,
@@ -354,14 +350,19 @@ impl Engine {
         t.conn = None;
         t.body = Some(body);
         let key = t.dest.clone();
-        if !self.dests.contains_key(&key) {
-            self.enqueue(key, task, now);
-            return;
+        self.enqueue_front(key, task, now);
+    }
+
+    /// Puts a task that was already under way at the head of its
+    /// destination's queue (made again if it was forgotten meanwhile).
+    fn enqueue_front(&mut self, key: String, task: TaskId, now: Instant) {
+        match self.dests.get_mut(&key) {
+            Some(d) => {
+                d.queue.push_front(task);
+                self.dirty.insert(key);
+            }
+            None => self.enqueue(key, task, now),
         }
-        if let Some(d) = self.dests.get_mut(&key) {
-            d.queue.push_front(task);
-        }
-        self.dirty.insert(key);
     }
 
     /// Ends a transaction under MX routing: recipients a host deferred
@@ -374,6 +375,7 @@ impl Engine {
         reports: Vec<(usize, RecipientReport)>,
         peer: Option<&Peer>,
         body: Body,
+        now: Instant,
     ) {
         let (deferred, settled): (Vec<_>, Vec<_>) =
             reports.into_iter().partition(|(_, r)| Self::is_deferral(r));
@@ -427,10 +429,7 @@ impl Engine {
             state.open_tasks += 1;
             state.tasks.push(retry);
         }
-        if let Some(d) = self.dests.get_mut(&key) {
-            d.queue.push_front(retry);
-        }
-        self.dirty.insert(key);
+        self.enqueue_front(key, retry, now);
         if let Some(t) = self.take_task(task) {
             self.finish_task(t.job, settled);
         }

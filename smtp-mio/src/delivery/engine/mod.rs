@@ -339,7 +339,8 @@ impl Engine {
         };
         let tasks = state.tasks.clone();
         for task in tasks {
-            let Some(t) = self.tasks.get(task) else {
+            // A finished task's slot may hold another job's task by now.
+            let Some(t) = self.tasks.get(task).filter(|t| t.job == id) else {
                 continue;
             };
             match t.conn {
@@ -352,9 +353,8 @@ impl Engine {
                     self.conn_events = out;
                 }
                 None => {
-                    let dest = self.dest_of(task);
-                    if let Some(d) = dest.and_then(|k| self.dests.get_mut(&k)) {
-                        d.queue.retain(|&t| t != task);
+                    if let Some(d) = self.dests.get_mut(&t.dest) {
+                        d.queue.retain(|&q| q != task);
                     }
                     self.fail_task(task, Status::NotAttempted, Failure::Cancelled, None);
                 }

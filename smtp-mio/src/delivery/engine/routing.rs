@@ -171,8 +171,12 @@ impl Engine {
                         if c.avoid.iter().any(|h| h == target.host().name().as_str()) =>
                     {
                         // This host deferred the task the connection is for.
-                        let _ = plan.on_temporary_failure();
-                        continue;
+                        // (The plan is at a Connect step, so this cannot
+                        // fail; if it did, the walk would not move: stop.)
+                        match plan.on_temporary_failure() {
+                            Ok(()) => continue,
+                            Err(_) => Err(Severity::Temporary),
+                        }
                     }
                     Next::Connect(target) => Ok((
                         target.host().name().as_str().to_owned(),
@@ -184,14 +188,17 @@ impl Engine {
                             return;
                         };
                         match d.addresses.get(&host) {
-                            Some(Ok(ips)) => {
-                                let _ = plan.resolved(ips.clone());
-                                continue;
-                            }
-                            Some(Err(severity)) => {
-                                let _ = plan.resolution_failed(*severity);
-                                continue;
-                            }
+                            // At a Resolve step neither call can fail; if one
+                            // did, the walk would not move: stop rather than
+                            // spin.
+                            Some(Ok(ips)) => match plan.resolved(ips.clone()) {
+                                Ok(()) => continue,
+                                Err(_) => Err(Severity::Temporary),
+                            },
+                            Some(Err(severity)) => match plan.resolution_failed(*severity) {
+                                Ok(()) => continue,
+                                Err(_) => Err(Severity::Temporary),
+                            },
                             None => {
                                 if !d.resolving.contains_key(&host)
                                     && let Some(dns) = self.dns.as_mut()
@@ -218,7 +225,10 @@ impl Engine {
                         return;
                     }
                     // Could not even start: next target.
-                    self.advance_plan(conn, false);
+                    if !self.advance_plan(conn, false) {
+                        self.unreachable(conn, Severity::Temporary);
+                        return;
+                    }
                 }
                 Err(severity) => {
                     self.unreachable(conn, severity);
@@ -272,19 +282,24 @@ impl Engine {
     }
 
     /// Moves a connection's plan past a failed attempt.
-    pub(super) fn advance_plan(&mut self, conn: usize, replied: bool) {
+    /// `false` if the plan did not move (it was not at a connection
+    /// target, which the walk never leaves it at): the caller stops rather
+    /// than try the same target forever.
+    pub(super) fn advance_plan(&mut self, conn: usize, replied: bool) -> bool {
         let Some(c) = self.conns.get_mut(conn) else {
-            return;
+            return false;
         };
         match &mut c.dial {
-            Dial::Addresses { next, .. } => *next += 1,
-            Dial::Mx { plan, .. } => {
-                let _ = if replied {
-                    plan.on_temporary_failure()
-                } else {
-                    plan.on_connect_failed()
-                };
+            Dial::Addresses { next, .. } => {
+                *next += 1;
+                true
             }
+            Dial::Mx { plan, .. } => if replied {
+                plan.on_temporary_failure()
+            } else {
+                plan.on_connect_failed()
+            }
+            .is_ok(),
         }
     }
 
@@ -308,8 +323,11 @@ impl Engine {
             c.session_deadline = None;
         }
         self.deadlines.remove(conn);
-        self.advance_plan(conn, replied);
-        self.dial(conn, now);
+        if self.advance_plan(conn, replied) {
+            self.dial(conn, now);
+        } else {
+            self.unreachable(conn, Severity::Temporary);
+        }
     }
 
     /// Every target of a connection failed.

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use smtp_proto::mx::{
     AddressAnswer, AddressQuery, AnswerError, DeliveryPlan, HostName, HostNameError, MxAnswer,
     MxHost, MxQuery, Next, PlanConfig, PlanError, QueryType, Rcode, Severity, TcpFrame,
-    parse_tcp_frame,
+    merge_address_lookups, parse_tcp_frame,
 };
 use thiserror::Error;
 
@@ -311,28 +311,9 @@ impl Resolver {
     /// returned only when neither query found an address.
     pub fn resolve_addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
         let name = parse_name(host)?;
-        let mut addresses = Vec::new();
-        let mut failure = None;
-        for query_type in [QueryType::A, QueryType::Aaaa] {
-            match self.resolve_one_family(host, &name, query_type) {
-                Ok(found) => addresses.extend(found),
-                Err(e) => {
-                    // Keep the temporary failure over the permanent one:
-                    // one family's NXDOMAIN next to a SERVFAIL is not proof
-                    // that the host is gone.
-                    if failure
-                        .as_ref()
-                        .is_none_or(|f: &DnsError| f.severity() == Severity::Permanent)
-                    {
-                        failure = Some(e);
-                    }
-                }
-            }
-        }
-        match failure {
-            Some(e) if addresses.is_empty() => Err(e),
-            _ => Ok(addresses),
-        }
+        let lookups = [QueryType::A, QueryType::Aaaa]
+            .map(|query_type| self.resolve_one_family(host, &name, query_type));
+        merge_address_lookups(lookups, DnsError::severity)
     }
 
     fn resolve_one_family(

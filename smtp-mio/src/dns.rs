@@ -95,7 +95,7 @@ use mio::{Interest, Registry, Token};
 use ring::rand::{SecureRandom, SystemRandom};
 use smtp_proto::mx::{
     AddressAnswer, AddressQuery, AnswerError, EDNS_UDP_PAYLOAD, HostName, MxAnswer, MxQuery,
-    QueryType, Rcode, Severity, TcpFrame, parse_tcp_frame,
+    QueryType, Rcode, Severity, TcpFrame, merge_address_lookups, parse_tcp_frame,
 };
 use thiserror::Error;
 
@@ -1054,10 +1054,8 @@ fn outcome(lookup: Lookup) -> LookupOutcome {
         };
         return LookupOutcome::Mx(result);
     }
-    let mut addresses = Vec::new();
-    let mut failure: Option<DnsFailure> = None;
-    for part in first.into_iter().chain(parts) {
-        let found = match part.done {
+    let lookups = first.into_iter().chain(parts).map(|part| {
+        match part.done {
             Some(Ok(Answer::Address(AddressAnswer::Addresses(ips)))) => Ok(ips),
             Some(Ok(Answer::Address(AddressAnswer::NxDomain))) => Err(DnsFailureKind::NxDomain),
             Some(Ok(Answer::Address(AddressAnswer::Temporary(rcode)))) => {
@@ -1065,26 +1063,10 @@ fn outcome(lookup: Lookup) -> LookupOutcome {
             }
             Some(Ok(_)) | None => Err(unexpected()),
             Some(Err(kind)) => Err(kind),
-        };
-        match found {
-            Ok(ips) => addresses.extend(ips),
-            Err(kind) => {
-                // Keep the temporary failure over the permanent one: one
-                // family's NXDOMAIN next to a SERVFAIL is not proof that the
-                // host is gone.
-                if failure
-                    .as_ref()
-                    .is_none_or(|f| f.severity() == Severity::Permanent)
-                {
-                    failure = Some(fail(kind));
-                }
-            }
         }
-    }
-    LookupOutcome::Addresses(match failure {
-        Some(e) if addresses.is_empty() => Err(e),
-        _ => Ok(addresses),
-    })
+        .map_err(fail)
+    });
+    LookupOutcome::Addresses(merge_address_lookups(lookups, DnsFailure::severity))
 }
 
 // The EDNS size we advertise must leave room below our receive buffer, or

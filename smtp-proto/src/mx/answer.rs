@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use super::MAX_CNAME_CHAIN;
 use super::name::{HostName, HostNameError};
+use super::plan::Severity;
 use super::query::{QueryType, Question};
 use super::rng::SplitMix64;
 
@@ -206,6 +207,52 @@ impl AddressAnswer {
             Self::Temporary(_) => Disposition::TemporaryFailure,
             Self::Truncated => Disposition::RetryOverTcp,
         }
+    }
+}
+
+/// Merges the outcomes of a host's address lookups (A, then AAAA) into
+/// the host's addresses, in the order given.
+///
+/// A host is unreachable only if no lookup found an address: one family's
+/// failure next to the other's addresses is no failure. When all failed,
+/// a temporary failure wins over a permanent one — one family's NXDOMAIN
+/// next to the other's SERVFAIL is not proof that the host is gone: the
+/// first temporary failure, else the last failure.
+///
+/// ```
+/// use core::net::IpAddr;
+/// use smtp_proto::mx::{Severity, merge_address_lookups};
+///
+/// let v4: IpAddr = "192.0.2.1".parse().unwrap();
+/// let sev = |e: &Severity| *e;
+/// assert_eq!(merge_address_lookups([Ok(vec![v4]), Err(Severity::Temporary)], sev), Ok(vec![v4]));
+/// assert_eq!(
+///     merge_address_lookups([Err(Severity::Permanent), Err(Severity::Temporary)], sev),
+///     Err(Severity::Temporary)
+/// );
+/// ```
+pub fn merge_address_lookups<E>(
+    lookups: impl IntoIterator<Item = Result<Vec<IpAddr>, E>>,
+    severity: impl Fn(&E) -> Severity,
+) -> Result<Vec<IpAddr>, E> {
+    let mut addresses = Vec::new();
+    let mut failure: Option<E> = None;
+    for lookup in lookups {
+        match lookup {
+            Ok(found) => addresses.extend(found),
+            Err(e) => {
+                if failure
+                    .as_ref()
+                    .is_none_or(|f| severity(f) == Severity::Permanent)
+                {
+                    failure = Some(e);
+                }
+            }
+        }
+    }
+    match failure {
+        Some(e) if addresses.is_empty() => Err(e),
+        _ => Ok(addresses),
     }
 }
 

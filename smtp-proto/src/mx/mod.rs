@@ -75,6 +75,7 @@ mod rng;
 
 pub use answer::{
     AddressAnswer, AnswerError, Disposition, MAX_HINTS_PER_HOST, MxAnswer, MxHost, Rcode,
+    merge_address_lookups,
 };
 pub use name::{HostName, HostNameError, MAX_HOST_NAME_LEN, MAX_LABEL_LEN};
 pub use plan::{

@@ -54,6 +54,18 @@ fn run(args: &[&str]) -> Option<peers::RunOutput> {
     Some(peers::run_bounded(&mut cmd, DEADLINE).unwrap())
 }
 
+/// Checks the exit status; returns the standard output.
+fn exit_with(out: &peers::RunOutput, code: i32) -> String {
+    let stdout = out.stdout_text();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{stdout}\n{}",
+        out.stderr_text()
+    );
+    stdout
+}
+
 /// The number on the summary line starting with `name`.
 fn summary(stdout: &str, name: &str) -> u64 {
     stdout
@@ -316,13 +328,7 @@ fn refused_recipients_exit_1_and_are_grouped_by_code() {
     ]) else {
         return;
     };
-    let stdout = out.stdout_text();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        out.stderr_text()
-    );
+    let stdout = exit_with(&out, 1);
     assert_eq!(summary(&stdout, "accepted:"), 20, "{stdout}");
     assert_eq!(summary(&stdout, "permanent:"), 10, "{stdout}");
     assert!(stdout.contains("  550 x10: no such user"), "{stdout}");
@@ -519,13 +525,7 @@ fn mx_routing_through_a_dns_server() {
     ]) else {
         return;
     };
-    let stdout = out.stdout_text();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        out.stderr_text()
-    );
+    let stdout = exit_with(&out, 1);
     assert_eq!(summary(&stdout, "accepted:"), 5, "{stdout}");
     assert_eq!(summary(&stdout, "permanent:"), 5, "{stdout}");
     assert!(stdout.contains("null MX"), "{stdout}");

@@ -1302,3 +1302,19 @@ fn late_replies_to_a_refused_transaction_do_not_count_for_the_next() {
     );
     assert_eq!(d.client.transaction_phase(), TransactionPhase::Open);
 }
+
+#[test]
+fn no_body_is_wanted_after_the_session_failed() {
+    let mut d = ready(config(), EHLO_PIPE);
+    d.client.enqueue(mail("a@example.org")).unwrap();
+    d.client.enqueue(rcpt("b@example.net")).unwrap();
+    d.client.enqueue(Command::Data).unwrap();
+    d.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    d.take_sent();
+    assert!(d.client.wants_body());
+    // The server goes away mid-body: the transport must stop offering
+    // content (write_body would refuse it).
+    d.client.handle_eof(d.now);
+    assert!(!d.client.wants_body());
+    assert!(d.client.write_body(b"more\r\n").is_err());
+}

@@ -149,9 +149,9 @@ impl Body {
     /// ends (then the body is finished). `Ok(true)` once finished.
     fn pump(&mut self, client: &mut Client) -> Result<bool, Failure> {
         loop {
-            // A failed session still says it is in the body; the error
-            // comes as an event, and nothing more may be written.
-            if !client.wants_body() || client.error().is_some() || client.is_closed() {
+            // False too once the session failed: its error comes as an
+            // event, and nothing more may be written.
+            if !client.wants_body() {
                 return Ok(false);
             }
             let piece = match self {

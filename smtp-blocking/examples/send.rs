@@ -206,10 +206,7 @@ fn tls_config(args: &Args) -> Result<TlsConfig, String> {
             .map_err(|e| e.to_string());
     }
     match &args.tls_ca {
-        Some(file) => TlsConfig::builder()
-            .ca_pem_file(file)
-            .and_then(|b| b.build())
-            .map_err(|e| format!("--tls-ca {}: {e}", file.display())),
+        Some(file) => smtp_blocking::tls::ca_pem_file(file).map_err(|e| format!("--tls-ca: {e}")),
         None => Ok(TlsConfig::default()),
     }
 }

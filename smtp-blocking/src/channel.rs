@@ -46,7 +46,7 @@ use rustls::ClientConnection;
 use smtp_proto::TlsInfo;
 
 use crate::error::{Error, Phase};
-use crate::tls::{TlsConfig, TlsError, server_name};
+use crate::tls::{ConfigError, TlsConfig, TlsError, server_name};
 use crate::url::{Endpoint, ServerUrl, TlsMode};
 
 /// The socket under the channel.
@@ -373,12 +373,8 @@ impl Channel {
             )));
         }
         let name = server_name(host)?;
-        let sni = match &name {
-            rustls::pki_types::ServerName::DnsName(dns) => Some(dns.as_ref().to_owned()),
-            _ => None,
-        };
-        let mut tls = ClientConnection::new(Arc::clone(config.client_config()), name)
-            .map_err(|e| Error::Tls(TlsError::Config(e)))?;
+        let mut tls = ClientConnection::new(Arc::clone(config.client_config()), name.clone())
+            .map_err(|e| Error::Tls(TlsError::Config(ConfigError::Rustls(e))))?;
         while tls.is_handshaking() {
             let left = time_left(Some(deadline), Phase::TlsHandshake)?;
             self.socket.set_read_timeout(left).map_err(Error::Io)?;
@@ -394,13 +390,7 @@ impl Channel {
             }
         }
         flush_tls(&mut tls, &mut self.socket, Some(deadline))?;
-        let info = TlsInfo::new(
-            tls.protocol_version().map(version_name),
-            tls.negotiated_cipher_suite()
-                .and_then(|suite| suite.suite().as_str())
-                .map(str::to_owned),
-            sni,
-        );
+        let info = smtp_proto::tls::client_info(&tls, &name);
         self.tls = Some(Box::new(tls));
         self.tls_info = Some(info.clone());
         Ok(info)
@@ -424,15 +414,6 @@ impl Channel {
             Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(Error::Io(e)),
             _ => Ok(()),
         }
-    }
-}
-
-/// `TLSv1.3`, the spelling of OpenSSL and of Received headers.
-fn version_name(version: rustls::ProtocolVersion) -> String {
-    match version {
-        rustls::ProtocolVersion::TLSv1_2 => String::from("TLSv1.2"),
-        rustls::ProtocolVersion::TLSv1_3 => String::from("TLSv1.3"),
-        other => format!("{other:?}"),
     }
 }
 

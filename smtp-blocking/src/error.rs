@@ -25,7 +25,7 @@ use smtp_proto::reply::Reply;
 use thiserror::Error;
 
 use crate::dns::DnsError;
-use crate::tls::TlsError;
+use crate::tls::{ConfigError, TlsError};
 use crate::url::UrlError;
 
 /// What went wrong.
@@ -132,6 +132,15 @@ fn reply_severity(reply: &Reply<'_>) -> Severity {
         Severity::Temporary
     } else {
         Severity::Permanent
+    }
+}
+
+/// A TLS configuration that could not be built (PEM bytes without a
+/// certificate, an invalid server name), so that `?` works on the core's
+/// builder in a function returning this error.
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Self {
+        Self::Tls(TlsError::Config(error))
     }
 }
 

@@ -14,9 +14,9 @@
 //!   resolved address, rustls for STARTTLS and implicit TLS, deadlines as
 //!   socket timeouts, and **no read buffer** that could carry plaintext
 //!   across the STARTTLS switch; Unix sockets for LMTP.
-//! - [`tls`]: rustls with the ring provider, webpki roots by default, a CA
-//!   file on request, and one loudly named way to skip verification in
-//!   tests.
+//! - [`tls`]: the core's rustls glue ([`smtp_proto::tls`]: ring only,
+//!   webpki roots by default, one loudly named way to skip verification),
+//!   plus reading a CA file.
 //! - [`mx`]: [`deliver_mx`], delivery by MX with per-recipient results.
 //! - [`dns`]: a stub resolver for MX delivery (UDP, TCP on truncation,
 //!   random ids), walking the core's [`DeliveryPlan`](smtp_proto::mx::DeliveryPlan).
@@ -59,12 +59,12 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use smtp_blocking::{Connection, Envelope, ServerUrl, Settings, TlsConfig};
+//! use smtp_blocking::{Connection, Envelope, ServerUrl, Settings};
 //! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 //!
 //! let url: ServerUrl = "smtps://alice:s3cret@mail.example.org".parse()?;
 //! let mut settings = Settings::default();
-//! settings.tls = TlsConfig::builder().ca_pem_file("/etc/ssl/private-ca.pem")?.build()?;
+//! settings.tls = smtp_blocking::tls::ca_pem_file("/etc/ssl/private-ca.pem")?;
 //! settings.trace = Some(Arc::new(|direction, line| eprintln!("{} {line}", direction.prefix())));
 //! let mut conn = Connection::open(&url, &settings)?;
 //! let envelope = Envelope::new(
@@ -127,14 +127,17 @@
 //! # Ok::<(), smtp_blocking::UrlError>(())
 //! ```
 //!
-//! TLS trust: the webpki roots by default, a private CA on request:
+//! TLS trust: the webpki roots by default, a private CA on request (from a
+//! file, or from PEM bytes you already hold):
 //!
 //! ```no_run
 //! use smtp_blocking::TlsConfig;
 //!
 //! let public = TlsConfig::default();
-//! let private = TlsConfig::builder().ca_pem_file("/etc/ssl/private-ca.pem")?.build()?;
-//! # Ok::<(), smtp_blocking::TlsError>(())
+//! let private = smtp_blocking::tls::ca_pem_file("/etc/ssl/private-ca.pem")?;
+//! let pem = std::fs::read("/etc/ssl/private-ca.pem").unwrap();
+//! let same = TlsConfig::builder().ca_pem(&pem)?.build()?;
+//! # Ok::<(), smtp_blocking::Error>(())
 //! ```
 //!
 //! A connection, and the STARTTLS switch when the session asks for it

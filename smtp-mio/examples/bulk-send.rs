@@ -74,10 +74,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{ArgGroup, Parser, ValueEnum};
-use smtp_blocking::{Resolver, TlsConfig};
+use smtp_blocking::Resolver;
 use smtp_mio::delivery::{
     Engine, EngineConfig, Job, JobResult, MxRouting, RecipientReport, Relay, Status,
 };
+use smtp_mio::tls::TlsConfig;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::client::{Credentials, Envelope, TlsMode};
 
@@ -274,10 +275,7 @@ fn tls_config(args: &Args) -> Result<TlsConfig, String> {
             .map_err(|e| e.to_string());
     }
     match &args.tls_ca {
-        Some(file) => TlsConfig::builder()
-            .ca_pem_file(file)
-            .and_then(|b| b.build())
-            .map_err(|e| format!("--tls-ca {}: {e}", file.display())),
+        Some(file) => smtp_mio::tls::ca_pem_file(file).map_err(|e| format!("--tls-ca: {e}")),
         None => Ok(TlsConfig::default()),
     }
 }

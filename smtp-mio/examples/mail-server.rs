@@ -20,12 +20,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use smtp_mio::listener::ConnectionLimits;
 use smtp_mio::maildir::Maildir;
 use smtp_mio::server::{Options, Server};
 use smtp_mio::store::{Credentials, Store, StoreBackend};
-use smtp_mio::tls::TlsIdentity;
+use smtp_mio::tls::{TlsIdentity, identity_from_pem_files};
 use smtp_proto::address::Domain;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::server::{Config, InjectionPolicy, Protocol, StartTls};
@@ -178,19 +179,22 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         let identity = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
-                let id = TlsIdentity::from_pem_files(cert, key).map_err(|e| e.to_string())?;
+                let id = identity_from_pem_files(cert, key).map_err(|e| e.to_string())?;
                 tls_note = format!("STARTTLS, certificate {}", cert.display());
                 id
             }
             _ => {
-                let id = TlsIdentity::self_signed(&hostname).map_err(|e| e.to_string())?;
+                // Valid from a day ago for 90 days: a throwaway certificate.
+                let id = TlsIdentity::self_signed(&hostname, SystemTime::now())
+                    .map_err(|e| e.to_string())?;
                 let port = args
                     .listen
                     .first()
                     .or(args.tls_listen.first())
                     .map_or(0, |a| a.port());
                 let pem = std::env::temp_dir().join(format!("mail-server-{port}.pem"));
-                id.write_chain_pem(&pem).map_err(|e| e.to_string())?;
+                std::fs::write(&pem, id.chain_pem())
+                    .map_err(|e| format!("writing {}: {e}", pem.display()))?;
                 tls_note = format!(
                     "STARTTLS, self-signed certificate SHA-256 {} in {}",
                     id.fingerprint(),

@@ -113,7 +113,7 @@
 //! | [`delivery`] | the outbound engine: many client sessions on one poll, N/M connection limits, reuse, relay or MX routing, TLS, shutdown |
 //! | [`dns`] | a non-blocking DNS stub resolver (MX, A/AAAA over UDP, TCP on truncation) on the loop's poll |
 //! | [`timers`] | the deadlines of thousands of sessions, so a loop sleeps exactly until the next |
-//! | [`tls`] | the server's certificate (PEM files or self-signed at start) and rustls config (ring only) |
+//! | [`tls`] | reading certificate, key and CA files into the core's rustls glue ([`smtp_proto::tls`]: the server's identity, self-signed at start if need be, client trust, ring only) |
 //! | [`maildir`] | durable Maildir delivery: `tmp/`, `fsync`, rename into `new/`, `fsync` the directory |
 //! | [`trace`] | the `Received:` header (RFC 5321 §4.4) with RFC 3848 protocol types |
 //!

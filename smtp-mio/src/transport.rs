@@ -35,9 +35,8 @@ use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
-use smtp_proto::output::TlsInfo;
-
-use crate::tls::{client_tls_info, tls_info};
+use smtp_proto::TlsInfo;
+use smtp_proto::tls::{client_info, server_info};
 
 /// Cap on rustls' outgoing buffers (plaintext waiting for the handshake,
 /// and encrypted records waiting for the socket). A few TLS records: enough
@@ -86,6 +85,9 @@ struct Tls {
     /// The server side (the mio server) or the client side (the delivery
     /// engine): the same record layer either way.
     conn: Connection,
+    /// On the client side, the name the server is verified as (rustls does
+    /// not hand it back): the SNI reported in [`TlsInfo`].
+    server_name: Option<ServerName<'static>>,
     /// Whether the handshake's completion is still to be reported.
     handshaking: bool,
 }
@@ -100,7 +102,7 @@ impl<S: Read + Write> Transport<S> {
     /// RFC 8314 §3.3); the handshake starts at once.
     pub fn implicit_tls(socket: S, config: Arc<ServerConfig>) -> Result<Self, rustls::Error> {
         let mut transport = Self::plain(socket);
-        transport.tls = Some(new_tls(ServerConnection::new(config)?.into()));
+        transport.tls = Some(new_tls(ServerConnection::new(config)?.into(), None));
         Ok(transport)
     }
 
@@ -112,7 +114,8 @@ impl<S: Read + Write> Transport<S> {
         name: ServerName<'static>,
     ) -> Result<Self, rustls::Error> {
         let mut transport = Self::plain(socket);
-        transport.tls = Some(new_tls(ClientConnection::new(config, name)?.into()));
+        let conn = ClientConnection::new(config, name.clone())?;
+        transport.tls = Some(new_tls(conn.into(), Some(name)));
         Ok(transport)
     }
 
@@ -123,7 +126,7 @@ impl<S: Read + Write> Transport<S> {
         if self.tls.is_some() {
             return Err(StartTlsError::AlreadyTls);
         }
-        self.tls = Some(new_tls(ServerConnection::new(config)?.into()));
+        self.tls = Some(new_tls(ServerConnection::new(config)?.into(), None));
         Ok(())
     }
 
@@ -142,7 +145,8 @@ impl<S: Read + Write> Transport<S> {
         if self.tls.is_some() {
             return Err(StartTlsError::AlreadyTls);
         }
-        self.tls = Some(new_tls(ClientConnection::new(config, name)?.into()));
+        let conn = ClientConnection::new(config, name.clone())?;
+        self.tls = Some(new_tls(conn.into(), Some(name)));
         Ok(())
     }
 
@@ -161,7 +165,7 @@ impl<S: Read + Write> Transport<S> {
         self.tls
             .as_ref()
             .filter(|t| !t.handshaking)
-            .map(|t| info_of(&t.conn))
+            .map(|t| info_of(t))
     }
 
     /// The socket.
@@ -202,7 +206,7 @@ impl<S: Read + Write> Transport<S> {
         loop {
             if tls.handshaking && !tls.conn.is_handshaking() {
                 tls.handshaking = false;
-                return Ok(ReadOutcome::TlsEstablished(info_of(&tls.conn)));
+                return Ok(ReadOutcome::TlsEstablished(info_of(tls)));
             }
             if !tls.handshaking {
                 if buf.is_empty() {
@@ -283,18 +287,25 @@ impl<S: Read + Write> Transport<S> {
     }
 }
 
-fn new_tls(mut conn: Connection) -> Box<Tls> {
+fn new_tls(mut conn: Connection, server_name: Option<ServerName<'static>>) -> Box<Tls> {
     conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
     Box::new(Tls {
         conn,
+        server_name,
         handshaking: true,
     })
 }
 
-fn info_of(conn: &Connection) -> TlsInfo {
-    match conn {
-        Connection::Server(server) => tls_info(server),
-        Connection::Client(client) => client_tls_info(client),
+/// What the handshake negotiated; on the client side with the SNI sent
+/// for the name the connection was made for, as `smtp-blocking` reports it.
+fn info_of(tls: &Tls) -> TlsInfo {
+    match &tls.conn {
+        Connection::Server(server) => server_info(server),
+        // Client connections are only ever made with a name (above).
+        Connection::Client(client) => tls
+            .server_name
+            .as_ref()
+            .map_or_else(TlsInfo::default, |name| client_info(client, name)),
     }
 }
 
@@ -321,11 +332,11 @@ fn ignore_would_block(e: io::Error) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tls::TlsIdentity;
-    use rustls_pki_types::CertificateDer;
+    use crate::tls::{TlsConfig, TlsIdentity};
     use std::cell::RefCell;
     use std::collections::VecDeque;
     use std::rc::Rc;
+    use std::time::SystemTime;
 
     /// Both directions of an in-memory connection.
     #[derive(Default)]
@@ -385,19 +396,14 @@ mod tests {
     }
 
     fn identity_and_client() -> (Arc<ServerConfig>, ClientConnection) {
-        let id = TlsIdentity::self_signed("mx.test").unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(id.chain()[0].to_vec()))
+        let id = TlsIdentity::self_signed("mx.test", SystemTime::now()).unwrap();
+        let client_config = TlsConfig::builder()
+            .ca_pem(id.chain_pem().as_bytes())
+            .unwrap()
+            .build()
             .unwrap();
-        let client_config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
         let client = ClientConnection::new(
-            Arc::new(client_config),
+            Arc::clone(client_config.client_config()),
             ServerName::try_from("mx.test").unwrap(),
         )
         .unwrap();
@@ -535,6 +541,54 @@ mod tests {
         pump_client(&mut client, &wire);
         assert_eq!(t.read(&mut buf).unwrap(), ReadOutcome::Eof);
         t.close_notify();
+    }
+
+    /// The client side (the delivery engine's) reports what it negotiated
+    /// and the SNI it sent: the host name, none for an address.
+    #[test]
+    fn client_side_reports_its_sni() {
+        let id = TlsIdentity::self_signed("mx.test", SystemTime::now()).unwrap();
+        let config = TlsConfig::builder()
+            .ca_pem(id.chain_pem().as_bytes())
+            .unwrap()
+            .build()
+            .unwrap();
+        for (name, sni) in [("mx.test", Some("mx.test")), ("127.0.0.1", None)] {
+            // The same in-memory socket, used by the client this time; the
+            // peer is a bare rustls server.
+            let (wire, mut t) = pair();
+            let mut server = ServerConnection::new(id.server_config().unwrap()).unwrap();
+            let name = smtp_proto::tls::server_name(name).unwrap();
+            t.start_tls_client(Arc::clone(config.client_config()), name)
+                .unwrap();
+            assert!(t.tls_info().is_none());
+            let mut buf = [0u8; 64];
+            let info = (0..10)
+                .find_map(|_| {
+                    t.flush().unwrap();
+                    let sent: Vec<u8> = wire.borrow_mut().to_client.drain(..).collect();
+                    let mut slice = &sent[..];
+                    while !slice.is_empty() {
+                        server.read_tls(&mut slice).unwrap();
+                    }
+                    server.process_new_packets().unwrap();
+                    let mut reply = Vec::new();
+                    while server.wants_write() {
+                        server.write_tls(&mut reply).unwrap();
+                    }
+                    wire.borrow_mut().to_server.extend(reply);
+                    match t.read(&mut buf).unwrap() {
+                        ReadOutcome::TlsEstablished(info) => Some(info),
+                        ReadOutcome::WouldBlock => None,
+                        other => panic!("unexpected {other:?} during handshake"),
+                    }
+                })
+                .expect("the handshake completes");
+            assert_eq!(info.protocol.as_deref(), Some("TLSv1.3"));
+            assert_eq!(info.server_name.as_deref(), sni);
+            assert_eq!(server.server_name(), sni);
+            assert_eq!(t.tls_info(), Some(info));
+        }
     }
 
     #[test]

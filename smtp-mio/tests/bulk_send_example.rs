@@ -85,7 +85,7 @@ fn starttls_with_ca_file_and_auth_delivers_every_message() {
         o.session.auth.required_for_mail = true;
     });
     let ca = server.dir.path().join("cert.pem");
-    server.identity.write_chain_pem(&ca).unwrap();
+    std::fs::write(&ca, server.identity.chain_pem()).unwrap();
     let addr = server.addr.to_string();
     let Some(out) = run(&[
         "--server",

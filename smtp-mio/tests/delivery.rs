@@ -29,11 +29,11 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
-use smtp_blocking::TlsConfig;
 use smtp_mio::delivery::{
     Engine, EngineConfig, Failure, Job, JobId, JobResult, MxRouting, Relay, Status,
 };
 use smtp_mio::store::Credentials;
+use smtp_mio::tls::TlsConfig;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::client::{BodyTransfer, Credentials as Login, Envelope, Timeouts, TlsMode};
 use smtp_proto::keyword::Mechanism;

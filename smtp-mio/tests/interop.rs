@@ -47,9 +47,9 @@ impl Fixture {
             session.auth.mechanisms = vec![Mechanism::PLAIN, Mechanism::LOGIN];
             session.auth.required_for_mail = true;
         }
-        let identity = TlsIdentity::self_signed("mx.test").unwrap();
+        let identity = TlsIdentity::self_signed("mx.test", std::time::SystemTime::now()).unwrap();
         let cert = dir.path().join("cert.pem");
-        identity.write_chain_pem(&cert).unwrap();
+        std::fs::write(&cert, identity.chain_pem()).unwrap();
         let mut options = Options::new(session);
         options.listen = vec!["127.0.0.1:0".parse().unwrap()];
         options.threads = 2;

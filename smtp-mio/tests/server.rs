@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
-use rustls_pki_types::{CertificateDer, ServerName};
 use smtp_mio::backend::{Backend, ConnectionInfo, Session};
 use smtp_mio::completion::Responder;
 use smtp_mio::listener::ConnectionLimits;
 use smtp_mio::store::Credentials;
-use smtp_mio::tls::TlsIdentity;
+use smtp_mio::tls::{TlsConfig, TlsIdentity};
 use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
@@ -164,18 +164,16 @@ impl Client {
 }
 
 fn tls_client(identity: &TlsIdentity) -> ClientConnection {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(identity.chain()[0].to_vec()))
+    let config = TlsConfig::builder()
+        .ca_pem(identity.chain_pem().as_bytes())
+        .unwrap()
+        .build()
         .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
+    ClientConnection::new(
+        Arc::clone(config.client_config()),
+        ServerName::try_from("mx.test").unwrap(),
+    )
     .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    ClientConnection::new(Arc::new(config), ServerName::try_from("mx.test").unwrap()).unwrap()
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

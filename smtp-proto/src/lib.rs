@@ -13,6 +13,13 @@
 //! replayable and every test deterministic; the transports (`smtp-blocking`,
 //! `smtp-mio`) are thin loops around it.
 //!
+//! The one exception is opt-in and sits beside the sessions, not inside
+//! them: the `rustls` feature adds a `tls` module with the rustls
+//! configuration both transports share. rustls is sans-IO too, but it draws
+//! from the operating system's random source for every handshake, and
+//! self-signed certificates are generated from it; the sessions themselves
+//! stay deterministic.
+//!
 //! ## Map
 //!
 //! | module | what it holds |
@@ -31,6 +38,7 @@
 //! | [`mx`] | MX query building and answer decoding (RFC 5321 §5.1, RFC 7505) |
 //! | [`output`] | the one output type of both sessions: event, transmit, start TLS, wait |
 //! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
+//! | `tls` | feature `rustls`: the rustls glue both transports share — client trust, server certificates (PEM, self-signed), [`TlsInfo`] from a connection |
 //!
 //! Encoding is infallible: every value that reaches the wire was validated
 //! when it was built, so no address, parameter or reply text can carry a CR or
@@ -51,6 +59,8 @@ pub mod reply;
 pub mod secret;
 pub mod server;
 pub mod time;
+#[cfg(feature = "rustls")]
+pub mod tls;
 pub mod xtext;
 
 pub use output::{Output, TlsInfo};

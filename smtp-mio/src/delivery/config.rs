@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use smtp_blocking::{Resolver, TlsConfig};
+use smtp_blocking::Resolver;
 use smtp_proto::address::Host;
 use smtp_proto::client::{BodyTransfer, Credentials, Timeouts, TlsMode};
 use smtp_proto::mx::PlanConfig;
+use smtp_proto::tls::TlsConfig;
 
 /// Where messages go.
 #[derive(Debug, Clone)]

@@ -33,7 +33,7 @@
 //!   (RFC 7505) or NXDOMAIN fails permanently without a connection.
 //! - **TLS**: rustls, driven by the session's `StartTls` output; certificates
 //!   verified with webpki roots or a given root store
-//!   ([`smtp_blocking::TlsConfig`]). Required (and verified) for a relay by
+//!   ([`TlsConfig`](smtp_proto::tls::TlsConfig)). Required (and verified) for a relay by
 //!   default; opportunistic by default under MX. Opportunistic TLS is, as
 //!   Postfix's `may` level, unauthenticated (RFC 7435): encryption whenever
 //!   offered, whatever the certificate, unless

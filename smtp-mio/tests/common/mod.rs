@@ -78,7 +78,8 @@ pub(crate) fn start_with<B: Backend>(
     dir: tempfile::TempDir,
     configure: impl FnOnce(&mut Options),
 ) -> TestServer {
-    let identity = Arc::new(TlsIdentity::self_signed("mx.test").unwrap());
+    let identity =
+        Arc::new(TlsIdentity::self_signed("mx.test", std::time::SystemTime::now()).unwrap());
     let mut options = Options::new(session_config());
     options.listen = vec!["127.0.0.1:0".parse().unwrap()];
     options.threads = 2;

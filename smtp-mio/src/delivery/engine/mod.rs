@@ -48,10 +48,10 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 use rustls::ClientConfig;
 use slab::Slab;
-use smtp_blocking::TlsConfig;
 use smtp_proto::address::ForwardPath;
 use smtp_proto::client::{self as session, AuthConfig, Envelope};
 use smtp_proto::mx::{DeliveryPlan, HostName, Severity};
+use smtp_proto::tls::TlsConfig;
 
 use super::config::{EngineConfig, Routing};
 use super::connection::{Body, Conn, ConnEvent, Phase};

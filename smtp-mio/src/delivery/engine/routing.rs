@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::{Interest, Token};
-use smtp_blocking::tls::server_name;
 use smtp_proto::mx::{DeliveryPlan, HostName, MxAnswer, Next, PlanConfig, Severity};
+use smtp_proto::tls::server_name;
 
 use super::{Engine, LookupFor, Route, TaskId};
 use crate::delivery::config::Routing;

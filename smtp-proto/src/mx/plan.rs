@@ -1,4 +1,4 @@
-//! The delivery plan: which host and address to connect to next.
+//! The host plan: which host and address to connect to next.
 
 use core::net::IpAddr;
 use std::collections::BTreeSet;
@@ -35,7 +35,7 @@ impl FamilyPreference {
     }
 }
 
-/// How a [`DeliveryPlan`] is built and walked.
+/// How a [`HostPlan`] is built and walked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PlanConfig {
@@ -106,11 +106,11 @@ pub enum PlanError {
 pub enum PlanUsageError {
     /// `resolved` or `resolution_failed` was called, but the plan is not at a
     /// [`Next::Resolve`] step.
-    #[error("the delivery plan is not waiting for addresses")]
+    #[error("the host plan is not waiting for addresses")]
     NotResolving,
     /// `on_connect_failed` or `on_temporary_failure` was called, but the plan
     /// is not at a [`Next::Connect`] step.
-    #[error("the delivery plan has no connection target")]
+    #[error("the host plan has no connection target")]
     NotConnecting,
 }
 
@@ -141,11 +141,11 @@ impl<'a> Target<'a> {
 #[non_exhaustive]
 pub enum Next<'a> {
     /// Look up the host's A and AAAA records, then call
-    /// [`DeliveryPlan::resolved`] or [`DeliveryPlan::resolution_failed`].
+    /// [`HostPlan::resolved`] or [`HostPlan::resolution_failed`].
     Resolve(&'a MxHost),
     /// Connect here. Then, on failure to connect (or to set up TLS, or a
-    /// greeting that never came), [`DeliveryPlan::on_connect_failed`]; on a
-    /// 4xx reply from the host, [`DeliveryPlan::on_temporary_failure`]. A 5xx
+    /// greeting that never came), [`HostPlan::on_connect_failed`]; on a
+    /// 4xx reply from the host, [`HostPlan::on_temporary_failure`]. A 5xx
     /// reply to the transaction is final and ends the walk.
     Connect(Target<'a>),
     /// Every host has been tried. `Permanent` only when no host had any
@@ -190,9 +190,13 @@ struct Slot {
 ///   policy).
 /// - [`Next::Exhausted`] at the end, with its [`Severity`].
 ///
+/// The name says what it is — a cursor over hosts and addresses — and
+/// leaves "delivery" to the transports' engines and "transaction" to the
+/// client session.
+///
 /// [`MxAnswer::Hosts`]: super::MxAnswer::Hosts
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryPlan {
+pub struct HostPlan {
     slots: Vec<Slot>,
     /// Index of the current slot.
     host: usize,
@@ -204,7 +208,7 @@ pub struct DeliveryPlan {
     max_addresses: usize,
 }
 
-impl DeliveryPlan {
+impl HostPlan {
     /// A plan over `hosts`, in the given order, after the
     /// [local names](PlanConfig::local_names) rule.
     pub fn new(hosts: Vec<MxHost>, config: &PlanConfig) -> Result<Self, PlanError> {

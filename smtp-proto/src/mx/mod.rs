@@ -72,6 +72,7 @@ mod name;
 mod plan;
 mod query;
 mod rng;
+mod walk;
 
 pub use answer::{
     AddressAnswer, AnswerError, Disposition, MAX_HINTS_PER_HOST, MxAnswer, MxHost, Rcode,
@@ -84,6 +85,11 @@ pub use plan::{
 pub use query::{
     AddressQuery, EDNS_UDP_PAYLOAD, FrameTooLong, MxQuery, QueryType, TcpFrame, parse_tcp_frame,
     write_tcp_frame,
+};
+pub use walk::{
+    AddressLookup, Batch, BatchId, ConnectionFailure, Destination, DestinationError, Endpoint,
+    Freshness, Lookup, MAX_ADDRESSES_PER_HOST, MAX_HOSTS, Reason, Step, TlsFailure, TlsPolicy,
+    TransactionOutcome, Verdict, Walk, WalkConfig, WalkError,
 };
 
 /// The longest CNAME chain followed inside one answer before giving up.

@@ -212,21 +212,7 @@ impl HostPlan {
     /// A plan over `hosts`, in the given order, after the
     /// [local names](PlanConfig::local_names) rule.
     pub fn new(hosts: Vec<MxHost>, config: &PlanConfig) -> Result<Self, PlanError> {
-        if hosts.is_empty() {
-            return Err(PlanError::NoHosts);
-        }
-        let mut hosts = hosts;
-        let local = hosts
-            .iter()
-            .filter(|h| config.local_names.contains(h.name()))
-            .map(MxHost::preference)
-            .min();
-        if let Some(preference) = local {
-            hosts.retain(|h| h.preference() < preference);
-            if hosts.is_empty() {
-                return Err(PlanError::MailLoop { preference });
-            }
-        }
+        let hosts = without_local(hosts, &config.local_names)?;
         let max_addresses = config.max_addresses_per_host.max(1);
         let slots = hosts
             .into_iter()
@@ -387,9 +373,34 @@ impl HostPlan {
     }
 }
 
+/// The hosts a client named `local_names` may hand mail to (RFC 5321 §5.1):
+/// when one of its names is listed, every host of equal or higher preference
+/// is dropped. Shared by [`HostPlan`] and the [walk](super::Walk).
+pub(super) fn without_local(
+    mut hosts: Vec<MxHost>,
+    local_names: &[HostName],
+) -> Result<Vec<MxHost>, PlanError> {
+    if hosts.is_empty() {
+        return Err(PlanError::NoHosts);
+    }
+    let local = hosts
+        .iter()
+        .filter(|h| local_names.contains(h.name()))
+        .map(MxHost::preference)
+        .min();
+    if let Some(preference) = local {
+        hosts.retain(|h| h.preference() < preference);
+        if hosts.is_empty() {
+            return Err(PlanError::MailLoop { preference });
+        }
+    }
+    Ok(hosts)
+}
+
 /// Usable addresses of `ips`, deduplicated, in `family` order (stable within
-/// a family), at most `max`.
-fn order(ips: &[IpAddr], family: FamilyPreference, max: usize) -> Vec<IpAddr> {
+/// a family), at most `max`. Shared by [`HostPlan`] and the
+/// [walk](super::Walk).
+pub(super) fn order(ips: &[IpAddr], family: FamilyPreference, max: usize) -> Vec<IpAddr> {
     let mut seen = BTreeSet::new();
     let mut ranked: Vec<(u8, IpAddr)> = ips
         .iter()

@@ -544,15 +544,20 @@ impl Note {
     }
 }
 
-/// Keeps the later of two notes, unless only the earlier one carries a
-/// reply: "the last failure with a reply, else the last failure".
+/// Keeps the more telling of two failures: a temporary one before a
+/// permanent one (it is what makes the verdict temporary), then one with a
+/// reply before one without, then the later one.
 fn remember(slot: &mut Option<Note>, note: Note) {
-    if slot
-        .as_ref()
-        .is_none_or(|old| old.reply.is_none() || note.reply.is_some())
-    {
+    if slot.as_ref().is_none_or(|old| rank(&note) >= rank(old)) {
         *slot = Some(note);
     }
+}
+
+fn rank(note: &Note) -> (bool, bool) {
+    (
+        note.outcome == Outcome::TransientFailure,
+        note.reply.is_some(),
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -737,14 +742,16 @@ fn classify(failure: ConnectionFailure) -> Class {
 ///   (`5.3.4`, `5.6.7`): the message cannot go as it is.
 ///
 /// **Exhaustion**: a recipient for which no host is left gets its last
-/// deferral — its own (a `4yz` or a lost transaction) if that carried a
-/// reply, else the last host failure of the walk that carried a reply
-/// (`421 too busy` says more than "connection refused" elsewhere), else its
-/// own, else the walk's — with the host and address that gave it. It is
-/// temporary unless nothing temporary ever happened to it: every host
+/// deferral, with the reply (if any) and the host and address that gave it.
+/// It is temporary unless nothing temporary ever happened to it: every host
 /// refused permanently (a `5yz` greeting, EHLO or AUTH) or has no address
-/// (NXDOMAIN, no usable record). This is [`HostPlan`]'s severity rule,
-/// extended to refusals.
+/// (NXDOMAIN, no usable record) — [`HostPlan`]'s severity rule, extended to
+/// refusals. Which failure is reported: of its own deferrals (a `4yz`, a
+/// lost transaction) and the walk's host failures (connect, setup, TLS,
+/// lookup), one that is temporary if the verdict is (so that the reply
+/// shown agrees with the outcome), preferably one with a reply (`421 too
+/// busy` says more than "connection refused" elsewhere), the latest among
+/// equals, its own before the walk's.
 ///
 /// **Connection reuse**: a ready connection to any host of the destination
 /// that is still in the running (not failed in this walk) is taken for the
@@ -975,7 +982,9 @@ impl Walk {
                 tls_failed_at: None,
             });
         }
-        walk.settle();
+        if walk.destination.is_some() {
+            walk.settle();
+        }
         walk
     }
 
@@ -1491,9 +1500,10 @@ impl Walk {
             for r in self.recipients.iter_mut().filter(|r| stranded(r)) {
                 let own = r.note.take();
                 let permanent = own.is_none() && !walk_temporary;
+                // Its own deferral (always temporary) unless the walk's
+                // failure ranks higher; its own among equals.
                 let mut note = match (own, walk_failure) {
-                    (Some(own), _) if own.reply.is_some() => own,
-                    (_, Some(walk)) if walk.reply.is_some() => walk.clone(),
+                    (Some(own), Some(walk)) if rank(walk) > rank(&own) => walk.clone(),
                     (Some(own), _) => own,
                     (None, Some(walk)) => walk.clone(),
                     (None, None) => Note::failure(Outcome::TransientFailure, Reason::NoAddress),

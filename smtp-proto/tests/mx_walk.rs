@@ -86,7 +86,7 @@ enum Want {
 }
 
 /// How a transaction ended.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
     /// Normally.
     Ok,
@@ -1420,6 +1420,20 @@ fn invalid_destinations_fail_permanently_without_a_step() {
             );
         }
     }
+    let postmaster = Destination::of_recipient(&smtp_proto::address::ForwardPath::Postmaster);
+    assert_eq!(postmaster, Err(smtp_proto::mx::DestinationError::NoDomain));
+    let walk = Walk::unroutable(3, postmaster.unwrap_err());
+    assert!(walk.is_done());
+    assert_eq!(walk.verdicts().count(), 3);
+    assert!(
+        walk.verdicts()
+            .all(|(_, v)| v.outcome() == PERM && v.host().is_none())
+    );
+    let mailbox = smtp_proto::address::Mailbox::parse("bob@[192.0.2.1]").unwrap();
+    assert_eq!(
+        Destination::of_recipient(&smtp_proto::address::ForwardPath::Mailbox(mailbox)),
+        Ok(Destination::Literal(ip("192.0.2.1")))
+    );
     let host = Host::parse("Example.NET").unwrap();
     let walk = Walk::for_host(&host, 1, &config);
     assert_eq!(walk.destination(), Some(&Destination::Domain(name(DOMAIN))));
@@ -1619,4 +1633,121 @@ fn determinism_with_seeds() {
     }
     // Equal preferences are spread by the seed: every order shows up.
     assert_eq!(orders.len(), 6, "{orders:?}");
+}
+
+// ------------------------------------------------------------------ properties
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// What the network does at one decision point, drawn by proptest.
+    fn reply_for(choice: u8) -> Option<&'static str> {
+        match choice % 5 {
+            0 => Some("250 2.0.0 ok"),
+            1 => Some("450 4.2.0 later"),
+            2 => Some("550 5.1.1 no"),
+            3 => Some("421 4.3.2 closing"),
+            _ => None,
+        }
+    }
+
+    fn setup_failure(choice: u8) -> Option<ConnectionFailure> {
+        match choice % 8 {
+            0 => Some(ConnectionFailure::Connect),
+            1 => Some(ConnectionFailure::Tls(TlsFailure::Handshake)),
+            2 => Some(failure(Fail::Busy("421 4.3.2 busy"))),
+            3 => Some(failure(Fail::Greeting("554 5.7.1 no"))),
+            4 => Some(failure(Fail::Closed)),
+            5 => Some(failure(Fail::StartTlsMissing)),
+            _ => None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever the network does, the walk ends with one verdict per
+        /// recipient, never sends a recipient back to a host that deferred
+        /// it, and never asks for more than a bounded number of steps.
+        #[test]
+        fn the_walk_always_ends(
+            hosts in 1usize..5,
+            addresses in 1usize..4,
+            recipients in 1usize..6,
+            mode in 0usize..4,
+            choices in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let policy = [OPP, OPP_VERIFY, REQ, PLAIN][mode];
+            let names: Vec<String> = (0..hosts).map(|h| format!("mx{h}.example.net")).collect();
+            let mx: Vec<MxHost> = names
+                .iter()
+                .enumerate()
+                .map(|(h, n)| {
+                    let ips = (0..addresses).map(move |a| ip(&format!("192.0.{h}.{}", a + 1)));
+                    MxHost::new(name(n), u16::try_from(h).unwrap() * 10).with_hints(ips)
+                })
+                .collect();
+            let mut walk = Walk::new(destination(DOMAIN), recipients, &WalkConfig::with_tls(policy));
+            walk.mx_lookup(Lookup::Answered(MxAnswer::Hosts(mx))).unwrap();
+            let mut draw = choices.into_iter().chain(std::iter::repeat(0));
+            let mut deferred: BTreeMap<usize, Vec<HostName>> = BTreeMap::new();
+            let mut steps = 0;
+            loop {
+                steps += 1;
+                prop_assert!(steps < 2_000, "the walk does not end");
+                let (host, ip, tls) = match walk.next_step() {
+                    Step::Done => break,
+                    Step::Connect(at) => (at.host().cloned(), at.ip(), at.tls()),
+                    other => panic!("unexpected {other:?}"),
+                };
+                // Plaintext only as the opportunistic fallback.
+                let opportunistic = policy.mode() == TlsMode::Opportunistic;
+                prop_assert!(tls == policy || (opportunistic && tls == PLAIN), "{tls:?}");
+                if let Some(failure) = setup_failure(draw.next().unwrap()) {
+                    walk.connection_failed(host.as_ref(), ip, tls, failure).unwrap();
+                    continue;
+                }
+                let mut freshness = Freshness::Fresh;
+                while let Some(batch) = walk.offer(host.as_ref(), ip, tls, freshness) {
+                    let h = host.clone().unwrap();
+                    for r in batch.recipients() {
+                        prop_assert!(
+                            !deferred.get(r).is_some_and(|d| d.contains(&h)),
+                            "recipient {r} sent back to {h:?}"
+                        );
+                    }
+                    let replies: Vec<&str> = batch
+                        .recipients()
+                        .iter()
+                        .map(|_| reply_for(draw.next().unwrap()).unwrap_or(""))
+                        .collect();
+                    // Sometimes not even MAIL got a reply (a dead connection).
+                    let unanswered = replies.iter().all(|r| r.is_empty())
+                        && draw.next().unwrap() % 2 == 0;
+                    let mail = if unanswered { "" } else { "250 ok" };
+                    if !unanswered {
+                        for (r, reply) in batch.recipients().iter().zip(&replies) {
+                            if !reply.starts_with('2') && !reply.starts_with('5') {
+                                deferred.entry(*r).or_default().push(h.clone());
+                            }
+                        }
+                    }
+                    let end = if replies.iter().any(|r| r.is_empty()) { End::Closed } else { End::Ok };
+                    walk.transaction_done(batch.id(), outcome(mail, &replies, end)).unwrap();
+                    if end == End::Closed || draw.next().unwrap() % 3 == 0 {
+                        break;
+                    }
+                    freshness = Freshness::Reused;
+                }
+            }
+            prop_assert_eq!(walk.verdicts().count(), recipients);
+            for (_, v) in walk.verdicts() {
+                // Accepted and refused come from a reply; a failure without
+                // one says why.
+                prop_assert!(v.reply().is_some() || v.reason().is_some(), "{v:?}");
+            }
+        }
+    }
 }

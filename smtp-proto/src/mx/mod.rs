@@ -38,6 +38,13 @@
 //!    [`HostPlan::on_connect_failed`], on a 4xx
 //!    [`HostPlan::on_temporary_failure`]) or [`Next::Exhausted`].
 //!
+//! A transport delivering mail does not walk a [`HostPlan`] itself: a
+//! [`Walk`] does steps 2 and 3 and everything after them — which recipients
+//! a reply settles and which go on to another host, what a connect, setup
+//! or TLS failure means, the opportunistic TLS rule, when to stop and what
+//! each recipient ends with — so that every transport decides alike. Its
+//! documentation holds the rules and their reasons.
+//!
 //! ```
 //! use smtp_proto::mx::{HostPlan, MxAnswer, MxQuery, Next, PlanConfig};
 //!

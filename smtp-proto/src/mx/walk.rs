@@ -10,7 +10,7 @@ use super::answer::{AddressAnswer, MxAnswer, MxHost, Rcode, merge_address_lookup
 use super::name::{HostName, HostNameError};
 use super::plan::{FamilyPreference, PlanConfig, PlanError, Severity, order, without_local};
 use super::query::QueryType;
-use crate::address::{AddressLiteral, Host};
+use crate::address::{AddressLiteral, ForwardPath, Host};
 use crate::client::{self, DeliveryReport, Outcome, TlsMode, UsageError, Waiting};
 use crate::reply::Reply;
 
@@ -156,6 +156,18 @@ pub enum Destination {
 }
 
 impl Destination {
+    /// The destination of a recipient: its mailbox's domain part.
+    /// `<Postmaster>` without a domain has none (RFC 5321 §4.1.1.3: it is
+    /// for the server's own postmaster, not a relayed destination).
+    /// Transports group recipients by this value, and hand each group that
+    /// has none to [`Walk::unroutable`].
+    pub fn of_recipient(recipient: &ForwardPath<'_>) -> Result<Self, DestinationError> {
+        match recipient.mailbox() {
+            Some(mailbox) => Self::of(mailbox.host()),
+            None => Err(DestinationError::NoDomain),
+        }
+    }
+
     /// The destination of a mailbox's domain part.
     pub fn of(host: &Host<'_>) -> Result<Self, DestinationError> {
         match host {
@@ -184,6 +196,9 @@ impl fmt::Display for Destination {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum DestinationError {
+    /// The recipient has no domain (`<Postmaster>`).
+    #[error("no domain to deliver to")]
+    NoDomain,
     /// The domain is not a host name the DNS can be asked about
     /// (internationalized domains must be given as A-labels).
     #[error("invalid domain: {0}")]
@@ -738,8 +753,9 @@ fn classify(failure: ConnectionFailure) -> Class {
 ///   reused; the walk draws the conclusion;
 /// - the client session refusing the message before sending anything (an
 ///   extension the message needs is missing, the message exceeds the
-///   server's SIZE): final and permanent for the batch, as Postfix does
-///   (`5.3.4`, `5.6.7`): the message cannot go as it is.
+///   server's SIZE): final and permanent for the batch — the message cannot
+///   go as it is (RFC 3463 `5.3.4` "message too big for system", RFC 6531's
+///   `5.6.7` for a missing SMTPUTF8); Postfix bounces these too.
 ///
 /// **Exhaustion**: a recipient for which no host is left gets its last
 /// deferral, with the reply (if any) and the host and address that gave it.
@@ -787,13 +803,13 @@ fn classify(failure: ConnectionFailure) -> Class {
 ///   do not authenticate opportunistic TLS, and why DANE and MTA-STS exist);
 ///   and many legitimate MX hosts present self-signed or mismatched
 ///   certificates. Encrypting anyway defeats passive eavesdropping, which is
-///   the point of opportunistic security (RFC 7435 §1, "unauthenticated
-///   encryption"). RFC 3207 §4.1 leaves the decision to continue after the
-///   handshake to the client's local policy.
+///   the point of opportunistic security (RFC 7435: "use encryption even
+///   when authentication is not available"). RFC 3207 §4.1 leaves the
+///   decision to continue after the handshake to the client's local policy.
 ///
-///   Why the plaintext pass: RFC 7435 §3 puts communication first ("when
-///   protection is not possible, fall back to cleartext") — a delivery in
-///   cleartext is better than none, which is what opportunistic means; and
+///   Why the plaintext pass: RFC 7435 §3 puts communication first — with a
+///   peer that cannot be protected, opportunistic security falls back to
+///   cleartext rather than not communicating; and
 ///   an active attacker can strip STARTTLS from the EHLO reply anyway
 ///   (RFC 3207 §6), so refusing cleartext after a failed handshake protects
 ///   nobody. Postfix retries the same address in plaintext at once
@@ -802,13 +818,13 @@ fn classify(failure: ConnectionFailure) -> Class {
 ///   the chance to take the mail encrypted, and only then go back in
 ///   plaintext: an encrypted delivery to a less preferred host beats a
 ///   plaintext one to a better host.
-/// - [`TlsMode::Required`] (Postfix's `encrypt`, or `secure` with
-///   `verify`): STARTTLS must be offered and must succeed, **never
+/// - [`TlsMode::Required`] (Postfix's `verify`, or `encrypt` with `verify`
+///   off): STARTTLS must be offered and must succeed, **never
 ///   plaintext**; the certificate is verified unless `verify` is turned off
 ///   ([`TlsPolicy::new`] turns it on). A host without STARTTLS, or whose TLS
 ///   fails, is passed over; when none is left the recipients fail
-///   temporarily (Postfix defers with `4.7.4`): the host may be fixed, our
-///   policy is not a reason to bounce.
+///   temporarily, as Postfix defers: the host may be fixed, and our policy
+///   is no reason to bounce.
 /// - [`TlsMode::Implicit`] (RFC 8314): TLS from the first byte; always
 ///   verified.
 /// - [`TlsMode::Disabled`]: never STARTTLS.
@@ -938,12 +954,17 @@ impl Walk {
     pub fn for_host(host: &Host<'_>, recipients: usize, config: &WalkConfig) -> Self {
         match Destination::of(host) {
             Ok(destination) => Self::new(destination, recipients, config),
-            Err(error) => {
-                let mut walk = Self::start(None, recipients, config);
-                walk.finish_all(Outcome::PermanentFailure, Reason::InvalidDestination(error));
-                walk
-            }
+            Err(error) => Self::unroutable(recipients, error),
         }
+    }
+
+    /// A walk for recipients that have no destination: done at once, every
+    /// recipient failing permanently with [`Reason::InvalidDestination`],
+    /// without a step.
+    pub fn unroutable(recipients: usize, error: DestinationError) -> Self {
+        let mut walk = Self::start(None, recipients, &WalkConfig::default());
+        walk.finish_all(Outcome::PermanentFailure, Reason::InvalidDestination(error));
+        walk
     }
 
     fn start(destination: Option<Destination>, recipients: usize, config: &WalkConfig) -> Self {
@@ -1299,12 +1320,12 @@ impl Walk {
                 Some(reply) if reply.is_positive_completion() => {
                     r.state = State::Final;
                     r.note = Some(at(Outcome::Accepted, Some(reply), None));
-                    self.open -= 1;
+                    self.open = self.open.saturating_sub(1);
                 }
                 Some(reply) if reply.is_permanent_negative() => {
                     r.state = State::Final;
                     r.note = Some(at(Outcome::PermanentFailure, Some(reply), None));
-                    self.open -= 1;
+                    self.open = self.open.saturating_sub(1);
                 }
                 reply => {
                     r.state = State::Pending;
@@ -1337,7 +1358,7 @@ impl Walk {
                     flight.ip,
                     Some(Reason::Message(error.clone())),
                 ));
-                self.open -= 1;
+                self.open = self.open.saturating_sub(1);
             }
         }
         self.settle();
@@ -1515,7 +1536,7 @@ impl Walk {
                 };
                 r.note = Some(note);
                 r.state = State::Final;
-                self.open -= 1;
+                self.open = self.open.saturating_sub(1);
             }
             return;
         }

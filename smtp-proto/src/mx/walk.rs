@@ -834,6 +834,34 @@ fn classify(failure: ConnectionFailure) -> Class {
 /// name, or the address for an address literal) exactly when
 /// [`TlsPolicy::verify`] is set.
 ///
+/// # Following the walk
+///
+/// **One connection at a time** (a blocking loop): keep at most one live
+/// connection. Before asking for a step, offer the live connection
+/// ([`Freshness::Fresh`] the first time, [`Freshness::Reused`] after):
+/// for a [`Batch`], run the transaction and report it; for `None`, QUIT
+/// and drop it. Then ask [`Walk::next_step`]: look up, or connect to the
+/// [`Endpoint`] and either report the failure or keep the connection as the
+/// live one. Such a loop never sees [`Step::Wait`] (nothing is in flight
+/// when it asks); it stops at [`Step::Done`].
+///
+/// **Many connections** (an event loop, connection reuse across messages):
+/// one walk per message and destination. Answer lookups from a cache shared
+/// by the walks of a destination (an answer the walk no longer waits for is
+/// refused with [`WalkError::NotWaiting`], harmlessly). For
+/// [`Step::Connect`], open a connection for that walk unless one for it is
+/// on its way (the step stays the same until something is reported), and
+/// keep the endpoint with the connection; report a failure to the walk it
+/// was opened for — and, since it is a fact about the endpoint, to the other
+/// walks whose current step is that same endpoint. A ready or idle
+/// connection is offered to the walk it was opened for, then to the other
+/// walks of its destination in queue order; the first batch wins, and when
+/// no walk has one the connection idles or closes. Recipients a host
+/// deferred come back as [`Step::Connect`] to another host: a new
+/// connection, or an offer of one already open. A walk is finished when it
+/// says [`Step::Done`]; [`Walk::abort`] ends it early (cancel, shutdown,
+/// unreadable content).
+///
 /// # Bounds
 ///
 /// Hosts per walk: [`WalkConfig::max_hosts`], at most [`MAX_HOSTS`];

@@ -29,8 +29,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use smtp_proto::mx::{
-    AddressAnswer, AddressQuery, AnswerError, DeliveryPlan, HostName, HostNameError, MxAnswer,
-    MxHost, MxQuery, Next, PlanConfig, PlanError, QueryType, Rcode, Severity, TcpFrame,
+    AddressAnswer, AddressQuery, AnswerError, HostName, HostNameError, HostPlan, MxAnswer, MxHost,
+    MxQuery, Next, PlanConfig, PlanError, QueryType, Rcode, Severity, TcpFrame,
     merge_address_lookups, parse_tcp_frame,
 };
 use thiserror::Error;
@@ -83,7 +83,7 @@ pub enum DnsError {
         /// What is wrong with the answer.
         error: AnswerError,
     },
-    /// No delivery plan could be built (the MX list points back at us).
+    /// No host plan could be built (the MX list points back at us).
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// No nameserver is configured (an empty server list).
@@ -294,14 +294,10 @@ impl Resolver {
         }
     }
 
-    /// A delivery plan for `domain`: [`mx_hosts`](Self::mx_hosts) handed to
-    /// [`DeliveryPlan::new`]. Walk it with [`next_target`](Self::next_target).
-    pub fn delivery_plan(
-        &self,
-        domain: &str,
-        config: &PlanConfig,
-    ) -> Result<DeliveryPlan, DnsError> {
-        Ok(DeliveryPlan::new(self.mx_hosts(domain)?, config)?)
+    /// A host plan for `domain`: [`mx_hosts`](Self::mx_hosts) handed to
+    /// [`HostPlan::new`]. Walk it with [`next_target`](Self::next_target).
+    pub fn host_plan(&self, domain: &str, config: &PlanConfig) -> Result<HostPlan, DnsError> {
+        Ok(HostPlan::new(self.mx_hosts(domain)?, config)?)
     }
 
     /// Looks up the A and AAAA records of `host` (two queries) and returns
@@ -352,12 +348,12 @@ impl Resolver {
 
     /// Walks `plan` to the next connection target, looking up hosts as the
     /// plan reaches them (A and AAAA, reported with
-    /// [`DeliveryPlan::resolved`] or [`DeliveryPlan::resolution_failed`]).
+    /// [`HostPlan::resolved`] or [`HostPlan::resolution_failed`]).
     ///
     /// After a connection attempt, report its outcome to the plan
-    /// ([`DeliveryPlan::on_connect_failed`],
-    /// [`DeliveryPlan::on_temporary_failure`]) and call this again.
-    pub fn next_target(&self, plan: &mut DeliveryPlan) -> Step {
+    /// ([`HostPlan::on_connect_failed`],
+    /// [`HostPlan::on_temporary_failure`]) and call this again.
+    pub fn next_target(&self, plan: &mut HostPlan) -> Step {
         loop {
             let host = match plan.next_target() {
                 Next::Connect(target) => {

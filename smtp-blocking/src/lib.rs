@@ -19,7 +19,7 @@
 //!   plus reading a CA file.
 //! - [`mx`]: [`deliver_mx`], delivery by MX with per-recipient results.
 //! - [`dns`]: a stub resolver for MX delivery (UDP, TCP on truncation,
-//!   random ids), walking the core's [`DeliveryPlan`](smtp_proto::mx::DeliveryPlan).
+//!   random ids), walking the core's [`HostPlan`](smtp_proto::mx::HostPlan).
 //! - [`url`]: `smtp://`, `smtps://` and `lmtp://` server URLs.
 //! - [`Error`]: one error type that tells temporary from permanent failures.
 //!
@@ -165,7 +165,7 @@
 //! use smtp_proto::mx::PlanConfig;
 //!
 //! let resolver = Resolver::from_system()?;
-//! let mut plan = resolver.delivery_plan("example.org", &PlanConfig::default())?;
+//! let mut plan = resolver.host_plan("example.org", &PlanConfig::default())?;
 //! while let Step::Connect { host, ip } = resolver.next_target(&mut plan) {
 //!     println!("try {} at {ip}", host.as_str());
 //!     // connect; on failure:

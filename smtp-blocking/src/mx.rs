@@ -3,8 +3,8 @@
 //! # How a message travels
 //!
 //! [`deliver_mx`] groups the recipients by domain and, for each domain,
-//! walks the core's [`DeliveryPlan`](smtp_proto::mx::DeliveryPlan) through
-//! [`Resolver::delivery_plan`] and [`Resolver::next_target`]: MX hosts in
+//! walks the core's [`HostPlan`](smtp_proto::mx::HostPlan) through
+//! [`Resolver::host_plan`] and [`Resolver::next_target`]: MX hosts in
 //! preference order (equal preferences shuffled), each host's addresses in
 //! turn. What happens at each step follows RFC 5321 §5.1 and §4.5.4.1:
 //!
@@ -265,7 +265,7 @@ fn deliver_group(
         }
         Destination::Domain(domain) => domain,
     };
-    let mut plan = match settings.resolver.delivery_plan(domain, &settings.plan) {
+    let mut plan = match settings.resolver.host_plan(domain, &settings.plan) {
         Ok(plan) => plan,
         Err(e) => {
             note(&format!("{domain}: {e}"));

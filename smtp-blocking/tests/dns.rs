@@ -265,7 +265,7 @@ fn addresses_from_a_and_aaaa() {
 }
 
 #[test]
-fn walking_a_delivery_plan() {
+fn walking_a_host_plan() {
     let dns = FakeDns::start(vec![
         (
             "example.org",
@@ -295,7 +295,7 @@ fn walking_a_delivery_plan() {
     ]);
     let resolver = dns.resolver();
     let mut plan = resolver
-        .delivery_plan("example.org", &PlanConfig::default())
+        .host_plan("example.org", &PlanConfig::default())
         .unwrap();
     let connect = |host: &str, ip_text: &str| Step::Connect {
         host: smtp_proto::mx::HostName::parse(host).unwrap(),
@@ -335,7 +335,7 @@ fn a_plan_with_no_reachable_host_is_permanent() {
     ]);
     let resolver = dns.resolver();
     let mut plan = resolver
-        .delivery_plan("example.org", &PlanConfig::default())
+        .host_plan("example.org", &PlanConfig::default())
         .unwrap();
     assert_eq!(
         resolver.next_target(&mut plan),
@@ -352,7 +352,7 @@ fn a_plan_for_a_null_mx_domain_is_refused() {
     )]);
     let err = dns
         .resolver()
-        .delivery_plan("nomail.example", &PlanConfig::default())
+        .host_plan("nomail.example", &PlanConfig::default())
         .unwrap_err();
     assert!(matches!(err, DnsError::NullMx(_)), "{err:?}");
 }

@@ -35,7 +35,7 @@
 //! | [`server`] | the server session: bytes in, events and replies out |
 //! | [`client`] | the client session: commands and bodies in, bytes and reply events out |
 //! | [`manual`] | the security rationale: STARTTLS injection, SMTP smuggling, limits and defaults |
-//! | [`mx`] | MX query building and answer decoding (RFC 5321 §5.1, RFC 7505) |
+//! | [`mx`] | MX query building and answer decoding (RFC 5321 §5.1, RFC 7505), and the walk that makes every delivery decision for both transports |
 //! | [`output`] | the one output type of both sessions: event, transmit, start TLS, wait |
 //! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
 //! | `tls` | feature `rustls`: the rustls glue both transports share — client trust, server certificates (PEM, self-signed), [`TlsInfo`] from a connection |

@@ -9,8 +9,8 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use proptest::prelude::*;
 use smtp_proto::mx::{
-    AddressAnswer, AddressQuery, AnswerError, DeliveryPlan, Disposition, EDNS_UDP_PAYLOAD,
-    FamilyPreference, HostName, HostNameError, MAX_CNAME_CHAIN, MxAnswer, MxHost, MxQuery, Next,
+    AddressAnswer, AddressQuery, AnswerError, Disposition, EDNS_UDP_PAYLOAD, FamilyPreference,
+    HostName, HostNameError, HostPlan, MAX_CNAME_CHAIN, MxAnswer, MxHost, MxQuery, Next,
     PlanConfig, PlanError, PlanUsageError, QueryType, Rcode, Severity, TcpFrame, parse_tcp_frame,
     write_tcp_frame,
 };
@@ -741,14 +741,14 @@ fn mxh(name: &str, preference: u16) -> MxHost {
     MxHost::new(host(name), preference)
 }
 
-fn expect_resolve(plan: &DeliveryPlan) -> String {
+fn expect_resolve(plan: &HostPlan) -> String {
     match plan.next_target() {
         Next::Resolve(h) => h.name().to_string(),
         other => panic!("expected Resolve, got {other:?}"),
     }
 }
 
-fn expect_connect(plan: &DeliveryPlan) -> (String, IpAddr) {
+fn expect_connect(plan: &HostPlan) -> (String, IpAddr) {
     match plan.next_target() {
         Next::Connect(t) => (t.host().name().to_string(), t.ip()),
         other => panic!("expected Connect, got {other:?}"),
@@ -758,7 +758,7 @@ fn expect_connect(plan: &DeliveryPlan) -> (String, IpAddr) {
 #[test]
 fn plan_walks_addresses_then_hosts() {
     let hosts = vec![mxh("mx1.example", 10), mxh("mx2.example", 20)];
-    let mut plan = DeliveryPlan::new(hosts, &PlanConfig::default()).unwrap();
+    let mut plan = HostPlan::new(hosts, &PlanConfig::default()).unwrap();
     assert_eq!(plan.hosts().count(), 2);
     assert_eq!(expect_resolve(&plan), "mx1.example");
     assert_eq!(
@@ -817,7 +817,7 @@ fn plan_4xx_moves_to_next_host() {
         mxh("mx1.example", 10).with_hints([ip("192.0.2.1"), ip("192.0.2.2")]),
         mxh("mx2.example", 20).with_hints([ip("192.0.2.3")]),
     ];
-    let mut plan = DeliveryPlan::new(hosts, &PlanConfig::default()).unwrap();
+    let mut plan = HostPlan::new(hosts, &PlanConfig::default()).unwrap();
     assert_eq!(
         expect_connect(&plan),
         ("mx1.example".into(), ip("192.0.2.1"))
@@ -839,7 +839,7 @@ fn plan_exhaustion_severity() {
         mxh("b.example", 20),
         mxh("c.example", 30),
     ];
-    let mut plan = DeliveryPlan::new(hosts.clone(), &PlanConfig::default()).unwrap();
+    let mut plan = HostPlan::new(hosts.clone(), &PlanConfig::default()).unwrap();
     plan.resolution_failed(Severity::Permanent).unwrap();
     plan.resolved([]).unwrap(); // NODATA on both families
     plan.resolved([ip("0.0.0.0"), ip("224.0.0.1"), ip("::")])
@@ -847,7 +847,7 @@ fn plan_exhaustion_severity() {
     assert_eq!(plan.next_target(), Next::Exhausted(Severity::Permanent));
 
     // One lookup failing temporarily makes the whole temporary.
-    let mut plan = DeliveryPlan::new(hosts, &PlanConfig::default()).unwrap();
+    let mut plan = HostPlan::new(hosts, &PlanConfig::default()).unwrap();
     plan.resolution_failed(Severity::Permanent).unwrap();
     plan.resolution_failed(Severity::Temporary).unwrap();
     plan.resolution_failed(Severity::Permanent).unwrap();
@@ -865,7 +865,7 @@ fn plan_family_preference_and_cap() {
         ip("255.255.255.255"),
     ];
     let walk = |config: &PlanConfig| {
-        let mut plan = DeliveryPlan::new(vec![mxh("mx.example", 0)], config).unwrap();
+        let mut plan = HostPlan::new(vec![mxh("mx.example", 0)], config).unwrap();
         plan.resolved(addresses).unwrap();
         let mut seen = Vec::new();
         while let Next::Connect(target) = plan.next_target() {
@@ -911,7 +911,7 @@ fn plan_family_preference_and_cap() {
 #[test]
 fn plan_hints() {
     let hosts = vec![mxh("mx.example", 0).with_hints([ip("192.0.2.7")])];
-    let plan = DeliveryPlan::new(hosts.clone(), &PlanConfig::default()).unwrap();
+    let plan = HostPlan::new(hosts.clone(), &PlanConfig::default()).unwrap();
     assert_eq!(
         expect_connect(&plan),
         ("mx.example".into(), ip("192.0.2.7"))
@@ -919,13 +919,13 @@ fn plan_hints() {
 
     let mut config = PlanConfig::default();
     config.use_hints = false;
-    let plan = DeliveryPlan::new(hosts.clone(), &config).unwrap();
+    let plan = HostPlan::new(hosts.clone(), &config).unwrap();
     assert_eq!(expect_resolve(&plan), "mx.example");
 
     // Hints of an excluded family leave the host to be looked up.
     let mut config = PlanConfig::default();
     config.family = FamilyPreference::Ipv6Only;
-    let plan = DeliveryPlan::new(hosts, &config).unwrap();
+    let plan = HostPlan::new(hosts, &config).unwrap();
     assert_eq!(expect_resolve(&plan), "mx.example");
 }
 
@@ -942,7 +942,7 @@ fn plan_from_decoded_answer() {
         0,
     )
     .unwrap();
-    let mut plan = DeliveryPlan::new(answer.into_hosts().unwrap(), &PlanConfig::default()).unwrap();
+    let mut plan = HostPlan::new(answer.into_hosts().unwrap(), &PlanConfig::default()).unwrap();
     assert_eq!(expect_resolve(&plan), "mx1.example.org");
     plan.resolution_failed(Severity::Temporary).unwrap();
     assert_eq!(
@@ -962,7 +962,7 @@ fn plan_local_names_rule() {
     // We are the backup: only hosts that outrank us remain.
     let mut config = PlanConfig::default();
     config.local_names = vec![host("BACKUP.example")];
-    let plan = DeliveryPlan::new(hosts.clone(), &config).unwrap();
+    let plan = HostPlan::new(hosts.clone(), &config).unwrap();
     assert_eq!(
         plan.hosts().map(|h| h.name().as_str()).collect::<Vec<_>>(),
         ["primary.example", "other.example"]
@@ -970,17 +970,14 @@ fn plan_local_names_rule() {
     // We are the best MX: mail would loop.
     config.local_names = vec![host("other.example"), host("last.example")];
     assert_eq!(
-        DeliveryPlan::new(hosts.clone(), &config),
+        HostPlan::new(hosts.clone(), &config),
         Err(PlanError::MailLoop { preference: 10 })
     );
     // A local name that is not listed changes nothing.
     config.local_names = vec![host("elsewhere.example")];
+    assert_eq!(HostPlan::new(hosts, &config).unwrap().hosts().count(), 4);
     assert_eq!(
-        DeliveryPlan::new(hosts, &config).unwrap().hosts().count(),
-        4
-    );
-    assert_eq!(
-        DeliveryPlan::new(vec![], &PlanConfig::default()),
+        HostPlan::new(vec![], &PlanConfig::default()),
         Err(PlanError::NoHosts)
     );
 }
@@ -1021,7 +1018,7 @@ proptest! {
         if let Ok(MxAnswer::Hosts(hosts)) = query.decode(&bytes[..len], seed) {
             prop_assert!(!hosts.is_empty());
             prop_assert!(hosts.windows(2).all(|w| w[0].preference() <= w[1].preference()));
-            let _ = DeliveryPlan::new(hosts, &PlanConfig::default());
+            let _ = HostPlan::new(hosts, &PlanConfig::default());
         }
     }
 

@@ -18,7 +18,7 @@ use rustls::pki_types::ServerName;
 use smtp_proto::Output;
 use smtp_proto::client::{Client, Delivery, DeliveryReport, Error as SessionError, Event, ReplyTo};
 use smtp_proto::command::Command;
-use smtp_proto::mx::{DeliveryPlan, HostName};
+use smtp_proto::mx::{HostName, HostPlan};
 use smtp_proto::reply::Reply;
 
 use super::engine::TaskId;
@@ -39,7 +39,7 @@ pub(super) enum Dial {
     },
     /// The MX plan of the destination: hosts in preference order, each
     /// host's addresses, looked up when the cursor reaches them.
-    Mx { plan: DeliveryPlan, port: u16 },
+    Mx { plan: HostPlan, port: u16 },
 }
 
 /// What a connection is doing.

@@ -1,4 +1,4 @@
-//! MX planning without I/O: DNS queries out, DNS answers in, a delivery plan
+//! MX planning without I/O: DNS queries out, DNS answers in, a host plan
 //! to walk (RFC 5321 §5.1, RFC 7505, RFC 974).
 //!
 //! # Why this lives in the core
@@ -30,16 +30,23 @@
 //!      no connection is made;
 //!    - [`MxAnswer::Temporary`] or any other error: try again later;
 //!    - [`MxAnswer::Hosts`] or [`MxAnswer::Implicit`]: build a
-//!      [`DeliveryPlan`] from [`MxAnswer::into_hosts`].
-//! 3. Walk the plan: [`DeliveryPlan::next_target`] says [`Next::Resolve`]
+//!      [`HostPlan`] from [`MxAnswer::into_hosts`].
+//! 3. Walk the plan: [`HostPlan::next_target`] says [`Next::Resolve`]
 //!    (send an [`AddressQuery`] for A and for AAAA, then
-//!    [`DeliveryPlan::resolved`] or [`DeliveryPlan::resolution_failed`]),
+//!    [`HostPlan::resolved`] or [`HostPlan::resolution_failed`]),
 //!    [`Next::Connect`] (connect; on failure
-//!    [`DeliveryPlan::on_connect_failed`], on a 4xx
-//!    [`DeliveryPlan::on_temporary_failure`]) or [`Next::Exhausted`].
+//!    [`HostPlan::on_connect_failed`], on a 4xx
+//!    [`HostPlan::on_temporary_failure`]) or [`Next::Exhausted`].
+//!
+//! A transport delivering mail does not walk a [`HostPlan`] itself: a
+//! [`Walk`] does steps 2 and 3 and everything after them — which recipients
+//! a reply settles and which go on to another host, what a connect, setup
+//! or TLS failure means, the opportunistic TLS rule, when to stop and what
+//! each recipient ends with — so that every transport decides alike. Its
+//! documentation holds the rules and their reasons.
 //!
 //! ```
-//! use smtp_proto::mx::{DeliveryPlan, MxAnswer, MxQuery, Next, PlanConfig};
+//! use smtp_proto::mx::{HostPlan, MxAnswer, MxQuery, Next, PlanConfig};
 //!
 //! let query = MxQuery::new(0x1234, "example.org").unwrap();
 //! let udp_payload: Vec<u8> = query.to_bytes();
@@ -60,7 +67,7 @@
 //!     Ok(answer @ (MxAnswer::Hosts(_) | MxAnswer::Implicit(_))) => answer.into_hosts().unwrap(),
 //!     other => panic!("no delivery: {other:?}"),
 //! };
-//! let plan = DeliveryPlan::new(hosts, &PlanConfig::default()).unwrap();
+//! let plan = HostPlan::new(hosts, &PlanConfig::default()).unwrap();
 //! match plan.next_target() {
 //!     Next::Resolve(host) => assert_eq!(host.name().as_str(), "mx.example.org"),
 //!     other => panic!("{other:?}"),
@@ -72,6 +79,7 @@ mod name;
 mod plan;
 mod query;
 mod rng;
+mod walk;
 
 pub use answer::{
     AddressAnswer, AnswerError, Disposition, MAX_HINTS_PER_HOST, MxAnswer, MxHost, Rcode,
@@ -79,11 +87,16 @@ pub use answer::{
 };
 pub use name::{HostName, HostNameError, MAX_HOST_NAME_LEN, MAX_LABEL_LEN};
 pub use plan::{
-    DeliveryPlan, FamilyPreference, Next, PlanConfig, PlanError, PlanUsageError, Severity, Target,
+    FamilyPreference, HostPlan, Next, PlanConfig, PlanError, PlanUsageError, Severity, Target,
 };
 pub use query::{
     AddressQuery, EDNS_UDP_PAYLOAD, FrameTooLong, MxQuery, QueryType, TcpFrame, parse_tcp_frame,
     write_tcp_frame,
+};
+pub use walk::{
+    AddressLookup, Batch, BatchId, ConnectionFailure, Destination, DestinationError, Endpoint,
+    Freshness, Lookup, MAX_ADDRESSES_PER_HOST, MAX_HOSTS, Reason, Step, TlsFailure, TlsPolicy,
+    TransactionOutcome, Verdict, Walk, WalkConfig, WalkError,
 };
 
 /// The longest CNAME chain followed inside one answer before giving up.

@@ -1,4 +1,4 @@
-//! The delivery plan: which host and address to connect to next.
+//! The host plan: which host and address to connect to next.
 
 use core::net::IpAddr;
 use std::collections::BTreeSet;
@@ -35,7 +35,7 @@ impl FamilyPreference {
     }
 }
 
-/// How a [`DeliveryPlan`] is built and walked.
+/// How a [`HostPlan`] is built and walked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PlanConfig {
@@ -106,11 +106,11 @@ pub enum PlanError {
 pub enum PlanUsageError {
     /// `resolved` or `resolution_failed` was called, but the plan is not at a
     /// [`Next::Resolve`] step.
-    #[error("the delivery plan is not waiting for addresses")]
+    #[error("the host plan is not waiting for addresses")]
     NotResolving,
     /// `on_connect_failed` or `on_temporary_failure` was called, but the plan
     /// is not at a [`Next::Connect`] step.
-    #[error("the delivery plan has no connection target")]
+    #[error("the host plan has no connection target")]
     NotConnecting,
 }
 
@@ -141,11 +141,11 @@ impl<'a> Target<'a> {
 #[non_exhaustive]
 pub enum Next<'a> {
     /// Look up the host's A and AAAA records, then call
-    /// [`DeliveryPlan::resolved`] or [`DeliveryPlan::resolution_failed`].
+    /// [`HostPlan::resolved`] or [`HostPlan::resolution_failed`].
     Resolve(&'a MxHost),
     /// Connect here. Then, on failure to connect (or to set up TLS, or a
-    /// greeting that never came), [`DeliveryPlan::on_connect_failed`]; on a
-    /// 4xx reply from the host, [`DeliveryPlan::on_temporary_failure`]. A 5xx
+    /// greeting that never came), [`HostPlan::on_connect_failed`]; on a
+    /// 4xx reply from the host, [`HostPlan::on_temporary_failure`]. A 5xx
     /// reply to the transaction is final and ends the walk.
     Connect(Target<'a>),
     /// Every host has been tried. `Permanent` only when no host had any
@@ -190,9 +190,13 @@ struct Slot {
 ///   policy).
 /// - [`Next::Exhausted`] at the end, with its [`Severity`].
 ///
+/// The name says what it is — a cursor over hosts and addresses — and
+/// leaves "delivery" to the transports' engines and "transaction" to the
+/// client session.
+///
 /// [`MxAnswer::Hosts`]: super::MxAnswer::Hosts
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryPlan {
+pub struct HostPlan {
     slots: Vec<Slot>,
     /// Index of the current slot.
     host: usize,
@@ -204,25 +208,11 @@ pub struct DeliveryPlan {
     max_addresses: usize,
 }
 
-impl DeliveryPlan {
+impl HostPlan {
     /// A plan over `hosts`, in the given order, after the
     /// [local names](PlanConfig::local_names) rule.
     pub fn new(hosts: Vec<MxHost>, config: &PlanConfig) -> Result<Self, PlanError> {
-        if hosts.is_empty() {
-            return Err(PlanError::NoHosts);
-        }
-        let mut hosts = hosts;
-        let local = hosts
-            .iter()
-            .filter(|h| config.local_names.contains(h.name()))
-            .map(MxHost::preference)
-            .min();
-        if let Some(preference) = local {
-            hosts.retain(|h| h.preference() < preference);
-            if hosts.is_empty() {
-                return Err(PlanError::MailLoop { preference });
-            }
-        }
+        let hosts = without_local(hosts, &config.local_names)?;
         let max_addresses = config.max_addresses_per_host.max(1);
         let slots = hosts
             .into_iter()
@@ -383,9 +373,34 @@ impl DeliveryPlan {
     }
 }
 
+/// The hosts a client named `local_names` may hand mail to (RFC 5321 §5.1):
+/// when one of its names is listed, every host of equal or higher preference
+/// is dropped. Shared by [`HostPlan`] and the [walk](super::Walk).
+pub(super) fn without_local(
+    mut hosts: Vec<MxHost>,
+    local_names: &[HostName],
+) -> Result<Vec<MxHost>, PlanError> {
+    if hosts.is_empty() {
+        return Err(PlanError::NoHosts);
+    }
+    let local = hosts
+        .iter()
+        .filter(|h| local_names.contains(h.name()))
+        .map(MxHost::preference)
+        .min();
+    if let Some(preference) = local {
+        hosts.retain(|h| h.preference() < preference);
+        if hosts.is_empty() {
+            return Err(PlanError::MailLoop { preference });
+        }
+    }
+    Ok(hosts)
+}
+
 /// Usable addresses of `ips`, deduplicated, in `family` order (stable within
-/// a family), at most `max`.
-fn order(ips: &[IpAddr], family: FamilyPreference, max: usize) -> Vec<IpAddr> {
+/// a family), at most `max`. Shared by [`HostPlan`] and the
+/// [walk](super::Walk).
+pub(super) fn order(ips: &[IpAddr], family: FamilyPreference, max: usize) -> Vec<IpAddr> {
     let mut seen = BTreeSet::new();
     let mut ranked: Vec<(u8, IpAddr)> = ips
         .iter()

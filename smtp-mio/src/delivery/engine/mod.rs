@@ -50,7 +50,7 @@ use rustls::ClientConfig;
 use slab::Slab;
 use smtp_proto::address::ForwardPath;
 use smtp_proto::client::{self as session, AuthConfig, Envelope};
-use smtp_proto::mx::{DeliveryPlan, HostName, Severity};
+use smtp_proto::mx::{HostName, HostPlan, Severity};
 use smtp_proto::tls::TlsConfig;
 
 use super::config::{EngineConfig, Routing};
@@ -137,7 +137,7 @@ enum Route {
     /// MX lookup in flight.
     Looking,
     /// The plan every new connection walks a copy of.
-    Plan(DeliveryPlan),
+    Plan(HostPlan),
     /// The destination cannot be reached: queued tasks fail with this.
     Failed(Failure, Severity),
 }

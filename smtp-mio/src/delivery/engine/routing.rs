@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::{Interest, Token};
-use smtp_proto::mx::{DeliveryPlan, HostName, MxAnswer, Next, PlanConfig, Severity};
+use smtp_proto::mx::{HostName, HostPlan, MxAnswer, Next, PlanConfig, Severity};
 use smtp_proto::tls::server_name;
 
 use super::{Engine, LookupFor, Route, TaskId};
@@ -53,7 +53,7 @@ impl Engine {
                 Route::Failed(Failure::NxDomain(key.to_owned()), Severity::Permanent)
             }
             Ok(answer) => match answer.into_hosts() {
-                Some(hosts) => match DeliveryPlan::new(hosts, &plan_config) {
+                Some(hosts) => match HostPlan::new(hosts, &plan_config) {
                     Ok(plan) => Route::Plan(plan),
                     Err(e) => {
                         Route::Failed(Failure::NoRoute(format!("{key}: {e}")), Severity::Permanent)

@@ -267,7 +267,7 @@ fn submit(
     message: &[u8],
 ) -> Result<u8, String> {
     let url = server_url(args, server)?;
-    if args.auth.is_some() && url.tls == TlsMode::Off {
+    if args.auth.is_some() && url.tls == TlsMode::Disabled {
         eprintln!("send: WARNING: --starttls off: the password travels in cleartext");
         settings.allow_plaintext_auth = true;
     }
@@ -339,7 +339,7 @@ fn deliver(
     }
     mx.starttls = match args.starttls {
         Some(StartTls::Required) => TlsMode::Required,
-        Some(StartTls::Off) => TlsMode::Off,
+        Some(StartTls::Off) => TlsMode::Disabled,
         _ => TlsMode::Opportunistic,
     };
     mx.settings = settings;

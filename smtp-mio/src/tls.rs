@@ -26,7 +26,7 @@ use std::sync::Arc;
 use rustls::{ClientConnection, CommonState, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use smtp_proto::output::TlsInfo;
+use smtp_proto::TlsInfo;
 
 /// Why a TLS identity could not be loaded or made.
 #[derive(Debug, thiserror::Error)]

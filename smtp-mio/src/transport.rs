@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
-use smtp_proto::output::TlsInfo;
+use smtp_proto::TlsInfo;
 
 use crate::tls::{client_tls_info, tls_info};
 

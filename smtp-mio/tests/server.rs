@@ -18,11 +18,11 @@ use smtp_mio::completion::Responder;
 use smtp_mio::listener::ConnectionLimits;
 use smtp_mio::store::Credentials;
 use smtp_mio::tls::TlsIdentity;
+use smtp_proto::Protocol;
 use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
-use smtp_proto::server::Protocol;
 
 mod common;
 use common::{TIMEOUT, TestServer, start_store, start_with};
@@ -574,7 +574,7 @@ impl Backend for NoData {
 }
 
 impl Session for NoDataSession {
-    fn data_start(&mut self, _mode: smtp_proto::server::BodyMode, answer: Responder) {
+    fn data_start(&mut self, _mode: smtp_proto::BodyMode, answer: Responder) {
         answer.reply(Reply::new(ReplyCode::LOCAL_ERROR, "not now").unwrap());
     }
 }

@@ -209,6 +209,9 @@ fn starttls_refused_inside_a_transaction() {
 const TLS_EHLO_AUTH: &str = "
 !tls
 !auth PLAIN LOGIN XOAUTH2
+E: starttls
+X: tls
+E: tls-established
 S: 220 mx.example.org ESMTP
 C: EHLO client.example
 S: 250-mx.example.org

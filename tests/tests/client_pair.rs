@@ -438,3 +438,40 @@ fn a_large_body_streams_through_bounded_buffers() {
         );
     }
 }
+
+#[test]
+fn server_requiring_starttls_against_each_client_mode() {
+    let mut s = server_config();
+    s.tls = TlsMode::Required;
+    // A client that does STARTTLS when offered gets its mail through, over
+    // TLS, with EHLO sent again after the handshake.
+    for mode in [TlsMode::Opportunistic, TlsMode::Required] {
+        let mut c = client_config();
+        c.tls = mode;
+        let mut p = ready_pair(c, s.clone(), Split::Whole);
+        assert!(p.client.is_tls() && p.server.is_tls());
+        let report = p.deliver_message(envelope(), BODY, 1000).unwrap();
+        assert_eq!(report.accepted().count(), 3);
+    }
+    // A client without TLS is refused at MAIL with 530 5.7.0 (RFC 3207 §4):
+    // a permanent failure for every recipient, and the server's application
+    // never saw the transaction.
+    let mut p = ready_pair(client_config(), s, Split::Bytes);
+    assert!(!p.client.is_tls());
+    let report = p.deliver_message(envelope(), BODY, 1000).unwrap();
+    let mail = report.mail.as_ref().expect("a reply to MAIL");
+    assert_eq!(mail.code().as_u16(), 530);
+    assert_eq!(mail.first_line(), "Must issue a STARTTLS command first");
+    assert!(
+        report
+            .recipients
+            .iter()
+            .all(|r| r.outcome == Outcome::PermanentFailure)
+    );
+    assert!(p.app.messages.is_empty());
+    assert!(
+        !p.app.log.iter().any(|e| e.starts_with("Mail")),
+        "{:?}",
+        p.app.log
+    );
+}

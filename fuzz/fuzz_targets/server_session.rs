@@ -137,6 +137,7 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
     let mut write_limit = usize::MAX;
     let mut data_ends = 0;
     let mut close_reason = None;
+    let mut closed_with = None;
 
     for step in steps.into_iter().take(64) {
         match step {
@@ -219,7 +220,7 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                         );
                     }
                     if let Event::Closed { reason } = &event {
-                        assert_eq!(close_reason, Some(*reason), "Closed says the sticky reason");
+                        closed_with = Some(*reason);
                     }
                     if let Event::DataStart { mode: m } = &event {
                         mode = *m;
@@ -255,6 +256,9 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                 assert_eq!(server.close_reason().copied(), close_reason, "the reason sticks");
             }
             close_reason = server.close_reason().copied();
+            if let Some(reason) = closed_with.take() {
+                assert_eq!(close_reason, Some(reason), "Closed says the sticky reason");
+            }
         }
     }
 

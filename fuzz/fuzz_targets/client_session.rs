@@ -29,13 +29,13 @@ use smtp_proto::client::{
     AuthConfig, BodyTransfer, Client, Config, Credentials, Envelope, Event, MailTransaction,
     Outcome, ReplyTo,
 };
-use smtp_proto::{BodyMode, InjectionPolicy, Output, Protocol, TlsMode};
 use smtp_proto::command::Command;
 use smtp_proto::data::{BareLineEnding, DotUnstuffer};
 use smtp_proto::framing::{AUTH_LINE_MAX, Frame, LineFramer};
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyLimits};
 use smtp_proto::secret::Secret;
+use smtp_proto::{BodyMode, InjectionPolicy, Output, Protocol, TlsMode};
 
 #[derive(Debug, Arbitrary)]
 struct Setup {
@@ -389,7 +389,11 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
         match step {
             Step::Raw(bytes) => {
                 fed.extend_from_slice(&bytes);
-                assert_eq!(client.handle_input(now, &bytes), bytes.len(), "the client takes all");
+                assert_eq!(
+                    client.handle_input(now, &bytes),
+                    bytes.len(),
+                    "the client takes all"
+                );
             }
             Step::Reply { code, multiline } => {
                 let line = CODES[usize::from(code) % CODES.len()];
@@ -401,7 +405,11 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                 bytes.extend_from_slice(line);
                 bytes.extend_from_slice(b"\r\n");
                 fed.extend_from_slice(&bytes);
-                assert_eq!(client.handle_input(now, &bytes), bytes.len(), "the client takes all");
+                assert_eq!(
+                    client.handle_input(now, &bytes),
+                    bytes.len(),
+                    "the client takes all"
+                );
             }
             Step::Ehlo(bits) => {
                 let mut bytes = b"250-mx.example greets you".to_vec();
@@ -413,7 +421,11 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                 }
                 bytes.extend_from_slice(b"\r\n250 HELP\r\n");
                 fed.extend_from_slice(&bytes);
-                assert_eq!(client.handle_input(now, &bytes), bytes.len(), "the client takes all");
+                assert_eq!(
+                    client.handle_input(now, &bytes),
+                    bytes.len(),
+                    "the client takes all"
+                );
             }
             Step::TlsDone => {
                 let asked = std::mem::take(&mut handshake);
@@ -575,7 +587,11 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                 _ => break,
             }
             if close_reason.is_some() {
-                assert_eq!(client.close_reason(), close_reason.as_ref(), "the reason sticks");
+                assert_eq!(
+                    client.close_reason(),
+                    close_reason.as_ref(),
+                    "the reason sticks"
+                );
             }
             close_reason = client.close_reason().cloned();
         }

@@ -253,7 +253,11 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                 _ => break,
             }
             if close_reason.is_some() {
-                assert_eq!(server.close_reason().copied(), close_reason, "the reason sticks");
+                assert_eq!(
+                    server.close_reason().copied(),
+                    close_reason,
+                    "the reason sticks"
+                );
             }
             close_reason = server.close_reason().copied();
             if let Some(reason) = closed_with.take() {

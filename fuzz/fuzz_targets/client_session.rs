@@ -1,10 +1,11 @@
-//! The client session sending messages (through `client::Delivery`) to a
+//! The client session sending messages (through `client::MailTransaction`) to a
 //! server made of arbitrary bytes, cut into arbitrary reads, with arbitrary
 //! configuration (PIPELINING, BDAT or DATA, STARTTLS with a simulated
 //! handshake, AUTH, LMTP), partial writes, timeouts and EOF.
 //!
 //! Checked:
-//! - no panic, at most one error, nothing after `Closed`;
+//! - no panic, at most one error, nothing after `Closed`; the close reason,
+//!   once set, never changes;
 //! - every transmitted byte is a command that `Command::parse` reads back
 //!   (or a SASL response line after AUTH), a correctly dot-stuffed DATA body
 //!   that unstuffs to exactly what the application wrote (normalized), or
@@ -23,11 +24,10 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use smtp_proto::Output;
 use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_proto::client::{
-    AuthConfig, BodyMode, BodyTransfer, Client, Config, Credentials, Delivery, Envelope, Event,
-    Outcome, Protocol, ReplyTo, StartTlsInjection, TlsMode,
+    AuthConfig, BodyTransfer, Client, Config, Credentials, Envelope, Event, MailTransaction,
+    Outcome, ReplyTo,
 };
 use smtp_proto::command::Command;
 use smtp_proto::data::{BareLineEnding, DotUnstuffer};
@@ -35,6 +35,7 @@ use smtp_proto::framing::{AUTH_LINE_MAX, Frame, LineFramer};
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyLimits};
 use smtp_proto::secret::Secret;
+use smtp_proto::{BodyMode, InjectionPolicy, Output, Protocol, TlsMode};
 
 #[derive(Debug, Arbitrary)]
 struct Setup {
@@ -321,7 +322,7 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
         _ => TlsMode::Implicit,
     };
     if setup.injection_discard {
-        config.starttls_injection = StartTlsInjection::Discard;
+        config.on_injection = InjectionPolicy::Discard;
     }
     if let Some(a) = &setup.auth {
         let mut creds = Vec::new();
@@ -368,7 +369,8 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
     let mut closed = false;
     let mut errors = 0;
     let mut handshake = false;
-    let mut delivery: Option<Delivery> = None;
+    let mut delivery: Option<MailTransaction> = None;
+    let mut close_reason = None;
     let mut sent_messages = 0;
     // The application's body of the current transaction, as taken.
     let mut body_taken: Vec<u8> = Vec::new();
@@ -387,7 +389,11 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
         match step {
             Step::Raw(bytes) => {
                 fed.extend_from_slice(&bytes);
-                client.handle_input(now, &bytes);
+                assert_eq!(
+                    client.handle_input(now, &bytes),
+                    bytes.len(),
+                    "the client takes all"
+                );
             }
             Step::Reply { code, multiline } => {
                 let line = CODES[usize::from(code) % CODES.len()];
@@ -399,7 +405,11 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                 bytes.extend_from_slice(line);
                 bytes.extend_from_slice(b"\r\n");
                 fed.extend_from_slice(&bytes);
-                client.handle_input(now, &bytes);
+                assert_eq!(
+                    client.handle_input(now, &bytes),
+                    bytes.len(),
+                    "the client takes all"
+                );
             }
             Step::Ehlo(bits) => {
                 let mut bytes = b"250-mx.example greets you".to_vec();
@@ -411,12 +421,18 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                 }
                 bytes.extend_from_slice(b"\r\n250 HELP\r\n");
                 fed.extend_from_slice(&bytes);
-                client.handle_input(now, &bytes);
+                assert_eq!(
+                    client.handle_input(now, &bytes),
+                    bytes.len(),
+                    "the client takes all"
+                );
             }
             Step::TlsDone => {
-                if std::mem::take(&mut handshake) {
-                    client.handle_tls_established(now, smtp_proto::TlsInfo::default());
-                }
+                let asked = std::mem::take(&mut handshake);
+                let done = client.handle_tls_established(now, smtp_proto::TlsInfo::default());
+                // Refused (and nothing changed) unless the session asked
+                // and has not ended since.
+                assert_eq!(done.is_ok(), asked && !client.is_closed(), "{done:?}");
             }
             Step::ShortWrite(n) => write_limit = usize::from(n).max(1),
             Step::App(n) => {
@@ -474,7 +490,7 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                     }
                 }
             }
-            match client.poll() {
+            match client.poll(now) {
                 Output::Event(event) => {
                     assert!(!closed, "an event after Closed: {event:?}");
                     match &event {
@@ -487,7 +503,7 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                                     })
                                     .collect(),
                             );
-                            delivery = Delivery::start(&mut client, env).ok();
+                            delivery = MailTransaction::start(&mut client, env).ok();
                             (recipients_now, rcpt_replies, rcpt_accepted) = (recipients, 0, 0);
                             sent_messages += 1;
                         }
@@ -548,7 +564,7 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                                 ReversePath::Null,
                                 vec![ForwardPath::Mailbox(mailbox("again@example.net"))],
                             );
-                            delivery = Delivery::start(&mut client, env).ok();
+                            delivery = MailTransaction::start(&mut client, env).ok();
                             (recipients_now, rcpt_replies, rcpt_accepted) = (1, 0, 0);
                             sent_messages += 1;
                         } else {
@@ -562,7 +578,7 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                     let n = bytes.len().min(write_limit);
                     let all_refused = rcpt_replies == recipients_now && rcpt_accepted == 0;
                     reader.read(&bytes[..n], fed.len(), all_refused);
-                    client.advance_transmit(now, n);
+                    client.advance_transmit(now, n).expect("n <= pending");
                 }
                 Output::StartTls => {
                     assert!(!closed, "STARTTLS after Closed");
@@ -570,6 +586,14 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                 }
                 _ => break,
             }
+            if close_reason.is_some() {
+                assert_eq!(
+                    client.close_reason(),
+                    close_reason.as_ref(),
+                    "the reason sticks"
+                );
+            }
+            close_reason = client.close_reason().cloned();
         }
         assert!(errors <= 1, "the error is reported once");
         assert_eq!(closed, client.is_closed());

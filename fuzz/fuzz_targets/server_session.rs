@@ -1,8 +1,10 @@
 //! The server session under arbitrary input chunks and arbitrary application
 //! behaviour (accept, refuse, answer late, partial writes, STARTTLS steps,
-//! timeouts, EOF): no panic, buffers within their limits, every transmitted
-//! byte parses as replies, and no DATA message ends unless the input held
-//! CRLF "." CRLF.
+//! timeouts, EOF, implicit TLS): no panic, buffers within their limits,
+//! every transmitted byte parses as replies, no DATA message ends unless
+//! the input held CRLF "." CRLF, no mail or AUTH command reaches the
+//! application before TLS when TLS is required, and the close reason, once
+//! set, never changes and is the one `Event::Closed` reports.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -12,8 +14,8 @@ use libfuzzer_sys::fuzz_target;
 use smtp_proto::address::Domain;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
-use smtp_proto::server::{BodyMode, Config, Event, InjectionPolicy, Protocol, Server, StartTls};
-use smtp_proto::{Output, TlsInfo};
+use smtp_proto::server::{Config, Event, Server};
+use smtp_proto::{BodyMode, InjectionPolicy, Output, Protocol, TlsInfo, TlsMode};
 
 #[derive(Debug, Arbitrary)]
 struct Setup {
@@ -22,6 +24,10 @@ struct Setup {
     auth: bool,
     chunking: bool,
     max_size: Option<u16>,
+    /// With `starttls`: require it (`530` to mail before TLS).
+    required: bool,
+    /// Implicit TLS (overrides `starttls`).
+    implicit: bool,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -95,14 +101,21 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
         config.protocol = Protocol::Lmtp;
     }
     if let Some(close) = setup.starttls {
-        config.starttls = StartTls::Offered {
-            on_injection: if close {
-                InjectionPolicy::Close
-            } else {
-                InjectionPolicy::Discard
-            },
+        config.tls = if setup.required {
+            TlsMode::Required
+        } else {
+            TlsMode::Opportunistic
+        };
+        config.on_injection = if close {
+            InjectionPolicy::Close
+        } else {
+            InjectionPolicy::Discard
         };
     }
+    if setup.implicit {
+        config.tls = TlsMode::Implicit;
+    }
+    let tls_required = config.tls == TlsMode::Required;
     if setup.auth {
         config.auth.mechanisms = vec![Mechanism::PLAIN, Mechanism::LOGIN, Mechanism::XOAUTH2];
         config.auth.require_tls = false;
@@ -123,6 +136,8 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
     let mut answer = Answer::Accept;
     let mut write_limit = usize::MAX;
     let mut data_ends = 0;
+    let mut close_reason = None;
+    let mut closed_with = None;
 
     for step in steps.into_iter().take(64) {
         match step {
@@ -185,8 +200,28 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                 }
                 pending_question = false;
             }
+            let is_tls = server.is_tls();
             match server.poll(now) {
                 Output::Event(event) => {
+                    if tls_required && !is_tls {
+                        assert!(
+                            !matches!(
+                                event,
+                                Event::Mail { .. }
+                                    | Event::Rcpt { .. }
+                                    | Event::DataStart { .. }
+                                    | Event::Auth { .. }
+                                    | Event::AuthPlain { .. }
+                                    | Event::AuthLogin { .. }
+                                    | Event::Vrfy { .. }
+                                    | Event::Expn { .. }
+                            ),
+                            "{event:?} before TLS although TLS is required"
+                        );
+                    }
+                    if let Event::Closed { reason } = &event {
+                        closed_with = Some(*reason);
+                    }
                     if let Event::DataStart { mode: m } = &event {
                         mode = *m;
                     }
@@ -216,6 +251,17 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                 Output::StartTls => {}
                 Output::Wait { .. } => break,
                 _ => break,
+            }
+            if close_reason.is_some() {
+                assert_eq!(
+                    server.close_reason().copied(),
+                    close_reason,
+                    "the reason sticks"
+                );
+            }
+            close_reason = server.close_reason().copied();
+            if let Some(reason) = closed_with.take() {
+                assert_eq!(close_reason, Some(reason), "Closed says the sticky reason");
             }
         }
     }

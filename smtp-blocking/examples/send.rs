@@ -264,7 +264,7 @@ fn submit(
     message: &[u8],
 ) -> Result<u8, String> {
     let url = server_url(args, server)?;
-    if args.auth.is_some() && url.tls == TlsMode::Off {
+    if args.auth.is_some() && url.tls == TlsMode::Disabled {
         eprintln!("send: WARNING: --starttls off: the password travels in cleartext");
         settings.allow_plaintext_auth = true;
     }
@@ -336,7 +336,7 @@ fn deliver(
     }
     mx.starttls = match args.starttls {
         Some(StartTls::Required) => TlsMode::Required,
-        Some(StartTls::Off) => TlsMode::Off,
+        Some(StartTls::Off) => TlsMode::Disabled,
         _ => TlsMode::Opportunistic,
     };
     mx.settings = settings;

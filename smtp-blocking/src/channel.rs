@@ -43,11 +43,11 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use rustls::ClientConnection;
-use smtp_proto::TlsInfo;
+use smtp_proto::{TlsInfo, TlsMode};
 
 use crate::error::{Error, Phase};
 use crate::tls::{ConfigError, TlsConfig, TlsError, server_name};
-use crate::url::{Endpoint, ServerUrl, TlsMode};
+use crate::url::{Endpoint, ServerUrl};
 
 /// The socket under the channel.
 #[derive(Debug)]

@@ -6,17 +6,23 @@
 //! what a reply means, when STARTTLS runs, which AUTH mechanism to use, how
 //! the body is stuffed or chunked, when a deadline has passed. A
 //! [`Connection`] only moves bytes and time between the session and a
-//! [`Channel`], following the session's contract to the letter:
+//! [`Channel`], following the session's contract to the letter with the
+//! core's generic [`session::drive`](smtp_proto::session::drive) over the
+//! channel:
 //!
-//! - drain [`Client::poll`] until [`Output::Wait`];
-//! - write each [`Output::Transmit`] slice **whole, in one
-//!   [`Channel::write_all`] call**, then call [`Client::advance_transmit`]
-//!   at once, before any input is handed in. A transmit holds everything
-//!   ready to go — a pipelined MAIL/RCPT/DATA group, a body piece with its
-//!   terminator — so it leaves in as few TCP segments as possible
-//!   (`TCP_NODELAY` is on: no Nagle stall on write-write-read);
-//! - on [`Output::StartTls`] run the handshake on the channel and report it
-//!   with [`Client::handle_tls_established`];
+//! - drain the session until it waits ([`Drained::Wait`]);
+//! - write each [`Output::Transmit`](smtp_proto::Output::Transmit) slice
+//!   **whole, in one [`Channel::write_all`] call**, then report it with
+//!   `advance_transmit` at once, before any input is handed in. A transmit
+//!   holds everything ready to go — a pipelined MAIL/RCPT/DATA group, a
+//!   body piece with its terminator — so it leaves in as few TCP segments
+//!   as possible (`TCP_NODELAY` is on: no Nagle stall on write-write-read);
+//! - on [`Output::StartTls`](smtp_proto::Output::StartTls) run the
+//!   handshake on the channel and report it with `handle_tls_established`.
+//!   Under implicit TLS that is the session's first output; a channel that
+//!   already runs TLS (opened for `smtps://`) reports its handshake at once;
+//! - act on the events once the drain returns (they cannot touch the
+//!   session inside it): the application's callback, the body pump;
 //! - on `Wait { deadline }` read once, until that deadline: bytes go to
 //!   [`Client::handle_input`] (parsed at once), end of stream to
 //!   [`Client::handle_eof`], a timeout to [`Client::handle_timeout`].
@@ -31,26 +37,29 @@
 //! the rest is offered again after the next write. A body is never held
 //! whole, neither here nor in the session.
 
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smtp_proto::Output;
 use smtp_proto::address::{AddressLiteral, Host};
 use smtp_proto::client::{
-    self as session, AuthConfig, BodyTransfer, Client, Config, Delivery, DeliveryReport, Envelope,
-    Event, ReplyTo, Timeouts, Waiting,
+    self as session, AuthConfig, BodyTransfer, Client, Config, Envelope, Event, MailTransaction,
+    ReplyTo, Timeouts, TransactionReport, Waiting,
 };
 use smtp_proto::command::Command;
 use smtp_proto::data::BareLineEnding;
 use smtp_proto::reply::Reply;
+use smtp_proto::session::{Drained, Transport, drive};
+use smtp_proto::{Protocol, TlsInfo, TlsMode};
 
 use crate::channel::Channel;
 use crate::error::{Error, Phase};
 use crate::tls::{TlsConfig, TlsError};
-use crate::url::{Credentials, Endpoint, Protocol, ServerUrl, TlsMode};
+use crate::url::{Credentials, Endpoint, ServerUrl};
 
 /// The largest piece of a body read from a reader at once, and the size of
 /// the scratch buffer for reads from the server.
@@ -180,8 +189,10 @@ impl Settings {
 pub struct SessionParams<'a> {
     /// SMTP or LMTP.
     pub protocol: Protocol,
-    /// How TLS is obtained ([`TlsMode::Implicit`] means the channel already
-    /// runs TLS).
+    /// How TLS is obtained. Under [`TlsMode::Implicit`] the session asks for
+    /// the handshake before anything else: a channel that already runs TLS
+    /// (from [`Channel::open`] or [`Channel::connect_tls`]) reports it at
+    /// once, a plaintext one runs it then.
     pub tls_mode: TlsMode,
     /// The name the certificate must match (and SNI).
     pub host: &'a str,
@@ -202,15 +213,104 @@ pub struct Connection {
     handshake_timeout: Duration,
     write_timeout: Duration,
     trace: Option<Trace>,
-    /// A SASL exchange is running: client lines are secrets.
-    in_sasl: bool,
-    /// Between the `354` to DATA and the final reply: what is written is
-    /// message data (for the trace).
-    in_data: bool,
+    /// Where the conversation is, for the trace.
+    tracing: TraceState,
+    /// Events drained from the session and not yet acted on (a call that
+    /// got its answer leaves the rest to the next).
+    events: VecDeque<Event>,
     /// A previous call failed in a way that leaves the session unusable.
     broken: bool,
     /// Reused body piece buffer (allocated on the first send).
     body_buf: Vec<u8>,
+}
+
+/// What the trace needs to know about the conversation, updated as events
+/// are drained (cells: the drain's event callback and its transport both
+/// see it).
+#[derive(Debug, Default)]
+struct TraceState {
+    /// A SASL exchange is running: client lines are secrets.
+    in_sasl: Cell<bool>,
+    /// Between the `354` to DATA and the final reply: what is written is
+    /// message data.
+    in_data: Cell<bool>,
+}
+
+impl TraceState {
+    /// Follows the SASL exchange and the message data, and traces replies.
+    fn observe(&self, trace: Option<&Trace>, event: &Event) {
+        match event {
+            Event::Reply {
+                to: ReplyTo::Data,
+                reply,
+            } => self.in_data.set(reply.is_positive_intermediate()),
+            Event::Reply {
+                to: ReplyTo::EndOfData { .. },
+                ..
+            }
+            | Event::TransactionEnded
+            | Event::Closed => self.in_data.set(false),
+            _ => {}
+        }
+        if let Event::Reply { to, reply } = event {
+            self.in_sasl
+                .set(*to == ReplyTo::Auth && reply.is_positive_intermediate());
+            if let Some(trace) = trace {
+                trace_reply(trace, reply);
+            }
+        }
+    }
+}
+
+/// The channel as the session's [`Transport`]: blocking writes within the
+/// write timeout, the TLS handshake when the session asks, and the trace.
+struct Pipe<'a> {
+    channel: &'a mut Channel,
+    tls: &'a TlsConfig,
+    host: &'a str,
+    handshake_timeout: Duration,
+    write_timeout: Duration,
+    trace: Option<&'a Trace>,
+    tracing: &'a TraceState,
+}
+
+impl Transport for Pipe<'_> {
+    type Error = Error;
+
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, Error> {
+        if let Some(trace) = self.trace {
+            trace_transmit(
+                trace,
+                bytes,
+                self.tracing.in_data.get(),
+                self.tracing.in_sasl.get(),
+            );
+        }
+        self.channel
+            .write_all(bytes, Some(Instant::now() + self.write_timeout))?;
+        Ok(bytes.len())
+    }
+
+    fn start_tls(&mut self) -> Result<Option<TlsInfo>, Error> {
+        if let Some(info) = self.channel.tls_info() {
+            // Implicit TLS on a channel that ran the handshake when it
+            // connected (`smtps://`): report it.
+            return Ok(Some(info.clone()));
+        }
+        let deadline = Instant::now() + self.handshake_timeout;
+        let info = self.channel.start_tls(self.tls, self.host, deadline)?;
+        if let Some(trace) = self.trace {
+            trace(
+                Direction::Info,
+                &format!(
+                    "TLS established: {} {}",
+                    info.protocol.as_deref().unwrap_or("?"),
+                    info.cipher.as_deref().unwrap_or("?")
+                ),
+            );
+        }
+        Ok(Some(info))
+    }
 }
 
 impl fmt::Debug for Connection {
@@ -445,16 +545,8 @@ impl Connection {
             channel.local_addr().map(|a| a.ip()),
         )?;
         let mut config = Config::new(helo);
-        config.protocol = match params.protocol {
-            Protocol::Lmtp => session::Protocol::Lmtp,
-            _ => session::Protocol::Smtp,
-        };
-        config.tls = match params.tls_mode {
-            TlsMode::Off => session::TlsMode::Disabled,
-            TlsMode::Opportunistic => session::TlsMode::Opportunistic,
-            TlsMode::Implicit => session::TlsMode::Implicit,
-            _ => session::TlsMode::Required,
-        };
+        config.protocol = params.protocol;
+        config.tls = params.tls_mode;
         if let Some(credentials) = params.credentials {
             let mut auth = AuthConfig::new(session::Credentials::password(
                 credentials.username.clone(),
@@ -475,14 +567,11 @@ impl Connection {
             handshake_timeout: settings.handshake_timeout,
             write_timeout,
             trace: settings.trace.clone(),
-            in_sasl: false,
-            in_data: false,
+            tracing: TraceState::default(),
+            events: VecDeque::new(),
             broken: false,
             body_buf: Vec::new(),
         };
-        if let Some(info) = conn.channel.tls_info().cloned() {
-            conn.client.handle_tls_established(Instant::now(), info);
-        }
         let setup = conn.run(None, |_, event| match event {
             Event::Ready => Some(Ok(())),
             Event::Error(e) => Some(Err(session_error(e))),
@@ -501,22 +590,19 @@ impl Connection {
     /// (the `QUIT` it sends when the stream is in sync, RFC 5321 §3.1 for
     /// a refused greeting) without waiting for an answer, and closes.
     fn leave(mut self) {
-        let deadline = Instant::now() + self.write_timeout.min(Duration::from_secs(5));
-        for _ in 0..64 {
-            match self.client.poll() {
-                Output::Transmit(bytes) => {
-                    let n = bytes.len();
-                    if self.channel.write_all(bytes, Some(deadline)).is_err() {
-                        break;
-                    }
-                    self.client.advance_transmit(Instant::now(), n);
-                }
-                Output::Event(Event::Closed) => break,
-                Output::Event(_) => {}
-                _ => break,
-            }
-        }
-        let _ = self.channel.close(Some(deadline));
+        let write_timeout = self.write_timeout.min(Duration::from_secs(5));
+        let mut pipe = Pipe {
+            channel: &mut self.channel,
+            tls: &self.tls,
+            host: &self.host,
+            handshake_timeout: self.handshake_timeout,
+            write_timeout,
+            trace: self.trace.as_ref(),
+            tracing: &self.tracing,
+        };
+        // Whatever happens now, the connection is closed next.
+        let _ = drive(&mut self.client, Instant::now(), &mut pipe, |_| {});
+        let _ = self.channel.close(Some(Instant::now() + write_timeout));
     }
 
     /// The session: its extensions, TLS state, the AUTH mechanism used.
@@ -533,7 +619,7 @@ impl Connection {
     /// message, CRLF line endings). `BODY=8BITMIME` is declared when the
     /// body has 8-bit octets. See [`send_reader`](Self::send_reader) for the
     /// result.
-    pub fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<DeliveryReport, Error> {
+    pub fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<TransactionReport, Error> {
         let mut envelope = envelope.clone();
         if envelope.params.body.is_none() {
             envelope.declare_body(body);
@@ -547,7 +633,7 @@ impl Connection {
     /// 8-bit body needs `envelope.params.body` set (see
     /// [`Envelope::declare_body`]).
     ///
-    /// Returns the [`DeliveryReport`]: a result per recipient (accepted
+    /// Returns the [`TransactionReport`]: a result per recipient (accepted
     /// only when the server accepted its RCPT *and* the message; under
     /// LMTP, its own final reply) and the final reply, whose text usually
     /// names the queue id. Recipients refused one by one are results, not
@@ -567,7 +653,7 @@ impl Connection {
         &mut self,
         envelope: &Envelope,
         mut reader: impl Read,
-    ) -> Result<DeliveryReport, Error> {
+    ) -> Result<TransactionReport, Error> {
         self.send_envelope(envelope.clone(), &mut reader)
     }
 
@@ -575,10 +661,10 @@ impl Connection {
         &mut self,
         envelope: Envelope,
         reader: &mut dyn Read,
-    ) -> Result<DeliveryReport, Error> {
+    ) -> Result<TransactionReport, Error> {
         self.check_usable()?;
-        let mut delivery = match Delivery::start(&mut self.client, envelope) {
-            Ok(delivery) => delivery,
+        let mut transaction = match MailTransaction::start(&mut self.client, envelope) {
+            Ok(transaction) => transaction,
             // The client refused before anything was sent (an RSET may be
             // queued to undo MAIL): the connection is still usable.
             Err(e) => return Err(Error::Message(e)),
@@ -595,7 +681,7 @@ impl Connection {
             finished: false,
         };
         let result = self.run(Some(&mut feed), |client, event| {
-            delivery.handle_event(client, event)
+            transaction.handle_event(client, event)
         });
         self.body_buf = feed.buf;
         let report = result?;
@@ -671,69 +757,63 @@ impl Connection {
         let mut scratch = [0u8; READ_SCRATCH];
         let mut failure: Option<Error> = None;
         loop {
-            let deadline = loop {
-                if let Some(feed) = body.as_deref_mut()
-                    && feed.started
-                    && !feed.finished
-                    && self.client.wants_body()
+            // Act on what the last drain produced, in order.
+            while let Some(event) = self.events.pop_front() {
+                if matches!(event, Event::ReadyForBody)
+                    && let Some(feed) = body.as_deref_mut()
                 {
-                    feed.pump(&mut self.client)?;
+                    feed.started = true;
                 }
-                let in_body = self.in_data;
-                match self.client.poll() {
-                    Output::Event(event) => {
-                        self.observe(&event);
-                        if matches!(event, Event::ReadyForBody)
-                            && let Some(feed) = body.as_deref_mut()
-                        {
-                            feed.started = true;
-                        }
-                        if let Some(done) = on_event(&mut self.client, &event) {
-                            return Ok(done);
-                        }
-                        match event {
-                            Event::Error(e) => failure = Some(session_error(&e)),
-                            Event::Closed => {
-                                return Err(failure.unwrap_or_else(|| {
-                                    Error::Io(io::Error::new(
-                                        io::ErrorKind::NotConnected,
-                                        "the SMTP session has ended",
-                                    ))
-                                }));
-                            }
-                            _ => {}
-                        }
+                if let Some(done) = on_event(&mut self.client, &event) {
+                    return Ok(done);
+                }
+                match event {
+                    Event::Error(e) => failure = Some(session_error(&e)),
+                    Event::Closed => {
+                        return Err(failure.unwrap_or_else(|| {
+                            Error::Io(io::Error::new(
+                                io::ErrorKind::NotConnected,
+                                "the SMTP session has ended",
+                            ))
+                        }));
                     }
-                    Output::Transmit(bytes) => {
-                        if let Some(trace) = &self.trace {
-                            trace_transmit(trace, bytes, in_body, self.in_sasl);
-                        }
-                        let n = bytes.len();
-                        self.channel
-                            .write_all(bytes, Some(Instant::now() + self.write_timeout))?;
-                        self.client.advance_transmit(Instant::now(), n);
-                    }
-                    Output::StartTls => {
-                        let deadline = Instant::now() + self.handshake_timeout;
-                        let info = self.channel.start_tls(&self.tls, &self.host, deadline)?;
-                        if let Some(trace) = &self.trace {
-                            trace(
-                                Direction::Info,
-                                &format!(
-                                    "TLS established: {} {}",
-                                    info.protocol.as_deref().unwrap_or("?"),
-                                    info.cipher.as_deref().unwrap_or("?")
-                                ),
-                            );
-                        }
-                        self.client.handle_tls_established(Instant::now(), info);
-                    }
-                    Output::Wait { deadline } => break deadline,
-                    _ => {
-                        return Err(Error::Protocol(String::from(
-                            "the session asked for an action this transport does not know",
-                        )));
-                    }
+                    _ => {}
+                }
+            }
+            let feeding = |feed: &Option<&mut BodyFeed<'_>>, client: &Client| {
+                feed.as_deref()
+                    .is_some_and(|f| f.started && !f.finished && client.wants_body())
+            };
+            if feeding(body, &self.client)
+                && let Some(feed) = body.as_deref_mut()
+            {
+                feed.pump(&mut self.client)?;
+            }
+            let mut pipe = Pipe {
+                channel: &mut self.channel,
+                tls: &self.tls,
+                host: &self.host,
+                handshake_timeout: self.handshake_timeout,
+                write_timeout: self.write_timeout,
+                trace: self.trace.as_ref(),
+                tracing: &self.tracing,
+            };
+            let (events, tracing, trace) = (&mut self.events, &self.tracing, self.trace.as_ref());
+            let drained = drive(&mut self.client, Instant::now(), &mut pipe, |event| {
+                tracing.observe(trace, &event);
+                events.push_back(event);
+            })?;
+            if !self.events.is_empty() || feeding(body, &self.client) {
+                continue;
+            }
+            let deadline = match drained {
+                Drained::Wait { deadline } => deadline,
+                // Writes block and handshakes finish within the drain; a
+                // closed session has said so with an event.
+                _ => {
+                    return Err(failure.unwrap_or_else(|| {
+                        Error::Protocol(String::from("the session stopped without closing"))
+                    }));
                 }
             };
             if !self.client.wants_read() {
@@ -741,36 +821,23 @@ impl Connection {
                     Error::Protocol(String::from("the session stopped without closing"))
                 }));
             }
-            match self.channel.read(&mut scratch, deadline) {
+            let cap = self.client.read_capacity().min(scratch.len());
+            let buf = scratch.get_mut(..cap).unwrap_or_default();
+            match self.channel.read(buf, deadline) {
                 Ok(0) => self.client.handle_eof(Instant::now()),
-                Ok(n) => self
-                    .client
-                    .handle_input(Instant::now(), scratch.get(..n).unwrap_or_default()),
+                Ok(n) => {
+                    let data = buf.get(..n).unwrap_or_default();
+                    // The client takes every byte while it reads; this
+                    // channel keeps none, so a refusal could only lose
+                    // bytes: end the session instead.
+                    if self.client.handle_input(Instant::now(), data) < n {
+                        return Err(Error::Protocol(String::from(
+                            "the session refused input it had room for",
+                        )));
+                    }
+                }
                 Err(Error::Timeout(_)) => self.client.handle_timeout(Instant::now()),
                 Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Traces an event and follows the SASL exchange for redaction.
-    fn observe(&mut self, event: &Event) {
-        match event {
-            Event::Reply {
-                to: ReplyTo::Data,
-                reply,
-            } => self.in_data = reply.is_positive_intermediate(),
-            Event::Reply {
-                to: ReplyTo::EndOfData { .. },
-                ..
-            }
-            | Event::TransactionEnded
-            | Event::Closed => self.in_data = false,
-            _ => {}
-        }
-        if let Event::Reply { to, reply } = event {
-            self.in_sasl = *to == ReplyTo::Auth && reply.is_positive_intermediate();
-            if let Some(trace) = &self.trace {
-                trace_reply(trace, reply);
             }
         }
     }

@@ -19,6 +19,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
+use smtp_proto::DriveError;
 use smtp_proto::client::UsageError;
 use smtp_proto::mx::Severity;
 use smtp_proto::reply::Reply;
@@ -83,6 +84,11 @@ pub enum Error {
     /// Reading the message body from the caller's reader failed.
     #[error("reading the message body: {0}")]
     Body(#[source] io::Error),
+    /// The transport misreported a write or a TLS handshake to the session,
+    /// which refused it: a bug in this crate, never the peer's doing. The
+    /// connection is unusable; another may work.
+    #[error("transport error: {0}")]
+    Drive(#[from] DriveError),
 }
 
 /// What the client was doing when a deadline passed.
@@ -152,7 +158,8 @@ impl Error {
             | Self::Timeout(_)
             | Self::Io(_)
             | Self::Protocol(_)
-            | Self::Body(_) => Severity::Temporary,
+            | Self::Body(_)
+            | Self::Drive(_) => Severity::Temporary,
             Self::Dns(e) => e.severity(),
             // Certificate problems need a person to fix the server or the
             // configuration; retrying does not change them. Other handshake

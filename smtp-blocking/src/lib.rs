@@ -20,7 +20,8 @@
 //! - [`mx`]: [`deliver_mx`], delivery by MX with per-recipient results.
 //! - [`dns`]: a stub resolver for MX delivery (UDP, TCP on truncation,
 //!   random ids), walking the core's [`HostPlan`](smtp_proto::mx::HostPlan).
-//! - [`url`]: `smtp://`, `smtps://` and `lmtp://` server URLs.
+//! - [`url`]: `smtp://`, `smtps://` and `lmtp://` server URLs, parsed into
+//!   the core's [`Protocol`] and [`TlsMode`] (re-exported here).
 //! - [`Error`]: one error type that tells temporary from permanent failures.
 //!
 //! It never spawns threads, never keeps global state and never reads a
@@ -183,11 +184,17 @@ pub mod mx;
 pub mod tls;
 pub mod url;
 
+/// The sans-IO core this crate drives, re-exported: a program can name
+/// `smtp_blocking::smtp_proto::…` and always get the very version this
+/// crate was built against, without keeping two versions in lockstep.
+pub use smtp_proto;
+
 pub use channel::Channel;
 pub use client::{Connection, Direction, SessionParams, Settings, Trace};
 pub use dns::{DnsError, Resolver};
 pub use error::{Error, Phase};
 pub use mx::{MxRecipientResult, MxReport, MxSettings, deliver_mx};
-pub use smtp_proto::client::{DeliveryReport, Envelope, Outcome, RecipientResult};
+pub use smtp_proto::client::{Envelope, Outcome, RecipientResult, TransactionReport};
+pub use smtp_proto::{Protocol, TlsMode};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsError};
-pub use url::{Credentials, Endpoint, Protocol, ServerUrl, TlsMode, UrlError};
+pub use url::{Credentials, Endpoint, ServerUrl, UrlError};

@@ -37,12 +37,13 @@ use smtp_proto::address::{AddressLiteral, ForwardPath, Host};
 use smtp_proto::client::{Envelope, Outcome};
 use smtp_proto::mx::{PlanConfig, Severity};
 use smtp_proto::reply::Reply;
+use smtp_proto::{Protocol, TlsMode};
 
 use crate::channel::Channel;
 use crate::client::{Connection, Direction, SessionParams, Settings};
 use crate::dns::{Resolver, Step};
 use crate::error::Error;
-use crate::url::{Protocol, SMTP_PORT, TlsMode};
+use crate::url::SMTP_PORT;
 
 /// How [`deliver_mx`] works.
 #[derive(Debug, Clone)]
@@ -53,7 +54,7 @@ pub struct MxSettings {
     /// The port on the MX hosts. Default 25; other values are for tests.
     pub port: u16,
     /// STARTTLS policy: [`TlsMode::Opportunistic`] (default),
-    /// [`TlsMode::Required`] or [`TlsMode::Off`].
+    /// [`TlsMode::Required`] or [`TlsMode::Disabled`].
     pub starttls: TlsMode,
     /// How the plan orders hosts and addresses.
     pub plan: PlanConfig,

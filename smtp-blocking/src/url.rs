@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | `smtp://host` | SMTP | STARTTLS if offered ([`TlsMode::Opportunistic`]) | 587 |
 //! | `smtp://host?tls=required` | SMTP | STARTTLS, or fail ([`TlsMode::Required`]) | 587 |
-//! | `smtp://host?tls=off` | SMTP | none ([`TlsMode::Off`]) | 25 |
+//! | `smtp://host?tls=off` | SMTP | none ([`TlsMode::Disabled`]) | 25 |
 //! | `smtps://host` | SMTP | implicit TLS ([`TlsMode::Implicit`], RFC 8314) | 465 |
 //! | `lmtp://host` | LMTP (RFC 2033) | as `smtp://`, `tls=` allowed | 24 |
 //! | `lmtp:///run/dovecot/lmtp` | LMTP over a Unix socket | none | — |
@@ -15,8 +15,13 @@
 //! (`smtp://user%40example.org:p%40ss@host`), and are kept in a
 //! [`Secret`] so that printing the parsed URL never shows the password.
 //! The query takes `tls=off|opportunistic|required` (the values of the
-//! `send` example's `--starttls`) and `helo=NAME` (the name sent in EHLO);
-//! anything else is an error, so a typo cannot silently weaken security.
+//! `send` example's `--starttls`; `disabled` is accepted for `off`) and
+//! `helo=NAME` (the name sent in EHLO); anything else is an error, so a typo
+//! cannot silently weaken security.
+//!
+//! [`Protocol`] and [`TlsMode`] are the core's own types
+//! ([`smtp_proto::Protocol`], [`smtp_proto::TlsMode`]), so a parsed URL
+//! configures a session without a translation step.
 //!
 //! # Why these defaults
 //!
@@ -33,13 +38,12 @@
 //! Dovecot's and Cyrus' documentation use. A Unix socket is written as a URL
 //! with an empty host, `lmtp:///path` (the `file:///path` pattern).
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use smtp_proto::Secret;
 use smtp_proto::mx::HostName;
+use smtp_proto::{Protocol, Secret, TlsMode};
 use thiserror::Error;
 
 /// SMTP submission port. RFC 6409 §3.1.
@@ -51,31 +55,6 @@ pub const SMTP_PORT: u16 = 25;
 /// The conventional LMTP port (RFC 2033 assigns none; 24 is IANA's "any
 /// private mail system").
 pub const LMTP_PORT: u16 = 24;
-
-/// Which protocol to speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// SMTP (RFC 5321): EHLO, one reply to the end of data.
-    Smtp,
-    /// LMTP (RFC 2033): LHLO, one reply per recipient to the end of data.
-    Lmtp,
-}
-
-/// How TLS is used on the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TlsMode {
-    /// Plaintext; STARTTLS is never sent.
-    Off,
-    /// STARTTLS when the server offers it, plaintext otherwise. A failed
-    /// handshake still fails the connection.
-    Opportunistic,
-    /// STARTTLS, and fail if the server does not offer it.
-    Required,
-    /// TLS from the first byte (RFC 8314 §3.3).
-    Implicit,
-}
 
 /// Where to connect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -224,7 +203,7 @@ impl ServerUrl {
                     UrlError::MissingHost
                 });
             }
-            if params.tls.is_some_and(|tls| tls != TlsMode::Off) {
+            if params.tls.is_some_and(|tls| tls != TlsMode::Disabled) {
                 return Err(UrlError::InvalidParameter {
                     name: String::from("tls"),
                     value: String::from("(TLS over a Unix socket)"),
@@ -234,7 +213,7 @@ impl ServerUrl {
                 .map_err(|_| UrlError::UnexpectedPath(path.to_owned()))?;
             return Ok(Self {
                 protocol,
-                tls: TlsMode::Off,
+                tls: TlsMode::Disabled,
                 endpoint: Endpoint::Unix(PathBuf::from(path)),
                 credentials,
                 helo,
@@ -259,7 +238,7 @@ impl ServerUrl {
             None => match (protocol, tls) {
                 (Protocol::Lmtp, _) => LMTP_PORT,
                 (_, TlsMode::Implicit) => SUBMISSIONS_PORT,
-                (_, TlsMode::Off) => SMTP_PORT,
+                (_, TlsMode::Disabled) => SMTP_PORT,
                 _ => SUBMISSION_PORT,
             },
         };
@@ -298,7 +277,7 @@ impl Params {
             match name {
                 "tls" => {
                     let mode = match value.as_str() {
-                        "off" => TlsMode::Off,
+                        "off" | "disabled" => TlsMode::Disabled,
                         "opportunistic" => TlsMode::Opportunistic,
                         "required" => TlsMode::Required,
                         _ => return Err(invalid()),
@@ -419,17 +398,6 @@ fn hex_value(b: u8) -> Option<u8> {
         .and_then(|d| u8::try_from(d).ok())
 }
 
-impl fmt::Display for TlsMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Off => "off",
-            Self::Opportunistic => "opportunistic",
-            Self::Required => "required",
-            Self::Implicit => "implicit",
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,7 +412,7 @@ mod tests {
     #[test]
     fn known_answers() {
         use Protocol::{Lmtp, Smtp};
-        use TlsMode::{Implicit, Off, Opportunistic, Required};
+        use TlsMode::{Disabled, Implicit, Opportunistic, Required};
         let cases: &[(&str, Protocol, TlsMode, Endpoint)] = &[
             (
                 "smtp://mail.example.org",
@@ -479,13 +447,19 @@ mod tests {
             (
                 "smtp://mail.example.org?tls=off",
                 Smtp,
-                Off,
+                Disabled,
+                tcp("mail.example.org", 25),
+            ),
+            (
+                "smtp://mail.example.org?tls=disabled",
+                Smtp,
+                Disabled,
                 tcp("mail.example.org", 25),
             ),
             (
                 "smtp://mail.example.org:587?tls=off",
                 Smtp,
-                Off,
+                Disabled,
                 tcp("mail.example.org", 587),
             ),
             (
@@ -522,25 +496,25 @@ mod tests {
             (
                 "lmtp://localhost:2424?tls=off",
                 Lmtp,
-                Off,
+                Disabled,
                 tcp("localhost", 2424),
             ),
             (
                 "lmtp:///run/dovecot/lmtp",
                 Lmtp,
-                Off,
+                Disabled,
                 Endpoint::Unix("/run/dovecot/lmtp".into()),
             ),
             (
                 "lmtp:///tmp/a%20b",
                 Lmtp,
-                Off,
+                Disabled,
                 Endpoint::Unix("/tmp/a b".into()),
             ),
             (
                 "lmtp:///tmp/s?tls=off",
                 Lmtp,
-                Off,
+                Disabled,
                 Endpoint::Unix("/tmp/s".into()),
             ),
         ];

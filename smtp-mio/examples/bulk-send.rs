@@ -79,8 +79,9 @@ use smtp_mio::delivery::{
     Engine, EngineConfig, Job, JobResult, MxRouting, RecipientReport, Relay, Status,
 };
 use smtp_mio::tls::TlsConfig;
+use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
-use smtp_proto::client::{Credentials, Envelope, TlsMode};
+use smtp_proto::client::{Credentials, Envelope};
 
 /// The exit status for a bad command line (as clap's own errors).
 const EXIT_USAGE: u8 = 2;

@@ -29,7 +29,8 @@ use smtp_mio::store::{Credentials, Store, StoreBackend};
 use smtp_mio::tls::{TlsIdentity, identity_from_pem_files};
 use smtp_proto::address::Domain;
 use smtp_proto::keyword::Mechanism;
-use smtp_proto::server::{Config, InjectionPolicy, Protocol, StartTls};
+use smtp_proto::server::Config;
+use smtp_proto::{InjectionPolicy, Protocol, TlsMode};
 
 const USAGE: &str = "usage: mail-server [--listen ADDR:PORT]... [--tls-listen ADDR:PORT]... \
 [--maildir DIR] [--sink] [--tls-cert FILE --tls-key FILE] [--no-tls] [--auth USER:PASS]... \
@@ -204,9 +205,8 @@ fn run(args: Args) -> Result<(), String> {
                 id
             }
         };
-        session.starttls = StartTls::Offered {
-            on_injection: InjectionPolicy::Close,
-        };
+        session.tls = TlsMode::Opportunistic;
+        session.on_injection = InjectionPolicy::Close;
         Some(identity.server_config().map_err(|e| e.to_string())?)
     };
 

@@ -27,10 +27,10 @@ use std::net::SocketAddr;
 use smtp_proto::address::{ForwardPath, Host, ReversePath};
 use smtp_proto::command::{Argument, MailParameters, RcptParameters};
 use smtp_proto::keyword::Mechanism;
-use smtp_proto::output::TlsInfo;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_proto::secret::Secret;
-use smtp_proto::server::{BodyMode, CloseReason, HeloKind, ResetReason};
+use smtp_proto::server::{CloseReason, HeloKind, ResetReason};
+use smtp_proto::{BodyMode, TlsInfo};
 
 use crate::completion::Responder;
 

@@ -134,3 +134,9 @@ pub mod timers;
 pub mod tls;
 pub mod trace;
 pub mod transport;
+
+/// The sans-IO core whose sessions this crate drives, re-exported: a
+/// program can name `smtp_mio::smtp_proto::…` (configs, replies, the
+/// shared [`TlsMode`](smtp_proto::TlsMode)) and always get the very version
+/// this crate was built against, without keeping two versions in lockstep.
+pub use smtp_proto;

@@ -31,11 +31,39 @@
 //! keeps the socket readable gets a bounded number of reads per pass and is
 //! then queued behind the others, so one fast sender cannot starve a loop.
 //!
+//! ## TLS
+//!
+//! STARTTLS and implicit TLS take one path: the session's
+//! `Output::StartTls` switches the transport to TLS, the handshake runs in
+//! the read step, and its end is reported with `handle_tls_established`.
+//! An implicit-TLS listener configures its sessions with
+//! [`TlsMode::Implicit`], so that request is their first output and the
+//! session's own handshake timer bounds it. The application's [`Session`]
+//! of such a connection is made once the handshake is done, so that
+//! [`Backend::connect`] sees the TLS parameters; a refusal then becomes
+//! the greeting of a fresh session, which asks for the handshake again and
+//! is told at once that it is done.
+//!
+//! ## Why this loop does not use `session::drive`
+//!
+//! The core's generic [`session::drive`](smtp_proto::session::drive) drains
+//! a session into a transport and hands its events to a callback that
+//! cannot touch the session. This loop keeps its own drain for three
+//! reasons that are about mio, not SMTP: a pass interleaves the drain with
+//! a per-connection read budget and the edge-triggered readable/writable
+//! flags (a short write is retried at once, a `WouldBlock` clears the flag
+//! and ends the pass); a broken socket turns transmits into discarded
+//! bytes so that the session still reaches its end; and a handler's
+//! [`Session::tls_established`] needs the session's `tls_info()` at the
+//! point of the event, in event order with the `helo` that may follow in
+//! the same drain. Answers go through the [`Inbox`] and are applied after
+//! the drain, exactly as `drive`'s contract says.
+//!
 //! ## Time
 //!
-//! After each pass the connection's next deadline (the session's timers, or
-//! the implicit-TLS handshake limit) goes into the loop's [`Deadlines`];
-//! the loop sleeps until the earliest one and fires only the expired ones.
+//! After each pass the connection's next deadline (the session's timers,
+//! the TLS handshake's included) goes into the loop's [`Deadlines`]; the
+//! loop sleeps until the earliest one and fires only the expired ones.
 //!
 //! ## Shutdown
 //!
@@ -56,9 +84,8 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
-use smtp_proto::Output;
-use smtp_proto::output::TlsInfo;
 use smtp_proto::server::{self as proto, Event, UsageError};
+use smtp_proto::{Output, TlsInfo, TlsMode};
 
 use crate::backend::{Backend, ConnectionId, ConnectionInfo, Session, local_error};
 use crate::completion::{Answer, Completion, Inbox, Responder};
@@ -92,14 +119,17 @@ const LINGER: Duration = Duration::from_secs(2);
 #[non_exhaustive]
 pub struct Options {
     /// The configuration of every session (hostname, extensions, limits,
-    /// timeouts, STARTTLS and AUTH policy).
+    /// timeouts, TLS and AUTH policy).
     pub session: proto::Config,
-    /// Plaintext listeners (STARTTLS is offered there if
-    /// `session.starttls` says so).
+    /// Listeners whose sessions follow `session.tls`: STARTTLS not offered,
+    /// offered, or required ([`TlsMode::Required`]: `530` to mail before
+    /// it), or implicit TLS.
     pub listen: Vec<SocketAddr>,
-    /// Implicit-TLS listeners (RFC 8314 §3.3, port 465).
+    /// Implicit-TLS listeners (RFC 8314 §3.3, port 465): their sessions
+    /// run with [`TlsMode::Implicit`] whatever `session.tls` says.
     pub tls_listen: Vec<SocketAddr>,
-    /// The TLS configuration, required for STARTTLS and implicit TLS.
+    /// The TLS configuration, required for any TLS mode but
+    /// [`TlsMode::Disabled`] and for implicit-TLS listeners.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Event loops (threads). Default: one per available core.
     pub threads: usize,
@@ -179,7 +209,7 @@ impl<B: Backend> Server<B> {
             if !options.tls_listen.is_empty() {
                 return Err(invalid("implicit-TLS listeners need a TLS configuration"));
             }
-            if !matches!(options.session.starttls, proto::StartTls::Disabled) {
+            if options.session.tls != TlsMode::Disabled {
                 return Err(invalid("STARTTLS needs a TLS configuration"));
             }
         }
@@ -342,9 +372,30 @@ impl ShutdownHandle {
 /// A session with its application handler.
 struct Active<S> {
     server: proto::Server,
-    /// `None` when the backend refused the connection (the session then
-    /// only sends the refusal and serves `QUIT`).
-    session: Option<S>,
+    handler: Handler<S>,
+}
+
+/// The application's side of a connection.
+enum Handler<S> {
+    /// Implicit TLS before the handshake: the [`Session`] is made when it
+    /// is done, so that [`Backend::connect`] sees the TLS parameters.
+    AwaitingTls,
+    /// The backend refused the connection: the session only sends the
+    /// refusal and serves `QUIT`.
+    Refused,
+    /// The application's session. `tls_reported`: it was made after an
+    /// implicit-TLS handshake, whose parameters its connect already had,
+    /// so the session's `TlsEstablished` is not reported again.
+    Ready { session: S, tls_reported: bool },
+}
+
+impl<S> Handler<S> {
+    fn session(&mut self) -> Option<&mut S> {
+        match self {
+            Self::Ready { session, .. } => Some(session),
+            _ => None,
+        }
+    }
 }
 
 /// One connection of a loop.
@@ -353,10 +404,7 @@ struct Conn<S> {
     peer: SocketAddr,
     local: SocketAddr,
     transport: Transport<TcpStream>,
-    /// `None` while an implicit-TLS handshake runs.
-    active: Option<Active<S>>,
-    /// Deadline of an implicit-TLS handshake.
-    handshake_deadline: Option<Instant>,
+    active: Active<S>,
     readable: bool,
     writable: bool,
     /// The peer closed its side, or reading failed: never read again.
@@ -574,28 +622,22 @@ impl<B: Backend> EventLoop<B> {
             number: self.numbers,
         };
         let span = tracing::info_span!("smtp", %id, %peer);
-        let (transport, handshake_deadline) = match (kind, &self.shared.options.tls) {
-            (ListenerKind::ImplicitTls, Some(tls)) => {
-                match Transport::implicit_tls(stream, Arc::clone(tls)) {
-                    Ok(t) => {
-                        let limit = self.shared.options.session.timeouts.tls_handshake;
-                        (t, now.checked_add(limit))
-                    }
-                    Err(e) => {
-                        tracing::warn!(parent: &span, error = %e, "TLS setup failed");
-                        return;
-                    }
-                }
-            }
-            _ => (Transport::plain(stream), None),
-        };
-        let mut conn = Conn {
+        let info = ConnectionInfo {
             id,
             peer,
             local,
-            transport,
-            active: None,
-            handshake_deadline,
+            tls: None,
+        };
+        let implicit = kind == ListenerKind::ImplicitTls;
+        let active = start_session(&*self.backend, &self.shared, &info, implicit, now);
+        let conn = Conn {
+            id,
+            peer,
+            local,
+            // Plaintext until the session asks for TLS: after STARTTLS, or
+            // as its first output under implicit TLS.
+            transport: Transport::plain(stream),
+            active,
             // Optimistic: a new socket is usually writable (the greeting
             // leaves at once) and a read that finds nothing says so.
             readable: true,
@@ -614,15 +656,6 @@ impl<B: Backend> EventLoop<B> {
             _guard: guard,
         };
         tracing::debug!(parent: &conn.span, ?kind, "connected");
-        if handshake_deadline.is_none() {
-            conn.active = Some(start_session(
-                &*self.backend,
-                &self.shared,
-                &conn,
-                None,
-                now,
-            ));
-        }
         entry.insert(conn);
         self.drive(key, now);
     }
@@ -636,15 +669,9 @@ impl<B: Backend> EventLoop<B> {
             // Lingered long enough: drop it now.
             conn.broken = true;
         }
-        match conn.active.as_mut() {
-            Some(_) if conn.linger_until.is_some() => {}
-            Some(active) => active.server.handle_timeout(now),
-            None => {
-                if conn.handshake_deadline.is_some_and(|d| d <= now) {
-                    tracing::debug!(parent: &conn.span, "TLS handshake timed out");
-                    conn.closed = true;
-                }
-            }
+        if conn.linger_until.is_none() {
+            // The TLS handshake timer is the session's too.
+            conn.active.server.handle_timeout(now);
         }
         self.drive(key, now);
     }
@@ -708,14 +735,12 @@ impl<B: Backend> EventLoop<B> {
                 continue;
             }
             let busy = conn.message != MessageState::Idle || conn.open_questions();
-            match conn.active.as_mut() {
-                Some(active) if forced || !busy => {
-                    // An error means the session is already closing.
-                    let _ = active.server.shutdown();
-                }
-                Some(_) => continue,
-                None => conn.closed = true,
+            if !forced && busy {
+                continue;
             }
+            // An error means the session is already closing; during a TLS
+            // handshake it closes without a reply.
+            let _ = conn.active.server.shutdown();
             conn.shutdown_sent = true;
             self.drive(key, now);
         }
@@ -738,9 +763,10 @@ impl<B: Backend> EventLoop<B> {
             // 1. Read (or run a TLS handshake).
             while conn.readable && !conn.read_closed {
                 let handshaking = conn.transport.is_handshaking();
-                let capacity = match &conn.active {
-                    Some(active) if !handshaking => active.server.read_capacity(),
-                    _ => 0,
+                let capacity = if handshaking {
+                    0
+                } else {
+                    conn.active.server.read_capacity()
                 };
                 if capacity == 0 && !handshaking {
                     break;
@@ -754,27 +780,22 @@ impl<B: Backend> EventLoop<B> {
                 match conn.transport.read(&mut self.buf[..cap]) {
                     Ok(ReadOutcome::Data(0)) => break,
                     Ok(ReadOutcome::Data(n)) => {
-                        if let Some(active) = conn.active.as_mut() {
-                            // n <= read_capacity, so the session takes all;
-                            // should it ever not, the bytes cannot be kept
-                            // (no buffer of our own) and the stream would
-                            // lose sync: end the connection instead.
-                            let taken = active.server.handle_input(now, &self.buf[..n]);
-                            if taken < n {
-                                tracing::error!(taken, n, "session refused input it had room for");
-                                conn.closed = true;
-                                break;
-                            }
+                        // n <= read_capacity, so the session takes all;
+                        // should it ever not, the bytes cannot be kept (no
+                        // buffer of our own) and the stream would lose
+                        // sync: end the connection instead.
+                        let taken = conn.active.server.handle_input(now, &self.buf[..n]);
+                        if taken < n {
+                            tracing::error!(taken, n, "session refused input it had room for");
+                            conn.closed = true;
+                            break;
                         }
                         progress = true;
                     }
                     Ok(ReadOutcome::WouldBlock) => conn.readable = false,
                     Ok(ReadOutcome::Eof) => {
                         conn.read_closed = true;
-                        match conn.active.as_mut() {
-                            Some(active) => active.server.handle_eof(now),
-                            None => conn.closed = true,
-                        }
+                        conn.active.server.handle_eof(now);
                         progress = true;
                     }
                     Ok(ReadOutcome::TlsEstablished(info)) => {
@@ -784,17 +805,15 @@ impl<B: Backend> EventLoop<B> {
                     Err(e) => {
                         tracing::debug!(error = %e, "read failed");
                         conn.read_closed = true;
-                        match conn.active.as_mut() {
-                            Some(active) => active.server.handle_eof(now),
-                            None => conn.closed = true,
-                        }
+                        conn.active.server.handle_eof(now);
                         progress = true;
                     }
                 }
             }
 
             // 2. Poll the session until it waits.
-            if let Some(active) = conn.active.as_mut() {
+            {
+                let active = &mut conn.active;
                 loop {
                     let step = match active.server.poll(now) {
                         Output::Event(event) => {
@@ -802,7 +821,7 @@ impl<B: Backend> EventLoop<B> {
                                 |seq: u64| self.inbox.responder(key, conn.id.number, seq);
                             dispatch(
                                 event,
-                                active.session.as_mut(),
+                                &mut active.handler,
                                 &mut conn.questions,
                                 &mut conn.message,
                                 &mut conn.closed,
@@ -852,10 +871,19 @@ impl<B: Backend> EventLoop<B> {
                             break;
                         }
                         Step::TlsEstablished => {
-                            if let (Some(session), Some(info)) =
-                                (active.session.as_mut(), active.server.tls_info())
+                            if let (
+                                Handler::Ready {
+                                    session,
+                                    tls_reported,
+                                },
+                                Some(info),
+                            ) = (&mut active.handler, active.server.tls_info())
                             {
-                                session.tls_established(info);
+                                if *tls_reported {
+                                    *tls_reported = false;
+                                } else {
+                                    session.tls_established(info);
+                                }
                             }
                         }
                         Step::Broken => {
@@ -894,10 +922,7 @@ impl<B: Backend> EventLoop<B> {
                         tracing::debug!(error = %e, "write failed");
                         conn.broken = true;
                         conn.read_closed = true;
-                        match conn.active.as_mut() {
-                            Some(active) => active.server.handle_eof(now),
-                            None => conn.closed = true,
-                        }
+                        conn.active.server.handle_eof(now);
                         progress = true;
                     }
                 }
@@ -906,7 +931,7 @@ impl<B: Backend> EventLoop<B> {
                 break;
             }
         }
-        if conn.closed || conn.active.as_ref().is_some_and(|a| a.server.is_closed()) {
+        if conn.closed || conn.active.server.is_closed() {
             if conn.linger_until.is_none() {
                 conn.transport.close_notify();
                 conn.linger_until = Some(now + LINGER);
@@ -926,15 +951,7 @@ impl<B: Backend> EventLoop<B> {
             }
             return;
         }
-        let session_deadline = conn.active.as_ref().and_then(|a| a.server.next_timeout());
-        let deadline = match (
-            session_deadline,
-            conn.handshake_deadline.filter(|_| conn.active.is_none()),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.deadlines.set(key, deadline);
+        self.deadlines.set(key, conn.active.server.next_timeout());
         if requeue {
             self.ready.push_back(key);
         }
@@ -1022,38 +1039,43 @@ enum Step {
     Wait,
 }
 
-/// Creates the application session and the protocol session of a
-/// connection.
+/// Creates the protocol session of a new connection, and its application
+/// session unless it waits for an implicit-TLS handshake.
 fn start_session<B: Backend>(
     backend: &B,
     shared: &Shared,
-    conn: &Conn<B::Session>,
-    tls: Option<TlsInfo>,
+    info: &ConnectionInfo,
+    implicit: bool,
     now: Instant,
 ) -> Active<B::Session> {
-    let info = ConnectionInfo {
-        id: conn.id,
-        peer: conn.peer,
-        local: conn.local,
-        tls: tls.clone(),
-    };
     let mut config = shared.options.session.clone();
-    let session = match backend.connect(&info) {
-        Ok(session) => Some(session),
+    if implicit {
+        config.tls = TlsMode::Implicit;
+    }
+    if config.tls == TlsMode::Implicit {
+        return Active {
+            server: proto::Server::new(config, now),
+            handler: Handler::AwaitingTls,
+        };
+    }
+    let handler = match backend.connect(info) {
+        Ok(session) => Handler::Ready {
+            session,
+            tls_reported: false,
+        },
         Err(reply) => {
             config.greeting = Some(reply);
-            None
+            Handler::Refused
         }
     };
-    let server = match tls {
-        Some(tls) => proto::Server::new_tls(config, now, tls),
-        None => proto::Server::new(config, now),
-    };
-    Active { server, session }
+    Active {
+        server: proto::Server::new(config, now),
+        handler,
+    }
 }
 
-/// A TLS handshake completed: start the session of an implicit-TLS
-/// connection, or tell the session of a STARTTLS one.
+/// A TLS handshake completed: tell the session, and make the application's
+/// session of an implicit-TLS connection.
 fn tls_established<B: Backend>(
     backend: &B,
     shared: &Shared,
@@ -1062,25 +1084,56 @@ fn tls_established<B: Backend>(
     now: Instant,
 ) {
     tracing::debug!(protocol = ?info.protocol, cipher = ?info.cipher, "TLS established");
-    match conn.active.as_mut() {
-        Some(active) => {
-            if active.server.handle_tls_established(now, info).is_err() {
-                // A handshake the session did not ask for cannot happen;
-                // end the connection rather than guess.
-                conn.closed = true;
+    if matches!(conn.active.handler, Handler::AwaitingTls) {
+        let connection = ConnectionInfo {
+            id: conn.id,
+            peer: conn.peer,
+            local: conn.local,
+            tls: Some(info.clone()),
+        };
+        match backend.connect(&connection) {
+            Ok(session) => {
+                conn.active.handler = Handler::Ready {
+                    session,
+                    tls_reported: true,
+                };
+            }
+            Err(reply) => {
+                // The refusal is the greeting, which the session queues
+                // after the handshake: a fresh implicit-TLS session with it,
+                // whose handshake request is answered at once.
+                let mut config = shared.options.session.clone();
+                config.tls = TlsMode::Implicit;
+                config.greeting = Some(reply);
+                let mut server = proto::Server::new(config, now);
+                if !matches!(server.poll(now), Output::StartTls) {
+                    conn.closed = true;
+                    return;
+                }
+                conn.active = Active {
+                    server,
+                    handler: Handler::Refused,
+                };
             }
         }
-        None => {
-            conn.handshake_deadline = None;
-            conn.active = Some(start_session(backend, shared, conn, Some(info), now));
-        }
+    }
+    if conn
+        .active
+        .server
+        .handle_tls_established(now, info)
+        .is_err()
+    {
+        // A handshake the session did not ask for cannot happen (or the
+        // session gave up on it meanwhile): end the connection rather than
+        // guess.
+        conn.closed = true;
     }
 }
 
 /// Hands one session event to the application.
 fn dispatch<S: Session>(
     event: Event<'_>,
-    session: Option<&mut S>,
+    handler: &mut Handler<S>,
     questions: &mut u64,
     message: &mut MessageState,
     closed: &mut bool,
@@ -1091,12 +1144,14 @@ fn dispatch<S: Session>(
         *asked += 1;
         r
     };
-    let Some(session) = session else {
-        // A refused connection asks nothing; answer anything all the same.
+    let Some(session) = handler.session() else {
+        // A refused connection asks nothing (nor does one before its
+        // implicit-TLS handshake); answer anything all the same.
         if event.needs_answer() {
             next(questions).reply(local_error());
         }
-        if let Event::Closed { .. } = event {
+        if let Event::Closed { reason } = event {
+            tracing::debug!(?reason, "session closed");
             *closed = true;
         }
         return Step::Continue;
@@ -1160,9 +1215,7 @@ fn apply<S>(conn: &mut Conn<S>, completion: Completion) -> bool {
         conn.early.push((completion.seq, completion.answer));
         return false;
     }
-    let Some(active) = conn.active.as_mut() else {
-        return false;
-    };
+    let active = &mut conn.active;
     let mut next = Some(completion.answer);
     while let Some(given) = next.take() {
         if conn.message == MessageState::Asked(conn.answered) {

@@ -28,10 +28,10 @@ use std::time::SystemTime;
 
 use smtp_proto::address::{ForwardPath, Host, ReversePath};
 use smtp_proto::command::{MailParameters, RcptParameters};
-use smtp_proto::output::TlsInfo;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_proto::secret::Secret;
-use smtp_proto::server::{BodyMode, HeloKind, ResetReason};
+use smtp_proto::server::{HeloKind, ResetReason};
+use smtp_proto::{BodyMode, TlsInfo};
 
 use crate::backend::{Backend, ConnectionInfo, Session, auth_refused, local_error};
 use crate::completion::Responder;

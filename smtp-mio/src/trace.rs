@@ -27,7 +27,7 @@
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use smtp_proto::output::TlsInfo;
+use smtp_proto::TlsInfo;
 
 /// The greeting family of a session, the base of its `with` protocol type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,12 @@
 //!
 //! The event loops move bytes between a socket and a session — the server's
 //! ([`crate::server`]) or the client's ([`crate::delivery`]): the same
-//! record layer serves both sides (`start_tls`/`implicit_tls` for a server,
-//! `start_tls_client`/`implicit_tls_client` for a client). This module is
+//! record layer serves both sides (`start_tls` for a server,
+//! `start_tls_client` for a client). Both loops switch when the session
+//! returns `Output::StartTls` — after STARTTLS, or as its first output
+//! under implicit TLS — so the session's handshake timer covers every
+//! handshake; `implicit_tls`/`implicit_tls_client` wrap a stream at once,
+//! for code that drives no session. This module is
 //! the part of that which knows about TLS, kept apart from the loops so it
 //! can be tested without sockets or sessions:
 //!

@@ -9,17 +9,17 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use smtp_blocking::{
-    Connection, DeliveryReport, Direction, Envelope, Outcome, ServerUrl, Settings, TlsConfig,
+    Connection, Direction, Envelope, Outcome, ServerUrl, Settings, TlsConfig, TransactionReport,
 };
 use smtp_mio::backend::{Backend, ConnectionInfo, Session};
 use smtp_mio::completion::Responder;
 use smtp_mio::store::Credentials;
+use smtp_proto::Protocol;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::client::BodyTransfer;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
-use smtp_proto::server::Protocol;
 
 mod common;
 use common::{TIMEOUT, TestServer, start_store, start_with};
@@ -60,7 +60,7 @@ fn envelope(to: &[&str]) -> Envelope {
 }
 
 /// The queue id: the last word of the reply to the end of the body.
-fn queue_id(report: &DeliveryReport) -> String {
+fn queue_id(report: &TransactionReport) -> String {
     let reply = report.data.as_ref().expect("a reply to the body");
     assert!(reply.is_positive_completion(), "{reply:?}");
     reply

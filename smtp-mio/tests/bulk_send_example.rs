@@ -185,7 +185,7 @@ fn auth_is_refused_without_tls() {
     credentials.add("alice", "s3cret");
     let server = start_store(credentials, |o| {
         o.tls = None;
-        o.session.starttls = smtp_proto::server::StartTls::Disabled;
+        o.session.tls = smtp_proto::TlsMode::Disabled;
         o.session.auth.mechanisms = vec![Mechanism::PLAIN];
     });
     let addr = server.addr.to_string();

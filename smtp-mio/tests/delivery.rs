@@ -34,8 +34,9 @@ use smtp_mio::delivery::{
 };
 use smtp_mio::store::Credentials;
 use smtp_mio::tls::TlsConfig;
+use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
-use smtp_proto::client::{BodyTransfer, Credentials as Login, Envelope, Timeouts, TlsMode};
+use smtp_proto::client::{BodyTransfer, Credentials as Login, Envelope, Timeouts};
 use smtp_proto::keyword::Mechanism;
 
 use fake_dns::{Answer, FakeDns};

@@ -20,7 +20,8 @@ use smtp_mio::store::{Credentials, Store, StoreBackend};
 use smtp_mio::tls::TlsIdentity;
 use smtp_proto::address::Domain;
 use smtp_proto::keyword::Mechanism;
-use smtp_proto::server::{Config, InjectionPolicy, StartTls};
+use smtp_proto::server::Config;
+use smtp_proto::{InjectionPolicy, TlsMode};
 
 struct Fixture {
     running: Option<Running>,
@@ -39,9 +40,8 @@ impl Fixture {
             .with_hostname("mx.test");
         let mut credentials = Credentials::new();
         let mut session = Config::new(Domain::new("mx.test").unwrap().into_owned());
-        session.starttls = StartTls::Offered {
-            on_injection: InjectionPolicy::Close,
-        };
+        session.tls = TlsMode::Opportunistic;
+        session.on_injection = InjectionPolicy::Close;
         if auth {
             credentials.add("alice", "s3cret");
             session.auth.mechanisms = vec![Mechanism::PLAIN, Mechanism::LOGIN];

@@ -7,7 +7,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -18,11 +18,11 @@ use smtp_mio::completion::Responder;
 use smtp_mio::listener::ConnectionLimits;
 use smtp_mio::store::Credentials;
 use smtp_mio::tls::{TlsConfig, TlsIdentity};
+use smtp_proto::Protocol;
 use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
-use smtp_proto::server::Protocol;
 
 mod common;
 use common::{TIMEOUT, TestServer, start_store, start_with};
@@ -330,6 +330,66 @@ fn implicit_tls_listener() {
     server.shutdown();
 }
 
+/// An implicit-TLS connection that never starts its handshake is closed
+/// by the session's handshake timer, without an SMTP byte: the listener follows
+/// the session's `StartTls`, whose timer is the only one.
+#[test]
+fn implicit_tls_handshake_times_out() {
+    let server = start_store(Credentials::new(), |o| {
+        o.tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
+        o.session.timeouts.tls_handshake = Duration::from_millis(200);
+    });
+    let mut c = Client::connect(server.tls_addr.unwrap());
+    let started = Instant::now();
+    let mut got = Vec::new();
+    c.stream().read_to_end(&mut got).unwrap();
+    assert!(started.elapsed() < TIMEOUT);
+    // At most the TLS layer's closing alert (content type 21), never SMTP.
+    assert!(got.is_empty() || got[0] == 21, "{got:?}");
+    assert!(got.len() <= 7, "{got:?}");
+    // A plaintext connection meanwhile is greeted as usual.
+    let mut plain = server.connect();
+    plain.expect("220 mx.test");
+    server.shutdown();
+}
+
+/// A backend that refuses every connection, with what it was told.
+struct Refuse(Arc<Mutex<Vec<ConnectionInfo>>>);
+
+impl Backend for Refuse {
+    type Session = SlowRcptSession;
+    fn connect(&self, info: &ConnectionInfo) -> Result<SlowRcptSession, Reply<'static>> {
+        self.0.lock().unwrap().push(info.clone());
+        Err(Reply::new(ReplyCode::new(554).unwrap(), "no service for you").unwrap())
+    }
+}
+
+/// On an implicit-TLS listener the backend decides after the handshake (it
+/// sees the TLS parameters), and its refusal is the greeting, over TLS.
+#[test]
+fn implicit_tls_refusal_is_the_greeting() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let server = start_with(
+        Refuse(Arc::clone(&seen)),
+        tempfile::tempdir().unwrap(),
+        |o| o.tls_listen = vec!["127.0.0.1:0".parse().unwrap()],
+    );
+    let mut c = Client::connect_tls(server.tls_addr.unwrap(), &server.identity);
+    c.expect("554 no service for you");
+    c.cmd("MAIL FROM:<a@example.org>", "503");
+    c.cmd("QUIT", "221");
+    let mut plain = server.connect();
+    plain.expect("554 no service for you");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert!(seen[0].tls.is_some(), "connect saw the TLS parameters");
+    assert!(
+        seen[1].tls.is_none(),
+        "a plaintext connection is decided at once"
+    );
+    server.shutdown();
+}
+
 /// A backend whose RCPT answers come from worker threads, late: the loop
 /// must keep them in order and keep serving other connections meanwhile.
 struct SlowRcpt;
@@ -572,7 +632,7 @@ impl Backend for NoData {
 }
 
 impl Session for NoDataSession {
-    fn data_start(&mut self, _mode: smtp_proto::server::BodyMode, answer: Responder) {
+    fn data_start(&mut self, _mode: smtp_proto::BodyMode, answer: Responder) {
         answer.reply(Reply::new(ReplyCode::LOCAL_ERROR, "not now").unwrap());
     }
 }

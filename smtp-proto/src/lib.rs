@@ -36,7 +36,7 @@
 //! | [`client`] | the client session: commands and bodies in, bytes and reply events out |
 //! | [`manual`] | the security rationale: STARTTLS injection, SMTP smuggling, limits and defaults |
 //! | [`mx`] | MX query building and answer decoding (RFC 5321 §5.1, RFC 7505), and the walk that makes every delivery decision for both transports |
-//! | [`output`] | the one output type of both sessions: event, transmit, start TLS, wait |
+//! | [`session`] | the one contract of both sessions (the [`Session`] trait, the time rule, [`Output`], [`session::drive`]) and their shared words: [`TlsMode`], [`InjectionPolicy`], [`Protocol`], [`BodyMode`] |
 //! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
 //! | `tls` | feature `rustls`: the rustls glue both transports share — client trust, server certificates (PEM, self-signed), [`TlsInfo`] from a connection |
 //!
@@ -54,14 +54,16 @@ pub mod framing;
 pub mod keyword;
 pub mod manual;
 pub mod mx;
-pub mod output;
 pub mod reply;
 pub mod secret;
 pub mod server;
+pub mod session;
 pub mod time;
 #[cfg(feature = "rustls")]
 pub mod tls;
 pub mod xtext;
 
-pub use output::{Output, TlsInfo};
 pub use secret::Secret;
+pub use session::{
+    BodyMode, DriveError, InjectionPolicy, Output, Protocol, Session, TlsInfo, TlsMode,
+};

@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use smtp_proto::client::TlsMode;
+use smtp_proto::TlsMode;
 use smtp_proto::client::{Error as SessionError, Outcome, UsageError, Waiting};
 use smtp_proto::mx::{
     AddressAnswer, BatchId, ConnectionFailure, Destination, FamilyPreference, Freshness, HostName,
@@ -1524,7 +1524,7 @@ fn tls_policy_rules() {
 fn the_report_of_a_real_session_is_read_alike() {
     use smtp_proto::Output;
     use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
-    use smtp_proto::client::{Client, Config, Delivery, Envelope, Event};
+    use smtp_proto::client::{Client, Config, Envelope, Event, MailTransaction};
     use std::time::Instant;
 
     let mut config = Config::new(Host::parse("client.example").unwrap());
@@ -1546,12 +1546,13 @@ fn the_report_of_a_real_session_is_read_alike() {
         b"250 2.0.0 queued\r\n",
     ]
     .into_iter();
-    client.handle_input(now, b"220 mx1.example.net ESMTP\r\n");
+    let greeting = b"220 mx1.example.net ESMTP\r\n";
+    assert_eq!(client.handle_input(now, greeting), greeting.len());
     let mut delivery = None;
     let report = loop {
-        match client.poll() {
+        match client.poll(now) {
             Output::Event(Event::Ready) => {
-                delivery = Some(Delivery::start(&mut client, envelope.clone()).unwrap());
+                delivery = Some(MailTransaction::start(&mut client, envelope.clone()).unwrap());
             }
             Output::Event(Event::ReadyForBody) => {
                 client.write_body(b"Subject: x\r\n\r\nx\r\n").unwrap();
@@ -1567,9 +1568,9 @@ fn the_report_of_a_real_session_is_read_alike() {
             }
             Output::Transmit(bytes) => {
                 let n = bytes.len();
-                client.advance_transmit(now, n);
+                client.advance_transmit(now, n).unwrap();
                 if let Some(reply) = server.next() {
-                    client.handle_input(now, reply);
+                    assert_eq!(client.handle_input(now, reply), reply.len());
                 }
             }
             other => panic!("{other:?}"),

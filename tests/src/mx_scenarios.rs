@@ -37,7 +37,8 @@
 
 use std::net::Ipv4Addr;
 
-use smtp_proto::client::{Outcome, TlsMode};
+use smtp_proto::TlsMode;
+use smtp_proto::client::Outcome;
 use smtp_proto::mx::{Reason, TlsPolicy, Verdict};
 
 /// One delivery story.

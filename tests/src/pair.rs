@@ -2,14 +2,17 @@
 //!
 //! - [`ClientDriver`]: a [`Client`] against scripted server bytes. The test
 //!   feeds replies (whole, byte by byte, or split at an index), the driver
-//!   drains `poll()` exactly as a transport would — collecting events,
-//!   "writing" every transmit, noting a STARTTLS request — and moves the
-//!   clock to the next deadline when asked. This is the hostile-server
-//!   harness: the script can be anything.
+//!   drains the session with [`session::drive`] exactly as a transport
+//!   would — collecting events, "writing" every transmit, noting a
+//!   STARTTLS request — and moves the clock to the next deadline when
+//!   asked. This is the hostile-server harness: the script can be
+//!   anything.
 //! - [`Pair`]: a [`Client`] and a [`Server`] connected in memory, the
-//!   server's application scripted by [`ServerApp`]. Bytes move whole, byte
-//!   by byte, or in pieces of a given size; a STARTTLS "handshake"
-//!   completes when both sides asked for it.
+//!   server's application scripted by [`ServerApp`]. Both sides are
+//!   drained by the same generic [`session::drive`] over the same
+//!   in-memory [`Transport`]. Bytes move whole, byte by byte, or in pieces
+//!   of a given size; a TLS "handshake" (STARTTLS or implicit) completes
+//!   when both sides asked for it.
 //!
 //! Time is virtual: `now` starts at an `Instant` taken once and only moves
 //! when a test moves it (to the earliest deadline, when both sides wait).
@@ -17,8 +20,9 @@
 
 use std::time::{Duration, Instant};
 
-use smtp_proto::Output;
 use smtp_proto::client::{Client, Config, Error, Event};
+use smtp_proto::session::{self, Drained, Transport};
+use smtp_proto::{DriveError, TlsInfo};
 
 /// How received bytes are cut into reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +68,34 @@ pub struct ClientDriver {
     /// Write at most this many bytes per [`ClientDriver::drain`] (a slow
     /// socket); `usize::MAX` by default.
     pub write_limit: usize,
+    /// Transport misuse the session refused (a bug in the harness).
+    pub drive_errors: Vec<DriveError>,
+}
+
+/// The [`ClientDriver`]'s socket: takes what the budget allows, and notes
+/// a TLS request (the test completes the handshake).
+struct DriverWire<'a> {
+    sent: &'a mut Vec<u8>,
+    budget: usize,
+    max_transmit: &'a mut usize,
+    starttls: &'a mut usize,
+}
+
+impl Transport for DriverWire<'_> {
+    type Error = DriveError;
+
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, DriveError> {
+        *self.max_transmit = (*self.max_transmit).max(bytes.len());
+        let n = bytes.len().min(self.budget);
+        self.sent.extend_from_slice(&bytes[..n]);
+        self.budget -= n;
+        Ok(n)
+    }
+
+    fn start_tls(&mut self) -> Result<Option<TlsInfo>, DriveError> {
+        *self.starttls += 1;
+        Ok(None)
+    }
 }
 
 impl ClientDriver {
@@ -79,38 +111,42 @@ impl ClientDriver {
             starttls: 0,
             max_transmit: 0,
             write_limit: usize::MAX,
+            drive_errors: Vec::new(),
         };
         d.drain();
         d
     }
 
-    /// Drains `poll()` until `Wait`: records events, writes transmits (at
-    /// most `write_limit` bytes in all; then the "socket" is full and the
-    /// drain stops), notes STARTTLS. Returns the deadline of the final
-    /// `Wait`.
+    /// Drains the session with [`session::drive`]: records events, writes
+    /// transmits (at most `write_limit` bytes in all; then the "socket" is
+    /// full and the drain stops), notes STARTTLS. Returns the session's
+    /// next deadline.
     pub fn drain(&mut self) -> Option<Instant> {
-        let mut budget = self.write_limit;
-        // Bounded: a correct client reaches Wait; a runaway loop fails the
-        // test instead of hanging it.
-        for _ in 0..1_000_000 {
-            match self.client.poll() {
-                Output::Event(e) => self.events.push(e),
-                Output::Transmit(bytes) => {
-                    let n = bytes.len().min(budget);
-                    self.max_transmit = self.max_transmit.max(bytes.len());
-                    self.sent.extend_from_slice(&bytes[..n]);
-                    self.client.advance_transmit(self.now, n);
-                    budget -= n;
-                    if budget == 0 {
-                        return self.client.next_timeout();
-                    }
-                }
-                Output::StartTls => self.starttls += 1,
-                Output::Wait { deadline } => return deadline,
-                _ => panic!("unknown output"),
+        let mut wire = DriverWire {
+            sent: &mut self.sent,
+            budget: self.write_limit,
+            max_transmit: &mut self.max_transmit,
+            starttls: &mut self.starttls,
+        };
+        let events = &mut self.events;
+        let before = events.len();
+        let drained = session::drive(&mut self.client, self.now, &mut wire, |e| {
+            // A correct client reaches a wait; a runaway one fails the test
+            // instead of hanging it.
+            assert!(
+                events.len() - before < 1_000_000,
+                "client never reached Wait"
+            );
+            events.push(e);
+        });
+        match drained {
+            Ok(Drained::Wait { deadline }) => deadline,
+            Ok(_) => self.client.next_timeout(),
+            Err(e) => {
+                self.drive_errors.push(e);
+                self.client.next_timeout()
             }
         }
-        panic!("client never reached Wait");
     }
 
     /// Feeds server bytes, cut as `split` says. Drains first (a transport
@@ -119,7 +155,8 @@ impl ClientDriver {
     pub fn feed_split(&mut self, bytes: &[u8], split: Split) {
         self.drain();
         for seg in segments(bytes, split) {
-            self.client.handle_input(self.now, seg);
+            let taken = self.client.handle_input(self.now, seg);
+            assert_eq!(taken, seg.len(), "the client takes every byte");
             self.drain();
         }
     }
@@ -137,8 +174,12 @@ impl ClientDriver {
 
     /// Completes a requested TLS handshake.
     pub fn tls_established(&mut self) {
-        self.client
-            .handle_tls_established(self.now, smtp_proto::TlsInfo::default());
+        if let Err(e) = self
+            .client
+            .handle_tls_established(self.now, TlsInfo::default())
+        {
+            self.drive_errors.push(e);
+        }
         self.drain();
     }
 
@@ -230,6 +271,35 @@ enum Answer {
     AuthSuccess,
 }
 
+/// One side's end of the in-memory connection: every write is taken whole
+/// and put in transit to the other side; a TLS request is noted and
+/// completes when both sides made one (see [`Pair::run`]).
+struct PairWire<'a> {
+    /// Everything this side wrote, for the test to read.
+    written: &'a mut Vec<u8>,
+    /// Bytes on their way to the other side.
+    in_transit: &'a mut Vec<u8>,
+    tls: &'a mut bool,
+    moved: bool,
+}
+
+impl Transport for PairWire<'_> {
+    type Error = DriveError;
+
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, DriveError> {
+        self.written.extend_from_slice(bytes);
+        self.in_transit.extend_from_slice(bytes);
+        self.moved |= !bytes.is_empty();
+        Ok(bytes.len())
+    }
+
+    fn start_tls(&mut self) -> Result<Option<TlsInfo>, DriveError> {
+        *self.tls = true;
+        self.moved = true;
+        Ok(None)
+    }
+}
+
 /// A client and a server session connected in memory, on a virtual clock.
 ///
 /// Bytes written by one side are handed to the other, cut as
@@ -304,8 +374,10 @@ impl Pair {
             if self.client_tls && self.server_tls {
                 self.client_tls = false;
                 self.server_tls = false;
-                let info = smtp_proto::TlsInfo::default();
-                self.client.handle_tls_established(self.now, info.clone());
+                let info = TlsInfo::default();
+                if let Err(e) = self.client.handle_tls_established(self.now, info.clone()) {
+                    self.app.usage_errors.push(format!("client tls: {e:?}"));
+                }
                 if let Err(e) = self.server.handle_tls_established(self.now, info) {
                     self.app.usage_errors.push(format!("tls: {e:?}"));
                 }
@@ -335,88 +407,93 @@ impl Pair {
         Some(moved)
     }
 
+    /// Drains the client with [`session::drive`]; whether anything moved.
     fn drain_client(&mut self) -> bool {
+        let mut wire = PairWire {
+            written: &mut self.c2s,
+            in_transit: &mut self.to_server,
+            tls: &mut self.client_tls,
+            moved: false,
+        };
+        let events = &mut self.client_events;
+        let closed = &mut self.client_closed;
+        let mut seen = false;
+        let drained = session::drive(&mut self.client, self.now, &mut wire, |e| {
+            if e == Event::Closed {
+                *closed = true;
+            }
+            events.push(e);
+            seen = true;
+        });
+        if let Err(e) = drained {
+            self.app.usage_errors.push(format!("client drive: {e:?}"));
+        }
+        wire.moved || seen
+    }
+
+    /// Drains the server with the same [`session::drive`]; its
+    /// application's answers are applied after the drain (the callback
+    /// cannot touch the session), then it is drained again.
+    fn drain_server(&mut self) -> bool {
         let mut progress = false;
         loop {
-            match self.client.poll() {
-                Output::Event(e) => {
-                    if e == Event::Closed && !self.client_closed {
-                        self.client_closed = true;
-                    }
-                    self.client_events.push(e);
-                    progress = true;
+            let mut wire = PairWire {
+                written: &mut self.s2c,
+                in_transit: &mut self.to_client,
+                tls: &mut self.server_tls,
+                moved: false,
+            };
+            let app = &mut self.app;
+            let closed = &mut self.server_closed;
+            let mut answers = Vec::new();
+            let drained = session::drive(&mut self.server, self.now, &mut wire, |e| {
+                app.log.push(format!("{e:?}"));
+                answers.push(Self::answer(app, &e, closed));
+            });
+            progress |= wire.moved || !answers.is_empty();
+            if let Err(e) = drained {
+                self.app.usage_errors.push(format!("advance: {e:?}"));
+            }
+            let mut answered = false;
+            for answer in answers {
+                answered |= !matches!(answer, Answer::None);
+                if let Err(e) = self.apply(answer) {
+                    self.app.usage_errors.push(format!("{e:?}"));
                 }
-                Output::Transmit(bytes) => {
-                    let n = bytes.len();
-                    self.c2s.extend_from_slice(bytes);
-                    self.to_server.extend_from_slice(bytes);
-                    self.client.advance_transmit(self.now, n);
-                    progress = true;
-                }
-                Output::StartTls => {
-                    self.client_tls = true;
-                    progress = true;
-                }
-                _ => return progress,
+            }
+            if !answered {
+                return progress;
             }
         }
     }
 
-    fn drain_server(&mut self) -> bool {
-        let mut progress = false;
-        loop {
-            let answer = match self.server.poll(self.now) {
-                Output::Event(e) => {
-                    progress = true;
-                    self.app.log.push(format!("{e:?}"));
-                    Self::answer(&mut self.app, &e, &mut self.server_closed)
-                }
-                Output::Transmit(bytes) => {
-                    let n = bytes.len();
-                    self.s2c.extend_from_slice(bytes);
-                    self.to_client.extend_from_slice(bytes);
-                    if let Err(e) = self.server.advance_transmit(self.now, n) {
-                        self.app.usage_errors.push(format!("advance: {e:?}"));
+    /// Gives one answer of the scripted application to the server.
+    fn apply(&mut self, answer: Answer) -> Result<(), server::UsageError> {
+        match answer {
+            Answer::None => Ok(()),
+            Answer::Accept => self.server.accept(),
+            Answer::AcceptAll => {
+                let mut r = self.server.accept();
+                while r.is_ok() {
+                    r = self.server.accept();
+                    if matches!(r, Err(server::UsageError::NothingToAnswer)) {
+                        r = Ok(());
+                        break;
                     }
-                    progress = true;
-                    continue;
                 }
-                Output::StartTls => {
-                    self.server_tls = true;
-                    progress = true;
-                    continue;
-                }
-                _ => return progress,
-            };
-            let result = match answer {
-                Answer::None => Ok(()),
-                Answer::Accept => self.server.accept(),
-                Answer::AcceptAll => {
-                    let mut r = self.server.accept();
-                    while r.is_ok() {
-                        r = self.server.accept();
-                        if matches!(r, Err(server::UsageError::NothingToAnswer)) {
-                            r = Ok(());
-                            break;
-                        }
-                    }
-                    r
-                }
-                Answer::AuthSuccess => self.server.auth_success(),
-                Answer::Challenge(c) => self.server.auth_challenge(&c),
-                Answer::Reply(code, (c, s, d), text) => {
-                    // Test replies are built from constants: valid by construction.
-                    let reply = Reply::with_enhanced(
-                        ReplyCode::new(code).expect("valid code"),
-                        EnhancedStatusCode::new(c, s, d).expect("valid enhanced code"),
-                        text,
-                    )
-                    .expect("valid text");
-                    self.server.reply(reply)
-                }
-            };
-            if let Err(e) = result {
-                self.app.usage_errors.push(format!("{e:?}"));
+                r
+            }
+            Answer::AuthSuccess => self.server.auth_success(),
+            Answer::Challenge(c) => self.server.auth_challenge(&c),
+            Answer::Reply(code, (c, s, d), text) => {
+                // Test replies are built from constants: valid by construction.
+                let reply = Reply::with_enhanced(
+                    ReplyCode::new(code).expect("valid code"),
+                    EnhancedStatusCode::new(c, s, d).expect("valid enhanced code"),
+                    text,
+                )
+                .expect("valid text");
+                self.server.reply(reply)
             }
         }
     }
@@ -510,9 +587,9 @@ impl Pair {
                 Split::At(i) => i.clamp(1, self.to_client.len()),
             }
             .min(self.to_client.len());
-            let bytes: Vec<u8> = self.to_client.drain(..take).collect();
-            self.client.handle_input(self.now, &bytes);
-            progress = true;
+            let n = self.client.handle_input(self.now, &self.to_client[..take]);
+            self.to_client.drain(..n);
+            progress |= n > 0;
         } else if self.server_closed && !self.client_eof && self.to_client.is_empty() {
             // The server's transport closed the connection.
             self.client.handle_eof(self.now);
@@ -522,15 +599,15 @@ impl Pair {
         progress
     }
 
-    /// Runs one delivery of `body` (written in pieces of `piece` bytes) for
-    /// `envelope` on a ready client, and returns its report.
+    /// Runs one mail transaction of `body` (written in pieces of `piece`
+    /// bytes) for `envelope` on a ready client, and returns its report.
     pub fn deliver_message(
         &mut self,
         envelope: client::Envelope,
         body: &[u8],
         piece: usize,
-    ) -> Result<client::DeliveryReport, client::UsageError> {
-        let mut delivery = client::Delivery::start(&mut self.client, envelope)?;
+    ) -> Result<client::TransactionReport, client::UsageError> {
+        let mut transaction = client::MailTransaction::start(&mut self.client, envelope)?;
         let mut seen = self.client_events.len();
         let mut written = 0;
         let mut writing = false;
@@ -543,7 +620,7 @@ impl Pair {
                 if *e == Event::ReadyForBody {
                     writing = true;
                 }
-                if let Some(report) = delivery.handle_event(&mut self.client, e) {
+                if let Some(report) = transaction.handle_event(&mut self.client, e) {
                     self.run();
                     return Ok(report);
                 }

@@ -4,13 +4,12 @@
 //! It exists to put the sans-IO server in front of *real* clients (Python
 //! `smtplib`, `swaks`, Postfix `smtp-source`) before the mio transport
 //! does, so that what they reveal is found in the core. It follows the
-//! drive loop of the [`Output`] docs to the letter:
+//! drive loop of the [`session`] docs to the letter:
 //!
 //! 1. read from the socket, at most [`Server::read_capacity`] bytes, and
 //!    hand them to [`Server::handle_input`] (keeping what it did not take);
-//! 2. drain [`Server::poll`] until [`Output::Wait`], writing every
-//!    [`Output::Transmit`] and reporting it with
-//!    [`Server::advance_transmit`], answering every question at once;
+//! 2. drain the session with [`session::drive`] over the socket, then
+//!    apply the application's answers and drain again;
 //! 3. use the `Wait` deadline as the read timeout and call
 //!    [`Server::handle_timeout`] when it passes.
 //!
@@ -30,11 +29,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use smtp_proto::Output;
+use smtp_proto::TlsInfo;
 use smtp_proto::address::Domain;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_proto::server::{CloseReason, Config, Event, Server};
+use smtp_proto::session::{self, Drained, Transport};
 
 /// How often a blocked thread wakes up to check whether it must stop.
 pub const TICK: Duration = Duration::from_millis(50);
@@ -348,6 +348,34 @@ fn to_string(path: &smtp_proto::address::ForwardPath<'_>) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The socket as the session's [`Transport`]: blocking writes (bounded by
+/// the write timeout), every byte written kept for the log.
+struct Socket<'a> {
+    stream: &'a mut TcpStream,
+    sent: &'a mut Vec<u8>,
+}
+
+impl Transport for Socket<'_> {
+    type Error = std::io::Error;
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match self.stream.write(bytes)? {
+            // A blocking socket that takes nothing is gone.
+            0 => Err(ErrorKind::WriteZero.into()),
+            n => {
+                self.sent
+                    .extend_from_slice(bytes.get(..n).unwrap_or_default());
+                Ok(n)
+            }
+        }
+    }
+
+    fn start_tls(&mut self) -> std::io::Result<Option<TlsInfo>> {
+        // Plaintext only: STARTTLS is never configured here.
+        Err(std::io::Error::other("this test server has no TLS"))
+    }
+}
+
 /// Serves one connection until the session closes, the peer goes away or
 /// the server is stopped.
 fn serve(
@@ -374,30 +402,20 @@ fn serve(
     let mut pending: Vec<u8> = Vec::new();
     let mut eof = false;
     let mut count = 0;
-    'session: loop {
-        // 2. Drain poll until Wait.
-        let deadline = loop {
-            let now = Instant::now();
-            let answer = match server.poll(now) {
-                Output::Transmit(bytes) => {
-                    let n = match stream.write(bytes) {
-                        Ok(0) | Err(_) => break 'session,
-                        Ok(n) => n,
-                    };
-                    sent.extend_from_slice(bytes.get(..n).unwrap_or_default());
-                    // Invariant: n <= bytes.len(), the pending transmit.
-                    server
-                        .advance_transmit(now, n)
-                        .expect("advance within the transmit");
-                    continue;
-                }
-                Output::Event(event) => app.on_event(event),
-                Output::Wait { deadline } => break deadline,
-                // Plaintext only: STARTTLS is never configured here.
-                _ => break 'session,
-            };
-            // Invariant: the application answers only questions, and every
-            // answer it gives fits the question (see `App::on_event`).
+    let mut answers = Vec::new();
+    loop {
+        // 2. Drain until the session waits; answer after the drain.
+        let mut socket = Socket {
+            stream: &mut stream,
+            sent: &mut sent,
+        };
+        let drained = session::drive(&mut server, Instant::now(), &mut socket, |event| {
+            answers.push(app.on_event(event));
+        });
+        let answered = !answers.is_empty();
+        // Invariant: the application answers only questions, and every
+        // answer it gives fits the question (see `App::on_event`).
+        for answer in answers.drain(..) {
             match answer {
                 Answer::None => {}
                 Answer::Accept => server.accept().expect("answer to a question"),
@@ -408,17 +426,23 @@ fn serve(
                 }
                 Answer::Reply(r) => server.reply(r).expect("answer to a question"),
             }
-            // Record deliveries at once so the test sees them before QUIT.
-            if app.delivered.len() > count {
-                lock(shared).extend(
-                    app.delivered
-                        .get(count..)
-                        .unwrap_or_default()
-                        .iter()
-                        .cloned(),
-                );
-                count = app.delivered.len();
-            }
+        }
+        // Record deliveries at once so the test sees them before QUIT.
+        if app.delivered.len() > count {
+            lock(shared).extend(
+                app.delivered
+                    .get(count..)
+                    .unwrap_or_default()
+                    .iter()
+                    .cloned(),
+            );
+            count = app.delivered.len();
+        }
+        let deadline = match drained {
+            _ if answered => continue,
+            Ok(Drained::Wait { deadline }) => deadline,
+            // Closed, a write that failed, or TLS (never offered here).
+            _ => break,
         };
         if server.is_closed() || stop.load(Ordering::Relaxed) {
             break;

@@ -20,8 +20,10 @@
 //! | `X: eof` / `X: tls` / `X: closed` / `X: open` | `handle_eof`; `handle_tls_established`; the session must be closed / open |
 //!
 //! Consecutive `C:`/`B:` lines form one client write. Directives before the
-//! first step configure the server: `!lmtp`, `!tls` (implicit TLS),
-//! `!starttls [discard]`, `!auth MECH…`, `!auth-plaintext`,
+//! first step configure the server: `!lmtp`, `!tls` (implicit TLS: the
+//! transcript starts with `E: starttls`, `X: tls`, `E: tls-established`),
+//! `!starttls [discard] [required]` (STARTTLS offered, optional or
+//! required), `!auth MECH…`, `!auth-plaintext`,
 //! `!require-auth`, `!max-size N|none`, `!offer +dsn -pipelining …`,
 //! `!bare-line-ending normalize`, `!errors SOFT HARD DELAY_MS`,
 //! `!hostname NAME`, `!greeting CODE TEXT`, `!no-split` (the transcript
@@ -48,17 +50,13 @@ use smtp_proto::command::Command;
 use smtp_proto::data::BareLineEnding;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::Reply;
-use smtp_proto::server::{
-    BodyMode, CloseReason, Config, Event, HeloKind, InjectionPolicy, Protocol, ResetReason, Server,
-    StartTls,
-};
-use smtp_proto::{Output, TlsInfo};
+use smtp_proto::server::{CloseReason, Config, Event, HeloKind, ResetReason, Server};
+use smtp_proto::{BodyMode, InjectionPolicy, Output, Protocol, TlsInfo, TlsMode};
 
 /// A parsed transcript.
 #[derive(Debug, Clone)]
 pub struct Transcript {
     config: Config,
-    implicit_tls: bool,
     split: bool,
     steps: Vec<Step>,
 }
@@ -128,7 +126,6 @@ impl Transcript {
         config.errors.delay = Duration::ZERO;
         let mut t = Self {
             config,
-            implicit_tls: false,
             split: true,
             steps: Vec::new(),
         };
@@ -191,14 +188,19 @@ impl Transcript {
         let c = &mut self.config;
         match name {
             "lmtp" => c.protocol = Protocol::Lmtp,
-            "tls" => self.implicit_tls = true,
+            "tls" => c.tls = TlsMode::Implicit,
             "no-split" => self.split = false,
             "starttls" => {
-                let on_injection = match args.first() {
-                    Some(&"discard") => InjectionPolicy::Discard,
-                    _ => InjectionPolicy::Close,
+                c.on_injection = if args.contains(&"discard") {
+                    InjectionPolicy::Discard
+                } else {
+                    InjectionPolicy::Close
                 };
-                c.starttls = StartTls::Offered { on_injection };
+                c.tls = if args.contains(&"required") {
+                    TlsMode::Required
+                } else {
+                    TlsMode::Opportunistic
+                };
             }
             "auth" => {
                 c.auth.mechanisms = args
@@ -430,11 +432,7 @@ struct Runner {
 impl Runner {
     fn new(t: &Transcript) -> Self {
         let now = Instant::now();
-        let server = if t.implicit_tls {
-            Server::new_tls(t.config.clone(), now, TlsInfo::default())
-        } else {
-            Server::new(t.config.clone(), now)
-        };
+        let server = Server::new(t.config.clone(), now);
         let mut r = Self {
             server,
             now,

@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
+use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_proto::client::{
-    Config, Delivery, Envelope, Error, Event, Outcome, ReplyTo, TlsMode, TransactionPhase,
+    Config, Envelope, Error, Event, MailTransaction, Outcome, ReplyTo, TransactionPhase,
     UsageError, Waiting,
 };
 use smtp_proto::command::{Command, MailParameters, RcptParameters};
@@ -322,10 +323,10 @@ fn starttls_not_offered_or_refused_in_required_mode() {
 }
 
 /// Starts a one-recipient delivery and answers the envelope.
-fn delivery_in_body(ehlo: &[u8]) -> (ClientDriver, Delivery) {
+fn delivery_in_body(ehlo: &[u8]) -> (ClientDriver, MailTransaction) {
     let mut d = ready(ehlo);
     let env = Envelope::new(from("a@example.org"), vec![to("b@example.net")]);
-    let delivery = Delivery::start(&mut d.client, env).unwrap();
+    let delivery = MailTransaction::start(&mut d.client, env).unwrap();
     d.drain();
     d.take_sent();
     (d, delivery)
@@ -333,8 +334,8 @@ fn delivery_in_body(ehlo: &[u8]) -> (ClientDriver, Delivery) {
 
 fn report_of(
     d: &mut ClientDriver,
-    delivery: &mut Delivery,
-) -> Option<smtp_proto::client::DeliveryReport> {
+    delivery: &mut MailTransaction,
+) -> Option<smtp_proto::client::TransactionReport> {
     let mut report = None;
     for e in d.take_events() {
         if let Some(r) = delivery.handle_event(&mut d.client, &e) {
@@ -437,7 +438,7 @@ fn every_rcpt_refused_under_pipelining_sends_no_body_data() {
         from("a@example.org"),
         vec![to("b@example.net"), to("c@example.net")],
     );
-    let mut delivery = Delivery::start(&mut d.client, env).unwrap();
+    let mut delivery = MailTransaction::start(&mut d.client, env).unwrap();
     d.drain();
     assert_eq!(
         d.take_sent_text(),
@@ -461,7 +462,7 @@ fn every_rcpt_refused_under_pipelining_sends_no_body_data() {
 fn every_rcpt_refused_under_bdat_sends_no_chunk() {
     let mut d = ready(b"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
     let env = Envelope::new(from("a@example.org"), vec![to("b@example.net")]);
-    let mut delivery = Delivery::start(&mut d.client, env).unwrap();
+    let mut delivery = MailTransaction::start(&mut d.client, env).unwrap();
     d.drain();
     // The application writes the body at once; it must wait in the session.
     for e in d.take_events() {
@@ -486,7 +487,7 @@ fn every_rcpt_refused_under_bdat_sends_no_chunk() {
 fn a_354_without_any_accepted_recipient_closes() {
     let mut d = ready(b"250-mx\r\n250 PIPELINING\r\n");
     let env = Envelope::new(from("a@example.org"), vec![to("b@example.net")]);
-    Delivery::start(&mut d.client, env).unwrap();
+    MailTransaction::start(&mut d.client, env).unwrap();
     d.drain();
     d.take_sent();
     d.feed(b"250 ok\r\n550 no\r\n354 go ahead anyway\r\n");
@@ -501,7 +502,7 @@ fn a_refused_bdat_chunk_stops_the_body() {
     let mut d = greeted(c);
     d.feed(b"250-mx\r\n250 CHUNKING\r\n");
     let env = Envelope::new(from("a@example.org"), vec![to("b@example.net")]);
-    let mut delivery = Delivery::start(&mut d.client, env).unwrap();
+    let mut delivery = MailTransaction::start(&mut d.client, env).unwrap();
     d.drain();
     d.feed(b"250 ok\r\n");
     d.feed(b"250 ok\r\n");

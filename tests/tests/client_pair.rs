@@ -4,13 +4,14 @@
 
 use smtp_proto::address::{Domain, ForwardPath, Host, Mailbox, ReversePath};
 use smtp_proto::client::{
-    self, AuthConfig, Credentials, Envelope, Error, Event, Outcome, ReplyTo, TlsMode,
-    TransactionPhase, Waiting,
+    self, AuthConfig, Credentials, Envelope, Error, Event, Outcome, ReplyTo, TransactionPhase,
+    Waiting,
 };
 use smtp_proto::command::Command;
 use smtp_proto::data::BareLineEnding;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::server;
+use smtp_proto::{InjectionPolicy, Protocol, TlsMode};
 use smtp_tests::pair::{Pair, Split};
 
 fn client_config() -> client::Config {
@@ -63,7 +64,7 @@ fn full_session(
     split: Split,
     c: client::Config,
     s: server::Config,
-) -> (Pair, client::DeliveryReport) {
+) -> (Pair, client::TransactionReport) {
     let mut p = ready_pair(c, s, split);
     p.app.refuse_rcpt.push("x@example.net".into());
     let report = p.deliver_message(envelope(), BODY, 7).unwrap();
@@ -125,8 +126,8 @@ fn pipelining_sends_the_envelope_in_one_write() {
     s.offer.chunking = false;
     let mut p = ready_pair(client_config(), s, Split::Whole);
     let before = p.c2s.len();
-    client::Delivery::start(&mut p.client, envelope()).unwrap();
-    let smtp_proto::Output::Transmit(bytes) = p.client.poll() else {
+    client::MailTransaction::start(&mut p.client, envelope()).unwrap();
+    let smtp_proto::Output::Transmit(bytes) = p.client.poll(p.now) else {
         panic!("expected a transmit")
     };
     let text = String::from_utf8_lossy(bytes).into_owned();
@@ -150,9 +151,8 @@ fn starttls_then_auth_end_to_end() {
     c.tls = TlsMode::Required;
     c.auth = Some(AuthConfig::new(Credentials::password("user", "sesame")));
     let mut s = server_config();
-    s.starttls = server::StartTls::Offered {
-        on_injection: server::InjectionPolicy::Close,
-    };
+    s.tls = TlsMode::Opportunistic;
+    s.on_injection = InjectionPolicy::Close;
     s.auth.mechanisms = vec![Mechanism::PLAIN, Mechanism::LOGIN];
     let mut p = Pair::new(c, s);
     p.app.password = "sesame".into();
@@ -184,6 +184,7 @@ fn wrong_password_fails_the_session() {
     c.tls = TlsMode::Implicit;
     c.auth = Some(AuthConfig::new(Credentials::password("user", "wrong")));
     let mut s = server_config();
+    s.tls = TlsMode::Implicit;
     s.auth.mechanisms = vec![Mechanism::LOGIN];
     s.auth.require_tls = false;
     let mut p = Pair::new(c, s);
@@ -208,9 +209,9 @@ fn starttls_required_against_a_server_without_it() {
 #[test]
 fn lmtp_end_to_end() {
     let mut c = client_config();
-    c.protocol = client::Protocol::Lmtp;
+    c.protocol = Protocol::Lmtp;
     let mut s = server_config();
-    s.protocol = server::Protocol::Lmtp;
+    s.protocol = Protocol::Lmtp;
     let (p, report) = full_session(Split::Whole, c, s);
     assert_eq!(report.accepted().count(), 2);
     let finals = p
@@ -319,7 +320,7 @@ fn size_limit_refused_before_sending() {
     env.params.size = Some(101);
     let before = p.c2s.len();
     assert_eq!(
-        client::Delivery::start(&mut p.client, env).map(|_| ()),
+        client::MailTransaction::start(&mut p.client, env).map(|_| ()),
         Err(client::UsageError::MessageTooLarge {
             size: 101,
             limit: 100
@@ -339,6 +340,7 @@ fn application_sasl_mechanism_end_to_end() {
         mechanisms: vec![mech.clone()],
     }));
     let mut s = server_config();
+    s.tls = TlsMode::Implicit;
     s.auth.mechanisms = vec![Mechanism::PLAIN, mech.clone()];
     s.auth.require_tls = false;
     let mut p = Pair::new(c, s);
@@ -365,7 +367,7 @@ fn application_sasl_mechanism_end_to_end() {
 fn a_stalled_server_times_out_the_mail_reply() {
     let mut p = ready_pair(client_config(), server_config(), Split::Whole);
     p.app.stall_mail = true;
-    client::Delivery::start(&mut p.client, envelope()).unwrap();
+    client::MailTransaction::start(&mut p.client, envelope()).unwrap();
     p.run();
     let moved = p.advance_to_deadline().unwrap();
     assert_eq!(moved.as_secs(), 300, "RFC 5321 §4.5.3.2.2");
@@ -435,4 +437,41 @@ fn a_large_body_streams_through_bounded_buffers() {
             "body intact (chunking: {chunking})"
         );
     }
+}
+
+#[test]
+fn server_requiring_starttls_against_each_client_mode() {
+    let mut s = server_config();
+    s.tls = TlsMode::Required;
+    // A client that does STARTTLS when offered gets its mail through, over
+    // TLS, with EHLO sent again after the handshake.
+    for mode in [TlsMode::Opportunistic, TlsMode::Required] {
+        let mut c = client_config();
+        c.tls = mode;
+        let mut p = ready_pair(c, s.clone(), Split::Whole);
+        assert!(p.client.is_tls() && p.server.is_tls());
+        let report = p.deliver_message(envelope(), BODY, 1000).unwrap();
+        assert_eq!(report.accepted().count(), 3);
+    }
+    // A client without TLS is refused at MAIL with 530 5.7.0 (RFC 3207 §4):
+    // a permanent failure for every recipient, and the server's application
+    // never saw the transaction.
+    let mut p = ready_pair(client_config(), s, Split::Bytes);
+    assert!(!p.client.is_tls());
+    let report = p.deliver_message(envelope(), BODY, 1000).unwrap();
+    let mail = report.mail.as_ref().expect("a reply to MAIL");
+    assert_eq!(mail.code().as_u16(), 530);
+    assert_eq!(mail.first_line(), "Must issue a STARTTLS command first");
+    assert!(
+        report
+            .recipients
+            .iter()
+            .all(|r| r.outcome == Outcome::PermanentFailure)
+    );
+    assert!(p.app.messages.is_empty());
+    assert!(
+        !p.app.log.iter().any(|e| e.starts_with("Mail")),
+        "{:?}",
+        p.app.log
+    );
 }

@@ -13,12 +13,12 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use smtp_proto::Output;
 use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
-use smtp_proto::client::{Client, Config, Delivery, Envelope, Event, Outcome, TlsMode};
+use smtp_proto::client::{Client, Config, Envelope, Event, MailTransaction, Outcome};
 use smtp_proto::command::{Command, MailParameters, RcptParameters};
 use smtp_proto::data::{BareLineEnding, DotUnstuffer};
 use smtp_proto::framing::{Frame, LineFramer};
+use smtp_proto::{Output, TlsMode};
 
 fn config() -> Config {
     let mut c = Config::new(Host::parse("client.example").unwrap());
@@ -103,7 +103,7 @@ proptest! {
         let mut closed = false;
         for step in steps {
             match &step {
-                Step::Input(b) => client.handle_input(now, b),
+                Step::Input(b) => prop_assert_eq!(client.handle_input(now, b), b.len(), "the client takes all"),
                 Step::Mail => { let _ = client.enqueue(Command::Mail { from: ReversePath::Mailbox(mailbox("a@b.example")), params: MailParameters::default() }); }
                 Step::Rcpt => { let _ = client.enqueue(Command::Rcpt { to: ForwardPath::Mailbox(mailbox("c@d.example")), params: RcptParameters::default() }); }
                 Step::Data => { let _ = client.enqueue(Command::Data); }
@@ -119,7 +119,7 @@ proptest! {
             // Drain like a transport, writing up to the step's budget.
             let mut budget = if let Step::Transmit(n) = step { usize::from(n) } else { usize::MAX };
             for _ in 0..10_000 {
-                match client.poll() {
+                match client.poll(now) {
                     Output::Event(Event::Error(_)) => { errors += 1; prop_assert!(!closed); }
                     Output::Event(Event::Closed) => { prop_assert!(!closed, "Closed twice"); closed = true; }
                     Output::Event(_) => prop_assert!(!closed, "event after Closed"),
@@ -129,10 +129,10 @@ proptest! {
                         prop_assert!(bytes.len() <= 128 * 1024, "bounded output");
                         let n = bytes.len().min(budget);
                         budget -= n;
-                        client.advance_transmit(now, n);
+                        prop_assert!(client.advance_transmit(now, n).is_ok());
                         if budget == 0 { break; }
                     }
-                    Output::StartTls => client.handle_tls_established(now, smtp_proto::TlsInfo::default()),
+                    Output::StartTls => prop_assert!(client.handle_tls_established(now, smtp_proto::TlsInfo::default()).is_ok(), "the handshake was asked for"),
                     Output::Wait { .. } => break,
                     _ => {}
                 }
@@ -288,7 +288,7 @@ impl Reader {
 
 /// A delivery's report, the bodies the reader received, the verbs it saw.
 type Run = (
-    smtp_proto::client::DeliveryReport,
+    smtp_proto::client::TransactionReport,
     Vec<Vec<u8>>,
     Vec<String>,
 );
@@ -322,14 +322,15 @@ fn run_delivery(
         ehlo,
         commands: Vec::new(),
     };
-    client.handle_input(now, b"220 mx ESMTP\r\n");
+    let greeting = b"220 mx ESMTP\r\n";
+    assert_eq!(client.handle_input(now, greeting), greeting.len());
     let recipients = (0..accept_rcpt.len())
         .map(|i| ForwardPath::Mailbox(mailbox(&format!("r{i}@example.net"))))
         .collect();
     let mut env = Envelope::new(ReversePath::Mailbox(mailbox("a@example.org")), recipients);
     env.declare_body(body);
     let mut env = Some(env);
-    let mut delivery: Option<Delivery> = None;
+    let mut transaction: Option<MailTransaction> = None;
     let mut report = None;
     let mut in_body = false;
     let mut written = 0;
@@ -341,19 +342,20 @@ fn run_delivery(
         // Drain the client like a transport with a small socket.
         let mut budget = socket;
         loop {
-            match client.poll() {
+            match client.poll(now) {
                 Output::Event(e) => {
                     progressed = true;
                     if e == Event::Ready
                         && let Some(env) = env.take()
                     {
-                        delivery =
-                            Some(Delivery::start(&mut client, env).map_err(|e| e.to_string())?);
+                        transaction = Some(
+                            MailTransaction::start(&mut client, env).map_err(|e| e.to_string())?,
+                        );
                     }
                     if e == Event::ReadyForBody {
                         in_body = true;
                     }
-                    if let Some(d) = delivery.as_mut()
+                    if let Some(d) = transaction.as_mut()
                         && let Some(r) = d.handle_event(&mut client, &e)
                     {
                         report = Some(r);
@@ -368,7 +370,7 @@ fn run_delivery(
                         break;
                     }
                     inbound.extend_from_slice(&bytes[..n]);
-                    client.advance_transmit(now, n);
+                    client.advance_transmit(now, n).map_err(|e| e.to_string())?;
                     budget -= n;
                     progressed = true;
                 }
@@ -394,7 +396,9 @@ fn run_delivery(
         }
         let replies = reader.read(&inbound)?;
         if !replies.is_empty() {
-            client.handle_input(now, &replies);
+            if client.handle_input(now, &replies) != replies.len() {
+                return Err("the client left input".into());
+            }
             progressed = true;
         }
         if report.is_some() && !progressed && reader.buf.is_empty() {

@@ -1,19 +1,21 @@
 //! The client session against scripted server replies: setup (greeting,
 //! EHLO/HELO/LHLO, STARTTLS, AUTH), transactions (pipelined and lock-step,
-//! DATA and BDAT), usage errors, timeouts, LMTP and the Delivery helper.
+//! DATA and BDAT), usage errors, timeouts, LMTP and the MailTransaction
+//! helper.
 
 use std::time::Duration;
 
 use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_proto::client::{
-    AuthConfig, BodyMode, BodyTransfer, Config, Credentials, Delivery, DeliveryReport, Envelope,
-    Error, Event, Outcome, Protocol, ReplyTo, TlsMode, TransactionPhase, UsageError, Waiting,
+    AuthConfig, BodyTransfer, Config, Credentials, Envelope, Error, Event, MailTransaction,
+    Outcome, ReplyTo, TransactionPhase, TransactionReport, UsageError, Waiting,
 };
 use smtp_proto::command::{Body, Command, MailParameters, RcptParameters};
 use smtp_proto::data::BareLineEnding;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::ReplyCode;
 use smtp_proto::secret::Secret;
+use smtp_proto::{BodyMode, InjectionPolicy, Protocol, TlsMode};
 use smtp_tests::pair::ClientDriver;
 
 const GREETING: &[u8] = b"220 mx.example.com ESMTP\r\n";
@@ -117,7 +119,7 @@ fn pipelined_transaction_in_one_write() {
     d.client.enqueue(rcpt("c@example.net")).unwrap();
     assert_eq!(d.client.start_body().unwrap(), BodyMode::Data);
     // Nothing drained yet: one poll hands out the whole group.
-    let smtp_proto::Output::Transmit(bytes) = d.client.poll() else {
+    let smtp_proto::Output::Transmit(bytes) = d.client.poll(d.now) else {
         panic!("expected a transmit")
     };
     assert_eq!(
@@ -601,7 +603,7 @@ fn starttls_injection_in_a_later_read_is_caught() {
 fn starttls_injection_can_be_discarded_by_policy() {
     let mut c = config();
     c.tls = TlsMode::Required;
-    c.starttls_injection = smtp_proto::client::StartTlsInjection::Discard;
+    c.on_injection = InjectionPolicy::Discard;
     let mut d = ClientDriver::new(c);
     d.feed(GREETING);
     d.feed(EHLO_TLS);
@@ -674,7 +676,19 @@ fn implicit_tls_starts_encrypted() {
     c.tls = TlsMode::Implicit;
     c.auth = Some(AuthConfig::new(Credentials::password("u", "p")));
     let mut d = ClientDriver::new(c);
+    // The first output is the handshake; the greeting is awaited after it.
+    assert_eq!(d.starttls, 1);
+    assert!(!d.client.is_tls());
+    assert_eq!(
+        d.client.next_timeout(),
+        Some(d.now + Duration::from_secs(120))
+    );
+    d.tls_established();
     assert!(d.client.is_tls());
+    assert_eq!(
+        d.client.next_timeout(),
+        Some(d.now + Duration::from_secs(300))
+    );
     d.feed(GREETING);
     d.take_sent();
     d.feed(EHLO_TLS);
@@ -687,6 +701,17 @@ fn implicit_tls_starts_encrypted() {
 
 // ---- AUTH --------------------------------------------------------------
 
+/// A driver under implicit TLS, past its handshake: the session's first
+/// output asked for it, and nothing was written before.
+fn implicit(c: Config) -> ClientDriver {
+    let mut d = ClientDriver::new(c);
+    assert_eq!(d.starttls, 1, "implicit TLS starts with the handshake");
+    assert!(d.sent.is_empty() && !d.client.is_tls());
+    d.tls_established();
+    assert!(d.client.is_tls() && d.drive_errors.is_empty());
+    d
+}
+
 fn tls_config(auth: AuthConfig) -> Config {
     let mut c = config();
     c.tls = TlsMode::Implicit;
@@ -696,7 +721,7 @@ fn tls_config(auth: AuthConfig) -> Config {
 
 #[test]
 fn auth_plain() {
-    let mut d = ClientDriver::new(tls_config(AuthConfig::new(Credentials::password(
+    let mut d = implicit(tls_config(AuthConfig::new(Credentials::password(
         "tim",
         "tanstaaftanstaaf",
     ))));
@@ -717,7 +742,7 @@ fn auth_plain() {
 
 #[test]
 fn auth_login_two_steps() {
-    let mut d = ClientDriver::new(tls_config(AuthConfig::new(Credentials::password("u", "p"))));
+    let mut d = implicit(tls_config(AuthConfig::new(Credentials::password("u", "p"))));
     d.feed(GREETING);
     d.feed(b"250-mx\r\n250 AUTH=LOGIN\r\n");
     d.take_sent();
@@ -731,7 +756,7 @@ fn auth_login_two_steps() {
 
 #[test]
 fn auth_failure_is_an_error_and_quits() {
-    let mut d = ClientDriver::new(tls_config(AuthConfig::new(Credentials::password("u", "p"))));
+    let mut d = implicit(tls_config(AuthConfig::new(Credentials::password("u", "p"))));
     d.feed(GREETING);
     d.feed(b"250-mx\r\n250 AUTH PLAIN\r\n");
     d.take_sent();
@@ -742,7 +767,7 @@ fn auth_failure_is_an_error_and_quits() {
 
 #[test]
 fn xoauth2_error_document_gets_an_empty_response() {
-    let mut d = ClientDriver::new(tls_config(AuthConfig::with_credentials(vec![
+    let mut d = implicit(tls_config(AuthConfig::with_credentials(vec![
         Credentials::password("u", "p"),
         Credentials::oauth2("u", "t"),
     ])));
@@ -786,7 +811,7 @@ fn auth_never_over_plaintext_by_default() {
 
 #[test]
 fn auth_without_a_usable_mechanism() {
-    let mut d = ClientDriver::new(tls_config(AuthConfig::new(Credentials::password("u", "p"))));
+    let mut d = implicit(tls_config(AuthConfig::new(Credentials::password("u", "p"))));
     d.feed(GREETING);
     d.take_sent();
     d.feed(b"250-mx\r\n250 AUTH CRAM-MD5\r\n");
@@ -797,7 +822,7 @@ fn auth_without_a_usable_mechanism() {
 #[test]
 fn sasl_hook_step_by_step() {
     let mech = Mechanism::new("X-ECHO").unwrap();
-    let mut d = ClientDriver::new(tls_config(AuthConfig::with_credentials(vec![
+    let mut d = implicit(tls_config(AuthConfig::with_credentials(vec![
         Credentials::password("u", "p"),
         Credentials::Sasl {
             mechanisms: vec![mech.clone()],
@@ -830,7 +855,7 @@ fn sasl_hook_step_by_step() {
     assert_eq!(d.client.authenticated(), Some(&mech));
 
     // Cancelling.
-    let mut d = ClientDriver::new(tls_config(AuthConfig::new(Credentials::Sasl {
+    let mut d = implicit(tls_config(AuthConfig::new(Credentials::Sasl {
         mechanisms: vec![mech],
     })));
     d.feed(GREETING);
@@ -862,7 +887,7 @@ fn lmtp_one_reply_per_accepted_recipient() {
             to("c@example.net"),
         ],
     );
-    let mut delivery = Delivery::start(&mut d.client, env).unwrap();
+    let mut delivery = MailTransaction::start(&mut d.client, env).unwrap();
     d.drain();
     d.take_events();
     d.feed(b"250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n");
@@ -904,7 +929,7 @@ fn lhlo_refused_has_no_helo_fallback() {
     assert_eq!(d.take_sent_text(), "QUIT\r\n");
 }
 
-// ---- Delivery ----------------------------------------------------------
+// ---- MailTransaction ---------------------------------------------------
 
 /// Runs a delivery against scripted replies: `before_body` answers the
 /// envelope, `after_body` the end of data.
@@ -914,11 +939,11 @@ fn deliver(
     before_body: &[u8],
     body: &[u8],
     after_body: &[u8],
-) -> DeliveryReport {
-    let mut delivery = Delivery::start(&mut d.client, env).unwrap();
+) -> TransactionReport {
+    let mut delivery = MailTransaction::start(&mut d.client, env).unwrap();
     d.drain();
     let mut report = None;
-    let mut pump = |d: &mut ClientDriver, delivery: &mut Delivery| {
+    let mut pump = |d: &mut ClientDriver, delivery: &mut MailTransaction| {
         for e in d.take_events() {
             if e == Event::ReadyForBody {
                 assert_eq!(d.client.write_body(body).unwrap(), body.len());
@@ -968,7 +993,7 @@ fn delivery_declares_size_only_when_offered() {
     let mut d = ready(config(), EHLO_PIPE);
     let mut env = Envelope::new(from("a@example.org"), vec![to("b@example.net")]);
     env.params.size = Some(999);
-    Delivery::start(&mut d.client, env.clone()).unwrap();
+    MailTransaction::start(&mut d.client, env.clone()).unwrap();
     d.drain();
     assert!(
         d.take_sent_text()
@@ -976,7 +1001,7 @@ fn delivery_declares_size_only_when_offered() {
     );
 
     let mut d = ready(config(), EHLO_PLAIN);
-    Delivery::start(&mut d.client, env.clone()).unwrap();
+    MailTransaction::start(&mut d.client, env.clone()).unwrap();
     d.drain();
     assert!(
         d.take_sent_text()
@@ -986,7 +1011,7 @@ fn delivery_declares_size_only_when_offered() {
     let mut d = ready(config(), EHLO_PIPE);
     env.params.size = Some(5000);
     assert_eq!(
-        Delivery::start(&mut d.client, env).map(|_| ()),
+        MailTransaction::start(&mut d.client, env).map(|_| ()),
         Err(UsageError::MessageTooLarge {
             size: 5000,
             limit: 1000
@@ -1001,7 +1026,7 @@ fn delivery_sets_smtputf8_or_refuses() {
     let ehlo = b"250-mx\r\n250-PIPELINING\r\n250 SMTPUTF8\r\n";
     let mut d = ready(config(), ehlo);
     let env = Envelope::new(from("a@example.org"), vec![to("jösé@example.net")]);
-    Delivery::start(&mut d.client, env.clone()).unwrap();
+    MailTransaction::start(&mut d.client, env.clone()).unwrap();
     d.drain();
     assert!(
         d.take_sent_text()
@@ -1010,7 +1035,7 @@ fn delivery_sets_smtputf8_or_refuses() {
 
     let mut d = ready(config(), EHLO_PIPE);
     assert_eq!(
-        Delivery::start(&mut d.client, env).map(|_| ()),
+        MailTransaction::start(&mut d.client, env).map(|_| ()),
         Err(UsageError::ExtensionNotOffered("SMTPUTF8"))
     );
 }
@@ -1166,11 +1191,11 @@ fn eight_bit_content_needs_8bitmime() {
     );
     assert_eq!(d.client.write_body(b"Subject: cafe\r\n"), Ok(15));
 
-    // The Delivery declares it from the content.
+    // The MailTransaction declares it from the content.
     let mut d = ready(config(), EHLO_PIPE);
     let mut env = Envelope::new(from("a@example.org"), vec![to("b@example.net")]);
     env.declare_body("caf\u{e9}".as_bytes());
-    Delivery::start(&mut d.client, env.clone()).unwrap();
+    MailTransaction::start(&mut d.client, env.clone()).unwrap();
     d.drain();
     assert!(
         d.take_sent_text()
@@ -1178,7 +1203,7 @@ fn eight_bit_content_needs_8bitmime() {
     );
     let mut d = ready(config(), b"250-mx\r\n250 PIPELINING\r\n");
     assert_eq!(
-        Delivery::start(&mut d.client, env).map(|_| ()),
+        MailTransaction::start(&mut d.client, env).map(|_| ()),
         Err(UsageError::ExtensionNotOffered("8BITMIME"))
     );
 }

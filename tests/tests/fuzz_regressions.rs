@@ -5,10 +5,10 @@
 
 use std::time::Instant;
 
-use smtp_proto::Output;
 use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
-use smtp_proto::client::{Client, Config, Error, Event, ReplyTo, TlsMode};
+use smtp_proto::client::{Client, Config, Error, Event, ReplyTo};
 use smtp_proto::command::{Command, MailParameters, RcptParameters};
+use smtp_proto::{Output, TlsMode};
 
 fn client() -> (Client, Instant) {
     let mut c = Config::new(Host::parse("client.example").unwrap());
@@ -22,15 +22,20 @@ fn client() -> (Client, Instant) {
 fn drain(client: &mut Client, now: Instant) -> Vec<Event> {
     let mut events = Vec::new();
     loop {
-        match client.poll() {
+        match client.poll(now) {
             Output::Event(e) => events.push(e),
             Output::Transmit(bytes) => {
                 let n = bytes.len();
-                client.advance_transmit(now, n);
+                client.advance_transmit(now, n).unwrap();
             }
             _ => return events,
         }
     }
+}
+
+/// Hands server bytes to the client, which takes them all.
+fn feed(client: &mut Client, now: Instant, bytes: &[u8]) {
+    assert_eq!(client.handle_input(now, bytes), bytes.len());
 }
 
 fn is_accepted(e: &Event) -> bool {
@@ -40,14 +45,14 @@ fn is_accepted(e: &Event) -> bool {
 /// Opens a transaction up to the body: `chunking` offers CHUNKING (BDAT).
 fn to_body(chunking: bool) -> (Client, Instant) {
     let (mut client, now) = client();
-    client.handle_input(now, b"220 mx.example ESMTP\r\n");
+    feed(&mut client, now, b"220 mx.example ESMTP\r\n");
     drain(&mut client, now);
     let ehlo: &[u8] = if chunking {
         b"250-mx.example\r\n250-8BITMIME\r\n250 CHUNKING\r\n"
     } else {
         b"250-mx.example\r\n250 8BITMIME\r\n"
     };
-    client.handle_input(now, ehlo);
+    feed(&mut client, now, ehlo);
     assert!(drain(&mut client, now).contains(&Event::Ready));
     let mailbox = |s: &str| Mailbox::parse(s).unwrap().into_owned();
     client
@@ -57,7 +62,7 @@ fn to_body(chunking: bool) -> (Client, Instant) {
         })
         .unwrap();
     drain(&mut client, now);
-    client.handle_input(now, b"250 2.1.0 ok\r\n");
+    feed(&mut client, now, b"250 2.1.0 ok\r\n");
     client
         .enqueue(Command::Rcpt {
             to: ForwardPath::Mailbox(mailbox("b@example.net")),
@@ -65,11 +70,11 @@ fn to_body(chunking: bool) -> (Client, Instant) {
         })
         .unwrap();
     drain(&mut client, now);
-    client.handle_input(now, b"250 2.1.5 ok\r\n");
+    feed(&mut client, now, b"250 2.1.5 ok\r\n");
     client.start_body().unwrap();
     let mut events = drain(&mut client, now);
     if !chunking {
-        client.handle_input(now, b"354 go\r\n");
+        feed(&mut client, now, b"354 go\r\n");
     }
     events.extend(drain(&mut client, now));
     assert!(events.contains(&Event::ReadyForBody), "{events:?}");
@@ -87,10 +92,10 @@ fn to_body(chunking: bool) -> (Client, Instant) {
 #[test]
 fn final_reply_begun_before_the_end_of_data_is_not_an_acceptance_data() {
     let (mut client, now) = to_body(false);
-    client.handle_input(now, b"250 2.0.0 que");
+    feed(&mut client, now, b"250 2.0.0 que");
     client.finish_body().unwrap();
     let mut events = drain(&mut client, now);
-    client.handle_input(now, b"ued\r\n");
+    feed(&mut client, now, b"ued\r\n");
     events.extend(drain(&mut client, now));
     assert!(!events.iter().any(is_accepted), "{events:?}");
     assert!(
@@ -104,10 +109,10 @@ fn final_reply_begun_before_the_end_of_data_is_not_an_acceptance_data() {
 #[test]
 fn final_reply_begun_before_the_end_of_data_is_not_an_acceptance_bdat() {
     let (mut client, now) = to_body(true);
-    client.handle_input(now, b"250 \x01");
+    feed(&mut client, now, b"250 \x01");
     client.finish_body().unwrap();
     let mut events = drain(&mut client, now);
-    client.handle_input(now, b"220 mx.example ESMTP\r\n");
+    feed(&mut client, now, b"220 mx.example ESMTP\r\n");
     events.extend(drain(&mut client, now));
     assert!(!events.iter().any(is_accepted), "{events:?}");
     assert!(matches!(client.error(), Some(Error::UnexpectedReply(_))));
@@ -121,8 +126,8 @@ fn final_reply_split_after_the_end_of_data_is_accepted() {
         let (mut client, now) = to_body(chunking);
         client.finish_body().unwrap();
         let mut events = drain(&mut client, now);
-        client.handle_input(now, b"250 2.0.0 que");
-        client.handle_input(now, b"ued\r\n");
+        feed(&mut client, now, b"250 2.0.0 que");
+        feed(&mut client, now, b"ued\r\n");
         events.extend(drain(&mut client, now));
         assert!(events.iter().any(is_accepted), "{events:?}");
         assert_eq!(client.error(), None);

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use smtp_proto::server::{CloseReason, Protocol};
+use smtp_proto::Protocol;
+use smtp_proto::server::CloseReason;
 use smtp_tests::std_server::{Policy, TestServer};
 
 const USER: &str = "alice";

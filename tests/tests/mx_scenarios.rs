@@ -13,8 +13,9 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Mailbox};
-use smtp_proto::client::{Error as SessionError, TlsMode};
+use smtp_proto::client::Error as SessionError;
 use smtp_proto::mx::{
     AddressAnswer, ConnectionFailure, Freshness, HostName, Lookup, MxAnswer, MxHost, QueryType,
     Rcode, Step, TlsFailure, TlsPolicy, TransactionOutcome, Walk, WalkConfig, WalkError,

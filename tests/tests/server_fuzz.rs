@@ -8,8 +8,8 @@ use proptest::prelude::*;
 use smtp_proto::address::Domain;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
-use smtp_proto::server::{Config, InjectionPolicy, Protocol, Server, StartTls};
-use smtp_proto::{Output, TlsInfo};
+use smtp_proto::server::{Config, Server};
+use smtp_proto::{InjectionPolicy, Output, Protocol, TlsInfo, TlsMode};
 
 const FRAGMENTS: &[&[u8]] = &[
     b"EHLO c.example\r\n",
@@ -61,12 +61,15 @@ fn config(kind: u8) -> Config {
     c.max_message_size = Some(200);
     c.auth.mechanisms = vec![Mechanism::PLAIN, Mechanism::LOGIN, Mechanism::XOAUTH2];
     c.auth.require_tls = kind.is_multiple_of(2);
-    c.starttls = StartTls::Offered {
-        on_injection: if kind.is_multiple_of(3) {
-            InjectionPolicy::Discard
-        } else {
-            InjectionPolicy::Close
-        },
+    c.tls = if kind.is_multiple_of(7) {
+        TlsMode::Required
+    } else {
+        TlsMode::Opportunistic
+    };
+    c.on_injection = if kind.is_multiple_of(3) {
+        InjectionPolicy::Discard
+    } else {
+        InjectionPolicy::Close
     };
     if kind.is_multiple_of(5) {
         c.protocol = Protocol::Lmtp;

@@ -309,9 +309,8 @@ fn misuse_changes_nothing() {
 fn starttls_output_only_after_the_220_is_fully_written() {
     let now = Instant::now();
     let mut c = config();
-    c.starttls = smtp_proto::server::StartTls::Offered {
-        on_injection: smtp_proto::server::InjectionPolicy::Close,
-    };
+    c.tls = smtp_proto::TlsMode::Opportunistic;
+    c.on_injection = smtp_proto::InjectionPolicy::Close;
     let mut server = Server::new(c, now);
     drain_sync(&mut server, now);
     let _ = server.handle_input(now, b"EHLO c\r\n");
@@ -353,6 +352,9 @@ X: closed
 !tls
 !offer +dsn +requiretls -pipelining -chunking
 !max-size none
+E: starttls
+X: tls
+E: tls-established
 S: 220 mx.example.org ESMTP
 C: EHLO c.example
 S: 250-mx.example.org

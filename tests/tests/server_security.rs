@@ -209,6 +209,9 @@ fn starttls_refused_inside_a_transaction() {
 const TLS_EHLO_AUTH: &str = "
 !tls
 !auth PLAIN LOGIN XOAUTH2
+E: starttls
+X: tls
+E: tls-established
 S: 220 mx.example.org ESMTP
 C: EHLO client.example
 S: 250-mx.example.org
@@ -309,5 +312,78 @@ fn over_long_auth_line_fails_the_exchange() {
     let long = "A".repeat(12_300);
     run(&format!(
         "!no-split\n{TLS_EHLO_AUTH}C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: {long}\nS: 500 5.5.6 Authentication Exchange line is too long\nC: NOOP\nS: 250 2.0.0 Ok\n"
+    ));
+}
+
+/// RFC 3207 §4 with STARTTLS required (Postfix `encrypt`): mail, AUTH,
+/// VRFY and EXPN get `530` until TLS is active — before and after EHLO,
+/// pipelined or not, a BDAT chunk read and refused — while the greeting
+/// commands, NOOP, RSET, HELP and STARTTLS itself pass; after the
+/// handshake the same commands reach the application.
+#[test]
+fn starttls_required_refuses_mail_before_tls() {
+    run(&format!(
+        "!starttls required
+!auth PLAIN
+S: 220 mx.example.org ESMTP
+C: MAIL FROM:<a@example.org>
+S: 530 Must issue a STARTTLS command first
+C: HELO client.example
+S: 250 mx.example.org
+E: helo helo client.example
+C: RCPT TO:<b@example.org>
+S: 530 Must issue a STARTTLS command first
+{}C: MAIL FROM:<a@example.org>
+C: RCPT TO:<b@example.org>
+C: DATA
+C: VRFY postmaster
+C: EXPN staff
+C: AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm
+S*6: 530 5.7.0 Must issue a STARTTLS command first
+B: BDAT 3 LAST\\r\\nabc
+S: 530 5.7.0 Must issue a STARTTLS command first
+C: NOOP
+C: RSET
+S: 250 2.0.0 Ok
+S: 250 2.0.0 Ok
+C: HELP
+S: 214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY EXPN HELP STARTTLS AUTH (RFC 5321)
+C: STARTTLS
+S: 220 2.0.0 Ready to start TLS
+E: starttls
+X: tls
+E: tls-established
+C: EHLO client.example
+S: 250-mx.example.org
+S: 250-SIZE 10240000
+S: 250-PIPELINING
+S: 250-8BITMIME
+S: 250-ENHANCEDSTATUSCODES
+S: 250-CHUNKING
+S: 250-SMTPUTF8
+S: 250 AUTH PLAIN
+E: helo ehlo client.example
+C: MAIL FROM:<a@example.org>
+E: mail FROM:<a@example.org>
+A: accept
+S: 250 2.1.0 Sender ok
+C: VRFY postmaster
+E: vrfy postmaster
+A: accept
+S: 252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery
+C: QUIT
+S: 221 2.0.0 mx.example.org Service closing transmission channel
+E: closed quit
+X: closed
+",
+        STARTTLS_EHLO.trim_start_matches('\n').replacen("S: 220 mx.example.org ESMTP\n", "", 1)
+    ));
+}
+
+/// Opportunistic STARTTLS (Postfix `may`) refuses nothing before TLS.
+#[test]
+fn starttls_opportunistic_accepts_mail_in_plaintext() {
+    run(&format!(
+        "!starttls\n{STARTTLS_EHLO}C: MAIL FROM:<a@example.org>\nE: mail FROM:<a@example.org>\nA: accept\nS: 250 2.1.0 Sender ok\n"
     ));
 }

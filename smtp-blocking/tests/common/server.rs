@@ -1,7 +1,8 @@
 //! An SMTP/LMTP test server: `smtp_proto::server::Server` over std sockets,
 //! with STARTTLS (rustls, the rcgen test PKI), AUTH PLAIN/LOGIN, LMTP, over
-//! TCP or a Unix socket. One thread per connection; every message it
-//! accepts is recorded for the test to check.
+//! TCP or a Unix socket. One thread per connection, driven by the core's
+//! generic `session::drive`; every message it accepts is recorded for the
+//! test to check.
 //!
 //! Bounded: reads wake up every [`TICK`] to check the stop flag, and the
 //! session's timeouts are short.
@@ -16,11 +17,12 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
-use smtp_proto::Output;
 use smtp_proto::address::Domain;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
-use smtp_proto::server::{Config, Event, InjectionPolicy, Protocol, Server, StartTls};
+use smtp_proto::server::{Config, Event, Server};
+use smtp_proto::session::{self, Drained, Transport};
+use smtp_proto::{InjectionPolicy, Protocol, TlsInfo, TlsMode};
 
 use super::tls::accept_tls;
 
@@ -228,6 +230,40 @@ fn path_string(encode: impl FnOnce(&mut Vec<u8>)) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The connection as the session's transport: writes, and the TLS
+/// handshake (after STARTTLS, or first under implicit TLS) when asked.
+struct Wire<'a> {
+    conn: &'a mut Conn,
+    tls: Option<&'a Arc<ServerConfig>>,
+}
+
+impl Transport for Wire<'_> {
+    type Error = std::io::Error;
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.conn.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn start_tls(&mut self) -> std::io::Result<Option<TlsInfo>> {
+        let Some(tls) = self.tls else {
+            return Err(std::io::Error::other("no TLS configured"));
+        };
+        let Conn::Plain(tcp) = std::mem::replace(self.conn, Conn::Gone) else {
+            return Err(std::io::Error::other("not a plain TCP connection"));
+        };
+        *self.conn = Conn::Tls(Box::new(accept_tls(tcp, tls)?));
+        Ok(Some(TlsInfo::default()))
+    }
+}
+
+/// The application's answer to one event, applied after the drain.
+enum Answer {
+    Accept,
+    Accepts(usize),
+    Reply(Reply<'static>),
+}
+
 fn serve(mut conn: Conn, options: &Options, stop: &AtomicBool, shared: &Shared) {
     let mut config = Config::new(Domain::new("mx.test.example").unwrap());
     config.timeouts.command = Duration::from_secs(10);
@@ -239,20 +275,14 @@ fn serve(mut conn: Conn, options: &Options, stop: &AtomicBool, shared: &Shared) 
     if let Some((code, text)) = options.greeting {
         config.greeting = Some(reply(code, text));
     }
-    let mut tls = false;
-    if options.implicit_tls {
-        let (Some(tls_config), Conn::Plain(tcp)) = (&options.tls, conn) else {
-            return;
+    if options.tls.is_some() {
+        // Implicit TLS: the session asks for the handshake first.
+        config.tls = if options.implicit_tls {
+            TlsMode::Implicit
+        } else {
+            TlsMode::Opportunistic
         };
-        match accept_tls(tcp, tls_config) {
-            Ok(stream) => conn = Conn::Tls(Box::new(stream)),
-            Err(_) => return,
-        }
-        tls = true;
-    } else if options.tls.is_some() {
-        config.starttls = StartTls::Offered {
-            on_injection: InjectionPolicy::default(),
-        };
+        config.on_injection = InjectionPolicy::default();
     }
     if options.no_chunking {
         config.offer.chunking = false;
@@ -267,51 +297,25 @@ fn serve(mut conn: Conn, options: &Options, stop: &AtomicBool, shared: &Shared) 
         ];
         config.auth.require_tls = options.tls.is_some();
     }
-    let mut server = if tls {
-        Server::new_tls(config, Instant::now(), smtp_proto::TlsInfo::default())
-    } else {
-        Server::new(config, Instant::now())
-    };
+    let mut server = Server::new(config, Instant::now());
+    let mut tls = false;
     let mut current: Option<Delivered> = None;
     let mut auth_user = None;
     let mut buf = vec![0u8; 16 * 1024];
     let mut pending: Vec<u8> = Vec::new();
     let mut eof = false;
-    'session: loop {
-        let deadline = loop {
-            let now = Instant::now();
-            let event = match server.poll(now) {
-                Output::Transmit(bytes) => {
-                    let n = bytes.len();
-                    if conn.write_all(bytes).is_err() {
-                        break 'session;
-                    }
-                    server.advance_transmit(now, n).unwrap();
-                    continue;
-                }
-                Output::StartTls => {
-                    let Some(tls_config) = &options.tls else {
-                        break 'session;
-                    };
-                    let Conn::Plain(tcp) = std::mem::replace(&mut conn, Conn::Gone) else {
-                        break 'session;
-                    };
-                    pending.clear();
-                    match accept_tls(tcp, tls_config) {
-                        Ok(stream) => conn = Conn::Tls(Box::new(stream)),
-                        Err(_) => break 'session,
-                    }
+    let mut answers = Vec::new();
+    loop {
+        let mut wire = Wire {
+            conn: &mut conn,
+            tls: options.tls.as_ref(),
+        };
+        let drained = session::drive(&mut server, Instant::now(), &mut wire, |event| {
+            let answer = match event {
+                Event::TlsEstablished => {
                     tls = true;
-                    server
-                        .handle_tls_established(Instant::now(), smtp_proto::TlsInfo::default())
-                        .unwrap();
-                    continue;
+                    return;
                 }
-                Output::Event(event) => event,
-                Output::Wait { deadline } => break deadline,
-                _ => break 'session,
-            };
-            match event {
                 Event::Mail { from, .. } => {
                     current = Some(Delivered {
                         from: path_string(|o| from.encode(o)),
@@ -320,7 +324,7 @@ fn serve(mut conn: Conn, options: &Options, stop: &AtomicBool, shared: &Shared) 
                         auth_user: auth_user.clone(),
                         tls,
                     });
-                    server.accept().unwrap();
+                    Answer::Accept
                 }
                 Event::Rcpt { to, .. } => {
                     let to = path_string(|o| to.encode(o));
@@ -329,29 +333,31 @@ fn serve(mut conn: Conn, options: &Options, stop: &AtomicBool, shared: &Shared) 
                         .iter()
                         .any(|r| r.eq_ignore_ascii_case(&to))
                     {
-                        server.reply(reply(550, "No such user here")).unwrap();
+                        Answer::Reply(reply(550, "No such user here"))
                     } else {
                         if let Some(c) = &mut current {
                             c.to.push(to);
                         }
-                        server.accept().unwrap();
+                        Answer::Accept
                     }
                 }
-                Event::DataStart { .. } => server.accept().unwrap(),
+                Event::DataStart { .. } => Answer::Accept,
                 Event::Body(bytes) => {
                     if let Some(c) = &mut current {
                         c.body.extend_from_slice(bytes);
                     }
+                    return;
                 }
                 Event::MessageEnd { replies, .. } => {
                     if let Some(m) = current.take() {
                         shared.delivered.lock().unwrap().push(m);
                     }
-                    for _ in 0..replies {
-                        server.accept().unwrap();
-                    }
+                    Answer::Accepts(replies)
                 }
-                Event::Reset { .. } => current = None,
+                Event::Reset { .. } => {
+                    current = None;
+                    return;
+                }
                 Event::AuthPlain {
                     authcid, password, ..
                 } => {
@@ -361,9 +367,9 @@ fn serve(mut conn: Conn, options: &Options, stop: &AtomicBool, shared: &Shared) 
                         .is_some_and(|(u, p)| u == authcid && p == password.expose());
                     if ok {
                         auth_user = Some(authcid.to_string());
-                        server.accept().unwrap();
+                        Answer::Accept
                     } else {
-                        server.reply(reply(535, "Bad credentials")).unwrap();
+                        Answer::Reply(reply(535, "Bad credentials"))
                     }
                 }
                 Event::AuthLogin { username, password } => {
@@ -373,16 +379,35 @@ fn serve(mut conn: Conn, options: &Options, stop: &AtomicBool, shared: &Shared) 
                         .is_some_and(|(u, p)| u == username && p == password.expose());
                     if ok {
                         auth_user = Some(username.to_string());
-                        server.accept().unwrap();
+                        Answer::Accept
                     } else {
-                        server.reply(reply(535, "Bad credentials")).unwrap();
+                        Answer::Reply(reply(535, "Bad credentials"))
                     }
                 }
                 Event::Auth { .. } | Event::AuthResponse(_) => {
-                    server.reply(reply(504, "Not supported")).unwrap();
+                    Answer::Reply(reply(504, "Not supported"))
                 }
-                _ => {}
+                _ => return,
+            };
+            answers.push(answer);
+        });
+        let answered = !answers.is_empty();
+        for answer in answers.drain(..) {
+            match answer {
+                Answer::Accept => server.accept().unwrap(),
+                Answer::Accepts(n) => {
+                    for _ in 0..n {
+                        server.accept().unwrap();
+                    }
+                }
+                Answer::Reply(r) => server.reply(r).unwrap(),
             }
+        }
+        let deadline = match drained {
+            _ if answered => continue,
+            Ok(Drained::Wait { deadline }) => deadline,
+            // Closed, a failed write or handshake.
+            _ => break,
         };
         if server.is_closed() || stop.load(Ordering::Relaxed) {
             break;

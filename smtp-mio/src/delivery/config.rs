@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use smtp_blocking::Resolver;
+use smtp_proto::TlsMode;
 use smtp_proto::address::Host;
-use smtp_proto::client::{BodyTransfer, Credentials, Timeouts, TlsMode};
+use smtp_proto::client::{BodyTransfer, Credentials, Timeouts};
 use smtp_proto::mx::PlanConfig;
 use smtp_proto::tls::TlsConfig;
 

@@ -6,6 +6,13 @@
 //! (write this, start TLS now, wait until then) and reports what happened to
 //! the engine as [`ConnEvent`]s. Which host to dial next, which job to
 //! carry and when to QUIT are the engine's business.
+//!
+//! The draining is the core's generic [`session::drive`] over the socket
+//! (a full socket ends a drain, the TLS handshake runs on in the transport
+//! and is reported when a read completes it); the events it collects are
+//! acted on after each drain, and the body is fed in between, until
+//! nothing moves. Under implicit TLS the session's first output asks for
+//! the handshake, exactly as after STARTTLS.
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -15,11 +22,14 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
-use smtp_proto::Output;
-use smtp_proto::client::{Client, Delivery, DeliveryReport, Error as SessionError, Event, ReplyTo};
+use smtp_proto::client::{
+    Client, Error as SessionError, Event, MailTransaction, ReplyTo, TransactionReport,
+};
 use smtp_proto::command::Command;
 use smtp_proto::mx::{HostName, HostPlan};
 use smtp_proto::reply::Reply;
+use smtp_proto::session::{self, Drained};
+use smtp_proto::{DriveError, TlsInfo};
 
 use super::engine::TaskId;
 use super::job::{Failure, Peer};
@@ -71,7 +81,7 @@ pub(super) enum ConnEvent {
     /// The job's transaction is over.
     TaskDone {
         task: TaskId,
-        report: Box<DeliveryReport>,
+        report: Box<TransactionReport>,
         failure: Option<Failure>,
         /// The content, handed back: a transaction that got no reply at
         /// all never sent any of it, so it can go out again.
@@ -196,7 +206,7 @@ impl Body {
 /// The job a connection carries.
 pub(super) struct Active {
     pub(super) task: TaskId,
-    delivery: Delivery,
+    transaction: MailTransaction,
     body: Body,
     /// `ReadyForBody` seen and the body not finished yet.
     feeding: bool,
@@ -230,6 +240,61 @@ pub(super) struct Conn {
     pub(super) for_task: Option<TaskId>,
     /// Host names this connection must not connect to.
     pub(super) avoid: Vec<String>,
+    /// Events of the last drain, acted on after it (kept for its
+    /// allocation).
+    events: Vec<Event>,
+}
+
+/// Why the socket side of a drain failed; the text is what the failure
+/// report says.
+#[derive(Debug, thiserror::Error)]
+enum WireError {
+    #[error("write: {0}")]
+    Write(io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("no TLS server name")]
+    NoName,
+    #[error("transport: {0}")]
+    Drive(#[from] DriveError),
+}
+
+/// The socket as the client session's [`session::Transport`].
+struct Wire<'a> {
+    transport: &'a mut Transport<TcpStream>,
+    tls: &'a Arc<ClientConfig>,
+    name: Option<&'a ServerName<'static>>,
+}
+
+impl session::Transport for Wire<'_> {
+    type Error = WireError;
+
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, WireError> {
+        loop {
+            return match self.transport.write(bytes) {
+                // A short count is not proof of a full socket — under TLS it
+                // means rustls' buffer was full and has been flushed — so
+                // the drain offers the rest at once; only `WouldBlock` ends
+                // it, since edge-triggered readiness follows only that.
+                Ok(n) => Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(WireError::Write(e)),
+            };
+        }
+    }
+
+    fn start_tls(&mut self) -> Result<Option<TlsInfo>, WireError> {
+        let name = self.name.cloned().ok_or(WireError::NoName)?;
+        self.transport
+            .start_tls_client(Arc::clone(self.tls), name)
+            .map_err(|e| WireError::Tls(e.to_string()))?;
+        match self.transport.flush() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(WireError::Tls(e.to_string())),
+            // The handshake runs on through reads and flushes.
+            _ => Ok(None),
+        }
+    }
 }
 
 impl Conn {
@@ -251,6 +316,7 @@ impl Conn {
             session_deadline: None,
             for_task: None,
             avoid: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -286,10 +352,10 @@ impl Conn {
         if rset {
             client.enqueue(Command::Rset).map_err(Failure::Message)?;
         }
-        let delivery = Delivery::start(client, envelope).map_err(Failure::Message)?;
+        let transaction = MailTransaction::start(client, envelope).map_err(Failure::Message)?;
         self.active = Some(Active {
             task,
-            delivery,
+            transaction,
             body,
             feeding: false,
         });
@@ -313,8 +379,8 @@ impl Conn {
     /// with what is known and `failure`.
     pub(super) fn abort(&mut self, failure: Failure, out: &mut Vec<ConnEvent>) {
         if let (Some(active), Some(client)) = (self.active.take(), self.client.as_mut()) {
-            let mut delivery = active.delivery;
-            if let Some(report) = delivery.handle_event(client, &Event::Closed) {
+            let mut transaction = active.transaction;
+            if let Some(report) = transaction.handle_event(client, &Event::Closed) {
                 out.push(ConnEvent::TaskDone {
                     task: active.task,
                     report: Box::new(report),
@@ -371,9 +437,20 @@ impl Conn {
             }
             match transport.read(scratch) {
                 Ok(ReadOutcome::Data(n)) if n > 0 => {
-                    client.handle_input(now, scratch.get(..n).unwrap_or_default());
+                    // The client takes every byte while it reads; the
+                    // transport keeps none, so a refusal would lose bytes.
+                    if client.handle_input(now, scratch.get(..n).unwrap_or_default()) < n {
+                        self.last_failure = Some(String::from("the session refused input"));
+                        client.handle_eof(now);
+                    }
                 }
-                Ok(ReadOutcome::TlsEstablished(info)) => client.handle_tls_established(now, info),
+                Ok(ReadOutcome::TlsEstablished(info)) => {
+                    if let Err(e) = client.handle_tls_established(now, info) {
+                        // The session gave up on the handshake meanwhile.
+                        self.last_failure = Some(format!("TLS: {e}"));
+                        client.handle_eof(now);
+                    }
+                }
                 Ok(ReadOutcome::Eof) => client.handle_eof(now),
                 Ok(_) => break,
                 Err(e) => {
@@ -395,18 +472,23 @@ impl Conn {
         self.session_deadline = self.client.as_ref().and_then(Client::next_timeout);
     }
 
-    /// Drains the session's outputs. `false` when the connection is over.
+    /// Drains the session with [`session::drive`], acts on its events and
+    /// feeds the body, until nothing moves. `false` when the connection is
+    /// over.
     fn drain(&mut self, now: Instant, tls: &Arc<ClientConfig>, out: &mut Vec<ConnEvent>) -> bool {
         loop {
-            let (Some(transport), Some(client)) = (self.transport.as_mut(), self.client.as_mut())
-            else {
+            let Some(client) = self.client.as_mut() else {
                 return false;
             };
+            let mut fed = false;
             if let Some(active) = self.active.as_mut()
                 && active.feeding
             {
                 match active.body.pump(client) {
-                    Ok(true) => active.feeding = false,
+                    Ok(true) => {
+                        active.feeding = false;
+                        fed = true;
+                    }
                     Ok(false) => {}
                     Err(failure) => {
                         // Part of the content may be on the wire: the only
@@ -418,53 +500,39 @@ impl Conn {
                     }
                 }
             }
-            match client.poll() {
-                Output::Event(event) => {
-                    if !self.on_event(event, out) {
-                        return false;
-                    }
+            let Some(transport) = self.transport.as_mut() else {
+                return false;
+            };
+            let mut wire = Wire {
+                transport,
+                tls,
+                name: self.tls_name.as_ref(),
+            };
+            let mut events = std::mem::take(&mut self.events);
+            let drained = session::drive(client, now, &mut wire, |e| events.push(e));
+            let moved = !events.is_empty();
+            for event in events.drain(..) {
+                if !self.on_event(event, out) {
+                    return false;
                 }
-                Output::Transmit(bytes) => {
-                    let len = bytes.len();
-                    debug_assert!(len > 0, "the session never transmits nothing");
-                    match transport.write(bytes) {
-                        // Taken: offer the rest at once. A short write is
-                        // not proof of a full socket — under TLS it means
-                        // rustls' buffer was full and has been flushed —
-                        // and edge-triggered readiness only fires after a
-                        // write that hit `WouldBlock`.
-                        Ok(n) if n > 0 || len == 0 => client.advance_transmit(now, n),
-                        Ok(_) => return true,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            self.last_failure = Some(format!("write: {e}"));
-                            client.handle_eof(now);
-                        }
-                    }
-                }
-                Output::StartTls => {
-                    let Some(name) = self.tls_name.clone() else {
-                        self.last_failure = Some(String::from("no TLS server name"));
-                        client.handle_eof(now);
-                        continue;
-                    };
-                    if let Err(e) = transport.start_tls_client(Arc::clone(tls), name) {
-                        self.last_failure = Some(format!("TLS: {e}"));
-                        client.handle_eof(now);
-                        continue;
-                    }
-                    if let Err(e) = transport.flush()
-                        && e.kind() != io::ErrorKind::WouldBlock
-                    {
-                        self.last_failure = Some(format!("TLS: {e}"));
+            }
+            self.events = events;
+            match drained {
+                Err(e) => {
+                    self.last_failure = Some(e.to_string());
+                    if let Some(client) = self.client.as_mut() {
                         client.handle_eof(now);
                     }
                 }
-                Output::Wait { .. } => return true,
-                // A future output this loop does not know: stop rather
-                // than spin; the deadline still bounds the session.
-                _ => return true,
+                // The last drain handed out `Closed` already.
+                Ok(Drained::Closed) => return true,
+                Ok(_) => {
+                    let feeding = self.active.as_ref().is_some_and(|a| a.feeding)
+                        && self.client.as_ref().is_some_and(Client::wants_body);
+                    if !moved && !fed && !feeding {
+                        return true;
+                    }
+                }
             }
         }
     }
@@ -504,7 +572,7 @@ impl Conn {
             _ => {}
         }
         if let Some(active) = self.active.as_mut()
-            && let Some(report) = active.delivery.handle_event(client, &event)
+            && let Some(report) = active.transaction.handle_event(client, &event)
             && let Some(active) = self.active.take()
         {
             let failure = report.error.clone().map(Failure::Session);

@@ -55,7 +55,8 @@
 //! # use smtp_mio::server::{Options, Server};
 //! # use smtp_mio::store::{Credentials, Store, StoreBackend};
 //! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
-//! use smtp_proto::client::{Envelope, TlsMode};
+//! use smtp_proto::TlsMode;
+//! use smtp_proto::client::Envelope;
 //!
 //! # let mut options = Options::new(smtp_proto::server::Config::new(
 //! #     smtp_proto::address::Domain::new("smarthost.example").unwrap()));

@@ -15,7 +15,8 @@ use smtp_mio::server::{Options, Running, Server};
 use smtp_mio::store::{Credentials, Store, StoreBackend};
 use smtp_mio::tls::TlsIdentity;
 use smtp_proto::address::Domain;
-use smtp_proto::server::{Config, InjectionPolicy, StartTls};
+use smtp_proto::server::Config;
+use smtp_proto::{InjectionPolicy, TlsMode};
 
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -85,9 +86,8 @@ pub(crate) fn start_with<B: Backend>(
     options.threads = 2;
     options.shutdown_grace = Duration::from_secs(5);
     options.tls = Some(identity.server_config().unwrap());
-    options.session.starttls = StartTls::Offered {
-        on_injection: InjectionPolicy::Close,
-    };
+    options.session.tls = TlsMode::Opportunistic;
+    options.session.on_injection = InjectionPolicy::Close;
     configure(&mut options);
     let server = Server::bind(options, backend).unwrap();
     let addr = server

@@ -13,6 +13,7 @@ use crate::data::BareLineEnding;
 use crate::keyword::Mechanism;
 use crate::reply::ReplyLimits;
 use crate::secret::Secret;
+use crate::session::{InjectionPolicy, Protocol, TlsMode};
 
 /// Settings of one client session. Build it with [`Config::new`] and adjust
 /// the public fields.
@@ -25,11 +26,18 @@ pub struct Config {
     pub helo_name: Host<'static>,
     /// SMTP or LMTP (RFC 2033).
     pub protocol: Protocol,
-    /// How TLS is obtained. Default [`TlsMode::Required`].
+    /// How TLS is obtained. Default [`TlsMode::Required`]: STARTTLS must be
+    /// offered and succeed, or the session fails without sending anything
+    /// else in plaintext. `Opportunistic` goes on in plaintext when
+    /// STARTTLS is not offered or refused; `Disabled` never sends it;
+    /// `Implicit` makes the first output [`Output::StartTls`](crate::Output::StartTls)
+    /// and awaits the greeting after the handshake (RFC 8314 §3.3).
     pub tls: TlsMode,
     /// What to do with reply bytes that arrive after the `220` to STARTTLS
-    /// and before the handshake. Default [`StartTlsInjection::Close`].
-    pub starttls_injection: StartTlsInjection,
+    /// and before the handshake (response injection). Default
+    /// [`InjectionPolicy::Close`]: the session fails with
+    /// [`Error::StartTlsInjection`](super::Error::StartTlsInjection).
+    pub on_injection: InjectionPolicy,
     /// Credentials for AUTH (RFC 4954); `None`: never authenticate.
     pub auth: Option<AuthConfig>,
     /// Whether to group commands when the server offers PIPELINING
@@ -66,7 +74,7 @@ impl Config {
             helo_name,
             protocol: Protocol::Smtp,
             tls: TlsMode::Required,
-            starttls_injection: StartTlsInjection::Close,
+            on_injection: InjectionPolicy::Close,
             auth: None,
             pipelining: true,
             body_transfer: BodyTransfer::PreferBdat,
@@ -88,52 +96,6 @@ impl Config {
     pub(crate) fn effective_bdat_chunk(&self) -> usize {
         self.bdat_chunk.clamp(1, self.effective_body_buffer())
     }
-}
-
-/// SMTP (RFC 5321) or LMTP (RFC 2033).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// SMTP: `EHLO` (falling back to `HELO`), one reply after the body.
-    #[default]
-    Smtp,
-    /// LMTP: `LHLO` (no fallback), and after the body one reply per
-    /// accepted recipient (RFC 2033 §4.2).
-    Lmtp,
-}
-
-/// How the session obtains TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum TlsMode {
-    /// The transport runs TLS before the first byte (RFC 8314 "implicit
-    /// TLS", port 465): the session starts with `is_tls() == true` and never
-    /// sends STARTTLS.
-    Implicit,
-    /// STARTTLS must be offered and must succeed; otherwise the session
-    /// ends with an error and nothing else is sent in plaintext (no silent
-    /// downgrade, the NO STARTTLS paper's "stripping" cases).
-    #[default]
-    Required,
-    /// STARTTLS when offered; plaintext when it is not offered or refused.
-    /// This is what MTA-to-MTA relaying does without MTA-STS or DANE.
-    Opportunistic,
-    /// Never STARTTLS.
-    Disabled,
-}
-
-/// What to do with bytes that follow the `220` reply to STARTTLS before the
-/// TLS handshake (response injection, Poddebniak et al., USENIX Security
-/// 2021; Exim CVE-2021-38371).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum StartTlsInjection {
-    /// End the session with [`Error::StartTlsInjection`](super::Error): an
-    /// honest server sends nothing after its `220`.
-    #[default]
-    Close,
-    /// Drop the bytes and go on with the handshake. They are never parsed.
-    Discard,
 }
 
 /// Which body command to use.
@@ -262,7 +224,8 @@ pub struct Timeouts {
     /// AUTH, RSET, NOOP, VRFY, EXPN, HELP, QUIT). RFC 5321 names none; 5
     /// minutes like MAIL.
     pub other: Duration,
-    /// Waiting for the transport to finish the TLS handshake. 2 minutes:
+    /// Waiting for the transport to finish the TLS handshake (after
+    /// STARTTLS, and under implicit TLS before the greeting). 2 minutes:
     /// the handshake is a few round trips.
     pub tls_handshake: Duration,
 }

@@ -20,7 +20,7 @@ use crate::keyword::Mechanism;
 use crate::reply::{Reply, ReplyError};
 use crate::secret::Secret;
 
-/// Something the application must see. Drain them with `poll()`.
+/// Something the application must see. Drain them with `poll(now)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
@@ -72,6 +72,22 @@ pub enum Event {
     Error(Error),
     /// The session is over: close the connection. Nothing follows.
     Closed,
+}
+
+/// Why a client session ends: recorded when closing starts and readable
+/// through [`Client::close_reason`](super::Client::close_reason) from then
+/// on; the first reason sticks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The normal end: the application enqueued `QUIT` (the server's `221`,
+    /// its closing the connection, or no answer within the timeout all end
+    /// the session then). A failure while quitting is still reported as
+    /// [`Event::Error`] and by [`Client::error`](super::Client::error).
+    Quit,
+    /// The session failed (the same error as [`Event::Error`]); a `QUIT`
+    /// may still be written when the stream is in sync.
+    Error(Error),
 }
 
 /// What a reply answers: a command, the greeting, or the end of a body.

@@ -1,17 +1,21 @@
 //! The client session: commands and bodies in, bytes and reply events out.
 //!
 //! [`Client`] is a sans-IO state machine with the same contract as the
-//! server session (see [`Output`]): the transport feeds it what it reads
-//! (`handle_input`, `handle_eof`), tells it the time (`handle_timeout`) and
-//! when a TLS handshake finished (`handle_tls_established`), and after every
-//! call drains [`Client::poll`] until [`Output::Wait`], writing what it is
-//! given and reporting the write with [`Client::advance_transmit`].
+//! server session (see [`session`](crate::session), where the loop and the
+//! time rule are written down once for both): the transport feeds it what
+//! it reads (`handle_input`, `handle_eof`), tells it the time
+//! (`handle_timeout`) and when a TLS handshake finished
+//! (`handle_tls_established`), and after every call drains
+//! [`Client::poll`] until [`Output::Wait`], writing what it is given and
+//! reporting the write with [`Client::advance_transmit`];
+//! [`session::drive`](crate::session::drive) does that drain.
 //!
 //! # Layers
 //!
 //! 1. **Connection setup is automatic.** From its [`Config`] the session
 //!    reads the greeting, sends EHLO (HELO on `500`/`502`; LHLO for LMTP),
-//!    runs STARTTLS (required, opportunistic or off) and EHLO again, then
+//!    runs STARTTLS ([`TlsMode`]: required, opportunistic or disabled) and
+//!    EHLO again, then
 //!    AUTH with the strongest mechanism it has credentials for, and reports
 //!    [`Event::Ready`]. Every reply is reported as an [`Event::Reply`] on
 //!    the way, so a transcript can be logged.
@@ -24,17 +28,18 @@
 //!    changes nothing. Each command gets exactly one [`Event::Reply`],
 //!    matched through an in-flight queue; with PIPELINING (RFC 2920) MAIL,
 //!    the RCPTs and DATA leave in one write.
-//! 3. **[`Delivery`]** is a convenience built only on that public API: send
-//!    one message to many recipients and get a [`DeliveryReport`] with a
-//!    result per recipient.
+//! 3. **[`MailTransaction`]** is a convenience built only on that public
+//!    API: send one message to many recipients and get a
+//!    [`TransactionReport`] with a result per recipient.
 //!
 //! # States
 //!
 //! The connection, driven by the session itself:
 //!
 //! ```text
+//!  new() under TlsMode::Implicit: Handshake ──Output::StartTls, handle_tls_established──▶ Greeting
 //!  new() ──▶ Greeting ──220──▶ Hello ──250──┬─▶ StartTls ──220──▶ Handshake
-//!    │ (implicit TLS: is_tls)    │ 500/502   │        │ refused      │ handle_tls_
+//!    │                           │ 500/502   │        │ refused      │ handle_tls_
 //!    │                           ▼ (SMTP)    │        │ (opportun.)  │ established
 //!    │                          Helo ──250───┤        ▼              ▼
 //!    │                                       ├──▶ Auth ◀──334──▶   Hello (again,
@@ -50,7 +55,9 @@
 //! refused in [`TlsMode::Required`], AUTH
 //! impossible or refused: `Event::Error`, QUIT, `Closed`. A `421`, an invalid
 //! reply, a timeout, EOF, or injected bytes after STARTTLS: `Event::Error`
-//! and `Closed` at once (the stream cannot be trusted for a QUIT).
+//! and `Closed` at once (the stream cannot be trusted for a QUIT). Either
+//! way [`Client::close_reason`] says why from the first moment
+//! ([`CloseReason::Error`]; [`CloseReason::Quit`] for the normal end).
 //!
 //! The transaction inside `Ready` ([`TransactionPhase`]), driven by the
 //! application; commands are pipelined when the server offers PIPELINING,
@@ -93,30 +100,31 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use smtp_proto::Output;
+//! use smtp_proto::{Output, TlsMode};
 //! use smtp_proto::address::Host;
-//! use smtp_proto::client::{Client, Config, Event, TlsMode};
+//! use smtp_proto::client::{Client, Config, Event};
 //!
 //! let mut config = Config::new(Host::parse("client.example").unwrap());
 //! config.tls = TlsMode::Disabled;
 //! let now = Instant::now();
 //! let mut client = Client::new(config, now);
-//! client.handle_input(now, b"220 mx.example ESMTP\r\n");
-//! assert!(matches!(client.poll(), Output::Event(Event::Reply { .. })));
-//! let Output::Transmit(bytes) = client.poll() else { panic!() };
+//! let greeting = b"220 mx.example ESMTP\r\n";
+//! assert_eq!(client.handle_input(now, greeting), greeting.len());
+//! assert!(matches!(client.poll(now), Output::Event(Event::Reply { .. })));
+//! let Output::Transmit(bytes) = client.poll(now) else { panic!() };
 //! assert_eq!(bytes, b"EHLO client.example\r\n");
 //! let n = bytes.len();
-//! client.advance_transmit(now, n);
-//! client.handle_input(now, b"250-mx.example\r\n250 PIPELINING\r\n");
-//! assert!(matches!(client.poll(), Output::Event(Event::Reply { .. })));
-//! assert_eq!(client.poll(), Output::Event(Event::Ready));
+//! client.advance_transmit(now, n).unwrap();
+//! let _ = client.handle_input(now, b"250-mx.example\r\n250 PIPELINING\r\n");
+//! assert!(matches!(client.poll(now), Output::Event(Event::Reply { .. })));
+//! assert_eq!(client.poll(now), Output::Event(Event::Ready));
 //! ```
 
 mod auth;
 mod body;
 mod config;
-mod delivery;
 mod event;
+mod mail_transaction;
 mod setup;
 mod state;
 mod transaction;
@@ -124,18 +132,20 @@ mod transaction;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-pub use config::{
-    AuthConfig, BodyTransfer, Config, Credentials, Protocol, StartTlsInjection, Timeouts, TlsMode,
+pub use config::{AuthConfig, BodyTransfer, Config, Credentials, Timeouts};
+pub use event::{CloseReason, Error, Event, ReplyTo, UsageError, Waiting};
+pub use mail_transaction::{
+    Envelope, MailTransaction, Outcome, RecipientResult, TransactionReport,
 };
-pub use delivery::{Delivery, DeliveryReport, Envelope, Outcome, RecipientResult};
-pub use event::{Error, Event, ReplyTo, UsageError, Waiting};
 
 use crate::command::Command;
 use crate::ehlo::Extensions;
 use crate::framing::{Frame, LineFramer};
 use crate::keyword::Mechanism;
-use crate::output::{Output, TlsInfo};
 use crate::reply::{Reply, ReplyAssembler, ReplyCode};
+use crate::session::{
+    BodyMode, DriveError, InjectionPolicy, Output, Protocol, Session, TlsInfo, TlsMode,
+};
 use crate::time::{TimerKind, TimerTable};
 
 use state::{State, Transaction};
@@ -192,16 +202,6 @@ enum PendingKind {
     Bdat,
     /// The last BDAT chunk: one reply, or one per accepted recipient (LMTP).
     BdatLast,
-}
-
-/// How the body of a transaction is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum BodyMode {
-    /// `DATA`: write the body after [`Event::ReadyForBody`] (the `354`).
-    Data,
-    /// `BDAT` chunks (RFC 3030): write the body at once.
-    Bdat,
 }
 
 /// Where the current mail transaction stands (see
@@ -263,24 +263,35 @@ pub struct Client {
     events: VecDeque<Event>,
     timers: TimerTable<Timer, 3>,
     error: Option<Error>,
+    /// Why the session ends, from the moment closing starts (sticky).
+    close_reason: Option<CloseReason>,
+    /// Implicit TLS: the greeting is awaited once the handshake is done.
+    greeting_due: bool,
     /// Reading stopped (after a failure): input is ignored.
     reading: bool,
 }
 
 impl Client {
     /// A session that has just connected at `now` and waits for the
-    /// greeting.
+    /// greeting — or, under [`TlsMode::Implicit`], first asks for the TLS
+    /// handshake ([`Output::StartTls`], with the handshake timer running
+    /// from then) and awaits the greeting after
+    /// [`Client::handle_tls_established`].
     pub fn new(config: Config, now: Instant) -> Self {
-        let tls = config.tls == TlsMode::Implicit;
+        let implicit = config.tls == TlsMode::Implicit;
         let framer = LineFramer::new(config.max_reply_line);
         let assembler = ReplyAssembler::new(config.reply_limits);
         let mut client = Self {
             config,
-            state: State::Greeting,
+            state: if implicit {
+                State::Handshake
+            } else {
+                State::Greeting
+            },
             tx: Transaction::default(),
             tx_seq: 0,
             extensions: None,
-            tls,
+            tls: false,
             tls_info: None,
             authenticated: None,
             starttls_signalled: false,
@@ -299,10 +310,14 @@ impl Client {
             events: VecDeque::new(),
             timers: TimerTable::default(),
             error: None,
+            close_reason: None,
+            greeting_due: implicit,
             reading: true,
         };
         client.push_in_flight(ReplyTo::Greeting, true);
-        client.arm_reply_timer(now);
+        if !implicit {
+            client.arm_reply_timer(now);
+        }
         client
     }
 
@@ -350,9 +365,25 @@ impl Client {
         self.reading && !self.is_closed() && !matches!(self.state, State::Handshake)
     }
 
+    /// How many bytes [`Client::handle_input`] takes now: unbounded
+    /// (`usize::MAX`) while the session reads, because replies are framed
+    /// and parsed as they arrive and at most one partial line is kept
+    /// (bounded by [`Config::max_reply_line`]); 0 during a TLS handshake
+    /// and after the end.
+    pub fn read_capacity(&self) -> usize {
+        if self.wants_read() { usize::MAX } else { 0 }
+    }
+
     /// The error the session failed with, if it did (it sticks).
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
+    }
+
+    /// Why the session ends: `Some` from the moment closing starts (QUIT
+    /// enqueued, or a failure), before [`Event::Closed`]; the first reason
+    /// sticks.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.close_reason.as_ref()
     }
 
     /// The next deadline: call [`Client::handle_timeout`] when it passes.
@@ -393,20 +424,24 @@ impl Client {
 
     // ---- B. inputs -----------------------------------------------------
 
-    /// Bytes read from the connection. They are framed and parsed at once
-    /// (unlike the server, which parses in `poll`): complete replies become
-    /// events, and bytes that follow the `220` to STARTTLS in the same read
-    /// are caught before anything could act on them. Bytes handed in while
-    /// the TLS handshake is pending are injected plaintext.
-    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+    /// Bytes read from the connection; returns how many were taken, which
+    /// is all of them. They are framed and parsed at once (unlike the
+    /// server, which parses in `poll`): complete replies become events, and
+    /// bytes that follow the `220` to STARTTLS in the same read are caught
+    /// before anything could act on them. Bytes handed in while the TLS
+    /// handshake is pending are injected plaintext (taken and dealt with
+    /// per [`Config::on_injection`]); bytes after the end are taken and
+    /// dropped.
+    #[must_use = "bytes not taken must be offered again"]
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
         if !self.reading || self.is_closed() {
-            return;
+            return bytes.len();
         }
         if matches!(self.state, State::Handshake) {
             // After the 220 to STARTTLS the transport must hand every byte
             // to TLS; plaintext arriving here was injected.
             self.on_injected(bytes.len());
-            return;
+            return bytes.len();
         }
         // Bytes already buffered keep the mark of their arrival; the new
         // ones arrive now, after `written` bytes were sent.
@@ -417,6 +452,7 @@ impl Client {
         self.input.extend_from_slice(bytes);
         self.process_input();
         self.after_input(now);
+        bytes.len()
     }
 
     /// The peer closed its side. A reply that was due (or half received)
@@ -465,36 +501,51 @@ impl Client {
     }
 
     /// The transport finished the TLS handshake that [`Output::StartTls`]
-    /// asked for. Everything learned before is forgotten and EHLO (LHLO)
-    /// is sent again. Under implicit TLS it only records `info`.
-    pub fn handle_tls_established(&mut self, now: Instant, info: TlsInfo) {
-        match self.state {
-            State::Handshake if self.starttls_signalled => {
-                self.tls = true;
-                self.tls_info = Some(info);
-                self.timers.stop(Timer::Handshake);
-                self.starttls_signalled = false;
-                self.send_hello();
-                self.arm_reply_timer(now);
-            }
-            _ if self.config.tls == TlsMode::Implicit => self.tls_info = Some(info),
-            // Spurious: no handshake was asked for.
-            _ => {}
+    /// asked for. After STARTTLS everything learned before is forgotten and
+    /// EHLO (LHLO) is sent again; under implicit TLS the greeting is
+    /// awaited now (its timer starts).
+    ///
+    /// # Errors
+    ///
+    /// [`DriveError::NoHandshakePending`] when no handshake was asked for
+    /// (or the session ended meanwhile); nothing changes.
+    pub fn handle_tls_established(
+        &mut self,
+        now: Instant,
+        info: TlsInfo,
+    ) -> Result<(), DriveError> {
+        if !(matches!(self.state, State::Handshake) && self.starttls_signalled) {
+            return Err(DriveError::NoHandshakePending);
         }
+        self.tls = true;
+        self.tls_info = Some(info);
+        self.timers.stop(Timer::Handshake);
+        self.starttls_signalled = false;
+        if self.greeting_due {
+            self.greeting_due = false;
+            self.state = State::Greeting;
+        } else {
+            self.send_hello();
+        }
+        self.arm_reply_timer(now);
+        Ok(())
     }
 
     // ---- D. output -----------------------------------------------------
 
     /// The next thing to do: an event, bytes to write, a TLS handshake to
     /// start, or a wait. Call until [`Output::Wait`] after every input or
-    /// intent.
-    pub fn poll(&mut self) -> Output<'_, Event> {
+    /// intent. `now` arms the handshake timer when
+    /// [`Output::StartTls`] is handed out (see the
+    /// [time rule](crate::session#the-time-rule)).
+    pub fn poll(&mut self, now: Instant) -> Output<'_, Event> {
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
         if matches!(self.state, State::Handshake) && self.out.is_empty() {
             if !self.starttls_signalled {
                 self.starttls_signalled = true;
+                self.arm_handshake_timer(now);
                 return Output::StartTls;
             }
             return Output::Wait {
@@ -513,8 +564,18 @@ impl Client {
     /// it right after the write, before handing in input read later: a
     /// reply to a command the session does not know to be written is
     /// unsolicited.
-    pub fn advance_transmit(&mut self, now: Instant, n: usize) {
-        let n = n.min(self.out.len());
+    ///
+    /// # Errors
+    ///
+    /// [`DriveError::TransmitOverrun`] when `n` is more than was offered;
+    /// nothing changes.
+    pub fn advance_transmit(&mut self, now: Instant, n: usize) -> Result<(), DriveError> {
+        if n > self.out.len() {
+            return Err(DriveError::TransmitOverrun {
+                advanced: n,
+                pending: self.out.len(),
+            });
+        }
         self.out.drain(..n);
         self.written += n as u64;
         if self.out.is_empty() {
@@ -527,6 +588,7 @@ impl Client {
         if matches!(self.state, State::Handshake) && self.out.is_empty() {
             self.arm_handshake_timer(now);
         }
+        Ok(())
     }
 
     // ---- internals: input ----------------------------------------------
@@ -592,8 +654,8 @@ impl Client {
         if bytes == 0 {
             return;
         }
-        match self.config.starttls_injection {
-            StartTlsInjection::Discard => {}
+        match self.config.on_injection {
+            InjectionPolicy::Discard => {}
             _ => self.fail(Error::StartTlsInjection { bytes }, false),
         }
     }
@@ -800,6 +862,9 @@ impl Client {
         if self.error.is_some() || self.is_closed() {
             return;
         }
+        if self.close_reason.is_none() {
+            self.close_reason = Some(CloseReason::Error(error.clone()));
+        }
         self.error = Some(error.clone());
         self.events.push_back(Event::Error(error));
         self.pending.clear();
@@ -812,11 +877,14 @@ impl Client {
         }
     }
 
-    /// Ends the session.
+    /// Ends the session. Every way here passes through a failure or QUIT,
+    /// which recorded the reason; `Quit` is the fallback for the normal
+    /// end.
     fn close(&mut self) {
         if self.is_closed() {
             return;
         }
+        self.close_reason.get_or_insert(CloseReason::Quit);
         self.state = State::Closed;
         self.reading = false;
         self.timers.stop_all();
@@ -826,5 +894,58 @@ impl Client {
         self.out.clear();
         self.input.clear();
         self.events.push_back(Event::Closed);
+    }
+}
+
+impl Session for Client {
+    type Event<'a> = Event;
+    type CloseReason = CloseReason;
+
+    fn read_capacity(&self) -> usize {
+        Self::read_capacity(self)
+    }
+
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        Self::handle_input(self, now, bytes)
+    }
+
+    fn handle_eof(&mut self, now: Instant) {
+        Self::handle_eof(self, now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Self::handle_timeout(self, now);
+    }
+
+    fn handle_tls_established(&mut self, now: Instant, info: TlsInfo) -> Result<(), DriveError> {
+        Self::handle_tls_established(self, now, info)
+    }
+
+    fn poll(&mut self, now: Instant) -> Output<'_, Event> {
+        Self::poll(self, now)
+    }
+
+    fn advance_transmit(&mut self, now: Instant, n: usize) -> Result<(), DriveError> {
+        Self::advance_transmit(self, now, n)
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        Self::next_timeout(self)
+    }
+
+    fn is_tls(&self) -> bool {
+        Self::is_tls(self)
+    }
+
+    fn tls_info(&self) -> Option<&TlsInfo> {
+        Self::tls_info(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        Self::is_closed(self)
+    }
+
+    fn close_reason(&self) -> Option<&CloseReason> {
+        Self::close_reason(self)
     }
 }

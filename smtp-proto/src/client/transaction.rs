@@ -82,7 +82,10 @@ impl Client {
             Command::Rcpt { .. } => self.tx.rcpts += 1,
             // RFC 5321 §4.1.1.5: RSET aborts the transaction.
             Command::Rset => self.reset_transaction(),
-            Command::Quit => self.state = State::Quitting,
+            Command::Quit => {
+                self.state = State::Quitting;
+                self.close_reason.get_or_insert(super::CloseReason::Quit);
+            }
             _ => {}
         }
         let mut bytes = Vec::new();

@@ -32,11 +32,11 @@
 //! 1. When `STARTTLS` is accepted, the server looks at its input buffer.
 //!    Anything behind the `STARTTLS` line is plaintext the client had no
 //!    business sending (an honest client waits for the `220`).
-//! 2. With the default [`InjectionPolicy::Close`](crate::server::InjectionPolicy::Close)
+//! 2. With the default [`InjectionPolicy::Close`](crate::InjectionPolicy::Close)
 //!    the server sends nothing more — not even the `220` — and closes with
 //!    [`CloseReason::StartTlsInjection`](crate::server::CloseReason::StartTlsInjection).
 //!    An attacker gets no TLS session to abuse and a broken client gets a
-//!    clear failure. With [`InjectionPolicy::Discard`](crate::server::InjectionPolicy::Discard)
+//!    clear failure. With [`InjectionPolicy::Discard`](crate::InjectionPolicy::Discard)
 //!    (Postfix's choice) the bytes are dropped and counted
 //!    ([`Server::discarded_plaintext`](crate::server::Server::discarded_plaintext))
 //!    and the handshake goes ahead. Either way, they are never parsed.

@@ -10,8 +10,9 @@ use super::answer::{AddressAnswer, MxAnswer, MxHost, Rcode, merge_address_lookup
 use super::name::{HostName, HostNameError};
 use super::plan::{FamilyPreference, PlanConfig, PlanError, Severity, order, without_local};
 use super::query::QueryType;
+use crate::TlsMode;
 use crate::address::{AddressLiteral, ForwardPath, Host};
-use crate::client::{self, DeliveryReport, Outcome, TlsMode, UsageError, Waiting};
+use crate::client::{self, Outcome, TransactionReport, UsageError, Waiting};
 use crate::reply::Reply;
 
 /// The most hosts one walk tries: the width of the per-recipient record of
@@ -352,7 +353,7 @@ pub enum TlsFailure {
 
 /// A finished transaction as the walk reads it: the reply to MAIL, the
 /// reply that decided each recipient of the batch (in batch order), and the
-/// session's error if it failed. It holds what [`DeliveryReport`] holds, and
+/// session's error if it failed. It holds what [`TransactionReport`] holds, and
 /// is built from one with [`from_report`](Self::from_report).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransactionOutcome {
@@ -381,7 +382,7 @@ impl TransactionOutcome {
     }
 
     /// The client's report of the transaction.
-    pub fn from_report(report: DeliveryReport) -> Self {
+    pub fn from_report(report: TransactionReport) -> Self {
         Self {
             mail: report.mail,
             replies: report.recipients.into_iter().map(|r| r.reply).collect(),
@@ -394,8 +395,8 @@ impl TransactionOutcome {
     }
 }
 
-impl From<DeliveryReport> for TransactionOutcome {
-    fn from(report: DeliveryReport) -> Self {
+impl From<TransactionReport> for TransactionOutcome {
+    fn from(report: TransactionReport) -> Self {
         Self::from_report(report)
     }
 }

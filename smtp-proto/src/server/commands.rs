@@ -16,7 +16,7 @@ use super::event::{HeloKind, ResetReason};
 use super::replies::{self, Canned};
 use super::sasl;
 use super::state::{Awaiting, BodyStart, ChunkVerdict, Envelope, Fact, Pending, SaslStep, State};
-use super::{InjectionPolicy, Protocol, Server, StartTls, Step};
+use super::{InjectionPolicy, Protocol, Server, Step, TlsMode};
 
 /// What the server does with a command.
 #[derive(Debug)]
@@ -109,6 +109,29 @@ impl Server {
     fn decide(&self, command: Command<'_>) -> Decision {
         if self.no_service && !matches!(command, Command::Quit) {
             return Decision::Refuse(replies::NO_SERVICE);
+        }
+        if self.config.tls == TlsMode::Required && self.tls.is_none() {
+            // RFC 3207 §4: "530 Must issue a STARTTLS command first" to
+            // every command that carries mail or credentials; the greeting
+            // commands, STARTTLS itself, NOOP, RSET, HELP and QUIT stay
+            // (Postfix `encrypt` lets the same set through). A BDAT chunk
+            // is still read (RFC 3030 §2).
+            match command {
+                Command::Bdat { size, last } => {
+                    return Decision::DiscardChunk {
+                        size,
+                        last,
+                        reply: replies::STARTTLS_REQUIRED,
+                    };
+                }
+                Command::Mail { .. }
+                | Command::Rcpt { .. }
+                | Command::Data
+                | Command::Auth { .. }
+                | Command::Vrfy { .. }
+                | Command::Expn { .. } => return Decision::Refuse(replies::STARTTLS_REQUIRED),
+                _ => {}
+            }
         }
         let lmtp = self.config.protocol == Protocol::Lmtp;
         match command {
@@ -269,16 +292,16 @@ impl Server {
 
     /// `STARTTLS` (RFC 3207 §4).
     fn decide_starttls(&self) -> Decision {
-        let StartTls::Offered { on_injection } = self.config.starttls else {
+        if self.config.tls == TlsMode::Disabled {
             return Decision::Refuse(replies::NOT_IMPLEMENTED);
-        };
+        }
         if self.tls.is_some() {
             return Decision::Refuse(replies::TLS_ACTIVE);
         }
         if self.envelope().is_some() {
             return Decision::Refuse(replies::IN_TRANSACTION);
         }
-        Decision::StartTls(on_injection)
+        Decision::StartTls(self.config.on_injection)
     }
 
     /// `AUTH` (RFC 4954 §4).
@@ -438,7 +461,8 @@ impl Server {
                 Extension::RequireTls,
             ),
             (
-                matches!(self.config.starttls, StartTls::Offered { .. }) && self.tls.is_none(),
+                matches!(self.config.tls, TlsMode::Opportunistic | TlsMode::Required)
+                    && self.tls.is_none(),
                 Extension::StartTls,
             ),
         ] {

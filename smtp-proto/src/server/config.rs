@@ -13,22 +13,11 @@ use crate::data::BareLineEnding;
 use crate::framing::{AUTH_LINE_MAX, COMMAND_LINE_MAX};
 use crate::keyword::Mechanism;
 use crate::reply::Reply;
-
-/// Which protocol the server speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// SMTP (RFC 5321): `EHLO`/`HELO`, one reply after the message.
-    #[default]
-    Smtp,
-    /// LMTP (RFC 2033): `LHLO` only, and after the message one reply per
-    /// accepted recipient (RFC 2033 §4.2).
-    Lmtp,
-}
+use crate::session::{InjectionPolicy, Protocol, TlsMode};
 
 /// The ESMTP extensions the server offers in its `EHLO`/`LHLO` reply
 /// (RFC 5321 §4.1.1.1) besides `SIZE`, `STARTTLS` and `AUTH`, which follow
-/// from [`Config::max_message_size`], [`Config::starttls`] and
+/// from [`Config::max_message_size`], [`Config::tls`] and
 /// [`Config::auth`].
 ///
 /// An extension that is not offered is also not accepted: its MAIL or RCPT
@@ -80,39 +69,6 @@ impl Default for Offer {
             requiretls: false,
         }
     }
-}
-
-/// What to do with plaintext that arrived after a `STARTTLS` command but
-/// before the TLS handshake (CVE-2011-0411; see
-/// [`manual::_01_starttls_injection`](crate::manual::_01_starttls_injection)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum InjectionPolicy {
-    /// Close the connection without another byte: no `220`, no handshake
-    /// (Momentum's `starttls_injection_policy = reject`). The default: an
-    /// honest client sends nothing after `STARTTLS` before the `220`, so the
-    /// bytes are an attack or a broken client, and neither should get a TLS
-    /// session.
-    #[default]
-    Close,
-    /// Discard the bytes, count them, and go on with the handshake
-    /// (Postfix's behaviour). Nothing discarded is ever acted on.
-    Discard,
-}
-
-/// STARTTLS (RFC 3207) availability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum StartTls {
-    /// Not offered; the command is answered `502`. The default, because the
-    /// core cannot know whether the transport has a certificate.
-    #[default]
-    Disabled,
-    /// Offered until TLS is active.
-    Offered {
-        /// What to do with plaintext pipelined after `STARTTLS`.
-        on_injection: InjectionPolicy,
-    },
 }
 
 /// SMTP AUTH (RFC 4954) policy.
@@ -254,7 +210,8 @@ pub struct Timeouts {
     /// no way to send one).
     pub send: Duration,
     /// Waiting for [`Server::handle_tls_established`](super::Server::handle_tls_established)
-    /// after [`Output::StartTls`](crate::Output::StartTls). Default 1 minute.
+    /// after [`Output::StartTls`](crate::Output::StartTls), after STARTTLS
+    /// and under implicit TLS alike. Default 1 minute.
     pub tls_handshake: Duration,
 }
 
@@ -293,8 +250,19 @@ pub struct Config {
     /// enforces nothing. Default 10 MB (Postfix's `message_size_limit`,
     /// 10240000).
     pub max_message_size: Option<u64>,
-    /// STARTTLS availability and its injection policy. Default disabled.
-    pub starttls: StartTls,
+    /// How TLS is obtained: STARTTLS not offered (`Disabled`, the default,
+    /// because the core cannot know whether the transport has a
+    /// certificate), offered (`Opportunistic`), offered and required before
+    /// mail (`Required`: `530 5.7.0` to MAIL, RCPT, DATA, BDAT, AUTH, VRFY
+    /// and EXPN until TLS is active, RFC 3207 §4), or TLS from the first
+    /// byte (`Implicit`: the session's first output is
+    /// [`Output::StartTls`](crate::Output::StartTls) and the greeting
+    /// follows the handshake). See [`TlsMode`].
+    pub tls: TlsMode,
+    /// What to do with plaintext pipelined after `STARTTLS` (before the
+    /// handshake). Default [`InjectionPolicy::Close`]: close without
+    /// another byte.
+    pub on_injection: InjectionPolicy,
     /// AUTH mechanisms and policy. Default: not offered.
     pub auth: AuthConfig,
     /// What to do with a bare CR or bare LF in `DATA` content. Default
@@ -320,7 +288,8 @@ impl Config {
             protocol: Protocol::default(),
             offer: Offer::default(),
             max_message_size: Some(10_240_000),
-            starttls: StartTls::default(),
+            tls: TlsMode::Disabled,
+            on_injection: InjectionPolicy::default(),
             auth: AuthConfig::default(),
             bare_line_ending: BareLineEnding::default(),
             limits: Limits::default(),

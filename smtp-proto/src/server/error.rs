@@ -3,7 +3,9 @@
 //! These are the application's mistakes, never the peer's (h11's split of
 //! local and remote errors): the peer's mistakes are answered on the wire
 //! and, when fatal, end in [`Event::Closed`](super::Event::Closed). A call
-//! that returns a `UsageError` changed nothing.
+//! that returns a `UsageError` changed nothing. The transport's mistakes
+//! (a write report over what was offered, a handshake nobody asked for)
+//! are a [`DriveError`](crate::DriveError), shared with the client.
 
 use thiserror::Error;
 
@@ -60,17 +62,6 @@ pub enum UsageError {
         /// The challenge length before base64.
         len: usize,
     },
-    /// `advance_transmit` reported more bytes than were offered.
-    #[error("advanced by {advanced} bytes but only {pending} were pending")]
-    TransmitOverrun {
-        /// Bytes reported written.
-        advanced: usize,
-        /// Bytes that were pending.
-        pending: usize,
-    },
-    /// `handle_tls_established` without a preceding `Output::StartTls`.
-    #[error("no TLS handshake was requested")]
-    NoHandshakePending,
     /// The session is closed.
     #[error("the session is closed")]
     Closed,

@@ -19,6 +19,7 @@ use crate::address::{ForwardPath, Host, ReversePath};
 use crate::command::{Argument, MailParameters, RcptParameters};
 use crate::keyword::Mechanism;
 use crate::secret::Secret;
+use crate::session::BodyMode;
 
 /// Which greeting command the client used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,16 +31,6 @@ pub enum HeloKind {
     Ehlo,
     /// `LHLO` (RFC 2033 §4.1): LMTP.
     Lhlo,
-}
-
-/// How the message content is being transferred.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BodyMode {
-    /// `DATA` (RFC 5321 §4.1.1.4): dot-stuffed lines ending at `CRLF.CRLF`.
-    Data,
-    /// `BDAT` (RFC 3030): counted chunks.
-    Bdat,
 }
 
 /// Why a transaction was dropped without a final reply from the
@@ -64,7 +55,10 @@ pub enum ResetReason {
     ChunkRefused,
 }
 
-/// Why the session ended.
+/// Why the session ended: recorded when closing starts, readable through
+/// [`Server::close_reason`](super::Server::close_reason) from then on, and
+/// handed out once more in [`Event::Closed`]. The first reason sticks: a
+/// send timeout while the final `221` is flushed leaves it at `Quit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
@@ -77,12 +71,13 @@ pub enum CloseReason {
     Timeout,
     /// The peer did not take the server's replies within the send timeout.
     SendTimeout,
-    /// The TLS handshake did not complete within its timeout.
+    /// The TLS handshake (after STARTTLS, or of an implicit-TLS
+    /// connection) did not complete within its timeout.
     TlsHandshakeTimeout,
     /// The hard error limit was reached; the server sent `421 4.7.0`.
     TooManyErrors,
     /// Plaintext followed `STARTTLS` and the policy closes
-    /// ([`InjectionPolicy::Close`](super::InjectionPolicy::Close)): nothing
+    /// ([`InjectionPolicy::Close`](crate::InjectionPolicy::Close)): nothing
     /// more was sent.
     StartTlsInjection {
         /// How many bytes were discarded.
@@ -195,7 +190,8 @@ pub enum Event<'a> {
         list: Argument<'a>,
     },
     /// The TLS handshake completed; everything learned before it was
-    /// forgotten (fact, RFC 3207 §4.2).
+    /// forgotten (fact, RFC 3207 §4.2). Under implicit TLS it comes first,
+    /// once the handshake is done and the greeting is queued.
     TlsEstablished,
     /// The session is over (fact, sent once). The transport closes the
     /// connection.

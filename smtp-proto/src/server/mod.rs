@@ -5,7 +5,10 @@
 //! input ([`Server::handle_eof`]), the passing of time
 //! ([`Server::handle_timeout`]) and the end of a TLS handshake
 //! ([`Server::handle_tls_established`]); after each, it drains
-//! [`Server::poll`] until [`Output::Wait`]. The application answers the
+//! [`Server::poll`] until [`Output::Wait`] — the contract both sessions
+//! share, with its time rule, is in [`session`](crate::session), and
+//! [`session::drive`](crate::session::drive) is that drain as a function.
+//! The application answers the
 //! questions among the events ([`Server::accept`], [`Server::reply`],
 //! [`Server::auth_challenge`], [`Server::auth_success`]) whenever it is
 //! ready — at once or much later, after a database lookup. Until it does,
@@ -16,23 +19,26 @@
 //! ```
 //! use std::time::Instant;
 //! use smtp_proto::address::Domain;
-//! use smtp_proto::server::{Config, Event, Server};
+//! use smtp_proto::server::{Config, Server};
 //! use smtp_proto::Output;
 //!
 //! let now = Instant::now();
 //! let mut server = Server::new(Config::new(Domain::new("mx.example.org").unwrap()), now);
 //! let mut wire = Vec::new();
 //! let mut drain = |server: &mut Server, wire: &mut Vec<u8>| loop {
-//!     match server.poll(now) {
+//!     // An event borrows the server: decide, then answer after the match.
+//!     let answer = match server.poll(now) {
 //!         Output::Transmit(bytes) => {
 //!             let n = bytes.len();
 //!             wire.extend_from_slice(bytes);
 //!             server.advance_transmit(now, n).unwrap();
+//!             false
 //!         }
-//!         Output::Event(Event::Mail { .. } | Event::Rcpt { .. }) => server.accept().unwrap(),
-//!         Output::Event(_) => {}
-//!         Output::Wait { .. } => break,
+//!         Output::Event(event) => event.needs_answer(),
 //!         _ => break,
+//!     };
+//!     if answer {
+//!         server.accept().unwrap();
 //!     }
 //! };
 //! drain(&mut server, &mut wire);
@@ -61,13 +67,13 @@
 //! # States
 //!
 //! ```text
-//!                  new()                         new_tls()
-//!                    │ 220 greeting                  │ 220 greeting
+//!                  new()                  new() under TlsMode::Implicit
+//!                    │ 220 greeting                  │ (nothing queued)
 //!                    ▼                               ▼
-//!   ┌───────▶ Command(None) ◀──────── handle_tls_established ◀── Handshake
-//!   │          │   ▲  ▲  ▲                                          ▲
+//!   ┌───────▶ Command(None) ◀─ handle_tls_established ◀─ Handshake ◀─ StartTls
+//!   │          │   ▲  ▲  ▲       (implicit: 220 greeting)    ▲
 //!   │    MAIL  │   │  │  └─ RSET/EHLO/refused message/final reply   │ Output::StartTls
-//!   │ accepted ▼   │  │                                             │ (220 written)
+//!   │ accepted ▼   │  │                                             │ (queue written)
 //!   │     Command(Some(envelope))    STARTTLS: 220 ────────────▶ StartTls
 //!   │      │            │                (plaintext after it: close or discard)
 //!   │ DATA │ 354   BDAT │ (counted)
@@ -102,7 +108,8 @@
 //! See the [`manual`](crate::manual): plaintext after `STARTTLS` closes the
 //! connection; only `CRLF.CRLF` ends `DATA`, and a message with a bare CR
 //! or LF is refused at its real end; AUTH is offered only under TLS; every
-//! buffer is bounded.
+//! buffer is bounded. Under [`TlsMode::Required`] mail and authentication
+//! commands before STARTTLS get `530 5.7.0` (RFC 3207 §4).
 
 mod auth;
 mod buffer;
@@ -120,16 +127,14 @@ use std::time::Instant;
 
 use crate::command::Command;
 use crate::framing::LineFramer;
-use crate::output::{Output, TlsInfo};
 use crate::reply::{Reply, ReplyCode};
 use crate::secret::Secret;
+use crate::session::{DriveError, InjectionPolicy, Output, Protocol, Session, TlsInfo, TlsMode};
 use crate::time::TimerTable;
 
-pub use config::{
-    AuthConfig, Config, ErrorLimits, InjectionPolicy, Limits, Offer, Protocol, StartTls, Timeouts,
-};
+pub use config::{AuthConfig, Config, ErrorLimits, Limits, Offer, Timeouts};
 pub use error::{Question, UsageError};
-pub use event::{BodyMode, CloseReason, Event, HeloKind, ResetReason};
+pub use event::{CloseReason, Event, HeloKind, ResetReason};
 
 use replies::Canned;
 use state::{Awaiting, BodyStart, Envelope, Fact, Pending, SaslStep, State, TIMERS, Timer};
@@ -161,6 +166,10 @@ pub struct Server {
     sasl: Vec<u8>,
     /// Plaintext bytes discarded at the STARTTLS boundary.
     discarded: usize,
+    /// Why the session ends, from the moment closing starts (sticky).
+    close_reason: Option<CloseReason>,
+    /// Implicit TLS: the greeting is queued once the handshake is done.
+    greeting_due: bool,
 }
 
 /// What one step of the state machine did.
@@ -174,27 +183,28 @@ enum Step {
 }
 
 impl Server {
-    /// A session on a new plaintext connection; the greeting is queued.
-    pub fn new(config: Config, now: Instant) -> Self {
-        Self::start(config, now, None)
-    }
-
-    /// A session on a connection that is TLS from its first byte (implicit
-    /// TLS, RFC 8314 §3.3: submissions on port 465). STARTTLS is not
-    /// offered and AUTH is available at once.
-    pub fn new_tls(config: Config, now: Instant, tls: TlsInfo) -> Self {
-        Self::start(config, now, Some(tls))
-    }
-
-    fn start(mut config: Config, now: Instant, tls: Option<TlsInfo>) -> Self {
+    /// A session on a new connection.
+    ///
+    /// The greeting is queued at once — unless `config.tls` is
+    /// [`TlsMode::Implicit`] (RFC 8314 §3.3: submissions on port 465): then
+    /// the first output is [`Output::StartTls`], the handshake timer runs
+    /// from it, and the greeting follows
+    /// [`Server::handle_tls_established`]. STARTTLS is then never offered,
+    /// and AUTH is available at once.
+    pub fn new(mut config: Config, now: Instant) -> Self {
         config.limits = config.limits.clamped();
         let limits = config.limits;
+        let implicit = config.tls == TlsMode::Implicit;
         let mut server = Self {
-            state: State::Command(None),
+            state: if implicit {
+                State::StartTls
+            } else {
+                State::Command(None)
+            },
             awaiting: None,
             greeted: None,
             authenticated: false,
-            tls,
+            tls: None,
             no_service: false,
             input: buffer::Input::new(limits.input_buffer),
             output: buffer::Output::new(limits.output_buffer),
@@ -206,24 +216,34 @@ impl Server {
             facts: VecDeque::new(),
             sasl: Vec::new(),
             discarded: 0,
+            close_reason: None,
+            greeting_due: implicit,
             config,
         };
-        match &server.config.greeting {
+        if !implicit {
+            server.queue_greeting();
+        }
+        server
+    }
+
+    /// Queues the greeting (RFC 5321 §3.1, §4.2): the configured one, or
+    /// `220 <hostname> ESMTP`.
+    fn queue_greeting(&mut self) {
+        match &self.config.greeting {
             None => replies::write_greeting(
-                server.output.queue(),
-                server.config.hostname.as_str(),
-                server.config.protocol == Protocol::Lmtp,
+                self.output.queue(),
+                self.config.hostname.as_str(),
+                self.config.protocol == Protocol::Lmtp,
             ),
             Some(greeting) => {
-                greeting.encode(server.output.queue());
+                greeting.encode(self.output.queue());
                 if greeting.code() == ReplyCode::SERVICE_NOT_AVAILABLE {
-                    server.state = State::Closing(CloseReason::Refused);
+                    self.close_silently(CloseReason::Refused);
                 } else if !greeting.code().is_positive_completion() {
-                    server.no_service = true;
+                    self.no_service = true;
                 }
             }
         }
-        server
     }
 
     // ----- A. getters -------------------------------------------------------
@@ -234,10 +254,16 @@ impl Server {
         self.read_capacity() > 0
     }
 
-    /// How many bytes [`Server::handle_input`] would take now.
+    /// How many bytes [`Server::handle_input`] would take now: room in the
+    /// input buffer, and 0 during a TLS handshake (the bytes are TLS
+    /// records), before an implicit-TLS handshake, and after the end.
+    /// Between an accepted `STARTTLS` and [`Output::StartTls`] input is
+    /// still taken, so that plaintext injected there is seen and dealt
+    /// with ([`Config::on_injection`]).
     pub fn read_capacity(&self) -> usize {
         match self.state {
             State::Handshake | State::Closing(_) | State::Closed => 0,
+            State::StartTls if self.greeting_due => 0,
             _ => self.input.room(),
         }
     }
@@ -260,6 +286,13 @@ impl Server {
     /// Whether the session is over ([`Event::Closed`] was handed out).
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
+    }
+
+    /// Why the session ends: `Some` from the moment closing starts (the
+    /// last replies may still be waiting to be written), and the same
+    /// reason [`Event::Closed`] carries. The first reason sticks.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.close_reason.as_ref()
     }
 
     /// The earliest deadline at which [`Server::handle_timeout`] must be
@@ -358,10 +391,17 @@ impl Server {
 
     /// The TLS handshake that followed [`Output::StartTls`] completed.
     /// Everything learned before it is forgotten (RFC 3207 §4.2): the
-    /// client must greet again, and STARTTLS is no longer offered.
-    pub fn handle_tls_established(&mut self, now: Instant, tls: TlsInfo) -> Result<(), UsageError> {
+    /// client must greet again, and STARTTLS is no longer offered. Under
+    /// implicit TLS the greeting is queued now. [`Event::TlsEstablished`]
+    /// follows either way.
+    ///
+    /// # Errors
+    ///
+    /// [`DriveError::NoHandshakePending`] without a preceding
+    /// [`Output::StartTls`]; nothing changes.
+    pub fn handle_tls_established(&mut self, now: Instant, tls: TlsInfo) -> Result<(), DriveError> {
         if !matches!(self.state, State::Handshake) {
-            return Err(UsageError::NoHandshakePending);
+            return Err(DriveError::NoHandshakePending);
         }
         self.now = now;
         self.timers.stop(Timer::Handshake);
@@ -374,16 +414,25 @@ impl Server {
         self.framer.set_max_len(self.config.limits.command_line);
         self.state = State::Command(None);
         self.facts.push_back(Fact::TlsEstablished);
+        if self.greeting_due {
+            self.greeting_due = false;
+            self.queue_greeting();
+        }
         self.arm_idle();
         Ok(())
     }
 
     /// The transport wrote `n` bytes of the last [`Output::Transmit`].
-    pub fn advance_transmit(&mut self, now: Instant, n: usize) -> Result<(), UsageError> {
+    ///
+    /// # Errors
+    ///
+    /// [`DriveError::TransmitOverrun`] when `n` is more than was offered;
+    /// nothing changes.
+    pub fn advance_transmit(&mut self, now: Instant, n: usize) -> Result<(), DriveError> {
         self.now = now;
         self.output
             .advance(n)
-            .map_err(|pending| UsageError::TransmitOverrun {
+            .map_err(|pending| DriveError::TransmitOverrun {
                 advanced: n,
                 pending,
             })?;
@@ -762,10 +811,12 @@ impl Server {
     }
 
     /// Closes after the queued output is written, reading nothing more.
+    /// The first reason recorded sticks.
     fn close_silently(&mut self, reason: CloseReason) {
         if matches!(self.state, State::Closed) {
             return;
         }
+        let reason = *self.close_reason.get_or_insert(reason);
         self.awaiting = None;
         self.input.clear();
         self.facts.clear();
@@ -779,10 +830,7 @@ impl Server {
     fn plaintext_after_starttls(&mut self, n: usize) {
         let n = n + self.input.clear();
         self.discarded += n;
-        if let StartTls::Offered {
-            on_injection: InjectionPolicy::Close,
-        } = self.config.starttls
-        {
+        if self.config.on_injection == InjectionPolicy::Close {
             // Send nothing more, not even the 220.
             self.output.clear();
             self.close_silently(CloseReason::StartTlsInjection { discarded: n });
@@ -832,6 +880,59 @@ impl Server {
         } else {
             Step::Stall
         }
+    }
+}
+
+impl Session for Server {
+    type Event<'a> = Event<'a>;
+    type CloseReason = CloseReason;
+
+    fn read_capacity(&self) -> usize {
+        Self::read_capacity(self)
+    }
+
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        Self::handle_input(self, now, bytes)
+    }
+
+    fn handle_eof(&mut self, now: Instant) {
+        Self::handle_eof(self, now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Self::handle_timeout(self, now);
+    }
+
+    fn handle_tls_established(&mut self, now: Instant, info: TlsInfo) -> Result<(), DriveError> {
+        Self::handle_tls_established(self, now, info)
+    }
+
+    fn poll(&mut self, now: Instant) -> Output<'_, Event<'_>> {
+        Self::poll(self, now)
+    }
+
+    fn advance_transmit(&mut self, now: Instant, n: usize) -> Result<(), DriveError> {
+        Self::advance_transmit(self, now, n)
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        Self::next_timeout(self)
+    }
+
+    fn is_tls(&self) -> bool {
+        Self::is_tls(self)
+    }
+
+    fn tls_info(&self) -> Option<&TlsInfo> {
+        Self::tls_info(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        Self::is_closed(self)
+    }
+
+    fn close_reason(&self) -> Option<&CloseReason> {
+        Self::close_reason(self)
     }
 }
 

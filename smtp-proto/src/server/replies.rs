@@ -220,6 +220,14 @@ pub(crate) const AUTH_REQUIRED: Canned = canned(
     Esc::SECURITY_POLICY,
     "Authentication required",
 );
+/// `530 5.7.0`: a mail or authentication command before STARTTLS where
+/// TLS is required (RFC 3207 §4: "530 Must issue a STARTTLS command
+/// first"; Postfix's `smtpd_tls_security_level = encrypt` says the same).
+pub(crate) const STARTTLS_REQUIRED: Canned = canned(
+    ReplyCode::AUTH_REQUIRED,
+    Esc::SECURITY_POLICY,
+    "Must issue a STARTTLS command first",
+);
 /// `538 5.7.11`: AUTH before TLS where TLS is required (RFC 4954 §6).
 pub(crate) const ENCRYPTION_REQUIRED: Canned = canned(
     code(538),

@@ -16,9 +16,10 @@ use std::ops::Range;
 use crate::command::Body;
 use crate::data::{BdatChunk, DotUnstuffer, LineEndingCheck};
 use crate::reply::Reply;
+use crate::session::BodyMode;
 use crate::time::TimerKind;
 
-use super::event::{BodyMode, CloseReason, ResetReason};
+use super::event::{CloseReason, ResetReason};
 use super::replies::Canned;
 
 /// Progress of a BDAT transfer inside a transaction.
@@ -107,11 +108,13 @@ pub(crate) enum State {
     },
     /// Reading one SASL response line.
     Sasl(SaslStep),
-    /// `220` to STARTTLS queued; `Output::StartTls` once it is written.
+    /// `220` to STARTTLS queued (or, under implicit TLS, the session just
+    /// started); `Output::StartTls` once everything queued is written.
     StartTls,
     /// `Output::StartTls` given; waiting for the handshake.
     Handshake,
-    /// Flushing the last replies; then `Event::Closed`.
+    /// Flushing the last replies; then `Event::Closed`. The reason is the
+    /// first one recorded (`Server::close_reason` keeps it after `Closed`).
     Closing(CloseReason),
     /// `Event::Closed` delivered.
     Closed,

@@ -6,7 +6,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
-use smtp_proto::client::{Client, TlsMode};
+use smtp_proto::client::Client;
 
 use super::Engine;
 use crate::delivery::config::Routing;
@@ -69,27 +69,14 @@ impl Engine {
         self.drive(conn, now);
     }
 
-    /// The TCP connection is up: start the session (and implicit TLS).
+    /// The TCP connection is up: start the session. Under implicit TLS
+    /// (RFC 8314) its first output asks for the handshake, which the
+    /// connection starts like one after STARTTLS.
     pub(super) fn established(&mut self, conn: usize, now: Instant) -> bool {
         let Some(c) = self.conns.get_mut(conn) else {
             return false;
         };
         let config = self.session.clone();
-        if config.tls == TlsMode::Implicit {
-            // Implicit TLS (RFC 8314): the handshake comes before any SMTP
-            // byte, on the same stream.
-            let started = match (c.tls_name.clone(), c.transport.as_mut()) {
-                (Some(name), Some(t)) => t
-                    .start_tls_client(Arc::clone(&self.tls), name)
-                    .map_err(|e| format!("TLS: {e}")),
-                _ => Err(String::from("no TLS server name")),
-            };
-            if let Err(e) = started {
-                c.last_failure = Some(e);
-                self.redial(conn, false, now);
-                return false;
-            }
-        }
         c.client = Some(Client::new(config, now));
         c.phase = Phase::Setup;
         c.own_deadline = None;

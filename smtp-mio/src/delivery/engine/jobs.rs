@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use smtp_proto::address::{AddressLiteral, ForwardPath, Host};
-use smtp_proto::client::{DeliveryReport, Envelope, Outcome};
+use smtp_proto::client::{Envelope, Outcome, TransactionReport};
 use smtp_proto::mx::{HostName, Severity};
 
 use super::{Deferred, Destination, Engine, JobState, LookupFor, Route, Task, TaskId};
@@ -263,7 +263,7 @@ impl Engine {
     pub(super) fn complete_task(
         &mut self,
         task: TaskId,
-        report: DeliveryReport,
+        report: TransactionReport,
         failure: Option<Failure>,
         peer: Option<Peer>,
     ) {
@@ -277,7 +277,7 @@ impl Engine {
     pub(super) fn reports_of(
         &self,
         task: TaskId,
-        report: DeliveryReport,
+        report: TransactionReport,
         failure: Option<&Failure>,
         peer: Option<&Peer>,
     ) -> Vec<(usize, RecipientReport)> {

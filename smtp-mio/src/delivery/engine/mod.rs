@@ -242,16 +242,16 @@ impl Engine {
         }
         // Opportunistic TLS encrypts without authenticating unless asked
         // to (see `EngineConfig::verify_opportunistic`).
-        let tls = if session.tls == session::TlsMode::Opportunistic && !config.verify_opportunistic
-        {
-            let unverified = TlsConfig::builder()
-                .dangerous_accept_any_certificate()
-                .build()
-                .map_err(io::Error::other)?;
-            Arc::clone(unverified.client_config())
-        } else {
-            Arc::clone(config.tls.client_config())
-        };
+        let tls =
+            if session.tls == smtp_proto::TlsMode::Opportunistic && !config.verify_opportunistic {
+                let unverified = TlsConfig::builder()
+                    .dangerous_accept_any_certificate()
+                    .build()
+                    .map_err(io::Error::other)?;
+                Arc::clone(unverified.client_config())
+            } else {
+                Arc::clone(config.tls.client_config())
+            };
         Ok(Self {
             poll,
             events: Events::with_capacity(1024),

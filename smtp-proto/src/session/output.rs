@@ -1,9 +1,9 @@
 //! What a session asks of its transport: the one output type of both sides.
 //!
-//! Every session in this crate — [`client`](crate) and [`server`](crate) alike —
-//! follows one rule, borrowed from str0m: **after any input or application
-//! intent, call `poll()` until it returns [`Output::Wait`]**. Each call hands
-//! out exactly one thing to do:
+//! Every session in this crate — [`client`](crate::client) and
+//! [`server`](crate::server) alike — follows one rule, borrowed from str0m:
+//! **after any input or application intent, call `poll(now)` until it
+//! returns [`Output::Wait`]**. Each call hands out exactly one thing to do:
 //!
 //! - [`Output::Event`]: something the application must see (a command to
 //!   answer, a reply, a body chunk, the end of the session).
@@ -14,7 +14,9 @@
 //! - [`Output::StartTls`]: all plaintext has been written and every byte
 //!   received after the STARTTLS exchange has been dealt with (discarded and
 //!   counted, or refused): the transport must run the TLS handshake now and
-//!   then call `handle_tls_established`.
+//!   then call `handle_tls_established`. Under implicit TLS
+//!   ([`TlsMode::Implicit`](super::TlsMode::Implicit)) it is the session's
+//!   first output.
 //! - [`Output::Wait`]: nothing more until new input, a write becoming
 //!   possible, or the deadline passes (then call `handle_timeout(now)`).
 //!
@@ -34,8 +36,9 @@ pub enum Output<'a, E> {
     /// Bytes to write to the peer; report what was written with
     /// `advance_transmit(now, n)`.
     Transmit(&'a [u8]),
-    /// Start the TLS handshake now (STARTTLS was accepted). Plaintext output is
-    /// fully flushed and no plaintext input will be used after this point.
+    /// Start the TLS handshake now (STARTTLS was accepted, or the session
+    /// starts under implicit TLS). Plaintext output is fully flushed and no
+    /// plaintext input will be used after this point.
     StartTls,
     /// Nothing to do until more input arrives, the socket becomes writable,
     /// or `deadline` passes (`None`: no deadline).

@@ -1,13 +1,15 @@
 //! Send one message to many recipients, and learn what happened to each.
 //!
-//! [`Delivery`] is a convenience built only on the public API of
-//! [`Client`]: it enqueues MAIL, the RCPTs and the body start, watches the
-//! events the application passes it, and when the transaction is over
-//! produces a [`DeliveryReport`] with one [`RecipientResult`] per
-//! recipient. The application still drains `poll()`, writes the body with
+//! A *mail transaction* is RFC 5321 §3.3's name for MAIL, the RCPTs and the
+//! message data. [`MailTransaction`] is a convenience built only on the
+//! public API of [`Client`]: it enqueues MAIL, the RCPTs and the body
+//! start, watches the events the application passes it, and when the
+//! transaction is over produces a [`TransactionReport`] with one
+//! [`RecipientResult`] per recipient. The application still drains
+//! `poll(now)`, writes the body with
 //! [`Client::write_body`] / [`Client::finish_body`] after
 //! [`Event::ReadyForBody`], and hands every event to
-//! [`Delivery::handle_event`].
+//! [`MailTransaction::handle_event`].
 //!
 //! A recipient is [`Outcome::Accepted`] only when the server accepted its
 //! RCPT **and** gave a positive reply after the body (under LMTP: its own
@@ -16,9 +18,9 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use smtp_proto::Output;
+//! use smtp_proto::{Output, TlsMode};
 //! use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
-//! use smtp_proto::client::{Client, Config, Delivery, Envelope, Event, Outcome, TlsMode};
+//! use smtp_proto::client::{Client, Config, Envelope, Event, MailTransaction, Outcome};
 //!
 //! let mut config = Config::new(Host::parse("client.example").unwrap());
 //! config.tls = TlsMode::Disabled; // this scripted server has no TLS
@@ -38,28 +40,30 @@
 //!     b"250 2.0.0 Ok: queued as 4Xk9sT3Hx7z9rJ\r\n",
 //! ]
 //! .into_iter();
-//! client.handle_input(now, b"220 mx.example.net ESMTP\r\n");
+//! let greeting = b"220 mx.example.net ESMTP\r\n";
+//! assert_eq!(client.handle_input(now, greeting), greeting.len());
 //!
-//! let mut delivery = None;
+//! let mut transaction = None;
 //! let report = loop {
-//!     match client.poll() {
+//!     match client.poll(now) {
 //!         Output::Event(Event::Ready) => {
-//!             delivery = Some(Delivery::start(&mut client, envelope.clone()).unwrap());
+//!             transaction = Some(MailTransaction::start(&mut client, envelope.clone()).unwrap());
 //!         }
 //!         Output::Event(Event::ReadyForBody) => {
 //!             client.write_body(b"Subject: hello\r\n\r\nHi Bob.\r\n").unwrap();
 //!             client.finish_body().unwrap();
 //!         }
 //!         Output::Event(event) => {
-//!             if let Some(report) = delivery.as_mut().and_then(|d| d.handle_event(&mut client, &event)) {
+//!             if let Some(report) = transaction.as_mut().and_then(|t| t.handle_event(&mut client, &event)) {
 //!                 break report;
 //!             }
 //!         }
 //!         Output::Transmit(bytes) => {
 //!             let n = bytes.len(); // the socket took everything
-//!             client.advance_transmit(now, n);
+//!             client.advance_transmit(now, n).unwrap();
 //!             if let Some(reply) = server.next() {
-//!                 client.handle_input(now, reply);
+//!                 // The client takes every byte while it reads.
+//!                 assert_eq!(client.handle_input(now, reply), reply.len());
 //!             }
 //!         }
 //!         other => panic!("unexpected {other:?}"),
@@ -155,10 +159,10 @@ pub struct RecipientResult {
     pub reply: Option<Reply<'static>>,
 }
 
-/// The result of a [`Delivery`].
+/// The result of a [`MailTransaction`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct DeliveryReport {
+pub struct TransactionReport {
     /// The reply to MAIL, if it arrived.
     pub mail: Option<Reply<'static>>,
     /// One result per recipient, in envelope order.
@@ -166,11 +170,11 @@ pub struct DeliveryReport {
     /// Under SMTP: the reply after the body (its text usually carries the
     /// queue id), or the refusal of DATA or of a BDAT chunk.
     pub data: Option<Reply<'static>>,
-    /// The session error, if the session failed during the delivery.
+    /// The session error, if the session failed during the transaction.
     pub error: Option<Error>,
 }
 
-impl DeliveryReport {
+impl TransactionReport {
     /// The recipients the message was accepted for.
     pub fn accepted(&self) -> impl Iterator<Item = &RecipientResult> {
         self.recipients
@@ -189,12 +193,12 @@ impl DeliveryReport {
 /// Drives one mail transaction over a [`Client`]: see the
 /// [`client`](super) module docs for the layering.
 ///
-/// The application passes every event from `client.poll()` to
-/// [`Delivery::handle_event`], writes the body after
-/// [`Event::ReadyForBody`], and gets the [`DeliveryReport`] when the
+/// The application passes every event from `client.poll(now)` to
+/// [`MailTransaction::handle_event`], writes the body after
+/// [`Event::ReadyForBody`], and gets the [`TransactionReport`] when the
 /// transaction is over.
 #[derive(Debug, Clone)]
-pub struct Delivery {
+pub struct MailTransaction {
     recipients: Vec<ForwardPath<'static>>,
     mail: Option<Reply<'static>>,
     rcpt: Vec<Option<Reply<'static>>>,
@@ -206,7 +210,7 @@ pub struct Delivery {
     done: bool,
 }
 
-impl Delivery {
+impl MailTransaction {
     /// Starts a transaction for `envelope` on a ready `client`: MAIL, every
     /// RCPT, and the body start (DATA or BDAT), pipelined when the server
     /// allows. Write the body after [`Event::ReadyForBody`].
@@ -260,12 +264,16 @@ impl Delivery {
         })
     }
 
-    /// Takes note of an event from `client.poll()`. Returns the report once
-    /// the transaction is over (then the delivery is finished and later
+    /// Takes note of an event from `client.poll(now)`. Returns the report once
+    /// the transaction is over (then this value is finished and later
     /// events are ignored). If the transaction is left open on the server
     /// (a refused DATA or chunk, no accepted recipient), an RSET is
     /// enqueued so the connection can carry the next message.
-    pub fn handle_event(&mut self, client: &mut Client, event: &Event) -> Option<DeliveryReport> {
+    pub fn handle_event(
+        &mut self,
+        client: &mut Client,
+        event: &Event,
+    ) -> Option<TransactionReport> {
         if self.done {
             return None;
         }
@@ -311,12 +319,12 @@ impl Delivery {
         Some(self.report())
     }
 
-    /// Whether the delivery has produced its report.
+    /// Whether the transaction has produced its report.
     pub fn is_done(&self) -> bool {
         self.done
     }
 
-    fn report(&self) -> DeliveryReport {
+    fn report(&self) -> TransactionReport {
         let mail_refused = self.mail.as_ref().filter(|m| !m.is_positive_completion());
         let recipients = self
             .recipients
@@ -341,7 +349,7 @@ impl Delivery {
                 }
             })
             .collect();
-        DeliveryReport {
+        TransactionReport {
             mail: self.mail.clone(),
             recipients,
             data: self.data.clone(),

@@ -41,6 +41,7 @@ pub mod address;
 pub mod client;
 pub mod command;
 pub mod data;
+pub mod dns;
 pub mod ehlo;
 pub mod framing;
 pub mod keyword;

@@ -71,8 +71,8 @@ mod answer;
 mod name;
 mod plan;
 mod query;
-mod rng;
 
+pub use crate::dns::MAX_CNAME_CHAIN;
 pub use answer::{
     AddressAnswer, AnswerError, Disposition, MAX_HINTS_PER_HOST, MxAnswer, MxHost, Rcode,
     merge_address_lookups,
@@ -85,11 +85,3 @@ pub use query::{
     AddressQuery, EDNS_UDP_PAYLOAD, FrameTooLong, MxQuery, QueryType, TcpFrame, parse_tcp_frame,
     write_tcp_frame,
 };
-
-/// The longest CNAME chain followed inside one answer before giving up.
-///
-/// RFC 1034 §3.6.2 lets a resolver follow aliases; no RFC fixes a limit.
-/// Recursive resolvers stop near 8–16 (BIND: 16, Unbound: 11); a mail domain
-/// behind more than 8 aliases is broken, and the bound keeps a hostile answer
-/// from making the walk long.
-pub const MAX_CNAME_CHAIN: usize = 8;

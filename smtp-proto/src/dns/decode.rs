@@ -29,21 +29,48 @@ pub(crate) enum Decoded {
     ServerFailure(Rcode),
 }
 
+/// Why a message was not taken as an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rejected {
+    /// Nothing shows that the message answers the question: wrong id, not
+    /// a response, another question, or a header or question section that
+    /// cannot be read. Over UDP it is dropped like a spoofed datagram
+    /// (RFC 5452 §9.1): a message must prove it answers before it may
+    /// change anything.
+    Unrelated(AnswerError),
+    /// It answers the question, but what it says cannot be used.
+    Unusable(AnswerError),
+}
+
+impl Rejected {
+    fn into_error(self) -> AnswerError {
+        match self {
+            Self::Unrelated(e) | Self::Unusable(e) => e,
+        }
+    }
+}
+
 /// Decodes `bytes` as the response to `question` asked with message `id`.
 pub(crate) fn decode(id: u16, question: &Question, bytes: &[u8]) -> Result<Decoded, AnswerError> {
+    judge(id, question, bytes).map_err(Rejected::into_error)
+}
+
+/// [`decode`], telling unrelated messages from unusable answers.
+pub(crate) fn judge(id: u16, question: &Question, bytes: &[u8]) -> Result<Decoded, Rejected> {
+    let unusable = Rejected::Unusable;
     let qname = question.name().to_wire();
     let mut decoder = BinDecoder::new(bytes);
-    let header =
-        Header::read(&mut decoder).map_err(|e| AnswerError::Malformed(format!("header: {e}")))?;
+    let header = Header::read(&mut decoder)
+        .map_err(|e| Rejected::Unrelated(AnswerError::Malformed(format!("header: {e}"))))?;
     let meta = header.metadata;
     if meta.id != id {
-        return Err(AnswerError::IdMismatch {
+        return Err(Rejected::Unrelated(AnswerError::IdMismatch {
             expected: id,
             found: meta.id,
-        });
+        }));
     }
     if meta.message_type != MessageType::Response || meta.op_code != OpCode::Query {
-        return Err(AnswerError::NotAResponse);
+        return Err(Rejected::Unrelated(AnswerError::NotAResponse));
     }
     match header.counts.queries {
         1 => match Query::read(&mut decoder) {
@@ -52,11 +79,15 @@ pub(crate) fn decode(id: u16, question: &Question, bytes: &[u8]) -> Result<Decod
                     || echo.query_type() != question.record_type().to_wire()
                     || echo.query_class() != DNSClass::IN
                 {
-                    return Err(AnswerError::QuestionMismatch);
+                    return Err(Rejected::Unrelated(AnswerError::QuestionMismatch));
                 }
             }
             Err(_) if meta.truncation => return Ok(Decoded::Truncated),
-            Err(e) => return Err(AnswerError::Malformed(format!("question: {e}"))),
+            Err(e) => {
+                return Err(Rejected::Unrelated(AnswerError::Malformed(format!(
+                    "question: {e}"
+                ))));
+            }
         },
         // Some servers send FORMERR, SERVFAIL, NOTIMP or REFUSED without the
         // question. Such an answer can only make the try fail, so accepting
@@ -66,22 +97,25 @@ pub(crate) fn decode(id: u16, question: &Question, bytes: &[u8]) -> Result<Decod
             meta.response_code,
             ResponseCode::NoError | ResponseCode::NXDomain
         ) => {}
-        _ => return Err(AnswerError::QuestionMismatch),
+        _ => return Err(Rejected::Unrelated(AnswerError::QuestionMismatch)),
     }
     if meta.truncation {
         return Ok(Decoded::Truncated);
     }
-    let message = Message::from_vec(bytes).map_err(|e| AnswerError::Malformed(e.to_string()))?;
+    let message =
+        Message::from_vec(bytes).map_err(|e| unusable(AnswerError::Malformed(e.to_string())))?;
     // from_vec merges the EDNS extended RCODE bits into the header's.
     let nxdomain = match message.metadata.response_code {
         ResponseCode::NoError => false,
         ResponseCode::NXDomain => true,
         other => return Ok(Decoded::ServerFailure(Rcode(u16::from(other)))),
     };
-    let chain = canonical_name(&message.answers, &qname)?;
-    let name = Name::from_wire(&chain.name).map_err(|reason| AnswerError::InvalidHostName {
-        name: chain.name.to_ascii(),
-        reason,
+    let chain = canonical_name(&message.answers, &qname).map_err(unusable)?;
+    let name = Name::from_wire(&chain.name).map_err(|reason| {
+        unusable(AnswerError::InvalidHostName {
+            name: chain.name.to_ascii(),
+            reason,
+        })
     })?;
     if nxdomain {
         return Ok(Decoded::Answer(Answer::NxDomain(Negative {

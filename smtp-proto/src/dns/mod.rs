@@ -55,9 +55,12 @@
 //!
 //! A datagram counts only if its id is the id of a try in flight, it comes
 //! from the exact address (IP and port) that try was sent to, the try still
-//! waits for a UDP answer, and its question section repeats the try's name,
-//! type and class. Anything else is dropped without effect, so a spoofer
-//! can neither decide the outcome nor end the wait for the real answer.
+//! waits for a UDP answer, and its readable question section repeats the
+//! try's name, type and class. Anything else — unreadable bytes included —
+//! is dropped without effect, so a spoofer can neither decide the outcome
+//! nor end the wait for the real answer. (A failure code without question
+//! section is taken, as servers send them: it can only move the lookup to
+//! the next server, never decide it.)
 //! Identical lookups in flight share one query (RFC 5452 §5). Ids come from
 //! the caller's seed and never collide with an id in flight; the other half
 //! of RFC 5452 §9.2, an unpredictable source port, is the transport's (bind

@@ -12,7 +12,7 @@ use thiserror::Error;
 use super::answer::{Answer, Rcode};
 use super::cache::Cache;
 use super::config::ResolverConfig;
-use super::decode::{Decoded, decode};
+use super::decode::{Decoded, Rejected, judge};
 use super::error::{AnswerError, Failure};
 use super::question::Question;
 use super::rng::SplitMix64;
@@ -447,7 +447,9 @@ impl Resolver {
     ///
     /// It counts only if its id is the id of a try in flight, it comes from
     /// the exact address that try was sent to, that try still waits for a
-    /// UDP answer, and it answers the try's question (RFC 5452 §9.1).
+    /// UDP answer, and it shows that it answers the try's question: a
+    /// readable header and question section that repeats the name, type and
+    /// class (RFC 5452 §9.1).
     /// Anything else is dropped without effect: a spoofer can neither decide
     /// the outcome nor end the wait for the real answer. Any bytes are safe.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
@@ -469,12 +471,12 @@ impl Resolver {
         {
             return;
         }
-        match decode(id, &query.question, bytes) {
-            Err(e) if e.is_unrelated() => {}
+        match judge(id, &query.question, bytes) {
+            Err(Rejected::Unrelated(_)) => {}
             // Cut by the transport's buffer: the server ignored our EDNS
             // size. Ask over TCP, as for a truncated answer.
             _ if bytes.len() >= DATAGRAM_BUFFER => self.start_tcp(now, key),
-            Err(e) => self.fail_try(now, key, Failure::Unusable(e)),
+            Err(Rejected::Unusable(e)) => self.fail_try(now, key, Failure::Unusable(e)),
             Ok(Decoded::Truncated) => self.start_tcp(now, key),
             Ok(Decoded::ServerFailure(rcode)) => self.server_failed(now, key, rcode),
             Ok(Decoded::Answer(answer)) => self.finish(now, key, Ok(answer)),
@@ -539,7 +541,7 @@ impl Resolver {
         };
         // Over TCP the server is the only sender: an answer that does not
         // fit the query is an error, not noise.
-        match decode(id, &query.question, &message) {
+        match judge(id, &query.question, &message) {
             Ok(Decoded::Answer(answer)) => self.finish(now, key, Ok(answer)),
             Ok(Decoded::ServerFailure(rcode)) => self.server_failed(now, key, rcode),
             // TCP has no size limit to truncate at.
@@ -547,7 +549,9 @@ impl Resolver {
                 let error = AnswerError::Malformed(String::from("truncated answer over TCP"));
                 self.fail_try(now, key, Failure::Unusable(error));
             }
-            Err(e) => self.fail_try(now, key, Failure::Unusable(e)),
+            Err(Rejected::Unrelated(e) | Rejected::Unusable(e)) => {
+                self.fail_try(now, key, Failure::Unusable(e));
+            }
         }
     }
 

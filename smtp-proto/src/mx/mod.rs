@@ -8,9 +8,10 @@
 //! domain without MX records, and the rule that an MX host must not relay to
 //! hosts it outranks; RFC 7505 adds the null MX that says "this domain accepts
 //! no mail". Getting them wrong loses or loops mail, and they are the same for
-//! every transport. So the core builds the DNS query bytes, judges the answer
-//! bytes, and keeps the cursor over hosts and addresses; a transport only moves
-//! bytes over UDP or TCP and opens connections where the plan points it.
+//! every transport. So the core asks the DNS ([`crate::dns`]: query bytes,
+//! retries, answer matching), judges the answers for delivery here, and keeps
+//! the cursor over hosts and addresses; a transport only moves bytes over UDP
+//! or TCP and opens connections where the plan points it.
 //!
 //! Nothing here reads a clock or draws a random number: the DNS message id and
 //! the seed that shuffles MX records of equal preference are arguments. The
@@ -19,8 +20,10 @@
 //!
 //! # The flow
 //!
-//! 1. [`MxQuery::new`] with a fresh id; send [`MxQuery::to_bytes`] over UDP
-//!    (or [`MxQuery::to_tcp_bytes`] over TCP).
+//! 1. Ask for the MX records: with [`crate::dns::Resolver`] (which owns the
+//!    ids, the retries and TCP) and [`MxAnswer::from_answer`] on its answer,
+//!    or one message at a time: [`MxQuery::new`] with a fresh id, send
+//!    [`MxQuery::to_bytes`] over UDP (or [`MxQuery::to_tcp_bytes`] over TCP).
 //! 2. [`MxQuery::decode`] the answer with a seed:
 //!    - [`AnswerError::is_unrelated`]: not the answer to this query (wrong
 //!      id, not a response, other question) — discard it and keep waiting;

@@ -1418,3 +1418,28 @@ proptest! {
         prop_assert_eq!(net.expect_quiet(), None);
     }
 }
+
+#[test]
+fn severities_follow_the_dispositions() {
+    use smtp_proto::mx::Severity;
+    for failure in [
+        Failure::ServerFailure(Rcode::SERVFAIL),
+        Failure::Timeout,
+        Failure::Unusable(AnswerError::CnameLoop),
+        Failure::Unreachable,
+        Failure::StreamsBusy,
+        Failure::NoServer,
+    ] {
+        assert_eq!(
+            failure.disposition().severity(),
+            Some(Severity::Temporary),
+            "{failure}"
+        );
+    }
+    assert_eq!(
+        Disposition::PermanentFailure.severity(),
+        Some(Severity::Permanent)
+    );
+    assert_eq!(Disposition::Proceed.severity(), None);
+    assert_eq!(Disposition::RetryOverTcp.severity(), None);
+}

@@ -35,7 +35,7 @@ pub struct ResolverConfig {
     /// a truncated answer gets this time again for the TCP exchange.
     /// Default 5 s: glibc's `RES_TIMEOUT` (`resolv.conf(5)` `timeout:`);
     /// RFC 1123 §6.1.3.3 asks for retransmission intervals of seconds, not
-    /// less.
+    /// less. A timeout too large to add to an `Instant` arms no deadline.
     pub timeout: Duration,
     /// Rounds over [`servers`](Self::servers) before a lookup gives up: a
     /// lookup makes at most `servers.len() * attempts` tries. Default 2:

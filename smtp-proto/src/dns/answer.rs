@@ -261,7 +261,7 @@ impl MxRecord {
 }
 
 /// The exchange of an MX record.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Exchange {
     /// `.`: with preference 0 the RFC 7505 null MX.
@@ -312,7 +312,7 @@ impl fmt::Debug for Txt {
 
 /// One TLSA record (RFC 6698 §2.1). The three parameters are kept as
 /// numbers: DANE (RFC 7672 §3.1) decides which values it uses.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tlsa {
     pub(crate) usage: u8,
     pub(crate) selector: u8,

@@ -5,7 +5,7 @@
 //! §5); failures are not (a SERVFAIL or a timeout is asked again, as the
 //! transports always did).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::answer::Answer;
@@ -22,14 +22,14 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub(crate) struct Cache {
     config: CacheConfig,
-    entries: HashMap<Question, Entry>,
+    entries: BTreeMap<Question, Entry>,
 }
 
 impl Cache {
     pub(crate) fn new(config: CacheConfig) -> Self {
         Self {
             config,
-            entries: HashMap::new(),
+            entries: BTreeMap::new(),
         }
     }
 
@@ -77,7 +77,7 @@ impl Cache {
                 && let Some(soonest) = self
                     .entries
                     .iter()
-                    .min_by_key(|(_, e)| e.expires)
+                    .min_by_key(|(q, e)| (e.expires, *q))
                     .map(|(q, _)| q.clone())
             {
                 self.entries.remove(&soonest);

@@ -5,7 +5,7 @@
 //! answer to another question is still rejected, and TC before the full
 //! decode because a truncated message may end in the middle of a record.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use hickory_proto::op::{Header, Message, MessageType, OpCode, Query, ResponseCode};
@@ -222,7 +222,7 @@ fn extract(question_type: RecordType, records: &[&Record], message: &Message) ->
     match question_type {
         RecordType::Mx => {
             let hints = address_hints(message);
-            let mut seen = HashSet::new();
+            let mut seen = BTreeSet::new();
             let mut out: Vec<MxRecord> = Vec::new();
             for record in records {
                 let RData::MX(mx) = &record.data else {
@@ -255,7 +255,7 @@ fn extract(question_type: RecordType, records: &[&Record], message: &Message) ->
             RecordData::Mx(out)
         }
         RecordType::A | RecordType::Aaaa => {
-            let mut seen = HashSet::new();
+            let mut seen = BTreeSet::new();
             let addresses = records
                 .iter()
                 .filter_map(|r| match &r.data {
@@ -268,7 +268,7 @@ fn extract(question_type: RecordType, records: &[&Record], message: &Message) ->
             RecordData::Addresses(addresses)
         }
         RecordType::Txt => {
-            let mut seen = HashSet::new();
+            let mut seen = BTreeSet::new();
             let mut out: Vec<Txt> = Vec::new();
             for record in records {
                 if let RData::TXT(txt) = &record.data
@@ -280,7 +280,7 @@ fn extract(question_type: RecordType, records: &[&Record], message: &Message) ->
             RecordData::Txt(out)
         }
         RecordType::Tlsa => {
-            let mut seen = HashSet::new();
+            let mut seen = BTreeSet::new();
             let mut out: Vec<Tlsa> = Vec::new();
             for record in records {
                 if let RData::TLSA(tlsa) = &record.data {
@@ -298,7 +298,7 @@ fn extract(question_type: RecordType, records: &[&Record], message: &Message) ->
             RecordData::Tlsa(out)
         }
         RecordType::Ptr => {
-            let mut seen = HashSet::new();
+            let mut seen = BTreeSet::new();
             let mut out: Vec<Name> = Vec::new();
             for record in records {
                 if let RData::PTR(ptr) = &record.data

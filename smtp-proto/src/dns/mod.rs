@@ -15,7 +15,9 @@
 //! the [`Resolver`] names, hands back what arrives, and sleeps until the
 //! resolver's deadline. hickory-proto is the message codec; nothing here
 //! reads a clock, draws a random number or touches a socket, so every retry
-//! path is a deterministic test.
+//! path is a deterministic test. (The state lives in ordered maps: std's
+//! `HashMap` seeds itself from the operating system, and its iteration
+//! order would make the order of outputs vary from run to run.)
 //!
 //! # The flow
 //!

@@ -22,7 +22,7 @@ pub const MAX_HOST_NAME_LEN: usize = MAX_NAME_LEN;
 pub const MAX_LABEL_LEN: usize = 63;
 
 /// Why a string or DNS name is not a usable [`Name`] or [`HostName`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Error)]
 #[non_exhaustive]
 pub enum NameError {
     /// The name is empty or the root (`.`).

@@ -2,7 +2,7 @@
 //! answers in, typed results out. See the [module docs](super) for the flow
 //! and the transport's part.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -123,14 +123,14 @@ pub enum Output<'a> {
 pub struct Resolver {
     config: ResolverConfig,
     /// Every lookup started and not yet handed out by `poll`.
-    lookups: HashMap<LookupId, LookupState>,
+    lookups: BTreeMap<LookupId, LookupState>,
     /// The distinct questions in flight.
-    queries: HashMap<QueryKey, Query>,
-    by_question: HashMap<Question, QueryKey>,
+    queries: BTreeMap<QueryKey, Query>,
+    by_question: BTreeMap<Question, QueryKey>,
     /// Message ids in flight, to the question each belongs to.
-    ids: HashMap<u16, QueryKey>,
+    ids: BTreeMap<u16, QueryKey>,
     /// TCP streams the resolver has asked for and not closed.
-    streams: HashMap<StreamId, QueryKey>,
+    streams: BTreeMap<StreamId, QueryKey>,
     pending: VecDeque<Pending>,
     cache: Option<Cache>,
     /// The bytes of the last `Send` or `OpenStream` output.
@@ -140,7 +140,7 @@ pub struct Resolver {
     next_stream: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct QueryKey(u64);
 
 #[derive(Debug, Clone, Copy)]
@@ -216,11 +216,11 @@ impl Resolver {
         let cache = config.cache.clone().map(Cache::new);
         Self {
             config,
-            lookups: HashMap::new(),
-            queries: HashMap::new(),
-            by_question: HashMap::new(),
-            ids: HashMap::new(),
-            streams: HashMap::new(),
+            lookups: BTreeMap::new(),
+            queries: BTreeMap::new(),
+            by_question: BTreeMap::new(),
+            ids: BTreeMap::new(),
+            streams: BTreeMap::new(),
             pending: VecDeque::new(),
             cache,
             scratch: Vec::with_capacity(512),
@@ -707,7 +707,7 @@ impl Resolver {
 }
 
 /// A message id not in flight, drawn from `rng`.
-fn draw_id(rng: &mut SplitMix64, in_flight: &HashMap<u16, QueryKey>) -> u16 {
+fn draw_id(rng: &mut SplitMix64, in_flight: &BTreeMap<u16, QueryKey>) -> u16 {
     let mut id = rng.next_u16();
     // With at most `max_lookups` ids in flight out of 65536, a few draws
     // find a free one; the bounded scan after them always does, because

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use smtp_proto::dns::{
-    CacheConfig, LookupId, Name, Output, Question, RecordType, Resolver, ResolverConfig,
-    StreamId,
+    CacheConfig, LookupId, Name, Output, Question, RecordType, Resolver, ResolverConfig, StreamId,
 };
 use smtp_proto::mx::MxAnswer;
 
@@ -42,15 +41,31 @@ struct Input {
 
 #[derive(Arbitrary, Debug)]
 enum Step {
-    Lookup { name: u8, record_type: u8, seed: u64 },
+    Lookup {
+        name: u8,
+        record_type: u8,
+        seed: u64,
+    },
     Cancel(u8),
     /// Raw bytes from a server (or elsewhere).
-    Raw { from: u8, bytes: Vec<u8> },
+    Raw {
+        from: u8,
+        bytes: Vec<u8>,
+    },
     /// An answer to the latest query: its id and question, QR set, then
     /// the fuzzer's flags, counts and records.
-    Answer { flags: u16, counts: [u16; 3], records: Vec<u8>, from_server: bool },
+    Answer {
+        flags: u16,
+        counts: [u16; 3],
+        records: Vec<u8>,
+        from_server: bool,
+    },
     /// Stream bytes, raw or as one frame.
-    Stream { which: u8, bytes: Vec<u8>, frame: bool },
+    Stream {
+        which: u8,
+        bytes: Vec<u8>,
+        frame: bool,
+    },
     StreamEof(u8),
     StreamError(u8),
     DatagramError(u8),
@@ -90,19 +105,30 @@ impl State {
                     self.opened.push(stream);
                 }
                 Output::CloseStream(stream) => {
-                    assert!(self.opened.contains(&stream), "closing a stream never opened");
+                    assert!(
+                        self.opened.contains(&stream),
+                        "closing a stream never opened"
+                    );
                     assert!(self.closed.insert(stream), "a stream closed twice");
                 }
                 Output::Resolved(resolved) => {
-                    assert!(!self.cancelled.contains(&resolved.id), "result after cancel");
+                    assert!(
+                        !self.cancelled.contains(&resolved.id),
+                        "result after cancel"
+                    );
                     assert!(self.resolved.insert(resolved.id), "resolved twice");
                     assert!(self.live.remove(&resolved.id));
                     if let Ok(answer) = &resolved.result
                         && resolved.question.record_type() == RecordType::Mx
-                        && let Ok(MxAnswer::Hosts(hosts)) = MxAnswer::from_answer(answer, self.mx_seed)
+                        && let Ok(MxAnswer::Hosts(hosts)) =
+                            MxAnswer::from_answer(answer, self.mx_seed)
                     {
                         assert!(!hosts.is_empty());
-                        assert!(hosts.windows(2).all(|w| w[0].preference() <= w[1].preference()));
+                        assert!(
+                            hosts
+                                .windows(2)
+                                .all(|w| w[0].preference() <= w[1].preference())
+                        );
                     }
                 }
                 Output::Wait { .. } => break,
@@ -149,7 +175,11 @@ fuzz_target!(|input: Input| {
     };
     for step in input.steps.into_iter().take(64) {
         match step {
-            Step::Lookup { name, record_type, seed } => {
+            Step::Lookup {
+                name,
+                record_type,
+                seed,
+            } => {
                 let name = Name::parse(NAMES[usize::from(name) % NAMES.len()]).expect("valid");
                 let record_type = RecordType::ALL[usize::from(record_type) % RecordType::ALL.len()];
                 let question = Question::new(name, record_type);
@@ -158,20 +188,33 @@ fuzz_target!(|input: Input| {
                 }
             }
             Step::Cancel(which) => {
-                if let Some(&id) = state.live.iter().nth(usize::from(which) % state.live.len().max(1)) {
+                if let Some(&id) = state
+                    .live
+                    .iter()
+                    .nth(usize::from(which) % state.live.len().max(1))
+                {
                     assert!(state.resolver.cancel(id));
                     state.live.remove(&id);
                     state.cancelled.insert(id);
                 }
             }
             Step::Raw { from, bytes } => {
-                state.resolver.handle_datagram(state.now, server(from % 4 + 1), &bytes);
+                state
+                    .resolver
+                    .handle_datagram(state.now, server(from % 4 + 1), &bytes);
             }
-            Step::Answer { flags, counts, records, from_server } => {
+            Step::Answer {
+                flags,
+                counts,
+                records,
+                from_server,
+            } => {
                 let to = state.last_server;
                 if let Some(query) = state.queries.get(&to).cloned() {
                     // Header (12) + question + OPT record (11 octets).
-                    let question = query.get(12..query.len().saturating_sub(11)).unwrap_or_default();
+                    let question = query
+                        .get(12..query.len().saturating_sub(11))
+                        .unwrap_or_default();
                     let mut bytes = Vec::with_capacity(12 + question.len() + records.len());
                     bytes.extend_from_slice(&query[..2]);
                     bytes.extend_from_slice(&(flags | 0x8000).to_be_bytes());
@@ -185,14 +228,20 @@ fuzz_target!(|input: Input| {
                     state.resolver.handle_datagram(state.now, from, &bytes);
                 }
             }
-            Step::Stream { which, bytes, frame } => {
+            Step::Stream {
+                which,
+                bytes,
+                frame,
+            } => {
                 if let Some(stream) = state.stream(which) {
                     let mut input = Vec::with_capacity(bytes.len() + 2);
                     if frame {
                         input.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
                     }
                     input.extend_from_slice(&bytes);
-                    state.resolver.handle_stream_input(state.now, stream, &input);
+                    state
+                        .resolver
+                        .handle_stream_input(state.now, stream, &input);
                 }
             }
             Step::StreamEof(which) => {
@@ -223,7 +272,11 @@ fuzz_target!(|input: Input| {
         state.resolver.handle_timeout(state.now);
         state.drain();
     }
-    assert!(state.live.is_empty(), "lookups never ended: {:?}", state.live);
+    assert!(
+        state.live.is_empty(),
+        "lookups never ended: {:?}",
+        state.live
+    );
     assert_eq!(state.closed.len(), state.opened.len(), "streams left open");
     assert_eq!(state.resolver.in_flight(), 0);
     assert_eq!(state.resolver.next_timeout(), None);

@@ -28,6 +28,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use smtp_proto::dns::ResolverConfig;
 use smtp_proto::mx::{
     AddressAnswer, AddressQuery, AnswerError, HostName, HostNameError, HostPlan, MxAnswer, MxHost,
     MxQuery, Next, PlanConfig, PlanError, QueryType, Rcode, Severity, TcpFrame,
@@ -35,11 +36,7 @@ use smtp_proto::mx::{
 };
 use thiserror::Error;
 
-/// The DNS port. RFC 1035 §4.2.
-pub const DNS_PORT: u16 = 53;
-
-/// Nameservers read from `resolv.conf` at most (glibc's `MAXNS`).
-pub const MAX_NAMESERVERS: usize = 3;
+pub use smtp_proto::dns::{DNS_PORT, MAX_NAMESERVERS};
 
 /// The largest DNS message we read over UDP: a datagram cannot be larger.
 const UDP_BUFFER: usize = 65_535;
@@ -164,51 +161,25 @@ impl Resolver {
         }
     }
 
-    /// Parses `resolv.conf(5)` text: `nameserver ADDR` lines (at most
-    /// [`MAX_NAMESERVERS`], port 53) and `options timeout:N attempts:N`.
-    /// Other lines (search, domain, sortlist) concern host name lookups,
-    /// not MX delivery, and are ignored, as are lines that do not parse.
-    /// Without a usable `nameserver` line, `127.0.0.1` is used (glibc's
-    /// default).
+    /// Parses `resolv.conf(5)` text with the core's
+    /// [`ResolverConfig::from_resolv_conf`] (nameservers, `timeout:`,
+    /// `attempts:`, glibc's defaults and bounds).
     pub fn from_resolv_conf(text: &str) -> Self {
-        let mut resolver = Self::new(Vec::new());
-        for line in text.lines() {
-            let line = line.split(['#', ';']).next().unwrap_or_default().trim();
-            let mut words = line.split_whitespace();
-            match words.next() {
-                Some("nameserver") => {
-                    // A zone index (fe80::1%eth0) is not supported by
-                    // SocketAddr parsing here; such a line is skipped.
-                    if let Some(ip) = words.next().and_then(|w| w.parse::<IpAddr>().ok())
-                        && resolver.servers.len() < MAX_NAMESERVERS
-                    {
-                        resolver.servers.push(SocketAddr::new(ip, DNS_PORT));
-                    }
-                }
-                Some("options") => {
-                    for option in words {
-                        if let Some(n) = option.strip_prefix("timeout:")
-                            && let Ok(secs) = n.parse::<u64>()
-                        {
-                            // glibc caps the timeout at 30 seconds.
-                            resolver.timeout = Duration::from_secs(secs.clamp(1, 30));
-                        } else if let Some(n) = option.strip_prefix("attempts:")
-                            && let Ok(n) = n.parse::<usize>()
-                        {
-                            // glibc caps attempts at 5.
-                            resolver.attempts = n.clamp(1, 5);
-                        }
-                    }
-                }
-                _ => {}
-            }
+        let config = ResolverConfig::from_resolv_conf(text);
+        Self {
+            servers: config.servers,
+            timeout: config.timeout,
+            attempts: config.attempts,
         }
-        if resolver.servers.is_empty() {
-            resolver
-                .servers
-                .push(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DNS_PORT));
-        }
-        resolver
+    }
+
+    /// The core resolver configuration with these servers, timeout and
+    /// rounds (the core's defaults for the rest).
+    pub fn config(&self) -> ResolverConfig {
+        let mut config = ResolverConfig::new(self.servers.clone());
+        config.timeout = self.timeout;
+        config.attempts = self.attempts;
+        config
     }
 
     /// The same resolver with another per-query timeout (the time one
@@ -582,45 +553,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resolv_conf_nameservers_and_options() {
-        let text = "\
-# generated
-search example.org
-nameserver 192.0.2.1
-nameserver 2001:db8::53 ; trailing comment
-nameserver not-an-address
-nameserver fe80::1%eth0
-nameserver 192.0.2.2
-nameserver 192.0.2.3
-options ndots:2 timeout:3 attempts:4
-";
+    fn resolv_conf_text_goes_through_the_core() {
+        // The parsing and its tests live in smtp_proto::dns; this checks
+        // the wrapper carries every value across.
+        let text = "nameserver 192.0.2.1\noptions timeout:3 attempts:4\n";
         let r = Resolver::from_resolv_conf(text);
-        assert_eq!(
-            r.servers(),
-            &[
-                "192.0.2.1:53".parse::<SocketAddr>().unwrap(),
-                "[2001:db8::53]:53".parse().unwrap(),
-                "192.0.2.2:53".parse().unwrap(),
-            ]
-        );
-        assert_eq!(r.timeout, Duration::from_secs(3));
-        assert_eq!(r.attempts, 4);
+        let core = ResolverConfig::from_resolv_conf(text);
+        assert_eq!(r.servers(), core.servers);
         assert_eq!(r.query_timeout(), Duration::from_secs(3));
         assert_eq!(r.query_attempts(), 4);
-    }
-
-    #[test]
-    fn resolv_conf_defaults_and_caps() {
-        let r = Resolver::from_resolv_conf("options timeout:99 attempts:0\n");
-        assert_eq!(
-            r.servers(),
-            &["127.0.0.1:53".parse::<SocketAddr>().unwrap()]
-        );
-        assert_eq!(r.timeout, Duration::from_secs(30));
-        assert_eq!(r.attempts, 1);
-        let r = Resolver::from_resolv_conf("");
-        assert_eq!(r.timeout, Duration::from_secs(5));
-        assert_eq!(r.attempts, 2);
+        assert_eq!(r.config(), core);
     }
 
     #[test]

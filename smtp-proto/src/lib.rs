@@ -1,15 +1,16 @@
 //! # smtp-proto: SMTP without I/O
 //!
 //! The pure core of the workspace: it parses and emits SMTP commands and replies
-//! (RFC 5321 and its extensions), frames lines and message data, and — in later
-//! modules — runs the client and server sessions as state machines and plans MX
-//! delivery.
+//! (RFC 5321 and its extensions), frames lines and message data, runs the
+//! client and server sessions as state machines, resolves DNS questions as a
+//! stub resolver and plans MX delivery.
 //!
 //! ## What this crate never does
 //!
 //! It never opens a socket or a file, never spawns a thread, never reads a
 //! clock and never draws a random number. Time comes in as an argument, DNS
-//! ids and tie-break seeds come in as values. Every session is therefore
+//! ids are drawn from a seed that comes in as a value, and so are MX
+//! tie-breaks. Every session is therefore
 //! replayable and every test deterministic; the transports (`smtp-blocking`,
 //! `smtp-mio`) are thin loops around it.
 //!
@@ -35,7 +36,8 @@
 //! | [`server`] | the server session: bytes in, events and replies out |
 //! | [`client`] | the client session: commands and bodies in, bytes and reply events out |
 //! | [`manual`] | the security rationale: STARTTLS injection, SMTP smuggling, limits and defaults |
-//! | [`mx`] | MX query building and answer decoding (RFC 5321 §5.1, RFC 7505), and the walk that makes every delivery decision for both transports |
+//! | [`dns`] | the stub resolver: DNS names, questions (MX, A, AAAA, TXT, TLSA, PTR), typed answers, the lookup state machine with its retry policy, RFC 5452 matching, `resolv.conf` text and an optional cache |
+//! | [`mx`] | MX judgement (null MX, implicit MX, preference order; RFC 5321 §5.1, RFC 7505), the host plan, and the walk that makes every delivery decision for both transports |
 //! | [`session`] | the one contract of both sessions (the [`Session`] trait, the time rule, [`Output`], [`session::drive`]) and their shared words: [`TlsMode`], [`InjectionPolicy`], [`Protocol`], [`BodyMode`] |
 //! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
 //! | `tls` | feature `rustls`: the rustls glue both transports share — client trust, server certificates (PEM, self-signed), [`TlsInfo`] from a connection |
@@ -49,6 +51,7 @@ pub mod address;
 pub mod client;
 pub mod command;
 pub mod data;
+pub mod dns;
 pub mod ehlo;
 pub mod framing;
 pub mod keyword;

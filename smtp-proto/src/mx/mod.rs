@@ -8,9 +8,10 @@
 //! domain without MX records, and the rule that an MX host must not relay to
 //! hosts it outranks; RFC 7505 adds the null MX that says "this domain accepts
 //! no mail". Getting them wrong loses or loops mail, and they are the same for
-//! every transport. So the core builds the DNS query bytes, judges the answer
-//! bytes, and keeps the cursor over hosts and addresses; a transport only moves
-//! bytes over UDP or TCP and opens connections where the plan points it.
+//! every transport. So the core asks the DNS ([`crate::dns`]: query bytes,
+//! retries, answer matching), judges the answers for delivery here, and keeps
+//! the cursor over hosts and addresses; a transport only moves bytes over UDP
+//! or TCP and opens connections where the plan points it.
 //!
 //! Nothing here reads a clock or draws a random number: the DNS message id and
 //! the seed that shuffles MX records of equal preference are arguments. The
@@ -19,8 +20,10 @@
 //!
 //! # The flow
 //!
-//! 1. [`MxQuery::new`] with a fresh id; send [`MxQuery::to_bytes`] over UDP
-//!    (or [`MxQuery::to_tcp_bytes`] over TCP).
+//! 1. Ask for the MX records: with [`crate::dns::Resolver`] (which owns the
+//!    ids, the retries and TCP) and [`MxAnswer::from_answer`] on its answer,
+//!    or one message at a time: [`MxQuery::new`] with a fresh id, send
+//!    [`MxQuery::to_bytes`] over UDP (or [`MxQuery::to_tcp_bytes`] over TCP).
 //! 2. [`MxQuery::decode`] the answer with a seed:
 //!    - [`AnswerError::is_unrelated`]: not the answer to this query (wrong
 //!      id, not a response, other question) — discard it and keep waiting;
@@ -78,9 +81,9 @@ mod answer;
 mod name;
 mod plan;
 mod query;
-mod rng;
 mod walk;
 
+pub use crate::dns::MAX_CNAME_CHAIN;
 pub use answer::{
     AddressAnswer, AnswerError, Disposition, MAX_HINTS_PER_HOST, MxAnswer, MxHost, Rcode,
     merge_address_lookups,
@@ -98,11 +101,3 @@ pub use walk::{
     Freshness, Lookup, MAX_ADDRESSES_PER_HOST, MAX_HOSTS, Reason, Step, TlsFailure, TlsPolicy,
     TransactionOutcome, Verdict, Walk, WalkConfig, WalkError,
 };
-
-/// The longest CNAME chain followed inside one answer before giving up.
-///
-/// RFC 1034 §3.6.2 lets a resolver follow aliases; no RFC fixes a limit.
-/// Recursive resolvers stop near 8–16 (BIND: 16, Unbound: 11); a mail domain
-/// behind more than 8 aliases is broken, and the bound keeps a hostile answer
-/// from making the walk long.
-pub const MAX_CNAME_CHAIN: usize = 8;

@@ -1,10 +1,12 @@
-//! A tiny deterministic generator for tie-breaking, seeded by the caller.
+//! A tiny deterministic generator, seeded by the caller.
 //!
-//! RFC 5321 §5.1 asks that MX records of equal preference be tried in a
-//! random order so that load spreads across them. The core draws no
-//! randomness of its own; the transport passes a seed (from its own RNG, or a
-//! fixed value in tests) and the order follows from it. Statistical quality
-//! barely matters here; determinism and no dependency do.
+//! The core draws no randomness of its own; the transport passes a seed (from
+//! its CSPRNG, or a fixed value in tests) and what needs chance follows from
+//! it: the order of MX records of equal preference (RFC 5321 §5.1 asks for a
+//! random order so that load spreads), and the message ids of a lookup's
+//! tries (RFC 5452 §9.2 asks that they be unpredictable — which they are as
+//! long as the 64-bit seed is: an off-path attacker sees no output). Beyond
+//! that, determinism and no dependency matter more than statistical quality.
 
 /// SplitMix64 (Steele, Lea, Flood 2014): one 64-bit state, full period.
 #[derive(Debug, Clone)]
@@ -21,6 +23,12 @@ impl SplitMix64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Sixteen bits (a DNS message id).
+    pub(crate) fn next_u16(&mut self) -> u16 {
+        // The top bits of SplitMix64's output are as good as any.
+        (self.next_u64() >> 48) as u16
     }
 
     /// A value in `0..bound`; `bound` must be non-zero.

@@ -49,7 +49,10 @@ enum StartTls {
 /// --auth or --tls-ca is given (credentials never travel in cleartext, and
 /// a CA file means you expect TLS), and opportunistic otherwise; MX
 /// delivery uses opportunistic STARTTLS unless --starttls says otherwise.
-/// Certificates are always verified (webpki roots, or --tls-ca) unless
+/// With --server, certificates are always verified (webpki roots, or
+/// --tls-ca) unless --insecure. MX delivery follows the core's rule:
+/// opportunistic STARTTLS encrypts without verifying (RFC 7435, Postfix's
+/// `may`) unless --tls-ca is given; --starttls required verifies unless
 /// --insecure. AUTH over plaintext happens only with an explicit
 /// `--starttls off`.
 ///
@@ -334,24 +337,20 @@ fn deliver(
     if let Some(port) = args.mx_port {
         mx.port = port;
     }
-    mx.starttls = match args.starttls {
+    mx.tls = match args.starttls {
         Some(StartTls::Required) => TlsMode::Required,
         Some(StartTls::Off) => TlsMode::Disabled,
         _ => TlsMode::Opportunistic,
     };
+    if args.tls_ca.is_some() {
+        mx.verify = Some(true);
+    } else if args.insecure {
+        mx.verify = Some(false);
+    }
     mx.settings = settings;
     let report = deliver_mx(envelope, message, &mx);
     for r in &report.recipients {
-        let mut detail = r.reply.as_ref().map(reply_text).unwrap_or_default();
-        if let Some(error) = &r.error
-            && r.reply.is_none()
-        {
-            detail = error.clone();
-        }
-        if let Some(host) = &r.host {
-            detail = format!("{detail} [{host}]");
-        }
-        print_result(&path_text(&r.recipient), r.outcome, detail.trim());
+        print_result(&path_text(&r.recipient), r.outcome, &r.describe());
     }
     Ok(exit_code(report.recipients.iter().map(|r| r.outcome)))
 }

@@ -224,9 +224,9 @@ pub struct Connection {
     body_buf: Vec<u8>,
 }
 
-/// What the trace needs to know about the conversation, updated as events
-/// are drained (cells: the drain's event callback and its transport both
-/// see it).
+/// What the trace (and MX delivery) needs to know about the conversation,
+/// updated as events are drained and as the transport works (cells: the
+/// drain's event callback and its transport both see it).
 #[derive(Debug, Default)]
 struct TraceState {
     /// A SASL exchange is running: client lines are secrets.
@@ -234,6 +234,8 @@ struct TraceState {
     /// Between the `354` to DATA and the final reply: what is written is
     /// message data.
     in_data: Cell<bool>,
+    /// A TLS handshake began and did not finish: a failure now is TLS's.
+    in_handshake: Cell<bool>,
 }
 
 impl TraceState {
@@ -298,7 +300,9 @@ impl Transport for Pipe<'_> {
             return Ok(Some(info.clone()));
         }
         let deadline = Instant::now() + self.handshake_timeout;
+        self.tracing.in_handshake.set(true);
         let info = self.channel.start_tls(self.tls, self.host, deadline)?;
+        self.tracing.in_handshake.set(false);
         if let Some(trace) = self.trace {
             trace(
                 Direction::Info,
@@ -369,6 +373,31 @@ pub(crate) fn session_error(error: &session::Error) -> Error {
         )),
         _ => Error::Protocol(error.to_string()),
     }
+}
+
+/// The session error that stands for a failure of the transport the
+/// session did not see (a reset, a write that failed or timed out), so that
+/// a report or MX delivery can name it in the session's terms.
+pub(crate) fn transport_failure(error: &Error) -> session::Error {
+    match error {
+        Error::Timeout(Phase::Writing) => session::Error::Timeout(Waiting::Write),
+        Error::Timeout(Phase::TlsHandshake) => session::Error::Timeout(Waiting::TlsHandshake),
+        _ => session::Error::ConnectionClosed {
+            partial_reply: false,
+        },
+    }
+}
+
+/// Why a session could not be set up, with what MX delivery needs to
+/// report it to the core's walk.
+#[derive(Debug)]
+pub(crate) struct SetupFailure {
+    /// The error [`Connection::establish`] returns.
+    pub(crate) error: Error,
+    /// The session's own error, if it saw one (a refusal carries its reply).
+    pub(crate) session: Option<session::Error>,
+    /// It failed in a TLS handshake (STARTTLS or implicit).
+    pub(crate) in_tls: bool,
 }
 
 /// Where a body being streamed stands.
@@ -540,10 +569,26 @@ impl Connection {
         params: &SessionParams<'_>,
         settings: &Settings,
     ) -> Result<Self, Error> {
+        Self::set_up(channel, params, settings).map_err(|failure| failure.error)
+    }
+
+    /// [`establish`](Self::establish), telling how it failed.
+    pub(crate) fn set_up(
+        channel: Channel,
+        params: &SessionParams<'_>,
+        settings: &Settings,
+    ) -> Result<Self, Box<SetupFailure>> {
         let helo = helo_host(
             params.helo.or(settings.helo.as_deref()),
             channel.local_addr().map(|a| a.ip()),
-        )?;
+        )
+        .map_err(|error| {
+            Box::new(SetupFailure {
+                error,
+                session: None,
+                in_tls: false,
+            })
+        })?;
         let mut config = Config::new(helo);
         config.protocol = params.protocol;
         config.tls = params.tls_mode;
@@ -579,9 +624,14 @@ impl Connection {
         });
         match setup {
             Ok(Ok(())) => Ok(conn),
-            Ok(Err(e)) | Err(e) => {
+            Ok(Err(error)) | Err(error) => {
+                let failure = SetupFailure {
+                    error,
+                    session: conn.client.error().cloned(),
+                    in_tls: conn.tracing.in_handshake.get(),
+                };
                 conn.leave();
-                Err(e)
+                Err(Box::new(failure))
             }
         }
     }
@@ -620,12 +670,67 @@ impl Connection {
     /// body has 8-bit octets. See [`send_reader`](Self::send_reader) for the
     /// result.
     pub fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<TransactionReport, Error> {
+        let (report, transport) = self.send_body(envelope, body)?;
+        Self::settle(report, transport)
+    }
+
+    /// Sends one message like [`send`](Self::send), and returns its
+    /// [`TransactionReport`] **even when the session fails during the
+    /// transaction**: then [`TransactionReport::error`] says why (a lost
+    /// connection, a timeout, a `421`), every recipient without a final
+    /// reply is a transient failure, the replies that did arrive (a `550`
+    /// to one RCPT) are kept, and the connection is unusable afterwards
+    /// ([`is_usable`](Self::is_usable)). A failure of the transport that the
+    /// session did not see itself (a reset, a failed write) is reported
+    /// there in the session's terms (`ConnectionClosed`, a write timeout).
+    ///
+    /// This is what MX delivery needs: the core's walk reads every reply of
+    /// a transaction, whatever happened after it.
+    ///
+    /// # Errors
+    ///
+    /// Only when the message did not go: [`Error::Message`] (the session
+    /// refused it before or while sending: an extension it needs is
+    /// missing, a bare LF under the refusing policy) or an unusable
+    /// connection.
+    pub fn transact(
+        &mut self,
+        envelope: &Envelope,
+        body: &[u8],
+    ) -> Result<TransactionReport, Error> {
+        self.send_body(envelope, body).map(|(report, _)| report)
+    }
+
+    /// Whether the connection can carry another message: no call has
+    /// failed on it and the session is open.
+    pub fn is_usable(&self) -> bool {
+        self.check_usable().is_ok()
+    }
+
+    fn send_body(
+        &mut self,
+        envelope: &Envelope,
+        body: &[u8],
+    ) -> Result<(TransactionReport, Option<Error>), Error> {
         let mut envelope = envelope.clone();
         if envelope.params.body.is_none() {
             envelope.declare_body(body);
         }
         let mut reader = body;
         self.send_envelope(envelope, &mut reader)
+    }
+
+    /// The report of [`send`](Self::send): the transport's failure, else
+    /// the session's, as an error.
+    fn settle(
+        report: TransactionReport,
+        transport: Option<Error>,
+    ) -> Result<TransactionReport, Error> {
+        match (transport, &report.error) {
+            (Some(e), _) => Err(e),
+            (None, Some(e)) => Err(session_error(e)),
+            (None, None) => Ok(report),
+        }
     }
 
     /// Sends one message whose body comes from `reader`, streamed in pieces
@@ -654,14 +759,19 @@ impl Connection {
         envelope: &Envelope,
         mut reader: impl Read,
     ) -> Result<TransactionReport, Error> {
-        self.send_envelope(envelope.clone(), &mut reader)
+        let (report, transport) = self.send_envelope(envelope.clone(), &mut reader)?;
+        Self::settle(report, transport)
     }
 
+    /// Runs one transaction. `Ok` once it started: the report, complete
+    /// even if the session or the transport failed (the transport's error
+    /// beside it). `Err` when the message did not go, or the body reader
+    /// failed.
     fn send_envelope(
         &mut self,
         envelope: Envelope,
         reader: &mut dyn Read,
-    ) -> Result<TransactionReport, Error> {
+    ) -> Result<(TransactionReport, Option<Error>), Error> {
         self.check_usable()?;
         let mut transaction = match MailTransaction::start(&mut self.client, envelope) {
             Ok(transaction) => transaction,
@@ -684,14 +794,26 @@ impl Connection {
             transaction.handle_event(client, event)
         });
         self.body_buf = feed.buf;
-        let report = result?;
-        match &report.error {
-            Some(e) => {
-                self.broken = true;
-                Err(session_error(e))
+        let error = match result {
+            Ok(report) => {
+                if report.error.is_some() {
+                    self.broken = true;
+                }
+                return Ok((report, None));
             }
-            None => Ok(report),
+            Err(e @ (Error::Message(_) | Error::Body(_))) => return Err(e),
+            Err(e) => e,
+        };
+        // The transport failed where the session could not see it: finish
+        // the report with what the transaction saw, and that failure.
+        let mut events: Vec<Event> = self.events.drain(..).collect();
+        events.push(Event::Error(transport_failure(&error)));
+        for event in &events {
+            if let Some(report) = transaction.handle_event(&mut self.client, event) {
+                return Ok((report, Some(error)));
+            }
         }
+        Err(error)
     }
 
     /// Sends `NOOP` and waits for its reply: checks that an idle connection

@@ -1,78 +1,88 @@
-//! A small blocking stub resolver for MX delivery, on top of [`smtp_proto::mx`].
+//! A blocking socket pump under the core's DNS stub resolver.
 //!
-//! # Why a resolver of our own
+//! # Why a resolver of our own, and why this module decides nothing
 //!
 //! The system resolver (`getaddrinfo`) answers A and AAAA but not MX, and it
 //! hides the difference between "no such domain" (bounce the mail) and "the
 //! server failed" (retry later), which MX delivery must know (RFC 5321 §5.1,
-//! RFC 7505). The protocol work — building queries, judging answers, CNAMEs,
-//! null MX, ordering hosts — lives in the core ([`smtp_proto::mx`]); this
-//! module only moves the bytes:
+//! RFC 7505). So MX delivery asks the nameservers itself — but every DNS
+//! decision is the core's: [`smtp_proto::dns::Resolver`] builds the queries,
+//! draws the message ids from our seed, picks the server of each try, moves a
+//! truncated answer to TCP, asks the next server after SERVFAIL or silence,
+//! keeps the failure answer, and drops unrelated or spoofed datagrams (wrong
+//! id, wrong source address or port, wrong question: RFC 5452). This module
+//! is the pump its docs describe, and nothing more:
 //!
-//! - over UDP to the nameservers of `/etc/resolv.conf` (or a configured
-//!   address), each query with a fresh random id from a connected socket
-//!   (so datagrams from other sources never arrive), waiting out the timeout
-//!   for the real answer while ignoring unrelated datagrams (wrong id or
-//!   question: RFC 5452 §9.1, [`AnswerError::is_unrelated`]);
-//! - over TCP to the same server when the UDP answer is truncated (RFC 7766);
-//! - to the next server, and then around again for `attempts` rounds, on a
-//!   timeout or a failure answer (SERVFAIL, REFUSED), as the glibc stub does.
+//! - `Send`: one datagram from a [`UdpSocket`] the operating system bound to
+//!   a random port (the other half of RFC 5452 §9.2). The socket is
+//!   unconnected, so every datagram that arrives is handed in with its source
+//!   address and the core judges it. **One socket per pump**: a pump lives
+//!   for one call of the public methods below (one [`deliver_mx`] for MX
+//!   delivery), so every call gets a fresh port. It is IPv4 when every server
+//!   is IPv4, else IPv6 — dual-stack where the system allows it, IPv4
+//!   servers then being reached at their IPv4-mapped address — so that one
+//!   blocking read waits for every server;
+//! - `OpenStream`: a [`TcpStream`] (connect and write within the per-try
+//!   timeout), its bytes, end and errors handed in; `CloseStream` drops it;
+//! - `Wait`: the deadline becomes the socket's read timeout (the open
+//!   stream's while one waits for its answer, after taking in any datagram
+//!   that arrived meanwhile), then `handle_timeout`.
 //!
-//! Query ids and MX tie-break seeds come from the operating system's random
-//! source (`getrandom`): an id an off-path attacker can guess makes spoofing
-//! an answer easy (RFC 5452 §9.2), and the core takes both as values so that
-//! it stays deterministic.
+//! Lookup seeds come from the operating system's random source
+//! (`getrandom`), as do the seeds that shuffle MX hosts of equal preference:
+//! the core takes both as values so that it stays deterministic.
+//!
+//! What the answers mean for delivery (null MX, implicit MX, which host
+//! next) is judged by [`smtp_proto::mx`]; reading `resolv.conf` is I/O and
+//! stays here ([`Resolver::from_resolv_conf_file`]), parsing its text is the
+//! core's ([`ResolverConfig::from_resolv_conf`]).
+//!
+//! [`deliver_mx`]: crate::mx::deliver_mx
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use smtp_proto::dns::ResolverConfig;
-use smtp_proto::mx::{
-    AddressAnswer, AddressQuery, AnswerError, HostName, HostNameError, HostPlan, MxAnswer, MxHost,
-    MxQuery, Next, PlanConfig, PlanError, QueryType, Rcode, Severity, TcpFrame,
-    merge_address_lookups, parse_tcp_frame,
+use smtp_proto::dns::{
+    self as core, Answer, AnswerError, DATAGRAM_BUFFER, Failure, LookupError, LookupId, Name,
+    NameError, Output, Question, ResolverConfig, StreamId, Txt,
 };
+use smtp_proto::mx::{HostName, MxAnswer, Severity, merge_address_lookups};
 use thiserror::Error;
 
 pub use smtp_proto::dns::{DNS_PORT, MAX_NAMESERVERS};
-
-/// The largest DNS message we read over UDP: a datagram cannot be larger.
-const UDP_BUFFER: usize = 65_535;
 
 /// Why a lookup failed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum DnsError {
-    /// The name does not exist (NXDOMAIN). Permanent.
-    #[error("{0}: no such domain")]
-    NxDomain(String),
-    /// The domain publishes a null MX (RFC 7505): it accepts no mail.
-    /// Permanent; RFC 7505 §4.1 suggests reply code 556 with 5.1.10.
-    #[error("{0} accepts no mail (null MX)")]
-    NullMx(String),
-    /// The name is not a valid host name. Permanent.
+    /// The name is not a valid DNS name (or, where a host is asked about,
+    /// not a valid host name). Permanent.
     #[error("invalid domain {name:?}: {reason}")]
     InvalidName {
         /// The name as given.
         name: String,
         /// Why it is invalid.
-        reason: HostNameError,
+        reason: NameError,
     },
-    /// The server answered with a failure code (SERVFAIL, REFUSED, …).
-    #[error("DNS server failure for {name}: {rcode}")]
-    ServerFailure {
+    /// The name does not exist (NXDOMAIN). Permanent.
+    #[error("{0}: no such domain")]
+    NxDomain(String),
+    /// The core's resolver found no answer: every server failed (SERVFAIL,
+    /// REFUSED …), timed out, was unreachable, or sent answers it could
+    /// not use. Temporary.
+    #[error("DNS lookup for {name} failed: {failure}")]
+    Lookup {
         /// The name asked about.
         name: String,
-        /// The response code.
-        rcode: Rcode,
+        /// What the resolver saw last.
+        failure: Failure,
     },
-    /// No usable answer came before the timeout from any server.
-    #[error("DNS lookup for {0} timed out")]
-    Timeout(String),
-    /// The answer could not be used (malformed, CNAME loop, invalid host
-    /// names). Temporary: a broken answer must not bounce mail.
+    /// The answer could not be judged (an MX answer naming invalid hosts,
+    /// a CNAME chain ending at one). Temporary: a broken answer must not
+    /// bounce mail.
     #[error("unusable DNS answer for {name}: {error}")]
     Answer {
         /// The name asked about.
@@ -80,13 +90,10 @@ pub enum DnsError {
         /// What is wrong with the answer.
         error: AnswerError,
     },
-    /// No host plan could be built (the MX list points back at us).
+    /// More lookups at once than the configuration allows.
     #[error(transparent)]
-    Plan(#[from] PlanError),
-    /// No nameserver is configured (an empty server list).
-    #[error("no DNS server configured")]
-    NoServer,
-    /// A socket operation failed.
+    Limit(#[from] LookupError),
+    /// A socket could not be used, or the system has no random numbers.
     #[error("DNS transport: {0}")]
     Io(#[source] io::Error),
     /// The system resolver (`getaddrinfo`) failed.
@@ -95,54 +102,36 @@ pub enum DnsError {
 }
 
 impl DnsError {
-    /// Whether retrying later may help. Only facts that the domain's owner
-    /// published (NXDOMAIN, null MX), invalid names and mail loops are
-    /// permanent; anything the network or a server may fix is temporary.
+    /// Whether retrying later may help. Only what the domain's owner
+    /// published (NXDOMAIN) and invalid names are permanent; anything a
+    /// network or a server may fix is temporary.
     pub fn severity(&self) -> Severity {
         match self {
-            Self::NxDomain(_) | Self::NullMx(_) | Self::InvalidName { .. } | Self::Plan(_) => {
-                Severity::Permanent
-            }
+            Self::NxDomain(_) | Self::InvalidName { .. } => Severity::Permanent,
             _ => Severity::Temporary,
         }
     }
 }
 
-/// Where to connect next, as found by [`Resolver::next_target`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Step {
-    /// Connect to `ip`; verify TLS against `host`.
-    Connect {
-        /// The MX host name (for TLS verification and logs).
-        host: HostName,
-        /// The address to connect to.
-        ip: IpAddr,
-    },
-    /// Every host has been tried (see [`Next::Exhausted`]).
-    Exhausted(Severity),
-}
-
-/// A blocking DNS stub resolver.
+/// A blocking DNS stub resolver: a configuration for the core's resolver,
+/// and the socket pump that runs it (see the [module docs](self)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolver {
-    servers: Vec<SocketAddr>,
-    timeout: Duration,
-    attempts: usize,
+    config: ResolverConfig,
 }
 
 impl Resolver {
-    /// A resolver asking the given servers in order.
-    ///
-    /// Defaults: a 5-second timeout per query and 2 rounds over the servers,
+    /// A resolver asking the given servers in order, with the core's
+    /// defaults: a 5-second timeout per try and 2 rounds over the servers,
     /// as glibc's stub resolver (`resolv.conf(5)`: `timeout:5`,
     /// `attempts:2`).
     pub fn new(servers: Vec<SocketAddr>) -> Self {
-        Self {
-            servers,
-            timeout: Duration::from_secs(5),
-            attempts: 2,
-        }
+        Self::with_config(ResolverConfig::new(servers))
+    }
+
+    /// A resolver with a complete core configuration (limits, cache).
+    pub fn with_config(config: ResolverConfig) -> Self {
+        Self { config }
     }
 
     /// The system's resolver: the nameservers and options of
@@ -162,31 +151,20 @@ impl Resolver {
     }
 
     /// Parses `resolv.conf(5)` text with the core's
-    /// [`ResolverConfig::from_resolv_conf`] (nameservers, `timeout:`,
-    /// `attempts:`, glibc's defaults and bounds).
+    /// [`ResolverConfig::from_resolv_conf`].
     pub fn from_resolv_conf(text: &str) -> Self {
-        let config = ResolverConfig::from_resolv_conf(text);
-        Self {
-            servers: config.servers,
-            timeout: config.timeout,
-            attempts: config.attempts,
-        }
+        Self::with_config(ResolverConfig::from_resolv_conf(text))
     }
 
-    /// The core resolver configuration with these servers, timeout and
-    /// rounds (the core's defaults for the rest).
-    pub fn config(&self) -> ResolverConfig {
-        let mut config = ResolverConfig::new(self.servers.clone());
-        config.timeout = self.timeout;
-        config.attempts = self.attempts;
-        config
+    /// The core configuration.
+    pub fn config(&self) -> &ResolverConfig {
+        &self.config
     }
 
-    /// The same resolver with another per-query timeout (the time one
-    /// server gets to answer one query; at least 1 ms).
+    /// The same resolver with another per-try timeout (at least 1 ms).
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout.max(Duration::from_millis(1));
+        self.config.timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -194,358 +172,376 @@ impl Resolver {
     /// (at least 1).
     #[must_use]
     pub fn attempts(mut self, attempts: usize) -> Self {
-        self.attempts = attempts.max(1);
+        self.config.attempts = attempts.max(1);
         self
     }
 
     /// The servers asked, in order.
     pub fn servers(&self) -> &[SocketAddr] {
-        &self.servers
+        &self.config.servers
     }
 
-    /// The time one server gets to answer one query (`options timeout:N`
-    /// of `resolv.conf`, or [`timeout`](Self::timeout)). A query retried
-    /// over TCP after a truncated answer gets this time again for the TCP
-    /// exchange.
+    /// The time one server gets to answer one try
+    /// ([`ResolverConfig::timeout`]).
     pub fn query_timeout(&self) -> Duration {
-        self.timeout
+        self.config.timeout
     }
 
-    /// The number of rounds over [`servers`](Self::servers) before a lookup
-    /// gives up (`options attempts:N`, or [`attempts`](Self::attempts));
-    /// at least 1. A query is sent at most `servers().len() * query_attempts()`
-    /// times.
+    /// The rounds over [`servers`](Self::servers)
+    /// ([`ResolverConfig::attempts`]).
     pub fn query_attempts(&self) -> usize {
-        self.attempts
+        self.config.attempts
     }
 
-    /// Looks up the mail exchangers of `domain`.
-    ///
-    /// Returns the core's judgement: [`MxAnswer::Hosts`],
-    /// [`MxAnswer::Implicit`] (no MX records: the domain itself),
-    /// [`MxAnswer::NullMx`] or [`MxAnswer::NxDomain`]; never
-    /// [`MxAnswer::Truncated`] (asked again over TCP) nor
-    /// [`MxAnswer::Temporary`] (reported as [`DnsError::ServerFailure`]
-    /// after every server was tried). Hosts of equal preference are in a
-    /// random order.
+    /// Asks every question at once and returns the core's result for each,
+    /// in order. `Err` only when the pump itself cannot run (no socket, no
+    /// random numbers, too many questions).
+    pub fn lookup_all(
+        &self,
+        questions: &[Question],
+    ) -> Result<Vec<Result<Answer, Failure>>, DnsError> {
+        Pump::new(self.config.clone()).run(questions)
+    }
+
+    /// Asks one question.
+    pub fn lookup(&self, question: Question) -> Result<Answer, DnsError> {
+        let name = question.name().to_string();
+        let result = self.lookup_all(std::slice::from_ref(&question))?;
+        match result.into_iter().next() {
+            Some(Ok(answer)) => Ok(answer),
+            Some(Err(failure)) => Err(DnsError::Lookup { name, failure }),
+            None => Err(DnsError::Lookup {
+                name,
+                failure: Failure::Timeout,
+            }),
+        }
+    }
+
+    /// The mail exchangers of `domain`, as the core judges the answer
+    /// ([`MxAnswer::from_answer`]): [`MxAnswer::Hosts`] (equal preferences
+    /// in a random order), [`MxAnswer::Implicit`], [`MxAnswer::NullMx`] or
+    /// [`MxAnswer::NxDomain`]. A lookup that found no answer (SERVFAIL from
+    /// every server, timeouts) is [`DnsError::Lookup`].
     pub fn resolve_mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
-        let host = parse_name(domain)?;
-        let seed = random_u64()?;
-        let answer = self.exchange(
-            domain,
-            |id| MxQuery::for_host(id, host.clone()),
-            |query, bytes| query.decode(bytes, seed),
-            |query| query.to_bytes(),
-            |query| query.to_tcp_bytes(),
-            |answer| match answer {
-                MxAnswer::Truncated => Verdict::Truncated,
-                MxAnswer::Temporary(_) => Verdict::Failed,
-                _ => Verdict::Final,
-            },
-        )?;
-        match answer {
-            MxAnswer::Temporary(rcode) => Err(DnsError::ServerFailure {
-                name: domain.to_owned(),
-                rcode,
-            }),
-            answer => Ok(answer),
-        }
+        let host = host_name(domain)?;
+        let answer = self.lookup(Question::mx(&host))?;
+        MxAnswer::from_answer(&answer, random_u64()?).map_err(|error| DnsError::Answer {
+            name: domain.to_owned(),
+            error,
+        })
     }
 
-    /// The hosts to try for `domain`: its MX hosts, or the domain itself
-    /// (implicit MX). NXDOMAIN and null MX are permanent errors.
-    pub fn mx_hosts(&self, domain: &str) -> Result<Vec<MxHost>, DnsError> {
-        match self.resolve_mx(domain)? {
-            MxAnswer::NullMx => Err(DnsError::NullMx(domain.to_owned())),
-            MxAnswer::NxDomain => Err(DnsError::NxDomain(domain.to_owned())),
-            answer => answer.into_hosts().ok_or_else(|| DnsError::Answer {
-                name: domain.to_owned(),
-                error: AnswerError::Malformed(String::from("no hosts in the answer")),
-            }),
-        }
-    }
-
-    /// A host plan for `domain`: [`mx_hosts`](Self::mx_hosts) handed to
-    /// [`HostPlan::new`]. Walk it with [`next_target`](Self::next_target).
-    pub fn host_plan(&self, domain: &str, config: &PlanConfig) -> Result<HostPlan, DnsError> {
-        Ok(HostPlan::new(self.mx_hosts(domain)?, config)?)
-    }
-
-    /// Looks up the A and AAAA records of `host` (two queries) and returns
-    /// the addresses of both, A first, each in answer order. Empty when the
-    /// host exists but has no address. If one query fails temporarily and
-    /// the other finds nothing, the temporary error is returned; NXDOMAIN is
-    /// returned only when neither query found an address.
+    /// The A and AAAA addresses of `host` (asked at once), A first, each in
+    /// answer order; empty when the host exists without addresses. One
+    /// family's failure beside the other's addresses is no failure, and a
+    /// temporary failure wins over NXDOMAIN ([`merge_address_lookups`]).
     pub fn resolve_addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
-        let name = parse_name(host)?;
-        let lookups = [QueryType::A, QueryType::Aaaa]
-            .map(|query_type| self.resolve_one_family(host, &name, query_type));
+        let name = host_name(host)?;
+        let results = self.lookup_all(&[Question::a(&name), Question::aaaa(&name)])?;
+        let lookups = results.into_iter().map(|result| match result {
+            Ok(Answer::NxDomain(_)) => Err(DnsError::NxDomain(host.to_owned())),
+            Ok(answer) => Ok(answer
+                .records()
+                .and_then(|r| r.addresses())
+                .unwrap_or_default()
+                .to_vec()),
+            Err(failure) => Err(DnsError::Lookup {
+                name: host.to_owned(),
+                failure,
+            }),
+        });
         merge_address_lookups(lookups, DnsError::severity)
     }
 
-    fn resolve_one_family(
-        &self,
-        host: &str,
-        name: &HostName,
-        query_type: QueryType,
-    ) -> Result<Vec<IpAddr>, DnsError> {
-        let answer = self.exchange(
-            host,
-            |id| AddressQuery::for_host(id, name.clone(), query_type),
-            |query, bytes| query.decode(bytes),
-            |query| query.to_bytes(),
-            |query| query.to_tcp_bytes(),
-            |answer| match answer {
-                AddressAnswer::Truncated => Verdict::Truncated,
-                AddressAnswer::Temporary(_) => Verdict::Failed,
-                _ => Verdict::Final,
-            },
-        )?;
-        match answer {
-            AddressAnswer::Addresses(ips) => Ok(ips),
-            AddressAnswer::NxDomain => Err(DnsError::NxDomain(host.to_owned())),
-            AddressAnswer::Temporary(rcode) => Err(DnsError::ServerFailure {
-                name: host.to_owned(),
-                rcode,
-            }),
-            // exchange() retries truncated answers over TCP and never
-            // returns one; a future variant is treated as unusable.
-            _ => Err(DnsError::Answer {
-                name: host.to_owned(),
-                error: AnswerError::Malformed(String::from("unexpected answer")),
-            }),
-        }
-    }
-
-    /// Walks `plan` to the next connection target, looking up hosts as the
-    /// plan reaches them (A and AAAA, reported with
-    /// [`HostPlan::resolved`] or [`HostPlan::resolution_failed`]).
-    ///
-    /// After a connection attempt, report its outcome to the plan
-    /// ([`HostPlan::on_connect_failed`],
-    /// [`HostPlan::on_temporary_failure`]) and call this again.
-    pub fn next_target(&self, plan: &mut HostPlan) -> Step {
-        loop {
-            let host = match plan.next_target() {
-                Next::Connect(target) => {
-                    return Step::Connect {
-                        host: target.host().name().clone(),
-                        ip: target.ip(),
-                    };
-                }
-                Next::Exhausted(severity) => return Step::Exhausted(severity),
-                Next::Resolve(host) => host.name().clone(),
-                // A future step kind this walker does not know: stop rather
-                // than spin.
-                _ => return Step::Exhausted(Severity::Temporary),
-            };
-            // The plan is at a Resolve step (just matched), so neither call
-            // can fail with a usage error; if one did, the loop would see
-            // the same step again, so stop instead.
-            let reported = match self.resolve_addresses(host.as_str()) {
-                Ok(ips) => plan.resolved(ips),
-                Err(e) => plan.resolution_failed(e.severity()),
-            };
-            if reported.is_err() {
-                return Step::Exhausted(Severity::Temporary);
-            }
-        }
-    }
-
-    /// Sends a query to each server in turn, for `attempts` rounds, and
-    /// returns the first final answer. A failure answer (SERVFAIL …) moves
-    /// on to the next server and is returned if no server does better.
-    fn exchange<Q, A>(
-        &self,
-        name: &str,
-        build: impl Fn(u16) -> Q,
-        decode: impl Fn(&Q, &[u8]) -> Result<A, AnswerError>,
-        udp_bytes: impl Fn(&Q) -> Vec<u8>,
-        tcp_bytes: impl Fn(&Q) -> Vec<u8>,
-        verdict: impl Fn(&A) -> Verdict,
-    ) -> Result<A, DnsError> {
-        if self.servers.is_empty() {
-            return Err(DnsError::NoServer);
-        }
-        let mut last_error: Option<DnsError> = None;
-        let mut failed_answer: Option<A> = None;
-        for _ in 0..self.attempts {
-            for server in &self.servers {
-                let query = build(random_u16()?);
-                let outcome = udp_exchange(*server, &udp_bytes(&query), self.timeout, |bytes| {
-                    decode(&query, bytes)
-                })
-                .and_then(|answer| match verdict(&answer) {
-                    Verdict::Truncated => {
-                        tcp_exchange(*server, &tcp_bytes(&query), self.timeout, |bytes| {
-                            decode(&query, bytes)
-                        })
-                        .and_then(|answer| match verdict(&answer) {
-                            // TCP has no size limit to truncate at.
-                            Verdict::Truncated => Err(Exchange::Answer(AnswerError::Malformed(
-                                String::from("truncated answer over TCP"),
-                            ))),
-                            _ => Ok(answer),
-                        })
-                    }
-                    _ => Ok(answer),
-                });
-                match outcome {
-                    Ok(answer) => match verdict(&answer) {
-                        Verdict::Final => return Ok(answer),
-                        // Truncated answers were retried over TCP above.
-                        Verdict::Failed | Verdict::Truncated => failed_answer = Some(answer),
-                    },
-                    Err(Exchange::Timeout) => {
-                        last_error.get_or_insert_with(|| DnsError::Timeout(name.to_owned()));
-                    }
-                    Err(Exchange::Io(e)) => last_error = Some(DnsError::Io(e)),
-                    Err(Exchange::Answer(error)) => {
-                        last_error = Some(DnsError::Answer {
-                            name: name.to_owned(),
-                            error,
-                        });
-                    }
-                }
-            }
-        }
-        if let Some(answer) = failed_answer {
-            return Ok(answer);
-        }
-        Err(last_error.unwrap_or_else(|| DnsError::Timeout(name.to_owned())))
-    }
-}
-
-/// How an answer steers the exchange.
-enum Verdict {
-    /// Done: hosts, addresses, NXDOMAIN, null MX.
-    Final,
-    /// Ask again over TCP.
-    Truncated,
-    /// A failure code: ask the next server.
-    Failed,
-}
-
-/// How one exchange with one server failed.
-enum Exchange {
-    Timeout,
-    Io(io::Error),
-    Answer(AnswerError),
-}
-
-impl From<io::Error> for Exchange {
-    fn from(e: io::Error) -> Self {
-        match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Self::Timeout,
-            _ => Self::Io(e),
+    /// The TXT records of `name` (`_dmarc.example.org`,
+    /// `s1._domainkey.example.org`): none when the name has no TXT record,
+    /// [`DnsError::NxDomain`] when it does not exist.
+    pub fn resolve_txt(&self, name: &str) -> Result<Vec<Txt>, DnsError> {
+        let parsed = Name::parse(name).map_err(|reason| DnsError::InvalidName {
+            name: name.to_owned(),
+            reason,
+        })?;
+        match self.lookup(Question::txt(parsed))? {
+            Answer::NxDomain(_) => Err(DnsError::NxDomain(name.to_owned())),
+            answer => Ok(answer
+                .records()
+                .and_then(|r| r.txt())
+                .unwrap_or_default()
+                .to_vec()),
         }
     }
 }
 
-fn parse_name(name: &str) -> Result<HostName, DnsError> {
+fn host_name(name: &str) -> Result<HostName, DnsError> {
     HostName::parse(name).map_err(|reason| DnsError::InvalidName {
         name: name.to_owned(),
         reason,
     })
 }
 
-/// One UDP query: send, then read datagrams until one is the answer or the
-/// timeout passes. Unrelated datagrams (wrong id, wrong question, not a
-/// response) are dropped: a spoofer must not be able to decide the outcome,
-/// nor end the wait for the real answer.
-fn udp_exchange<A>(
-    server: SocketAddr,
-    query: &[u8],
+/// The core's resolver and the sockets it asks for, for one call (one MX
+/// delivery): see the [module docs](self).
+#[derive(Debug)]
+pub(crate) struct Pump {
+    resolver: core::Resolver,
+    socket: Option<UdpSocket>,
+    streams: BTreeMap<StreamId, TcpStream>,
+    buf: Vec<u8>,
+    /// Every server is IPv4: the socket can be too.
+    ipv4_only: bool,
+    /// The per-try timeout, for connecting and writing a stream.
     timeout: Duration,
-    decode: impl Fn(&[u8]) -> Result<A, AnswerError>,
-) -> Result<A, Exchange> {
-    let local = match server {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    };
-    let socket = UdpSocket::bind(local)?;
-    // A connected socket only receives datagrams from the server's address.
-    socket.connect(server)?;
-    socket.send(query)?;
-    let deadline = Instant::now() + timeout;
-    let mut buf = vec![0u8; UDP_BUFFER];
-    loop {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or(Exchange::Timeout)?;
-        socket.set_read_timeout(Some(left))?;
-        let n = match socket.recv(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // An ICMP port unreachable from an earlier send surfaces here:
-            // nobody listens at that address.
-            Err(e) => return Err(e.into()),
-        };
-        let datagram = buf.get(..n).unwrap_or_default();
-        match decode(datagram) {
-            Ok(answer) => return Ok(answer),
-            Err(e) if e.is_unrelated() => continue,
-            Err(e) => return Err(Exchange::Answer(e)),
+}
+
+impl Pump {
+    pub(crate) fn new(config: ResolverConfig) -> Self {
+        let resolver = core::Resolver::new(config);
+        Self {
+            ipv4_only: resolver.config().servers.iter().all(SocketAddr::is_ipv4),
+            timeout: resolver.config().timeout,
+            resolver,
+            socket: None,
+            streams: BTreeMap::new(),
+            buf: vec![0; DATAGRAM_BUFFER],
         }
+    }
+
+    /// Looks every question up at once; returns when all are resolved. The
+    /// core bounds the time: at most `servers × attempts` tries of at most
+    /// two timeouts each.
+    pub(crate) fn run(
+        &mut self,
+        questions: &[Question],
+    ) -> Result<Vec<Result<Answer, Failure>>, DnsError> {
+        let mut ids: Vec<LookupId> = Vec::with_capacity(questions.len());
+        for question in questions {
+            match self
+                .resolver
+                .lookup(Instant::now(), question.clone(), random_u64()?)
+            {
+                Ok(id) => ids.push(id),
+                Err(e) => {
+                    for id in ids {
+                        self.resolver.cancel(id);
+                    }
+                    self.drain()?;
+                    return Err(e.into());
+                }
+            }
+        }
+        let mut results: BTreeMap<LookupId, Result<Answer, Failure>> = BTreeMap::new();
+        while results.len() < ids.len() {
+            let (resolved, deadline) = self.drain()?;
+            results.extend(resolved);
+            if results.len() >= ids.len() {
+                break;
+            }
+            match deadline {
+                Some(deadline) => self.wait(deadline)?,
+                // Nothing in flight and not everything resolved: cannot
+                // happen with the core's contract; never spin on it.
+                None => break,
+            }
+        }
+        Ok(ids
+            .iter()
+            .map(|id| results.remove(id).unwrap_or(Err(Failure::Timeout)))
+            .collect())
+    }
+
+    /// Does what the resolver asks until it waits; returns the lookups that
+    /// finished and the deadline.
+    #[allow(clippy::type_complexity)]
+    fn drain(
+        &mut self,
+    ) -> Result<(Vec<(LookupId, Result<Answer, Failure>)>, Option<Instant>), DnsError> {
+        let mut resolved = Vec::new();
+        loop {
+            let now = Instant::now();
+            let failed: Failed = match self.resolver.poll(now) {
+                Output::Send { server, bytes } => {
+                    send(&mut self.socket, server, bytes, self.ipv4_only)
+                        .err()
+                        .map_or(Failed::Nothing, |_| Failed::Datagram(server))
+                }
+                Output::OpenStream {
+                    stream,
+                    server,
+                    bytes,
+                } => match open(server, bytes, self.timeout) {
+                    Ok(tcp) => {
+                        self.streams.insert(stream, tcp);
+                        Failed::Nothing
+                    }
+                    Err(_) => Failed::Stream(stream),
+                },
+                Output::CloseStream(stream) => {
+                    self.streams.remove(&stream);
+                    Failed::Nothing
+                }
+                Output::Resolved(r) => {
+                    resolved.push((r.id, r.result));
+                    Failed::Nothing
+                }
+                Output::Wait { deadline } => return Ok((resolved, deadline)),
+                // A future output this pump does not know: nothing to do.
+                _ => Failed::Nothing,
+            };
+            match failed {
+                Failed::Nothing => {}
+                Failed::Datagram(server) => self.resolver.handle_datagram_error(now, server),
+                Failed::Stream(stream) => self.resolver.handle_stream_error(now, stream),
+            }
+        }
+    }
+
+    /// Waits for input until `deadline`, hands it in, or reports the
+    /// timeout.
+    fn wait(&mut self, deadline: Instant) -> Result<(), DnsError> {
+        let now = Instant::now();
+        let Some(left) = deadline
+            .checked_duration_since(now)
+            .filter(|d| !d.is_zero())
+        else {
+            self.take_datagrams()?;
+            self.resolver.handle_timeout(now);
+            return Ok(());
+        };
+        if let Some(&id) = self.streams.keys().next() {
+            // Datagrams that came while a stream held us are answers too.
+            self.take_datagrams()?;
+            let Some(stream) = self.streams.get_mut(&id) else {
+                return Ok(());
+            };
+            let read = stream
+                .set_read_timeout(Some(left))
+                .and_then(|()| stream.read(&mut self.buf));
+            let now = Instant::now();
+            match read {
+                Ok(0) => self.resolver.handle_stream_eof(now, id),
+                Ok(n) => {
+                    let bytes = self.buf.get(..n).unwrap_or_default();
+                    self.resolver.handle_stream_input(now, id, bytes);
+                }
+                Err(e) if timed_out(&e) => {
+                    self.take_datagrams()?;
+                    self.resolver.handle_timeout(now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => self.resolver.handle_stream_error(now, id),
+            }
+            return Ok(());
+        }
+        let Some(socket) = &self.socket else {
+            // Nothing to read from (no datagram could be sent): the tries
+            // time out as the core says.
+            std::thread::sleep(left);
+            self.resolver.handle_timeout(Instant::now());
+            return Ok(());
+        };
+        socket.set_read_timeout(Some(left)).map_err(DnsError::Io)?;
+        match socket.recv_from(&mut self.buf) {
+            Ok((n, from)) => {
+                let bytes = self.buf.get(..n).unwrap_or_default();
+                self.resolver.handle_datagram(Instant::now(), from, bytes);
+            }
+            Err(e) if timed_out(&e) => self.resolver.handle_timeout(Instant::now()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DnsError::Io(e)),
+        }
+        Ok(())
+    }
+
+    /// Hands in every datagram waiting in the socket, without blocking.
+    fn take_datagrams(&mut self) -> Result<(), DnsError> {
+        let Some(socket) = &self.socket else {
+            return Ok(());
+        };
+        socket.set_nonblocking(true).map_err(DnsError::Io)?;
+        let result = loop {
+            match socket.recv_from(&mut self.buf) {
+                Ok((n, from)) => {
+                    let bytes = self.buf.get(..n).unwrap_or_default();
+                    self.resolver.handle_datagram(Instant::now(), from, bytes);
+                }
+                Err(e) if timed_out(&e) => break Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(DnsError::Io(e)),
+            }
+        };
+        socket.set_nonblocking(false).map_err(DnsError::Io)?;
+        result
     }
 }
 
-/// One TCP query (RFC 7766): connect, send the length-prefixed query, read
-/// one length-prefixed answer, all within `timeout`. Over TCP the server is
-/// the only sender, so an unrelated answer is an error, not noise.
-fn tcp_exchange<A>(
+/// What failed while acting on one output.
+enum Failed {
+    Nothing,
+    Datagram(SocketAddr),
+    Stream(StreamId),
+}
+
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Sends one datagram, binding the pump's socket first if needed. A
+/// datagram the socket would not take now is dropped (the try times out).
+fn send(
+    socket: &mut Option<UdpSocket>,
     server: SocketAddr,
-    query: &[u8],
-    timeout: Duration,
-    decode: impl Fn(&[u8]) -> Result<A, AnswerError>,
-) -> Result<A, Exchange> {
-    let deadline = Instant::now() + timeout;
-    let left = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or(Exchange::Timeout)
+    bytes: &[u8],
+    ipv4_only: bool,
+) -> io::Result<()> {
+    if socket.is_none() {
+        *socket = Some(bind(ipv4_only)?);
+    }
+    let Some(socket) = socket.as_ref() else {
+        return Err(io::ErrorKind::NotConnected.into());
     };
-    let mut stream = TcpStream::connect_timeout(&server, left()?)?;
+    let to = match (socket.local_addr()?, server) {
+        (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        _ => server,
+    };
+    match socket.send_to(bytes, to) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// The pump's UDP socket, on a port the system picks: IPv4 when every
+/// server is IPv4, else IPv6 (dual-stack where the system allows it; IPv4
+/// if IPv6 is not available).
+fn bind(ipv4_only: bool) -> io::Result<UdpSocket> {
+    let v4 = || UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0));
+    if ipv4_only {
+        return v4();
+    }
+    UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).or_else(|_| v4())
+}
+
+/// Opens a TCP stream for a truncated answer: connect and write within
+/// `timeout`.
+fn open(server: SocketAddr, bytes: &[u8], timeout: Duration) -> io::Result<TcpStream> {
+    let mut stream = TcpStream::connect_timeout(&server, timeout)?;
     stream.set_nodelay(true)?;
-    stream.set_write_timeout(Some(left()?))?;
-    stream.write_all(query)?;
-    let mut buf: Vec<u8> = Vec::with_capacity(512);
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let TcpFrame::Complete { message, .. } = parse_tcp_frame(&buf) {
-            return decode(message).map_err(Exchange::Answer);
-        }
-        stream.set_read_timeout(Some(left()?))?;
-        let n = match stream.read(&mut chunk) {
-            Ok(0) => return Err(Exchange::Io(io::ErrorKind::UnexpectedEof.into())),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        // The frame is at most 65537 octets; parse_tcp_frame finds it as
-        // soon as it is complete, so the buffer stays bounded by that plus
-        // one chunk.
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-    }
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(bytes)?;
+    Ok(stream)
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], DnsError> {
-    let mut bytes = [0u8; N];
+/// 64 bits from the operating system's random source: a lookup's seed
+/// (its message ids, RFC 5452 §9.2) or an MX tie-break seed.
+pub(crate) fn random_u64() -> Result<u64, DnsError> {
+    let mut bytes = [0u8; 8];
     getrandom::getrandom(&mut bytes)
         .map_err(|e| DnsError::Io(io::Error::other(format!("no random numbers: {e}"))))?;
-    Ok(bytes)
-}
-
-/// A fresh query id from the OS random source (RFC 5452 §9.2).
-fn random_u16() -> Result<u16, DnsError> {
-    Ok(u16::from_ne_bytes(random_bytes()?))
-}
-
-/// A fresh MX tie-break seed from the OS random source.
-fn random_u64() -> Result<u64, DnsError> {
-    Ok(u64::from_ne_bytes(random_bytes()?))
+    Ok(u64::from_ne_bytes(bytes))
 }
 
 #[cfg(test)]
@@ -554,15 +550,11 @@ mod tests {
 
     #[test]
     fn resolv_conf_text_goes_through_the_core() {
-        // The parsing and its tests live in smtp_proto::dns; this checks
-        // the wrapper carries every value across.
         let text = "nameserver 192.0.2.1\noptions timeout:3 attempts:4\n";
         let r = Resolver::from_resolv_conf(text);
-        let core = ResolverConfig::from_resolv_conf(text);
-        assert_eq!(r.servers(), core.servers);
+        assert_eq!(r.config(), &ResolverConfig::from_resolv_conf(text));
         assert_eq!(r.query_timeout(), Duration::from_secs(3));
         assert_eq!(r.query_attempts(), 4);
-        assert_eq!(r.config(), core);
     }
 
     #[test]
@@ -580,47 +572,64 @@ mod tests {
             DnsError::NxDomain("x".into()).severity(),
             Severity::Permanent
         );
-        assert_eq!(DnsError::NullMx("x".into()).severity(), Severity::Permanent);
+        let failed = |failure| DnsError::Lookup {
+            name: "x".into(),
+            failure,
+        };
+        assert_eq!(failed(Failure::Timeout).severity(), Severity::Temporary);
         assert_eq!(
-            DnsError::Timeout("x".into()).severity(),
+            failed(Failure::ServerFailure(core::Rcode::SERVFAIL)).severity(),
             Severity::Temporary
         );
-        assert_eq!(
-            DnsError::ServerFailure {
-                name: "x".into(),
-                rcode: Rcode::SERVFAIL
-            }
-            .severity(),
-            Severity::Temporary
-        );
-        assert_eq!(DnsError::NoServer.severity(), Severity::Temporary);
+        assert_eq!(failed(Failure::NoServer).severity(), Severity::Temporary);
     }
 
     #[test]
-    fn empty_server_list_is_an_error_not_a_hang() {
+    fn an_empty_server_list_fails_at_once() {
         let r = Resolver::new(Vec::new());
-        assert!(matches!(
-            r.resolve_mx("example.org"),
-            Err(DnsError::NoServer)
-        ));
+        let err = r.resolve_mx("example.org").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DnsError::Lookup {
+                    failure: Failure::NoServer,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn invalid_names_fail_before_any_query() {
         let r = Resolver::new(Vec::new());
-        assert!(matches!(
-            r.resolve_mx("bad name"),
-            Err(DnsError::InvalidName { .. })
-        ));
-        assert!(matches!(
-            r.resolve_addresses(""),
-            Err(DnsError::InvalidName { .. })
-        ));
+        for err in [
+            r.resolve_mx("bad name").unwrap_err(),
+            r.resolve_addresses("").unwrap_err(),
+            r.resolve_addresses("_dmarc.example.org").unwrap_err(),
+            r.resolve_txt("two..dots").unwrap_err(),
+        ] {
+            assert!(matches!(err, DnsError::InvalidName { .. }), "{err:?}");
+        }
     }
 
     #[test]
-    fn random_ids_vary() {
-        let ids: std::collections::BTreeSet<u64> = (0..16).map(|_| random_u64().unwrap()).collect();
-        assert!(ids.len() > 1, "16 random draws were all equal");
+    fn random_seeds_vary() {
+        let seeds: std::collections::BTreeSet<u64> =
+            (0..16).map(|_| random_u64().unwrap()).collect();
+        assert!(seeds.len() > 1, "16 random draws were all equal");
+    }
+
+    #[test]
+    fn the_socket_family_follows_the_servers() {
+        let v4: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let v6: SocketAddr = "[::1]:53".parse().unwrap();
+        let pump = Pump::new(ResolverConfig::new(vec![v4]));
+        assert!(pump.ipv4_only);
+        assert!(bind(true).unwrap().local_addr().unwrap().is_ipv4());
+        let pump = Pump::new(ResolverConfig::new(vec![v4, v6]));
+        assert!(!pump.ipv4_only);
+        // IPv6 where the system has it, else IPv4; either way a socket.
+        assert!(bind(false).is_ok());
     }
 }

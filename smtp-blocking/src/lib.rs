@@ -3,8 +3,9 @@
 //! A blocking `std::net` + rustls transport around [`smtp_proto`]'s sans-IO
 //! core. It holds no protocol logic of its own: every byte it reads goes
 //! into the core, every byte it writes comes out of it, and every decision
-//! (which command next, what a reply means, when to give up, which MX host
-//! to try) is the core's.
+//! (which command next, what a reply means, when to give up, which DNS
+//! server to ask and when to retry, which MX host to try next and with which
+//! TLS) is the core's.
 //!
 //! What this crate adds is I/O, done carefully:
 //!
@@ -17,9 +18,16 @@
 //! - [`tls`]: the core's rustls glue ([`smtp_proto::tls`]: ring only,
 //!   webpki roots by default, one loudly named way to skip verification),
 //!   plus reading a CA file.
-//! - [`mx`]: [`deliver_mx`], delivery by MX with per-recipient results.
-//! - [`dns`]: a stub resolver for MX delivery (UDP, TCP on truncation,
-//!   random ids), walking the core's [`HostPlan`](smtp_proto::mx::HostPlan).
+//! - [`mx`]: [`deliver_mx`], delivery by MX with per-recipient results. It
+//!   follows the core's MX walk ([`smtp_proto::mx::Walk`]) and decides
+//!   nothing itself: which recipients go on to the next host after a `4yz`,
+//!   what a connect or TLS failure means, the opportunistic TLS rule
+//!   (encrypt without verifying unless asked, one plaintext pass when TLS
+//!   failed everywhere) are the walk's, shared with `smtp-mio`.
+//! - [`dns`]: a socket pump under the core's stub resolver
+//!   ([`smtp_proto::dns::Resolver`]): UDP from a random port, TCP when the
+//!   core says, the core's deadlines as socket timeouts, OS randomness for
+//!   seeds. The retry policy and answer matching are the core's.
 //! - [`url`]: `smtp://`, `smtps://` and `lmtp://` server URLs, parsed into
 //!   the core's [`Protocol`] and [`TlsMode`] (re-exported here).
 //! - [`Error`]: one error type that tells temporary from permanent failures.
@@ -82,8 +90,9 @@
 //! ```
 //!
 //! Straight to the recipients' MX hosts (no relay): each domain looked up,
-//! hosts tried in preference order, opportunistic STARTTLS, a result per
-//! recipient:
+//! hosts tried in preference order, opportunistic STARTTLS (unverified
+//! unless [`MxSettings::verify`] says so), a result per recipient, all as
+//! the core's walk decides:
 //!
 //! ```no_run
 //! use smtp_blocking::{Envelope, MxSettings, Resolver, deliver_mx};
@@ -101,7 +110,7 @@
 //! let report = deliver_mx(&envelope, b"Subject: hi\r\n\r\nHello.\r\n", &settings);
 //! for r in &report.recipients {
 //!     match r.outcome {
-//!         Outcome::Accepted => println!("{:?}: accepted by {:?}", r.recipient, r.host),
+//!         Outcome::Accepted => println!("{:?}: accepted: {}", r.recipient, r.describe()),
 //!         Outcome::TransientFailure => println!("{:?}: retry later", r.recipient),
 //!         _ => println!("{:?}: bounced", r.recipient),
 //!     }
@@ -158,19 +167,25 @@
 //! # Ok::<(), smtp_blocking::Error>(())
 //! ```
 //!
-//! The MX hosts of a domain, through the system's nameservers:
+//! DNS through the system's nameservers: the MX hosts of a domain as the
+//! core judges them, a host's addresses, a TXT record:
 //!
 //! ```no_run
 //! use smtp_blocking::Resolver;
-//! use smtp_blocking::dns::Step;
-//! use smtp_proto::mx::PlanConfig;
+//! use smtp_proto::mx::MxAnswer;
 //!
 //! let resolver = Resolver::from_system()?;
-//! let mut plan = resolver.host_plan("example.org", &PlanConfig::default())?;
-//! while let Step::Connect { host, ip } = resolver.next_target(&mut plan) {
-//!     println!("try {} at {ip}", host.as_str());
-//!     // connect; on failure:
-//!     plan.on_connect_failed().unwrap();
+//! match resolver.resolve_mx("example.org")? {
+//!     MxAnswer::Hosts(hosts) => {
+//!         for host in hosts {
+//!             let ips = resolver.resolve_addresses(host.name().as_str())?;
+//!             println!("{} {}: {ips:?}", host.preference(), host.name());
+//!         }
+//!     }
+//!     other => println!("{other:?}"),
+//! }
+//! for txt in resolver.resolve_txt("_dmarc.example.org")? {
+//!     println!("{}", String::from_utf8_lossy(&txt.joined()));
 //! }
 //! # Ok::<(), smtp_blocking::DnsError>(())
 //! ```

@@ -355,6 +355,53 @@ fn a_silent_server_times_out() {
 }
 
 #[test]
+fn transact_keeps_the_replies_when_the_connection_is_lost() {
+    let (addr, handle) = serve_once(|mut s| {
+        send(&mut s, b"220 evil ESMTP\r\n")?;
+        read_until(&mut s, b"\r\n")?;
+        send(&mut s, b"250-evil\r\n250 PIPELINING\r\n")?;
+        read_until(&mut s, b"DATA\r\n")?;
+        send(
+            &mut s,
+            b"250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n",
+        )?;
+        read_until(&mut s, b"\r\n.\r\n")?;
+        // Gone before the final reply.
+        Ok(())
+    });
+    let mut conn = Connection::open(
+        &url(&format!("smtp://127.0.0.1:{}?tls=off", addr.port())),
+        &settings(),
+    )
+    .unwrap();
+    let report = conn
+        .transact(
+            &envelope("a@example.org", &["b@example.net", "gone@example.net"]),
+            BODY,
+        )
+        .unwrap();
+    handle.join().unwrap().unwrap();
+    assert!(
+        matches!(
+            report.error,
+            Some(smtp_proto::client::Error::ConnectionClosed { .. })
+        ),
+        "{report:?}"
+    );
+    let outcomes: Vec<_> = report.recipients.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::TransientFailure, Outcome::PermanentFailure],
+        "the 550 survives the lost connection"
+    );
+    assert!(!conn.is_usable());
+    let err = conn
+        .transact(&envelope("a@example.org", &["b@example.net"]), BODY)
+        .unwrap_err();
+    assert!(err.is_temporary(), "{err:?}");
+}
+
+#[test]
 fn a_421_greeting_is_a_temporary_rejection() {
     let server = TestServer::start(Options {
         greeting: Some((421, "busy, try later")),

@@ -1,15 +1,22 @@
-//! The stub resolver against a fake DNS server on 127.0.0.1.
+//! The DNS pump (`smtp_blocking::dns`) over loopback, against a fake DNS
+//! server: UDP, truncation then TCP, the next server after SERVFAIL or
+//! silence, timeouts bounded small, spoofed datagrams ignored. The policy
+//! itself (which server, when to retry) is the core's and tested there;
+//! these tests show that the pump carries it over real sockets.
 
 mod common;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use common::dns::{Answer, FakeDns, addr, mx};
-use hickory_proto::rr::RecordType;
-use smtp_blocking::dns::Step;
+use common::dns::{Answer, FakeDns, addr, mx, name};
+use hickory_proto::op::{Message, MessageType, OpCode};
+use hickory_proto::rr::rdata::{MX, TXT};
+use hickory_proto::rr::{RData, Record, RecordType};
 use smtp_blocking::{DnsError, Resolver};
-use smtp_proto::mx::{MxAnswer, PlanConfig, Rcode, Severity};
+use smtp_proto::dns::{Failure, Question, Rcode};
+use smtp_proto::mx::{HostName, MxAnswer, Severity};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -25,8 +32,15 @@ fn host_names(answer: &MxAnswer) -> Vec<(String, u16)> {
         .collect()
 }
 
+fn failure(err: &DnsError) -> Option<&Failure> {
+    match err {
+        DnsError::Lookup { failure, .. } => Some(failure),
+        _ => None,
+    }
+}
+
 #[test]
-fn mx_hosts_in_preference_order() {
+fn mx_hosts_in_preference_order_over_udp() {
     let dns = FakeDns::start(vec![(
         "example.org",
         RecordType::MX,
@@ -44,7 +58,7 @@ fn mx_hosts_in_preference_order() {
             ("mx2.example.org".to_owned(), 20)
         ]
     );
-    assert_eq!(dns.tcp_queries(), 0);
+    assert_eq!((dns.udp_queries(), dns.tcp_queries()), (1, 0));
 }
 
 #[test]
@@ -57,61 +71,50 @@ fn mx_hints_from_the_additional_section() {
             additionals: vec![addr("mx.example.org", "192.0.2.25")],
         },
     )]);
-    let hosts = dns.resolver().mx_hosts("example.org").unwrap();
+    let hosts = dns
+        .resolver()
+        .resolve_mx("example.org")
+        .unwrap()
+        .into_hosts()
+        .unwrap();
     assert_eq!(hosts.len(), 1);
     assert_eq!(hosts[0].hints(), &[ip("192.0.2.25")]);
 }
 
 #[test]
-fn no_mx_records_means_implicit_mx() {
-    let dns = FakeDns::start(vec![]);
-    let answer = dns.resolver().resolve_mx("example.org").unwrap();
-    match &answer {
+fn no_mx_records_null_mx_and_nxdomain_are_answers() {
+    let dns = FakeDns::start(vec![
+        (
+            "nomail.example",
+            RecordType::MX,
+            Answer::records(vec![mx("nomail.example", 0, ".")]),
+        ),
+        ("gone.example", RecordType::MX, Answer::NxDomain),
+    ]);
+    let resolver = dns.resolver();
+    match resolver.resolve_mx("example.org").unwrap() {
         MxAnswer::Implicit(host) => assert_eq!(host.name().as_str(), "example.org"),
         other => panic!("{other:?}"),
     }
-}
-
-#[test]
-fn null_mx_is_permanent() {
-    let dns = FakeDns::start(vec![(
-        "nomail.example",
-        RecordType::MX,
-        Answer::records(vec![mx("nomail.example", 0, ".")]),
-    )]);
-    let resolver = dns.resolver();
     assert_eq!(
         resolver.resolve_mx("nomail.example").unwrap(),
         MxAnswer::NullMx
     );
-    let err = resolver.mx_hosts("nomail.example").unwrap_err();
-    assert!(matches!(err, DnsError::NullMx(_)), "{err:?}");
-    assert_eq!(err.severity(), Severity::Permanent);
-    let err = smtp_blocking::Error::from(err);
-    assert!(err.is_permanent());
-}
-
-#[test]
-fn nxdomain_is_permanent() {
-    let dns = FakeDns::start(vec![("gone.example", RecordType::MX, Answer::NxDomain)]);
-    let resolver = dns.resolver();
     assert_eq!(
         resolver.resolve_mx("gone.example").unwrap(),
         MxAnswer::NxDomain
     );
-    let err = resolver.mx_hosts("gone.example").unwrap_err();
-    assert!(matches!(err, DnsError::NxDomain(_)), "{err:?}");
-    assert_eq!(err.severity(), Severity::Permanent);
 }
 
 #[test]
-fn servfail_is_temporary() {
+fn servfail_everywhere_is_a_temporary_failure_with_its_code() {
     let dns = FakeDns::start(vec![("broken.example", RecordType::MX, Answer::ServFail)]);
     let err = dns.resolver().resolve_mx("broken.example").unwrap_err();
-    match &err {
-        DnsError::ServerFailure { rcode, .. } => assert_eq!(*rcode, Rcode::SERVFAIL),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        failure(&err),
+        Some(&Failure::ServerFailure(Rcode::SERVFAIL)),
+        "{err:?}"
+    );
     assert_eq!(err.severity(), Severity::Temporary);
     assert!(smtp_blocking::Error::from(err).is_temporary());
 }
@@ -129,12 +132,41 @@ fn truncated_answers_are_asked_again_over_tcp() {
     )]);
     let answer = dns.resolver().resolve_mx("big.example").unwrap();
     assert_eq!(host_names(&answer), [("mx.big.example".to_owned(), 5)]);
-    assert_eq!(dns.udp_queries(), 1);
-    assert_eq!(dns.tcp_queries(), 1);
+    assert_eq!((dns.udp_queries(), dns.tcp_queries()), (1, 1));
 }
 
 #[test]
-fn unrelated_datagrams_are_ignored() {
+fn a_truncated_answer_whose_tcp_server_is_gone_moves_to_the_next_server() {
+    // A server that answers UDP with TC and refuses TCP: its UDP port has no
+    // TCP listener behind it.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let truncating = udp.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, peer) = udp.recv_from(&mut buf).unwrap();
+        let query = Message::from_vec(&buf[..n]).unwrap();
+        let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+        reply.add_queries(query.queries);
+        reply.metadata.truncation = true;
+        udp.send_to(&reply.to_vec().unwrap(), peer).unwrap();
+    });
+    let good = FakeDns::start(vec![(
+        "example.org",
+        RecordType::MX,
+        Answer::records(vec![mx("example.org", 10, "mx.example.org")]),
+    )]);
+    let resolver = Resolver::new(vec![truncating, good.addr()])
+        .timeout(Duration::from_millis(500))
+        .attempts(1);
+    let answer = resolver.resolve_mx("example.org").unwrap();
+    assert_eq!(host_names(&answer), [("mx.example.org".to_owned(), 10)]);
+    server.join().unwrap();
+}
+
+#[test]
+fn unrelated_datagrams_from_the_server_are_ignored() {
+    // A wrong id and another question first, then the answer.
     let dns = FakeDns::start(vec![(
         "example.org",
         RecordType::MX,
@@ -149,6 +181,41 @@ fn unrelated_datagrams_are_ignored() {
 }
 
 #[test]
+fn a_spoofed_answer_from_another_port_is_ignored() {
+    // The spoofer knows the id, the question and our port (it sits on the
+    // path and read the query), but sends from another port than the
+    // server's: RFC 5452 §9.1 matching on the source drops it.
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server_addr = server.local_addr().unwrap();
+    let spoofer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let play = thread::spawn(move || {
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, peer) = server.recv_from(&mut buf).unwrap();
+        let query = Message::from_vec(&buf[..n]).unwrap();
+        let answer = |exchange: &str| {
+            let mut m = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+            m.add_queries(query.queries.clone());
+            let mx = MX::new(10, name(exchange));
+            m.add_answer(Record::from_rdata(name("example.org"), 300, RData::MX(mx)));
+            m.to_vec().unwrap()
+        };
+        spoofer.send_to(&answer("evil.example"), peer).unwrap();
+        // The spoofed datagram is in the client's socket before the real
+        // one is sent: both are queued in this order.
+        server.send_to(&answer("real.example.org"), peer).unwrap();
+    });
+    let resolver = Resolver::new(vec![server_addr])
+        .timeout(Duration::from_millis(2000))
+        .attempts(1);
+    let answer = resolver.resolve_mx("example.org").unwrap();
+    assert_eq!(host_names(&answer), [("real.example.org".to_owned(), 10)]);
+    play.join().unwrap();
+}
+
+#[test]
 fn a_silent_server_times_out_within_the_budget() {
     let dns = FakeDns::start(vec![("slow.example", RecordType::MX, Answer::Silent)]);
     let resolver = dns
@@ -158,7 +225,7 @@ fn a_silent_server_times_out_within_the_budget() {
     let start = Instant::now();
     let err = resolver.resolve_mx("slow.example").unwrap_err();
     let elapsed = start.elapsed();
-    assert!(matches!(err, DnsError::Timeout(_)), "{err:?}");
+    assert_eq!(failure(&err), Some(&Failure::Timeout), "{err:?}");
     assert_eq!(err.severity(), Severity::Temporary);
     assert_eq!(dns.udp_queries(), 2, "one query per attempt");
     assert!(elapsed >= Duration::from_millis(290), "{elapsed:?}");
@@ -166,7 +233,7 @@ fn a_silent_server_times_out_within_the_budget() {
 }
 
 #[test]
-fn the_next_server_is_asked_after_a_failure() {
+fn the_next_server_is_asked_after_silence_and_servfail() {
     let silent = FakeDns::start(vec![("example.org", RecordType::MX, Answer::Silent)]);
     let failing = FakeDns::start(vec![("example.org", RecordType::MX, Answer::ServFail)]);
     let good = FakeDns::start(vec![(
@@ -190,7 +257,7 @@ fn the_next_server_is_asked_after_a_failure() {
 }
 
 #[test]
-fn nobody_listening_is_a_temporary_error() {
+fn nobody_listening_is_a_temporary_failure_in_bounded_time() {
     let port = UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -201,10 +268,7 @@ fn nobody_listening_is_a_temporary_error() {
         .attempts(1);
     let start = Instant::now();
     let err = resolver.resolve_mx("example.org").unwrap_err();
-    assert!(
-        matches!(err, DnsError::Io(_) | DnsError::Timeout(_)),
-        "{err:?}"
-    );
+    assert!(failure(&err).is_some(), "{err:?}");
     assert_eq!(err.severity(), Severity::Temporary);
     assert!(start.elapsed() < Duration::from_secs(3));
 }
@@ -265,94 +329,59 @@ fn addresses_from_a_and_aaaa() {
 }
 
 #[test]
-fn walking_a_host_plan() {
+fn questions_asked_together_are_answered_together() {
+    // A silent question beside an answered one: the pump hands in the
+    // answer while the other waits, and the whole call lasts one timeout.
     let dns = FakeDns::start(vec![
+        ("slow.example.org", RecordType::A, Answer::Silent),
         (
-            "example.org",
-            RecordType::MX,
-            Answer::records(vec![
-                mx("example.org", 10, "mx1.example.org"),
-                mx("example.org", 20, "mx2.example.org"),
-                mx("example.org", 30, "mx3.example.org"),
-            ]),
-        ),
-        (
-            "mx1.example.org",
+            "fast.example.org",
             RecordType::A,
-            Answer::records(vec![
-                addr("mx1.example.org", "127.0.0.11"),
-                addr("mx1.example.org", "127.0.0.12"),
-            ]),
-        ),
-        // mx2 does not exist: skipped.
-        ("mx2.example.org", RecordType::A, Answer::NxDomain),
-        ("mx2.example.org", RecordType::AAAA, Answer::NxDomain),
-        (
-            "mx3.example.org",
-            RecordType::AAAA,
-            Answer::records(vec![addr("mx3.example.org", "::1")]),
+            Answer::records(vec![addr("fast.example.org", "192.0.2.7")]),
         ),
     ]);
-    let resolver = dns.resolver();
-    let mut plan = resolver
-        .host_plan("example.org", &PlanConfig::default())
+    let resolver = dns.resolver().timeout(Duration::from_millis(200));
+    let host = |s: &str| HostName::parse(s).unwrap();
+    let start = Instant::now();
+    let results = resolver
+        .lookup_all(&[
+            Question::a(&host("slow.example.org")),
+            Question::a(&host("fast.example.org")),
+        ])
         .unwrap();
-    let connect = |host: &str, ip_text: &str| Step::Connect {
-        host: smtp_proto::mx::HostName::parse(host).unwrap(),
-        ip: ip(ip_text),
-    };
+    assert!(start.elapsed() < Duration::from_millis(390));
+    assert_eq!(results[0], Err(Failure::Timeout));
+    let fast = results[1].as_ref().unwrap();
     assert_eq!(
-        resolver.next_target(&mut plan),
-        connect("mx1.example.org", "127.0.0.11")
-    );
-    plan.on_connect_failed().unwrap();
-    assert_eq!(
-        resolver.next_target(&mut plan),
-        connect("mx1.example.org", "127.0.0.12")
-    );
-    plan.on_temporary_failure().unwrap();
-    assert_eq!(
-        resolver.next_target(&mut plan),
-        connect("mx3.example.org", "::1")
-    );
-    plan.on_connect_failed().unwrap();
-    assert_eq!(
-        resolver.next_target(&mut plan),
-        Step::Exhausted(Severity::Temporary)
+        fast.records().and_then(|r| r.addresses()),
+        Some(&[ip("192.0.2.7")][..])
     );
 }
 
 #[test]
-fn a_plan_with_no_reachable_host_is_permanent() {
+fn txt_records_for_names_with_underscores() {
+    let txt = |owner: &str, strings: &[&str]| {
+        let data = TXT::new(strings.iter().map(|s| (*s).to_owned()).collect());
+        Record::from_rdata(name(owner), 300, RData::TXT(data))
+    };
     let dns = FakeDns::start(vec![
         (
-            "example.org",
-            RecordType::MX,
-            Answer::records(vec![mx("example.org", 10, "nowhere.example.org")]),
+            "_dmarc.example.org",
+            RecordType::TXT,
+            Answer::records(vec![txt("_dmarc.example.org", &["v=DMARC1; ", "p=reject"])]),
         ),
-        ("nowhere.example.org", RecordType::A, Answer::NxDomain),
-        ("nowhere.example.org", RecordType::AAAA, Answer::NxDomain),
+        ("_dmarc.gone.example", RecordType::TXT, Answer::NxDomain),
     ]);
     let resolver = dns.resolver();
-    let mut plan = resolver
-        .host_plan("example.org", &PlanConfig::default())
-        .unwrap();
-    assert_eq!(
-        resolver.next_target(&mut plan),
-        Step::Exhausted(Severity::Permanent)
+    let records = resolver.resolve_txt("_dmarc.example.org").unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].joined(), b"v=DMARC1; p=reject");
+    assert!(
+        resolver
+            .resolve_txt("_dmarc.none.example")
+            .unwrap()
+            .is_empty()
     );
-}
-
-#[test]
-fn a_plan_for_a_null_mx_domain_is_refused() {
-    let dns = FakeDns::start(vec![(
-        "nomail.example",
-        RecordType::MX,
-        Answer::records(vec![mx("nomail.example", 0, ".")]),
-    )]);
-    let err = dns
-        .resolver()
-        .host_plan("nomail.example", &PlanConfig::default())
-        .unwrap_err();
-    assert!(matches!(err, DnsError::NullMx(_)), "{err:?}");
+    let err = resolver.resolve_txt("_dmarc.gone.example").unwrap_err();
+    assert!(matches!(err, DnsError::NxDomain(_)), "{err:?}");
 }

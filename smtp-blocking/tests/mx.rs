@@ -10,6 +10,7 @@ use common::server::{Options, TestServer};
 use hickory_proto::rr::RecordType;
 use smtp_blocking::{Envelope, MxSettings, Outcome, Settings, TlsMode, deliver_mx};
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
+use smtp_proto::mx::{Rcode, Reason};
 
 fn envelope(to: &[&str]) -> Envelope {
     Envelope::new(
@@ -80,8 +81,12 @@ fn first_mx_refusing_with_4xx_moves_to_the_second() {
         "{report:?}"
     );
     assert_eq!(
-        report.recipients[0].host.as_deref(),
+        report.recipients[0].host.as_ref().map(|h| h.as_str()),
         Some("mx2.example.net")
+    );
+    assert_eq!(
+        report.recipients[0].address,
+        Some("127.0.0.2".parse().unwrap())
     );
     assert_eq!(report.recipients[1].outcome, Outcome::PermanentFailure);
     assert!(!report.any_temporary());
@@ -117,6 +122,15 @@ fn null_mx_and_nxdomain_fail_permanently_without_connecting() {
             Outcome::TransientFailure
         ],
         "{report:?}"
+    );
+    let reasons: Vec<_> = report.recipients.iter().map(|r| r.reason.clone()).collect();
+    assert_eq!(
+        reasons,
+        [
+            Some(Reason::NullMx),
+            Some(Reason::NxDomain),
+            Some(Reason::DnsFailure(Rcode::SERVFAIL))
+        ]
     );
     assert!(report.recipients.iter().all(|r| r.host.is_none()));
     assert_eq!(server.sessions(), 0, "no connection was made");
@@ -164,7 +178,8 @@ fn every_host_down_is_a_temporary_failure_and_recipients_group_by_domain() {
         ],
         "{report:?}"
     );
-    assert!(report.recipients[1].error.is_some());
+    assert_eq!(report.recipients[1].reason, Some(Reason::Connect));
+    assert!(report.recipients[1].describe().contains("127.0.0.3"));
     // One message for both up.example recipients.
     let delivered = server.delivered();
     assert_eq!(delivered.len(), 1);
@@ -187,7 +202,7 @@ fn required_starttls_passes_over_hosts_without_it() {
         ),
     ]);
     let mut s = settings(&dns, server.port());
-    s.starttls = TlsMode::Required;
+    s.tls = TlsMode::Required;
     let report = deliver_mx(&envelope(&["a@plain.example"]), BODY, &s);
     assert_eq!(report.recipients[0].outcome, Outcome::TransientFailure);
     assert!(server.delivered().is_empty());

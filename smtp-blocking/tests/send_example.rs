@@ -173,7 +173,7 @@ fn mx_delivery_with_dns_and_mx_port() {
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("[mx.example.net]"), "{stdout}");
+    assert!(stdout.contains("[mx.example.net 127.0.0.1]"), "{stdout}");
     assert!(String::from_utf8_lossy(&server.delivered()[0].body).contains("Subject: via MX"));
 
     let out = run(&[

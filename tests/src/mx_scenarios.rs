@@ -232,16 +232,18 @@ pub enum Cause {
 impl Cause {
     /// The cause of a walk's verdict.
     pub fn of(verdict: &Verdict<'_>) -> Self {
+        Self::from_parts(verdict.reply().is_some(), verdict.reason())
+    }
+
+    /// The cause of a result that has (or has not) a deciding reply and
+    /// this reason: for a transport whose results carry the walk's
+    /// [`Reason`] without being a [`Verdict`].
+    pub fn from_parts(has_reply: bool, reason: Option<&Reason>) -> Self {
         use smtp_proto::client::{Error, Waiting};
-        if verdict.reply().is_some()
-            && !matches!(
-                verdict.reason(),
-                Some(Reason::Session(Error::StartTlsRefused(_)))
-            )
-        {
+        if has_reply && !matches!(reason, Some(Reason::Session(Error::StartTlsRefused(_)))) {
             return Self::Reply;
         }
-        match verdict.reason() {
+        match reason {
             Some(Reason::NullMx) => Self::NullMx,
             Some(Reason::NxDomain) => Self::NxDomain,
             Some(Reason::DnsFailure(_) | Reason::DnsUnanswered) => Self::Dns,

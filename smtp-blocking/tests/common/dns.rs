@@ -66,7 +66,11 @@ pub(crate) fn addr(owner: &str, ip: &str) -> Record {
     Record::from_rdata(name(owner), 300, data)
 }
 
-type Table = HashMap<(String, RecordType), Answer>;
+struct Table {
+    entries: HashMap<(String, RecordType), Answer>,
+    /// The answer to a question not in `entries`.
+    default: Answer,
+}
 
 /// The running server.
 pub(crate) struct FakeDns {
@@ -81,11 +85,17 @@ impl FakeDns {
     /// Starts a server answering `entries`; other questions get NOERROR
     /// with no records.
     pub(crate) fn start(entries: Vec<(&str, RecordType, Answer)>) -> Self {
-        let table: Table = entries
+        Self::start_with(entries, Answer::records(Vec::new()))
+    }
+
+    /// Starts a server answering `entries`, and `default` to other
+    /// questions.
+    pub(crate) fn start_with(entries: Vec<(&str, RecordType, Answer)>, default: Answer) -> Self {
+        let entries = entries
             .into_iter()
             .map(|(owner, rtype, answer)| ((owner.to_ascii_lowercase(), rtype), answer))
             .collect();
-        let table = Arc::new(table);
+        let table = Arc::new(Table { entries, default });
         let (udp, tcp) = bind_pair();
         let addr = udp.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -169,9 +179,10 @@ fn respond(table: &Table, request: &[u8], over_tcp: bool) -> Vec<Vec<u8>> {
         query.query_type(),
     );
     let answer = table
+        .entries
         .get(&key)
         .cloned()
-        .unwrap_or(Answer::records(Vec::new()));
+        .unwrap_or_else(|| table.default.clone());
     build(id, &query, answer, over_tcp)
 }
 

@@ -315,23 +315,25 @@ impl Pump {
     ) -> Result<Vec<Result<Answer, Failure>>, DnsError> {
         let mut ids: Vec<LookupId> = Vec::with_capacity(questions.len());
         for question in questions {
-            match self
-                .resolver
-                .lookup(Instant::now(), question.clone(), random_u64()?)
-            {
+            let started = random_u64().and_then(|seed| {
+                let now = Instant::now();
+                Ok(self.resolver.lookup(now, question.clone(), seed)?)
+            });
+            match started {
                 Ok(id) => ids.push(id),
                 Err(e) => {
+                    // Leave nothing in flight for the pump's next call.
                     for id in ids {
                         self.resolver.cancel(id);
                     }
-                    self.drain()?;
-                    return Err(e.into());
+                    let _ = self.drain();
+                    return Err(e);
                 }
             }
         }
         let mut results: BTreeMap<LookupId, Result<Answer, Failure>> = BTreeMap::new();
         while results.len() < ids.len() {
-            let (resolved, deadline) = self.drain()?;
+            let (resolved, deadline) = self.drain();
             results.extend(resolved);
             if results.len() >= ids.len() {
                 break;
@@ -351,10 +353,7 @@ impl Pump {
 
     /// Does what the resolver asks until it waits; returns the lookups that
     /// finished and the deadline.
-    #[allow(clippy::type_complexity)]
-    fn drain(
-        &mut self,
-    ) -> Result<(Vec<(LookupId, Result<Answer, Failure>)>, Option<Instant>), DnsError> {
+    fn drain(&mut self) -> (Finished, Option<Instant>) {
         let mut resolved = Vec::new();
         loop {
             let now = Instant::now();
@@ -383,7 +382,7 @@ impl Pump {
                     resolved.push((r.id, r.result));
                     Failed::Nothing
                 }
-                Output::Wait { deadline } => return Ok((resolved, deadline)),
+                Output::Wait { deadline } => return (resolved, deadline),
                 // A future output this pump does not know: nothing to do.
                 _ => Failed::Nothing,
             };
@@ -473,6 +472,9 @@ impl Pump {
         result
     }
 }
+
+/// Lookups that finished, with their results.
+type Finished = Vec<(LookupId, Result<Answer, Failure>)>;
 
 /// What failed while acting on one output.
 enum Failed {

@@ -385,3 +385,21 @@ fn txt_records_for_names_with_underscores() {
     let err = resolver.resolve_txt("_dmarc.gone.example").unwrap_err();
     assert!(matches!(err, DnsError::NxDomain(_)), "{err:?}");
 }
+
+#[test]
+fn a_mixed_server_list_reaches_ipv4_servers_from_one_socket() {
+    // An IPv6 server in the list makes the pump's socket IPv6 (dual-stack:
+    // IPv4 servers at their IPv4-mapped address) where the system has IPv6;
+    // either way the IPv4 server answers.
+    let dns = FakeDns::start(vec![(
+        "example.org",
+        RecordType::MX,
+        Answer::records(vec![mx("example.org", 10, "mx.example.org")]),
+    )]);
+    let nobody: SocketAddr = "[::1]:9".parse().unwrap();
+    let resolver = Resolver::new(vec![dns.addr(), nobody])
+        .timeout(Duration::from_millis(300))
+        .attempts(1);
+    let answer = resolver.resolve_mx("example.org").unwrap();
+    assert_eq!(host_names(&answer), [("mx.example.org".to_owned(), 10)]);
+}

@@ -23,7 +23,11 @@
 //!   nothing itself: which recipients go on to the next host after a `4yz`,
 //!   what a connect or TLS failure means, the opportunistic TLS rule
 //!   (encrypt without verifying unless asked, one plaintext pass when TLS
-//!   failed everywhere) are the walk's, shared with `smtp-mio`.
+//!   failed everywhere) are the walk's, shared with `smtp-mio`. Two
+//!   behaviours changed when the walk moved to the core: only the deferred
+//!   recipients move on to the next host (this crate used to move on only
+//!   when every recipient was deferred), and opportunistic TLS no longer
+//!   verifies certificates unless [`MxSettings::verify`] asks for it.
 //! - [`dns`]: a socket pump under the core's stub resolver
 //!   ([`smtp_proto::dns::Resolver`]): UDP from a random port, TCP when the
 //!   core says, the core's deadlines as socket timeouts, OS randomness for

@@ -3,6 +3,7 @@
 //! The tests themselves live in `tests/tests/`, the benchmarks in
 //! `tests/benches/`. Nothing here is published.
 
+pub mod examples;
 pub mod pair;
 pub mod std_server;
 pub mod transcript;

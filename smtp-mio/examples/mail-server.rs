@@ -294,7 +294,7 @@ fn run(args: Args) -> Result<(), String> {
         (None, None) => return Err("no listener".to_owned()),
     };
     let pem = match &self_signed {
-        Some((chain, _)) => Some(write_certificate(chain, first)?),
+        Some((chain, _)) => Some(write_certificate(&std::env::temp_dir(), chain, first)?),
         None => None,
     };
     let tls_note = match (&pem, &self_signed, &args.tls_cert) {
@@ -389,9 +389,8 @@ fn try_command(args: &Args, addr: SocketAddr, implicit: bool, pem: Option<&Path>
 
 /// Writes the self-signed certificate for clients to trust (see the module
 /// docs): `mail-server-PORT.pem` for 127.0.0.1, `mail-server-IP-PORT.pem`
-/// otherwise, in the temporary directory; the path written.
-fn write_certificate(chain_pem: &str, addr: SocketAddr) -> Result<PathBuf, String> {
-    let dir = std::env::temp_dir();
+/// otherwise, in `dir`; the path written.
+fn write_certificate(dir: &Path, chain_pem: &str, addr: SocketAddr) -> Result<PathBuf, String> {
     let name = if addr.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST) {
         format!("mail-server-{}", addr.port())
     } else {
@@ -425,5 +424,67 @@ fn write_certificate(chain_pem: &str, addr: SocketAddr) -> Result<PathBuf, Strin
             let _ = std::fs::remove_file(&temporary);
             Err(format!("writing {}: {e}", own.display()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_is_reached_through_loopback() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(reachable(at("0.0.0.0:2525")), at("127.0.0.1:2525"));
+        assert_eq!(reachable(at("[::]:25")), at("[::1]:25"));
+        assert_eq!(reachable(at("192.0.2.1:25")), at("192.0.2.1:25"));
+        assert_eq!(reachable(at("[2001:db8::1]:25")), at("[2001:db8::1]:25"));
+    }
+
+    #[test]
+    fn the_certificate_file_is_named_after_the_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        for (addr, name) in [
+            ("127.0.0.1:2525", "mail-server-2525.pem"),
+            ("127.0.0.2:2525", "mail-server-127.0.0.2-2525.pem"),
+            ("0.0.0.0:2525", "mail-server-0.0.0.0-2525.pem"),
+            ("[::1]:2525", "mail-server-::1-2525.pem"),
+        ] {
+            let path = write_certificate(dir.path(), "PEM", at(addr)).unwrap();
+            assert_eq!(path, dir.path().join(name));
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "PEM");
+        }
+        // A file left behind is replaced; nothing else is left over.
+        let path = write_certificate(dir.path(), "NEW", at("127.0.0.1:2525")).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "NEW");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_link_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("mail-server-2525.pem");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let path = write_certificate(dir.path(), "PEM", "127.0.0.1:2525".parse().unwrap()).unwrap();
+        assert_eq!(path, link);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(
+            !std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "PEM");
+    }
+
+    #[test]
+    fn the_try_hint_never_repeats_a_password() {
+        let args = Args::parse_from(["mail-server", "--auth", "alice:s3cret"]);
+        let hint = try_command(&args, "127.0.0.1:2525".parse().unwrap(), false, None);
+        assert!(hint.contains("--auth alice:PASSWORD"), "{hint}");
+        assert!(!hint.contains("s3cret"), "{hint}");
     }
 }

@@ -399,6 +399,8 @@ fn write_certificate(dir: &Path, chain_pem: &str, addr: SocketAddr) -> Result<Pa
     let path = dir.join(format!("{name}.pem"));
     let pid = std::process::id();
     let temporary = dir.join(format!(".{name}.pem.{pid}"));
+    // Left by a process that had our id and died before its rename.
+    let _ = std::fs::remove_file(&temporary);
     let written = (|| {
         use std::io::Write;
         let mut file = std::fs::OpenOptions::new()

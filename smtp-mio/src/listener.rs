@@ -11,8 +11,8 @@
 //! event loop registers its own duplicate of that one socket: a connection
 //! wakes the loops waiting on it, the first `accept` wins and the others
 //! get `WouldBlock`. That is correct, costs a wasted wake-up per loop and
-//! connection, and balances by business: the loop with the least to do
-//! tends to be first to accept.
+//! connection, and balances by load: the loop with the least to do tends
+//! to be first to accept.
 //!
 //! Why not one `SO_REUSEPORT` socket per loop, which lets the kernel
 //! spread connections evenly? On Linux a reuseport group admits *any*

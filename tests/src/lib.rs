@@ -3,7 +3,9 @@
 //! The tests themselves live in `tests/tests/`, the benchmarks in
 //! `tests/benches/`. Nothing here is published.
 
+pub mod examples;
 pub mod mx_scenarios;
 pub mod pair;
+pub mod peers;
 pub mod std_server;
 pub mod transcript;

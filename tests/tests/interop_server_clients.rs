@@ -4,18 +4,19 @@
 //! client (bounded by `timeout`), then checks what the client reported *and*
 //! what the server delivered, byte for byte.
 //!
-//! Peers that may be absent (`swaks`, `smtp-source`) are found on `PATH` or
-//! through an environment variable; when absent the test prints why and
-//! passes without running.
+//! Peers that may be absent (`swaks`, `curl`, `smtp-source`) are found by
+//! [`smtp_tests::peers`] (an environment variable, `.ci/install-peers`'
+//! copy, or `PATH`); when one is absent the test prints why and passes
+//! without running — unless `SMTP_PEERS_REQUIRED=1` (CI), when it fails.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use smtp_proto::Protocol;
 use smtp_proto::server::CloseReason;
+use smtp_tests::peers::{self, Peer};
 use smtp_tests::std_server::{Policy, TestServer};
 
 const USER: &str = "alice";
@@ -500,35 +501,33 @@ s.quit()
 
 // ----- swaks ---------------------------------------------------------------
 
-fn swaks() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("SWAKS") {
-        return Some(PathBuf::from(p));
+/// Runs a peer's command to its end, killed after `secs` seconds.
+fn bounded(cmd: &mut Command, secs: u64) -> Output {
+    let out = peers::run_bounded(cmd, Duration::from_secs(secs)).expect("peer runs");
+    Output {
+        status: out.status,
+        stdout: out.stdout,
+        stderr: out.stderr,
     }
-    find_on_path("swaks")
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 fn run_swaks(server: &TestServer, args: &[&str]) -> Option<String> {
-    let Some(swaks) = swaks() else {
-        eprintln!("skipped: swaks not found (set SWAKS or `apt-get install -y swaks`)");
-        return None;
-    };
-    let out = Command::new("timeout")
-        .arg("30")
-        .arg(swaks)
-        .args(["--server", &format!("127.0.0.1:{}", server.port())])
-        .args(["--helo", "client.example", "--timeout", "10"])
-        .args(["--from", "sender@example.org", "--to", "rcpt@example.net"])
-        .args(args)
-        .output()
-        .expect("swaks runs");
+    let swaks = peers::swaks()?;
+    let out = bounded(
+        swaks_command(&swaks, server)
+            .args(["--helo", "client.example", "--timeout", "10"])
+            .args(["--from", "sender@example.org", "--to", "rcpt@example.net"])
+            .args(args),
+        30,
+    );
     check(&out, "swaks");
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn swaks_command(swaks: &Peer, server: &TestServer) -> Command {
+    let mut cmd = swaks.command();
+    cmd.args(["--server", &format!("127.0.0.1:{}", server.port())]);
+    cmd
 }
 
 #[test]
@@ -605,15 +604,14 @@ fn swaks_auth_plain_and_login() {
         );
     }
     // A wrong password: swaks exits non-zero, the server counts a failure.
-    let out = Command::new("timeout")
-        .arg("30")
-        .arg(swaks().expect("found above"))
-        .args(["--server", &format!("127.0.0.1:{}", server.port())])
-        .args(["--from", "a@example.org", "--to", "b@example.net"])
-        .args(["--auth", "LOGIN", "--auth-user", USER])
-        .args(["--auth-password", "wrong", "--timeout", "10"])
-        .output()
-        .expect("swaks runs");
+    let swaks = peers::swaks().expect("found above");
+    let out = bounded(
+        swaks_command(&swaks, &server)
+            .args(["--from", "a@example.org", "--to", "b@example.net"])
+            .args(["--auth", "LOGIN", "--auth-user", USER])
+            .args(["--auth-password", "wrong", "--timeout", "10"]),
+        30,
+    );
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("<** 535 5.7.8"),
@@ -650,33 +648,24 @@ fn swaks_body_with_dots() {
 
 /// Runs curl's SMTP client with `args`, uploading `body` from a temp file.
 /// Returns (success, stdout+stderr) or `None` when curl or its SMTP support
-/// is absent.
+/// is absent (see [`peers::curl`]).
 fn run_curl(server: &TestServer, name: &str, body: &[u8], args: &[&str]) -> Option<(bool, String)> {
-    let Some(curl) = find_on_path("curl") else {
-        eprintln!("skipped: curl not found");
-        return None;
-    };
-    let version = Command::new(&curl).arg("--version").output().ok()?;
-    if !String::from_utf8_lossy(&version.stdout).contains(" smtp") {
-        eprintln!("skipped: curl without SMTP support");
-        return None;
-    }
+    let curl = peers::curl()?;
     let file = std::env::temp_dir().join(format!(
         "interop-curl-{}-{name}-{}.eml",
         std::process::id(),
         server.port()
     ));
     std::fs::write(&file, body).expect("write temp file");
-    let out = Command::new("timeout")
-        .arg("30")
-        .arg(curl)
-        .args(["-sS", "-v", "--max-time", "10"])
-        .arg(format!("smtp://127.0.0.1:{}/client.example", server.port()))
-        .arg("--upload-file")
-        .arg(&file)
-        .args(args)
-        .output()
-        .expect("curl runs");
+    let out = bounded(
+        curl.command()
+            .args(["-sS", "-v", "--max-time", "10"])
+            .arg(format!("smtp://127.0.0.1:{}/client.example", server.port()))
+            .arg("--upload-file")
+            .arg(&file)
+            .args(args),
+        30,
+    );
     let _ = std::fs::remove_file(&file);
     let text = format!(
         "{}{}",
@@ -832,42 +821,15 @@ fn curl_refused_recipient_with_allowfails() {
 
 // ----- Postfix smtp-source ---------------------------------------------------
 
-/// `smtp-source` and the directory of its shared libraries: `SMTP_SOURCE`
-/// and `POSTFIX_LIB` (or the kit's `PFX_LIB`), else the kit's default
-/// location `$TMPDIR/smtp-bench/pfx`, else `PATH`.
-fn smtp_source() -> Option<(PathBuf, Option<PathBuf>)> {
-    let lib = std::env::var_os("POSTFIX_LIB")
-        .or_else(|| std::env::var_os("PFX_LIB"))
-        .map(PathBuf::from);
-    if let Some(p) = std::env::var_os("SMTP_SOURCE") {
-        return Some((PathBuf::from(p), lib));
-    }
-    let scratch = std::env::var_os("BENCH_SCRATCH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("smtp-bench"));
-    let pfx = scratch.join("pfx");
-    let kit = pfx.join("usr/sbin/smtp-source");
-    if kit.is_file() {
-        return Some((kit, lib.or_else(|| Some(pfx.join("usr/lib/postfix")))));
-    }
-    find_on_path("smtp-source").map(|p| (p, lib))
-}
-
 fn run_smtp_source(server: &TestServer, args: &[&str]) -> Option<()> {
-    let Some((bin, lib)) = smtp_source() else {
-        eprintln!(
-            "skipped: smtp-source not found (set SMTP_SOURCE and POSTFIX_LIB, \
-             or run ../shared/tools/scripts/fetch-postfix-tools.sh)"
-        );
-        return None;
-    };
-    let mut cmd = Command::new("timeout");
-    cmd.arg("60").arg(&bin).args(args);
-    cmd.arg(format!("127.0.0.1:{}", server.port()));
-    if let Some(lib) = lib {
-        cmd.env("LD_LIBRARY_PATH", lib);
-    }
-    let out = cmd.output().expect("smtp-source runs");
+    let source = peers::smtp_source()?;
+    let out = bounded(
+        source
+            .command()
+            .args(args)
+            .arg(format!("127.0.0.1:{}", server.port())),
+        60,
+    );
     check(&out, "smtp-source");
     Some(())
 }

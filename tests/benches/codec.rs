@@ -46,6 +46,30 @@ fn main() {
     let replies = reply_corpus();
     let body = data_body(10 * 1024 * 1024);
 
+    // `--profile <side>-<workload> [n]`: run one side of one workload `n`
+    // times and nothing else, untimed, for `valgrind --tool=callgrind`
+    // (deterministic instruction counts on a loaded machine).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        let what = args.get(i + 1).map(String::as_str).unwrap_or_default();
+        let n: usize = args.get(i + 2).and_then(|n| n.parse().ok()).unwrap_or(200);
+        let mut out = Vec::with_capacity(body.len() + 64);
+        let mut total = 0;
+        for _ in 0..n {
+            total += match what {
+                "ours-commands" => ours_commands(&commands),
+                "peer-commands" => peer_commands(&commands),
+                "ours-replies" => ours_replies(&replies),
+                "peer-replies" => peer_replies(&replies),
+                "ours-data" => ours_data_unstuff(&body, &mut out),
+                "peer-data" => peer_data_unstuff(&body, &mut out),
+                _ => panic!("--profile (ours|peer)-(commands|replies|data) [n]"),
+            };
+        }
+        println!("{what}: {total}");
+        return;
+    }
+
     sanity_check(&commands, &replies, &body);
 
     let mut results = Vec::new();

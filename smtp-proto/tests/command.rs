@@ -4,14 +4,13 @@
 use core::net::{Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
-use smtp_proto::Secret;
 use smtp_proto::address::{
     AddressError, AddressLiteral, Domain, ForwardPath, Host, LocalPart, Mailbox, ReversePath,
 };
 use smtp_proto::command::{
     AddressType, Argument, AuthParam, Body, ByMode, Command, CommandError, DateTime, DeliverBy,
-    EsmtpValue, Hold, MailParameters, MtPriority, Notify, NotifyOn, OriginalRecipient, Parameter,
-    ParameterErrorKind, RcptParameters, Ret, Rrvs, RrvsAction,
+    EsmtpValue, Hold, InitialResponse, MailParameters, MtPriority, Notify, NotifyOn,
+    OriginalRecipient, Parameter, ParameterErrorKind, RcptParameters, Ret, Rrvs, RrvsAction,
 };
 use smtp_proto::keyword::{Keyword, Mechanism};
 use smtp_proto::xtext::XText;
@@ -333,7 +332,7 @@ fn auth() {
         "AUTH PLAIN =",
         &Command::Auth {
             mechanism: plain.clone(),
-            initial_response: Some(Secret::new(Vec::new())),
+            initial_response: Some(InitialResponse::new(b"")),
         },
         None,
     );
@@ -342,7 +341,7 @@ fn auth() {
         "AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm",
         &Command::Auth {
             mechanism: plain.clone(),
-            initial_response: Some(Secret::new(b"\0tim\0tanstaaftanstaaf".to_vec())),
+            initial_response: Some(InitialResponse::new(b"\0tim\0tanstaaftanstaaf")),
         },
         None,
     );
@@ -350,7 +349,7 @@ fn auth() {
         "auth login dXNlcg",
         &Command::Auth {
             mechanism: Mechanism::LOGIN,
-            initial_response: Some(Secret::new(b"user".to_vec())),
+            initial_response: Some(InitialResponse::new(b"user")),
         },
         Some("AUTH login dXNlcg=="),
     );
@@ -1107,7 +1106,7 @@ fn command() -> impl Strategy<Value = Command<'static>> {
         )
             .prop_map(|(m, ir)| Command::Auth {
                 mechanism: Mechanism::new(&m).unwrap().into_owned(),
-                initial_response: ir.map(Secret::new),
+                initial_response: ir.map(|ir| InitialResponse::new(&ir)),
             }),
         1 => (any::<u64>(), any::<bool>()).prop_map(|(size, last)| Command::Bdat { size, last }),
     ]

@@ -1023,7 +1023,7 @@ impl<'a> EhloReply<'a> {
         if reply.code() != ReplyCode::OK {
             return Err(EhloError::NotOk(reply.code()));
         }
-        let mut lines = reply.lines().iter().map(|l| &**l);
+        let mut lines = reply.lines();
         let first = lines.next().unwrap_or_default();
         let (domain, greeting) = first.split_once(' ').unwrap_or((first, ""));
         let mut extensions = Extensions {

@@ -71,6 +71,7 @@ impl Client {
             Command::Mail { params, .. } => {
                 self.tx = super::state::Transaction {
                     id: self.next_tx_id(),
+                    accepted: self.recycled_accepted(),
                     phase: TxPhase::Open,
                     smtputf8: params.smtputf8,
                     binary: params.body == Some(Body::BinaryMime),
@@ -106,8 +107,18 @@ impl Client {
     fn reset_transaction(&mut self) {
         self.tx = super::state::Transaction {
             id: self.next_tx_id(),
+            accepted: self.recycled_accepted(),
             ..Default::default()
         };
+    }
+
+    /// The old transaction's list of accepted recipients, emptied: its
+    /// allocation serves the next transaction, so a steady stream of
+    /// transactions allocates nothing per reply.
+    fn recycled_accepted(&mut self) -> Vec<usize> {
+        let mut accepted = std::mem::take(&mut self.tx.accepted);
+        accepted.clear();
+        accepted
     }
 
     /// Starts the body of the current transaction, with BDAT when the

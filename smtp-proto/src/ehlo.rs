@@ -338,26 +338,40 @@ impl Kind {
     /// The typed extension a keyword names, ignoring case.
     fn of(keyword: &str) -> Option<Self> {
         let b = keyword.as_bytes();
-        if b.len() > KIND_MAX_LEN {
+        if b.len() > KIND_MAX_LEN || !b.iter().all(|&c| KEYWORD_BYTE[usize::from(c)]) {
             return None;
         }
-        let mut upper = [0u8; KIND_MAX_LEN];
-        for (d, s) in upper.iter_mut().zip(b) {
-            *d = s.to_ascii_uppercase();
-        }
-        Self::of_upper(&upper, b.len())
+        Self::of_keyword(b)
     }
 
-    /// The typed extension of a keyword of `len` bytes whose first bytes (up
-    /// to [`KIND_MAX_LEN`]) are in `upper`, upper-cased and padded with
-    /// zeros.
+    /// The typed extension of an `ehlo-keyword` (letters, digits and `-`
+    /// only, which the caller has checked), ignoring case.
     ///
-    /// Called for every EHLO line: the first 16 bytes are matched as one
-    /// 128-bit word against the known keywords (the zero padding tells
-    /// lengths apart), so there is no per-candidate comparison; the length,
-    /// and for the one keyword longer than 16 bytes its tail, are checked
-    /// afterwards.
-    fn of_upper(upper: &[u8; KIND_MAX_LEN], len: usize) -> Option<Self> {
+    /// Called for every EHLO line: the first 16 bytes are loaded as one
+    /// 128-bit word and upper-cased in it (in these bytes only letters have
+    /// bit 6 set, so clearing bit 5 where bit 6 is set upper-cases letters
+    /// and leaves digits and `-` alone), then matched against the known
+    /// keywords as whole words (the zero padding tells lengths apart); the
+    /// length, and for the one keyword longer than 16 bytes its tail, are
+    /// checked afterwards.
+    #[inline]
+    fn of_keyword(keyword: &[u8]) -> Option<Self> {
+        if keyword.len() > KIND_MAX_LEN {
+            return None;
+        }
+        let kind = Self::of_folded(fold16(first16(keyword)))?;
+        // Equal first 16 bytes; the length rules out a longer keyword, and
+        // only ENHANCEDSTATUSCODES has a tail.
+        let known = kind.keyword().as_bytes();
+        let tail = keyword.get(16..).unwrap_or_default();
+        let known_tail = known.get(16..).unwrap_or_default();
+        (keyword.len() == known.len() && tail.eq_ignore_ascii_case(known_tail)).then_some(kind)
+    }
+
+    /// The known keyword whose first 16 bytes, upper case and zero padded,
+    /// are `w`.
+    #[inline]
+    fn of_folded(w: u128) -> Option<Self> {
         const fn word(s: &str) -> u128 {
             let b = s.as_bytes();
             let mut w = [0u8; 16];
@@ -386,8 +400,7 @@ impl Kind {
         const MT_PRIORITY: u128 = word("MT-PRIORITY");
         const FUTURERELEASE: u128 = word("FUTURERELEASE");
         const ENHANCEDSTATUSCODES: u128 = word("ENHANCEDSTATUSCODES");
-        let (head, tail) = upper.split_first_chunk::<16>()?;
-        let kind = match u128::from_le_bytes(*head) {
+        let kind = match w {
             DSN => Self::Dsn,
             SIZE => Self::Size,
             AUTH => Self::Auth,
@@ -408,11 +421,84 @@ impl Kind {
             ENHANCEDSTATUSCODES => Self::EnhancedStatusCodes,
             _ => return None,
         };
-        // Equal first 16 bytes; the length rules out a longer keyword (or
-        // one padded with NULs), and only ENHANCEDSTATUSCODES has a tail.
-        let known = kind.keyword().as_bytes();
-        let known_tail = known.get(16..).unwrap_or_default();
-        (len == known.len() && tail.get(..known_tail.len()) == Some(known_tail)).then_some(kind)
+        Some(kind)
+    }
+
+    /// The known keyword that opens `line` (after any leading spaces),
+    /// found without a byte-by-byte scan: the first 16 bytes are loaded as
+    /// one word, the keyword's end is the first space (or `=`) in it, and
+    /// the folded keyword is matched whole. A folded byte equals a letter
+    /// only if it was that letter in either case, and a digit or `-` only
+    /// if it was that byte, so a match proves the keyword well-formed.
+    ///
+    /// `None` for anything else (an unknown keyword, one of 16 bytes or
+    /// more, `AUTH=`): the caller then scans the line byte by byte.
+    #[inline]
+    fn opening(line: &[u8]) -> Option<(usize, Self)> {
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        const SP: u64 = u64::from_ne_bytes([b' '; 8]);
+        const EQ: u64 = u64::from_ne_bytes([b'='; 8]);
+        // The high bit of each zero byte; the lowest one is exact.
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let delims = |x: u64| zero(x ^ SP) | zero(x ^ EQ);
+        let head = first16(line);
+        let (lo, hi) = (head as u64, (head >> 64) as u64);
+        let end = match (delims(lo), delims(hi)) {
+            (d, _) if d != 0 => d.trailing_zeros() as usize / 8,
+            (_, d) if d != 0 => 8 + d.trailing_zeros() as usize / 8,
+            _ => 16,
+        }
+        .min(line.len());
+        if end == 0 || end >= 16 || line.get(end).is_some_and(|&c| c != b' ') {
+            return None;
+        }
+        let keyword = head & ((1u128 << (8 * end)) - 1);
+        let kind = Self::of_folded(fold16(keyword))?;
+        (kind.keyword().len() == end).then_some((end, kind))
+    }
+}
+
+/// Upper-cases the letters of a word of keyword bytes: in letters, digits
+/// and `-` only letters have bit 6 set, so clearing bit 5 where bit 6 is set
+/// upper-cases letters and leaves digits and `-` alone.
+#[inline(always)]
+fn fold16(w: u128) -> u128 {
+    const BIT6: u128 = u128::from_ne_bytes([0x40; 16]);
+    w & !((w & BIT6) >> 1)
+}
+
+/// The first 16 bytes of `b` as a little-endian word, zero padded, loaded
+/// straight from `b` (two overlapping loads where it is shorter), never
+/// through a buffer on the stack, whose byte stores would stall the wide
+/// load that follows.
+#[inline(always)]
+fn first16(b: &[u8]) -> u128 {
+    fn load<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+        let mut out = [0; N];
+        if let Some(src) = b.get(at..at + N) {
+            out.copy_from_slice(src);
+        }
+        out
+    }
+    let len = b.len();
+    if len >= 16 {
+        u128::from_le_bytes(load(b, 0))
+    } else if len >= 8 {
+        let lo = u64::from_le_bytes(load(b, 0));
+        // Bytes `len - 8 .. len`, shifted so that byte 8 lands at the bottom.
+        let hi = u64::from_le_bytes(load(b, len - 8))
+            .checked_shr(8 * (16 - len) as u32)
+            .unwrap_or(0);
+        u128::from(lo) | u128::from(hi) << 64
+    } else if len >= 4 {
+        let lo = u32::from_le_bytes(load(b, 0));
+        let hi = u32::from_le_bytes(load(b, len - 4))
+            .checked_shr(8 * (8 - len) as u32)
+            .unwrap_or(0);
+        u128::from(lo) | u128::from(hi) << 32
+    } else {
+        b.iter().rev().fold(0u128, |w, &c| w << 8 | u128::from(c))
     }
 }
 
@@ -1184,12 +1270,17 @@ impl<'a> Iterator for Tokens<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
-        let s = self.0.trim_start_matches(' ');
-        let end = s.bytes().position(|b| b == b' ').unwrap_or(s.len());
-        // `end` is at an ASCII space or at the end: a char boundary.
-        let (token, rest) = (s.get(..end)?, s.get(end..)?);
-        self.0 = rest;
-        (!token.is_empty()).then_some(token)
+        let b = self.0.as_bytes();
+        let start = b.iter().position(|&c| c != b' ')?;
+        let end = b
+            .get(start..)?
+            .iter()
+            .position(|&c| c == b' ')
+            .map_or(b.len(), |n| start + n);
+        // `start` and `end` are at ASCII spaces or the ends: char boundaries.
+        let token = self.0.get(start..end)?;
+        self.0 = self.0.get(end..)?;
+        Some(token)
     }
 }
 
@@ -1220,6 +1311,13 @@ fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
         return LineOutcome::Empty;
     }
     let bytes = line.as_bytes();
+    if let Some((end, kind)) = Kind::opening(bytes) {
+        // `end` is at an ASCII space or the end of the line.
+        let rest = line.get(end..).unwrap_or_default();
+        if let Some(ext) = typed(kind, Tokens(rest)) {
+            return LineOutcome::Ext(Some(kind), ext);
+        }
+    }
     // The keyword runs to the first byte that is neither a letter, a digit
     // nor `-`; it must not start with `-`.
     let end = bytes
@@ -1247,10 +1345,6 @@ fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
         }
         Some(_) => return LineOutcome::Malformed,
     }
-    let mut upper = [0u8; KIND_MAX_LEN];
-    for (d, s) in upper.iter_mut().zip(bytes.get(..end).unwrap_or_default()) {
-        *d = s.to_ascii_uppercase();
-    }
     // `end` is at an ASCII space or the end of the line: char boundaries.
     let (first, rest) = (
         line.get(..end).unwrap_or_default(),
@@ -1258,7 +1352,7 @@ fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
     );
     let tokens = Tokens(rest);
     let keyword = Keyword::from_validated(first);
-    let kind = Kind::of_upper(&upper, end);
+    let kind = Kind::of_keyword(bytes.get(..end).unwrap_or_default());
     if let Some(ext) = kind.and_then(|kind| typed(kind, tokens.clone())) {
         return LineOutcome::Ext(kind, ext);
     }
@@ -1317,6 +1411,18 @@ mod tests {
         let first = line.split(' ').find(|t| !t.is_empty())?;
         Keyword::new(first).ok()?;
         Some(kind_reference(first))
+    }
+
+    #[test]
+    fn first16_pads_with_zeros() {
+        for len in 0..=20 {
+            let b: Vec<u8> = (1..=len as u8).collect();
+            let mut want = [0u8; 16];
+            for (d, s) in want.iter_mut().zip(&b) {
+                *d = *s;
+            }
+            assert_eq!(first16(&b), u128::from_le_bytes(want), "{len}");
+        }
     }
 
     #[test]

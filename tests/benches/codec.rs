@@ -75,46 +75,53 @@ fn main() {
     let mut results = Vec::new();
 
     let n_cmds = count_lines(&commands) as u64;
-    results.push(compare(
-        "commands",
-        rounds,
-        n_cmds,
-        || ours_commands(&commands),
-        || peer_commands(&commands),
-    ));
-
-    let n_replies = replies.len() as u64;
-    results.push(compare(
-        "replies",
-        rounds,
-        n_replies,
-        || ours_replies(&replies),
-        || peer_replies(&replies),
-    ));
-
-    let mut ours_out = Vec::with_capacity(body.len() + 64);
-    let mut peer_out = Vec::with_capacity(body.len() + 64);
-    let (ours_data, peer_data) = {
-        let mut ours = Vec::new();
-        let mut peer = Vec::new();
-        for _ in 0..rounds.min(7) {
-            ours.push(time_per_op(1, || ours_data_unstuff(&body, &mut ours_out)));
-            peer.push(time_per_op(1, || peer_data_unstuff(&body, &mut peer_out)));
-        }
-        (median(&mut ours), median(&mut peer))
-    };
-    let mut bound = Vec::new();
-    for _ in 0..rounds.min(7) {
-        bound.push(time_per_op(1, || memchr_bound(&body)));
+    // `BENCH_ONLY=<workload>` runs one workload (while iterating on it).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let run = |w: &str| only.as_deref().is_none_or(|o| o == w);
+    if run("commands") {
+        results.push(compare(
+            "commands",
+            rounds,
+            n_cmds,
+            || ours_commands(&commands),
+            || peer_commands(&commands),
+        ));
     }
-    let bound = median(&mut bound);
-    println!(
-        "bound data_10mb memmem_scan={bound:.0}ns ({:.1} GB/s; ours {:.1} GB/s, peer {:.1} GB/s)",
-        gbps(body.len(), bound),
-        gbps(body.len(), ours_data),
-        gbps(body.len(), peer_data)
-    );
-    results.push(("data_10mb", ours_data, peer_data));
+    if run("replies") {
+        let n_replies = replies.len() as u64;
+        results.push(compare(
+            "replies",
+            rounds,
+            n_replies,
+            || ours_replies(&replies),
+            || peer_replies(&replies),
+        ));
+    }
+    if run("data_10mb") {
+        let mut ours_out = Vec::with_capacity(body.len() + 64);
+        let mut peer_out = Vec::with_capacity(body.len() + 64);
+        let (ours_data, peer_data) = {
+            let mut ours = Vec::new();
+            let mut peer = Vec::new();
+            for _ in 0..rounds.min(7) {
+                ours.push(time_per_op(1, || ours_data_unstuff(&body, &mut ours_out)));
+                peer.push(time_per_op(1, || peer_data_unstuff(&body, &mut peer_out)));
+            }
+            (median(&mut ours), median(&mut peer))
+        };
+        let mut bound = Vec::new();
+        for _ in 0..rounds.min(7) {
+            bound.push(time_per_op(1, || memchr_bound(&body)));
+        }
+        let bound = median(&mut bound);
+        println!(
+            "bound data_10mb memmem_scan={bound:.0}ns ({:.1} GB/s; ours {:.1} GB/s, peer {:.1} GB/s)",
+            gbps(body.len(), bound),
+            gbps(body.len(), ours_data),
+            gbps(body.len(), peer_data)
+        );
+        results.push(("data_10mb", ours_data, peer_data));
+    }
 
     println!();
     for (name, ours, peer) in results {

@@ -474,6 +474,7 @@ impl<'a> Reply<'a> {
     }
 
     /// A parsed single-line reply; the parser has checked the text.
+    #[inline(always)]
     fn parsed_one(code: ReplyCode, enhanced: Option<EnhancedStatusCode>, text: Text<'a>) -> Self {
         Self {
             code,
@@ -485,6 +486,7 @@ impl<'a> Reply<'a> {
     /// A parsed multi-line reply: `raw` is every line as received (code,
     /// separator, text), CRLF between them, none at the end; the parser has
     /// checked each line.
+    #[inline(always)]
     fn parsed_wire(
         code: ReplyCode,
         enhanced: Option<EnhancedStatusCode>,

@@ -84,14 +84,13 @@ struct Line<'b> {
 /// (the CRLF already removed). Checks code and separator only; the caller
 /// checks the text for CR, LF and NUL.
 fn parse_head(line: &[u8]) -> Result<Line<'_>, ReplyError> {
-    let (&[a, b, c], rest) = line
+    let (digits, rest) = line
         .split_first_chunk::<3>()
         .ok_or(ReplyError::MissingCode)?;
-    if !(a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit()) {
-        return Err(ReplyError::MissingCode);
-    }
-    let n = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
-    let code = ReplyCode::new(n).map_err(|e| ReplyError::InvalidCode(e.0))?;
+    let code = ReplyCode::from_ascii_checked(*digits).map_err(|e| match e {
+        None => ReplyError::MissingCode,
+        Some(n) => ReplyError::InvalidCode(n),
+    })?;
     let (more, text) = match rest.split_first() {
         None => (false, rest),
         Some((b' ', text)) => (false, text),
@@ -113,77 +112,22 @@ fn parse_line(line: &[u8]) -> Result<Line<'_>, ReplyError> {
     Ok(parsed)
 }
 
-/// Eight copies of one byte, for the word-at-a-time scan.
-const fn splat(b: u8) -> u64 {
-    u64::from_ne_bytes([b; 8])
-}
-
-/// The high bit of each byte of `w` that is zero. Bits above a zero byte may
-/// be set spuriously (borrow), but the lowest set bit is always exact, which
-/// is all [`scan_word`] uses.
-const fn zero_bytes(w: u64) -> u64 {
-    w.wrapping_sub(splat(0x01)) & !w & splat(0x80)
-}
-
-/// Whether some byte of `w` is below 0x0E (NUL, TAB, LF, CR and a few rare
-/// controls): the "haszero(x - n)" test. Almost every word of a reply line
-/// fails it, so [`scan_line`] looks closer only at the few that pass.
-const fn has_low_byte(w: u64) -> bool {
-    w.wrapping_sub(splat(0x0E)) & !w & splat(0x80) != 0
-}
-
-/// A word of [`scan_line`] that holds a low byte: the byte index of its
-/// first LF, and of its first CR or NUL when that comes before any LF.
-#[inline(never)]
-fn scan_word(w: u64) -> (Option<usize>, Option<usize>) {
-    let lf = zero_bytes(w ^ splat(b'\n'));
-    let bad = zero_bytes(w ^ splat(b'\r')) | zero_bytes(w);
-    // Little endian: the lowest set bit belongs to the first byte in memory.
-    let lf_at = (lf != 0).then(|| lf.trailing_zeros() as usize / 8);
-    let bad_at = (bad != 0)
-        .then(|| bad.trailing_zeros() as usize / 8)
-        .filter(|&b| lf_at.is_none_or(|l| b < l));
-    (lf_at, bad_at)
-}
-
-/// Finds the end of the first line in `buf` in one pass: returns the index
-/// of the first LF and the index of the first CR or NUL before it (which may
-/// be the CR of the line's CRLF), or `None` when there is no LF.
+/// Finds the end of the first line in `buf`: returns the index of the
+/// first LF and the index of the first CR or NUL before it (which may be the
+/// CR of the line's CRLF), or `None` when there is no LF.
 ///
-/// Reply lines are short and almost never hold a control character, so the
-/// scan reads eight bytes at a time (SWAR), never byte by byte.
+/// One vector search for the first CR, LF or NUL settles the usual line,
+/// which holds none of them before its CRLF; anything else is looked at
+/// again byte by byte.
+#[inline]
 fn scan_line(buf: &[u8]) -> Option<(usize, Option<usize>)> {
-    let mut first_bad = None;
-    let mut base = 0usize;
-    let mut rest = buf;
-    let mut last = [b'a'; 8];
-    loop {
-        let w = match rest.split_first_chunk::<8>() {
-            Some((word, tail)) => {
-                rest = tail;
-                u64::from_le_bytes(*word)
-            }
-            None if rest.is_empty() => return None,
-            None => {
-                // Pad the last few bytes with a byte the scan ignores.
-                for (d, s) in last.iter_mut().zip(rest) {
-                    *d = *s;
-                }
-                rest = &[];
-                u64::from_le_bytes(last)
-            }
-        };
-        if has_low_byte(w) {
-            let (lf, bad) = scan_word(w);
-            if first_bad.is_none() {
-                first_bad = bad.map(|b| base + b);
-            }
-            if let Some(lf) = lf {
-                return Some((base + lf, first_bad));
-            }
-        }
-        base += 8;
+    let i = memchr::memchr3(b'\r', b'\n', 0, buf)?;
+    if buf.get(i) == Some(&b'\r') && buf.get(i + 1) == Some(&b'\n') {
+        return Some((i + 1, Some(i)));
     }
+    let nl = i + memchr::memchr(b'\n', buf.get(i..)?)?;
+    let bad = buf.get(i..nl)?.iter().position(|&b| b == b'\r' || b == 0);
+    Some((nl, bad.map(|b| i + b)))
 }
 
 /// Reply text as a string: borrowed when it is valid UTF-8 (the usual
@@ -286,6 +230,7 @@ impl<'a> Reply<'a> {
     /// assert_eq!(&buf[used..], b"354 go\r\n");
     /// assert_eq!(Reply::parse(b"250-mx.example.com\r\n250 SI").unwrap(), None);
     /// ```
+    #[inline]
     pub fn parse(buf: &'a [u8]) -> Result<Option<(Self, usize)>, ReplyError> {
         Self::parse_with(buf, &ReplyLimits::default())
     }
@@ -340,7 +285,13 @@ impl<'a> Reply<'a> {
                 return Ok(None);
             };
             let reply = if tally.lines == 1 {
-                Self::parsed_one(code, esc, single_text(text_str(text), 0))
+                match std::str::from_utf8(text) {
+                    // The usual case, built where it is returned.
+                    Ok(t) => {
+                        return Ok(Some((Self::parsed_one(code, esc, Text::Borrowed(t)), pos)));
+                    }
+                    Err(_) => Self::parsed_one(code, esc, single_text(text_str(text), 0)),
+                }
             } else {
                 // Every line in one piece, without the final CRLF: one UTF-8
                 // check for the whole reply, and nothing to collect.

@@ -478,13 +478,18 @@ pub enum AddressLiteral<'a> {
     Ipv4(Ipv4Addr),
     /// `[IPv6:2001:db8::1]`
     Ipv6(Ipv6Addr),
-    /// `[tag:content]` with a standardized tag other than `IPv6`.
-    General {
-        /// The `Standardized-tag`.
-        tag: Cow<'a, str>,
-        /// The content after the colon (`1*dcontent`).
-        content: Cow<'a, str>,
-    },
+    /// `[tag:content]` with a standardized tag other than `IPv6`; boxed,
+    /// as it is rare and would double the size of every [`Host`].
+    General(Box<GeneralLiteral<'a>>),
+}
+
+/// A general address literal `[tag:content]` (RFC 5321 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GeneralLiteral<'a> {
+    /// The `Standardized-tag`.
+    pub tag: Cow<'a, str>,
+    /// The content after the colon (`1*dcontent`).
+    pub content: Cow<'a, str>,
 }
 
 impl<'a> AddressLiteral<'a> {
@@ -504,10 +509,10 @@ impl<'a> AddressLiteral<'a> {
         {
             return Err(AddressError::InvalidAddressLiteral);
         }
-        Ok(Self::General {
+        Ok(Self::General(Box::new(GeneralLiteral {
             tag: Cow::Borrowed(tag),
             content: Cow::Borrowed(content),
-        })
+        })))
     }
 
     /// Appends the wire form.
@@ -520,7 +525,7 @@ impl<'a> AddressLiteral<'a> {
         match self {
             Self::Ipv4(a) => write!(w, "[{a}]"),
             Self::Ipv6(a) => write!(w, "[IPv6:{a}]"),
-            Self::General { tag, content } => write!(w, "[{tag}:{content}]"),
+            Self::General(g) => write!(w, "[{}:{}]", g.tag, g.content),
         }
     }
 
@@ -529,10 +534,10 @@ impl<'a> AddressLiteral<'a> {
         match self {
             Self::Ipv4(a) => AddressLiteral::Ipv4(a),
             Self::Ipv6(a) => AddressLiteral::Ipv6(a),
-            Self::General { tag, content } => AddressLiteral::General {
-                tag: Cow::Owned(tag.into_owned()),
-                content: Cow::Owned(content.into_owned()),
-            },
+            Self::General(g) => AddressLiteral::General(Box::new(GeneralLiteral {
+                tag: Cow::Owned(g.tag.into_owned()),
+                content: Cow::Owned(g.content.into_owned()),
+            })),
         }
     }
 }
@@ -567,10 +572,10 @@ pub(crate) fn address_literal(i: &str) -> PRes<'_, AddressLiteral<'_>> {
             Ipv6Addr::from_str(content).ok().map(AddressLiteral::Ipv6)
         }
         Some((tag, content)) if is_ldh_str(tag) && !content.is_empty() => {
-            Some(AddressLiteral::General {
+            Some(AddressLiteral::General(Box::new(GeneralLiteral {
                 tag: Cow::Borrowed(tag),
                 content: Cow::Borrowed(content),
-            })
+            })))
         }
         Some(_) => None,
     };

@@ -87,8 +87,8 @@ use thiserror::Error;
 
 pub use params::{
     AddressType, AuthParam, Body, ByMode, DateTime, DateTimeError, DeliverBy, EsmtpValue, Hold,
-    MailParameters, MtPriority, Notify, NotifyOn, OriginalRecipient, Parameter, ParameterErrorKind,
-    RcptParameters, Ret, Rrvs, RrvsAction,
+    MailParameters, MoreMailParameters, MoreRcptParameters, MtPriority, Notify, NotifyOn,
+    OriginalRecipient, Parameter, ParameterErrorKind, RcptParameters, Ret, Rrvs, RrvsAction,
 };
 
 use crate::address::{self, AddressError, ForwardPath, Host, ReversePath};

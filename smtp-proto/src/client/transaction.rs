@@ -397,16 +397,16 @@ impl Client {
             // RFC 8689 §4.1: only over TLS, only when offered.
             return Err(UsageError::ExtensionNotOffered("REQUIRETLS"));
         }
-        if params.auth.is_some() && !has(|e| e.supports_auth()) {
+        if params.auth().is_some() && !has(|e| e.supports_auth()) {
             return Err(UsageError::ExtensionNotOffered("AUTH"));
         }
-        if params.mt_priority.is_some() && !has(|e| e.mt_priority().is_some()) {
+        if params.mt_priority().is_some() && !has(|e| e.mt_priority().is_some()) {
             return Err(UsageError::ExtensionNotOffered("MT-PRIORITY"));
         }
-        if params.by.is_some() && !has(|e| e.deliver_by().is_some()) {
+        if params.by().is_some() && !has(|e| e.deliver_by().is_some()) {
             return Err(UsageError::ExtensionNotOffered("DELIVERBY"));
         }
-        if params.hold.is_some() && !has(|e| e.future_release().is_some()) {
+        if params.hold().is_some() && !has(|e| e.future_release().is_some()) {
             return Err(UsageError::ExtensionNotOffered("FUTURERELEASE"));
         }
         Ok(())
@@ -420,7 +420,7 @@ impl Client {
         {
             return Err(UsageError::ExtensionNotOffered("DSN"));
         }
-        if params.rrvs.is_some() && !ext.is_some_and(|e| e.contains("RRVS")) {
+        if params.rrvs().is_some() && !ext.is_some_and(|e| e.contains("RRVS")) {
             return Err(UsageError::ExtensionNotOffered("RRVS"));
         }
         Ok(())

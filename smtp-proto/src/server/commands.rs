@@ -196,12 +196,12 @@ impl Server {
         body_ok
             && (!p.smtputf8 || offer.smtputf8)
             && ((p.ret.is_none() && p.envid.is_none()) || offer.dsn)
-            && (p.auth.is_none() || self.auth_offered())
+            && (p.auth().is_none() || self.auth_offered())
             && (!p.requiretls || (offer.requiretls && self.tls.is_some()))
-            && p.mt_priority.is_none()
-            && p.by.is_none()
-            && p.hold.is_none()
-            && p.other.is_empty()
+            && p.mt_priority().is_none()
+            && p.by().is_none()
+            && p.hold().is_none()
+            && p.other().is_empty()
     }
 
     /// `RCPT TO` (RFC 5321 §4.1.1.3, §3.3).
@@ -212,8 +212,8 @@ impl Server {
         let offered = params.is_empty()
             || (self.greeted != Some(HeloKind::Helo)
                 && ((params.notify.is_none() && params.orcpt.is_none()) || self.config.offer.dsn)
-                && params.rrvs.is_none()
-                && params.other.is_empty());
+                && params.rrvs().is_none()
+                && params.other().is_empty());
         if !offered {
             return Decision::Refuse(replies::PARAMETER_NOT_OFFERED);
         }

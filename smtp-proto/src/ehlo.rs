@@ -335,6 +335,31 @@ impl Kind {
         }
     }
 
+    /// The extension of a keyword that takes no parameters.
+    #[inline]
+    fn flag(self) -> Option<Extension<'static>> {
+        Some(match self {
+            Self::Pipelining => Extension::Pipelining,
+            Self::EightBitMime => Extension::EightBitMime,
+            Self::BinaryMime => Extension::BinaryMime,
+            Self::Chunking => Extension::Chunking,
+            Self::SmtpUtf8 => Extension::SmtpUtf8,
+            Self::Dsn => Extension::Dsn,
+            Self::EnhancedStatusCodes => Extension::EnhancedStatusCodes,
+            Self::StartTls => Extension::StartTls,
+            Self::RequireTls => Extension::RequireTls,
+            Self::Vrfy => Extension::Vrfy,
+            Self::Etrn => Extension::Etrn,
+            Self::Help => Extension::Help,
+            Self::Size
+            | Self::Auth
+            | Self::MtPriority
+            | Self::DeliverBy
+            | Self::FutureRelease
+            | Self::Limits => return None,
+        })
+    }
+
     /// The typed extension a keyword names, ignoring case.
     fn of(keyword: &str) -> Option<Self> {
         let b = keyword.as_bytes();
@@ -369,59 +394,13 @@ impl Kind {
     }
 
     /// The known keyword whose first 16 bytes, upper case and zero padded,
-    /// are `w`.
+    /// are `w`: one multiplicative hash into a 32-slot table built at
+    /// compile time (collision-free for the known keywords, checked when
+    /// the table is built), then one comparison.
     #[inline]
     fn of_folded(w: u128) -> Option<Self> {
-        const fn word(s: &str) -> u128 {
-            let b = s.as_bytes();
-            let mut w = [0u8; 16];
-            let mut i = 0;
-            while i < b.len() && i < 16 {
-                w[i] = b[i];
-                i += 1;
-            }
-            u128::from_le_bytes(w)
-        }
-        const DSN: u128 = word("DSN");
-        const SIZE: u128 = word("SIZE");
-        const AUTH: u128 = word("AUTH");
-        const VRFY: u128 = word("VRFY");
-        const ETRN: u128 = word("ETRN");
-        const HELP: u128 = word("HELP");
-        const LIMITS: u128 = word("LIMITS");
-        const EIGHTBITMIME: u128 = word("8BITMIME");
-        const CHUNKING: u128 = word("CHUNKING");
-        const SMTPUTF8: u128 = word("SMTPUTF8");
-        const STARTTLS: u128 = word("STARTTLS");
-        const DELIVERBY: u128 = word("DELIVERBY");
-        const PIPELINING: u128 = word("PIPELINING");
-        const BINARYMIME: u128 = word("BINARYMIME");
-        const REQUIRETLS: u128 = word("REQUIRETLS");
-        const MT_PRIORITY: u128 = word("MT-PRIORITY");
-        const FUTURERELEASE: u128 = word("FUTURERELEASE");
-        const ENHANCEDSTATUSCODES: u128 = word("ENHANCEDSTATUSCODES");
-        let kind = match w {
-            DSN => Self::Dsn,
-            SIZE => Self::Size,
-            AUTH => Self::Auth,
-            VRFY => Self::Vrfy,
-            ETRN => Self::Etrn,
-            HELP => Self::Help,
-            LIMITS => Self::Limits,
-            EIGHTBITMIME => Self::EightBitMime,
-            CHUNKING => Self::Chunking,
-            SMTPUTF8 => Self::SmtpUtf8,
-            STARTTLS => Self::StartTls,
-            DELIVERBY => Self::DeliverBy,
-            PIPELINING => Self::Pipelining,
-            BINARYMIME => Self::BinaryMime,
-            REQUIRETLS => Self::RequireTls,
-            MT_PRIORITY => Self::MtPriority,
-            FUTURERELEASE => Self::FutureRelease,
-            ENHANCEDSTATUSCODES => Self::EnhancedStatusCodes,
-            _ => return None,
-        };
-        Some(kind)
+        let (word, kind) = KIND_TABLE[kind_slot(w)];
+        if word == w { kind } else { None }
     }
 
     /// The known keyword that opens `line` (after any leading spaces),
@@ -501,6 +480,60 @@ fn first16(b: &[u8]) -> u128 {
         b.iter().rev().fold(0u128, |w, &c| w << 8 | u128::from(c))
     }
 }
+
+/// Every typed extension, for building [`KIND_TABLE`].
+const KINDS: [Kind; 18] = [
+    Kind::Size,
+    Kind::Auth,
+    Kind::Pipelining,
+    Kind::EightBitMime,
+    Kind::BinaryMime,
+    Kind::Chunking,
+    Kind::SmtpUtf8,
+    Kind::Dsn,
+    Kind::EnhancedStatusCodes,
+    Kind::StartTls,
+    Kind::RequireTls,
+    Kind::MtPriority,
+    Kind::DeliverBy,
+    Kind::FutureRelease,
+    Kind::Limits,
+    Kind::Vrfy,
+    Kind::Etrn,
+    Kind::Help,
+];
+
+/// The slot of a folded keyword word in [`KIND_TABLE`]. The multiplier was
+/// searched for: it sends the 18 known keywords to 18 different slots.
+const fn kind_slot(w: u128) -> usize {
+    let x = (w as u64) ^ ((w >> 64) as u64);
+    (x.wrapping_mul(0xa8ea_37f7_523d_2a55) >> 59) as usize
+}
+
+/// Each known keyword's first 16 bytes (zero padded) in its slot.
+static KIND_TABLE: [(u128, Option<Kind>); 32] = {
+    let mut table = [(0u128, None); 32];
+    let mut i = 0;
+    while i < KINDS.len() {
+        let kind = KINDS[i];
+        let b = kind.keyword().as_bytes();
+        let mut w = [0u8; 16];
+        let mut j = 0;
+        while j < b.len() && j < 16 {
+            w[j] = b[j];
+            j += 1;
+        }
+        let w = u128::from_le_bytes(w);
+        let slot = kind_slot(w);
+        assert!(
+            table[slot].1.is_none(),
+            "two known EHLO keywords share a slot"
+        );
+        table[slot] = (w, Some(kind));
+        i += 1;
+    }
+    table
+};
 
 /// The longest known keyword (`ENHANCEDSTATUSCODES`).
 const KIND_MAX_LEN: usize = 19;
@@ -1123,6 +1156,21 @@ impl<'a> EhloReply<'a> {
         // entries only (a known keyword can never equal an unknown one).
         let mut seen = 0u32;
         for line in lines {
+            // The usual line, a known keyword without parameters (`8BITMIME`,
+            // `PIPELINING`, …) announced once: its presence bit and its
+            // entry, and nothing else to look at.
+            if let Some((end, kind)) = Kind::opening(line.as_bytes())
+                && let Some(flag) = kind.flag()
+                && seen & kind.bit() == 0
+                && line
+                    .as_bytes()
+                    .get(end..)
+                    .is_some_and(|r| r.iter().all(|&b| b == b' '))
+            {
+                seen |= kind.bit();
+                extensions.add_new(flag);
+                continue;
+            }
             let (kind, ext) = match parse_ehlo_line(line) {
                 LineOutcome::Empty => continue,
                 LineOutcome::Malformed => {

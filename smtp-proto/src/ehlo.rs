@@ -1142,75 +1142,30 @@ impl<'a> EhloReply<'a> {
         if reply.code() != ReplyCode::OK {
             return Err(EhloError::NotOk(reply.code()));
         }
-        let mut lines = reply.lines();
-        let first = lines.next().unwrap_or_default();
-        let (domain, greeting) = first.split_once(' ').unwrap_or((first, ""));
-        let mut extensions = Extensions {
-            entries: Vec::with_capacity(reply.lines().len()),
-            present: 0,
+        let mut c = Collect {
+            extensions: Extensions {
+                entries: Vec::with_capacity(reply.lines().len()),
+                present: 0,
+            },
+            ignored: Vec::new(),
+            seen: 0,
         };
-        let mut ignored = Vec::new();
-        // Keywords already announced: a bit per known keyword (whether its
-        // line became the typed extension or `Other`), so the repeat check
-        // is a mask test; unknown keywords are compared with the unknown
-        // entries only (a known keyword can never equal an unknown one).
-        let mut seen = 0u32;
-        for line in lines {
-            // The usual line, a known keyword without parameters (`8BITMIME`,
-            // `PIPELINING`, …) announced once: its presence bit and its
-            // entry, and nothing else to look at.
-            if let Some((end, kind)) = Kind::opening(line.as_bytes())
-                && let Some(flag) = kind.flag()
-                && seen & kind.bit() == 0
-                && line
-                    .as_bytes()
-                    .get(end..)
-                    .is_some_and(|r| r.iter().all(|&b| b == b' '))
-            {
-                seen |= kind.bit();
-                extensions.add_new(flag);
-                continue;
-            }
-            let (kind, ext) = match parse_ehlo_line(line) {
-                LineOutcome::Empty => continue,
-                LineOutcome::Malformed => {
-                    ignored.push(Cow::Borrowed(line));
-                    continue;
+        let (domain, greeting) = match reply.wire_lines() {
+            Some(raw) => c.wire(raw),
+            None => {
+                let mut lines = reply.lines();
+                let first = lines.next().unwrap_or_default();
+                for line in lines {
+                    c.line(line);
                 }
-                LineOutcome::Ext(kind, ext) => (kind, ext),
-            };
-            let repeat = match kind {
-                Some(kind) => seen & kind.bit() != 0,
-                None => extensions.entries.iter().any(|e| match e {
-                    Extension::Other { keyword, .. } => keyword.is(ext.keyword()),
-                    _ => false,
-                }),
-            };
-            if !repeat {
-                seen |= kind.map_or(0, Kind::bit);
-                extensions.add_new(ext);
-                continue;
+                first.split_once(' ').unwrap_or((first, ""))
             }
-            // A repeated AUTH merges into the first one when both parsed;
-            // any other repeat is ignored (the first one counts).
-            let first_auth = match ext {
-                Extension::Auth(_) => extensions.entries.iter_mut().find_map(|e| match e {
-                    Extension::Auth(have) => Some(have),
-                    _ => None,
-                }),
-                _ => None,
-            };
-            match (first_auth, ext) {
-                (Some(have), Extension::Auth(more)) => {
-                    for m in more {
-                        if !have.contains(&m) {
-                            have.push(m);
-                        }
-                    }
-                }
-                _ => ignored.push(Cow::Borrowed(line)),
-            }
-        }
+        };
+        let Collect {
+            extensions,
+            ignored,
+            ..
+        } = c;
         Ok(Self {
             domain: Cow::Borrowed(domain),
             greeting: Cow::Borrowed(greeting),
@@ -1297,6 +1252,151 @@ impl<'a> EhloReply<'a> {
                 .into_iter()
                 .map(|l| Cow::Owned(l.into_owned()))
                 .collect(),
+        }
+    }
+}
+
+/// The extensions of an EHLO reply as they are read, line by line.
+struct Collect<'a> {
+    extensions: Extensions<'a>,
+    ignored: Vec<Cow<'a, str>>,
+    /// Keywords already announced: a bit per known keyword (whether its
+    /// line became the typed extension or `Other`), so the repeat check is
+    /// a mask test; unknown keywords are compared with the unknown entries
+    /// only (a known keyword can never equal an unknown one).
+    seen: u32,
+}
+
+impl<'a> Collect<'a> {
+    /// Reads the lines of a reply in its wire form (see
+    /// [`Reply::wire_lines`]) in one pass; returns the domain and greeting.
+    ///
+    /// A line that is a known keyword without parameters (`PIPELINING`,
+    /// `8BITMIME`, …) is settled from one 16-byte load at its start, which
+    /// finds the keyword, its end and the line's CR at once; any other line
+    /// goes through [`Collect::line`], as from [`Reply::lines`].
+    fn wire(&mut self, raw: &'a str) -> (&'a str, &'a str) {
+        let b = raw.as_bytes();
+        // Each line is `ddd-text`, `ddd text` or `ddd`, CRLF between lines.
+        let text = |from: usize, to: usize| raw.get((from + 4).min(to)..to).unwrap_or_default();
+        let first_end = crate::reply::find_cr(b).unwrap_or(b.len());
+        let first = text(0, first_end);
+        let mut pos = first_end + 2;
+        while pos < b.len() {
+            let start = pos + 4;
+            if matches!(b.get(pos + 3), Some(b'-' | b' '))
+                && let Some(end) = self.flag_at(b, start)
+            {
+                pos = end + 2;
+                continue;
+            }
+            let end = b
+                .get(pos..)
+                .and_then(crate::reply::find_cr)
+                .map_or(b.len(), |n| pos + n);
+            self.line(text(pos, end));
+            pos = end + 2;
+        }
+        first.split_once(' ').unwrap_or((first, ""))
+    }
+
+    /// The flag line at `start` in `b` (a known keyword without parameters,
+    /// not announced before, ending at a CR or at the end of `b`), added;
+    /// returns the index of that CR (or the end).
+    #[inline]
+    fn flag_at(&mut self, b: &[u8], start: usize) -> Option<usize> {
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        const SP: u64 = u64::from_ne_bytes([b' '; 8]);
+        const EQ: u64 = u64::from_ne_bytes([b'='; 8]);
+        const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
+        let rest = b.get(start..)?;
+        let head = match rest.get(..16) {
+            Some(word) => {
+                let mut w = [0; 16];
+                w.copy_from_slice(word);
+                u128::from_le_bytes(w)
+            }
+            None => first16(rest),
+        };
+        // The high bit of each zero byte; the lowest one is exact.
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let delims = |x: u64| zero(x ^ SP) | zero(x ^ EQ) | zero(x ^ CR);
+        let (lo, hi) = (head as u64, (head >> 64) as u64);
+        let end = match (delims(lo), delims(hi)) {
+            (d, _) if d != 0 => d.trailing_zeros() as usize / 8,
+            (_, d) if d != 0 => 8 + d.trailing_zeros() as usize / 8,
+            _ => 16,
+        }
+        .min(rest.len());
+        if end == 0 || end >= 16 || rest.get(end).is_some_and(|&c| c != b'\r') {
+            return None;
+        }
+        let kind = Kind::of_folded(fold16(head & ((1u128 << (8 * end)) - 1)))?;
+        if kind.keyword().len() != end || self.seen & kind.bit() != 0 {
+            return None;
+        }
+        let flag = kind.flag()?;
+        self.seen |= kind.bit();
+        self.extensions.add_new(flag);
+        Some(start + end)
+    }
+
+    /// One line after the first, as [`Reply::lines`] gives it.
+    fn line(&mut self, line: &'a str) {
+        // The usual line, a known keyword without parameters (`8BITMIME`,
+        // `PIPELINING`, …) announced once: its presence bit and its entry,
+        // and nothing else to look at.
+        if let Some((end, kind)) = Kind::opening(line.as_bytes())
+            && let Some(flag) = kind.flag()
+            && self.seen & kind.bit() == 0
+            && line
+                .as_bytes()
+                .get(end..)
+                .is_some_and(|r| r.iter().all(|&b| b == b' '))
+        {
+            self.seen |= kind.bit();
+            self.extensions.add_new(flag);
+            return;
+        }
+        let (kind, ext) = match parse_ehlo_line(line) {
+            LineOutcome::Empty => return,
+            LineOutcome::Malformed => {
+                self.ignored.push(Cow::Borrowed(line));
+                return;
+            }
+            LineOutcome::Ext(kind, ext) => (kind, ext),
+        };
+        let repeat = match kind {
+            Some(kind) => self.seen & kind.bit() != 0,
+            None => self.extensions.entries.iter().any(|e| match e {
+                Extension::Other { keyword, .. } => keyword.is(ext.keyword()),
+                _ => false,
+            }),
+        };
+        if !repeat {
+            self.seen |= kind.map_or(0, Kind::bit);
+            self.extensions.add_new(ext);
+            return;
+        }
+        // A repeated AUTH merges into the first one when both parsed; any
+        // other repeat is ignored (the first one counts).
+        let first_auth = match ext {
+            Extension::Auth(_) => self.extensions.entries.iter_mut().find_map(|e| match e {
+                Extension::Auth(have) => Some(have),
+                _ => None,
+            }),
+            _ => None,
+        };
+        match (first_auth, ext) {
+            (Some(have), Extension::Auth(more)) => {
+                for m in more {
+                    if !have.contains(&m) {
+                        have.push(m);
+                    }
+                }
+            }
+            _ => self.ignored.push(Cow::Borrowed(line)),
         }
     }
 }

@@ -269,7 +269,7 @@ impl ExactSizeIterator for ReplyLines<'_> {}
 /// The index of the first CR in `b`, eight bytes at a time (reply lines are
 /// short: a vector search costs more to set up than this whole loop).
 #[inline]
-fn find_cr(b: &[u8]) -> Option<usize> {
+pub(crate) fn find_cr(b: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
@@ -529,6 +529,17 @@ impl<'a> Reply<'a> {
             inner,
             enhanced: self.enhanced,
             left: self.lines.len(),
+        }
+    }
+
+    /// A parsed multi-line reply without enhanced code as received: every
+    /// line with its code and separator, CRLF between them, none at the
+    /// end (what [`Reply::lines`] splits). For readers that walk the lines
+    /// in one pass of their own (the EHLO reply).
+    pub(crate) fn wire_lines(&self) -> Option<&str> {
+        match &self.lines {
+            Lines::Wire { raw, .. } if self.enhanced.is_none() => Some(raw.as_str()),
+            _ => None,
         }
     }
 

@@ -1329,11 +1329,27 @@ impl<'a> Collect<'a> {
             _ => 16,
         }
         .min(rest.len());
-        if end == 0 || end >= 16 || rest.get(end).is_some_and(|&c| c != b'\r') {
-            return None;
-        }
-        let kind = Kind::of_folded(fold16(head & ((1u128 << (8 * end)) - 1)))?;
-        if kind.keyword().len() != end || self.seen & kind.bit() != 0 {
+        let (kind, end) = if end == 16 {
+            // No delimiter in the first 16 bytes: a long keyword
+            // (ENHANCEDSTATUSCODES), whose tail is compared as well.
+            let kind = Kind::of_folded(fold16(head))?;
+            let known = kind.keyword().as_bytes();
+            let tail = rest.get(16..known.len())?;
+            if !tail.eq_ignore_ascii_case(known.get(16..)?) {
+                return None;
+            }
+            (kind, known.len())
+        } else {
+            if end == 0 {
+                return None;
+            }
+            let kind = Kind::of_folded(fold16(head & ((1u128 << (8 * end)) - 1)))?;
+            if kind.keyword().len() != end {
+                return None;
+            }
+            (kind, end)
+        };
+        if rest.get(end).is_some_and(|&c| c != b'\r') || self.seen & kind.bit() != 0 {
             return None;
         }
         let flag = kind.flag()?;

@@ -40,26 +40,6 @@
 //! - **SIZE**: `SIZE` without a number and `SIZE 0` both mean the server
 //!   announces no fixed limit (RFC 1870 §4). [`Extension::Size`] keeps what was
 //!   written (`None`, `Some(0)`), [`Extensions::max_size`] interprets it.
-//!
-//! # Performance
-//!
-//! Measured on the `replies` workload of `cargo bench -p smtp-tests --bench
-//! codec` (eight replies, one of them a 12-line EHLO reply parsed into its
-//! extension set; speedup = Stalwart's time / ours) and, for changes too
-//! small for that noisy ratio, in instructions with `valgrind
-//! --tool=callgrind` on a driver parsing the same replies 2 000 times. The
-//! EHLO reply is where the gap to Stalwart is: it costs us about twice the
-//! instructions (Stalwart keeps a capability bit set and the AUTH
-//! mechanisms as bits; this set keeps typed entries, unknown keywords and
-//! ignored lines), while single-line replies cost us fewer.
-//!
-//! - One pass per line for the keyword; keywords matched as one 128-bit
-//!   word; repeats checked with a bit mask.
-//! - The keyword is delimited by a scan over a 256-entry byte table, then
-//!   its first 19 bytes are upper-cased in a separate fixed-length loop,
-//!   instead of one loop classifying, upper-casing and bounds-checking each
-//!   byte: EHLO reply 19.8 M → 18.6 M instructions (−6 %), all eight
-//!   replies 30.0 M → 28.8 M (−4 %).
 
 use std::borrow::Cow;
 use std::fmt;

@@ -22,6 +22,10 @@
 //! is stable. The last lines are, one per workload:
 //!
 //! `ratio <workload> ours=<ns per op> peer=<ns per op> speedup=<peer/ours>`
+//!
+//! `BENCH_ONLY=<workload>` runs one workload; `--profile <side>-<workload>
+//! [n]` runs one side untimed, for callgrind. What was measured with them,
+//! and what came of it: `PERFORMANCE.md` beside this file.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

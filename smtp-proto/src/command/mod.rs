@@ -10,10 +10,15 @@
 //!
 //! [`Command::parse`] takes one line **without** its CRLF (the framer found
 //! it) and borrows from it. The verb is matched by length and ASCII
-//! case-folded comparison, never by building a string; the common path does
-//! not allocate (paths and parameters borrow; an unknown parameter costs one
-//! `Vec`, an escaped quoted local part or xtext one `String`, an AUTH initial
-//! response its decoded bytes).
+//! case-folded comparison, never by building a string. Parsing does not
+//! allocate for what clients send every day: paths and parameters borrow
+//! from the line, the AUTH initial response is kept as its checked base64
+//! ([`InitialResponse`], decoded later into the receiver's buffer). The rare
+//! cases allocate: a rarely used MAIL or RCPT parameter (they are boxed
+//! together in [`MailParameters::more`] / [`RcptParameters::more`] to keep a
+//! [`Command`] small: it is moved several times on its way to the
+//! application), a general address literal, an escaped quoted local part
+//! or xtext (one `String`).
 //!
 //! An unknown verb is [`CommandError::UnknownVerb`] (reply 500); any other
 //! error is a problem with the arguments of a known command (reply 501). Use
@@ -54,28 +59,6 @@
 //! UTF-8 addresses parse; [`Command::needs_smtputf8`] tells the session that
 //! the command uses them, so it can refuse with [`SMTPUTF8_REQUIRED`] when the
 //! extension was not negotiated (RFC 6531 §3.5).
-//!
-//! ## Performance
-//!
-//! Measured on the `commands` workload of `cargo bench -p smtp-tests --bench
-//! codec` (speedup = Stalwart's time / ours) and, for changes too small for
-//! that noisy ratio, in instructions with `valgrind --tool=callgrind` on a
-//! driver running the same corpus 200 times (1 024 commands each).
-//!
-//! - Byte-table fast paths instead of nom for domains, dot-strings, paths,
-//!   parameters and verbs; one pass per parameter; keywords matched as
-//!   packed integers.
-//! - Verbs without arguments (DATA, RSET, QUIT, STARTTLS) are built after
-//!   their argument check instead of being passed through it by value: each
-//!   cost a 248-byte `memcpy` call. 208.3 M → 206.7 M instructions (−0.8 %).
-//! - Tried and dropped: filling MAIL/RCPT parameters in place inside the
-//!   `Command` being built (to spare moving the 176-byte `MailParameters`
-//!   into it). LLVM then copies the whole 248-byte command into the
-//!   returned `Result` instead, one `memcpy` per MAIL and RCPT:
-//!   207.3 M instructions, worse. What remains is the caller moving the
-//!   command out of the `Result` (a `memcpy` call, as `Command` is larger
-//!   than the compiler copies inline) and `from_utf8` on the arguments
-//!   (7 % of instructions), which safe code cannot skip.
 
 pub(crate) mod base64;
 mod params;

@@ -390,7 +390,11 @@ impl Sink for Append<'_, '_> {
         // in registers and L1: the input is read once.
         let (window, at_input_end) = window_at(self.input, r);
         let base = self.out.len();
-        let out = &mut *self.out;
+        // The vector is moved into a local for the loop: its length and
+        // pointer then stay in registers instead of being stored and
+        // reloaded around every 64-byte append (the caller's `Vec` is
+        // behind a reference the byte stores might alias).
+        let mut out = std::mem::take(&mut *self.out);
         let (end, resume, appended) =
             plain_prefix(window, at_input_end, |block| out.extend_from_slice(block));
         match window.get(appended..end) {
@@ -399,6 +403,7 @@ impl Sink for Append<'_, '_> {
             // must see: take it back.
             None => out.truncate(base + end),
         }
+        *self.out = out;
         (end, resume)
     }
 }

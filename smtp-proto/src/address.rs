@@ -1075,18 +1075,27 @@ fn simple_path(b: &[u8]) -> Option<(usize, usize)> {
 
 /// `Path = "<" [ A-d-l ":" ] Mailbox ">"`; the source route is dropped.
 fn path(i: &str) -> PRes<'_, Mailbox<'_>> {
-    if let Some((len, at)) = simple_path(i.as_bytes())
-        // `at` and `len - 1` index ASCII bytes (`@`, `>`): char boundaries.
-        && let (Some(local), Some(domain), Some(rest)) =
-            (i.get(1..at), i.get(at + 1..len - 1), i.get(len..))
-    {
-        let mb = Mailbox {
-            local_part: LocalPart(Cow::Borrowed(local)),
-            host: Host::Domain(Domain(Cow::Borrowed(domain))),
-        };
-        return Ok((rest, mb));
+    if let Some(v) = simple_mailbox_path(i) {
+        return Ok(v);
     }
     path_general(i)
+}
+
+/// A path of the common shape (see [`simple_path`]) as the rest of the
+/// input and its mailbox; `None` for any other input. Inlined into the
+/// command parser, so the mailbox is built where it is used (a result
+/// passed back through the general parser's layers was copied field by
+/// field and read back whole, stalling on the store buffer).
+#[inline(always)]
+pub(crate) fn simple_mailbox_path(i: &str) -> Option<(&str, Mailbox<'_>)> {
+    let (len, at) = simple_path(i.as_bytes())?;
+    // `at` and `len - 1` index ASCII bytes (`@`, `>`): char boundaries.
+    let (local, domain, rest) = (i.get(1..at)?, i.get(at + 1..len - 1)?, i.get(len..)?);
+    let mb = Mailbox {
+        local_part: LocalPart(Cow::Borrowed(local)),
+        host: Host::Domain(Domain(Cow::Borrowed(domain))),
+    };
+    Some((rest, mb))
 }
 
 /// [`path`] for every shape: source routes, quoted local parts, address

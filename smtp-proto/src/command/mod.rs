@@ -706,8 +706,12 @@ fn parse_mail(rest: &str) -> Result<Command<'_>, CommandError> {
     let a = args(rest).ok_or(CommandError::Syntax("missing FROM:"))?;
     let a = strip_prefix_ci(a, "FROM:").ok_or(CommandError::Syntax("missing FROM:"))?;
     let a = skip_spaces(a);
-    let (rest, from) =
-        address::finish(address::reverse_path(a)).map_err(CommandError::InvalidReversePath)?;
+    let (rest, from) = match address::simple_mailbox_path(a) {
+        Some((rest, mb)) => (rest, ReversePath::Mailbox(mb)),
+        None => {
+            address::finish(address::reverse_path(a)).map_err(CommandError::InvalidReversePath)?
+        }
+    };
     let params = params::parse_mail_params(after_path(rest)?)?;
     Ok(Command::Mail { from, params })
 }
@@ -717,8 +721,13 @@ fn parse_rcpt(rest: &str) -> Result<Command<'_>, CommandError> {
     let a = args(rest).ok_or(CommandError::Syntax("missing TO:"))?;
     let a = strip_prefix_ci(a, "TO:").ok_or(CommandError::Syntax("missing TO:"))?;
     let a = skip_spaces(a);
-    let (rest, to) =
-        address::finish(address::forward_path(a)).map_err(CommandError::InvalidForwardPath)?;
+    // `<Postmaster>` has no `@`, so the common shape never takes it.
+    let (rest, to) = match address::simple_mailbox_path(a) {
+        Some((rest, mb)) => (rest, ForwardPath::Mailbox(mb)),
+        None => {
+            address::finish(address::forward_path(a)).map_err(CommandError::InvalidForwardPath)?
+        }
+    };
     let params = params::parse_rcpt_params(after_path(rest)?)?;
     Ok(Command::Rcpt { to, params })
 }

@@ -1001,11 +1001,19 @@ fn invalid(kw: &str) -> CommandError {
 }
 
 /// `1*DIGIT` into an unsigned integer; no sign, no overflow.
-fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+fn digits<T: TryFrom<u64>>(s: &str) -> Option<T> {
+    if s.is_empty() {
         return None;
     }
-    s.parse().ok()
+    // One pass, checked arithmetic (SIZE= runs on most MAIL commands).
+    let n = s.bytes().try_fold(0u64, |n, b| {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })?;
+    T::try_from(n).ok()
 }
 
 fn push_other<'a>(

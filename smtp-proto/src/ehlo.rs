@@ -705,7 +705,7 @@ where
         },
         // "AUTH" 1*(SP sasl-mech) (RFC 4954 §3)
         Kind::Auth => {
-            let mut mechs: Vec<Mechanism<'a>> = Vec::with_capacity(params.clone().count());
+            let mut mechs: Vec<Mechanism<'a>> = Vec::new();
             for p in params {
                 let m = Mechanism::new(p).ok()?;
                 if !mechs.contains(&m) {
@@ -1274,7 +1274,7 @@ impl<'a> Collect<'a> {
                 .get(pos..)
                 .and_then(crate::reply::find_cr)
                 .map_or(b.len(), |n| pos + n);
-            self.line(text(pos, end));
+            self.other_line(text(pos, end));
             pos = end + 2;
         }
         first.split_once(' ').unwrap_or((first, ""))
@@ -1355,6 +1355,11 @@ impl<'a> Collect<'a> {
             self.extensions.add_new(flag);
             return;
         }
+        self.other_line(line);
+    }
+
+    /// A line that is not a flag announced for the first time.
+    fn other_line(&mut self, line: &'a str) {
         let (kind, ext) = match parse_ehlo_line(line) {
             LineOutcome::Empty => return,
             LineOutcome::Malformed => {

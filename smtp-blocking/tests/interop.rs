@@ -4,18 +4,12 @@
 //! (`.ci/install-peers`; `. target/peers/env`); with `SMTP_PEERS_REQUIRED=1`
 //! a missing peer fails the test instead.
 
-mod common;
-
-// The peer helpers of the test crate, included directly so this crate
-// needs no dependency on it.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/peers.rs"]
-mod peers;
-
 use std::time::Duration;
 
 use smtp_blocking::{Connection, Envelope, Outcome, ServerUrl, Settings, TlsConfig};
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
+use smtp_tests::peers;
+use smtp_tests::pki::pki;
 
 fn envelope(to: &[&str]) -> Envelope {
     Envelope::new(
@@ -65,7 +59,8 @@ fn aiosmtpd_starttls_and_auth() {
         return;
     };
     let dir = peers::ScratchDir::new("smtp-blocking-aiosmtpd").unwrap();
-    let (ca, cert, key) = common::tls::pki_pem();
+    let pki = pki();
+    let (ca, cert, key) = (pki.ca_pem, pki.cert_pem, pki.key_pem);
     let cert_path = dir.path().join("cert.pem");
     let key_path = dir.path().join("key.pem");
     std::fs::write(&cert_path, cert).unwrap();

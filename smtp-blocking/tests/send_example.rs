@@ -2,15 +2,12 @@
 //! file with AUTH, exit codes (0 / 75 / 1), the redacted transcript, MX
 //! delivery through `--dns` and `--mx-port`.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use common::dns::{Answer, FakeDns, addr, mx};
-use common::server::{Options, TestServer};
-use common::tls::pki;
-use hickory_proto::rr::RecordType;
+use smtp_tests::fake_dns::{Answer, FakeDns, RecordType, addr, mx};
+use smtp_tests::pki::pki;
+use smtp_tests::std_server::{Options, TestServer};
 
 /// `target/<profile>/examples/send`, built by `cargo test` with the tests.
 fn send_binary() -> Option<PathBuf> {

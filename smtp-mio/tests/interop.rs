@@ -4,12 +4,6 @@
 //! is not installed (`.ci/install-peers` installs them; with
 //! `SMTP_PEERS_REQUIRED=1` a missing peer fails the test instead).
 
-// The peer helpers of the test crate, included directly so this crate needs
-// no dependency on it.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/peers.rs"]
-mod peers;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +16,7 @@ use smtp_proto::address::Domain;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::server::Config;
 use smtp_proto::{InjectionPolicy, TlsMode};
+use smtp_tests::peers;
 
 struct Fixture {
     running: Option<Running>,

@@ -46,9 +46,11 @@ pub fn domain(scenario: &Scenario) -> &'static str {
 }
 
 /// The fake DNS table of `scenario`, as its zone says (see the
-/// [table's docs](crate::mx_scenarios)); names not listed are NXDOMAIN.
+/// [table's docs](crate::mx_scenarios)); names not listed are NXDOMAIN. An
+/// address literal has no MX question: its zone's MX answer is left out.
 pub fn dns_entries(scenario: &Scenario) -> Vec<(&'static str, RecordType, Answer)> {
     let domain = domain(scenario);
+    let mut entries = Vec::new();
     let mx_records = |records: &[(u16, &str)]| {
         Answer::records(
             records
@@ -57,7 +59,7 @@ pub fn dns_entries(scenario: &Scenario) -> Vec<(&'static str, RecordType, Answer
                 .collect(),
         )
     };
-    let mx_answer = match scenario.zone.mx {
+    let mx_answer = || match scenario.zone.mx {
         MxRecords::Records(records) => mx_records(records),
         MxRecords::TruncatedThen(records) => Answer::Truncated(Box::new(mx_records(records))),
         MxRecords::NoRecords => Answer::empty(),
@@ -66,7 +68,9 @@ pub fn dns_entries(scenario: &Scenario) -> Vec<(&'static str, RecordType, Answer
         MxRecords::ServFail => Answer::ServFail,
         MxRecords::Silent => Answer::Silent,
     };
-    let mut entries = vec![(domain, RecordType::MX, mx_answer)];
+    if !domain.starts_with('[') {
+        entries.push((domain, RecordType::MX, mx_answer()));
+    }
     for (host, records) in scenario.zone.hosts {
         let (a, aaaa) = match records {
             HostRecords::Addresses(ips) => (

@@ -60,15 +60,10 @@ fn aiosmtpd_starttls_and_auth() {
     };
     let dir = peers::ScratchDir::new("smtp-blocking-aiosmtpd").unwrap();
     let pki = pki();
-    let (ca, cert, key) = (pki.ca_pem, pki.cert_pem, pki.key_pem);
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, cert).unwrap();
-    std::fs::write(&key_path, key).unwrap();
     let server = peers::start_aiosmtpd(
         &python,
         &peers::AiosmtpdOptions {
-            tls: Some((cert_path, key_path)),
+            tls: Some(pki.write_server_files(dir.path()).unwrap()),
             auth: Some(("alice".into(), "s3cr3t".into())),
             save: true,
         },
@@ -76,7 +71,7 @@ fn aiosmtpd_starttls_and_auth() {
     .unwrap();
     let mut s = settings();
     s.tls = TlsConfig::builder()
-        .ca_pem(ca.as_bytes())
+        .ca_pem(pki.ca_pem.as_bytes())
         .unwrap()
         .build()
         .unwrap();

@@ -341,15 +341,10 @@ fn python_aiosmtpd_with_starttls_and_auth() {
     };
     let dir = peers::ScratchDir::new("smtp-mio-aiosmtpd").unwrap();
     let pki = pki();
-    let (ca, cert, key) = (pki.ca_pem, pki.cert_pem, pki.key_pem);
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, cert).unwrap();
-    std::fs::write(&key_path, key).unwrap();
     let server = peers::start_aiosmtpd(
         &python,
         &peers::AiosmtpdOptions {
-            tls: Some((cert_path, key_path)),
+            tls: Some(pki.write_server_files(dir.path()).unwrap()),
             auth: Some(("alice".into(), "s3cr3t".into())),
             save: true,
         },
@@ -359,7 +354,7 @@ fn python_aiosmtpd_with_starttls_and_auth() {
     relay.credentials = Some(Login::password("alice", "s3cr3t"));
     let mut config = EngineConfig::relay(relay);
     config.tls = TlsConfig::builder()
-        .ca_pem(ca.as_bytes())
+        .ca_pem(pki.ca_pem.as_bytes())
         .unwrap()
         .build()
         .unwrap();

@@ -12,8 +12,10 @@
 //! Every key is fresh (from the OS random source, as rustls' handshakes
 //! are): nothing secret is checked in.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +23,9 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
 use smtp_proto::tls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use smtp_proto::tls::rustls::{ServerConfig, ServerConnection, StreamOwned};
+use smtp_proto::tls::rustls::{
+    ConnectionCommon, ServerConfig, ServerConnection, SideData, StreamOwned,
+};
 use smtp_proto::tls::{TlsConfig, TlsIdentity};
 
 /// How long the server side of a handshake may take before it fails.
@@ -140,6 +144,18 @@ pub struct TestPki {
     pub server_config: Arc<ServerConfig>,
 }
 
+impl TestPki {
+    /// Writes the server certificate and its key to `cert.pem` and
+    /// `key.pem` in `dir` (for peers that read files); returns both paths.
+    pub fn write_server_files(&self, dir: &Path) -> io::Result<(PathBuf, PathBuf)> {
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        std::fs::write(&cert, &self.cert_pem)?;
+        std::fs::write(&key, &self.key_pem)?;
+        Ok((cert, key))
+    }
+}
+
 /// A fresh [`TestPki`].
 pub fn pki() -> TestPki {
     let ca = TestCa::new();
@@ -162,6 +178,50 @@ pub fn self_signed(host: &str) -> Arc<ServerConfig> {
         .expect("a self-signed identity")
 }
 
+/// A TCP connection in plaintext or over TLS, either side
+/// (`ClientConnection` or `ServerConnection`): what a hand-written peer
+/// reads and writes before and after STARTTLS.
+#[derive(Debug)]
+pub enum MaybeTls<C> {
+    /// Plaintext.
+    Plain(TcpStream),
+    /// TLS over the connection.
+    Tls(Box<StreamOwned<C, TcpStream>>),
+}
+
+impl<C, S> Read for MaybeTls<C>
+where
+    C: DerefMut + Deref<Target = ConnectionCommon<S>>,
+    S: SideData,
+{
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl<C, S> Write for MaybeTls<C>
+where
+    C: DerefMut + Deref<Target = ConnectionCommon<S>>,
+    S: SideData,
+{
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// Runs the server side of a TLS handshake on `tcp` (bounded by
 /// [`HANDSHAKE_TIMEOUT`]) and returns the encrypted stream.
 pub fn accept_tls(
@@ -180,7 +240,6 @@ pub fn accept_tls(
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
     use std::net::TcpListener;
     use std::thread;
 

@@ -25,10 +25,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use smtp_proto::tls::rustls::{ServerConfig, ServerConnection, StreamOwned};
+use smtp_proto::tls::rustls::{ServerConfig, ServerConnection};
 
 use crate::net::{AcceptLoop, Listener, Socket};
-use crate::pki::{HANDSHAKE_TIMEOUT, accept_tls};
+use crate::pki::{HANDSHAKE_TIMEOUT, MaybeTls, accept_tls};
 use crate::sync::Signal;
 
 /// How long a scripted server waits for the client's next line before it
@@ -371,35 +371,7 @@ impl ScriptedServer {
 }
 
 /// A connection, before or after TLS.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.read(buf),
-            Self::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.write(buf),
-            Self::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.flush(),
-            Self::Tls(s) => s.flush(),
-        }
-    }
-}
+type Stream = MaybeTls<ServerConnection>;
 
 /// Writes a reply (CRLF added) in one write and flushes (over TLS: sends
 /// the record).

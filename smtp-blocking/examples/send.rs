@@ -1,7 +1,7 @@
 //! `send`: a swaks-like command-line sender on top of smtp-blocking.
 //!
 //! ```text
-//! cargo run -p smtp-blocking --example send -- --server 127.0.0.1:2525 \
+//! cargo run --release -p smtp-blocking --example send -- --server 127.0.0.1:2525 \
 //!     --tls-ca /tmp/mail-server-2525.pem --from me@example.org --to you@example.org --body hello
 //! ```
 //!
@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
+use rustls::CertificateError;
+use smtp_blocking::tls::TlsError;
 use smtp_blocking::{
     Connection, Credentials, Direction, Envelope, Error, MxSettings, Outcome, Resolver, ServerUrl,
     Settings, TlsConfig, TlsMode, deliver_mx,
@@ -291,7 +293,7 @@ fn submit(
             } else {
                 Outcome::PermanentFailure
             };
-            let detail = error_text(&e);
+            let detail = error_text(args, &e);
             for (recipient, _) in &envelope.recipients {
                 print_result(&path_text(recipient), outcome, &detail);
             }
@@ -300,8 +302,22 @@ fn submit(
     }
 }
 
-fn error_text(e: &Error) -> String {
+fn error_text(args: &Args, e: &Error) -> String {
     match e {
+        Error::Tls(TlsError::Handshake(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer | CertificateError::BadSignature,
+        ))) => match &args.tls_ca {
+            Some(ca) => format!(
+                "{e} (the certificate is not one {} vouches for: is it the server's \
+                 current file? a restarted mail-server example writes a new one)",
+                ca.display()
+            ),
+            None => format!(
+                "{e} (the server's certificate is not signed by a trusted CA: give its CA or \
+                 self-signed certificate with --tls-ca FILE — the mail-server example prints \
+                 its file — or, for tests only, --insecure)"
+            ),
+        },
         Error::Tls(_) if e.to_string().contains("STARTTLS") => {
             format!("{e} (use --starttls off to send in cleartext)")
         }

@@ -10,13 +10,14 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::dns::{Answer, FakeDns, addr, mx, name};
+use common::resolver;
 use hickory_proto::op::{Message, MessageType, OpCode};
-use hickory_proto::rr::rdata::{MX, TXT};
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::rr::rdata::MX;
+use hickory_proto::rr::{RData, Record};
 use smtp_blocking::{DnsError, Resolver};
 use smtp_proto::dns::{Failure, Question, Rcode};
 use smtp_proto::mx::{HostName, MxAnswer, Severity};
+use smtp_tests::fake_dns::{Answer, FakeDns, RecordType, addr, mx, name, txt};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -49,7 +50,7 @@ fn mx_hosts_in_preference_order_over_udp() {
             mx("example.org", 10, "mx1.example.org"),
         ]),
     )]);
-    let answer = dns.resolver().resolve_mx("example.org").unwrap();
+    let answer = resolver(&dns).resolve_mx("example.org").unwrap();
     assert!(matches!(answer, MxAnswer::Hosts(_)), "{answer:?}");
     assert_eq!(
         host_names(&answer),
@@ -71,8 +72,7 @@ fn mx_hints_from_the_additional_section() {
             additionals: vec![addr("mx.example.org", "192.0.2.25")],
         },
     )]);
-    let hosts = dns
-        .resolver()
+    let hosts = resolver(&dns)
         .resolve_mx("example.org")
         .unwrap()
         .into_hosts()
@@ -91,7 +91,7 @@ fn no_mx_records_null_mx_and_nxdomain_are_answers() {
         ),
         ("gone.example", RecordType::MX, Answer::NxDomain),
     ]);
-    let resolver = dns.resolver();
+    let resolver = resolver(&dns);
     match resolver.resolve_mx("example.org").unwrap() {
         MxAnswer::Implicit(host) => assert_eq!(host.name().as_str(), "example.org"),
         other => panic!("{other:?}"),
@@ -109,7 +109,7 @@ fn no_mx_records_null_mx_and_nxdomain_are_answers() {
 #[test]
 fn servfail_everywhere_is_a_temporary_failure_with_its_code() {
     let dns = FakeDns::start(vec![("broken.example", RecordType::MX, Answer::ServFail)]);
-    let err = dns.resolver().resolve_mx("broken.example").unwrap_err();
+    let err = resolver(&dns).resolve_mx("broken.example").unwrap_err();
     assert_eq!(
         failure(&err),
         Some(&Failure::ServerFailure(Rcode::SERVFAIL)),
@@ -130,7 +130,7 @@ fn truncated_answers_are_asked_again_over_tcp() {
             "mx.big.example",
         )]))),
     )]);
-    let answer = dns.resolver().resolve_mx("big.example").unwrap();
+    let answer = resolver(&dns).resolve_mx("big.example").unwrap();
     assert_eq!(host_names(&answer), [("mx.big.example".to_owned(), 5)]);
     assert_eq!((dns.udp_queries(), dns.tcp_queries()), (1, 1));
 }
@@ -176,7 +176,7 @@ fn unrelated_datagrams_from_the_server_are_ignored() {
             "real.example.org",
         )]))),
     )]);
-    let answer = dns.resolver().resolve_mx("example.org").unwrap();
+    let answer = resolver(&dns).resolve_mx("example.org").unwrap();
     assert_eq!(host_names(&answer), [("real.example.org".to_owned(), 10)]);
 }
 
@@ -218,8 +218,7 @@ fn a_spoofed_answer_from_another_port_is_ignored() {
 #[test]
 fn a_silent_server_times_out_within_the_budget() {
     let dns = FakeDns::start(vec![("slow.example", RecordType::MX, Answer::Silent)]);
-    let resolver = dns
-        .resolver()
+    let resolver = resolver(&dns)
         .timeout(Duration::from_millis(150))
         .attempts(2);
     let start = Instant::now();
@@ -304,7 +303,7 @@ fn addresses_from_a_and_aaaa() {
         ("gone.example.org", RecordType::A, Answer::NxDomain),
         ("gone.example.org", RecordType::AAAA, Answer::NxDomain),
     ]);
-    let resolver = dns.resolver();
+    let resolver = resolver(&dns);
     assert_eq!(
         resolver.resolve_addresses("mx.example.org").unwrap(),
         [ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::1")]
@@ -340,7 +339,7 @@ fn questions_asked_together_are_answered_together() {
             Answer::records(vec![addr("fast.example.org", "192.0.2.7")]),
         ),
     ]);
-    let resolver = dns.resolver().timeout(Duration::from_millis(200));
+    let resolver = resolver(&dns).timeout(Duration::from_millis(200));
     let host = |s: &str| HostName::parse(s).unwrap();
     let start = Instant::now();
     let results = resolver
@@ -360,10 +359,6 @@ fn questions_asked_together_are_answered_together() {
 
 #[test]
 fn txt_records_for_names_with_underscores() {
-    let txt = |owner: &str, strings: &[&str]| {
-        let data = TXT::new(strings.iter().map(|s| (*s).to_owned()).collect());
-        Record::from_rdata(name(owner), 300, RData::TXT(data))
-    };
     let dns = FakeDns::start(vec![
         (
             "_dmarc.example.org",
@@ -372,7 +367,7 @@ fn txt_records_for_names_with_underscores() {
         ),
         ("_dmarc.gone.example", RecordType::TXT, Answer::NxDomain),
     ]);
-    let resolver = dns.resolver();
+    let resolver = resolver(&dns);
     let records = resolver.resolve_txt("_dmarc.example.org").unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].joined(), b"v=DMARC1; p=reject");

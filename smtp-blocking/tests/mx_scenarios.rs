@@ -6,14 +6,12 @@
 //! this run shows that the blocking transport follows the walk over real
 //! sockets, deciding nothing itself.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::stage::Stage;
 use smtp_blocking::{Envelope, MxRecipientResult, MxSettings, Resolver, Settings, deliver_mx};
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_tests::mx_scenarios::{Cause, Observed, SCENARIOS, Scenario, from_loopback, loopback};
+use smtp_tests::mx_stage::Stage;
 
 /// A recipient as the transport sees it: an address literal of the table
 /// (`[192.0.2.9]`) points at its loopback address.
@@ -85,7 +83,13 @@ fn run(scenario: &Scenario) -> (Vec<Observed>, usize) {
         .zip(&report.recipients)
         .map(|(recipient, result)| observed(recipient, result))
         .collect();
-    (observed, stage.connections())
+    let connections = scenario
+        .servers
+        .iter()
+        .filter_map(|s| stage.server(s.address))
+        .map(|server| server.connections())
+        .sum();
+    (observed, connections)
 }
 
 #[test]

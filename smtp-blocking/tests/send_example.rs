@@ -2,35 +2,19 @@
 //! file with AUTH, exit codes (0 / 75 / 1), the redacted transcript, MX
 //! delivery through `--dns` and `--mx-port`.
 
-mod common;
-
-use std::path::PathBuf;
+use smtp_tests::examples;
 use std::process::{Command, Output};
 
-use common::dns::{Answer, FakeDns, addr, mx};
-use common::server::{Options, TestServer};
-use common::tls::pki;
-use hickory_proto::rr::RecordType;
+use smtp_tests::fake_dns::{Answer, FakeDns, RecordType, addr, mx};
+use smtp_tests::pki::pki;
+use smtp_tests::std_server::{Options, TestServer};
 
-/// `target/<profile>/examples/send`, built by `cargo test` with the tests.
-fn send_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("examples").join("send");
-    if bin.exists() {
-        Some(bin)
-    } else {
-        println!(
-            "skipped: the send example is not built at {}",
-            bin.display()
-        );
-        None
-    }
-}
-
-fn run(args: &[&str]) -> Option<Output> {
-    let bin = send_binary()?;
+/// Runs the `send` example (built now, with this test's profile) to
+/// completion.
+fn run(args: &[&str]) -> Output {
+    let bin = examples::example("smtp-blocking", "send");
     // Bounded: the example's own --timeout keeps it short.
-    Some(Command::new(bin).args(args).output().unwrap())
+    Command::new(bin).args(args).output().unwrap()
 }
 
 #[test]
@@ -46,7 +30,7 @@ fn starttls_with_ca_file_and_auth_exit_0_and_redacted_transcript() {
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, &pki.ca_pem).unwrap();
     let server_arg = format!("127.0.0.1:{}", server.port());
-    let Some(out) = run(&[
+    let out = run(&[
         "--server",
         &server_arg,
         "--tls-ca",
@@ -62,9 +46,7 @@ fn starttls_with_ca_file_and_auth_exit_0_and_redacted_transcript() {
         "--timeout",
         "5",
         "--verbose",
-    ]) else {
-        return;
-    };
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -92,7 +74,7 @@ fn exit_codes_follow_the_worst_recipient() {
         ..Options::default()
     });
     let server_arg = format!("127.0.0.1:{}", server.port());
-    let Some(out) = run(&[
+    let out = run(&[
         "--server",
         &server_arg,
         "--from",
@@ -103,9 +85,7 @@ fn exit_codes_follow_the_worst_recipient() {
         "bad@example.net",
         "--timeout",
         "5",
-    ]) else {
-        return;
-    };
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("ok@example.net: accepted"), "{stdout}");
@@ -128,8 +108,7 @@ fn exit_codes_follow_the_worst_recipient() {
         "ok@example.net",
         "--timeout",
         "5",
-    ])
-    .unwrap();
+    ]);
     assert_eq!(out.status.code(), Some(75), "{:?}", out);
 }
 
@@ -155,7 +134,7 @@ fn mx_delivery_with_dns_and_mx_port() {
     ]);
     let dns_arg = dns.addr().to_string();
     let port = server.port().to_string();
-    let Some(out) = run(&[
+    let out = run(&[
         "--dns",
         &dns_arg,
         "--mx-port",
@@ -168,9 +147,7 @@ fn mx_delivery_with_dns_and_mx_port() {
         "via MX",
         "--timeout",
         "5",
-    ]) else {
-        return;
-    };
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("[mx.example.net 127.0.0.1]"), "{stdout}");
@@ -187,8 +164,7 @@ fn mx_delivery_with_dns_and_mx_port() {
         "x@null.example",
         "--timeout",
         "5",
-    ])
-    .unwrap();
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("null MX"), "{stdout}");

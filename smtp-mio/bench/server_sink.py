@@ -61,7 +61,10 @@ def main():
     if os.geteuid() == 0:
         peer_cmd += ["-u", "nobody"]
     peer_cmd += [f"127.0.0.1:{peer_port}", "1024"]
-    ours = subprocess.Popen(ours_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # smtp-sink logs nothing per message; ours neither (its INFO line per
+    # message and connection is the operator's, not the benchmark's).
+    ours = subprocess.Popen(ours_cmd, env=dict(os.environ, RUST_LOG="warn"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peer = subprocess.Popen(peer_cmd, env=postfix_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:

@@ -5,23 +5,50 @@
 //! cargo run --release -p smtp-mio --example mail-server -- [--listen ADDR:PORT]…
 //!     [--tls-listen ADDR:PORT]… [--maildir DIR] [--sink] [--tls-cert FILE --tls-key FILE]
 //!     [--no-tls] [--auth USER:PASS]… [--max-message-size BYTES] [--max-recipients N]
-//!     [--max-connections N] [--threads N] [--hostname NAME] [--lmtp]
+//!     [--max-connections N] [--threads N] [--hostname NAME] [--lmtp] [-v]…
 //! ```
 //!
-//! Defaults: listen on 127.0.0.1:2525, deliver into `./maildir`, offer
-//! STARTTLS with a self-signed certificate (its fingerprint is printed and
-//! its PEM written to a file a client can trust), accept messages up to
-//! 25 MiB. Without `--auth` it accepts any sender and recipient (a test
-//! sink); with it, AUTH PLAIN/LOGIN is offered after STARTTLS and required
-//! before MAIL (submission). `--sink` discards bodies (benchmarks).
-//! Ctrl-C or SIGTERM shuts it down gracefully; a second one exits at once.
+//! `--help` describes every flag and its default. In short: listen on
+//! 127.0.0.1:2525, deliver into `./maildir`, offer STARTTLS with a
+//! self-signed certificate, accept messages up to 25 MiB. Without `--auth`
+//! it accepts any sender and recipient (a test sink); with it, AUTH
+//! PLAIN/LOGIN is offered after STARTTLS and required before MAIL
+//! (submission). `--sink` discards bodies (benchmarks). Ctrl-C or SIGTERM
+//! shuts it down gracefully; a second one exits at once.
+//!
+//! ## What an operator can rely on
+//!
+//! - **The port is ours alone.** The listeners are bound exclusively (see
+//!   `smtp_mio::listener`): a second server on a port in use fails at once,
+//!   with `cannot listen on ADDR: Address already in use` and exit
+//!   status 1, and the first one keeps every connection.
+//! - **The certificate file belongs to the server that holds the port.** A
+//!   self-signed certificate is written to
+//!   `$TMPDIR/mail-server-PORT.pem` (listening on 127.0.0.1, the default)
+//!   or `$TMPDIR/mail-server-IP-PORT.pem` (any other address), so a client
+//!   can trust it with `--tls-ca`. It is written only *after* the listeners
+//!   are bound: the name carries the first listener's address, which no
+//!   other running server can hold, so no running server's file is ever
+//!   replaced — only one left behind by a server that is gone. It is
+//!   written to a fresh file and renamed into place (a client never reads
+//!   half a file, a planted symbolic link is replaced, not followed); if
+//!   the name belongs to another user, the file gets this process's id in
+//!   its name instead. It is removed at a graceful shutdown.
+//! - **Logs.** One line per message and one per connection at INFO
+//!   (`smtp_mio::trace`), to standard error; `RUST_LOG` filters them
+//!   (`RUST_LOG=debug`, `RUST_LOG=smtp_mio=trace`…), `-v`/`-vv` ask for
+//!   debug/trace and override `RUST_LOG`. No password is ever logged.
+//! - **Standard output** gets one line once the server listens (what it
+//!   listens on, its certificate, its policy and a command to try it),
+//!   which scripts can wait for.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use clap::{ArgAction, Parser};
 use smtp_mio::listener::ConnectionLimits;
 use smtp_mio::maildir::Maildir;
 use smtp_mio::server::{Options, Server};
@@ -31,100 +58,102 @@ use smtp_proto::address::Domain;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::server::Config;
 use smtp_proto::{InjectionPolicy, Protocol, TlsMode};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
-const USAGE: &str = "usage: mail-server [--listen ADDR:PORT]... [--tls-listen ADDR:PORT]... \
-[--maildir DIR] [--sink] [--tls-cert FILE --tls-key FILE] [--no-tls] [--auth USER:PASS]... \
-[--max-message-size BYTES] [--max-recipients N] [--max-connections N] [--threads N] \
-[--hostname NAME] [--lmtp]";
-
-/// The command line.
-#[derive(Debug)]
+/// An SMTP (or LMTP) server on mio event loops: STARTTLS, AUTH for
+/// submission, durable Maildir delivery.
+///
+/// Without options it listens on 127.0.0.1:2525, offers STARTTLS with a
+/// self-signed certificate (its PEM file is printed, for a client's
+/// --tls-ca), accepts any sender and recipient (a test sink) and delivers
+/// into ./maildir. With --auth it is a submission server: AUTH PLAIN/LOGIN
+/// after STARTTLS, required before MAIL.
+///
+/// Logs go to standard error, one INFO line per message and per
+/// connection; RUST_LOG filters them (e.g. RUST_LOG=debug), -v/-vv
+/// override it.
+#[derive(Debug, Parser)]
+#[command(name = "mail-server", version)]
 struct Args {
+    /// Listen for SMTP on ADDR:PORT (STARTTLS offered unless --no-tls);
+    /// repeat for more [default: 127.0.0.1:2525, when neither --listen nor
+    /// --tls-listen is given].
+    #[arg(long, value_name = "ADDR:PORT")]
     listen: Vec<SocketAddr>,
+    /// Listen for implicit TLS (TLS from the first byte, RFC 8314, usually
+    /// port 465) on ADDR:PORT; repeat for more.
+    #[arg(long, value_name = "ADDR:PORT")]
     tls_listen: Vec<SocketAddr>,
+    /// Deliver into this Maildir (tmp/, fsync, new/); created if missing.
+    #[arg(long, value_name = "DIR", default_value = "maildir")]
     maildir: PathBuf,
+    /// Read every message and discard it instead of storing it
+    /// (benchmarks).
+    #[arg(long)]
     sink: bool,
+    /// The certificate chain (PEM, leaf first, e.g. an ACME fullchain.pem)
+    /// [default: a self-signed certificate made at start, valid 90 days].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// No TLS at all: no STARTTLS, no certificate (passwords of --auth then
+    /// travel in cleartext).
+    #[arg(long, conflicts_with_all = ["tls_listen", "tls_cert", "tls_key"])]
     no_tls: bool,
+    /// Require AUTH (PLAIN or LOGIN, after STARTTLS) as this user; repeat
+    /// for more users [default: no AUTH, any sender and recipient
+    /// accepted].
+    #[arg(long, value_name = "USER:PASS", value_parser = user_and_password)]
     auth: Vec<(String, String)>,
+    /// The largest message accepted, in bytes (announced with SIZE; the
+    /// default is 25 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 25 * 1024 * 1024)]
     max_message_size: u64,
+    /// The most recipients per message.
+    #[arg(long, value_name = "N", default_value_t = 100)]
     max_recipients: usize,
+    /// The most connections open at once (more get 421); 50 per client
+    /// address, loopback exempt.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
     max_connections: usize,
+    /// Event loops (threads) [default: one per CPU core].
+    #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// This server's name in its greeting, EHLO reply and Received: headers
+    /// [default: this machine's host name if it is a valid domain, else
+    /// localhost].
+    #[arg(long, value_name = "NAME", value_parser = domain)]
     hostname: Option<String>,
+    /// Speak LMTP (RFC 2033: LHLO, one reply per recipient) instead of
+    /// SMTP.
+    #[arg(long)]
     lmtp: bool,
+    /// More log output: -v debug, -vv trace (overrides RUST_LOG) [default:
+    /// RUST_LOG if set, else info].
+    #[arg(short, long, action = ArgAction::Count)]
+    verbose: u8,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        listen: Vec::new(),
-        tls_listen: Vec::new(),
-        maildir: PathBuf::from("maildir"),
-        sink: false,
-        tls_cert: None,
-        tls_key: None,
-        no_tls: false,
-        auth: Vec::new(),
-        max_message_size: 25 * 1024 * 1024,
-        max_recipients: 100,
-        max_connections: 10_000,
-        threads: None,
-        hostname: None,
-        lmtp: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        match flag.as_str() {
-            "--listen" => args.listen.push(parse(&value("--listen")?, "--listen")?),
-            "--tls-listen" => args
-                .tls_listen
-                .push(parse(&value("--tls-listen")?, "--tls-listen")?),
-            "--maildir" => args.maildir = PathBuf::from(value("--maildir")?),
-            "--sink" => args.sink = true,
-            "--tls-cert" => args.tls_cert = Some(PathBuf::from(value("--tls-cert")?)),
-            "--tls-key" => args.tls_key = Some(PathBuf::from(value("--tls-key")?)),
-            "--no-tls" => args.no_tls = true,
-            "--auth" => {
-                let pair = value("--auth")?;
-                let (user, pass) = pair.split_once(':').ok_or("--auth takes USER:PASS")?;
-                args.auth.push((user.to_owned(), pass.to_owned()));
-            }
-            "--max-message-size" => {
-                args.max_message_size = parse(&value("--max-message-size")?, "--max-message-size")?
-            }
-            "--max-recipients" => {
-                args.max_recipients = parse(&value("--max-recipients")?, "--max-recipients")?
-            }
-            "--max-connections" => {
-                args.max_connections = parse(&value("--max-connections")?, "--max-connections")?
-            }
-            "--threads" => args.threads = Some(parse(&value("--threads")?, "--threads")?),
-            "--hostname" => args.hostname = Some(value("--hostname")?),
-            "--lmtp" => args.lmtp = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
-        }
+/// `USER:PASS` of `--auth`.
+fn user_and_password(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((user, pass)) if !user.is_empty() => Ok((user.to_owned(), pass.to_owned())),
+        _ => Err("takes USER:PASS (a user name, a colon, the password)".to_owned()),
     }
-    if args.tls_cert.is_some() != args.tls_key.is_some() {
-        return Err("--tls-cert and --tls-key go together".into());
-    }
-    if args.no_tls && (!args.tls_listen.is_empty() || args.tls_cert.is_some()) {
-        return Err("--no-tls excludes --tls-listen, --tls-cert and --tls-key".into());
-    }
-    if args.listen.is_empty() && args.tls_listen.is_empty() {
-        args.listen.push(SocketAddr::from(([127, 0, 0, 1], 2525)));
-    }
-    Ok(args)
 }
 
-fn parse<T: std::str::FromStr>(text: &str, flag: &str) -> Result<T, String> {
-    text.parse()
-        .map_err(|_| format!("{flag}: cannot use {text:?}"))
+/// `--hostname`: a domain name, as the greeting and EHLO need.
+fn domain(text: &str) -> Result<String, String> {
+    match Domain::new(text) {
+        Ok(_) => Ok(text.to_owned()),
+        Err(_) => Err(
+            "not a valid domain name (labels of letters, digits and hyphens \
+             separated by dots, e.g. mx.example.org)"
+                .to_owned(),
+        ),
+    }
 }
 
 /// This machine's name if it is a valid domain, else `localhost`.
@@ -137,13 +166,8 @@ fn default_hostname() -> String {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
+    init_logging(args.verbose);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -153,15 +177,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
+/// Log lines to standard error: `-v`/`-vv` if given, else `RUST_LOG`, else
+/// INFO.
+fn init_logging(verbose: u8) {
+    let filter = match verbose {
+        0 => EnvFilter::builder()
+            .with_default_directive(LevelFilter::INFO.into())
+            .from_env_lossy(),
+        1 => EnvFilter::new("debug"),
+        _ => EnvFilter::new("trace"),
+    };
     tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
 
+fn run(args: Args) -> Result<(), String> {
     let hostname = args.hostname.clone().unwrap_or_else(default_hostname);
+    // Checked by the argument parser or by `default_hostname`.
     let domain = Domain::new(&hostname)
-        .map_err(|e| format!("--hostname {hostname:?}: {e}"))?
+        .map_err(|_| format!("--hostname {hostname:?} is not a valid domain name"))?
         .into_owned();
     let mut session = Config::new(domain);
     session.protocol = if args.lmtp {
@@ -172,42 +208,31 @@ fn run(args: Args) -> Result<(), String> {
     session.max_message_size = Some(args.max_message_size);
     session.limits.max_recipients = args.max_recipients;
 
-    // TLS: the operator's certificate, or one made now.
-    let mut tls_note = String::from("no TLS");
-    let mut ca_hint = String::new();
+    // TLS: the operator's certificate, or one made now (its file is written
+    // once the listeners are ours).
+    let mut self_signed = None;
     let tls = if args.no_tls {
         None
     } else {
         let identity = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
-                let id = identity_from_pem_files(cert, key).map_err(|e| e.to_string())?;
-                tls_note = format!("STARTTLS, certificate {}", cert.display());
-                id
+                identity_from_pem_files(cert, key).map_err(|e| format!("TLS: {e}"))?
             }
             _ => {
                 // Valid from a day ago for 90 days: a throwaway certificate.
                 let id = TlsIdentity::self_signed(&hostname, SystemTime::now())
-                    .map_err(|e| e.to_string())?;
-                let port = args
-                    .listen
-                    .first()
-                    .or(args.tls_listen.first())
-                    .map_or(0, |a| a.port());
-                let pem = std::env::temp_dir().join(format!("mail-server-{port}.pem"));
-                std::fs::write(&pem, id.chain_pem())
-                    .map_err(|e| format!("writing {}: {e}", pem.display()))?;
-                tls_note = format!(
-                    "STARTTLS, self-signed certificate SHA-256 {} in {}",
-                    id.fingerprint(),
-                    pem.display()
-                );
-                ca_hint = format!(" --tls-ca {}", pem.display());
+                    .map_err(|e| format!("cannot make a certificate: {e}"))?;
+                self_signed = Some((id.chain_pem(), id.fingerprint().to_string()));
                 id
             }
         };
         session.tls = TlsMode::Opportunistic;
         session.on_injection = InjectionPolicy::Close;
-        Some(identity.server_config().map_err(|e| e.to_string())?)
+        let config = identity.server_config().map_err(|e| match &args.tls_cert {
+            Some(cert) => format!("TLS: {}: {e}", cert.display()),
+            None => format!("TLS: {e}"),
+        })?;
+        Some(config)
     };
 
     let mut credentials = Credentials::new();
@@ -242,7 +267,11 @@ fn run(args: Args) -> Result<(), String> {
     };
 
     let mut options = Options::new(session);
-    options.listen = args.listen.clone();
+    options.listen = if args.listen.is_empty() && args.tls_listen.is_empty() {
+        vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 2525))]
+    } else {
+        args.listen.clone()
+    };
     options.tls_listen = args.tls_listen.clone();
     options.tls = tls;
     if let Some(threads) = args.threads {
@@ -251,7 +280,31 @@ fn run(args: Args) -> Result<(), String> {
     options.limits = ConnectionLimits::new(args.max_connections, 50);
 
     let backend = StoreBackend::new(store, &hostname, credentials);
-    let server = Server::bind(options, backend).map_err(|e| format!("cannot listen: {e}"))?;
+    // The error names the address: "cannot listen on 127.0.0.1:2525: ...".
+    let server = Server::bind(options, backend).map_err(|e| e.to_string())?;
+
+    // Where a client connects: the first listener, a wildcard one through
+    // loopback.
+    let (first, implicit) = match (
+        server.local_addrs().first(),
+        server.tls_local_addrs().first(),
+    ) {
+        (Some(addr), _) => (*addr, false),
+        (None, Some(addr)) => (*addr, true),
+        (None, None) => return Err("no listener".to_owned()),
+    };
+    let pem = match &self_signed {
+        Some((chain, _)) => Some(write_certificate(&std::env::temp_dir(), chain, first)?),
+        None => None,
+    };
+    let tls_note = match (&pem, &self_signed, &args.tls_cert) {
+        (Some(path), Some((_, fingerprint)), _) => format!(
+            "STARTTLS, self-signed certificate SHA-256 {fingerprint} in {}",
+            path.display()
+        ),
+        (_, _, Some(cert)) => format!("STARTTLS, certificate {}", cert.display()),
+        _ => "no TLS".to_owned(),
+    };
 
     let mut listening: Vec<String> = server
         .local_addrs()
@@ -264,32 +317,21 @@ fn run(args: Args) -> Result<(), String> {
             .iter()
             .map(|a| format!("smtps://{a}")),
     );
-    let try_addr = server
-        .local_addrs()
-        .first()
-        .or(server.tls_local_addrs().first())
-        .copied();
-    let try_it = try_addr.map_or_else(String::new, |addr| {
-        let mode = if server.local_addrs().is_empty() {
-            " --implicit-tls"
-        } else {
-            ""
-        };
-        let lmtp = if args.lmtp { " --lmtp" } else { "" };
-        let auth = args
-            .auth
-            .first()
-            .map_or_else(String::new, |(u, p)| format!(" --auth {u}:{p}"));
-        format!(
-            "; try: cargo run -p smtp-blocking --example send -- --server {addr}{mode}{lmtp}{ca_hint}{auth} \
-             --from me@example.org --to you@example.org --body hello"
-        )
-    });
+    let try_it = try_command(&args, reachable(first), implicit, pem.as_deref());
     println!(
-        "mail-server {hostname} listening on {} ({tls_note}), {store_note}, {policy}{try_it}",
+        "mail-server {hostname} listening on {} ({tls_note}), {store_note}, {policy}; try: {try_it}",
         listening.join(" ")
     );
 
+    let result = serve(server);
+    if let Some(path) = &pem {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+/// Runs the server until Ctrl-C or SIGTERM (a second one exits at once).
+fn serve(server: Server<StoreBackend>) -> Result<(), String> {
     let running = server.spawn().map_err(|e| e.to_string())?;
     let handle = running.shutdown_handle();
     let mut signals = signal_hook::iterator::Signals::new([
@@ -308,4 +350,143 @@ fn run(args: Args) -> Result<(), String> {
         }
     });
     running.join().map_err(|e| e.to_string())
+}
+
+/// The address a local client uses to reach `addr`: loopback for a
+/// wildcard (`0.0.0.0` → `127.0.0.1`, `[::]` → `[::1]`).
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+/// The `send` example's command line that delivers a test message here
+/// (the password of `--auth` is not repeated).
+fn try_command(args: &Args, addr: SocketAddr, implicit: bool, pem: Option<&Path>) -> String {
+    let mut command =
+        format!("cargo run --release -p smtp-blocking --example send -- --server {addr}");
+    if implicit {
+        command.push_str(" --implicit-tls");
+    }
+    if args.lmtp {
+        command.push_str(" --lmtp");
+    }
+    if let Some(pem) = pem {
+        command.push_str(&format!(" --tls-ca {}", pem.display()));
+    }
+    if let Some((user, _)) = args.auth.first() {
+        command.push_str(&format!(" --auth {user}:PASSWORD"));
+    }
+    command.push_str(" --from me@example.org --to you@example.org --body hello");
+    command
+}
+
+/// Writes the self-signed certificate for clients to trust (see the module
+/// docs): `mail-server-PORT.pem` for 127.0.0.1, `mail-server-IP-PORT.pem`
+/// otherwise, in `dir`; the path written.
+fn write_certificate(dir: &Path, chain_pem: &str, addr: SocketAddr) -> Result<PathBuf, String> {
+    let name = if addr.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST) {
+        format!("mail-server-{}", addr.port())
+    } else {
+        format!("mail-server-{}-{}", addr.ip(), addr.port())
+    };
+    let path = dir.join(format!("{name}.pem"));
+    let pid = std::process::id();
+    let temporary = dir.join(format!(".{name}.pem.{pid}"));
+    // Left by a process that had our id and died before its rename.
+    let _ = std::fs::remove_file(&temporary);
+    let written = (|| {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
+        file.write_all(chain_pem.as_bytes())?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(format!("writing {}: {e}", temporary.display()));
+    }
+    if std::fs::rename(&temporary, &path).is_ok() {
+        return Ok(path);
+    }
+    // The name is taken by a file we may not replace (another user's):
+    // a name of our own.
+    let own = dir.join(format!("{name}-{pid}.pem"));
+    match std::fs::rename(&temporary, &own) {
+        Ok(()) => Ok(own),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(format!("writing {}: {e}", own.display()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_is_reached_through_loopback() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(reachable(at("0.0.0.0:2525")), at("127.0.0.1:2525"));
+        assert_eq!(reachable(at("[::]:25")), at("[::1]:25"));
+        assert_eq!(reachable(at("192.0.2.1:25")), at("192.0.2.1:25"));
+        assert_eq!(reachable(at("[2001:db8::1]:25")), at("[2001:db8::1]:25"));
+    }
+
+    #[test]
+    fn the_certificate_file_is_named_after_the_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        for (addr, name) in [
+            ("127.0.0.1:2525", "mail-server-2525.pem"),
+            ("127.0.0.2:2525", "mail-server-127.0.0.2-2525.pem"),
+            ("0.0.0.0:2525", "mail-server-0.0.0.0-2525.pem"),
+            ("[::1]:2525", "mail-server-::1-2525.pem"),
+        ] {
+            let path = write_certificate(dir.path(), "PEM", at(addr)).unwrap();
+            assert_eq!(path, dir.path().join(name));
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "PEM");
+        }
+        // A file left behind is replaced; nothing else is left over.
+        let path = write_certificate(dir.path(), "NEW", at("127.0.0.1:2525")).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "NEW");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_link_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("mail-server-2525.pem");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let path = write_certificate(dir.path(), "PEM", "127.0.0.1:2525".parse().unwrap()).unwrap();
+        assert_eq!(path, link);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(
+            !std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "PEM");
+    }
+
+    #[test]
+    fn the_try_hint_never_repeats_a_password() {
+        let args = Args::parse_from(["mail-server", "--auth", "alice:s3cret"]);
+        let hint = try_command(&args, "127.0.0.1:2525".parse().unwrap(), false, None);
+        assert!(hint.contains("--auth alice:PASSWORD"), "{hint}");
+        assert!(!hint.contains("s3cret"), "{hint}");
+    }
 }

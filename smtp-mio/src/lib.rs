@@ -109,7 +109,7 @@
 //! | [`store`] | ready-made backends: Maildir delivery or discard, with AUTH PLAIN/LOGIN |
 //! | [`transport`] | one connection's bytes, server or client side: plaintext, the STARTTLS switch, rustls; no read buffer of its own |
 //! | [`completion`] | answers from handlers on any thread, delivered to the loop through a `mio::Waker` |
-//! | [`listener`] | `SO_REUSEPORT` listeners, one per loop; connection limits with RAII guards |
+//! | [`listener`] | listeners bound exclusively, a handle per loop (or `SO_REUSEPORT` on request); connection limits with RAII guards |
 //! | [`delivery`] | the outbound engine: many client sessions on one poll, N/M connection limits, reuse, relay or MX routing, TLS, shutdown |
 //! | [`dns`] | a non-blocking DNS stub resolver (MX, A/AAAA over UDP, TCP on truncation) on the loop's poll |
 //! | [`timers`] | the deadlines of thousands of sessions, so a loop sleeps exactly until the next |

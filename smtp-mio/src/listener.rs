@@ -1,22 +1,43 @@
 //! Listening sockets for N event loops, and the connection limits checked at
 //! accept.
 //!
-//! ## One listener per loop
+//! ## One address, one server
 //!
-//! With `SO_REUSEPORT` (Linux 3.9+, the BSDs, macOS) several sockets bind the
-//! same address and the kernel spreads incoming connections over them. Each
-//! event loop then owns one listener and accepts only its own connections:
-//! no lock, no thundering herd, no hand-off between threads. Where the
-//! option is missing or refused, [`ListenerSet::bind`] falls back to one
-//! socket whose duplicated handles every loop registers; a connection then
-//! wakes every loop and one of them wins the `accept` (the others get
-//! `WouldBlock`), which is correct, only less even.
+//! [`ListenerSet::bind`] binds one socket per address *without*
+//! `SO_REUSEPORT`, so the address belongs to this server alone: any other
+//! socket on it — a second copy of the server started by mistake, another
+//! program — gets `EADDRINUSE`, and the error names the address
+//! (`cannot listen on 127.0.0.1:2525: Address already in use`). Every
+//! event loop registers its own duplicate of that one socket: a connection
+//! wakes the loops waiting on it, the first `accept` wins and the others
+//! get `WouldBlock`. That is correct, costs a wasted wake-up per loop and
+//! connection, and balances by load: the loop with the least to do tends
+//! to be first to accept.
+//!
+//! Why not one `SO_REUSEPORT` socket per loop, which lets the kernel
+//! spread connections evenly? On Linux a reuseport group admits *any*
+//! later socket that sets the option under the same effective UID, so a
+//! second server on the same port starts without a word and takes a share
+//! of the connections — and of the mail. The kernel checks conflicts
+//! against the sockets already bound, and nothing in between works: a
+//! first socket without the option keeps out our own other sockets too;
+//! clearing the option after binding does not close the group (the port's
+//! bind bucket remembers that it admits reuse); closing it with a BPF
+//! steering program needs unsafe code this crate forbids. Exclusive is
+//! what an operator expects of a mail server's port, so it is the default.
+//!
+//! [`ListenerSet::bind_reuse_port`] is the other choice, for whoever wants
+//! the kernel's balancing and accepts that anyone of the same user can
+//! join — or wants exactly that, for a restart where the new process joins
+//! the group before the old one stops. Where the option is missing it
+//! falls back to the shared socket.
 //!
 //! All sockets are non-blocking, close-on-exec, have `SO_REUSEADDR` (a
-//! restarted server can bind while old connections sit in `TIME_WAIT`) and a
-//! backlog of [`BACKLOG`]. IPv6 sockets are `IPV6_V6ONLY`, so `[::]:25` and
-//! `0.0.0.0:25` can be listened on side by side and each address family is
-//! asked for explicitly.
+//! restarted server can bind while old connections sit in `TIME_WAIT`; on
+//! Linux and the BSDs it never lets two sockets *listen* on one address)
+//! and a backlog of [`BACKLOG`]. IPv6 sockets are `IPV6_V6ONLY`, so
+//! `[::]:25` and `0.0.0.0:25` can be listened on side by side and each
+//! address family is asked for explicitly.
 //!
 //! ## Limits
 //!
@@ -48,7 +69,8 @@ pub const BACKLOG: i32 = 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AcceptMode {
-    /// One socket per loop, bound with `SO_REUSEPORT`: the kernel balances.
+    /// One socket per loop, bound with `SO_REUSEPORT`: the kernel balances
+    /// ([`ListenerSet::bind_reuse_port`]).
     ReusePort,
     /// One socket; every loop holds a duplicate of its handle.
     Shared,
@@ -63,13 +85,28 @@ pub struct ListenerSet {
 }
 
 impl ListenerSet {
-    /// Binds `count` listeners (at least one) on `addr`, one per event loop.
+    /// Binds `addr` exclusively (see the module docs) and gives `count`
+    /// loops (at least one) each a handle of the socket.
     ///
-    /// Port 0 picks a free port once; every listener shares it.
+    /// Port 0 picks a free port. The error of a failed bind names the
+    /// address: `cannot listen on 127.0.0.1:2525: Address already in use`.
     pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Self> {
+        let first = listen_socket(addr, false).map_err(|e| naming(addr, e))?;
+        Self::shared(first, count).map_err(|e| naming(addr, e))
+    }
+
+    /// Binds `count` sockets (at least one) on `addr` with `SO_REUSEPORT`,
+    /// one per loop, so the kernel spreads connections over them. Any
+    /// other socket of the same user that sets the option can join them
+    /// and take a share of the connections (see the module docs); where
+    /// the platform refuses the option, one socket is shared as by
+    /// [`ListenerSet::bind`].
+    pub fn bind_reuse_port(addr: SocketAddr, count: usize) -> io::Result<Self> {
         let count = count.max(1);
-        let first = listen_socket(addr, true).or_else(|_| listen_socket(addr, false))?;
-        let local_addr = first.local_addr()?;
+        let first = listen_socket(addr, true)
+            .or_else(|_| listen_socket(addr, false))
+            .map_err(|e| naming(addr, e))?;
+        let local_addr = first.local_addr().map_err(|e| naming(addr, e))?;
         let mut others = Vec::with_capacity(count - 1);
         for _ in 1..count {
             match listen_socket(local_addr, true) {
@@ -77,25 +114,34 @@ impl ListenerSet {
                 Err(_) => {
                     // The platform refuses the option, or the first socket
                     // got the port without it: share the first socket.
-                    others.clear();
-                    break;
+                    return Self::shared(first, count).map_err(|e| naming(addr, e));
                 }
             }
         }
-        let mode = if count > 1 && others.len() == count - 1 {
-            AcceptMode::ReusePort
-        } else {
-            for _ in 1..count {
-                others.push(first.try_clone()?);
-            }
-            AcceptMode::Shared
-        };
+        if count == 1 {
+            return Self::shared(first, count).map_err(|e| naming(addr, e));
+        }
         let mut listeners = Vec::with_capacity(count);
         listeners.push(first);
         listeners.append(&mut others);
         Ok(Self {
             listeners,
-            mode,
+            mode: AcceptMode::ReusePort,
+            local_addr,
+        })
+    }
+
+    /// `count` handles of one bound socket.
+    fn shared(first: TcpListener, count: usize) -> io::Result<Self> {
+        let local_addr = first.local_addr()?;
+        let mut listeners = Vec::with_capacity(count.max(1));
+        for _ in 1..count.max(1) {
+            listeners.push(first.try_clone()?);
+        }
+        listeners.insert(0, first);
+        Ok(Self {
+            listeners,
+            mode: AcceptMode::Shared,
             local_addr,
         })
     }
@@ -133,6 +179,11 @@ impl ListenerSet {
             .map(mio::net::TcpListener::from_std)
             .collect()
     }
+}
+
+/// The same error, saying which address it is about.
+fn naming(addr: SocketAddr, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
 }
 
 /// A non-blocking listening socket on `addr`, with `SO_REUSEPORT` if asked.
@@ -380,14 +431,24 @@ mod tests {
     }
 
     #[test]
-    fn binds_n_listeners_on_one_port() {
+    fn binds_one_socket_shared_by_n_loops() {
         let set = ListenerSet::bind(loopback(), 3).unwrap();
         assert_eq!(set.len(), 3);
+        assert_eq!(set.mode(), AcceptMode::Shared);
         assert_ne!(set.local_addr().port(), 0);
         let addr = set.local_addr();
+        for l in &set.into_std() {
+            assert_eq!(l.local_addr().unwrap(), addr);
+        }
+    }
+
+    #[test]
+    fn reuse_port_binds_n_listeners_on_one_port() {
+        let set = ListenerSet::bind_reuse_port(loopback(), 3).unwrap();
+        assert_eq!(set.len(), 3);
+        let addr = set.local_addr();
         let mode = set.mode();
-        let listeners = set.into_std();
-        for l in &listeners {
+        for l in &set.into_std() {
             assert_eq!(l.local_addr().unwrap(), addr);
         }
         if cfg!(target_os = "linux") {
@@ -395,11 +456,58 @@ mod tests {
         }
     }
 
+    /// A socket of the same user setting `SO_REUSEPORT`: what a second
+    /// server would try.
+    fn reuse_port_intruder(addr: SocketAddr) -> io::Result<TcpListener> {
+        listen_socket(addr, true)
+    }
+
+    #[test]
+    fn a_bound_address_keeps_everyone_else_out_and_the_error_names_it() {
+        let set = ListenerSet::bind(loopback(), 2).unwrap();
+        let addr = set.local_addr();
+        for err in [
+            ListenerSet::bind(addr, 2).unwrap_err(),
+            ListenerSet::bind_reuse_port(addr, 2).unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("cannot listen on {addr}: ")),
+                "{err}"
+            );
+        }
+        // Not even a socket that asks to share the port.
+        assert!(reuse_port_intruder(addr).is_err());
+        // Once the server is gone the address is free again.
+        drop(set);
+        ListenerSet::bind(addr, 1).unwrap();
+    }
+
+    #[test]
+    fn a_reuse_port_group_admits_a_stranger_of_the_same_user() {
+        // The documented risk of the opt-in.
+        let set = ListenerSet::bind_reuse_port(loopback(), 2).unwrap();
+        if set.mode() == AcceptMode::ReusePort {
+            assert!(reuse_port_intruder(set.local_addr()).is_ok());
+        }
+    }
+
     /// Connections to the port are all accepted by one of the listeners:
     /// every listener is live, non-blocking, on the same port.
     #[test]
     fn every_connection_reaches_some_listener() {
-        let set = ListenerSet::bind(loopback(), 4).unwrap();
+        for reuse_port in [false, true] {
+            let set = if reuse_port {
+                ListenerSet::bind_reuse_port(loopback(), 4).unwrap()
+            } else {
+                ListenerSet::bind(loopback(), 4).unwrap()
+            };
+            accept_all(set);
+        }
+    }
+
+    fn accept_all(set: ListenerSet) {
         let addr = set.local_addr();
         let listeners = set.into_std();
         let clients: Vec<TcpStream> = (0..32)
@@ -434,12 +542,13 @@ mod tests {
     }
 
     #[test]
-    fn port_held_without_reuse_port_falls_back_or_fails_cleanly() {
-        // Another socket holds the port without SO_REUSEPORT: binding there
-        // must fail (we never steal a port).
+    fn port_held_by_another_program_fails_cleanly() {
+        // Another socket holds the port: binding there must fail, whatever
+        // the mode (we never steal a port).
         let holder = TcpListener::bind(loopback()).unwrap();
         let addr = holder.local_addr().unwrap();
         assert!(ListenerSet::bind(addr, 2).is_err());
+        assert!(ListenerSet::bind_reuse_port(addr, 2).is_err());
     }
 
     #[test]
@@ -454,6 +563,7 @@ mod tests {
         let addr: SocketAddr = "[::1]:0".parse().unwrap();
         match ListenerSet::bind(addr, 2) {
             Ok(set) => {
+                assert!(ListenerSet::bind(set.local_addr(), 1).is_err());
                 assert!(set.local_addr().is_ipv6());
                 let c = TcpStream::connect_timeout(&set.local_addr(), Duration::from_secs(5));
                 assert!(c.is_ok());

@@ -1,7 +1,7 @@
 //! The SMTP server: N mio event loops driving `smtp_proto` server sessions.
 //!
-//! Each loop runs on its own thread with its own listeners (one
-//! `SO_REUSEPORT` socket per address and loop, see [`listener`](crate::listener)),
+//! Each loop runs on its own thread with its own handles of the listeners
+//! (one socket per address, bound exclusively, see [`listener`](crate::listener)),
 //! a slab of connections, a [`Deadlines`] set and an [`Inbox`] for late
 //! answers. A connection never leaves its loop, so nothing per-connection is
 //! shared or locked.
@@ -1177,7 +1177,11 @@ fn dispatch<S: Session>(
         Event::Auth {
             mechanism,
             initial_response,
-        } => session.auth(&mechanism, initial_response, next(questions)),
+        } => session.auth(
+            &mechanism,
+            initial_response.map(|ir| ir.decode()),
+            next(questions),
+        ),
         Event::AuthResponse(response) => session.auth_response(response, next(questions)),
         Event::AuthPlain {
             authzid,

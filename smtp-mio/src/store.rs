@@ -20,6 +20,11 @@
 //! With credentials configured, `AUTH PLAIN` and `LOGIN` are checked against
 //! them (the session config decides that AUTH is offered only under TLS and
 //! required before `MAIL`); a failed attempt gets `535 5.7.8`.
+//!
+//! Every message and every connection gets its log line at `INFO`
+//! ([`trace`](crate::trace#log-lines)): the envelope, size, queue id and
+//! reply of each message; the peer, TLS parameters and AUTH user of each
+//! connection. No password is ever logged.
 
 use std::net::IpAddr;
 use std::sync::mpsc::{self, Sender};
@@ -30,13 +35,13 @@ use smtp_proto::address::{ForwardPath, Host, ReversePath};
 use smtp_proto::command::{MailParameters, RcptParameters};
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_proto::secret::Secret;
-use smtp_proto::server::{HeloKind, ResetReason};
+use smtp_proto::server::{CloseReason, HeloKind, ResetReason};
 use smtp_proto::{BodyMode, TlsInfo};
 
 use crate::backend::{Backend, ConnectionInfo, Session, auth_refused, local_error};
 use crate::completion::Responder;
 use crate::maildir::{Delivery, Maildir};
-use crate::trace::{ProtocolBase, Received, WithProtocol};
+use crate::trace::{ConnectionLog, MessageLog, ProtocolBase, Received, WithProtocol};
 
 /// Where accepted messages go.
 #[derive(Debug, Clone)]
@@ -95,8 +100,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// disk serve them together.
 const COMMITTERS: usize = 4;
 
-/// A message to make durable, and the answers waiting for it.
-type CommitJob = (Delivery, Vec<Responder>, u64);
+/// A message to make durable, the answers waiting for it, and its log line.
+type CommitJob = (Delivery, Vec<Responder>, MessageLog);
 
 /// The backend of the `mail-server` example: every connection stores into
 /// one [`Store`].
@@ -142,10 +147,14 @@ fn spawn_committers(n: usize) -> Option<Sender<CommitJob>> {
                     // Receiving cannot panic, so a poisoned lock still
                     // guards a consistent receiver.
                     let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                    let Ok((delivery, answers, size)) = job else {
+                    let Ok((delivery, answers, log)) = job else {
                         return;
                     };
-                    answer_commit(delivery.commit(), answers, size);
+                    answer_commit(
+                        delivery.commit().map(|id| Some(id.to_string())),
+                        answers,
+                        &log,
+                    );
                 }
             });
         if spawned.is_ok() {
@@ -155,37 +164,39 @@ fn spawn_committers(n: usize) -> Option<Sender<CommitJob>> {
     (started > 0).then_some(jobs)
 }
 
-/// Answers a message's end with the outcome of its commit: `250` with the
-/// id, or `451`.
+/// Answers a message's end with the outcome of its commit — `250` with the
+/// id, or `451` — and writes its log line. `Ok(None)`: discarded, no id.
 fn answer_commit(
-    result: std::io::Result<impl std::fmt::Display>,
+    result: std::io::Result<Option<String>>,
     answers: Vec<Responder>,
-    size: u64,
+    log: &MessageLog,
 ) {
-    match result {
+    let (id, reply) = match result {
         Ok(id) => {
-            tracing::debug!(%id, size, "message accepted");
-            let text = format!("Ok: queued as {id}");
-            for answer in answers {
-                match Reply::with_enhanced(
-                    ReplyCode::OK,
-                    EnhancedStatusCode::SUCCESS,
-                    text.as_str(),
-                ) {
-                    Ok(reply) => answer.reply(reply),
-                    // The id holds no CR or LF; should the text ever be
-                    // refused, the standard 250 says the same.
-                    Err(_) => answer.accept(),
-                }
-            }
+            let text = match &id {
+                Some(id) => format!("Ok: queued as {id}"),
+                None => "Ok: discarded".to_owned(),
+            };
+            // The id holds no CR or LF; should the text ever be refused,
+            // the standard 250 says the same.
+            let reply = Reply::with_enhanced(ReplyCode::OK, EnhancedStatusCode::SUCCESS, text)
+                .unwrap_or_else(|_| ok());
+            (id, reply)
         }
         Err(e) => {
-            tracing::warn!(error = %e, "message not stored");
-            for answer in answers {
-                answer.reply(local_error());
-            }
+            tracing::warn!(parent: None, error = %e, "message not stored");
+            (None, local_error())
         }
+    };
+    log.replied(id.as_deref(), &reply);
+    for answer in answers {
+        answer.reply(reply.clone());
     }
+}
+
+/// `250 2.0.0 Ok`.
+fn ok() -> Reply<'static> {
+    crate::backend::fixed(ReplyCode::OK, EnhancedStatusCode::SUCCESS, "Ok")
 }
 
 impl Backend for StoreBackend {
@@ -198,6 +209,8 @@ impl Backend for StoreBackend {
             credentials: Arc::clone(&self.credentials),
             peer: info.peer.ip(),
             tls: info.tls.clone(),
+            log: ConnectionLog::new(info),
+            from: String::new(),
             helo: String::new(),
             base: ProtocolBase::Esmtp,
             authenticated: false,
@@ -218,6 +231,10 @@ pub struct StoreSession {
     credentials: Arc<Credentials>,
     peer: IpAddr,
     tls: Option<TlsInfo>,
+    /// The connection's log line, and the lines of its messages.
+    log: ConnectionLog,
+    /// The sender of the transaction, as written in `MAIL` (`<...>`).
+    from: String,
     helo: String,
     base: ProtocolBase,
     authenticated: bool,
@@ -232,6 +249,7 @@ pub struct StoreSession {
 
 impl StoreSession {
     fn reset_transaction(&mut self) {
+        self.from.clear();
         self.recipients.clear();
         // Dropping an uncommitted delivery removes its file.
         self.delivery = None;
@@ -265,6 +283,7 @@ impl Session for StoreSession {
     fn helo(&mut self, kind: HeloKind, host: &Host<'_>) {
         self.reset_transaction();
         self.helo = host.to_string();
+        self.log.helo(&self.helo);
         self.base = match kind {
             HeloKind::Helo => ProtocolBase::Smtp,
             HeloKind::Lhlo => ProtocolBase::Lmtp,
@@ -275,13 +294,15 @@ impl Session for StoreSession {
     fn tls_established(&mut self, info: &TlsInfo) {
         self.reset_transaction();
         self.tls = Some(info.clone());
+        self.log.tls(info);
         // RFC 3207 §4.2: everything learned before TLS is forgotten.
         self.authenticated = false;
         self.helo.clear();
     }
 
-    fn mail(&mut self, _from: &ReversePath<'_>, params: &MailParameters<'_>, answer: Responder) {
+    fn mail(&mut self, from: &ReversePath<'_>, params: &MailParameters<'_>, answer: Responder) {
         self.reset_transaction();
+        self.from = from.to_string();
         self.utf8 = params.smtputf8;
         answer.accept();
     }
@@ -328,10 +349,12 @@ impl Session for StoreSession {
     fn data_end(&mut self, size: u64, answers: Vec<Responder>) {
         let delivery = self.delivery.take();
         let failed = std::mem::take(&mut self.failed);
+        let log = self.log.message(&self.from, &self.recipients, size);
+        self.from.clear();
         self.recipients.clear();
         match (delivery, &self.store) {
             (Some(delivery), _) => {
-                let job = (delivery, answers, size);
+                let job = (delivery, answers, log);
                 // To the pool; inline if it is gone (never on the happy
                 // path: the pool lives as long as the backend).
                 let job = match &self.committer {
@@ -341,20 +364,36 @@ impl Session for StoreSession {
                     },
                     None => job,
                 };
-                let (delivery, answers, size) = job;
-                answer_commit(delivery.commit(), answers, size);
+                let (delivery, answers, log) = job;
+                answer_commit(
+                    delivery.commit().map(|id| Some(id.to_string())),
+                    answers,
+                    &log,
+                );
             }
-            (None, Store::Discard) if !failed => answer_commit(Ok("discarded"), answers, size),
+            (None, Store::Discard) if !failed => answer_commit(Ok(None), answers, &log),
             (None, _) => answer_commit(
-                Err::<&str, _>(std::io::Error::other("the message was not stored")),
+                Err(std::io::Error::other("the message was not stored")),
                 answers,
-                size,
+                &log,
             ),
         }
     }
 
-    fn reset(&mut self, _reason: ResetReason) {
+    fn reset(&mut self, reason: ResetReason) {
+        if matches!(
+            reason,
+            ResetReason::MessageTooBig | ResetReason::BareLineEnding | ResetReason::ChunkRefused
+        ) {
+            // The session refused the message and gave the reply itself.
+            self.log
+                .refused_by_session(&self.from, &self.recipients, reason);
+        }
         self.reset_transaction();
+    }
+
+    fn closed(&mut self, reason: CloseReason) {
+        self.log.closed(reason);
     }
 
     fn auth_plain(
@@ -368,8 +407,10 @@ impl Session for StoreSession {
         let identity_ok = authzid.is_none_or(|z| z.is_empty() || z == authcid);
         if identity_ok && self.credentials.check(authcid, password.expose()) {
             self.authenticated = true;
+            self.log.authenticated(authcid);
             answer.auth_success();
         } else {
+            self.log.auth_failed("PLAIN");
             answer.reply(auth_refused());
         }
     }
@@ -377,8 +418,10 @@ impl Session for StoreSession {
     fn auth_login(&mut self, username: &str, password: Secret<&str>, answer: Responder) {
         if self.credentials.check(username, password.expose()) {
             self.authenticated = true;
+            self.log.authenticated(username);
             answer.auth_success();
         } else {
+            self.log.auth_failed("LOGIN");
             answer.reply(auth_refused());
         }
     }

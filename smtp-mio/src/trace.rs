@@ -1,5 +1,6 @@
 //! The `Received:` trace header a server prepends to each message it accepts
-//! (RFC 5321 §4.4), and the RFC 5322 date it ends with.
+//! (RFC 5321 §4.4), the RFC 5322 date it ends with, and the log lines an
+//! operator reads: one per message and one per connection.
 //!
 //! Every SMTP server that accepts a message MUST insert a trace record at
 //! the top of its content (RFC 5321 §4.4). It tells a reader where the
@@ -23,11 +24,43 @@
 //! characters that would end a comment or the stamp (`( ) ; \ " < >`) become
 //! `?`, and each value is cut at 255 bytes, so the header is always a fixed
 //! set of lines, each under RFC 5322's 998-byte limit.
+//!
+//! ## Log lines
+//!
+//! [`ConnectionLog`] and [`MessageLog`] write the lines an operator greps
+//! for, at `INFO` through `tracing`, in the spirit of Postfix's: one line
+//! per message, when its reply is given (Postfix's `cleanup`/`qmgr`
+//! lines), and one per connection, when it ends (Postfix's `disconnect
+//! from` summary). The end of a connection is where everything about it is
+//! known — the TLS parameters and the AUTH user are negotiated after it
+//! opened — so one line carries it all and the number of lines is the
+//! number of connections; a message line carries the connection's id,
+//! peer and AUTH user, so a message can be traced while its connection is
+//! still open.
+//!
+//! ```text
+//! INFO smtp_mio::trace: message accepted id=L0C1 peer=127.0.0.1:41234 queue_id="1764391761.M12P3Q4.mx" from=<me@example.org> nrcpt=1 to=<you@example.org> size=412 user="alice" reply="250 2.0.0 Ok: queued as 1764391761.M12P3Q4.mx"
+//! INFO smtp_mio::trace: connection closed id=L0C1 peer=127.0.0.1:41234 helo="client.example" tls_version="TLSv1.3" tls_cipher="TLS13_AES_256_GCM_SHA384" user="alice" messages=1 reason="Quit" duration_ms=14
+//! ```
+//!
+//! The lines are self-contained (they name the connection themselves, on
+//! whatever thread the reply is given) and hold no secret: no password,
+//! no AUTH exchange, no message content, and no user name of a *failed*
+//! AUTH (people type passwords into the user field); failures are counted
+//! (`auth_failures=`). Values a client chose are either validated by the
+//! session (greeting, addresses) or written escaped, so no line can be
+//! forged into the log.
+//! [`StoreBackend`](crate::store::StoreBackend) writes them; a backend of
+//! its own keeps a [`ConnectionLog`] in its session the same way.
 
-use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use smtp_proto::TlsInfo;
+use smtp_proto::reply::Reply;
+use smtp_proto::server::{CloseReason, ResetReason};
+
+use crate::backend::{ConnectionId, ConnectionInfo};
 
 /// The greeting family of a session, the base of its `with` protocol type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +361,222 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// At most this many recipients are listed in a message line; the rest are
+/// counted (`nrcpt` is always the full count).
+const LOGGED_RECIPIENTS: usize = 10;
+
+/// The log line of one connection, written when it ends (see the module
+/// docs): at [`ConnectionLog::closed`], or when it is dropped without that.
+#[derive(Debug)]
+pub struct ConnectionLog {
+    id: ConnectionId,
+    peer: SocketAddr,
+    started: Instant,
+    helo: Option<String>,
+    tls: Option<TlsInfo>,
+    user: Option<String>,
+    auth_failures: u32,
+    messages: u64,
+    written: bool,
+}
+
+impl ConnectionLog {
+    /// The log of a new connection.
+    pub fn new(info: &ConnectionInfo) -> Self {
+        Self {
+            id: info.id,
+            peer: info.peer,
+            started: Instant::now(),
+            helo: None,
+            tls: info.tls.clone(),
+            user: None,
+            auth_failures: 0,
+            messages: 0,
+            written: false,
+        }
+    }
+
+    /// The client greeted with `host` (as validated by the session).
+    pub fn helo(&mut self, host: &str) {
+        self.helo = Some(host.to_owned());
+    }
+
+    /// TLS was established. What was learned before is forgotten, as by the
+    /// session (RFC 3207 §4.2).
+    pub fn tls(&mut self, info: &TlsInfo) {
+        self.tls = Some(info.clone());
+        self.user = None;
+        self.helo = None;
+    }
+
+    /// The client authenticated as `user` (a configured user name).
+    pub fn authenticated(&mut self, user: &str) {
+        self.user = Some(user.to_owned());
+    }
+
+    /// An AUTH attempt failed: counted, and logged without the name tried.
+    pub fn auth_failed(&mut self, mechanism: &str) {
+        self.auth_failures += 1;
+        tracing::info!(
+            parent: None,
+            id = %self.id,
+            peer = %self.peer,
+            mechanism,
+            "authentication failed"
+        );
+    }
+
+    /// The AUTH user, if the client authenticated.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// A message of this connection was received in full: its line, to
+    /// write when its reply is known ([`MessageLog::replied`]).
+    pub fn message(&mut self, from: &str, recipients: &[String], size: u64) -> MessageLog {
+        self.message_log(from, recipients, Some(size))
+    }
+
+    /// The session refused a message itself and gave the reply (too big, a
+    /// bare line ending, a refused chunk): writes its line with why.
+    pub fn refused_by_session(&mut self, from: &str, recipients: &[String], reason: ResetReason) {
+        self.message_log(from, recipients, None)
+            .write("refused", None, None, Some(reason));
+    }
+
+    fn message_log(&mut self, from: &str, recipients: &[String], size: Option<u64>) -> MessageLog {
+        self.messages += 1;
+        MessageLog {
+            id: self.id,
+            peer: self.peer,
+            from: from.to_owned(),
+            recipients: recipients.to_vec(),
+            size,
+            user: self.user.clone(),
+        }
+    }
+
+    /// The connection ended: writes its line.
+    pub fn closed(&mut self, reason: CloseReason) {
+        self.write(&format!("{reason:?}"));
+    }
+
+    fn write(&mut self, reason: &str) {
+        if std::mem::replace(&mut self.written, true) {
+            return;
+        }
+        let tls = self.tls.as_ref();
+        tracing::info!(
+            parent: None,
+            id = %self.id,
+            peer = %self.peer,
+            helo = self.helo.as_deref(),
+            tls_version = tls.and_then(|t| t.protocol.as_deref()).map(escaped),
+            tls_cipher = tls.and_then(|t| t.cipher.as_deref()).map(escaped),
+            user = self.user.as_deref(),
+            auth_failures = (self.auth_failures > 0).then_some(self.auth_failures),
+            messages = self.messages,
+            reason,
+            duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "connection closed"
+        );
+    }
+}
+
+impl Drop for ConnectionLog {
+    fn drop(&mut self) {
+        // A connection dropped without its end reported still gets its line.
+        self.write("Dropped");
+    }
+}
+
+/// The log line of one message (see the module docs), made by
+/// [`ConnectionLog::message`]; it can be sent to the thread that gives the
+/// reply.
+#[derive(Debug, Clone)]
+pub struct MessageLog {
+    id: ConnectionId,
+    peer: SocketAddr,
+    from: String,
+    recipients: Vec<String>,
+    /// `None` when the body was not taken in full.
+    size: Option<u64>,
+    user: Option<String>,
+}
+
+impl MessageLog {
+    /// Writes the line for the reply given to the message: `accepted`
+    /// (2xx), `deferred` (4xx) or `refused` (5xx), with the id it was
+    /// stored under, if any.
+    pub fn replied(&self, queue_id: Option<&str>, reply: &Reply<'_>) {
+        let status = match reply.code().first_digit() {
+            2 => "accepted",
+            4 => "deferred",
+            _ => "refused",
+        };
+        self.write(status, queue_id, Some(&reply_text(reply)), None);
+    }
+
+    fn write(
+        &self,
+        status: &str,
+        queue_id: Option<&str>,
+        reply: Option<&str>,
+        reason: Option<ResetReason>,
+    ) {
+        tracing::info!(
+            parent: None,
+            id = %self.id,
+            peer = %self.peer,
+            queue_id,
+            from = %self.from,
+            nrcpt = self.recipients.len(),
+            to = %recipient_list(&self.recipients),
+            size = self.size,
+            user = self.user.as_deref(),
+            reply,
+            reason = reason.map(|r| format!("{r:?}")),
+            "message {status}"
+        );
+    }
+}
+
+/// `<a@x>,<b@y>`, the first [`LOGGED_RECIPIENTS`] of them and a count of
+/// the rest.
+fn recipient_list(recipients: &[String]) -> String {
+    let mut out = String::new();
+    for (i, r) in recipients.iter().take(LOGGED_RECIPIENTS).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('<');
+        out.push_str(r);
+        out.push('>');
+    }
+    if recipients.len() > LOGGED_RECIPIENTS {
+        out.push_str(&format!(",+{}", recipients.len() - LOGGED_RECIPIENTS));
+    }
+    out
+}
+
+/// A reply on one line: `250 2.0.0 Ok`, the lines of a multi-line reply
+/// joined by ` / `.
+fn reply_text(reply: &Reply<'_>) -> String {
+    let mut wire = Vec::new();
+    reply.encode(&mut wire);
+    String::from_utf8_lossy(&wire)
+        .trim_end()
+        .replace("\r\n", " / ")
+}
+
+/// A value from the TLS library (the peer influences it only through what
+/// was negotiated), with anything that is not visible ASCII replaced.
+fn escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,5 +750,146 @@ mod tests {
         push_field(&mut out, &long);
         assert_eq!(out.len(), 254);
         assert!(String::from_utf8(out).is_ok());
+    }
+
+    /// Runs `f` with a subscriber that writes every event into a string.
+    fn captured(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = capture.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn info() -> ConnectionInfo {
+        ConnectionInfo {
+            id: ConnectionId {
+                event_loop: 1,
+                number: 7,
+            },
+            peer: "192.0.2.7:41234".parse().unwrap(),
+            local: "192.0.2.1:25".parse().unwrap(),
+            tls: None,
+        }
+    }
+
+    #[test]
+    fn one_connection_line_with_tls_and_user_written_once() {
+        let out = captured(|| {
+            let mut log = ConnectionLog::new(&info());
+            log.helo("before.tls");
+            log.tls(&TlsInfo::new(
+                Some("TLSv1.3".into()),
+                Some("TLS13_AES_256_GCM_SHA384".into()),
+                Some("sni.example".into()),
+            ));
+            log.helo("client.example");
+            log.auth_failed("PLAIN");
+            log.authenticated("alice");
+            assert_eq!(log.user(), Some("alice"));
+            let _ = log.message("<a@example.org>", &["b@example.net".into()], 10);
+            log.closed(CloseReason::Quit);
+            drop(log);
+        });
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(
+            lines[0]
+                .contains("authentication failed id=L1C7 peer=192.0.2.7:41234 mechanism=\"PLAIN\""),
+            "{out}"
+        );
+        let line = lines[1];
+        assert!(line.contains(" INFO "), "{line}");
+        for part in [
+            "connection closed id=L1C7 peer=192.0.2.7:41234 helo=\"client.example\"",
+            "tls_version=\"TLSv1.3\" tls_cipher=\"TLS13_AES_256_GCM_SHA384\"",
+            "user=\"alice\" auth_failures=1 messages=1 reason=\"Quit\" duration_ms=",
+        ] {
+            assert!(line.contains(part), "{part} in {line}");
+        }
+        assert!(!line.contains("before.tls"), "{line}");
+    }
+
+    #[test]
+    fn a_connection_dropped_without_its_end_still_gets_its_line() {
+        let out = captured(|| drop(ConnectionLog::new(&info())));
+        assert!(
+            out.contains(
+                "connection closed id=L1C7 peer=192.0.2.7:41234 messages=0 reason=\"Dropped\""
+            ),
+            "{out}"
+        );
+        assert_eq!(out.lines().count(), 1, "{out}");
+    }
+
+    #[test]
+    fn message_lines_carry_envelope_size_id_and_reply() {
+        let recipients: Vec<String> = (0..12).map(|i| format!("r{i}@example.net")).collect();
+        let out = captured(|| {
+            let mut log = ConnectionLog::new(&info());
+            log.authenticated("alice");
+            let message = log.message("<a@example.org>", &recipients[..1], 412);
+            let reply = Reply::with_enhanced(
+                smtp_proto::reply::ReplyCode::OK,
+                smtp_proto::reply::EnhancedStatusCode::SUCCESS,
+                "Ok: queued as Q1",
+            )
+            .unwrap();
+            message.replied(Some("Q1"), &reply);
+            let many = log.message("<>", &recipients, 9);
+            many.replied(None, &crate::backend::local_error());
+            log.refused_by_session(
+                "<a@example.org>",
+                &recipients[..2],
+                ResetReason::MessageTooBig,
+            );
+        });
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        assert!(lines[0].contains(
+            "message accepted id=L1C7 peer=192.0.2.7:41234 queue_id=\"Q1\" from=<a@example.org> \
+             nrcpt=1 to=<r0@example.net> size=412 user=\"alice\" reply=\"250 2.0.0 Ok: queued as Q1\""
+        ), "{out}");
+        assert!(lines[1].contains("message deferred id=L1C7"), "{out}");
+        assert!(lines[1].contains(
+            "from=<> nrcpt=12 to=<r0@example.net>,<r1@example.net>,<r2@example.net>,<r3@example.net>,\
+             <r4@example.net>,<r5@example.net>,<r6@example.net>,<r7@example.net>,<r8@example.net>,\
+             <r9@example.net>,+2 size=9"
+        ), "{out}");
+        assert!(
+            lines[1].contains("reply=\"451 4.3.0 Local error in processing\""),
+            "{out}"
+        );
+        assert!(
+            lines[2].contains(
+                "message refused id=L1C7 peer=192.0.2.7:41234 from=<a@example.org> nrcpt=2 \
+             to=<r0@example.net>,<r1@example.net> user=\"alice\" reason=\"MessageTooBig\""
+            ),
+            "{out}"
+        );
+        assert!(
+            lines[3].contains("connection closed") && lines[3].contains("messages=3"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn tls_values_are_written_visible_only() {
+        assert_eq!(escaped("TLSv1.3\r\nfake line"), "TLSv1.3??fake?line");
     }
 }

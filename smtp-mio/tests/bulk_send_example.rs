@@ -3,19 +3,9 @@
 //! AUTH, Postfix's `smtp-sink`, a server refusing some recipients, and
 //! command-line errors. Every run is bounded by a deadline.
 
-// The peer helpers of the test crate, included directly so this crate needs
-// no dependency on it.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/peers.rs"]
-mod peers;
-
 mod common;
 
-#[allow(dead_code)]
-#[path = "../../smtp-blocking/tests/common/dns.rs"]
-mod fake_dns;
-
-use std::path::PathBuf;
+use smtp_tests::examples;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,30 +18,17 @@ use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
+use smtp_tests::peers;
 
 /// Long enough for a debug build on a loaded machine; a hang fails.
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// `target/<profile>/examples/bulk-send`, built by `cargo test` with the
-/// tests.
-fn bulk_send() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("examples").join("bulk-send");
-    if bin.exists() {
-        Some(bin)
-    } else {
-        println!(
-            "skipped: the bulk-send example is not built at {}",
-            bin.display()
-        );
-        None
-    }
-}
-
-fn run(args: &[&str]) -> Option<peers::RunOutput> {
-    let mut cmd = Command::new(bulk_send()?);
+/// Runs the `bulk-send` example (built now, with this test's profile),
+/// bounded by [`DEADLINE`].
+fn run(args: &[&str]) -> peers::RunOutput {
+    let mut cmd = Command::new(examples::example("smtp-mio", "bulk-send"));
     cmd.args(args);
-    Some(peers::run_bounded(&mut cmd, DEADLINE).unwrap())
+    peers::run_bounded(&mut cmd, DEADLINE).unwrap()
 }
 
 /// Checks the exit status; returns the standard output.
@@ -87,7 +64,7 @@ fn starttls_with_ca_file_and_auth_delivers_every_message() {
     let ca = server.dir.path().join("cert.pem");
     std::fs::write(&ca, server.identity.chain_pem()).unwrap();
     let addr = server.addr.to_string();
-    let Some(out) = run(&[
+    let out = run(&[
         "--server",
         &addr,
         "--tls-ca",
@@ -108,9 +85,7 @@ fn starttls_with_ca_file_and_auth_delivers_every_message() {
         "4",
         "--size",
         "2000",
-    ]) else {
-        return;
-    };
+    ]);
     let stdout = out.stdout_text();
     let stderr = out.stderr_text();
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -156,7 +131,7 @@ fn starttls_with_ca_file_and_auth_delivers_every_message() {
 #[test]
 fn auth_is_refused_without_tls() {
     // With --starttls off: a command-line error before any connection.
-    let Some(out) = run(&[
+    let out = run(&[
         "--server",
         "127.0.0.1:9",
         "--auth",
@@ -169,9 +144,7 @@ fn auth_is_refused_without_tls() {
         "b@example.net",
         "--count",
         "1",
-    ]) else {
-        return;
-    };
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         out.stderr_text().contains("AUTH over plaintext is refused"),
@@ -189,7 +162,7 @@ fn auth_is_refused_without_tls() {
         o.session.auth.mechanisms = vec![Mechanism::PLAIN];
     });
     let addr = server.addr.to_string();
-    let Some(out) = run(&[
+    let out = run(&[
         "--server",
         &addr,
         "--auth",
@@ -200,9 +173,7 @@ fn auth_is_refused_without_tls() {
         "b@example.net",
         "--count",
         "3",
-    ]) else {
-        return;
-    };
+    ]);
     let stdout = out.stdout_text();
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert_eq!(summary(&stdout, "accepted:"), 0, "{stdout}");
@@ -221,7 +192,7 @@ fn smtp_sink_takes_every_message() {
     };
     let server = peers::start_smtp_sink(&sink).unwrap();
     let addr = server.addr().to_string();
-    let Some(out) = run(&[
+    let out = run(&[
         "--server",
         &addr,
         "--starttls",
@@ -236,9 +207,7 @@ fn smtp_sink_takes_every_message() {
         "8",
         "--per-host",
         "5",
-    ]) else {
-        return;
-    };
+    ]);
     let stdout = out.stdout_text();
     assert_eq!(
         out.status.code(),
@@ -306,7 +275,7 @@ fn refused_recipients_exit_1_and_are_grouped_by_code() {
     let backend = Picky::default();
     let server = start_with(backend.clone(), tempfile::tempdir().unwrap(), |_| {});
     let addr = server.addr.to_string();
-    let Some(out) = run(&[
+    let out = run(&[
         "--server",
         &addr,
         "--starttls",
@@ -325,9 +294,7 @@ fn refused_recipients_exit_1_and_are_grouped_by_code() {
         "3",
         "--size",
         "4097",
-    ]) else {
-        return;
-    };
+    ]);
     let stdout = exit_with(&out, 1);
     assert_eq!(summary(&stdout, "accepted:"), 20, "{stdout}");
     assert_eq!(summary(&stdout, "permanent:"), 10, "{stdout}");
@@ -371,7 +338,7 @@ fn sizes_are_exact() {
         let server = start_with(backend.clone(), tempfile::tempdir().unwrap(), |_| {});
         let addr = server.addr.to_string();
         let size_arg = size.to_string();
-        let Some(out) = run(&[
+        let out = run(&[
             "--server",
             &addr,
             "--starttls",
@@ -384,9 +351,7 @@ fn sizes_are_exact() {
             "12",
             "--size",
             &size_arg,
-        ]) else {
-            return;
-        };
+        ]);
         assert_eq!(out.status.code(), Some(0), "{}", out.stdout_text());
         server.shutdown();
         let messages = backend.messages.lock().unwrap();
@@ -467,7 +432,7 @@ fn usage_errors_exit_2() {
         &bad_address,
         &too_small,
     ] {
-        let Some(out) = run(args) else { return };
+        let out = run(args);
         assert_eq!(
             out.status.code(),
             Some(2),
@@ -481,8 +446,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn mx_routing_through_a_dns_server() {
-    use fake_dns::{Answer, FakeDns};
-    use hickory_proto::rr::RecordType;
+    use smtp_tests::fake_dns::{self, Answer, FakeDns, RecordType};
 
     // The mio server offers STARTTLS with a certificate for localhost and
     // mx.test, not for mx.two.test: --insecure takes it anyway (encryption
@@ -507,7 +471,7 @@ fn mx_routing_through_a_dns_server() {
         ),
     ]);
     let dns_addr = dns.addr().to_string();
-    let Some(out) = run(&[
+    let out = run(&[
         "--mx",
         "--dns",
         &dns_addr,
@@ -522,9 +486,7 @@ fn mx_routing_through_a_dns_server() {
         "--count",
         "10",
         "--insecure",
-    ]) else {
-        return;
-    };
+    ]);
     let stdout = exit_with(&out, 1);
     assert_eq!(summary(&stdout, "accepted:"), 5, "{stdout}");
     assert_eq!(summary(&stdout, "permanent:"), 5, "{stdout}");
@@ -557,7 +519,7 @@ fn certificates_are_verified_unless_insecure() {
     };
     // Opportunistic (the default) and required both check the certificate.
     for extra in [&[][..], &["--starttls", "required"][..]] {
-        let Some(out) = run_with(extra) else { return };
+        let out = run_with(extra);
         assert_eq!(out.status.code(), Some(1), "{}", out.stdout_text());
         assert!(
             out.stdout_text().contains("certificate"),
@@ -567,7 +529,7 @@ fn certificates_are_verified_unless_insecure() {
     }
     assert!(server.files("new").is_empty(), "nothing sent unverified");
     // --insecure: encrypted, not authenticated.
-    let out = run_with(&["--insecure"]).unwrap();
+    let out = run_with(&["--insecure"]);
     assert_eq!(out.status.code(), Some(0), "{}", out.stdout_text());
     let stored = server.files("new");
     assert_eq!(stored.len(), 3);

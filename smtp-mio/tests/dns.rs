@@ -1,24 +1,22 @@
-//! The non-blocking DNS client against the fake DNS server of smtp-blocking's
-//! tests, on loopback, driven by a real `mio::Poll`.
+//! The non-blocking DNS client against the fake DNS server of `smtp-tests`,
+//! on loopback, driven by a real `mio::Poll`.
 //!
 //! Time is only ever an upper bound here: every loop gives up after
 //! [`BOUND`] so that a bug fails the test instead of hanging it.
 
-#[allow(dead_code)]
-#[path = "../../smtp-blocking/tests/common/dns.rs"]
-mod fake_dns;
+mod common;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use fake_dns::{Answer, FakeDns, addr, mx};
+use common::resolver;
 use hickory_proto::op::{Message, MessageType, OpCode};
-use hickory_proto::rr::RecordType;
 use mio::{Events, Poll, Token};
 use smtp_blocking::Resolver;
 use smtp_mio::dns::{DnsClient, DnsFailure, DnsFailureKind, LookupId, LookupOutcome};
 use smtp_proto::mx::{HostName, MxAnswer, Rcode, Severity};
+use smtp_tests::fake_dns::{Answer, FakeDns, RecordType, addr, mx};
 
 /// No test loop runs longer than this.
 const BOUND: Duration = Duration::from_secs(10);
@@ -148,14 +146,14 @@ fn short(resolver: Resolver) -> Resolver {
 #[test]
 fn tokens_and_owns() {
     let dns = FakeDns::start(vec![]);
-    let h = Harness::new(&dns.resolver());
+    let h = Harness::new(&resolver(&dns));
     assert!(!h.client.owns(OTHER));
     assert!(!h.client.owns(Token(FIRST.0 - 1)));
     assert!(h.client.owns(FIRST));
     assert!(h.client.owns(Token(FIRST.0 + DnsClient::TOKENS - 1)));
     assert!(!h.client.owns(Token(FIRST.0 + DnsClient::TOKENS)));
     let poll = Poll::new().unwrap();
-    assert!(DnsClient::new(&dns.resolver(), poll.registry(), Token(usize::MAX - 1)).is_err());
+    assert!(DnsClient::new(&resolver(&dns), poll.registry(), Token(usize::MAX - 1)).is_err());
 }
 
 #[test]
@@ -169,7 +167,7 @@ fn mx_hosts_in_preference_order() {
             mx("example.org", 30, "mx3.example.org"),
         ]),
     )]);
-    let mut h = Harness::new(&dns.resolver());
+    let mut h = Harness::new(&resolver(&dns));
     let id = h.mx("example.org");
     assert_eq!(h.client.in_flight(), 1);
     assert!(h.client.next_deadline().is_some());
@@ -190,7 +188,7 @@ fn mx_hosts_in_preference_order() {
 #[test]
 fn no_mx_records_means_implicit_mx() {
     let dns = FakeDns::start(vec![]);
-    let mut h = Harness::new(&dns.resolver());
+    let mut h = Harness::new(&resolver(&dns));
     let id = h.mx("example.org");
     match h.take_mx(id).unwrap() {
         MxAnswer::Implicit(host) => assert_eq!(host.name().as_str(), "example.org"),
@@ -205,7 +203,7 @@ fn null_mx_is_permanent() {
         RecordType::MX,
         Answer::records(vec![mx("nomail.example", 0, ".")]),
     )]);
-    let mut h = Harness::new(&dns.resolver());
+    let mut h = Harness::new(&resolver(&dns));
     let id = h.mx("nomail.example");
     let answer = h.take_mx(id).unwrap();
     assert_eq!(answer, MxAnswer::NullMx);
@@ -219,7 +217,7 @@ fn nxdomain_is_permanent() {
         ("gone.example", RecordType::A, Answer::NxDomain),
         ("gone.example", RecordType::AAAA, Answer::NxDomain),
     ]);
-    let mut h = Harness::new(&dns.resolver());
+    let mut h = Harness::new(&resolver(&dns));
     // As the blocking resolver: MX reports NXDOMAIN as an answer...
     let id = h.mx("gone.example");
     let answer = h.take_mx(id).unwrap();
@@ -239,7 +237,7 @@ fn nxdomain_is_permanent() {
 #[test]
 fn servfail_is_temporary_after_every_try() {
     let dns = FakeDns::start(vec![("broken.example", RecordType::MX, Answer::ServFail)]);
-    let mut h = Harness::new(&dns.resolver().attempts(2));
+    let mut h = Harness::new(&resolver(&dns).attempts(2));
     let id = h.mx("broken.example");
     let err = h.take_mx(id).unwrap_err();
     match err.kind() {
@@ -264,7 +262,7 @@ fn truncated_answers_are_asked_again_over_tcp() {
             "mx.big.example",
         )]))),
     )]);
-    let mut h = Harness::new(&dns.resolver());
+    let mut h = Harness::new(&resolver(&dns));
     let id = h.mx("big.example");
     let answer = h.take_mx(id).unwrap();
     assert_eq!(host_names(&answer), [("mx.big.example".to_owned(), 5)]);
@@ -283,7 +281,7 @@ fn truncated_address_answers_over_tcp() {
             addr("big.example", "2001:db8::2"),
         ]))),
     )]);
-    let mut h = Harness::new(&dns.resolver());
+    let mut h = Harness::new(&resolver(&dns));
     let id = h.addresses("big.example");
     assert_eq!(
         h.take_addresses(id).unwrap(),
@@ -303,7 +301,7 @@ fn unrelated_datagrams_are_ignored() {
             "real.example.org",
         )]))),
     )]);
-    let mut h = Harness::new(&dns.resolver());
+    let mut h = Harness::new(&resolver(&dns));
     let id = h.mx("example.org");
     let answer = h.take_mx(id).unwrap();
     assert_eq!(host_names(&answer), [("real.example.org".to_owned(), 10)]);
@@ -365,7 +363,7 @@ fn answers_from_another_source_are_ignored() {
 #[test]
 fn a_silent_server_times_out() {
     let dns = FakeDns::start(vec![("slow.example", RecordType::MX, Answer::Silent)]);
-    let mut h = Harness::new(&short(dns.resolver()).attempts(2));
+    let mut h = Harness::new(&short(resolver(&dns)).attempts(2));
     let start = Instant::now();
     let id = h.mx("slow.example");
     let err = h.take_mx(id).unwrap_err();
@@ -451,7 +449,7 @@ fn a_and_aaaa_are_combined() {
         ("mixed2.example", RecordType::AAAA, Answer::ServFail),
         // none.example: NOERROR without records for both.
     ]);
-    let mut h = Harness::new(&dns.resolver());
+    let mut h = Harness::new(&resolver(&dns));
     let ids: Vec<LookupId> = [
         "both.example",
         "v6only.example",
@@ -497,7 +495,7 @@ fn a_cancelled_lookup_never_resolves() {
             Answer::records(vec![mx("example.org", 10, "mx.example.org")]),
         ),
     ]);
-    let mut h = Harness::new(&short(dns.resolver()));
+    let mut h = Harness::new(&short(resolver(&dns)));
 
     // Cancelled while waiting: nothing is left to wake up for.
     let slow = h.mx("slow.example");
@@ -583,7 +581,7 @@ fn many_concurrent_lookups_all_resolve() {
         ));
     }
     let dns = FakeDns::start(entries);
-    let mut h = Harness::new(&dns.resolver().timeout(Duration::from_secs(2)).attempts(2));
+    let mut h = Harness::new(&resolver(&dns).timeout(Duration::from_secs(2)).attempts(2));
     let mx_ids: Vec<LookupId> = names.iter().map(|n| h.mx(n)).collect();
     let addr_ids: Vec<LookupId> = exchanges.iter().map(|n| h.addresses(n)).collect();
     assert_eq!(h.client.in_flight(), 2 * N);

@@ -1,8 +1,8 @@
 //! Shows how the codec understands SMTP lines.
 //!
 //! ```sh
-//! cargo run -p smtp-proto --example parse -- 'MAIL FROM:<alice@example.org> SIZE=1024'
-//! printf 'EHLO client.example\r\n250-mx.example\r\n250 PIPELINING\r\n' | cargo run -p smtp-proto --example parse
+//! cargo run --release -p smtp-proto --example parse -- 'MAIL FROM:<alice@example.org> SIZE=1024'
+//! printf 'EHLO client.example\r\n250-mx.example\r\n250 PIPELINING\r\n' | cargo run --release -p smtp-proto --example parse
 //! ```
 //!
 //! Each argument (or each line of standard input, when there are no
@@ -17,8 +17,45 @@ use smtp_proto::command::Command;
 use smtp_proto::ehlo::EhloReply;
 use smtp_proto::reply::Reply;
 
+const HELP: &str = "\
+Shows how the codec understands SMTP lines.
+
+Usage: parse [LINE]...
+       parse < FILE
+
+Each LINE (or each line of standard input, when no LINE is given) is parsed
+as a reply when it starts with a three-digit code and as a command
+otherwise; consecutive reply lines form one multi-line reply. The parsed
+value is printed, then its encoding: what would go back on the wire.
+
+Options:
+  -h, --help  Print this help
+  --          Parse the arguments after it as lines, even one that starts with -
+
+Examples:
+  parse 'MAIL FROM:<alice@example.org> SIZE=1024 BODY=8BITMIME'
+  printf 'EHLO client.example\\r\\n250-mx.example\\r\\n250 PIPELINING\\r\\n' | parse
+";
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // No SMTP line starts with `-` (commands start with a letter, replies
+    // with a digit), so such an argument is an option.
+    let mut args = Vec::new();
+    let mut raw = std::env::args().skip(1);
+    while let Some(arg) = raw.next() {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return;
+            }
+            "--" => args.extend(raw.by_ref()),
+            flag if flag.starts_with('-') => {
+                eprintln!("parse: unknown option {flag} (--help shows the usage)");
+                std::process::exit(2);
+            }
+            _ => args.push(arg),
+        }
+    }
     let lines: Vec<String> = if args.is_empty() {
         io::stdin()
             .lock()

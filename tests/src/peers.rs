@@ -5,7 +5,8 @@
 //! written by one team can share a misreading of the RFCs. So the transports
 //! are also tested against programs other people wrote: Postfix's
 //! `smtp-sink` (server) and `smtp-source` (load client), `swaks` (the SMTP
-//! Swiss army knife) and Python's `aiosmtpd` (server with STARTTLS and AUTH).
+//! Swiss army knife), `curl`'s SMTP client and Python's `aiosmtpd` (server
+//! with STARTTLS and AUTH); `openssl` makes a certificate for one of them.
 //!
 //! `.ci/install-peers` installs them (without any daemon) and writes
 //! `target/peers/env`; `.ci/run` sources it. A finder looks at its
@@ -96,6 +97,53 @@ pub fn swaks() -> Option<Peer> {
             lib_dir: None,
         }),
         Err(reason) => skip("swaks", &reason),
+    }
+}
+
+/// `curl` with SMTP support: `$CURL` or `PATH`.
+pub fn curl() -> Option<Peer> {
+    let program = match find_program("curl", "CURL", &[]) {
+        Ok(program) => program,
+        Err(reason) => return skip("curl", &reason),
+    };
+    let peer = Peer {
+        name: "curl",
+        program,
+        lib_dir: None,
+    };
+    let mut cmd = peer.command();
+    cmd.arg("--version");
+    match run_bounded(&mut cmd, Duration::from_secs(20)) {
+        Ok(out) if out.status.success() && speaks_smtp(&out.stdout_text()) => Some(peer),
+        Ok(out) => skip(
+            "curl",
+            &format!(
+                "{} has no SMTP support: {}",
+                peer.program.display(),
+                out.stdout_text().lines().next().unwrap_or_default()
+            ),
+        ),
+        Err(e) => skip("curl", &format!("{}: {e}", peer.program.display())),
+    }
+}
+
+/// Whether `curl --version` lists the `smtp` protocol.
+fn speaks_smtp(version: &str) -> bool {
+    version
+        .lines()
+        .filter_map(|l| l.strip_prefix("Protocols:"))
+        .any(|protocols| protocols.split_whitespace().any(|p| p == "smtp"))
+}
+
+/// `openssl` (to make test certificates for peers): `$OPENSSL` or `PATH`.
+pub fn openssl() -> Option<Peer> {
+    match find_program("openssl", "OPENSSL", &[]) {
+        Ok(program) => Some(Peer {
+            name: "openssl",
+            program,
+            lib_dir: None,
+        }),
+        Err(reason) => skip("openssl", &reason),
     }
 }
 
@@ -649,13 +697,12 @@ mod tests {
         let (Some(python), Some(swaks)) = (aiosmtpd_python(), swaks()) else {
             return;
         };
-        let Ok(openssl) = find_program("openssl", "OPENSSL", &[]) else {
-            eprintln!("SKIP: openssl not found, cannot make a test certificate");
+        let Some(openssl) = openssl() else {
             return;
         };
         let certs = ScratchDir::new("certs").unwrap();
         let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-        let mut make_cert = Command::new(openssl);
+        let mut make_cert = openssl.command();
         make_cert
             .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
             .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
@@ -695,6 +742,15 @@ mod tests {
         let saved = saved_messages(&server).unwrap();
         assert_eq!(saved.len(), 1);
         assert!(saved[0].envelope_json.contains("\"tls\": true"));
+    }
+
+    #[test]
+    fn curl_speaks_smtp_when_its_protocols_say_so() {
+        let version = "curl 7.88.1 (x86_64-pc-linux-gnu) libcurl/7.88.1\n\
+                       Protocols: dict file ftp http https imap smtp smtps telnet\n";
+        assert!(speaks_smtp(version));
+        assert!(!speaks_smtp("curl 8\nProtocols: http https smtps\n"));
+        assert!(!speaks_smtp("curl 8 smtp\nFeatures: smtp\n"));
     }
 
     #[test]

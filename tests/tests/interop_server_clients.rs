@@ -4,28 +4,29 @@
 //! client (bounded by `timeout`), then checks what the client reported *and*
 //! what the server delivered, byte for byte.
 //!
-//! Peers that may be absent (`swaks`, `smtp-source`) are found on `PATH` or
-//! through an environment variable; when absent the test prints why and
-//! passes without running.
+//! Peers that may be absent (`swaks`, `curl`, `smtp-source`) are found by
+//! [`smtp_tests::peers`] (an environment variable, `.ci/install-peers`'
+//! copy, or `PATH`); when one is absent the test prints why and passes
+//! without running — unless `SMTP_PEERS_REQUIRED=1` (CI), when it fails.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use smtp_proto::Protocol;
 use smtp_proto::server::CloseReason;
-use smtp_tests::std_server::{Policy, TestServer};
+use smtp_tests::peers::{self, Peer};
+use smtp_tests::std_server::{Options, TestServer};
 
 const USER: &str = "alice";
 /// ASCII: smtplib encodes credentials as ASCII.
 const PASS: &str = "s3cret pass:word";
 
-fn auth_policy() -> Policy {
-    Policy {
+fn auth_policy() -> Options {
+    Options {
         credentials: Some((USER.to_owned(), PASS.to_owned())),
-        ..Policy::default()
+        ..Options::default()
     }
 }
 
@@ -65,7 +66,7 @@ fn py(body: &str) -> String {
 
 #[test]
 fn smtplib_ehlo_features_and_send_message_to_several_recipients() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -119,9 +120,9 @@ print(s.quit())
 
 #[test]
 fn smtplib_refused_recipient_is_partial_success() {
-    let server = TestServer::start(Policy {
+    let server = TestServer::start(Options {
         refuse_rcpt: vec!["<nobody@example.net>".to_owned()],
-        ..Policy::default()
+        ..Options::default()
     });
     let out = python(
         &server,
@@ -209,7 +210,7 @@ s.quit()
 
 #[test]
 fn smtplib_smtputf8_addresses() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -239,7 +240,7 @@ s.quit()
 
 #[test]
 fn smtplib_dot_lines_are_unstuffed_byte_exact() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let body: &[u8] =
         b"Subject: dots\r\n\r\n.\r\n..\r\n.leading dot\r\n..two\r\nmid.dle\r\n. \r\n.\r\nend\r\n";
     let out = python(
@@ -274,7 +275,7 @@ fn py_bytes(b: &[u8]) -> String {
 
 #[test]
 fn smtplib_one_megabyte_message() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -301,7 +302,7 @@ s.quit()
 
 #[test]
 fn smtplib_rset_and_second_message_on_one_connection() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -329,9 +330,9 @@ s.quit()
 
 #[test]
 fn smtplib_noop_vrfy_expn_help_quit() {
-    let server = TestServer::start(Policy {
+    let server = TestServer::start(Options {
         vrfy_known: Some("postmaster".to_owned()),
-        ..Policy::default()
+        ..Options::default()
     });
     let out = python(
         &server,
@@ -364,7 +365,7 @@ print('quit', s.quit())
 
 #[test]
 fn smtplib_helo_only_client() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -382,7 +383,7 @@ print(s.quit())
 
 #[test]
 fn smtplib_size_limit_declared_and_undeclared() {
-    let policy = Policy::default();
+    let policy = Options::default();
     let mut config = TestServer::config(&policy);
     config.max_message_size = Some(10_000);
     let server = TestServer::start_with(config, policy);
@@ -450,7 +451,7 @@ s.quit()
 
 #[test]
 fn smtplib_send_message_with_utf8_headers_uses_smtputf8() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -483,7 +484,7 @@ s.quit()
 
 #[test]
 fn smtplib_empty_message() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -500,40 +501,38 @@ s.quit()
 
 // ----- swaks ---------------------------------------------------------------
 
-fn swaks() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("SWAKS") {
-        return Some(PathBuf::from(p));
+/// Runs a peer's command to its end, killed after `secs` seconds.
+fn bounded(cmd: &mut Command, secs: u64) -> Output {
+    let out = peers::run_bounded(cmd, Duration::from_secs(secs)).expect("peer runs");
+    Output {
+        status: out.status,
+        stdout: out.stdout,
+        stderr: out.stderr,
     }
-    find_on_path("swaks")
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 fn run_swaks(server: &TestServer, args: &[&str]) -> Option<String> {
-    let Some(swaks) = swaks() else {
-        eprintln!("skipped: swaks not found (set SWAKS or `apt-get install -y swaks`)");
-        return None;
-    };
-    let out = Command::new("timeout")
-        .arg("30")
-        .arg(swaks)
-        .args(["--server", &format!("127.0.0.1:{}", server.port())])
-        .args(["--helo", "client.example", "--timeout", "10"])
-        .args(["--from", "sender@example.org", "--to", "rcpt@example.net"])
-        .args(args)
-        .output()
-        .expect("swaks runs");
+    let swaks = peers::swaks()?;
+    let out = bounded(
+        swaks_command(&swaks, server)
+            .args(["--helo", "client.example", "--timeout", "10"])
+            .args(["--from", "sender@example.org", "--to", "rcpt@example.net"])
+            .args(args),
+        30,
+    );
     check(&out, "swaks");
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+fn swaks_command(swaks: &Peer, server: &TestServer) -> Command {
+    let mut cmd = swaks.command();
+    cmd.args(["--server", &format!("127.0.0.1:{}", server.port())]);
+    cmd
+}
+
 #[test]
 fn swaks_plain_send() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let Some(out) = run_swaks(&server, &["--body", "plain body"]) else {
         return;
     };
@@ -554,9 +553,9 @@ fn swaks_plain_send() {
 
 #[test]
 fn swaks_pipeline() {
-    let server = TestServer::start(Policy {
+    let server = TestServer::start(Options {
         refuse_rcpt: vec!["<bad@example.net>".to_owned()],
-        ..Policy::default()
+        ..Options::default()
     });
     let Some(out) = run_swaks(
         &server,
@@ -605,15 +604,14 @@ fn swaks_auth_plain_and_login() {
         );
     }
     // A wrong password: swaks exits non-zero, the server counts a failure.
-    let out = Command::new("timeout")
-        .arg("30")
-        .arg(swaks().expect("found above"))
-        .args(["--server", &format!("127.0.0.1:{}", server.port())])
-        .args(["--from", "a@example.org", "--to", "b@example.net"])
-        .args(["--auth", "LOGIN", "--auth-user", USER])
-        .args(["--auth-password", "wrong", "--timeout", "10"])
-        .output()
-        .expect("swaks runs");
+    let swaks = peers::swaks().expect("found above");
+    let out = bounded(
+        swaks_command(&swaks, &server)
+            .args(["--from", "a@example.org", "--to", "b@example.net"])
+            .args(["--auth", "LOGIN", "--auth-user", USER])
+            .args(["--auth-password", "wrong", "--timeout", "10"]),
+        30,
+    );
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("<** 535 5.7.8"),
@@ -631,7 +629,7 @@ fn swaks_auth_plain_and_login() {
 
 #[test]
 fn swaks_body_with_dots() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let body = "first\n.\n..\n.dot\nlast .\n.";
     let Some(out) = run_swaks(&server, &["--body", body, "--add-header", "X-Test: dots"]) else {
         return;
@@ -650,33 +648,24 @@ fn swaks_body_with_dots() {
 
 /// Runs curl's SMTP client with `args`, uploading `body` from a temp file.
 /// Returns (success, stdout+stderr) or `None` when curl or its SMTP support
-/// is absent.
+/// is absent (see [`peers::curl`]).
 fn run_curl(server: &TestServer, name: &str, body: &[u8], args: &[&str]) -> Option<(bool, String)> {
-    let Some(curl) = find_on_path("curl") else {
-        eprintln!("skipped: curl not found");
-        return None;
-    };
-    let version = Command::new(&curl).arg("--version").output().ok()?;
-    if !String::from_utf8_lossy(&version.stdout).contains(" smtp") {
-        eprintln!("skipped: curl without SMTP support");
-        return None;
-    }
+    let curl = peers::curl()?;
     let file = std::env::temp_dir().join(format!(
         "interop-curl-{}-{name}-{}.eml",
         std::process::id(),
         server.port()
     ));
     std::fs::write(&file, body).expect("write temp file");
-    let out = Command::new("timeout")
-        .arg("30")
-        .arg(curl)
-        .args(["-sS", "-v", "--max-time", "10"])
-        .arg(format!("smtp://127.0.0.1:{}/client.example", server.port()))
-        .arg("--upload-file")
-        .arg(&file)
-        .args(args)
-        .output()
-        .expect("curl runs");
+    let out = bounded(
+        curl.command()
+            .args(["-sS", "-v", "--max-time", "10"])
+            .arg(format!("smtp://127.0.0.1:{}/client.example", server.port()))
+            .arg("--upload-file")
+            .arg(&file)
+            .args(args),
+        30,
+    );
     let _ = std::fs::remove_file(&file);
     let text = format!(
         "{}{}",
@@ -688,7 +677,7 @@ fn run_curl(server: &TestServer, name: &str, body: &[u8], args: &[&str]) -> Opti
 
 #[test]
 fn curl_send_to_several_recipients_with_dots() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let body = b"Subject: curl\r\n\r\n.\r\n..\r\n.x\r\nend\r\n";
     let Some((ok, out)) = run_curl(
         &server,
@@ -718,7 +707,7 @@ fn curl_lf_only_file_is_refused_unless_converted() {
     // curl sends an upload as is: a file with LF line endings puts bare
     // LFs into DATA. The strict default refuses that message (550 5.5.2)
     // at its real end; `--crlf` makes curl send CRLF and it is accepted.
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let body = b"Subject: lf\n\nline one\n.dot\n";
     let args = [
         "--mail-from",
@@ -806,9 +795,9 @@ fn curl_auth_plain_and_login_and_mail_auth() {
 
 #[test]
 fn curl_refused_recipient_with_allowfails() {
-    let server = TestServer::start(Policy {
+    let server = TestServer::start(Options {
         refuse_rcpt: vec!["<bad@example.net>".to_owned()],
-        ..Policy::default()
+        ..Options::default()
     });
     let Some((ok, out)) = run_curl(
         &server,
@@ -832,49 +821,22 @@ fn curl_refused_recipient_with_allowfails() {
 
 // ----- Postfix smtp-source ---------------------------------------------------
 
-/// `smtp-source` and the directory of its shared libraries: `SMTP_SOURCE`
-/// and `POSTFIX_LIB` (or the kit's `PFX_LIB`), else the kit's default
-/// location `$TMPDIR/smtp-bench/pfx`, else `PATH`.
-fn smtp_source() -> Option<(PathBuf, Option<PathBuf>)> {
-    let lib = std::env::var_os("POSTFIX_LIB")
-        .or_else(|| std::env::var_os("PFX_LIB"))
-        .map(PathBuf::from);
-    if let Some(p) = std::env::var_os("SMTP_SOURCE") {
-        return Some((PathBuf::from(p), lib));
-    }
-    let scratch = std::env::var_os("BENCH_SCRATCH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("smtp-bench"));
-    let pfx = scratch.join("pfx");
-    let kit = pfx.join("usr/sbin/smtp-source");
-    if kit.is_file() {
-        return Some((kit, lib.or_else(|| Some(pfx.join("usr/lib/postfix")))));
-    }
-    find_on_path("smtp-source").map(|p| (p, lib))
-}
-
 fn run_smtp_source(server: &TestServer, args: &[&str]) -> Option<()> {
-    let Some((bin, lib)) = smtp_source() else {
-        eprintln!(
-            "skipped: smtp-source not found (set SMTP_SOURCE and POSTFIX_LIB, \
-             or run ../shared/tools/scripts/fetch-postfix-tools.sh)"
-        );
-        return None;
-    };
-    let mut cmd = Command::new("timeout");
-    cmd.arg("60").arg(&bin).args(args);
-    cmd.arg(format!("127.0.0.1:{}", server.port()));
-    if let Some(lib) = lib {
-        cmd.env("LD_LIBRARY_PATH", lib);
-    }
-    let out = cmd.output().expect("smtp-source runs");
+    let source = peers::smtp_source()?;
+    let out = bounded(
+        source
+            .command()
+            .args(args)
+            .arg(format!("127.0.0.1:{}", server.port())),
+        60,
+    );
     check(&out, "smtp-source");
     Some(())
 }
 
 #[test]
 fn postfix_smtp_source_fifty_messages_over_five_sessions() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let started = Instant::now();
     if run_smtp_source(
         &server,
@@ -913,7 +875,7 @@ fn postfix_smtp_source_fifty_messages_over_five_sessions() {
 
 #[test]
 fn postfix_smtp_source_ehlo_and_several_recipients() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     // -r 3: three recipients per message (numbered), new connection per
     // message (no -d), explicit sender and recipient.
     if run_smtp_source(
@@ -950,7 +912,7 @@ fn postfix_smtp_source_ehlo_and_several_recipients() {
 
 #[test]
 fn postfix_smtp_source_lmtp() {
-    let policy = Policy::default();
+    let policy = Options::default();
     let mut config = TestServer::config(&policy);
     config.protocol = Protocol::Lmtp;
     let server = TestServer::start_with(config, policy);
@@ -982,9 +944,9 @@ fn postfix_smtp_source_lmtp() {
 
 #[test]
 fn swaks_lmtp_one_reply_per_recipient() {
-    let policy = Policy {
+    let policy = Options {
         refuse_rcpt: vec!["<bad@example.net>".to_owned()],
-        ..Policy::default()
+        ..Options::default()
     };
     let mut config = TestServer::config(&policy);
     config.protocol = Protocol::Lmtp;
@@ -1047,9 +1009,9 @@ fn raw_session(server: &TestServer, chunks: &[&[u8]]) -> String {
 
 #[test]
 fn raw_pipelined_batch_in_one_write_is_answered_in_order() {
-    let server = TestServer::start(Policy {
+    let server = TestServer::start(Options {
         refuse_rcpt: vec!["<bad@example.net>".to_owned()],
-        ..Policy::default()
+        ..Options::default()
     });
     let got = raw_session(
         &server,
@@ -1076,7 +1038,7 @@ RCPT TO:<ok@example.net>\r\nDATA\r\n",
 fn raw_everything_in_one_write_including_body_and_quit() {
     // A "blast" client that does not wait for 354: RFC 2920 §3.1 says it
     // must, but a server that reads in order loses nothing.
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let got = raw_session(
         &server,
         &[b"HELO raw\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nDATA\r\nbounce\r\n.\r\nQUIT\r\n"],
@@ -1094,7 +1056,7 @@ fn raw_everything_in_one_write_including_body_and_quit() {
 
 #[test]
 fn raw_starttls_not_configured_is_refused_cleanly() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let got = raw_session(
         &server,
         &[
@@ -1116,7 +1078,7 @@ fn raw_starttls_not_configured_is_refused_cleanly() {
 
 #[test]
 fn raw_client_vanishing_mid_data_delivers_nothing() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     {
         let mut stream = TcpStream::connect(server.addr()).expect("connect");
         stream
@@ -1146,7 +1108,7 @@ fn raw_smuggling_attempt_is_one_refused_message() {
     // CVE-2023-51764 style: a bare-LF "end of data" followed by a smuggled
     // transaction, then the real end. The whole thing is one message, and
     // the bare LF gets it refused.
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let got = raw_session(
         &server,
         &[
@@ -1163,7 +1125,7 @@ fn raw_smuggling_attempt_is_one_refused_message() {
 
 #[test]
 fn raw_idle_client_times_out_with_421() {
-    let policy = Policy::default();
+    let policy = Options::default();
     let mut config = TestServer::config(&policy);
     config.timeouts.command = Duration::from_millis(1500);
     let server = TestServer::start_with(config, policy);
@@ -1180,7 +1142,7 @@ fn raw_idle_client_times_out_with_421() {
 
 #[test]
 fn raw_error_limits_delay_then_close() {
-    let policy = Policy::default();
+    let policy = Options::default();
     let mut config = TestServer::config(&policy);
     config.errors.soft = 2;
     config.errors.hard = 5;
@@ -1216,7 +1178,7 @@ fn raw_error_limits_delay_then_close() {
 fn raw_lenient_but_valid_greetings_and_paths() {
     // What real clients send that is legal or harmless: a bare host name,
     // an address literal, lowercase verbs, a space after the colon.
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let got = raw_session(
         &server,
         &[b"ehlo my-pc\r\nhelo [127.0.0.1]\r\nmail from: <a@b.example>\r\nrcpt to:<Postmaster>\r\ndata\r\n.\r\nquit\r\n"],

@@ -20,9 +20,12 @@
 //! - [`Output::Wait`]: nothing more until new input, a write becoming
 //!   possible, or the deadline passes (then call `handle_timeout(now)`).
 //!
-//! Outputs are level-triggered: polling again without new input returns the
-//! same pending transmit or the same wait, so a transport that loses track
-//! can always ask again.
+//! Events and `StartTls` are handed out once each: an event not acted on is
+//! gone, so a transport hands every one on before it polls again. Transmits
+//! and waits are not consumed: polling again without new input or a write
+//! returns the same pending bytes (until `advance_transmit`) or the same
+//! deadline, so a transport that stopped at a full socket simply asks again
+//! when it is writable.
 
 use std::time::Instant;
 

@@ -4,10 +4,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use smtp_proto::Secret;
 use smtp_proto::address::{Domain, ForwardPath, Host, LocalPart, Mailbox, ReversePath};
 use smtp_proto::command::{
-    Argument, Body, Command, MailParameters, Notify, NotifyOn, RcptParameters, Ret,
+    Argument, Body, Command, InitialResponse, MailParameters, Notify, NotifyOn, RcptParameters, Ret,
 };
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::xtext::XText;
@@ -135,7 +134,7 @@ fn build(shape: &Shape) -> Option<Command<'_>> {
         },
         Shape::Auth(m, ir) => Command::Auth {
             mechanism: Mechanism::new(m).ok()?,
-            initial_response: ir.clone().map(Secret::new),
+            initial_response: ir.as_deref().map(InitialResponse::new),
         },
         Shape::Bdat(n, last) => Command::Bdat {
             size: *n,

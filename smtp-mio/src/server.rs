@@ -1177,7 +1177,11 @@ fn dispatch<S: Session>(
         Event::Auth {
             mechanism,
             initial_response,
-        } => session.auth(&mechanism, initial_response, next(questions)),
+        } => session.auth(
+            &mechanism,
+            initial_response.map(|ir| ir.decode()),
+            next(questions),
+        ),
         Event::AuthResponse(response) => session.auth_response(response, next(questions)),
         Event::AuthPlain {
             authzid,

@@ -478,13 +478,18 @@ pub enum AddressLiteral<'a> {
     Ipv4(Ipv4Addr),
     /// `[IPv6:2001:db8::1]`
     Ipv6(Ipv6Addr),
-    /// `[tag:content]` with a standardized tag other than `IPv6`.
-    General {
-        /// The `Standardized-tag`.
-        tag: Cow<'a, str>,
-        /// The content after the colon (`1*dcontent`).
-        content: Cow<'a, str>,
-    },
+    /// `[tag:content]` with a standardized tag other than `IPv6`; boxed,
+    /// as it is rare and would double the size of every [`Host`].
+    General(Box<GeneralLiteral<'a>>),
+}
+
+/// A general address literal `[tag:content]` (RFC 5321 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GeneralLiteral<'a> {
+    /// The `Standardized-tag`.
+    pub tag: Cow<'a, str>,
+    /// The content after the colon (`1*dcontent`).
+    pub content: Cow<'a, str>,
 }
 
 impl<'a> AddressLiteral<'a> {
@@ -504,10 +509,10 @@ impl<'a> AddressLiteral<'a> {
         {
             return Err(AddressError::InvalidAddressLiteral);
         }
-        Ok(Self::General {
+        Ok(Self::General(Box::new(GeneralLiteral {
             tag: Cow::Borrowed(tag),
             content: Cow::Borrowed(content),
-        })
+        })))
     }
 
     /// Appends the wire form.
@@ -520,7 +525,7 @@ impl<'a> AddressLiteral<'a> {
         match self {
             Self::Ipv4(a) => write!(w, "[{a}]"),
             Self::Ipv6(a) => write!(w, "[IPv6:{a}]"),
-            Self::General { tag, content } => write!(w, "[{tag}:{content}]"),
+            Self::General(g) => write!(w, "[{}:{}]", g.tag, g.content),
         }
     }
 
@@ -529,10 +534,10 @@ impl<'a> AddressLiteral<'a> {
         match self {
             Self::Ipv4(a) => AddressLiteral::Ipv4(a),
             Self::Ipv6(a) => AddressLiteral::Ipv6(a),
-            Self::General { tag, content } => AddressLiteral::General {
-                tag: Cow::Owned(tag.into_owned()),
-                content: Cow::Owned(content.into_owned()),
-            },
+            Self::General(g) => AddressLiteral::General(Box::new(GeneralLiteral {
+                tag: Cow::Owned(g.tag.into_owned()),
+                content: Cow::Owned(g.content.into_owned()),
+            })),
         }
     }
 }
@@ -567,10 +572,10 @@ pub(crate) fn address_literal(i: &str) -> PRes<'_, AddressLiteral<'_>> {
             Ipv6Addr::from_str(content).ok().map(AddressLiteral::Ipv6)
         }
         Some((tag, content)) if is_ldh_str(tag) && !content.is_empty() => {
-            Some(AddressLiteral::General {
+            Some(AddressLiteral::General(Box::new(GeneralLiteral {
                 tag: Cow::Borrowed(tag),
                 content: Cow::Borrowed(content),
-            })
+            })))
         }
         Some(_) => None,
     };
@@ -1001,8 +1006,101 @@ fn adl(i: &str) -> PRes<'_, &str> {
     recognize((at_domain(), many0_count((char(','), at_domain())))).parse(i)
 }
 
+/// The common shape of a path, `<dot-string@domain>` in ASCII, checked in
+/// one pass over its bytes: returns the wire length of the path (brackets
+/// included) and the index of the `@`.
+///
+/// `None` for anything else (a quoted local part, a source route, an address
+/// literal, UTF-8, a limit exceeded, a syntax error): [`path`] then runs the
+/// general parser, which accepts or refuses it with the precise error. Both
+/// use the same byte tables, so whatever this accepts, the general parser
+/// accepts identically.
+#[inline]
+fn simple_path(b: &[u8]) -> Option<(usize, usize)> {
+    if b.first() != Some(&b'<') {
+        return None;
+    }
+    // Local part: atoms of `atext` separated by single dots.
+    let mut p = 1;
+    let mut atom_start = p;
+    let at = loop {
+        let c = *b.get(p)?;
+        if ATEXT[usize::from(c)] {
+            p += 1;
+            continue;
+        }
+        if p == atom_start {
+            return None;
+        }
+        match c {
+            b'.' => {
+                p += 1;
+                atom_start = p;
+            }
+            b'@' => break p,
+            _ => return None,
+        }
+    };
+    if at - 1 > MAX_LOCAL_PART_LEN {
+        return None;
+    }
+    // Domain: labels of `LABEL` bytes, neither starting nor ending with `-`.
+    p += 1;
+    let mut label_start = p;
+    loop {
+        let c = *b.get(p)?;
+        if LABEL[usize::from(c)] {
+            p += 1;
+            continue;
+        }
+        let label = b.get(label_start..p)?;
+        if matches!(label, [] | [b'-', ..] | [.., b'-']) || label.len() > MAX_LABEL_LEN {
+            return None;
+        }
+        match c {
+            b'.' => {
+                p += 1;
+                label_start = p;
+            }
+            b'>' => break,
+            _ => return None,
+        }
+    }
+    let wire_len = p + 1;
+    if p - at - 1 > MAX_DOMAIN_LEN || wire_len > MAX_PATH_LEN {
+        return None;
+    }
+    Some((wire_len, at))
+}
+
 /// `Path = "<" [ A-d-l ":" ] Mailbox ">"`; the source route is dropped.
 fn path(i: &str) -> PRes<'_, Mailbox<'_>> {
+    if let Some(v) = simple_mailbox_path(i) {
+        return Ok(v);
+    }
+    path_general(i)
+}
+
+/// A path of the common shape (see [`simple_path`]) as the rest of the
+/// input and its mailbox; `None` for any other input. Inlined into the
+/// command parser, so the mailbox is built where it is used (a result
+/// passed back through the general parser's layers was copied field by
+/// field and read back whole, stalling on the store buffer).
+#[inline(always)]
+pub(crate) fn simple_mailbox_path(i: &str) -> Option<(&str, Mailbox<'_>)> {
+    let (len, at) = simple_path(i.as_bytes())?;
+    // `at` and `len - 1` index ASCII bytes (`@`, `>`): char boundaries.
+    let (local, domain, rest) = (i.get(1..at)?, i.get(at + 1..len - 1)?, i.get(len..)?);
+    let mb = Mailbox {
+        local_part: LocalPart(Cow::Borrowed(local)),
+        host: Host::Domain(Domain(Cow::Borrowed(domain))),
+    };
+    Some((rest, mb))
+}
+
+/// [`path`] for every shape: source routes, quoted local parts, address
+/// literals, UTF-8, and the precise error for what is not a path.
+fn path_general(i: &str) -> PRes<'_, Mailbox<'_>> {
     let Some(rest) = i.strip_prefix('<') else {
         return syntax(i);
     };
@@ -1248,6 +1346,18 @@ mod tests {
         #[test]
         fn dot_string_fast_path_matches_nom(s in ascii_input()) {
             prop_assert_eq!(outcome(dot_string(&s)), outcome(dot_string_utf8(&s)));
+        }
+
+        #[test]
+        fn simple_path_matches_general(s in ascii_input()) {
+            let wire = format!("<{s}> x");
+            if let Some((len, at)) = simple_path(wire.as_bytes()) {
+                let general = path_general(&wire);
+                prop_assert_eq!(
+                    outcome(general),
+                    Ok((&wire[len..], format!("{}@{}", &wire[1..at], &wire[at + 1..len - 1])))
+                );
+            }
         }
 
         #[test]

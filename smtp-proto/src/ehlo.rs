@@ -40,26 +40,6 @@
 //! - **SIZE**: `SIZE` without a number and `SIZE 0` both mean the server
 //!   announces no fixed limit (RFC 1870 §4). [`Extension::Size`] keeps what was
 //!   written (`None`, `Some(0)`), [`Extensions::max_size`] interprets it.
-//!
-//! # Performance
-//!
-//! Measured on the `replies` workload of `cargo bench -p smtp-tests --bench
-//! codec` (eight replies, one of them a 12-line EHLO reply parsed into its
-//! extension set; speedup = Stalwart's time / ours) and, for changes too
-//! small for that noisy ratio, in instructions with `valgrind
-//! --tool=callgrind` on a driver parsing the same replies 2 000 times. The
-//! EHLO reply is where the gap to Stalwart is: it costs us about twice the
-//! instructions (Stalwart keeps a capability bit set and the AUTH
-//! mechanisms as bits; this set keeps typed entries, unknown keywords and
-//! ignored lines), while single-line replies cost us fewer.
-//!
-//! - One pass per line for the keyword; keywords matched as one 128-bit
-//!   word; repeats checked with a bit mask.
-//! - The keyword is delimited by a scan over a 256-entry byte table, then
-//!   its first 19 bytes are upper-cased in a separate fixed-length loop,
-//!   instead of one loop classifying, upper-casing and bounds-checking each
-//!   byte: EHLO reply 19.8 M → 18.6 M instructions (−6 %), all eight
-//!   replies 30.0 M → 28.8 M (−4 %).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -335,86 +315,205 @@ impl Kind {
         }
     }
 
+    /// The extension of a keyword that takes no parameters.
+    #[inline]
+    fn flag(self) -> Option<Extension<'static>> {
+        Some(match self {
+            Self::Pipelining => Extension::Pipelining,
+            Self::EightBitMime => Extension::EightBitMime,
+            Self::BinaryMime => Extension::BinaryMime,
+            Self::Chunking => Extension::Chunking,
+            Self::SmtpUtf8 => Extension::SmtpUtf8,
+            Self::Dsn => Extension::Dsn,
+            Self::EnhancedStatusCodes => Extension::EnhancedStatusCodes,
+            Self::StartTls => Extension::StartTls,
+            Self::RequireTls => Extension::RequireTls,
+            Self::Vrfy => Extension::Vrfy,
+            Self::Etrn => Extension::Etrn,
+            Self::Help => Extension::Help,
+            Self::Size
+            | Self::Auth
+            | Self::MtPriority
+            | Self::DeliverBy
+            | Self::FutureRelease
+            | Self::Limits => return None,
+        })
+    }
+
     /// The typed extension a keyword names, ignoring case.
     fn of(keyword: &str) -> Option<Self> {
         let b = keyword.as_bytes();
-        if b.len() > KIND_MAX_LEN {
+        if b.len() > KIND_MAX_LEN || !b.iter().all(|&c| KEYWORD_BYTE[usize::from(c)]) {
             return None;
         }
-        let mut upper = [0u8; KIND_MAX_LEN];
-        for (d, s) in upper.iter_mut().zip(b) {
-            *d = s.to_ascii_uppercase();
-        }
-        Self::of_upper(&upper, b.len())
+        Self::of_keyword(b)
     }
 
-    /// The typed extension of a keyword of `len` bytes whose first bytes (up
-    /// to [`KIND_MAX_LEN`]) are in `upper`, upper-cased and padded with
-    /// zeros.
+    /// The typed extension of an `ehlo-keyword` (letters, digits and `-`
+    /// only, which the caller has checked), ignoring case.
     ///
-    /// Called for every EHLO line: the first 16 bytes are matched as one
-    /// 128-bit word against the known keywords (the zero padding tells
-    /// lengths apart), so there is no per-candidate comparison; the length,
-    /// and for the one keyword longer than 16 bytes its tail, are checked
-    /// afterwards.
-    fn of_upper(upper: &[u8; KIND_MAX_LEN], len: usize) -> Option<Self> {
-        const fn word(s: &str) -> u128 {
-            let b = s.as_bytes();
-            let mut w = [0u8; 16];
-            let mut i = 0;
-            while i < b.len() && i < 16 {
-                w[i] = b[i];
-                i += 1;
-            }
-            u128::from_le_bytes(w)
+    /// Called for every EHLO line: the first 16 bytes are loaded as one
+    /// 128-bit word and upper-cased in it (in these bytes only letters have
+    /// bit 6 set, so clearing bit 5 where bit 6 is set upper-cases letters
+    /// and leaves digits and `-` alone), then matched against the known
+    /// keywords as whole words (the zero padding tells lengths apart); the
+    /// length, and for the one keyword longer than 16 bytes its tail, are
+    /// checked afterwards.
+    #[inline]
+    fn of_keyword(keyword: &[u8]) -> Option<Self> {
+        if keyword.len() > KIND_MAX_LEN {
+            return None;
         }
-        const DSN: u128 = word("DSN");
-        const SIZE: u128 = word("SIZE");
-        const AUTH: u128 = word("AUTH");
-        const VRFY: u128 = word("VRFY");
-        const ETRN: u128 = word("ETRN");
-        const HELP: u128 = word("HELP");
-        const LIMITS: u128 = word("LIMITS");
-        const EIGHTBITMIME: u128 = word("8BITMIME");
-        const CHUNKING: u128 = word("CHUNKING");
-        const SMTPUTF8: u128 = word("SMTPUTF8");
-        const STARTTLS: u128 = word("STARTTLS");
-        const DELIVERBY: u128 = word("DELIVERBY");
-        const PIPELINING: u128 = word("PIPELINING");
-        const BINARYMIME: u128 = word("BINARYMIME");
-        const REQUIRETLS: u128 = word("REQUIRETLS");
-        const MT_PRIORITY: u128 = word("MT-PRIORITY");
-        const FUTURERELEASE: u128 = word("FUTURERELEASE");
-        const ENHANCEDSTATUSCODES: u128 = word("ENHANCEDSTATUSCODES");
-        let (head, tail) = upper.split_first_chunk::<16>()?;
-        let kind = match u128::from_le_bytes(*head) {
-            DSN => Self::Dsn,
-            SIZE => Self::Size,
-            AUTH => Self::Auth,
-            VRFY => Self::Vrfy,
-            ETRN => Self::Etrn,
-            HELP => Self::Help,
-            LIMITS => Self::Limits,
-            EIGHTBITMIME => Self::EightBitMime,
-            CHUNKING => Self::Chunking,
-            SMTPUTF8 => Self::SmtpUtf8,
-            STARTTLS => Self::StartTls,
-            DELIVERBY => Self::DeliverBy,
-            PIPELINING => Self::Pipelining,
-            BINARYMIME => Self::BinaryMime,
-            REQUIRETLS => Self::RequireTls,
-            MT_PRIORITY => Self::MtPriority,
-            FUTURERELEASE => Self::FutureRelease,
-            ENHANCEDSTATUSCODES => Self::EnhancedStatusCodes,
-            _ => return None,
-        };
-        // Equal first 16 bytes; the length rules out a longer keyword (or
-        // one padded with NULs), and only ENHANCEDSTATUSCODES has a tail.
+        let kind = Self::of_folded(fold16(first16(keyword)))?;
+        // Equal first 16 bytes; the length rules out a longer keyword, and
+        // only ENHANCEDSTATUSCODES has a tail.
         let known = kind.keyword().as_bytes();
+        let tail = keyword.get(16..).unwrap_or_default();
         let known_tail = known.get(16..).unwrap_or_default();
-        (len == known.len() && tail.get(..known_tail.len()) == Some(known_tail)).then_some(kind)
+        (keyword.len() == known.len() && tail.eq_ignore_ascii_case(known_tail)).then_some(kind)
+    }
+
+    /// The known keyword whose first 16 bytes, upper case and zero padded,
+    /// are `w`: one multiplicative hash into a 32-slot table built at
+    /// compile time (collision-free for the known keywords, checked when
+    /// the table is built), then one comparison.
+    #[inline]
+    fn of_folded(w: u128) -> Option<Self> {
+        let (word, kind) = KIND_TABLE[kind_slot(w)];
+        if word == w { kind } else { None }
+    }
+
+    /// The known keyword that opens `line` (after any leading spaces),
+    /// found without a byte-by-byte scan: the first 16 bytes are loaded as
+    /// one word, the keyword's end is the first space (or `=`) in it, and
+    /// the folded keyword is matched whole. A folded byte equals a letter
+    /// only if it was that letter in either case, and a digit or `-` only
+    /// if it was that byte, so a match proves the keyword well-formed.
+    ///
+    /// `None` for anything else (an unknown keyword, one of 16 bytes or
+    /// more, `AUTH=`): the caller then scans the line byte by byte.
+    #[inline]
+    fn opening(line: &[u8]) -> Option<(usize, Self)> {
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        const SP: u64 = u64::from_ne_bytes([b' '; 8]);
+        const EQ: u64 = u64::from_ne_bytes([b'='; 8]);
+        // The high bit of each zero byte; the lowest one is exact.
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let delims = |x: u64| zero(x ^ SP) | zero(x ^ EQ);
+        let head = first16(line);
+        let (lo, hi) = (head as u64, (head >> 64) as u64);
+        let end = match (delims(lo), delims(hi)) {
+            (d, _) if d != 0 => d.trailing_zeros() as usize / 8,
+            (_, d) if d != 0 => 8 + d.trailing_zeros() as usize / 8,
+            _ => 16,
+        }
+        .min(line.len());
+        if end == 0 || end >= 16 || line.get(end).is_some_and(|&c| c != b' ') {
+            return None;
+        }
+        let keyword = head & ((1u128 << (8 * end)) - 1);
+        let kind = Self::of_folded(fold16(keyword))?;
+        (kind.keyword().len() == end).then_some((end, kind))
     }
 }
+
+/// Upper-cases the letters of a word of keyword bytes: in letters, digits
+/// and `-` only letters have bit 6 set, so clearing bit 5 where bit 6 is set
+/// upper-cases letters and leaves digits and `-` alone.
+#[inline(always)]
+fn fold16(w: u128) -> u128 {
+    const BIT6: u128 = u128::from_ne_bytes([0x40; 16]);
+    w & !((w & BIT6) >> 1)
+}
+
+/// The first 16 bytes of `b` as a little-endian word, zero padded, loaded
+/// straight from `b` (two overlapping loads where it is shorter), never
+/// through a buffer on the stack, whose byte stores would stall the wide
+/// load that follows.
+#[inline(always)]
+fn first16(b: &[u8]) -> u128 {
+    fn load<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+        let mut out = [0; N];
+        if let Some(src) = b.get(at..at + N) {
+            out.copy_from_slice(src);
+        }
+        out
+    }
+    let len = b.len();
+    if len >= 16 {
+        u128::from_le_bytes(load(b, 0))
+    } else if len >= 8 {
+        let lo = u64::from_le_bytes(load(b, 0));
+        // Bytes `len - 8 .. len`, shifted so that byte 8 lands at the bottom.
+        let hi = u64::from_le_bytes(load(b, len - 8))
+            .checked_shr(8 * (16 - len) as u32)
+            .unwrap_or(0);
+        u128::from(lo) | u128::from(hi) << 64
+    } else if len >= 4 {
+        let lo = u32::from_le_bytes(load(b, 0));
+        let hi = u32::from_le_bytes(load(b, len - 4))
+            .checked_shr(8 * (8 - len) as u32)
+            .unwrap_or(0);
+        u128::from(lo) | u128::from(hi) << 32
+    } else {
+        b.iter().rev().fold(0u128, |w, &c| w << 8 | u128::from(c))
+    }
+}
+
+/// Every typed extension, for building [`KIND_TABLE`].
+const KINDS: [Kind; 18] = [
+    Kind::Size,
+    Kind::Auth,
+    Kind::Pipelining,
+    Kind::EightBitMime,
+    Kind::BinaryMime,
+    Kind::Chunking,
+    Kind::SmtpUtf8,
+    Kind::Dsn,
+    Kind::EnhancedStatusCodes,
+    Kind::StartTls,
+    Kind::RequireTls,
+    Kind::MtPriority,
+    Kind::DeliverBy,
+    Kind::FutureRelease,
+    Kind::Limits,
+    Kind::Vrfy,
+    Kind::Etrn,
+    Kind::Help,
+];
+
+/// The slot of a folded keyword word in [`KIND_TABLE`]. The multiplier was
+/// searched for: it sends the 18 known keywords to 18 different slots.
+const fn kind_slot(w: u128) -> usize {
+    let x = (w as u64) ^ ((w >> 64) as u64);
+    (x.wrapping_mul(0xa8ea_37f7_523d_2a55) >> 59) as usize
+}
+
+/// Each known keyword's first 16 bytes (zero padded) in its slot.
+static KIND_TABLE: [(u128, Option<Kind>); 32] = {
+    let mut table = [(0u128, None); 32];
+    let mut i = 0;
+    while i < KINDS.len() {
+        let kind = KINDS[i];
+        let b = kind.keyword().as_bytes();
+        let mut w = [0u8; 16];
+        let mut j = 0;
+        while j < b.len() && j < 16 {
+            w[j] = b[j];
+            j += 1;
+        }
+        let w = u128::from_le_bytes(w);
+        let slot = kind_slot(w);
+        assert!(
+            table[slot].1.is_none(),
+            "two known EHLO keywords share a slot"
+        );
+        table[slot] = (w, Some(kind));
+        i += 1;
+    }
+    table
+};
 
 /// The longest known keyword (`ENHANCEDSTATUSCODES`).
 const KIND_MAX_LEN: usize = 19;
@@ -606,7 +705,7 @@ where
         },
         // "AUTH" 1*(SP sasl-mech) (RFC 4954 §3)
         Kind::Auth => {
-            let mut mechs: Vec<Mechanism<'a>> = Vec::with_capacity(params.clone().count());
+            let mut mechs: Vec<Mechanism<'a>> = Vec::new();
             for p in params {
                 let m = Mechanism::new(p).ok()?;
                 if !mechs.contains(&m) {
@@ -1023,60 +1122,30 @@ impl<'a> EhloReply<'a> {
         if reply.code() != ReplyCode::OK {
             return Err(EhloError::NotOk(reply.code()));
         }
-        let mut lines = reply.lines().iter().map(|l| &**l);
-        let first = lines.next().unwrap_or_default();
-        let (domain, greeting) = first.split_once(' ').unwrap_or((first, ""));
-        let mut extensions = Extensions {
-            entries: Vec::with_capacity(reply.lines().len()),
-            present: 0,
+        let mut c = Collect {
+            extensions: Extensions {
+                entries: Vec::with_capacity(reply.lines().len()),
+                present: 0,
+            },
+            ignored: Vec::new(),
+            seen: 0,
         };
-        let mut ignored = Vec::new();
-        // Keywords already announced: a bit per known keyword (whether its
-        // line became the typed extension or `Other`), so the repeat check
-        // is a mask test; unknown keywords are compared with the unknown
-        // entries only (a known keyword can never equal an unknown one).
-        let mut seen = 0u32;
-        for line in lines {
-            let (kind, ext) = match parse_ehlo_line(line) {
-                LineOutcome::Empty => continue,
-                LineOutcome::Malformed => {
-                    ignored.push(Cow::Borrowed(line));
-                    continue;
+        let (domain, greeting) = match reply.wire_lines() {
+            Some(raw) => c.wire(raw),
+            None => {
+                let mut lines = reply.lines();
+                let first = lines.next().unwrap_or_default();
+                for line in lines {
+                    c.line(line);
                 }
-                LineOutcome::Ext(kind, ext) => (kind, ext),
-            };
-            let repeat = match kind {
-                Some(kind) => seen & kind.bit() != 0,
-                None => extensions.entries.iter().any(|e| match e {
-                    Extension::Other { keyword, .. } => keyword.is(ext.keyword()),
-                    _ => false,
-                }),
-            };
-            if !repeat {
-                seen |= kind.map_or(0, Kind::bit);
-                extensions.add_new(ext);
-                continue;
+                first.split_once(' ').unwrap_or((first, ""))
             }
-            // A repeated AUTH merges into the first one when both parsed;
-            // any other repeat is ignored (the first one counts).
-            let first_auth = match ext {
-                Extension::Auth(_) => extensions.entries.iter_mut().find_map(|e| match e {
-                    Extension::Auth(have) => Some(have),
-                    _ => None,
-                }),
-                _ => None,
-            };
-            match (first_auth, ext) {
-                (Some(have), Extension::Auth(more)) => {
-                    for m in more {
-                        if !have.contains(&m) {
-                            have.push(m);
-                        }
-                    }
-                }
-                _ => ignored.push(Cow::Borrowed(line)),
-            }
-        }
+        };
+        let Collect {
+            extensions,
+            ignored,
+            ..
+        } = c;
         Ok(Self {
             domain: Cow::Borrowed(domain),
             greeting: Cow::Borrowed(greeting),
@@ -1167,6 +1236,172 @@ impl<'a> EhloReply<'a> {
     }
 }
 
+/// The extensions of an EHLO reply as they are read, line by line.
+struct Collect<'a> {
+    extensions: Extensions<'a>,
+    ignored: Vec<Cow<'a, str>>,
+    /// Keywords already announced: a bit per known keyword (whether its
+    /// line became the typed extension or `Other`), so the repeat check is
+    /// a mask test; unknown keywords are compared with the unknown entries
+    /// only (a known keyword can never equal an unknown one).
+    seen: u32,
+}
+
+impl<'a> Collect<'a> {
+    /// Reads the lines of a reply in its wire form (see
+    /// [`Reply::wire_lines`]) in one pass; returns the domain and greeting.
+    ///
+    /// A line that is a known keyword without parameters (`PIPELINING`,
+    /// `8BITMIME`, …) is settled from one 16-byte load at its start, which
+    /// finds the keyword, its end and the line's CR at once; any other line
+    /// goes through [`Collect::line`], as from [`Reply::lines`].
+    fn wire(&mut self, raw: &'a str) -> (&'a str, &'a str) {
+        let b = raw.as_bytes();
+        // Each line is `ddd-text`, `ddd text` or `ddd`, CRLF between lines.
+        let text = |from: usize, to: usize| raw.get((from + 4).min(to)..to).unwrap_or_default();
+        let first_end = crate::reply::find_cr(b).unwrap_or(b.len());
+        let first = text(0, first_end);
+        let mut pos = first_end + 2;
+        while pos < b.len() {
+            let start = pos + 4;
+            if matches!(b.get(pos + 3), Some(b'-' | b' '))
+                && let Some(end) = self.flag_at(b, start)
+            {
+                pos = end + 2;
+                continue;
+            }
+            let end = b
+                .get(pos..)
+                .and_then(crate::reply::find_cr)
+                .map_or(b.len(), |n| pos + n);
+            self.other_line(text(pos, end));
+            pos = end + 2;
+        }
+        first.split_once(' ').unwrap_or((first, ""))
+    }
+
+    /// The flag line at `start` in `b` (a known keyword without parameters,
+    /// not announced before, ending at a CR or at the end of `b`), added;
+    /// returns the index of that CR (or the end).
+    #[inline]
+    fn flag_at(&mut self, b: &[u8], start: usize) -> Option<usize> {
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        const SP: u64 = u64::from_ne_bytes([b' '; 8]);
+        const EQ: u64 = u64::from_ne_bytes([b'='; 8]);
+        const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
+        let rest = b.get(start..)?;
+        let head = match rest.get(..16) {
+            Some(word) => {
+                let mut w = [0; 16];
+                w.copy_from_slice(word);
+                u128::from_le_bytes(w)
+            }
+            None => first16(rest),
+        };
+        // The high bit of each zero byte; the lowest one is exact.
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let delims = |x: u64| zero(x ^ SP) | zero(x ^ EQ) | zero(x ^ CR);
+        let (lo, hi) = (head as u64, (head >> 64) as u64);
+        let end = match (delims(lo), delims(hi)) {
+            (d, _) if d != 0 => d.trailing_zeros() as usize / 8,
+            (_, d) if d != 0 => 8 + d.trailing_zeros() as usize / 8,
+            _ => 16,
+        }
+        .min(rest.len());
+        let (kind, end) = if end == 16 {
+            // No delimiter in the first 16 bytes: a long keyword
+            // (ENHANCEDSTATUSCODES), whose tail is compared as well.
+            let kind = Kind::of_folded(fold16(head))?;
+            let known = kind.keyword().as_bytes();
+            let tail = rest.get(16..known.len())?;
+            if !tail.eq_ignore_ascii_case(known.get(16..)?) {
+                return None;
+            }
+            (kind, known.len())
+        } else {
+            if end == 0 {
+                return None;
+            }
+            let kind = Kind::of_folded(fold16(head & ((1u128 << (8 * end)) - 1)))?;
+            if kind.keyword().len() != end {
+                return None;
+            }
+            (kind, end)
+        };
+        if rest.get(end).is_some_and(|&c| c != b'\r') || self.seen & kind.bit() != 0 {
+            return None;
+        }
+        let flag = kind.flag()?;
+        self.seen |= kind.bit();
+        self.extensions.add_new(flag);
+        Some(start + end)
+    }
+
+    /// One line after the first, as [`Reply::lines`] gives it.
+    fn line(&mut self, line: &'a str) {
+        // The usual line, a known keyword without parameters (`8BITMIME`,
+        // `PIPELINING`, …) announced once: its presence bit and its entry,
+        // and nothing else to look at.
+        if let Some((end, kind)) = Kind::opening(line.as_bytes())
+            && let Some(flag) = kind.flag()
+            && self.seen & kind.bit() == 0
+            && line
+                .as_bytes()
+                .get(end..)
+                .is_some_and(|r| r.iter().all(|&b| b == b' '))
+        {
+            self.seen |= kind.bit();
+            self.extensions.add_new(flag);
+            return;
+        }
+        self.other_line(line);
+    }
+
+    /// A line that is not a flag announced for the first time.
+    fn other_line(&mut self, line: &'a str) {
+        let (kind, ext) = match parse_ehlo_line(line) {
+            LineOutcome::Empty => return,
+            LineOutcome::Malformed => {
+                self.ignored.push(Cow::Borrowed(line));
+                return;
+            }
+            LineOutcome::Ext(kind, ext) => (kind, ext),
+        };
+        let repeat = match kind {
+            Some(kind) => self.seen & kind.bit() != 0,
+            None => self.extensions.entries.iter().any(|e| match e {
+                Extension::Other { keyword, .. } => keyword.is(ext.keyword()),
+                _ => false,
+            }),
+        };
+        if !repeat {
+            self.seen |= kind.map_or(0, Kind::bit);
+            self.extensions.add_new(ext);
+            return;
+        }
+        // A repeated AUTH merges into the first one when both parsed; any
+        // other repeat is ignored (the first one counts).
+        let first_auth = match ext {
+            Extension::Auth(_) => self.extensions.entries.iter_mut().find_map(|e| match e {
+                Extension::Auth(have) => Some(have),
+                _ => None,
+            }),
+            _ => None,
+        };
+        match (first_auth, ext) {
+            (Some(have), Extension::Auth(more)) => {
+                for m in more {
+                    if !have.contains(&m) {
+                        have.push(m);
+                    }
+                }
+            }
+            _ => self.ignored.push(Cow::Borrowed(line)),
+        }
+    }
+}
+
 enum LineOutcome<'a> {
     Empty,
     Malformed,
@@ -1184,12 +1419,17 @@ impl<'a> Iterator for Tokens<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
-        let s = self.0.trim_start_matches(' ');
-        let end = s.bytes().position(|b| b == b' ').unwrap_or(s.len());
-        // `end` is at an ASCII space or at the end: a char boundary.
-        let (token, rest) = (s.get(..end)?, s.get(end..)?);
-        self.0 = rest;
-        (!token.is_empty()).then_some(token)
+        let b = self.0.as_bytes();
+        let start = b.iter().position(|&c| c != b' ')?;
+        let end = b
+            .get(start..)?
+            .iter()
+            .position(|&c| c == b' ')
+            .map_or(b.len(), |n| start + n);
+        // `start` and `end` are at ASCII spaces or the ends: char boundaries.
+        let token = self.0.get(start..end)?;
+        self.0 = self.0.get(end..)?;
+        Some(token)
     }
 }
 
@@ -1220,6 +1460,13 @@ fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
         return LineOutcome::Empty;
     }
     let bytes = line.as_bytes();
+    if let Some((end, kind)) = Kind::opening(bytes) {
+        // `end` is at an ASCII space or the end of the line.
+        let rest = line.get(end..).unwrap_or_default();
+        if let Some(ext) = typed(kind, Tokens(rest)) {
+            return LineOutcome::Ext(Some(kind), ext);
+        }
+    }
     // The keyword runs to the first byte that is neither a letter, a digit
     // nor `-`; it must not start with `-`.
     let end = bytes
@@ -1247,10 +1494,6 @@ fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
         }
         Some(_) => return LineOutcome::Malformed,
     }
-    let mut upper = [0u8; KIND_MAX_LEN];
-    for (d, s) in upper.iter_mut().zip(bytes.get(..end).unwrap_or_default()) {
-        *d = s.to_ascii_uppercase();
-    }
     // `end` is at an ASCII space or the end of the line: char boundaries.
     let (first, rest) = (
         line.get(..end).unwrap_or_default(),
@@ -1258,7 +1501,7 @@ fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
     );
     let tokens = Tokens(rest);
     let keyword = Keyword::from_validated(first);
-    let kind = Kind::of_upper(&upper, end);
+    let kind = Kind::of_keyword(bytes.get(..end).unwrap_or_default());
     if let Some(ext) = kind.and_then(|kind| typed(kind, tokens.clone())) {
         return LineOutcome::Ext(kind, ext);
     }
@@ -1317,6 +1560,18 @@ mod tests {
         let first = line.split(' ').find(|t| !t.is_empty())?;
         Keyword::new(first).ok()?;
         Some(kind_reference(first))
+    }
+
+    #[test]
+    fn first16_pads_with_zeros() {
+        for len in 0..=20 {
+            let b: Vec<u8> = (1..=len as u8).collect();
+            let mut want = [0u8; 16];
+            for (d, s) in want.iter_mut().zip(&b) {
+                *d = *s;
+            }
+            assert_eq!(first16(&b), u128::from_le_bytes(want), "{len}");
+        }
     }
 
     #[test]

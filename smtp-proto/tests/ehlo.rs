@@ -529,3 +529,48 @@ proptest! {
         }
     }
 }
+
+/// An EHLO line made of the pieces that matter to the keyword scanners:
+/// known keywords in any case, unknown ones, parameters, runs of spaces,
+/// `=`, long keywords, and bytes that are not keyword bytes.
+fn ehlo_line() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        4 => prop::sample::select(vec![
+            "PIPELINING", "8bitmime", "Dsn", "STARTTLS", "SIZE", "AUTH", "ENHANCEDSTATUSCODES",
+            "CHUNKING", "SMTPUTF8", "VRFY", "HELP", "MT-PRIORITY", "LIMITS", "DELIVERBY",
+            "BINARYMIME", "REQUIRETLS", "ETRN", "FUTURERELEASE", "X-EXPS", "PIPE_CONNECT",
+        ])
+        .prop_map(str::to_owned),
+        2 => Just(" ".to_owned()),
+        1 => Just("=".to_owned()),
+        1 => "[0-9]{1,4}".prop_map(|s| s),
+        1 => "[A-Za-z\\-]{1,20}".prop_map(|s| s),
+        1 => Just("PLAIN LOGIN".to_owned()),
+        1 => Just("\u{e9}".to_owned()),
+    ];
+    prop::collection::vec(piece, 0..5).prop_map(|v| v.concat())
+}
+
+proptest! {
+    /// A received reply is read in one pass over its wire form; a reply
+    /// built line by line goes through `Reply::lines`. Both must agree.
+    #[test]
+    fn wire_pass_matches_line_by_line(lines in prop::collection::vec(ehlo_line(), 1..8)) {
+        let mut all = vec!["mx.example.net hi".to_owned()];
+        all.extend(lines);
+        let mut wire = String::new();
+        for (i, l) in all.iter().enumerate() {
+            let sep = if i + 1 == all.len() { ' ' } else { '-' };
+            wire.push_str(&format!("250{sep}{l}\r\n"));
+        }
+        let (parsed, _) = Reply::parse(wire.as_bytes()).unwrap().unwrap();
+        let built = Reply::multiline(ReplyCode::OK, None, all.iter().map(String::as_str)).unwrap();
+        prop_assert_eq!(&parsed, &built);
+        let a = EhloReply::parse(&parsed).unwrap();
+        let b = EhloReply::parse(&built).unwrap();
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(a.ignored_lines(), b.ignored_lines());
+        let order = |e: &EhloReply<'_>| e.extensions().iter().map(|x| x.keyword().to_owned()).collect::<Vec<_>>();
+        prop_assert_eq!(order(&a), order(&b));
+    }
+}

@@ -6,7 +6,7 @@ use smtp_proto::command::{AuthParam, Command};
 
 fn mail_auth(line: &str) -> Option<AuthParam<'static>> {
     match Command::parse(line.as_bytes()) {
-        Ok(Command::Mail { params, .. }) => params.auth.map(AuthParam::into_owned),
+        Ok(Command::Mail { params, .. }) => params.auth().cloned().map(AuthParam::into_owned),
         other => panic!("{line}: {other:?}"),
     }
 }

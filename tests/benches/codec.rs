@@ -22,6 +22,10 @@
 //! is stable. The last lines are, one per workload:
 //!
 //! `ratio <workload> ours=<ns per op> peer=<ns per op> speedup=<peer/ours>`
+//!
+//! `BENCH_ONLY=<workload>` runs one workload; `--profile <side>-<workload>
+//! [n]` runs one side untimed, for callgrind. What was measured with them,
+//! and what came of it: `PERFORMANCE.md` beside this file.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -46,51 +50,82 @@ fn main() {
     let replies = reply_corpus();
     let body = data_body(10 * 1024 * 1024);
 
+    // `--profile <side>-<workload> [n]`: run one side of one workload `n`
+    // times and nothing else, untimed, for `valgrind --tool=callgrind`
+    // (deterministic instruction counts on a loaded machine).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        let what = args.get(i + 1).map(String::as_str).unwrap_or_default();
+        let n: usize = args.get(i + 2).and_then(|n| n.parse().ok()).unwrap_or(200);
+        let mut out = Vec::with_capacity(body.len() + 64);
+        let mut total = 0;
+        for _ in 0..n {
+            total += match what {
+                "ours-commands" => ours_commands(&commands),
+                "peer-commands" => peer_commands(&commands),
+                "ours-replies" => ours_replies(&replies),
+                "peer-replies" => peer_replies(&replies),
+                "ours-data" => ours_data_unstuff(&body, &mut out),
+                "peer-data" => peer_data_unstuff(&body, &mut out),
+                _ => panic!("--profile (ours|peer)-(commands|replies|data) [n]"),
+            };
+        }
+        println!("{what}: {total}");
+        return;
+    }
+
     sanity_check(&commands, &replies, &body);
 
     let mut results = Vec::new();
 
     let n_cmds = count_lines(&commands) as u64;
-    results.push(compare(
-        "commands",
-        rounds,
-        n_cmds,
-        || ours_commands(&commands),
-        || peer_commands(&commands),
-    ));
-
-    let n_replies = replies.len() as u64;
-    results.push(compare(
-        "replies",
-        rounds,
-        n_replies,
-        || ours_replies(&replies),
-        || peer_replies(&replies),
-    ));
-
-    let mut ours_out = Vec::with_capacity(body.len() + 64);
-    let mut peer_out = Vec::with_capacity(body.len() + 64);
-    let (ours_data, peer_data) = {
-        let mut ours = Vec::new();
-        let mut peer = Vec::new();
-        for _ in 0..rounds.min(7) {
-            ours.push(time_per_op(1, || ours_data_unstuff(&body, &mut ours_out)));
-            peer.push(time_per_op(1, || peer_data_unstuff(&body, &mut peer_out)));
-        }
-        (median(&mut ours), median(&mut peer))
-    };
-    let mut bound = Vec::new();
-    for _ in 0..rounds.min(7) {
-        bound.push(time_per_op(1, || memchr_bound(&body)));
+    // `BENCH_ONLY=<workload>` runs one workload (while iterating on it).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let run = |w: &str| only.as_deref().is_none_or(|o| o == w);
+    if run("commands") {
+        results.push(compare(
+            "commands",
+            rounds,
+            n_cmds,
+            || ours_commands(&commands),
+            || peer_commands(&commands),
+        ));
     }
-    let bound = median(&mut bound);
-    println!(
-        "bound data_10mb memmem_scan={bound:.0}ns ({:.1} GB/s; ours {:.1} GB/s, peer {:.1} GB/s)",
-        gbps(body.len(), bound),
-        gbps(body.len(), ours_data),
-        gbps(body.len(), peer_data)
-    );
-    results.push(("data_10mb", ours_data, peer_data));
+    if run("replies") {
+        let n_replies = replies.len() as u64;
+        results.push(compare(
+            "replies",
+            rounds,
+            n_replies,
+            || ours_replies(&replies),
+            || peer_replies(&replies),
+        ));
+    }
+    if run("data_10mb") {
+        let mut ours_out = Vec::with_capacity(body.len() + 64);
+        let mut peer_out = Vec::with_capacity(body.len() + 64);
+        let (ours_data, peer_data) = {
+            let mut ours = Vec::new();
+            let mut peer = Vec::new();
+            for _ in 0..rounds.min(7) {
+                ours.push(time_per_op(1, || ours_data_unstuff(&body, &mut ours_out)));
+                peer.push(time_per_op(1, || peer_data_unstuff(&body, &mut peer_out)));
+            }
+            (median(&mut ours), median(&mut peer))
+        };
+        let mut bound = Vec::new();
+        for _ in 0..rounds.min(7) {
+            bound.push(time_per_op(1, || memchr_bound(&body)));
+        }
+        let bound = median(&mut bound);
+        println!(
+            "bound data_10mb memmem_scan={bound:.0}ns ({:.1} GB/s; ours {:.1} GB/s, peer {:.1} GB/s)",
+            gbps(body.len(), bound),
+            gbps(body.len(), ours_data),
+            gbps(body.len(), peer_data)
+        );
+        results.push(("data_10mb", ours_data, peer_data));
+    }
 
     println!();
     for (name, ours, peer) in results {

@@ -589,7 +589,7 @@ pub fn render(event: &Event<'_>) -> String {
         } => {
             let _ = write!(s, "auth {mechanism}");
             if let Some(ir) = initial_response {
-                let _ = write!(s, " ir={}", escape(ir.expose()));
+                let _ = write!(s, " ir={}", escape(ir.decode().expose()));
             }
         }
         Event::AuthResponse(data) => {

@@ -118,7 +118,10 @@ fn replies_with_and_without_enhanced_codes() {
     assert_eq!(replies[1].enhanced_code(), None);
     assert_eq!(replies[1].first_line(), "Accepted");
     assert_eq!(replies[2].lines().len(), 2);
-    assert_eq!(replies[2].lines()[1], "see https://example.net/help");
+    assert_eq!(
+        replies[2].lines().nth(1).unwrap(),
+        "see https://example.net/help"
+    );
     assert_eq!(replies[3].code().as_u16(), 451);
 }
 

@@ -5,7 +5,7 @@ use super::auth::{self, Exchange, Step};
 use super::event::{Error, Event, ReplyTo, UsageError};
 use super::state::State;
 use super::{Client, Protocol, TlsMode};
-use crate::command::Command;
+use crate::command::{Command, InitialResponse};
 use crate::ehlo::EhloReply;
 use crate::framing::AUTH_LINE_MAX;
 use crate::reply::{Reply, ReplyCode};
@@ -134,7 +134,9 @@ impl Client {
             return;
         };
         let mechanism = plan.mechanism();
-        let initial_response = plan.initial_response();
+        let initial_response = plan
+            .initial_response()
+            .map(|ir| InitialResponse::new(ir.expose()));
         self.state = State::Auth(Exchange::new(plan));
         // Challenges and the AUTH line may be up to 12288 octets (RFC 4954 §4).
         self.framer

@@ -71,6 +71,7 @@ impl Client {
             Command::Mail { params, .. } => {
                 self.tx = super::state::Transaction {
                     id: self.next_tx_id(),
+                    accepted: self.recycled_accepted(),
                     phase: TxPhase::Open,
                     smtputf8: params.smtputf8,
                     binary: params.body == Some(Body::BinaryMime),
@@ -109,8 +110,18 @@ impl Client {
     fn reset_transaction(&mut self) {
         self.tx = super::state::Transaction {
             id: self.next_tx_id(),
+            accepted: self.recycled_accepted(),
             ..Default::default()
         };
+    }
+
+    /// The old transaction's list of accepted recipients, emptied: its
+    /// allocation serves the next transaction, so a steady stream of
+    /// transactions allocates nothing per reply.
+    fn recycled_accepted(&mut self) -> Vec<usize> {
+        let mut accepted = std::mem::take(&mut self.tx.accepted);
+        accepted.clear();
+        accepted
     }
 
     /// Starts the body of the current transaction, with BDAT when the
@@ -389,16 +400,16 @@ impl Client {
             // RFC 8689 §4.1: only over TLS, only when offered.
             return Err(UsageError::ExtensionNotOffered("REQUIRETLS"));
         }
-        if params.auth.is_some() && !has(|e| e.supports_auth()) {
+        if params.auth().is_some() && !has(|e| e.supports_auth()) {
             return Err(UsageError::ExtensionNotOffered("AUTH"));
         }
-        if params.mt_priority.is_some() && !has(|e| e.mt_priority().is_some()) {
+        if params.mt_priority().is_some() && !has(|e| e.mt_priority().is_some()) {
             return Err(UsageError::ExtensionNotOffered("MT-PRIORITY"));
         }
-        if params.by.is_some() && !has(|e| e.deliver_by().is_some()) {
+        if params.by().is_some() && !has(|e| e.deliver_by().is_some()) {
             return Err(UsageError::ExtensionNotOffered("DELIVERBY"));
         }
-        if params.hold.is_some() && !has(|e| e.future_release().is_some()) {
+        if params.hold().is_some() && !has(|e| e.future_release().is_some()) {
             return Err(UsageError::ExtensionNotOffered("FUTURERELEASE"));
         }
         Ok(())
@@ -412,7 +423,7 @@ impl Client {
         {
             return Err(UsageError::ExtensionNotOffered("DSN"));
         }
-        if params.rrvs.is_some() && !ext.is_some_and(|e| e.contains("RRVS")) {
+        if params.rrvs().is_some() && !ext.is_some_and(|e| e.contains("RRVS")) {
             return Err(UsageError::ExtensionNotOffered("RRVS"));
         }
         Ok(())

@@ -10,10 +10,15 @@
 //!
 //! [`Command::parse`] takes one line **without** its CRLF (the framer found
 //! it) and borrows from it. The verb is matched by length and ASCII
-//! case-folded comparison, never by building a string; the common path does
-//! not allocate (paths and parameters borrow; an unknown parameter costs one
-//! `Vec`, an escaped quoted local part or xtext one `String`, an AUTH initial
-//! response its decoded bytes).
+//! case-folded comparison, never by building a string. Parsing does not
+//! allocate for what clients send every day: paths and parameters borrow
+//! from the line, the AUTH initial response is kept as its checked base64
+//! ([`InitialResponse`], decoded later into the receiver's buffer). The rare
+//! cases allocate: a rarely used MAIL or RCPT parameter (they are boxed
+//! together in [`MailParameters::more`] / [`RcptParameters::more`] to keep a
+//! [`Command`] small: it is moved several times on its way to the
+//! application), a general address literal, an escaped quoted local part
+//! or xtext (one `String`).
 //!
 //! An unknown verb is [`CommandError::UnknownVerb`] (reply 500); any other
 //! error is a problem with the arguments of a known command (reply 501). Use
@@ -54,42 +59,19 @@
 //! UTF-8 addresses parse; [`Command::needs_smtputf8`] tells the session that
 //! the command uses them, so it can refuse with [`SMTPUTF8_REQUIRED`] when the
 //! extension was not negotiated (RFC 6531 §3.5).
-//!
-//! ## Performance
-//!
-//! Measured on the `commands` workload of `cargo bench -p smtp-tests --bench
-//! codec` (speedup = Stalwart's time / ours) and, for changes too small for
-//! that noisy ratio, in instructions with `valgrind --tool=callgrind` on a
-//! driver running the same corpus 200 times (1 024 commands each).
-//!
-//! - Byte-table fast paths instead of nom for domains, dot-strings, paths,
-//!   parameters and verbs; one pass per parameter; keywords matched as
-//!   packed integers.
-//! - Verbs without arguments (DATA, RSET, QUIT, STARTTLS) are built after
-//!   their argument check instead of being passed through it by value: each
-//!   cost a 248-byte `memcpy` call. 208.3 M → 206.7 M instructions (−0.8 %).
-//! - Tried and dropped: filling MAIL/RCPT parameters in place inside the
-//!   `Command` being built (to spare moving the 176-byte `MailParameters`
-//!   into it). LLVM then copies the whole 248-byte command into the
-//!   returned `Result` instead, one `memcpy` per MAIL and RCPT:
-//!   207.3 M instructions, worse. What remains is the caller moving the
-//!   command out of the `Result` (a `memcpy` call, as `Command` is larger
-//!   than the compiler copies inline) and `from_utf8` on the arguments
-//!   (7 % of instructions), which safe code cannot skip.
 
+pub(crate) mod base64;
 mod params;
 
 use std::borrow::Cow;
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use thiserror::Error;
 
 pub use params::{
     AddressType, AuthParam, Body, ByMode, DateTime, DateTimeError, DeliverBy, EsmtpValue, Hold,
-    MailParameters, MtPriority, Notify, NotifyOn, OriginalRecipient, Parameter, ParameterErrorKind,
-    RcptParameters, Ret, Rrvs, RrvsAction,
+    MailParameters, MoreMailParameters, MoreRcptParameters, MtPriority, Notify, NotifyOn,
+    OriginalRecipient, Parameter, ParameterErrorKind, RcptParameters, Ret, Rrvs, RrvsAction,
 };
 
 use crate::address::{self, AddressError, ForwardPath, Host, ReversePath};
@@ -168,9 +150,9 @@ pub enum Command<'a> {
     Auth {
         /// The SASL mechanism.
         mechanism: Mechanism<'a>,
-        /// The base64-decoded initial response; `Some` of an empty vector
-        /// for `=` (an empty response), `None` if absent.
-        initial_response: Option<Secret<Vec<u8>>>,
+        /// The initial response, if any (`=`, an empty response, is `Some`
+        /// of an empty one).
+        initial_response: Option<InitialResponse<'a>>,
     },
     /// `BDAT chunk-size [LAST]` (RFC 3030 §2).
     Bdat {
@@ -296,11 +278,101 @@ impl CommandError {
     }
 }
 
-/// Base64 as in RFC 4648 §4, accepting input with or without padding.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+/// The initial response of `AUTH` (RFC 4954 §4) in its wire form: base64,
+/// checked when the command is parsed, decoded only when the receiver asks
+/// for it, into a buffer the receiver owns (the server decodes PLAIN and
+/// LOGIN credentials into its SASL buffer; nothing is allocated).
+///
+/// ```text
+/// initial-response = base64 / "="   ; "=" is an empty response
+/// ```
+///
+/// Padding is optional on input and written on output. Equality compares
+/// the data: two encodings of the same bytes are equal. `Debug` is redacted
+/// like [`Secret`]'s: the text is as good as the credentials.
+///
+/// ```
+/// use smtp_proto::command::{Command, InitialResponse};
+/// let ir = InitialResponse::new(b"\0tim\0tanstaaf");
+/// let Command::Auth { initial_response: Some(parsed), .. } =
+///     Command::parse(b"AUTH PLAIN AHRpbQB0YW5zdGFhZg").unwrap()
+/// else {
+///     unreachable!()
+/// };
+/// assert_eq!(parsed, ir);
+/// let mut buf = Vec::new();
+/// parsed.decode_into(&mut buf);
+/// assert_eq!(buf, b"\0tim\0tanstaaf");
+/// assert_eq!(format!("{parsed:?}"), "InitialResponse(<redacted>)");
+/// ```
+#[derive(Clone)]
+pub struct InitialResponse<'a>(Cow<'a, str>);
+
+impl<'a> InitialResponse<'a> {
+    /// The response carrying `data` (empty data is sent as `=`).
+    pub fn new(data: &[u8]) -> InitialResponse<'static> {
+        let mut text = String::new();
+        base64::encode_into(data, &mut text);
+        InitialResponse(Cow::Owned(text))
+    }
+
+    /// Checks received base64 text (not `=`), borrowing it.
+    fn parse(text: &'a str) -> Result<Self, CommandError> {
+        match base64::unpadded(text.as_bytes()) {
+            Some(_) => Ok(Self(Cow::Borrowed(text))),
+            None => Err(CommandError::InvalidBase64),
+        }
+    }
+
+    /// Whether the response is empty (`=`).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Appends the decoded data to `out`.
+    pub fn decode_into(&self, out: &mut Vec<u8>) {
+        // Checked by `parse`, or produced by the encoder: valid base64.
+        let _ = base64::decode_into(self.0.as_bytes(), out);
+    }
+
+    /// The decoded data, in a new buffer.
+    pub fn decode(&self) -> Secret<Vec<u8>> {
+        let mut out = Vec::new();
+        self.decode_into(&mut out);
+        Secret::new(out)
+    }
+
+    /// The base64 text as sent, without padding (empty for `=`).
+    pub(crate) fn unpadded(&self) -> &str {
+        self.0.trim_end_matches('=')
+    }
+
+    /// Detaches the response from the buffer it was parsed from.
+    pub fn into_owned(self) -> InitialResponse<'static> {
+        InitialResponse(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl PartialEq for InitialResponse<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        // One encoding per byte string up to padding (see `base64`).
+        self.unpadded() == other.unpadded()
+    }
+}
+
+impl Eq for InitialResponse<'_> {}
+
+impl std::hash::Hash for InitialResponse<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.unpadded().hash(state);
+    }
+}
+
+impl fmt::Debug for InitialResponse<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InitialResponse(<redacted>)")
+    }
+}
 
 /// Lower-cases ASCII letters of a 4-byte verb in one operation. Only bytes
 /// that are letters map onto lower-case letters, so comparing against an
@@ -462,10 +534,16 @@ impl<'a> Command<'a> {
                 out.extend_from_slice(mechanism.as_str().as_bytes());
                 if let Some(ir) = initial_response {
                     out.push(b' ');
-                    if ir.expose().is_empty() {
+                    if ir.is_empty() {
                         out.push(b'=');
                     } else {
-                        out.extend_from_slice(BASE64.encode(ir.expose()).as_bytes());
+                        // Canonical: padded, whatever was received.
+                        let text = ir.unpadded();
+                        out.extend_from_slice(text.as_bytes());
+                        // Valid base64 leaves 0, 2 or 3 characters in the
+                        // last quantum, so the padding is 0, 2 or 1.
+                        let pad = b"==".get(..(4 - text.len() % 4) % 4);
+                        out.extend_from_slice(pad.unwrap_or_default());
                     }
                 }
             }
@@ -522,7 +600,7 @@ impl<'a> Command<'a> {
                 initial_response,
             } => Command::Auth {
                 mechanism: mechanism.into_owned(),
-                initial_response,
+                initial_response: initial_response.map(InitialResponse::into_owned),
             },
             Self::Bdat { size, last } => Command::Bdat { size, last },
         }
@@ -628,8 +706,12 @@ fn parse_mail(rest: &str) -> Result<Command<'_>, CommandError> {
     let a = args(rest).ok_or(CommandError::Syntax("missing FROM:"))?;
     let a = strip_prefix_ci(a, "FROM:").ok_or(CommandError::Syntax("missing FROM:"))?;
     let a = skip_spaces(a);
-    let (rest, from) =
-        address::finish(address::reverse_path(a)).map_err(CommandError::InvalidReversePath)?;
+    let (rest, from) = match address::simple_mailbox_path(a) {
+        Some((rest, mb)) => (rest, ReversePath::Mailbox(mb)),
+        None => {
+            address::finish(address::reverse_path(a)).map_err(CommandError::InvalidReversePath)?
+        }
+    };
     let params = params::parse_mail_params(after_path(rest)?)?;
     Ok(Command::Mail { from, params })
 }
@@ -639,8 +721,13 @@ fn parse_rcpt(rest: &str) -> Result<Command<'_>, CommandError> {
     let a = args(rest).ok_or(CommandError::Syntax("missing TO:"))?;
     let a = strip_prefix_ci(a, "TO:").ok_or(CommandError::Syntax("missing TO:"))?;
     let a = skip_spaces(a);
-    let (rest, to) =
-        address::finish(address::forward_path(a)).map_err(CommandError::InvalidForwardPath)?;
+    // `<Postmaster>` has no `@`, so the common shape never takes it.
+    let (rest, to) = match address::simple_mailbox_path(a) {
+        Some((rest, mb)) => (rest, ForwardPath::Mailbox(mb)),
+        None => {
+            address::finish(address::forward_path(a)).map_err(CommandError::InvalidForwardPath)?
+        }
+    };
     let params = params::parse_rcpt_params(after_path(rest)?)?;
     Ok(Command::Rcpt { to, params })
 }
@@ -656,12 +743,8 @@ fn parse_auth(rest: &str) -> Result<Command<'_>, CommandError> {
         Mechanism::new(mech).map_err(|_| CommandError::Syntax("invalid SASL mechanism"))?;
     let initial_response = match words.next() {
         None => None,
-        Some("=") => Some(Secret::new(Vec::new())),
-        Some(b64) => Some(Secret::new(
-            BASE64
-                .decode(b64)
-                .map_err(|_| CommandError::InvalidBase64)?,
-        )),
+        Some("=") => Some(InitialResponse(Cow::Borrowed(""))),
+        Some(b64) => Some(InitialResponse::parse(b64)?),
     };
     if words.next().is_some() {
         return Err(CommandError::Syntax("unexpected argument"));

@@ -585,7 +585,20 @@ impl Rrvs<'_> {
 // MAIL
 
 /// The parameters of `MAIL FROM:` (RFC 5321 §4.1.1.2 and extensions).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The parameters clients send every day (SIZE, BODY, SMTPUTF8, the DSN
+/// pair RET and ENVID, REQUIRETLS) are fields; the rarely used ones sit in
+/// [`MailParameters::more`], boxed, so that a parsed `MAIL` stays small:
+/// a command is moved a few times on its way to the application, and a
+/// smaller one moves faster. `more` is `None` unless one of them is given.
+///
+/// ```
+/// use smtp_proto::command::{MailParameters, MoreMailParameters, MtPriority};
+/// let mut p = MailParameters { size: Some(1024), ..Default::default() };
+/// p.more_mut().mt_priority = MtPriority::new(3);
+/// assert_eq!(p.mt_priority(), MtPriority::new(3));
+/// ```
+#[derive(Debug, Clone, Default)]
 pub struct MailParameters<'a> {
     /// `SIZE=` declared message size in octets (RFC 1870).
     pub size: Option<u64>,
@@ -595,12 +608,19 @@ pub struct MailParameters<'a> {
     pub smtputf8: bool,
     /// `RET=` (RFC 3461 §4.3).
     pub ret: Option<Ret>,
-    /// `ENVID=` xtext-decoded envelope id (RFC 3461 §4.4).
-    pub envid: Option<XText<'a>>,
-    /// `AUTH=` (RFC 4954 §5).
-    pub auth: Option<AuthParam<'a>>,
     /// `REQUIRETLS` (RFC 8689 §4).
     pub requiretls: bool,
+    /// `ENVID=` xtext-decoded envelope id (RFC 3461 §4.4).
+    pub envid: Option<XText<'a>>,
+    /// The rarely used parameters; `None` when none of them is given.
+    pub more: Option<Box<MoreMailParameters<'a>>>,
+}
+
+/// The rarely used parameters of `MAIL FROM:` (see [`MailParameters`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoreMailParameters<'a> {
+    /// `AUTH=` (RFC 4954 §5).
+    pub auth: Option<AuthParam<'a>>,
     /// `MT-PRIORITY=` (RFC 6710).
     pub mt_priority: Option<MtPriority>,
     /// `BY=` (RFC 2852).
@@ -611,10 +631,89 @@ pub struct MailParameters<'a> {
     pub other: Vec<Parameter<'a>>,
 }
 
+impl MoreMailParameters<'_> {
+    /// Detaches the parameters from the buffer they were parsed from.
+    pub fn into_owned(self) -> MoreMailParameters<'static> {
+        MoreMailParameters {
+            auth: self.auth.map(AuthParam::into_owned),
+            mt_priority: self.mt_priority,
+            by: self.by,
+            hold: self.hold.map(Hold::into_owned),
+            other: self.other.into_iter().map(Parameter::into_owned).collect(),
+        }
+    }
+}
+
+/// `more: None` and `more` holding nothing are the same parameters.
+impl PartialEq for MailParameters<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.size == other.size
+            && self.body == other.body
+            && self.smtputf8 == other.smtputf8
+            && self.ret == other.ret
+            && self.requiretls == other.requiretls
+            && self.envid == other.envid
+            && more_eq(self.more.as_deref(), other.more.as_deref())
+    }
+}
+
+impl Eq for MailParameters<'_> {}
+
+/// Whether two optional boxes of rare parameters hold the same, `None`
+/// counting as the default.
+fn more_eq<T: Default + PartialEq>(a: Option<&T>, b: Option<&T>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        (Some(m), None) | (None, Some(m)) => *m == T::default(),
+        (None, None) => true,
+    }
+}
+
+impl<'a> MailParameters<'a> {
+    /// The rarely used parameters, created empty if there are none yet.
+    pub fn more_mut(&mut self) -> &mut MoreMailParameters<'a> {
+        self.more.get_or_insert_with(Box::default)
+    }
+
+    /// `AUTH=` (RFC 4954 §5).
+    pub fn auth(&self) -> Option<&AuthParam<'a>> {
+        self.more.as_ref()?.auth.as_ref()
+    }
+
+    /// `MT-PRIORITY=` (RFC 6710).
+    pub fn mt_priority(&self) -> Option<MtPriority> {
+        self.more.as_ref()?.mt_priority
+    }
+
+    /// `BY=` (RFC 2852).
+    pub fn by(&self) -> Option<DeliverBy> {
+        self.more.as_ref()?.by
+    }
+
+    /// `HOLDFOR=` / `HOLDUNTIL=` (RFC 4865).
+    pub fn hold(&self) -> Option<&Hold<'a>> {
+        self.more.as_ref()?.hold.as_ref()
+    }
+
+    /// Every parameter without a typed field, in the order received.
+    pub fn other(&self) -> &[Parameter<'a>] {
+        self.more.as_ref().map_or(&[], |m| &m.other)
+    }
+}
+
 impl MailParameters<'_> {
     /// Whether no parameter is set.
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        self.size.is_none()
+            && self.body.is_none()
+            && !self.smtputf8
+            && self.ret.is_none()
+            && !self.requiretls
+            && self.envid.is_none()
+            && self
+                .more
+                .as_deref()
+                .is_none_or(|m| *m == MoreMailParameters::default())
     }
 
     /// Detaches the parameters from the buffer they were parsed from.
@@ -624,13 +723,9 @@ impl MailParameters<'_> {
             body: self.body,
             smtputf8: self.smtputf8,
             ret: self.ret,
-            envid: self.envid.map(XText::into_owned),
-            auth: self.auth.map(AuthParam::into_owned),
             requiretls: self.requiretls,
-            mt_priority: self.mt_priority,
-            by: self.by,
-            hold: self.hold.map(Hold::into_owned),
-            other: self.other.into_iter().map(Parameter::into_owned).collect(),
+            envid: self.envid.map(XText::into_owned),
+            more: self.more.map(|m| Box::new(m.into_owned())),
         }
     }
 
@@ -655,7 +750,7 @@ impl MailParameters<'_> {
             out.extend_from_slice(b" ENVID=");
             envid.encode(out);
         }
-        match &self.auth {
+        match self.auth() {
             None => {}
             Some(AuthParam::Unknown) => out.extend_from_slice(b" AUTH=<>"),
             Some(AuthParam::Mailbox(m)) => {
@@ -666,11 +761,11 @@ impl MailParameters<'_> {
         if self.requiretls {
             out.extend_from_slice(b" REQUIRETLS");
         }
-        if let Some(p) = self.mt_priority {
+        if let Some(p) = self.mt_priority() {
             out.extend_from_slice(b" MT-PRIORITY=");
             push_num(out, p.get());
         }
-        if let Some(by) = self.by {
+        if let Some(by) = self.by() {
             out.extend_from_slice(b" BY=");
             push_num(out, by.time);
             out.extend_from_slice(match by.mode {
@@ -681,7 +776,7 @@ impl MailParameters<'_> {
                 out.push(b'T');
             }
         }
-        match &self.hold {
+        match self.hold() {
             None => {}
             Some(Hold::For(s)) => {
                 out.extend_from_slice(b" HOLDFOR=");
@@ -692,7 +787,7 @@ impl MailParameters<'_> {
                 out.extend_from_slice(d.as_str().as_bytes());
             }
         }
-        for p in &self.other {
+        for p in self.other() {
             p.encode(out);
         }
     }
@@ -700,7 +795,7 @@ impl MailParameters<'_> {
     /// Whether encoding puts non-ASCII on the wire (an unknown parameter's
     /// value); typed values are always encoded as ASCII.
     pub(crate) fn is_utf8(&self) -> bool {
-        other_is_utf8(&self.other)
+        other_is_utf8(self.other())
     }
 }
 
@@ -906,11 +1001,19 @@ fn invalid(kw: &str) -> CommandError {
 }
 
 /// `1*DIGIT` into an unsigned integer; no sign, no overflow.
-fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+fn digits<T: TryFrom<u64>>(s: &str) -> Option<T> {
+    if s.is_empty() {
         return None;
     }
-    s.parse().ok()
+    // One pass, checked arithmetic (SIZE= runs on most MAIL commands).
+    let n = s.bytes().try_fold(0u64, |n, b| {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })?;
+    T::try_from(n).ok()
 }
 
 fn push_other<'a>(
@@ -977,7 +1080,7 @@ pub(crate) fn parse_mail_params(text: &str) -> Result<MailParameters<'_>, Comman
                         AuthParam::Mailbox(mb.map_err(|_| invalid(kw))?)
                     }
                 };
-                set(&mut p.auth, kw, a)?;
+                set(&mut p.more_mut().auth, kw, a)?;
             }
             3 if RET.is(k, len) => {
                 let v = need(kw, v)?;
@@ -1012,21 +1115,21 @@ pub(crate) fn parse_mail_params(text: &str) -> Result<MailParameters<'_>, Comman
                 };
                 // -9..=9 by construction.
                 let prio = MtPriority::new(n).ok_or_else(|| invalid(kw))?;
-                set(&mut p.mt_priority, kw, prio)?;
+                set(&mut p.more_mut().mt_priority, kw, prio)?;
             }
             2 if BY.is(k, len) => {
                 let by = parse_by(need(kw, v)?).ok_or_else(|| invalid(kw))?;
-                set(&mut p.by, kw, by)?;
+                set(&mut p.more_mut().by, kw, by)?;
             }
             7 if HOLDFOR.is(k, len) => {
                 let n = digits(need(kw, v)?).ok_or_else(|| invalid(kw))?;
-                set(&mut p.hold, kw, Hold::For(n))?;
+                set(&mut p.more_mut().hold, kw, Hold::For(n))?;
             }
             9 if is("HOLDUNTIL") => {
                 let d = DateTime::new(need(kw, v)?).map_err(|_| invalid(kw))?;
-                set(&mut p.hold, kw, Hold::Until(d))?;
+                set(&mut p.more_mut().hold, kw, Hold::Until(d))?;
             }
-            _ => push_other(&mut p.other, kw, v)?,
+            _ => push_other(&mut p.more_mut().other, kw, v)?,
         }
     }
     Ok(p)
@@ -1057,22 +1160,75 @@ fn parse_by(v: &str) -> Option<DeliverBy> {
 // RCPT
 
 /// The parameters of `RCPT TO:` (RFC 5321 §4.1.1.3 and extensions).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// NOTIFY and ORCPT (DSN) are fields; the rarely used ones sit in
+/// [`RcptParameters::more`], boxed (see [`MailParameters`] for why).
+#[derive(Debug, Clone, Default)]
 pub struct RcptParameters<'a> {
     /// `NOTIFY=` (RFC 3461 §4.1).
     pub notify: Option<Notify>,
     /// `ORCPT=` (RFC 3461 §4.2, RFC 6533).
     pub orcpt: Option<OriginalRecipient<'a>>,
+    /// The rarely used parameters; `None` when none of them is given.
+    pub more: Option<Box<MoreRcptParameters<'a>>>,
+}
+
+/// The rarely used parameters of `RCPT TO:` (see [`RcptParameters`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoreRcptParameters<'a> {
     /// `RRVS=` (RFC 7293).
     pub rrvs: Option<Rrvs<'a>>,
     /// Every other parameter, in the order received.
     pub other: Vec<Parameter<'a>>,
 }
 
+impl MoreRcptParameters<'_> {
+    /// Detaches the parameters from the buffer they were parsed from.
+    pub fn into_owned(self) -> MoreRcptParameters<'static> {
+        MoreRcptParameters {
+            rrvs: self.rrvs.map(Rrvs::into_owned),
+            other: self.other.into_iter().map(Parameter::into_owned).collect(),
+        }
+    }
+}
+
+/// `more: None` and `more` holding nothing are the same parameters.
+impl PartialEq for RcptParameters<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.notify == other.notify
+            && self.orcpt == other.orcpt
+            && more_eq(self.more.as_deref(), other.more.as_deref())
+    }
+}
+
+impl Eq for RcptParameters<'_> {}
+
+impl<'a> RcptParameters<'a> {
+    /// The rarely used parameters, created empty if there are none yet.
+    pub fn more_mut(&mut self) -> &mut MoreRcptParameters<'a> {
+        self.more.get_or_insert_with(Box::default)
+    }
+
+    /// `RRVS=` (RFC 7293).
+    pub fn rrvs(&self) -> Option<&Rrvs<'a>> {
+        self.more.as_ref()?.rrvs.as_ref()
+    }
+
+    /// Every parameter without a typed field, in the order received.
+    pub fn other(&self) -> &[Parameter<'a>] {
+        self.more.as_ref().map_or(&[], |m| &m.other)
+    }
+}
+
 impl RcptParameters<'_> {
     /// Whether no parameter is set.
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        self.notify.is_none()
+            && self.orcpt.is_none()
+            && self
+                .more
+                .as_deref()
+                .is_none_or(|m| *m == MoreRcptParameters::default())
     }
 
     /// Detaches the parameters from the buffer they were parsed from.
@@ -1080,8 +1236,7 @@ impl RcptParameters<'_> {
         RcptParameters {
             notify: self.notify,
             orcpt: self.orcpt.map(OriginalRecipient::into_owned),
-            rrvs: self.rrvs.map(Rrvs::into_owned),
-            other: self.other.into_iter().map(Parameter::into_owned).collect(),
+            more: self.more.map(|m| Box::new(m.into_owned())),
         }
     }
 
@@ -1112,7 +1267,7 @@ impl RcptParameters<'_> {
             out.extend_from_slice(b" ORCPT=");
             o.encode(out);
         }
-        if let Some(r) = &self.rrvs {
+        if let Some(r) = self.rrvs() {
             out.extend_from_slice(b" RRVS=");
             out.extend_from_slice(r.time.as_str().as_bytes());
             match r.action {
@@ -1121,13 +1276,13 @@ impl RcptParameters<'_> {
                 Some(RrvsAction::Reject) => out.extend_from_slice(b";R"),
             }
         }
-        for p in &self.other {
+        for p in self.other() {
             p.encode(out);
         }
     }
 
     pub(crate) fn is_utf8(&self) -> bool {
-        other_is_utf8(&self.other)
+        other_is_utf8(self.other())
     }
 }
 
@@ -1159,9 +1314,9 @@ pub(crate) fn parse_rcpt_params(text: &str) -> Result<RcptParameters<'_>, Comman
                     None => (v, None),
                 };
                 let time = DateTime::new(time).map_err(|_| invalid(kw))?;
-                set(&mut p.rrvs, kw, Rrvs { time, action })?;
+                set(&mut p.more_mut().rrvs, kw, Rrvs { time, action })?;
             }
-            _ => push_other(&mut p.other, kw, v)?,
+            _ => push_other(&mut p.more_mut().other, kw, v)?,
         }
     }
     Ok(p)

@@ -104,34 +104,6 @@
 //! keeps its framing (the unstuffer runs to the end of data) and gets one
 //! `552` at its end (RFC 5321 §4.5.3.1.10, RFC 1870 §6.3).
 
-//!
-//! # Performance
-//!
-//! Measured with `cargo bench -p smtp-tests --bench codec` (`data_10mb`: a
-//! 10 MB body, a stuffed line every 50 lines, unstuffed by the copying
-//! [`DotUnstuffer::unstuff`] into a reused `Vec`, against Stalwart's
-//! `DataReceiver::ingest`, which only looks for `\n.`; speedup = peer time
-//! / ours, higher is better). Absolute figures drift with the machine's
-//! load; the ratio, taken in alternating rounds, is what is compared.
-//!
-//! - First version: the byte-exact automaton alone, jumping with `memchr3`
-//!   from one CR, LF or NUL to the next (two stops per line).
-//! - Vectorized pair scan proving whole stretches plain (no bare CR, bare
-//!   LF, NUL or `CRLF .`), then one copy per stretch: 0.90.
-//! - The copying unstuffer appends each 64-byte block as soon as the scan
-//!   has proven it (blocks of 32 before), instead of scanning a 16 KiB
-//!   stretch and copying it afterwards: the input is read from memory once
-//!   and the copy overlaps the compare work. 0.92 → 1.08 (ours 2.95 →
-//!   2.04 ms, peer 2.71 → 2.20 ms, on a loaded machine); in a standalone
-//!   driver with the same inputs the scan alone took 0.9 ms and the copy
-//!   alone 0.9 ms, the fused pass 1.5–1.8 ms. A block that passes but ends
-//!   in the CR of a CRLF the automaton must see is taken back with
-//!   `truncate`. The in-place API keeps proof-then-`copy_within`: it moves
-//!   nothing until the first removed dot. Tried: fused blocks of 32, 128
-//!   and 256 bytes; in alternating driver runs 32 and 64 were level, 128
-//!   and 256 about 15 % slower (the early exit comes later and the tail
-//!   after the last whole block is checked byte by byte).
-
 mod bdat;
 mod stuffer;
 mod unstuffer;

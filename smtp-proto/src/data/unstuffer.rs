@@ -75,7 +75,7 @@ pub struct Unstuffed {
 /// before it is a bare CR, a bare LF or a NUL; that stretch (up to 16 KiB)
 /// is then moved with one `copy_within` in place (not at all until the
 /// first removed dot); the copying [`unstuff`](Self::unstuff) appends each
-/// 64-byte block as soon as it is proven, so the input is read once. Only
+/// 32-byte block as soon as it is proven, so the input is read once. Only
 /// where the proof fails does the
 /// byte-exact automaton run, jumping with `memchr3` from one CR, LF or NUL
 /// to the next. Both APIs share that one loop, generic over where the body
@@ -390,7 +390,11 @@ impl Sink for Append<'_, '_> {
         // in registers and L1: the input is read once.
         let (window, at_input_end) = window_at(self.input, r);
         let base = self.out.len();
-        let out = &mut *self.out;
+        // The vector is moved into a local for the loop: its length and
+        // pointer then stay in registers instead of being stored and
+        // reloaded around every block append (the caller's `Vec` is
+        // behind a reference the byte stores might alias).
+        let mut out = std::mem::take(&mut *self.out);
         let (end, resume, appended) =
             plain_prefix(window, at_input_end, |block| out.extend_from_slice(block));
         match window.get(appended..end) {
@@ -399,6 +403,7 @@ impl Sink for Append<'_, '_> {
             // must see: take it back.
             None => out.truncate(base + end),
         }
+        *self.out = out;
         (end, resume)
     }
 }
@@ -417,7 +422,7 @@ fn needs_decision(a: u8, b: u8) -> bool {
 }
 
 /// Pairs checked per step of [`plain_prefix`]'s vector loop.
-const BLOCK: usize = 64;
+const BLOCK: usize = 32;
 
 /// Splits `window` (read from the `Text` state) into a plain prefix and the
 /// rest: returns `(end, resume)` where `window[..end]` is body exactly as it

@@ -49,6 +49,25 @@ impl ReplyClass {
     }
 }
 
+impl ReplyCode {
+    /// The code written as three ASCII digits, if they are digits and make
+    /// a valid code: checked on the digits, without dividing the number
+    /// back into them (this runs for every reply line).
+    #[inline]
+    pub(crate) fn from_ascii_checked(digits: [u8; 3]) -> Result<Self, Option<u16>> {
+        let [a, b, c] = digits;
+        if !(a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit()) {
+            return Err(None);
+        }
+        let n = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+        if (b'2'..=b'5').contains(&a) && b <= b'5' {
+            Ok(Self(n))
+        } else {
+            Err(Some(n))
+        }
+    }
+}
+
 const fn valid(code: u16) -> bool {
     let first = code / 100;
     let second = (code / 10) % 10;
@@ -152,9 +171,11 @@ impl ReplyCode {
             return None;
         }
         let code = (a - b'0') as u16 * 100 + (b - b'0') as u16 * 10 + (c - b'0') as u16;
-        match Self::new(code) {
-            Ok(code) => Some(code),
-            Err(_) => None,
+        // `valid` on the digits themselves: no division.
+        if a >= b'2' && a <= b'5' && b <= b'5' {
+            Some(Self(code))
+        } else {
+            None
         }
     }
 

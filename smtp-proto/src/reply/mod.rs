@@ -72,6 +72,13 @@ pub const MAX_REPLY_LINE_LEN: usize = 512;
 /// There is always at least one line; a reply without text has one empty
 /// line. The enhanced code, when present, is not part of the line texts (see
 /// the [module docs](self) for how it is split and written back).
+///
+/// A parsed reply keeps its lines as they were received, in one piece, and
+/// [`Reply::lines`] splits them as it goes: parsing a multi-line reply
+/// allocates nothing. An owned reply ([`Reply::into_owned`], and every reply
+/// a [`ReplyAssembler`] returns) keeps short text inside itself, so the usual
+/// replies (`250 2.1.5 Ok`, `354 …`, `250 2.0.0 Ok: queued as …`) are owned
+/// without a heap allocation.
 #[derive(Clone)]
 pub struct Reply<'a> {
     code: ReplyCode,
@@ -79,18 +86,84 @@ pub struct Reply<'a> {
     lines: Lines<'a>,
 }
 
-/// The lines of a reply. Most replies have one line, which is kept inline so
-/// that parsing or building it allocates nothing; [`Lines::as_slice`] serves
-/// both forms as one slice, and equality, hashing and `Debug` of [`Reply`] go
-/// through that slice, so the representation is invisible.
+/// The lines of a reply, in one of three forms; [`Reply::lines`] serves
+/// them all as one iterator, and equality, hashing and `Debug` of [`Reply`]
+/// go through it, so the representation is invisible.
 #[derive(Clone)]
 enum Lines<'a> {
-    One(Cow<'a, str>),
+    /// A single line's text.
+    One(Text<'a>),
+    /// A parsed multi-line reply as received, lines separated by CRLF,
+    /// each with its code and separator, without the final CRLF; every line
+    /// was checked by the parser. `count` lines.
+    Wire { raw: Text<'a>, count: usize },
+    /// Lines given one by one to a constructor.
     Many(Vec<Cow<'a, str>>),
 }
 
+/// Bytes of text an owned reply keeps inside itself.
+const INLINE: usize = 70;
+
+/// A string borrowed, kept inline when short, or on the heap.
+#[derive(Clone)]
+enum Text<'a> {
+    Borrowed(&'a str),
+    /// The first `len` bytes of the array: always a whole UTF-8 string,
+    /// copied from a `&str`.
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE],
+    },
+    Heap(String),
+}
+
+impl<'a> Text<'a> {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Borrowed(s) => s,
+            // Copied from a `str` whole: valid UTF-8, so `from_utf8` cannot
+            // fail (and is cheap on text this short).
+            Self::Inline { len, bytes } => bytes
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+            Self::Heap(s) => s,
+        }
+    }
+
+    /// An owned copy: inline when it fits.
+    fn copied(s: &str) -> Text<'static> {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                if let Some(dst) = bytes.get_mut(..s.len()) {
+                    dst.copy_from_slice(s.as_bytes());
+                }
+                Text::Inline { len, bytes }
+            }
+            _ => Text::Heap(s.to_owned()),
+        }
+    }
+
+    fn from_cow(s: Cow<'a, str>) -> Self {
+        match s {
+            Cow::Borrowed(s) => Self::Borrowed(s),
+            Cow::Owned(s) if s.len() <= INLINE => Text::copied(&s),
+            Cow::Owned(s) => Self::Heap(s),
+        }
+    }
+
+    fn into_owned(self) -> Text<'static> {
+        match self {
+            Self::Borrowed(s) => Text::copied(s),
+            Self::Inline { len, bytes } => Text::Inline { len, bytes },
+            Self::Heap(s) => Text::Heap(s),
+        }
+    }
+}
+
 impl<'a> Lines<'a> {
-    /// Collects lines, keeping a single one inline.
+    /// Collects lines, keeping a single one as [`Lines::One`].
     fn collect<I, T>(lines: I) -> Self
     where
         I: IntoIterator<Item = T>,
@@ -102,7 +175,7 @@ impl<'a> Lines<'a> {
         };
         let first = first.into();
         match iter.next() {
-            None => Self::One(first),
+            None => Self::One(Text::from_cow(first)),
             Some(second) => {
                 let mut all = Vec::with_capacity(iter.size_hint().0.saturating_add(2));
                 all.push(first);
@@ -113,48 +186,138 @@ impl<'a> Lines<'a> {
         }
     }
 
-    fn as_slice(&self) -> &[Cow<'a, str>] {
-        match self {
-            Self::One(line) => std::slice::from_ref(line),
-            Self::Many(lines) => lines,
-        }
-    }
-
     fn len(&self) -> usize {
         match self {
             Self::One(_) => 1,
+            Self::Wire { count, .. } => *count,
             Self::Many(lines) => lines.len(),
         }
     }
 
-    /// Appends a line; a single inline line moves into a vector with room
-    /// for `room` lines in all.
-    #[inline]
-    fn push(&mut self, line: Cow<'a, str>, room: usize) {
-        match self {
-            Self::Many(lines) => lines.push(line),
-            Self::One(first) => {
-                let mut lines = Vec::with_capacity(room.max(2));
-                lines.push(std::mem::take(first));
-                lines.push(line);
-                *self = Self::Many(lines);
-            }
-        }
-    }
-
     fn into_owned(self) -> Lines<'static> {
-        let own = |l: Cow<'a, str>| Cow::Owned(l.into_owned());
         match self {
-            Self::One(line) => Lines::One(own(line)),
-            Self::Many(lines) => Lines::Many(lines.into_iter().map(own).collect()),
+            Self::One(text) => Lines::One(text.into_owned()),
+            Self::Wire { raw, count } => Lines::Wire {
+                raw: raw.into_owned(),
+                count,
+            },
+            Self::Many(lines) => Lines::Many(
+                lines
+                    .into_iter()
+                    .map(|l| Cow::Owned(l.into_owned()))
+                    .collect(),
+            ),
         }
     }
 }
 
-impl std::fmt::Debug for Lines<'_> {
-    /// As the slice of lines, whichever the form.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.as_slice().fmt(f)
+/// The lines of a [`Reply`], each without code, separator, enhanced code or
+/// CRLF (see [`Reply::lines`]).
+#[derive(Clone, Debug)]
+pub struct ReplyLines<'r> {
+    inner: LinesIter<'r>,
+    enhanced: Option<EnhancedStatusCode>,
+    left: usize,
+}
+
+#[derive(Clone, Debug)]
+enum LinesIter<'r> {
+    One(Option<&'r str>),
+    Wire(&'r str),
+    Many(std::slice::Iter<'r, Cow<'r, str>>),
+}
+
+impl<'r> Iterator for ReplyLines<'r> {
+    type Item = &'r str;
+
+    fn next(&mut self) -> Option<&'r str> {
+        let line = match &mut self.inner {
+            LinesIter::One(line) => line.take(),
+            LinesIter::Many(lines) => lines.next().map(|l| &**l),
+            LinesIter::Wire(rest) => {
+                if self.left == 0 {
+                    return None;
+                }
+                // The parser let no CR into the text: the first CR is the
+                // line's CRLF (an ASCII pair, so both ends are boundaries).
+                let end = find_cr(rest.as_bytes()).unwrap_or(rest.len());
+                let line = rest.get(..end).unwrap_or_default();
+                *rest = rest.get(end + 2..).unwrap_or_default();
+                // `ddd`, `ddd-text` or `ddd text`: the code and separator are
+                // ASCII, so byte 3 and 4 are char boundaries when present.
+                let text = line.get(4..).unwrap_or_default();
+                Some(match self.enhanced {
+                    Some(esc) => match enhanced::split_text(text.as_bytes(), esc.class()) {
+                        Some((found, n)) if found == esc => text.get(n..).unwrap_or_default(),
+                        _ => text,
+                    },
+                    None => text,
+                })
+            }
+        };
+        self.left = self.left.saturating_sub(1);
+        line
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for ReplyLines<'_> {}
+
+/// The index of the first CR in `b`, eight bytes at a time (reply lines are
+/// short: a vector search costs more to set up than this whole loop).
+#[inline]
+pub(crate) fn find_cr(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
+    let mut words = b.chunks_exact(8);
+    let mut base = 0;
+    for word in &mut words {
+        let mut w = [0; 8];
+        w.copy_from_slice(word);
+        let x = u64::from_le_bytes(w) ^ CR;
+        // The lowest set bit marks the first zero byte of `x` exactly.
+        let zero = x.wrapping_sub(ONES) & !x & HIGH;
+        if zero != 0 {
+            return Some(base + zero.trailing_zeros() as usize / 8);
+        }
+        base += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&c| c == b'\r')
+        .map(|i| base + i)
+}
+
+/// Compares the lines with a list, as in `assert_eq!(reply.lines(), ["a", "b"])`.
+impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for ReplyLines<'_> {
+    fn eq(&self, other: &[S; N]) -> bool {
+        self.len() == N && self.clone().eq(other.iter().map(AsRef::as_ref))
+    }
+}
+
+/// Compares the lines with a list.
+impl<S: AsRef<str>> PartialEq<[S]> for ReplyLines<'_> {
+    fn eq(&self, other: &[S]) -> bool {
+        self.len() == other.len() && self.clone().eq(other.iter().map(AsRef::as_ref))
+    }
+}
+
+/// Compares the lines with a list.
+impl<S: AsRef<str>> PartialEq<&[S]> for ReplyLines<'_> {
+    fn eq(&self, other: &&[S]) -> bool {
+        *self == **other
+    }
+}
+
+/// Compares the lines with a list.
+impl<S: AsRef<str>> PartialEq<Vec<S>> for ReplyLines<'_> {
+    fn eq(&self, other: &Vec<S>) -> bool {
+        *self == other[..]
     }
 }
 
@@ -162,7 +325,8 @@ impl PartialEq for Reply<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.code == other.code
             && self.enhanced == other.enhanced
-            && self.lines.as_slice() == other.lines.as_slice()
+            && self.lines.len() == other.lines.len()
+            && self.lines().eq(other.lines())
     }
 }
 
@@ -170,10 +334,12 @@ impl Eq for Reply<'_> {}
 
 impl std::hash::Hash for Reply<'_> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Field by field, as `#[derive(Hash)]` over a `Vec` of lines did.
         self.code.hash(state);
         self.enhanced.hash(state);
-        self.lines.as_slice().hash(state);
+        state.write_usize(self.lines.len());
+        for line in self.lines() {
+            line.hash(state);
+        }
     }
 }
 
@@ -182,7 +348,7 @@ impl std::fmt::Debug for Reply<'_> {
         f.debug_struct("Reply")
             .field("code", &self.code)
             .field("enhanced", &self.enhanced)
-            .field("lines", &self.lines)
+            .field("lines", &self.lines().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -274,12 +440,13 @@ impl<'a> Reply<'a> {
         T: Into<Cow<'a, str>>,
     {
         let lines = Lines::collect(lines);
-        validate(code, enhanced, lines.as_slice())?;
-        Ok(Self {
+        let reply = Self {
             code,
             enhanced,
             lines,
-        })
+        };
+        validate(&reply)?;
+        Ok(reply)
     }
 
     /// Starts a multi-line reply built line by line; errors are reported by
@@ -306,13 +473,30 @@ impl<'a> Reply<'a> {
         }
     }
 
-    /// Assembles a parsed reply from its lines; the parser has already
-    /// checked every line.
-    fn from_lines(code: ReplyCode, enhanced: Option<EnhancedStatusCode>, lines: Lines<'a>) -> Self {
+    /// A parsed single-line reply; the parser has checked the text.
+    #[inline(always)]
+    fn parsed_one(code: ReplyCode, enhanced: Option<EnhancedStatusCode>, text: Text<'a>) -> Self {
         Self {
             code,
             enhanced,
-            lines,
+            lines: Lines::One(text),
+        }
+    }
+
+    /// A parsed multi-line reply: `raw` is every line as received (code,
+    /// separator, text), CRLF between them, none at the end; the parser has
+    /// checked each line.
+    #[inline(always)]
+    fn parsed_wire(
+        code: ReplyCode,
+        enhanced: Option<EnhancedStatusCode>,
+        raw: Text<'a>,
+        count: usize,
+    ) -> Self {
+        Self {
+            code,
+            enhanced,
+            lines: Lines::Wire { raw, count },
         }
     }
 
@@ -328,21 +512,55 @@ impl<'a> Reply<'a> {
 
     /// The text of each line, without code, separator, enhanced code or CRLF.
     /// Never empty.
-    pub fn lines(&self) -> &[Cow<'a, str>] {
-        self.lines.as_slice()
+    ///
+    /// ```
+    /// # use smtp_proto::reply::Reply;
+    /// let (reply, _) = Reply::parse(b"250-mx.example.com\r\n250 SIZE\r\n").unwrap().unwrap();
+    /// assert!(reply.lines().eq(["mx.example.com", "SIZE"]));
+    /// assert_eq!(reply.lines().len(), 2);
+    /// ```
+    pub fn lines(&self) -> ReplyLines<'_> {
+        let inner = match &self.lines {
+            Lines::One(text) => LinesIter::One(Some(text.as_str())),
+            Lines::Wire { raw, .. } => LinesIter::Wire(raw.as_str()),
+            Lines::Many(lines) => LinesIter::Many(lines.iter()),
+        };
+        ReplyLines {
+            inner,
+            enhanced: self.enhanced,
+            left: self.lines.len(),
+        }
+    }
+
+    /// A parsed multi-line reply without enhanced code as received: every
+    /// line with its code and separator, CRLF between them, none at the
+    /// end (what [`Reply::lines`] splits). For readers that walk the lines
+    /// in one pass of their own (the EHLO reply).
+    pub(crate) fn wire_lines(&self) -> Option<&str> {
+        match &self.lines {
+            Lines::Wire { raw, .. } if self.enhanced.is_none() => Some(raw.as_str()),
+            _ => None,
+        }
     }
 
     /// The first line's text (in the greeting and the EHLO reply, the
     /// server's domain comes first).
     pub fn first_line(&self) -> &str {
-        // `lines` is never empty: constructors refuse it and the parser
-        // creates a reply only from at least one line.
-        self.lines.as_slice().first().map_or("", |l| l)
+        // There is always a line: constructors refuse none and the parser
+        // creates a reply only from at least one.
+        self.lines().next().unwrap_or_default()
     }
 
     /// All lines joined with `\n`, for logs and error messages.
     pub fn text(&self) -> String {
-        self.lines.as_slice().join("\n")
+        let mut out = String::new();
+        for (i, line) in self.lines().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(line);
+        }
+        out
     }
 
     /// Shorthand for `self.code().is_positive()` (`2yz` or `3yz`).
@@ -375,10 +593,8 @@ impl<'a> Reply<'a> {
     /// trailing space when a line's text is empty.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let code = self.code.to_ascii();
-        let lines = self.lines.as_slice();
-        let last = lines.len().saturating_sub(1);
-        out.reserve(lines.iter().map(|l| l.len() + 16).sum());
-        for (i, line) in lines.iter().enumerate() {
+        let last = self.lines.len().saturating_sub(1);
+        for (i, line) in self.lines().enumerate() {
             out.extend_from_slice(&code);
             let more = i < last;
             match (self.enhanced, line.is_empty()) {
@@ -417,13 +633,10 @@ impl<'a> Reply<'a> {
     }
 }
 
-fn validate(
-    code: ReplyCode,
-    enhanced: Option<EnhancedStatusCode>,
-    lines: &[Cow<'_, str>],
-) -> Result<(), ReplyTextError> {
-    let first = lines.first().ok_or(ReplyTextError::NoLines)?;
-    for (i, line) in lines.iter().enumerate() {
+fn validate(reply: &Reply<'_>) -> Result<(), ReplyTextError> {
+    let (code, enhanced) = (reply.code, reply.enhanced);
+    let first = reply.lines().next().ok_or(ReplyTextError::NoLines)?;
+    for (i, line) in reply.lines().enumerate() {
         if let Some(pos) = memchr::memchr3(b'\r', b'\n', 0, line.as_bytes()) {
             return Err(ReplyTextError::InvalidChar {
                 line: i,

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use thiserror::Error;
 
 use super::enhanced::{self, EnhancedStatusCode};
-use super::{Lines, Reply, ReplyCode};
+use super::{Reply, ReplyCode, Text};
 
 /// Bounds on one reply, so a hostile server cannot make a client buffer
 /// without end.
@@ -84,14 +84,13 @@ struct Line<'b> {
 /// (the CRLF already removed). Checks code and separator only; the caller
 /// checks the text for CR, LF and NUL.
 fn parse_head(line: &[u8]) -> Result<Line<'_>, ReplyError> {
-    let (&[a, b, c], rest) = line
+    let (digits, rest) = line
         .split_first_chunk::<3>()
         .ok_or(ReplyError::MissingCode)?;
-    if !(a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit()) {
-        return Err(ReplyError::MissingCode);
-    }
-    let n = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
-    let code = ReplyCode::new(n).map_err(|e| ReplyError::InvalidCode(e.0))?;
+    let code = ReplyCode::from_ascii_checked(*digits).map_err(|e| match e {
+        None => ReplyError::MissingCode,
+        Some(n) => ReplyError::InvalidCode(n),
+    })?;
     let (more, text) = match rest.split_first() {
         None => (false, rest),
         Some((b' ', text)) => (false, text),
@@ -113,82 +112,27 @@ fn parse_line(line: &[u8]) -> Result<Line<'_>, ReplyError> {
     Ok(parsed)
 }
 
-/// Eight copies of one byte, for the word-at-a-time scan.
-const fn splat(b: u8) -> u64 {
-    u64::from_ne_bytes([b; 8])
-}
-
-/// The high bit of each byte of `w` that is zero. Bits above a zero byte may
-/// be set spuriously (borrow), but the lowest set bit is always exact, which
-/// is all [`scan_word`] uses.
-const fn zero_bytes(w: u64) -> u64 {
-    w.wrapping_sub(splat(0x01)) & !w & splat(0x80)
-}
-
-/// Whether some byte of `w` is below 0x0E (NUL, TAB, LF, CR and a few rare
-/// controls): the "haszero(x - n)" test. Almost every word of a reply line
-/// fails it, so [`scan_line`] looks closer only at the few that pass.
-const fn has_low_byte(w: u64) -> bool {
-    w.wrapping_sub(splat(0x0E)) & !w & splat(0x80) != 0
-}
-
-/// A word of [`scan_line`] that holds a low byte: the byte index of its
-/// first LF, and of its first CR or NUL when that comes before any LF.
-#[inline(never)]
-fn scan_word(w: u64) -> (Option<usize>, Option<usize>) {
-    let lf = zero_bytes(w ^ splat(b'\n'));
-    let bad = zero_bytes(w ^ splat(b'\r')) | zero_bytes(w);
-    // Little endian: the lowest set bit belongs to the first byte in memory.
-    let lf_at = (lf != 0).then(|| lf.trailing_zeros() as usize / 8);
-    let bad_at = (bad != 0)
-        .then(|| bad.trailing_zeros() as usize / 8)
-        .filter(|&b| lf_at.is_none_or(|l| b < l));
-    (lf_at, bad_at)
-}
-
-/// Finds the end of the first line in `buf` in one pass: returns the index
-/// of the first LF and the index of the first CR or NUL before it (which may
-/// be the CR of the line's CRLF), or `None` when there is no LF.
+/// Finds the end of the first line in `buf`: returns the index of the
+/// first LF and the index of the first CR or NUL before it (which may be the
+/// CR of the line's CRLF), or `None` when there is no LF.
 ///
-/// Reply lines are short and almost never hold a control character, so the
-/// scan reads eight bytes at a time (SWAR), never byte by byte.
+/// One vector search for the first CR, LF or NUL settles the usual line,
+/// which holds none of them before its CRLF; anything else is looked at
+/// again byte by byte.
+#[inline]
 fn scan_line(buf: &[u8]) -> Option<(usize, Option<usize>)> {
-    let mut first_bad = None;
-    let mut base = 0usize;
-    let mut rest = buf;
-    let mut last = [b'a'; 8];
-    loop {
-        let w = match rest.split_first_chunk::<8>() {
-            Some((word, tail)) => {
-                rest = tail;
-                u64::from_le_bytes(*word)
-            }
-            None if rest.is_empty() => return None,
-            None => {
-                // Pad the last few bytes with a byte the scan ignores.
-                for (d, s) in last.iter_mut().zip(rest) {
-                    *d = *s;
-                }
-                rest = &[];
-                u64::from_le_bytes(last)
-            }
-        };
-        if has_low_byte(w) {
-            let (lf, bad) = scan_word(w);
-            if first_bad.is_none() {
-                first_bad = bad.map(|b| base + b);
-            }
-            if let Some(lf) = lf {
-                return Some((base + lf, first_bad));
-            }
-        }
-        base += 8;
+    let i = memchr::memchr3(b'\r', b'\n', 0, buf)?;
+    if buf.get(i) == Some(&b'\r') && buf.get(i + 1) == Some(&b'\n') {
+        return Some((i + 1, Some(i)));
     }
+    let nl = i + memchr::memchr(b'\n', buf.get(i..)?)?;
+    let bad = buf.get(i..nl)?.iter().position(|&b| b == b'\r' || b == 0);
+    Some((nl, bad.map(|b| i + b)))
 }
 
 /// Reply text as a string: borrowed when it is valid UTF-8 (the usual
 /// case, checked by the standard library's ASCII-fast validator), otherwise
-/// decoded lossily.
+/// decoded lossily (each bad sequence becomes U+FFFD).
 fn text_str(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(s) => Cow::Borrowed(s),
@@ -196,106 +140,45 @@ fn text_str(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// How far ahead of a multi-line reply's current line its UTF-8 is checked
-/// in one call (the rest of a typical EHLO reply; bounded so a buffer full of
-/// pipelined replies is not re-checked for every reply).
-const UTF8_WINDOW: usize = 2048;
-
-/// Valid UTF-8 over a stretch of the input, `text` starting at byte `start`,
-/// so the lines of a multi-line reply are checked in one `from_utf8` call
-/// rather than one call per line.
-struct Utf8Window<'a> {
-    buf: &'a [u8],
-    start: usize,
-    text: &'a str,
-}
-
-impl<'a> Utf8Window<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Self {
-            buf,
-            start: 0,
-            text: "",
-        }
-    }
-
-    /// The text of `bytes`, a sub-slice of the window's buffer.
-    fn text(&mut self, bytes: &'a [u8]) -> Cow<'a, str> {
-        // `bytes` lies inside `buf` (the parser slices it from there), so
-        // the difference of the addresses is its offset.
-        let Some(at) = bytes.as_ptr().addr().checked_sub(self.buf.as_ptr().addr()) else {
-            return text_str(bytes);
-        };
-        if let Some(s) = self.lookup(at, bytes.len()) {
-            return Cow::Borrowed(s);
-        }
-        let end = self
-            .buf
-            .len()
-            .min(at.saturating_add(UTF8_WINDOW.max(bytes.len())));
-        let ahead = self.buf.get(at..end).unwrap_or_default();
-        self.start = at;
-        self.text = match std::str::from_utf8(ahead) {
-            Ok(s) => s,
-            // Keep the valid prefix; lines past it are decoded one by one.
-            Err(e) => ahead
-                .get(..e.valid_up_to())
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .unwrap_or_default(),
-        };
-        match self.lookup(at, bytes.len()) {
-            Some(s) => Cow::Borrowed(s),
-            None => text_str(bytes),
-        }
-    }
-
-    fn lookup(&self, at: usize, len: usize) -> Option<&'a str> {
-        let from = at.checked_sub(self.start)?;
-        // `get` also refuses a range that does not fall on char boundaries.
-        self.text.get(from..from.checked_add(len)?)
+/// The enhanced code opening the first line's text, and the text after it.
+fn split_first(line: &Line<'_>) -> (Option<EnhancedStatusCode>, usize) {
+    match enhanced::split_text(line.text, line.code.first_digit()) {
+        Some((esc, n)) => (Some(esc), n),
+        None => (None, 0),
     }
 }
 
-/// A reply under construction.
+/// What the lines of a reply must agree on, and the limits, checked line by
+/// line as they arrive.
 #[derive(Debug)]
-struct Partial<'a> {
+struct Tally {
     code: ReplyCode,
-    enhanced: Option<EnhancedStatusCode>,
-    lines: Lines<'a>,
+    lines: usize,
     bytes: usize,
 }
 
-/// Room for the lines of a multi-line reply, reserved when its second line
-/// arrives: enough for a typical EHLO reply without growing.
-const MULTI_LINE_ROOM: usize = 16;
-
-impl<'a> Partial<'a> {
-    fn start<'b>(
-        line: &Line<'b>,
-        wire_len: usize,
-        text: impl FnOnce(&'b [u8]) -> Cow<'a, str>,
-    ) -> Self {
-        let (enhanced, text_bytes) = match enhanced::split_text(line.text, line.code.first_digit())
-        {
-            // `n` is at most `line.text.len()` (split_text counts bytes it saw).
-            Some((esc, n)) => (Some(esc), line.text.get(n..).unwrap_or_default()),
-            None => (None, line.text),
-        };
-        Self {
-            code: line.code,
-            enhanced,
-            lines: Lines::One(text(text_bytes)),
-            bytes: wire_len,
+impl Tally {
+    fn first(line: &Line<'_>, wire_len: usize, limits: &ReplyLimits) -> Result<Self, ReplyError> {
+        if limits.max_lines == 0 {
+            return Err(ReplyError::TooManyLines { max: 0 });
         }
+        if wire_len > limits.max_bytes {
+            return Err(ReplyError::TooLong {
+                max: limits.max_bytes,
+            });
+        }
+        Ok(Self {
+            code: line.code,
+            lines: 1,
+            bytes: wire_len,
+        })
     }
 
-    #[inline]
-    fn push<'b>(
+    fn next(
         &mut self,
-        line: &Line<'b>,
+        line: &Line<'_>,
         wire_len: usize,
         limits: &ReplyLimits,
-        text: impl FnOnce(&'b [u8]) -> Cow<'a, str>,
     ) -> Result<(), ReplyError> {
         if line.code != self.code {
             return Err(ReplyError::MixedCodes {
@@ -303,43 +186,30 @@ impl<'a> Partial<'a> {
                 found: line.code,
             });
         }
-        if self.lines.len() >= limits.max_lines {
+        if self.lines >= limits.max_lines {
             return Err(ReplyError::TooManyLines {
                 max: limits.max_lines,
             });
         }
+        self.lines += 1;
         self.bytes = self.bytes.saturating_add(wire_len);
         if self.bytes > limits.max_bytes {
             return Err(ReplyError::TooLong {
                 max: limits.max_bytes,
             });
         }
-        let mut bytes = line.text;
-        if let Some(esc) = self.enhanced
-            && let Some((found, n)) = enhanced::split_text(bytes, self.code.first_digit())
-            && found == esc
-        {
-            bytes = bytes.get(n..).unwrap_or_default();
-        }
-        self.lines.push(text(bytes), MULTI_LINE_ROOM);
         Ok(())
-    }
-
-    fn finish(self) -> Reply<'a> {
-        Reply::from_lines(self.code, self.enhanced, self.lines)
     }
 }
 
-fn check_first(wire_len: usize, limits: &ReplyLimits) -> Result<(), ReplyError> {
-    if limits.max_lines == 0 {
-        return Err(ReplyError::TooManyLines { max: 0 });
+/// The text of a single-line reply after its enhanced code, as an owned or
+/// borrowed [`Text`].
+fn single_text<'a>(text: Cow<'a, str>, skip: usize) -> Text<'a> {
+    match text {
+        // `skip` counts the ASCII bytes of the enhanced code and its space.
+        Cow::Borrowed(t) => Text::Borrowed(t.get(skip..).unwrap_or_default()),
+        Cow::Owned(t) => Text::copied(t.get(skip..).unwrap_or_default()),
     }
-    if wire_len > limits.max_bytes {
-        return Err(ReplyError::TooLong {
-            max: limits.max_bytes,
-        });
-    }
-    Ok(())
 }
 
 impl<'a> Reply<'a> {
@@ -360,6 +230,7 @@ impl<'a> Reply<'a> {
     /// assert_eq!(&buf[used..], b"354 go\r\n");
     /// assert_eq!(Reply::parse(b"250-mx.example.com\r\n250 SI").unwrap(), None);
     /// ```
+    #[inline]
     pub fn parse(buf: &'a [u8]) -> Result<Option<(Self, usize)>, ReplyError> {
         Self::parse_with(buf, &ReplyLimits::default())
     }
@@ -371,8 +242,9 @@ impl<'a> Reply<'a> {
         limits: &ReplyLimits,
     ) -> Result<Option<(Self, usize)>, ReplyError> {
         let mut pos = 0usize;
-        let mut partial: Option<Partial<'a>> = None;
-        let mut window = Utf8Window::new(buf);
+        let mut tally: Option<Tally> = None;
+        // The first line, split: its code, enhanced code and text.
+        let mut first: Option<(ReplyCode, Option<EnhancedStatusCode>, &'a [u8])> = None;
         loop {
             let rest = buf.get(pos..).unwrap_or_default();
             let Some((nl, first_bad)) = scan_line(rest) else {
@@ -397,22 +269,40 @@ impl<'a> Reply<'a> {
                     line_bytes.get(bad).copied().unwrap_or(0),
                 )));
             }
-            match partial.as_mut() {
-                // A single-line reply: its text is all there is to check.
-                None if !line.more => {
-                    check_first(wire_len, limits)?;
-                    partial = Some(Partial::start(&line, wire_len, text_str));
-                }
+            match tally.as_mut() {
                 None => {
-                    check_first(wire_len, limits)?;
-                    partial = Some(Partial::start(&line, wire_len, |t| window.text(t)));
+                    tally = Some(Tally::first(&line, wire_len, limits)?);
+                    let (esc, skip) = split_first(&line);
+                    first = Some((line.code, esc, line.text.get(skip..).unwrap_or_default()));
                 }
-                Some(p) => p.push(&line, wire_len, limits, |t| window.text(t))?,
+                Some(t) => t.next(&line, wire_len, limits)?,
             }
-            if !line.more {
-                // `partial` was set above on this or an earlier iteration.
-                return Ok(partial.map(|p| (p.finish(), pos)));
+            if line.more {
+                continue;
             }
+            // The final line: `first` and `tally` were set on the first one.
+            let (Some((code, esc, text)), Some(tally)) = (first, tally) else {
+                return Ok(None);
+            };
+            let reply = if tally.lines == 1 {
+                match std::str::from_utf8(text) {
+                    // The usual case, built where it is returned.
+                    Ok(t) => {
+                        return Ok(Some((Self::parsed_one(code, esc, Text::Borrowed(t)), pos)));
+                    }
+                    Err(_) => Self::parsed_one(code, esc, single_text(text_str(text), 0)),
+                }
+            } else {
+                // Every line in one piece, without the final CRLF: one UTF-8
+                // check for the whole reply, and nothing to collect.
+                let raw = buf.get(..pos - 2).unwrap_or_default();
+                let raw = match text_str(raw) {
+                    Cow::Borrowed(r) => Text::Borrowed(r),
+                    Cow::Owned(r) => Text::from_cow(Cow::Owned(r)),
+                };
+                Self::parsed_wire(code, esc, raw, tally.lines)
+            };
+            return Ok(Some((reply, pos)));
         }
     }
 }
@@ -439,7 +329,11 @@ impl<'a> Reply<'a> {
 #[derive(Debug, Default)]
 pub struct ReplyAssembler {
     limits: ReplyLimits,
-    partial: Option<Partial<'static>>,
+    /// The reply being assembled, when some lines have arrived.
+    tally: Option<Tally>,
+    /// Its lines so far, as received (UTF-8 errors replaced), CRLF between
+    /// them; the buffer is kept across replies.
+    raw: String,
 }
 
 impl ReplyAssembler {
@@ -447,7 +341,8 @@ impl ReplyAssembler {
     pub fn new(limits: ReplyLimits) -> Self {
         Self {
             limits,
-            partial: None,
+            tally: None,
+            raw: String::new(),
         }
     }
 
@@ -458,25 +353,26 @@ impl ReplyAssembler {
 
     /// Whether some lines of a reply have arrived but not its final line.
     pub fn is_partial(&self) -> bool {
-        self.partial.is_some()
+        self.tally.is_some()
     }
 
     /// How many lines of the current reply have arrived.
     pub fn pending_lines(&self) -> usize {
-        self.partial.as_ref().map_or(0, |p| p.lines.len())
+        self.tally.as_ref().map_or(0, |t| t.lines)
     }
 
     /// Discards a partial reply (for example after STARTTLS, when nothing
     /// received before the handshake may be kept).
     pub fn reset(&mut self) {
-        self.partial = None;
+        self.tally = None;
+        self.raw.clear();
     }
 
     /// Feeds one line, without its CRLF.
     pub fn push_line(&mut self, line: &[u8]) -> Result<Option<Reply<'static>>, ReplyError> {
         let result = self.push_inner(line);
         if result.is_err() {
-            self.partial = None;
+            self.reset();
         }
         result
     }
@@ -484,19 +380,39 @@ impl ReplyAssembler {
     fn push_inner(&mut self, line: &[u8]) -> Result<Option<Reply<'static>>, ReplyError> {
         let parsed = parse_line(line)?;
         let wire_len = line.len().saturating_add(2);
-        let text = |t: &[u8]| Cow::Owned(text_str(t).into_owned());
-        match self.partial.as_mut() {
-            None => {
-                check_first(wire_len, &self.limits)?;
-                self.partial = Some(Partial::start(&parsed, wire_len, text));
+        match self.tally.as_mut() {
+            None if !parsed.more => {
+                // A single-line reply, the usual case: owned straight away
+                // (short text stays inside the reply).
+                Tally::first(&parsed, wire_len, &self.limits)?;
+                let (esc, skip) = split_first(&parsed);
+                let text = single_text(text_str(parsed.text), skip);
+                return Ok(Some(Reply::parsed_one(parsed.code, esc, text.into_owned())));
             }
-            Some(p) => p.push(&parsed, wire_len, &self.limits, text)?,
+            None => {
+                self.tally = Some(Tally::first(&parsed, wire_len, &self.limits)?);
+                self.raw.clear();
+            }
+            Some(t) => {
+                t.next(&parsed, wire_len, &self.limits)?;
+                self.raw.push_str("\r\n");
+            }
         }
+        self.raw.push_str(&text_str(line));
         if parsed.more {
-            Ok(None)
-        } else {
-            Ok(self.partial.take().map(Partial::finish))
+            return Ok(None);
         }
+        let Some(tally) = self.tally.take() else {
+            return Ok(None);
+        };
+        // The first line's enhanced code decides for all (as in `parse`).
+        let first = self.raw.split("\r\n").next().unwrap_or_default();
+        let esc = parse_head(first.as_bytes())
+            .ok()
+            .and_then(|l| split_first(&l).0);
+        let reply = Reply::parsed_wire(tally.code, esc, Text::copied(&self.raw), tally.lines);
+        self.raw.clear();
+        Ok(Some(reply))
     }
 }
 
@@ -531,27 +447,42 @@ mod tests {
     }
 
     #[test]
-    fn multi_line_text_checked_through_window() {
-        // 0xFF is never valid UTF-8.
+    fn multi_line_text_is_checked_once_and_split_on_demand() {
+        // 0xFF is never valid UTF-8: the whole reply is decoded lossily.
         let mut buf = b"250-ok\r\n250-bad \xffx\r\n".to_vec();
         buf.extend_from_slice("250 fine \u{e9}\r\n".as_bytes());
         let (reply, used) = Reply::parse(&buf).unwrap().unwrap();
         assert_eq!(used, buf.len());
         assert_eq!(reply.lines(), ["ok", "bad \u{fffd}x", "fine \u{e9}"]);
-        assert!(matches!(reply.lines()[0], Cow::Borrowed(_)));
-        assert!(matches!(reply.lines()[1], Cow::Owned(_)));
-        assert!(matches!(reply.lines()[2], Cow::Borrowed(_)));
+        // Long lines, and the enhanced code stripped only where it repeats.
+        let first = "a".repeat(3000);
+        let wire = format!("550-5.1.1 {first}\r\n550-5.1.2 x\r\n550 5.1.1\r\n");
+        let (reply, used) = Reply::parse(wire.as_bytes()).unwrap().unwrap();
+        assert_eq!(used, wire.len());
+        assert_eq!(reply.lines(), [first.as_str(), "5.1.2 x", ""]);
+        let owned = reply.clone().into_owned();
+        assert_eq!(owned, reply);
+    }
 
-        // Lines past the window, and a two-byte character across its end.
-        for first_len in [UTF8_WINDOW - 12, UTF8_WINDOW - 11, UTF8_WINDOW + 5] {
-            let first = "a".repeat(first_len);
-            let second = format!("{}\u{e9}\u{e9}{}", "b".repeat(3), "c".repeat(UTF8_WINDOW));
-            let wire = format!("250-{first}\r\n250-{second}\r\n250 end\r\n");
-            let (reply, used) = Reply::parse(wire.as_bytes()).unwrap().unwrap();
-            assert_eq!(used, wire.len());
-            assert_eq!(reply.lines(), [first.as_str(), second.as_str(), "end"]);
-            assert!(reply.lines().iter().all(|l| matches!(l, Cow::Borrowed(_))));
-        }
+    #[test]
+    fn owned_single_line_replies_keep_short_text_inline() {
+        let mut asm = ReplyAssembler::default();
+        let reply = asm
+            .push_line(b"250 2.0.0 Ok: queued as 4Z1b2c3d4e")
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            reply.lines,
+            super::super::Lines::One(Text::Inline { .. })
+        ));
+        assert_eq!(reply.lines(), ["Ok: queued as 4Z1b2c3d4e"]);
+        let long = format!("250 {}", "x".repeat(200));
+        let reply = asm.push_line(long.as_bytes()).unwrap().unwrap();
+        assert!(matches!(
+            reply.lines,
+            super::super::Lines::One(Text::Heap(_))
+        ));
+        assert_eq!(reply.first_line().len(), 200);
     }
 
     proptest! {

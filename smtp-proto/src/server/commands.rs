@@ -61,10 +61,11 @@ enum Decision {
 /// How an accepted `AUTH` starts.
 #[derive(Debug)]
 enum AuthStart {
-    /// PLAIN, with or without the initial response.
-    Plain(Option<Vec<u8>>),
-    /// LOGIN, with or without the user name as initial response.
-    Login(Option<Vec<u8>>),
+    /// PLAIN, with the initial response (decoded from the command line
+    /// when the exchange starts) or without.
+    Plain(bool),
+    /// LOGIN, with the user name as initial response or without.
+    Login(bool),
     /// Any other mechanism: the application runs it.
     Relay,
 }
@@ -155,7 +156,7 @@ impl Server {
             Command::Auth {
                 mechanism,
                 initial_response,
-            } => self.decide_auth(&mechanism, initial_response.map(|r| r.into_inner())),
+            } => self.decide_auth(&mechanism, initial_response.is_some()),
             Command::Vrfy { .. } | Command::Expn { .. } => Decision::Verify,
         }
     }
@@ -218,12 +219,12 @@ impl Server {
         body_ok
             && (!p.smtputf8 || offer.smtputf8)
             && ((p.ret.is_none() && p.envid.is_none()) || offer.dsn)
-            && (p.auth.is_none() || self.auth_offered())
+            && (p.auth().is_none() || self.auth_offered())
             && (!p.requiretls || (offer.requiretls && self.tls.is_some()))
-            && p.mt_priority.is_none()
-            && p.by.is_none()
-            && p.hold.is_none()
-            && p.other.is_empty()
+            && p.mt_priority().is_none()
+            && p.by().is_none()
+            && p.hold().is_none()
+            && p.other().is_empty()
     }
 
     /// `RCPT TO` (RFC 5321 §4.1.1.3, §3.3).
@@ -234,8 +235,8 @@ impl Server {
         let offered = params.is_empty()
             || (self.greeted != Some(HeloKind::Helo)
                 && ((params.notify.is_none() && params.orcpt.is_none()) || self.config.offer.dsn)
-                && params.rrvs.is_none()
-                && params.other.is_empty());
+                && params.rrvs().is_none()
+                && params.other().is_empty());
         if !offered {
             return Decision::Refuse(replies::PARAMETER_NOT_OFFERED);
         }
@@ -305,7 +306,7 @@ impl Server {
     }
 
     /// `AUTH` (RFC 4954 §4).
-    fn decide_auth(&self, mechanism: &Mechanism<'_>, initial: Option<Vec<u8>>) -> Decision {
+    fn decide_auth(&self, mechanism: &Mechanism<'_>, initial: bool) -> Decision {
         let auth = &self.config.auth;
         if auth.mechanisms.is_empty() {
             return Decision::Refuse(replies::NOT_IMPLEMENTED);
@@ -503,27 +504,39 @@ impl Server {
     /// Accepted `AUTH`.
     fn start_auth(&mut self, start: AuthStart, len: usize, content: usize) -> Step {
         self.sasl.clear();
+        if let AuthStart::Plain(true) | AuthStart::Login(true) = start {
+            // The initial response, decoded from the command line still at
+            // the front of the input into the SASL buffer. The line parsed
+            // as this AUTH command in `read_command`; nothing touched it
+            // since.
+            let line = self.input.bytes().get(..content).unwrap_or_default();
+            if let Ok(Command::Auth {
+                initial_response: Some(ir),
+                ..
+            }) = Command::parse(line)
+            {
+                ir.decode_into(&mut self.sasl);
+            }
+        }
         match start {
-            AuthStart::Plain(None) => {
+            AuthStart::Plain(false) => {
                 self.input.consume(len);
                 replies::write_challenge(self.output.queue(), b"");
                 self.enter_sasl(SaslStep::Plain);
                 Step::Continue
             }
-            AuthStart::Plain(Some(message)) => {
+            AuthStart::Plain(true) => {
                 self.input.consume(len);
-                self.sasl = message;
                 self.credentials_plain()
             }
-            AuthStart::Login(None) => {
+            AuthStart::Login(false) => {
                 self.input.consume(len);
                 replies::write_challenge(self.output.queue(), sasl::LOGIN_USERNAME);
                 self.enter_sasl(SaslStep::LoginUser);
                 Step::Continue
             }
-            AuthStart::Login(Some(user)) => {
+            AuthStart::Login(true) => {
                 self.input.consume(len);
-                self.sasl = user;
                 self.login_user()
             }
             AuthStart::Relay => {

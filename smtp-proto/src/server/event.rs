@@ -16,7 +16,7 @@
 //!   `Helo`, `Body`, `Reset`, `TlsEstablished`, `Closed`.
 
 use crate::address::{ForwardPath, Host, ReversePath};
-use crate::command::{Argument, MailParameters, RcptParameters};
+use crate::command::{Argument, InitialResponse, MailParameters, RcptParameters};
 use crate::keyword::Mechanism;
 use crate::secret::Secret;
 use crate::session::BodyMode;
@@ -154,8 +154,9 @@ pub enum Event<'a> {
     Auth {
         /// The mechanism, as offered.
         mechanism: Mechanism<'a>,
-        /// The decoded initial response; `Some(empty)` for `=`.
-        initial_response: Option<Secret<Vec<u8>>>,
+        /// The initial response, borrowed from the command line (decode it
+        /// with [`InitialResponse::decode_into`]); `Some(empty)` for `=`.
+        initial_response: Option<InitialResponse<'a>>,
     },
     /// The client's (decoded) answer to a challenge. Answer as for
     /// [`Event::Auth`].

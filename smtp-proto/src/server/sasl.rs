@@ -8,14 +8,7 @@
 
 use std::ops::Range;
 
-use base64::Engine as _;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-
-/// Base64 as in RFC 4648 §4, with or without padding: clients differ.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+use crate::command::base64;
 
 /// `334 VXNlcm5hbWU6` ("Username:"), LOGIN's first challenge.
 pub(crate) const LOGIN_USERNAME: &[u8] = b"Username:";
@@ -42,9 +35,10 @@ pub(crate) fn decode_response(line: &[u8], out: &mut Vec<u8>) -> Response {
     if line == b"*" {
         return Response::Cancel;
     }
-    match BASE64.decode_vec(line, out) {
-        Ok(()) => Response::Data,
-        Err(_) => Response::Invalid,
+    // Base64 as in RFC 4648 §4, with or without padding: clients differ.
+    match base64::decode_into(line, out) {
+        Some(()) => Response::Data,
+        None => Response::Invalid,
     }
 }
 

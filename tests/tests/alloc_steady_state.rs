@@ -1,0 +1,242 @@
+//! Heap allocations in the steady state of a session, counted by a global
+//! allocator: after a warm-up, a server reading pipelined transactions
+//! (MAIL with parameters, RCPT, DATA, a dot-stuffed body, RSET) allocates
+//! nothing per command, and a client reading the replies to its
+//! transactions allocates nothing per reply.
+//!
+//! Each side runs `N` and then `10 * N` transactions after the warm-up; the
+//! allocation count must not grow with the number of transactions (it is
+//! zero today; buffers that grow to their working size do so during the
+//! warm-up).
+
+use std::alloc::System;
+use std::time::Instant;
+
+use smtp_proto::Output;
+use smtp_proto::address::{Domain, ForwardPath, Host, Mailbox, ReversePath};
+use smtp_proto::client::{self, Client};
+use smtp_proto::command::{Body, Command, MailParameters, RcptParameters};
+use smtp_proto::server::{self, Server};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+/// The system allocator, counting every allocation and reallocation.
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Allocations (including reallocations) made while `f` runs. The counter
+/// is global, so this binary has a single test: nothing else allocates
+/// while it runs.
+fn counted(f: impl FnOnce()) -> u64 {
+    let region = Region::new(GLOBAL);
+    f();
+    let change = region.change();
+    (change.allocations + change.reallocations) as u64
+}
+
+// ------------------------------------------------------------------ server
+
+/// One pipelined transaction as a client writes it: typical parameters, a
+/// body with a stuffed dot, and RSET.
+const TRANSACTION: &[u8] = b"MAIL FROM:<alice@example.org> SIZE=1000 BODY=8BITMIME\r\n\
+RCPT TO:<bob@example.net>\r\n\
+RCPT TO:<carol@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;carol@example.net\r\n\
+DATA\r\n\
+Subject: steady state\r\n\
+\r\n\
+Hello,\r\n\
+..a line that starts with a dot\r\n\
+bye\r\n\
+.\r\n\
+RSET\r\n";
+
+/// Drains the server: writes every transmit, answers every question with
+/// `accept`, until it waits. Returns how many events it saw.
+fn serve(server: &mut Server, now: Instant) -> usize {
+    let mut events = 0;
+    for _ in 0..10_000 {
+        let answer = match server.poll(now) {
+            Output::Transmit(bytes) => {
+                let n = bytes.len();
+                server.advance_transmit(now, n).unwrap();
+                continue;
+            }
+            Output::Event(event) => {
+                events += 1;
+                event.needs_answer()
+            }
+            Output::Wait { .. } => return events,
+            _ => panic!("unexpected output"),
+        };
+        if answer {
+            server.accept().unwrap();
+        }
+    }
+    panic!("the server never waited");
+}
+
+fn feed_server(server: &mut Server, now: Instant, mut bytes: &[u8]) {
+    // Bounded: a server that stops taking input fails the test instead of
+    // hanging it.
+    for _ in 0..100 {
+        let n = server.handle_input(now, bytes);
+        bytes = &bytes[n..];
+        serve(server, now);
+        if bytes.is_empty() {
+            return;
+        }
+    }
+    panic!(
+        "the server stopped taking input: {:?}",
+        String::from_utf8_lossy(bytes)
+    );
+}
+
+#[test]
+fn steady_state_allocates_nothing_per_command_or_reply() {
+    server_allocates_nothing_per_command();
+    client_allocates_nothing_per_reply();
+}
+
+fn server_allocates_nothing_per_command() {
+    let now = Instant::now();
+    let mut config = server::Config::new(Domain::new("mx.example.org").unwrap().into_owned());
+    // NOTIFY and ORCPT are DSN parameters (RFC 3461).
+    config.offer.dsn = true;
+    let mut server = Server::new(config, now);
+    serve(&mut server, now);
+    feed_server(&mut server, now, b"EHLO client.example.org\r\n");
+    let run = |server: &mut Server, n: usize| {
+        for _ in 0..n {
+            feed_server(server, now, TRANSACTION);
+        }
+    };
+    // Warm-up: buffers grow to their working size.
+    run(&mut server, 10);
+    let few = counted(|| run(&mut server, 100));
+    let many = counted(|| run(&mut server, 1000));
+    println!("server: {few} allocations in 100 transactions, {many} in 1000");
+    assert_eq!(
+        (few, many),
+        (0, 0),
+        "allocations per pipelined MAIL/RCPT/DATA/body/RSET"
+    );
+    assert!(!server.is_closed());
+}
+
+// ------------------------------------------------------------------ client
+
+const GREETING: &[u8] = b"220 mx.example.net ESMTP\r\n";
+const EHLO: &[u8] = b"250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n\
+250-8BITMIME\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n";
+/// The server's answers to one transaction: MAIL, two RCPTs and DATA
+/// (pipelined), the end of data, and RSET.
+const ENVELOPE_REPLIES: &[u8] = b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n\
+354 End data with <CR><LF>.<CR><LF>\r\n";
+const QUEUED: &[u8] = b"250 2.0.0 Ok: queued as 4Z1b2c3d4e\r\n";
+const RSET_OK: &[u8] = b"250 2.0.0 Ok\r\n";
+
+/// Drains the client: writes every transmit, drops events; returns how
+/// many replies it reported.
+fn drain_client(client: &mut Client, now: Instant) -> usize {
+    let mut replies = 0;
+    for _ in 0..10_000 {
+        match client.poll() {
+            Output::Transmit(bytes) => {
+                let n = bytes.len();
+                client.advance_transmit(now, n);
+            }
+            Output::Event(client::Event::Reply { .. }) => replies += 1,
+            Output::Event(client::Event::Error(e)) => panic!("client error: {e}"),
+            Output::Event(_) => {}
+            Output::Wait { .. } => return replies,
+            _ => panic!("unexpected output"),
+        }
+    }
+    panic!("the client never waited");
+}
+
+/// One transaction through the client; returns the allocations made while
+/// it read the replies.
+fn transaction(
+    client: &mut Client,
+    now: Instant,
+    from: &ReversePath<'static>,
+    to: &[ForwardPath<'static>],
+) -> u64 {
+    client
+        .enqueue(Command::Mail {
+            from: from.clone(),
+            params: MailParameters {
+                size: Some(1000),
+                body: Some(Body::EightBitMime),
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    for to in to {
+        client
+            .enqueue(Command::Rcpt {
+                to: to.clone(),
+                params: RcptParameters::default(),
+            })
+            .unwrap();
+    }
+    client.start_body().unwrap();
+    drain_client(client, now);
+    let mut reading = counted(|| {
+        client.handle_input(now, ENVELOPE_REPLIES);
+        assert_eq!(drain_client(client, now), 4);
+    });
+    client
+        .write_body(b"Subject: steady state\r\n\r\n.hello\r\n")
+        .unwrap();
+    client.finish_body().unwrap();
+    drain_client(client, now);
+    reading += counted(|| {
+        client.handle_input(now, QUEUED);
+        assert_eq!(drain_client(client, now), 1);
+    });
+    client.enqueue(Command::Rset).unwrap();
+    drain_client(client, now);
+    reading += counted(|| {
+        client.handle_input(now, RSET_OK);
+        assert_eq!(drain_client(client, now), 1);
+    });
+    reading
+}
+
+fn client_allocates_nothing_per_reply() {
+    let now = Instant::now();
+    let mut config = client::Config::new(Host::parse("client.example.org").unwrap().into_owned());
+    config.tls = client::TlsMode::Disabled;
+    let mut client = Client::new(config, now);
+    drain_client(&mut client, now);
+    client.handle_input(now, GREETING);
+    drain_client(&mut client, now);
+    client.handle_input(now, EHLO);
+    drain_client(&mut client, now);
+    assert!(client.is_ready());
+
+    let from = ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap());
+    let to = [
+        ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap()),
+        ForwardPath::Mailbox(Mailbox::parse("carol@example.net").unwrap()),
+    ];
+    let run = |client: &mut Client, n: usize| {
+        (0..n)
+            .map(|_| transaction(client, now, &from, &to))
+            .sum::<u64>()
+    };
+    // Warm-up: buffers grow to their working size.
+    run(&mut client, 10);
+    let (mut few, mut many) = (0, 0);
+    let all_few = counted(|| few = run(&mut client, 100));
+    let all_many = counted(|| many = run(&mut client, 1000));
+    println!(
+        "client: {few} allocations reading 600 replies, {many} reading 6000; \
+         whole transactions (commands built and enqueued, body written): \
+         {all_few} in 100, {all_many} in 1000"
+    );
+    assert_eq!((few, many), (0, 0), "allocations per reply");
+    assert!(client.is_ready());
+}

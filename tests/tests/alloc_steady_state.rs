@@ -140,10 +140,10 @@ const RSET_OK: &[u8] = b"250 2.0.0 Ok\r\n";
 fn drain_client(client: &mut Client, now: Instant) -> usize {
     let mut replies = 0;
     for _ in 0..10_000 {
-        match client.poll() {
+        match client.poll(now) {
             Output::Transmit(bytes) => {
                 let n = bytes.len();
-                client.advance_transmit(now, n);
+                client.advance_transmit(now, n).unwrap();
             }
             Output::Event(client::Event::Reply { .. }) => replies += 1,
             Output::Event(client::Event::Error(e)) => panic!("client error: {e}"),
@@ -184,7 +184,10 @@ fn transaction(
     client.start_body().unwrap();
     drain_client(client, now);
     let mut reading = counted(|| {
-        client.handle_input(now, ENVELOPE_REPLIES);
+        assert_eq!(
+            client.handle_input(now, ENVELOPE_REPLIES),
+            ENVELOPE_REPLIES.len()
+        );
         assert_eq!(drain_client(client, now), 4);
     });
     client
@@ -193,13 +196,13 @@ fn transaction(
     client.finish_body().unwrap();
     drain_client(client, now);
     reading += counted(|| {
-        client.handle_input(now, QUEUED);
+        assert_eq!(client.handle_input(now, QUEUED), QUEUED.len());
         assert_eq!(drain_client(client, now), 1);
     });
     client.enqueue(Command::Rset).unwrap();
     drain_client(client, now);
     reading += counted(|| {
-        client.handle_input(now, RSET_OK);
+        assert_eq!(client.handle_input(now, RSET_OK), RSET_OK.len());
         assert_eq!(drain_client(client, now), 1);
     });
     reading
@@ -208,12 +211,12 @@ fn transaction(
 fn client_allocates_nothing_per_reply() {
     let now = Instant::now();
     let mut config = client::Config::new(Host::parse("client.example.org").unwrap().into_owned());
-    config.tls = client::TlsMode::Disabled;
+    config.tls = smtp_proto::TlsMode::Disabled;
     let mut client = Client::new(config, now);
     drain_client(&mut client, now);
-    client.handle_input(now, GREETING);
+    assert_eq!(client.handle_input(now, GREETING), GREETING.len());
     drain_client(&mut client, now);
-    client.handle_input(now, EHLO);
+    assert_eq!(client.handle_input(now, EHLO), EHLO.len());
     drain_client(&mut client, now);
     assert!(client.is_ready());
 

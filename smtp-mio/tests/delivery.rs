@@ -37,7 +37,9 @@ use smtp_mio::tls::TlsConfig;
 use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::client::{BodyTransfer, Credentials as Login, Envelope, Timeouts};
+use smtp_proto::dns::ResolverConfig;
 use smtp_proto::keyword::Mechanism;
+use smtp_proto::mx::{Reason, TlsPolicy};
 
 use fake_dns::{Answer, FakeDns};
 use fake_smtp::{Behaviour, FakeSmtp};
@@ -135,8 +137,17 @@ fn close(mut engine: Engine) {
 
 fn relay_to(addr: SocketAddr) -> Relay {
     let mut relay = Relay::new(addr.ip().to_string(), addr.port());
-    relay.tls = TlsMode::Disabled;
+    relay.tls = TlsPolicy::plaintext();
     relay
+}
+
+/// The resolver settings for the fake DNS server: it alone, short
+/// timeouts, one round.
+fn resolver(dns: &FakeDns) -> ResolverConfig {
+    let mut config = ResolverConfig::new(vec![dns.addr()]);
+    config.timeout = Duration::from_millis(300);
+    config.attempts = 1;
+    config
 }
 
 /// `two.test`: MX 10 `mx1.two.test` (127.0.0.2), MX 20 `mx2.two.test`
@@ -166,7 +177,7 @@ fn two_mx_zone() -> Vec<(&'static str, RecordType, Answer)> {
 
 /// An engine routing by MX through `dns`, to `port`.
 fn mx_engine(dns: &FakeDns, port: u16, timeouts: Timeouts) -> Engine {
-    let mut mx = MxRouting::new(dns.resolver());
+    let mut mx = MxRouting::new(resolver(dns));
     mx.port = port;
     let mut config = EngineConfig::mx(mx);
     config.timeouts = timeouts;
@@ -199,7 +210,7 @@ fn relay_with_starttls_and_auth_to_the_mio_server() {
         .build()
         .unwrap();
     let mut relay = Relay::new("localhost", server.addr.port());
-    relay.tls = TlsMode::Required;
+    relay.tls = TlsPolicy::new(TlsMode::Required);
     relay.credentials = Some(Login::password("alice", "s3cret"));
     let mut config = EngineConfig::relay(relay);
     config.tls = tls;
@@ -269,7 +280,7 @@ fn the_total_limit_holds_across_destinations() {
         .map(|i| FakeSmtp::start(&format!("127.0.0.{i}"), port, Behaviour::Accept))
         .collect();
     let dns = FakeDns::start(Vec::new());
-    let mut mx = MxRouting::new(dns.resolver());
+    let mut mx = MxRouting::new(resolver(&dns));
     mx.port = port;
     let mut config = EngineConfig::mx(mx);
     config.max_connections = 3;
@@ -421,13 +432,13 @@ fn mx_routing_falls_back_and_fails_null_mx_and_nxdomain_without_connecting() {
     assert_eq!(r[3].status, Status::Accepted);
     assert_eq!(r[1].status, Status::PermanentFailure);
     assert!(
-        matches!(r[1].failure, Some(Failure::NullMx(_))),
+        matches!(r[1].failure, Some(Failure::Walk(Reason::NullMx))),
         "{:?}",
         r[1]
     );
     assert_eq!(r[2].status, Status::PermanentFailure);
     assert!(
-        matches!(r[2].failure, Some(Failure::NxDomain(_))),
+        matches!(r[2].failure, Some(Failure::Walk(Reason::NxDomain))),
         "{:?}",
         r[2]
     );
@@ -464,7 +475,7 @@ fn mx_hosts_that_all_fail_give_a_temporary_failure_with_the_last_reason() {
         ),
         ("servfail.test", RecordType::MX, Answer::ServFail),
     ]);
-    let mut mx = MxRouting::new(dns.resolver());
+    let mut mx = MxRouting::new(resolver(&dns));
     mx.port = port;
     let mut config = EngineConfig::mx(mx);
     config.timeouts = short_timeouts();
@@ -484,7 +495,10 @@ fn mx_hosts_that_all_fail_give_a_temporary_failure_with_the_last_reason() {
     );
     let rb = &results[1].recipients[0];
     assert_eq!(rb.status, Status::TemporaryFailure);
-    assert!(matches!(rb.failure, Some(Failure::Dns(_))), "{rb:?}");
+    assert!(
+        matches!(rb.failure, Some(Failure::Walk(Reason::DnsFailure(_)))),
+        "{rb:?}"
+    );
     close(engine);
 }
 
@@ -499,7 +513,7 @@ fn faulty_destinations_do_not_disturb_the_others() {
     let rejecting = FakeSmtp::start("127.0.0.5", port, Behaviour::RejectRecipients);
     let deferring = FakeSmtp::start("127.0.0.6", port, Behaviour::DeferRecipients);
     let dns = FakeDns::start(Vec::new());
-    let mut mx = MxRouting::new(dns.resolver());
+    let mut mx = MxRouting::new(resolver(&dns));
     mx.port = port;
     let mut config = EngineConfig::mx(mx);
     config.timeouts = short_timeouts();
@@ -555,7 +569,7 @@ fn a_stuck_peer_does_not_hold_up_the_others() {
     let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
     let _silent = FakeSmtp::start("127.0.0.3", port, Behaviour::Silent);
     let dns = FakeDns::start(Vec::new());
-    let mut mx = MxRouting::new(dns.resolver());
+    let mut mx = MxRouting::new(resolver(&dns));
     mx.port = port;
     let mut config = EngineConfig::mx(mx);
     // The silent peer is given up on only after a long time ...
@@ -703,7 +717,7 @@ fn implicit_tls_relay_and_streamed_content() {
         });
         let tls_addr = server.tls_addr.unwrap();
         let mut relay = Relay::new("127.0.0.1", tls_addr.port());
-        relay.tls = TlsMode::Implicit;
+        relay.tls = TlsPolicy::new(TlsMode::Implicit);
         let mut config = EngineConfig::relay(relay);
         config.tls = TlsConfig::builder()
             .ca_pem(server.identity.chain_pem().as_bytes())
@@ -778,9 +792,9 @@ fn mx_tls_is_verified_when_required_and_not_when_opportunistic() {
     };
     let mut outcomes = Vec::new();
     for tls in [TlsMode::Opportunistic, TlsMode::Required] {
-        let mut mx = MxRouting::new(dns.resolver());
+        let mut mx = MxRouting::new(resolver(&dns));
         mx.port = server.addr.port();
-        mx.tls = tls;
+        mx.walk.tls = TlsPolicy::new(tls);
         let mut config = EngineConfig::mx(mx);
         config.tls = trusted();
         config.timeouts = relaxed_timeouts();
@@ -828,7 +842,7 @@ fn chaotic_servers_never_produce_a_false_acceptance_or_a_lost_job() {
     for seed in 1..=12u64 {
         let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::Chaos(seed));
         let mut relay = relay_to(server.addr());
-        relay.tls = TlsMode::Disabled;
+        relay.tls = TlsPolicy::plaintext();
         let mut config = EngineConfig::relay(relay);
         config.timeouts = timeouts(Duration::from_secs(1));
         config.max_per_destination = 3;

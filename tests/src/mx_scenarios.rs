@@ -232,16 +232,17 @@ pub enum Cause {
 impl Cause {
     /// The cause of a walk's verdict.
     pub fn of(verdict: &Verdict<'_>) -> Self {
+        Self::of_reason(verdict.reply().is_some(), verdict.reason())
+    }
+
+    /// The cause of a verdict a transport reported in its own type: whether
+    /// a reply decided it, and the walk's reason.
+    pub fn of_reason(replied: bool, reason: Option<&Reason>) -> Self {
         use smtp_proto::client::{Error, Waiting};
-        if verdict.reply().is_some()
-            && !matches!(
-                verdict.reason(),
-                Some(Reason::Session(Error::StartTlsRefused(_)))
-            )
-        {
+        if replied && !matches!(reason, Some(Reason::Session(Error::StartTlsRefused(_)))) {
             return Self::Reply;
         }
-        match verdict.reason() {
+        match reason {
             Some(Reason::NullMx) => Self::NullMx,
             Some(Reason::NxDomain) => Self::NxDomain,
             Some(Reason::DnsFailure(_) | Reason::DnsUnanswered) => Self::Dns,

@@ -128,13 +128,17 @@ pub struct Peer {
     /// The relay's configured name, the MX host's name, or the address
     /// literal.
     pub name: String,
-    /// The address connected to.
-    pub addr: SocketAddr,
+    /// The address connected to (or tried); `None` when the host failed
+    /// before an address was reached (its address lookup).
+    pub addr: Option<SocketAddr>,
 }
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} [{}]", self.name, self.addr)
+        match self.addr {
+            Some(addr) => write!(f, "{} [{addr}]", self.name),
+            None => f.write_str(&self.name),
+        }
     }
 }
 

@@ -412,6 +412,8 @@ impl Engine {
     /// `mio::Poll::poll` failed (other than by a signal).
     pub fn poll(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.drain_requests();
+        // Answers that came without a wait (the cache) since the last turn.
+        self.handle_dns(Instant::now());
         self.schedule_dirty(Instant::now());
         if !self.results.is_empty() {
             return Ok(());

@@ -436,15 +436,14 @@ impl Engine {
                 Some(reason) => Some(Failure::Walk(reason.clone())),
                 None => None,
             };
-            let peer = verdict.ip().map(|ip| Peer {
-                name: match (&relay_name, verdict.host(), &t.dest) {
-                    (Some(name), _, _) => name.clone(),
-                    (None, Some(host), _) => host.as_str().to_owned(),
-                    (None, None, Some(dest)) => dest.to_string(),
-                    (None, None, None) => ip.to_string(),
-                },
-                addr: SocketAddr::new(ip, self.port),
-            });
+            let addr = verdict.ip().map(|ip| SocketAddr::new(ip, self.port));
+            let name = match (&relay_name, verdict.host(), &t.dest, addr) {
+                (Some(name), _, _, Some(_)) => Some(name.clone()),
+                (None, Some(host), _, _) => Some(host.as_str().to_owned()),
+                (None, None, Some(dest), Some(_)) => Some(dest.to_string()),
+                _ => None,
+            };
+            let peer = name.map(|name| Peer { name, addr });
             reports.push((
                 index,
                 RecipientReport {

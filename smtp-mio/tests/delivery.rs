@@ -39,7 +39,7 @@ use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::client::{BodyTransfer, Credentials as Login, Envelope, Timeouts};
 use smtp_proto::dns::ResolverConfig;
 use smtp_proto::keyword::Mechanism;
-use smtp_proto::mx::{Reason, TlsPolicy};
+use smtp_proto::mx::{FamilyPreference, Reason, TlsPolicy};
 
 use fake_dns::{Answer, FakeDns};
 use fake_smtp::{Behaviour, FakeSmtp};
@@ -984,5 +984,97 @@ fn cancelling_a_job_leaves_other_jobs_alone() {
     let r = engine.next_result().unwrap();
     assert_eq!(r.id, b);
     assert!(matches!(r.recipients[0].failure, Some(Failure::Cancelled)));
+    close(engine);
+}
+
+#[test]
+fn a_bulk_send_to_one_domain_asks_the_dns_once() {
+    // MX routing turns the resolver's cache on: 20 jobs to one domain ask
+    // for its MX and its host's addresses once, not per job.
+    let port = free_port();
+    let good = FakeSmtp::start("127.0.0.2", port, Behaviour::Accept);
+    let dns = FakeDns::start(vec![
+        (
+            "one.test",
+            RecordType::MX,
+            Answer::records(vec![fake_dns::mx("one.test", 10, "mx.one.test")]),
+        ),
+        (
+            "mx.one.test",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx.one.test", "127.0.0.2")]),
+        ),
+    ]);
+    // IPv4 only: the AAAA answer would be NODATA without an SOA, which
+    // RFC 2308 §5 does not let a cache keep.
+    let mut mx = MxRouting::new(resolver(&dns));
+    mx.port = port;
+    mx.walk.plan.family = FamilyPreference::Ipv4Only;
+    let mut config = EngineConfig::mx(mx);
+    config.timeouts = relaxed_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    // Half now, half once the first half is done (the cache, not only the
+    // lookups in flight, answers them).
+    let mut ids = submit_all(&mut engine, 0..10, |n| {
+        envelope(&[&format!("user{n}@one.test")])
+    });
+    drive(&mut engine, &ids);
+    ids = submit_all(&mut engine, 10..20, |n| {
+        envelope(&[&format!("user{n}@one.test")])
+    });
+    let results = drive(&mut engine, &ids);
+    assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
+    assert_eq!(good.messages(), 20);
+    assert_eq!(dns.udp_queries(), 2, "MX and A, once each");
+    close(engine);
+}
+
+#[test]
+fn more_than_100_recipients_go_in_transactions_of_100() {
+    // RFC 5321 §4.5.3.1.8: a server must take 100 recipients; the walk
+    // never sends more in one transaction.
+    let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::Accept);
+    let mut config = EngineConfig::relay(relay_to(server.addr()));
+    config.max_per_destination = 1;
+    config.timeouts = relaxed_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    let to: Vec<String> = (0..250).map(|n| format!("user{n}@example.net")).collect();
+    let to: Vec<&str> = to.iter().map(String::as_str).collect();
+    let ids = submit_all(&mut engine, 0..1, |_| envelope(&to));
+    let results = drive(&mut engine, &ids);
+    assert!(results[0].all_accepted(), "{results:?}");
+    assert_eq!(results[0].recipients.len(), 250);
+    assert_eq!(server.messages(), 3, "100 + 100 + 50");
+    assert_eq!(server.counters.recipients.lock().unwrap().len(), 250);
+    close(engine);
+}
+
+#[test]
+fn content_from_a_reader_is_not_read_twice() {
+    // mx1 greylists one recipient after the content was read for the
+    // other; the reader cannot be read again for mx2, so that recipient
+    // fails temporarily with the content failure (Message::Bytes would go
+    // on to mx2).
+    let port = free_port();
+    let _primary = FakeSmtp::start("127.0.0.2", port, Behaviour::Greylist);
+    let backup = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
+    let dns = FakeDns::start(two_mx_zone());
+    let mut engine = mx_engine(&dns, port, relaxed_timeouts());
+    let job = Job::new(
+        envelope(&["white@two.test", "grey@two.test"]),
+        smtp_mio::delivery::Message::from_reader(std::io::Cursor::new(message(0))),
+    );
+    let id = engine.submit(job).unwrap();
+    let results = drive(&mut engine, &[id]);
+    let [white, grey] = &results[0].recipients[..] else {
+        panic!("{results:?}")
+    };
+    assert_eq!(white.status, Status::Accepted, "{white:?}");
+    assert_eq!(grey.status, Status::TemporaryFailure, "{grey:?}");
+    assert!(
+        matches!(grey.failure, Some(Failure::Content(_))),
+        "{grey:?}"
+    );
+    assert_eq!(backup.messages(), 0);
     close(engine);
 }

@@ -196,7 +196,12 @@ impl Engine {
             }
             Routing::Mx(mx) => {
                 let resolver = Resolver::new(mx.resolver.clone());
-                let first = WAKER.0 - 1 - DnsPump::tokens(&resolver);
+                // The pump's tokens sit just below the waker's.
+                let first = (WAKER.0 - 1)
+                    .checked_sub(DnsPump::tokens(&resolver))
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "too many DNS streams")
+                    })?;
                 dns = Some(DnsPump::new(resolver, Token(first))?);
                 (mx.walk.clone(), mx.port)
             }

@@ -12,15 +12,12 @@
 //! round, `SEND_BENCH_ROUNDS` (default 3) rounds each. Skips with a printed
 //! reason when smtp-sink is not installed (`.ci/install-peers`).
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/peers.rs"]
-mod peers;
-
 use std::time::{Duration, Instant};
 
 use lettre::Transport;
 use smtp_blocking::{Connection, Envelope, ServerUrl, Settings};
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
+use smtp_tests::peers;
 
 const BODY: &[u8] =
     b"From: <a@example.org>\r\nTo: <b@example.net>\r\nSubject: bench\r\n\r\nA small message.\r\n";

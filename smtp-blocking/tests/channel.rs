@@ -1,14 +1,13 @@
 //! The channel over real loopback sockets: connect, deadlines, STARTTLS,
 //! implicit TLS, certificate verification, Unix sockets.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::tls::{accept_tls, pki, read_until, send, serve_once};
 use smtp_blocking::{Channel, Error, Phase, TlsConfig, TlsError};
+use smtp_tests::pki::{accept_tls, pki};
+use smtp_tests::scripted::{read_until, send, serve_once};
 
 const SHORT: Duration = Duration::from_millis(300);
 

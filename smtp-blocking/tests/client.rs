@@ -2,18 +2,17 @@
 //! `smtp_proto::server::Server` (STARTTLS, AUTH, PIPELINING, CHUNKING,
 //! LMTP over TCP and a Unix socket) and hostile scripted servers.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::server::{Options, TestServer};
-use common::tls::{pki, read_until, send, serve_once};
 use smtp_blocking::{
     Connection, Direction, Envelope, Error, Outcome, ServerUrl, Settings, TlsConfig,
 };
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
+use smtp_tests::pki::pki;
+use smtp_tests::scripted::{read_until, send, serve_once};
+use smtp_tests::std_server::{Options, TestServer};
 
 fn envelope(from: &str, to: &[&str]) -> Envelope {
     Envelope::new(
@@ -88,7 +87,7 @@ fn plaintext_pipelining_chunking_and_reuse() {
     assert_eq!(delivered.len(), 3);
     assert_eq!(delivered[0].body, BODY);
     assert_eq!(delivered[0].to, ["<b@example.net>"]);
-    assert_eq!(server.sessions(), 1);
+    assert_eq!(server.connections(), 1);
     let lines = lines.lock().unwrap();
     assert!(lines.iter().any(|l| l.starts_with("C: BDAT")), "{lines:?}");
     assert!(lines.iter().any(|l| l.starts_with("S: 220")), "{lines:?}");
@@ -256,7 +255,8 @@ fn lmtp_over_tcp_and_unix_socket() {
     assert!(report.all_accepted());
     conn.quit().unwrap();
     assert_eq!(unix.delivered().len(), 1);
-    let _ = std::fs::remove_file(path);
+    drop(unix);
+    assert!(!path.exists(), "the server removes its socket file");
 }
 
 #[test]

@@ -5,11 +5,11 @@ mod common;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::dns::{Answer, FakeDns, addr, mx};
-use hickory_proto::rr::RecordType;
+use common::resolver;
 use smtp_blocking::dns::Step;
 use smtp_blocking::{DnsError, Resolver};
 use smtp_proto::mx::{MxAnswer, PlanConfig, Rcode, Severity};
+use smtp_tests::fake_dns::{Answer, FakeDns, RecordType, addr, mx};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -35,7 +35,7 @@ fn mx_hosts_in_preference_order() {
             mx("example.org", 10, "mx1.example.org"),
         ]),
     )]);
-    let answer = dns.resolver().resolve_mx("example.org").unwrap();
+    let answer = resolver(&dns).resolve_mx("example.org").unwrap();
     assert!(matches!(answer, MxAnswer::Hosts(_)), "{answer:?}");
     assert_eq!(
         host_names(&answer),
@@ -57,7 +57,7 @@ fn mx_hints_from_the_additional_section() {
             additionals: vec![addr("mx.example.org", "192.0.2.25")],
         },
     )]);
-    let hosts = dns.resolver().mx_hosts("example.org").unwrap();
+    let hosts = resolver(&dns).mx_hosts("example.org").unwrap();
     assert_eq!(hosts.len(), 1);
     assert_eq!(hosts[0].hints(), &[ip("192.0.2.25")]);
 }
@@ -65,7 +65,7 @@ fn mx_hints_from_the_additional_section() {
 #[test]
 fn no_mx_records_means_implicit_mx() {
     let dns = FakeDns::start(vec![]);
-    let answer = dns.resolver().resolve_mx("example.org").unwrap();
+    let answer = resolver(&dns).resolve_mx("example.org").unwrap();
     match &answer {
         MxAnswer::Implicit(host) => assert_eq!(host.name().as_str(), "example.org"),
         other => panic!("{other:?}"),
@@ -79,7 +79,7 @@ fn null_mx_is_permanent() {
         RecordType::MX,
         Answer::records(vec![mx("nomail.example", 0, ".")]),
     )]);
-    let resolver = dns.resolver();
+    let resolver = resolver(&dns);
     assert_eq!(
         resolver.resolve_mx("nomail.example").unwrap(),
         MxAnswer::NullMx
@@ -94,7 +94,7 @@ fn null_mx_is_permanent() {
 #[test]
 fn nxdomain_is_permanent() {
     let dns = FakeDns::start(vec![("gone.example", RecordType::MX, Answer::NxDomain)]);
-    let resolver = dns.resolver();
+    let resolver = resolver(&dns);
     assert_eq!(
         resolver.resolve_mx("gone.example").unwrap(),
         MxAnswer::NxDomain
@@ -107,7 +107,7 @@ fn nxdomain_is_permanent() {
 #[test]
 fn servfail_is_temporary() {
     let dns = FakeDns::start(vec![("broken.example", RecordType::MX, Answer::ServFail)]);
-    let err = dns.resolver().resolve_mx("broken.example").unwrap_err();
+    let err = resolver(&dns).resolve_mx("broken.example").unwrap_err();
     match &err {
         DnsError::ServerFailure { rcode, .. } => assert_eq!(*rcode, Rcode::SERVFAIL),
         other => panic!("{other:?}"),
@@ -127,7 +127,7 @@ fn truncated_answers_are_asked_again_over_tcp() {
             "mx.big.example",
         )]))),
     )]);
-    let answer = dns.resolver().resolve_mx("big.example").unwrap();
+    let answer = resolver(&dns).resolve_mx("big.example").unwrap();
     assert_eq!(host_names(&answer), [("mx.big.example".to_owned(), 5)]);
     assert_eq!(dns.udp_queries(), 1);
     assert_eq!(dns.tcp_queries(), 1);
@@ -144,15 +144,14 @@ fn unrelated_datagrams_are_ignored() {
             "real.example.org",
         )]))),
     )]);
-    let answer = dns.resolver().resolve_mx("example.org").unwrap();
+    let answer = resolver(&dns).resolve_mx("example.org").unwrap();
     assert_eq!(host_names(&answer), [("real.example.org".to_owned(), 10)]);
 }
 
 #[test]
 fn a_silent_server_times_out_within_the_budget() {
     let dns = FakeDns::start(vec![("slow.example", RecordType::MX, Answer::Silent)]);
-    let resolver = dns
-        .resolver()
+    let resolver = resolver(&dns)
         .timeout(Duration::from_millis(150))
         .attempts(2);
     let start = Instant::now();
@@ -240,7 +239,7 @@ fn addresses_from_a_and_aaaa() {
         ("gone.example.org", RecordType::A, Answer::NxDomain),
         ("gone.example.org", RecordType::AAAA, Answer::NxDomain),
     ]);
-    let resolver = dns.resolver();
+    let resolver = resolver(&dns);
     assert_eq!(
         resolver.resolve_addresses("mx.example.org").unwrap(),
         [ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::1")]
@@ -293,7 +292,7 @@ fn walking_a_host_plan() {
             Answer::records(vec![addr("mx3.example.org", "::1")]),
         ),
     ]);
-    let resolver = dns.resolver();
+    let resolver = resolver(&dns);
     let mut plan = resolver
         .host_plan("example.org", &PlanConfig::default())
         .unwrap();
@@ -333,7 +332,7 @@ fn a_plan_with_no_reachable_host_is_permanent() {
         ("nowhere.example.org", RecordType::A, Answer::NxDomain),
         ("nowhere.example.org", RecordType::AAAA, Answer::NxDomain),
     ]);
-    let resolver = dns.resolver();
+    let resolver = resolver(&dns);
     let mut plan = resolver
         .host_plan("example.org", &PlanConfig::default())
         .unwrap();
@@ -350,8 +349,7 @@ fn a_plan_for_a_null_mx_domain_is_refused() {
         RecordType::MX,
         Answer::records(vec![mx("nomail.example", 0, ".")]),
     )]);
-    let err = dns
-        .resolver()
+    let err = resolver(&dns)
         .host_plan("nomail.example", &PlanConfig::default())
         .unwrap_err();
     assert!(matches!(err, DnsError::NullMx(_)), "{err:?}");

@@ -4,18 +4,12 @@
 //! (`.ci/install-peers`; `. target/peers/env`); with `SMTP_PEERS_REQUIRED=1`
 //! a missing peer fails the test instead.
 
-mod common;
-
-// The peer helpers of the test crate, included directly so this crate
-// needs no dependency on it.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/peers.rs"]
-mod peers;
-
 use std::time::Duration;
 
 use smtp_blocking::{Connection, Envelope, Outcome, ServerUrl, Settings, TlsConfig};
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
+use smtp_tests::peers;
+use smtp_tests::pki::pki;
 
 fn envelope(to: &[&str]) -> Envelope {
     Envelope::new(
@@ -65,15 +59,11 @@ fn aiosmtpd_starttls_and_auth() {
         return;
     };
     let dir = peers::ScratchDir::new("smtp-blocking-aiosmtpd").unwrap();
-    let (ca, cert, key) = common::tls::pki_pem();
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, cert).unwrap();
-    std::fs::write(&key_path, key).unwrap();
+    let pki = pki();
     let server = peers::start_aiosmtpd(
         &python,
         &peers::AiosmtpdOptions {
-            tls: Some((cert_path, key_path)),
+            tls: Some(pki.write_server_files(dir.path()).unwrap()),
             auth: Some(("alice".into(), "s3cr3t".into())),
             save: true,
         },
@@ -81,7 +71,7 @@ fn aiosmtpd_starttls_and_auth() {
     .unwrap();
     let mut s = settings();
     s.tls = TlsConfig::builder()
-        .ca_pem(ca.as_bytes())
+        .ca_pem(pki.ca_pem.as_bytes())
         .unwrap()
         .build()
         .unwrap();

@@ -5,11 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::dns::{Answer, FakeDns, addr, mx};
-use common::server::{Options, TestServer};
-use hickory_proto::rr::RecordType;
+use common::resolver;
 use smtp_blocking::{Envelope, MxSettings, Outcome, Settings, TlsMode, deliver_mx};
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
+use smtp_tests::fake_dns::{Answer, FakeDns, RecordType, addr, mx};
+use smtp_tests::net::same_port_listeners;
+use smtp_tests::std_server::{Options, TestServer};
 
 fn envelope(to: &[&str]) -> Envelope {
     Envelope::new(
@@ -21,7 +22,7 @@ fn envelope(to: &[&str]) -> Envelope {
 }
 
 fn settings(dns: &FakeDns, port: u16) -> MxSettings {
-    let mut s = MxSettings::new(dns.resolver());
+    let mut s = MxSettings::new(resolver(dns));
     s.port = port;
     let mut conn = Settings::default().with_timeout(Duration::from_secs(5));
     conn.helo = Some("client.test".into());
@@ -33,21 +34,24 @@ const BODY: &[u8] = b"Subject: mx\r\n\r\nHello.\r\n";
 
 #[test]
 fn first_mx_refusing_with_4xx_moves_to_the_second() {
-    let (l1, l2) = TestServer::listener_pair();
+    let [l1, l2] =
+        same_port_listeners(&["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()])
+            .try_into()
+            .unwrap();
     let port = l1.local_addr().unwrap().port();
     let first = TestServer::start_on(
+        l1,
         Options {
             greeting: Some((421, "try later")),
             ..Options::default()
         },
-        l1,
     );
     let second = TestServer::start_on(
+        l2,
         Options {
             refuse_rcpt: vec!["<gone@example.net>".into()],
             ..Options::default()
         },
-        l2,
     );
     let dns = FakeDns::start(vec![
         (
@@ -85,7 +89,7 @@ fn first_mx_refusing_with_4xx_moves_to_the_second() {
     );
     assert_eq!(report.recipients[1].outcome, Outcome::PermanentFailure);
     assert!(!report.any_temporary());
-    assert_eq!(first.sessions(), 1, "the first MX was tried");
+    assert_eq!(first.connections(), 1, "the first MX was tried");
     assert_eq!(first.delivered().len(), 0);
     assert_eq!(second.delivered().len(), 1);
     assert_eq!(second.delivered()[0].body, BODY);
@@ -119,7 +123,7 @@ fn null_mx_and_nxdomain_fail_permanently_without_connecting() {
         "{report:?}"
     );
     assert!(report.recipients.iter().all(|r| r.host.is_none()));
-    assert_eq!(server.sessions(), 0, "no connection was made");
+    assert_eq!(server.connections(), 0, "no connection was made");
 }
 
 #[test]

@@ -2,20 +2,12 @@
 //! file with AUTH, exit codes (0 / 75 / 1), the redacted transcript, MX
 //! delivery through `--dns` and `--mx-port`.
 
-mod common;
-
-// The example builder of the test crate, included directly so this crate
-// needs no dependency on it.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/examples.rs"]
-mod examples;
-
+use smtp_tests::examples;
 use std::process::{Command, Output};
 
-use common::dns::{Answer, FakeDns, addr, mx};
-use common::server::{Options, TestServer};
-use common::tls::pki;
-use hickory_proto::rr::RecordType;
+use smtp_tests::fake_dns::{Answer, FakeDns, RecordType, addr, mx};
+use smtp_tests::pki::pki;
+use smtp_tests::std_server::{Options, TestServer};
 
 /// Runs the `send` example (built now, with this test's profile) to
 /// completion.

@@ -3,22 +3,9 @@
 //! AUTH, Postfix's `smtp-sink`, a server refusing some recipients, and
 //! command-line errors. Every run is bounded by a deadline.
 
-// The peer helpers of the test crate, included directly so this crate needs
-// no dependency on it.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/peers.rs"]
-mod peers;
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/examples.rs"]
-mod examples;
-
 mod common;
 
-#[allow(dead_code)]
-#[path = "../../smtp-blocking/tests/common/dns.rs"]
-mod fake_dns;
-
+use smtp_tests::examples;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +18,7 @@ use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
+use smtp_tests::peers;
 
 /// Long enough for a debug build on a loaded machine; a hang fails.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -458,8 +446,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn mx_routing_through_a_dns_server() {
-    use fake_dns::{Answer, FakeDns};
-    use hickory_proto::rr::RecordType;
+    use smtp_tests::fake_dns::{self, Answer, FakeDns, RecordType};
 
     // The mio server offers STARTTLS with a certificate for localhost and
     // mx.test, not for mx.two.test: --insecure takes it anyway (encryption

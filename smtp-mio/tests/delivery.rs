@@ -10,25 +10,11 @@
 //! Every test is bounded: `drive` gives up after `LIMIT`.
 
 mod common;
-mod fake_smtp;
-
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/peers.rs"]
-mod peers;
-
-#[allow(dead_code)]
-#[path = "../../smtp-blocking/tests/common/dns.rs"]
-mod fake_dns;
-
-#[allow(dead_code)]
-#[path = "../../smtp-blocking/tests/common/tls.rs"]
-mod tls_pki;
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-use hickory_proto::rr::RecordType;
 use smtp_mio::delivery::{
     Engine, EngineConfig, Failure, Job, JobId, JobResult, MxRouting, Relay, Status,
 };
@@ -37,12 +23,14 @@ use smtp_mio::tls::TlsConfig;
 use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::client::{BodyTransfer, Credentials as Login, Envelope, Timeouts};
-use smtp_proto::dns::ResolverConfig;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::mx::{FamilyPreference, Reason, TlsPolicy};
+use smtp_tests::fake_dns::{self, Answer, FakeDns, RecordType};
+use smtp_tests::peers;
+use smtp_tests::pki::pki;
+use smtp_tests::scripted::{Behaviour, Script, ScriptedServer};
 
-use fake_dns::{Answer, FakeDns};
-use fake_smtp::{Behaviour, FakeSmtp};
+use common::resolver;
 
 /// Upper bound on any one test's delivery loop.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -141,15 +129,6 @@ fn relay_to(addr: SocketAddr) -> Relay {
     relay
 }
 
-/// The resolver settings for the fake DNS server: it alone, short
-/// timeouts, one round.
-fn resolver(dns: &FakeDns) -> ResolverConfig {
-    let mut config = ResolverConfig::new(vec![dns.addr()]);
-    config.timeout = Duration::from_millis(300);
-    config.attempts = 1;
-    config
-}
-
 /// `two.test`: MX 10 `mx1.two.test` (127.0.0.2), MX 20 `mx2.two.test`
 /// (127.0.0.1), for scripted servers on those addresses at one port.
 fn two_mx_zone() -> Vec<(&'static str, RecordType, Answer)> {
@@ -182,6 +161,17 @@ fn mx_engine(dns: &FakeDns, port: u16, timeouts: Timeouts) -> Engine {
     let mut config = EngineConfig::mx(mx);
     config.timeouts = timeouts;
     Engine::new(config).unwrap()
+}
+
+/// Waits until every connection to `server` is closed: its counts are
+/// final then (the engine may close before the server has read its QUIT).
+fn all_closed(server: &ScriptedServer) -> smtp_tests::scripted::Stats {
+    assert!(
+        server.wait_until(LIMIT, |s| s.open == 0),
+        "connections still open: {:?}",
+        server.stats()
+    );
+    server.stats()
 }
 
 /// A port free on 127.0.0.1 (fake servers on other loopback addresses
@@ -241,7 +231,7 @@ fn relay_with_starttls_and_auth_to_the_mio_server() {
 
 #[test]
 fn connections_are_limited_and_reused_with_rset() {
-    let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::Accept);
+    let server = ScriptedServer::start("127.0.0.1", 0, Script::accept());
     let mut config = EngineConfig::relay(relay_to(server.addr()));
     config.max_connections = 10;
     config.max_per_destination = 3;
@@ -266,18 +256,15 @@ fn connections_are_limited_and_reused_with_rset() {
     // Each reused transaction began with an RSET.
     assert_eq!(server.rsets(), 40 - server.connections());
     close(engine);
-    assert_eq!(
-        server.quits(),
-        server.connections(),
-        "every connection QUIT"
-    );
+    let stats = all_closed(&server);
+    assert_eq!(stats.quits, stats.connections, "every connection QUIT");
 }
 
 #[test]
 fn the_total_limit_holds_across_destinations() {
     let port = free_port();
-    let servers: Vec<FakeSmtp> = (1..=4)
-        .map(|i| FakeSmtp::start(&format!("127.0.0.{i}"), port, Behaviour::Accept))
+    let servers: Vec<ScriptedServer> = (1..=4)
+        .map(|i| ScriptedServer::start(&format!("127.0.0.{i}"), port, Script::accept()))
         .collect();
     let dns = FakeDns::start(Vec::new());
     let mut mx = MxRouting::new(resolver(&dns));
@@ -321,8 +308,9 @@ fn the_total_limit_holds_across_destinations() {
         assert!(start.elapsed() < LIMIT, "idle connections never closed");
         engine.poll(Some(Duration::from_millis(50))).unwrap();
     }
-    let quits: usize = servers.iter().map(FakeSmtp::quits).sum();
-    let connections: usize = servers.iter().map(FakeSmtp::connections).sum();
+    let stats: Vec<_> = servers.iter().map(all_closed).collect();
+    let quits: usize = stats.iter().map(|s| s.quits).sum();
+    let connections: usize = stats.iter().map(|s| s.connections).sum();
     assert_eq!(quits, connections);
 }
 
@@ -353,15 +341,11 @@ fn python_aiosmtpd_with_starttls_and_auth() {
         return;
     };
     let dir = peers::ScratchDir::new("smtp-mio-aiosmtpd").unwrap();
-    let (ca, cert, key) = tls_pki::pki_pem();
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, cert).unwrap();
-    std::fs::write(&key_path, key).unwrap();
+    let pki = pki();
     let server = peers::start_aiosmtpd(
         &python,
         &peers::AiosmtpdOptions {
-            tls: Some((cert_path, key_path)),
+            tls: Some(pki.write_server_files(dir.path()).unwrap()),
             auth: Some(("alice".into(), "s3cr3t".into())),
             save: true,
         },
@@ -371,7 +355,7 @@ fn python_aiosmtpd_with_starttls_and_auth() {
     relay.credentials = Some(Login::password("alice", "s3cr3t"));
     let mut config = EngineConfig::relay(relay);
     config.tls = TlsConfig::builder()
-        .ca_pem(ca.as_bytes())
+        .ca_pem(pki.ca_pem.as_bytes())
         .unwrap()
         .build()
         .unwrap();
@@ -398,8 +382,12 @@ fn python_aiosmtpd_with_starttls_and_auth() {
 fn mx_routing_falls_back_and_fails_null_mx_and_nxdomain_without_connecting() {
     let port = free_port();
     // mx1 (preferred) says 421; mx2 takes the mail.
-    let busy = FakeSmtp::start("127.0.0.2", port, Behaviour::Greeting421);
-    let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
+    let busy = ScriptedServer::start(
+        "127.0.0.2",
+        port,
+        Script::greeting("421 4.3.2 mx busy, try another"),
+    );
+    let good = ScriptedServer::start("127.0.0.1", port, Script::accept());
     let mut zones = two_mx_zone();
     zones.extend([
         (
@@ -452,7 +440,7 @@ fn mx_routing_falls_back_and_fails_null_mx_and_nxdomain_without_connecting() {
     // The two recipients at two.test went in one transaction, to mx2,
     // after mx1's 421.
     assert_eq!(good.messages(), 1);
-    assert_eq!(good.counters.recipients.lock().unwrap().len(), 2);
+    assert_eq!(good.recipients().len(), 2);
     assert!(busy.connections() >= 1);
     assert_eq!(busy.messages(), 0);
     close(engine);
@@ -461,7 +449,11 @@ fn mx_routing_falls_back_and_fails_null_mx_and_nxdomain_without_connecting() {
 #[test]
 fn mx_hosts_that_all_fail_give_a_temporary_failure_with_the_last_reason() {
     let port = free_port();
-    let _busy = FakeSmtp::start("127.0.0.2", port, Behaviour::Greeting421);
+    let _busy = ScriptedServer::start(
+        "127.0.0.2",
+        port,
+        Script::greeting("421 4.3.2 mx busy, try another"),
+    );
     let dns = FakeDns::start(vec![
         (
             "busy.test",
@@ -507,11 +499,16 @@ fn mx_hosts_that_all_fail_give_a_temporary_failure_with_the_last_reason() {
 #[test]
 fn faulty_destinations_do_not_disturb_the_others() {
     let port = free_port();
-    let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
-    let silent = FakeSmtp::start("127.0.0.3", port, Behaviour::Silent);
-    let closing = FakeSmtp::start("127.0.0.4", port, Behaviour::CloseMidData);
-    let rejecting = FakeSmtp::start("127.0.0.5", port, Behaviour::RejectRecipients);
-    let deferring = FakeSmtp::start("127.0.0.6", port, Behaviour::DeferRecipients);
+    let good = ScriptedServer::start("127.0.0.1", port, Script::accept());
+    let silent = ScriptedServer::start("127.0.0.3", port, Behaviour::Silent);
+    let closing = ScriptedServer::start("127.0.0.4", port, Script::close_mid_data());
+    let rejecting = ScriptedServer::start(
+        "127.0.0.5",
+        port,
+        Script::every_rcpt("550 5.1.1 no such user"),
+    );
+    let deferring =
+        ScriptedServer::start("127.0.0.6", port, Script::every_rcpt("451 4.3.0 try later"));
     let dns = FakeDns::start(Vec::new());
     let mut mx = MxRouting::new(resolver(&dns));
     mx.port = port;
@@ -566,8 +563,8 @@ fn faulty_destinations_do_not_disturb_the_others() {
 #[test]
 fn a_stuck_peer_does_not_hold_up_the_others() {
     let port = free_port();
-    let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
-    let _silent = FakeSmtp::start("127.0.0.3", port, Behaviour::Silent);
+    let good = ScriptedServer::start("127.0.0.1", port, Script::accept());
+    let _silent = ScriptedServer::start("127.0.0.3", port, Behaviour::Silent);
     let dns = FakeDns::start(Vec::new());
     let mut mx = MxRouting::new(resolver(&dns));
     mx.port = port;
@@ -606,7 +603,7 @@ fn a_stuck_peer_does_not_hold_up_the_others() {
 
 #[test]
 fn shutdown_finishes_transactions_and_reports_the_rest_not_attempted() {
-    let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::Accept);
+    let server = ScriptedServer::start("127.0.0.1", 0, Script::accept());
     let mut config = EngineConfig::relay(relay_to(server.addr()));
     config.max_per_destination = 2;
     config.timeouts = short_timeouts();
@@ -654,17 +651,13 @@ fn shutdown_finishes_transactions_and_reports_the_rest_not_attempted() {
         Some(Failure::Cancelled)
     ));
     // Connections were closed with QUIT.
-    let start = Instant::now();
-    while server.open() > 0 {
-        assert!(start.elapsed() < LIMIT);
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(server.quits(), server.connections());
+    let stats = all_closed(&server);
+    assert_eq!(stats.quits, stats.connections, "{stats:?}");
 }
 
 #[test]
 fn a_handle_submits_from_another_thread() {
-    let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::Accept);
+    let server = ScriptedServer::start("127.0.0.1", 0, Script::accept());
     let mut config = EngineConfig::relay(relay_to(server.addr()));
     config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
@@ -754,7 +747,7 @@ fn implicit_tls_relay_and_streamed_content() {
 
 #[test]
 fn a_reused_connection_lost_before_any_reply_is_retried_on_a_new_one() {
-    let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::OneMessagePerConnection);
+    let server = ScriptedServer::start("127.0.0.1", 0, Script::messages_per_connection(1));
     let mut config = EngineConfig::relay(relay_to(server.addr()));
     config.max_per_destination = 1;
     config.timeouts = relaxed_timeouts();
@@ -821,7 +814,7 @@ fn mx_tls_is_verified_when_required_and_not_when_opportunistic() {
 
 #[test]
 fn a_server_that_never_answers_quit_does_not_hold_up_shutdown() {
-    let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::MuteAtQuit);
+    let server = ScriptedServer::start("127.0.0.1", 0, Script::mute_at_quit());
     let mut config = EngineConfig::relay(relay_to(server.addr()));
     config.timeouts = relaxed_timeouts(); // 20 s for the reply to QUIT...
     config.quit_timeout = Duration::from_millis(200); // ... but no more than this
@@ -834,13 +827,14 @@ fn a_server_that_never_answers_quit_does_not_hold_up_shutdown() {
     // A liveness bound, not a measurement: without the QUIT deadline the
     // session would wait for its 20 s reply timeout.
     assert!(start.elapsed() < Duration::from_secs(10));
-    assert_eq!(server.quits(), server.connections());
+    let stats = all_closed(&server);
+    assert_eq!(stats.quits, stats.connections, "{stats:?}");
 }
 
 #[test]
 fn chaotic_servers_never_produce_a_false_acceptance_or_a_lost_job() {
     for seed in 1..=12u64 {
-        let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::Chaos(seed));
+        let server = ScriptedServer::start("127.0.0.1", 0, Behaviour::Chaos(seed));
         let mut relay = relay_to(server.addr());
         relay.tls = TlsPolicy::plaintext();
         let mut config = EngineConfig::relay(relay);
@@ -858,10 +852,7 @@ fn chaotic_servers_never_produce_a_false_acceptance_or_a_lost_job() {
             .iter()
             .filter(|r| r.recipients.iter().any(|x| x.status == Status::Accepted))
             .count();
-        let finals = server
-            .counters
-            .positive_finals
-            .load(std::sync::atomic::Ordering::SeqCst);
+        let finals = server.stats().positive_finals;
         assert!(
             accepted_jobs <= finals,
             "seed {seed}: {accepted_jobs} jobs accepted, the server sent {finals} positive finals"
@@ -882,8 +873,9 @@ fn a_transaction_deferred_by_one_mx_goes_to_the_next() {
     let port = free_port();
     // mx1 (preferred) answers 451 to every RCPT; mx2 takes the mail. A
     // third domain's only MX defers too: its 451 is the result.
-    let deferring = FakeSmtp::start("127.0.0.2", port, Behaviour::DeferRecipients);
-    let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
+    let deferring =
+        ScriptedServer::start("127.0.0.2", port, Script::every_rcpt("451 4.3.0 try later"));
+    let good = ScriptedServer::start("127.0.0.1", port, Script::accept());
     let mut zones = two_mx_zone();
     zones.push((
         "one.test",
@@ -917,8 +909,15 @@ fn recipients_deferred_by_one_mx_go_to_the_next_and_the_others_stay_delivered() 
     let port = free_port();
     // mx1 greylists some recipients (451 to their RCPT) and takes the
     // others; mx2 takes everything.
-    let primary = FakeSmtp::start("127.0.0.2", port, Behaviour::Greylist);
-    let backup = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
+    let primary = ScriptedServer::start(
+        "127.0.0.2",
+        port,
+        Script {
+            rcpt: vec![("grey".into(), "451 4.7.1 greylisted".into())],
+            ..Script::accept()
+        },
+    );
+    let backup = ScriptedServer::start("127.0.0.1", port, Script::accept());
     let dns = FakeDns::start(two_mx_zone());
     let mut engine = mx_engine(&dns, port, relaxed_timeouts());
     let ids = submit_all(&mut engine, 0..3, |n| {
@@ -936,7 +935,7 @@ fn recipients_deferred_by_one_mx_go_to_the_next_and_the_others_stay_delivered() 
     }
     assert_eq!(primary.messages(), 3);
     assert_eq!(backup.messages(), 3);
-    let backup_rcpts = backup.counters.recipients.lock().unwrap().clone();
+    let backup_rcpts = backup.recipients();
     assert!(
         backup_rcpts.iter().all(|r| r.contains("grey")),
         "{backup_rcpts:?}"
@@ -947,8 +946,8 @@ fn recipients_deferred_by_one_mx_go_to_the_next_and_the_others_stay_delivered() 
 #[test]
 fn cancelling_a_job_leaves_other_jobs_alone() {
     let port = free_port();
-    let good = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
-    let _silent = FakeSmtp::start("127.0.0.3", port, Behaviour::Silent);
+    let good = ScriptedServer::start("127.0.0.1", port, Script::accept());
+    let _silent = ScriptedServer::start("127.0.0.3", port, Behaviour::Silent);
     let dns = FakeDns::start(Vec::new());
     let mut t = relaxed_timeouts();
     t.greeting = Duration::from_secs(30);
@@ -992,7 +991,7 @@ fn a_bulk_send_to_one_domain_asks_the_dns_once() {
     // MX routing turns the resolver's cache on: 20 jobs to one domain ask
     // for its MX and its host's addresses once, not per job.
     let port = free_port();
-    let good = FakeSmtp::start("127.0.0.2", port, Behaviour::Accept);
+    let good = ScriptedServer::start("127.0.0.2", port, Script::accept());
     let dns = FakeDns::start(vec![
         (
             "one.test",
@@ -1033,7 +1032,7 @@ fn a_bulk_send_to_one_domain_asks_the_dns_once() {
 fn more_than_100_recipients_go_in_transactions_of_100() {
     // RFC 5321 §4.5.3.1.8: a server must take 100 recipients; the walk
     // never sends more in one transaction.
-    let server = FakeSmtp::start("127.0.0.1", 0, Behaviour::Accept);
+    let server = ScriptedServer::start("127.0.0.1", 0, Script::accept());
     let mut config = EngineConfig::relay(relay_to(server.addr()));
     config.max_per_destination = 1;
     config.timeouts = relaxed_timeouts();
@@ -1045,7 +1044,7 @@ fn more_than_100_recipients_go_in_transactions_of_100() {
     assert!(results[0].all_accepted(), "{results:?}");
     assert_eq!(results[0].recipients.len(), 250);
     assert_eq!(server.messages(), 3, "100 + 100 + 50");
-    assert_eq!(server.counters.recipients.lock().unwrap().len(), 250);
+    assert_eq!(server.recipients().len(), 250);
     close(engine);
 }
 
@@ -1056,8 +1055,15 @@ fn content_from_a_reader_is_not_read_twice() {
     // fails temporarily with the content failure (Message::Bytes would go
     // on to mx2).
     let port = free_port();
-    let _primary = FakeSmtp::start("127.0.0.2", port, Behaviour::Greylist);
-    let backup = FakeSmtp::start("127.0.0.1", port, Behaviour::Accept);
+    let _primary = ScriptedServer::start(
+        "127.0.0.2",
+        port,
+        Script {
+            rcpt: vec![("grey".into(), "451 4.7.1 greylisted".into())],
+            ..Script::accept()
+        },
+    );
+    let backup = ScriptedServer::start("127.0.0.1", port, Script::accept());
     let dns = FakeDns::start(two_mx_zone());
     let mut engine = mx_engine(&dns, port, relaxed_timeouts());
     let job = Job::new(

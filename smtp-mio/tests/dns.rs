@@ -1,5 +1,5 @@
-//! The DNS pump (the core's resolver on a `mio::Poll`) against a fake DNS
-//! server on loopback: UDP answers, truncation and TCP, the next server after
+//! The DNS pump (the core's resolver on a `mio::Poll`) against the fake DNS
+//! server of `smtp-tests` on loopback: UDP answers, truncation and TCP, the next server after
 //! SERVFAIL, spoofed and unrelated datagrams, silence, floods, the cache.
 //! The retry policy itself is the core's and tested there; these tests show
 //! that the pump moves the bytes it asks for.
@@ -7,23 +7,18 @@
 //! Time is only ever an upper bound here: every loop gives up after
 //! [`BOUND`] so that a bug fails the test instead of hanging it.
 
-#[allow(dead_code)]
-#[path = "../../smtp-blocking/tests/common/dns.rs"]
-mod fake_dns;
-
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use fake_dns::{Answer, FakeDns, addr, mx};
 use hickory_proto::op::{Message, MessageType, OpCode};
-use hickory_proto::rr::RecordType;
 use mio::{Events, Poll, Token};
 use smtp_mio::dns::{DnsPump, READ_BUDGET};
 use smtp_proto::dns::{
     self, Answer as DnsAnswer, CacheConfig, LookupId, Question, Rcode, Resolver, ResolverConfig,
 };
 use smtp_proto::mx::{HostName, MxAnswer};
+use smtp_tests::fake_dns::{Answer, FakeDns, RecordType, addr, mx};
 
 /// No test loop runs longer than this.
 const BOUND: Duration = Duration::from_secs(10);

@@ -4,90 +4,59 @@
 //! is not installed (`.ci/install-peers` installs them; with
 //! `SMTP_PEERS_REQUIRED=1` a missing peer fails the test instead).
 
-// The peer helpers of the test crate, included directly so this crate needs
-// no dependency on it.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/peers.rs"]
-mod peers;
+mod common;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_mio::maildir::Maildir;
-use smtp_mio::server::{Options, Running, Server};
-use smtp_mio::store::{Credentials, Store, StoreBackend};
-use smtp_mio::tls::TlsIdentity;
-use smtp_proto::address::Domain;
+use smtp_mio::store::Credentials;
 use smtp_proto::keyword::Mechanism;
-use smtp_proto::server::Config;
-use smtp_proto::{InjectionPolicy, TlsMode};
+use smtp_tests::peers;
 
+/// The crate's test server with its certificate in a file, for peers that
+/// read one.
 struct Fixture {
-    running: Option<Running>,
+    server: common::TestServer,
     addr: String,
     cert: PathBuf,
-    dir: tempfile::TempDir,
 }
 
 impl Fixture {
     /// A server with STARTTLS (self-signed certificate written to a file)
     /// and, if `auth`, AUTH PLAIN/LOGIN required for alice:s3cret.
     fn start(auth: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let maildir = Maildir::open(dir.path().join("maildir"))
-            .unwrap()
-            .with_hostname("mx.test");
         let mut credentials = Credentials::new();
-        let mut session = Config::new(Domain::new("mx.test").unwrap().into_owned());
-        session.tls = TlsMode::Opportunistic;
-        session.on_injection = InjectionPolicy::Close;
         if auth {
             credentials.add("alice", "s3cret");
-            session.auth.mechanisms = vec![Mechanism::PLAIN, Mechanism::LOGIN];
-            session.auth.required_for_mail = true;
         }
-        let identity = TlsIdentity::self_signed("mx.test", std::time::SystemTime::now()).unwrap();
-        let cert = dir.path().join("cert.pem");
-        std::fs::write(&cert, identity.chain_pem()).unwrap();
-        let mut options = Options::new(session);
-        options.listen = vec!["127.0.0.1:0".parse().unwrap()];
-        options.threads = 2;
-        options.tls = Some(identity.server_config().unwrap());
-        options.shutdown_grace = Duration::from_secs(5);
-        let backend = StoreBackend::new(Store::Maildir(Arc::new(maildir)), "mx.test", credentials);
-        let server = Server::bind(options, backend).unwrap();
-        let addr = server.local_addrs()[0].to_string();
+        let server = common::start_store(credentials, |o| {
+            if auth {
+                o.session.auth.mechanisms = vec![Mechanism::PLAIN, Mechanism::LOGIN];
+                o.session.auth.required_for_mail = true;
+            }
+        });
+        let cert = server.dir.path().join("cert.pem");
+        std::fs::write(&cert, server.identity.chain_pem()).unwrap();
         Self {
-            running: Some(server.spawn().unwrap()),
-            addr,
+            addr: server.addr.to_string(),
+            server,
             cert,
-            dir,
         }
     }
 
     fn delivered(&self) -> Vec<String> {
-        let mut messages: Vec<String> = std::fs::read_dir(self.dir.path().join("maildir/new"))
-            .unwrap()
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        let mut messages: Vec<String> = self
+            .server
+            .files("new")
+            .iter()
+            .map(|path| std::fs::read_to_string(path).unwrap())
             .collect();
         messages.sort();
         messages
     }
 
     fn tmp_is_empty(&self) -> bool {
-        std::fs::read_dir(self.dir.path().join("maildir/tmp"))
-            .unwrap()
-            .next()
-            .is_none()
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Some(running) = self.running.take() {
-            let _ = running.shutdown();
-        }
+        self.server.files("tmp").is_empty()
     }
 }
 

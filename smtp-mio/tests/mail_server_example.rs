@@ -5,18 +5,14 @@
 //! writes its certificate), is waited for through its startup line and is
 //! killed when the test ends; every run is bounded by a deadline.
 
-// The example builder of the test crate, included directly so this crate
-// needs no dependency on it.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/examples.rs"]
-mod examples;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use smtp_tests::examples;
 
 use base64::Engine as _;
 

@@ -3,10 +3,15 @@
 //!
 //! Every test binds port 0 on 127.0.0.1, uses client sockets with timeouts,
 //! and shuts its server down, so no test can hang or touch the network.
+//! Nothing sleeps to let the server get somewhere: a test waits for a
+//! signal (a reply, a closed connection, a session's end, a backend's
+//! question on a channel) or holds the backend back with a [`Gate`] until
+//! it has checked what it wants to check meanwhile.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +28,8 @@ use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
+use smtp_tests::pki::MaybeTls;
+use smtp_tests::sync::Gate;
 
 mod common;
 use common::{TIMEOUT, TestServer, start_store, start_with};
@@ -33,34 +40,7 @@ impl TestServer {
     }
 }
 
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.read(buf),
-            Self::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.write(buf),
-            Self::Tls(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.flush(),
-            Self::Tls(s) => s.flush(),
-        }
-    }
-}
+type Stream = MaybeTls<ClientConnection>;
 
 /// A minimal SMTP client that reads whole replies.
 struct Client {
@@ -174,14 +154,6 @@ fn tls_client(identity: &TlsIdentity) -> ClientConnection {
         ServerName::try_from("mx.test").unwrap(),
     )
     .unwrap()
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn queued_id(line: &str) -> String {
@@ -356,9 +328,14 @@ fn implicit_tls_handshake_times_out() {
 /// A backend that refuses every connection, with what it was told.
 struct Refuse(Arc<Mutex<Vec<ConnectionInfo>>>);
 
+/// The session [`Refuse`] never makes.
+struct Never;
+
+impl Session for Never {}
+
 impl Backend for Refuse {
-    type Session = SlowRcptSession;
-    fn connect(&self, info: &ConnectionInfo) -> Result<SlowRcptSession, Reply<'static>> {
+    type Session = Never;
+    fn connect(&self, info: &ConnectionInfo) -> Result<Never, Reply<'static>> {
         self.0.lock().unwrap().push(info.clone());
         Err(Reply::new(ReplyCode::new(554).unwrap(), "no service for you").unwrap())
     }
@@ -390,24 +367,37 @@ fn implicit_tls_refusal_is_the_greeting() {
     server.shutdown();
 }
 
-/// A backend whose RCPT answers come from worker threads, late: the loop
-/// must keep them in order and keep serving other connections meanwhile.
-struct SlowRcpt;
+/// A backend whose RCPT answers come from worker threads, late: each
+/// question is announced on a channel, and the answers wait for a gate the
+/// test opens. The loop must keep them in order and keep serving other
+/// connections meanwhile.
+struct SlowRcpt {
+    asked: Mutex<Sender<()>>,
+    gate: Arc<Gate>,
+}
 
-struct SlowRcptSession;
+struct SlowRcptSession {
+    asked: Sender<()>,
+    gate: Arc<Gate>,
+}
 
 impl Backend for SlowRcpt {
     type Session = SlowRcptSession;
     fn connect(&self, _info: &ConnectionInfo) -> Result<SlowRcptSession, Reply<'static>> {
-        Ok(SlowRcptSession)
+        Ok(SlowRcptSession {
+            asked: self.asked.lock().unwrap().clone(),
+            gate: Arc::clone(&self.gate),
+        })
     }
 }
 
 impl Session for SlowRcptSession {
     fn rcpt(&mut self, to: &ForwardPath<'_>, _params: &RcptParameters<'_>, answer: Responder) {
         let refuse = to.to_string().contains("nobody");
+        let gate = Arc::clone(&self.gate);
+        let _ = self.asked.send(());
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(30));
+            assert!(gate.wait(TIMEOUT), "the test never opened the gate");
             if refuse {
                 answer.reply(Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, "no such user").unwrap());
             } else {
@@ -424,7 +414,13 @@ impl Session for SlowRcptSession {
 
 #[test]
 fn late_answers_from_other_threads_keep_their_order() {
-    let server = start_with(SlowRcpt, tempfile::tempdir().unwrap(), |_| {});
+    let (asked, questions) = mpsc::channel();
+    let gate = Arc::new(Gate::new());
+    let backend = SlowRcpt {
+        asked: Mutex::new(asked),
+        gate: Arc::clone(&gate),
+    };
+    let server = start_with(backend, tempfile::tempdir().unwrap(), |_| {});
     let mut c = server.connect();
     let mut other = server.connect();
     c.expect("220");
@@ -433,8 +429,11 @@ fn late_answers_from_other_threads_keep_their_order() {
     c.send(
         b"MAIL FROM:<a@example.org>\r\nRCPT TO:<ok1@example.net>\r\nRCPT TO:<nobody@example.net>\r\nRCPT TO:<ok2@example.net>\r\nDATA\r\n",
     );
-    // While those answers are pending, another connection is served.
+    // The first RCPT is asked and its answer held back: while it is
+    // pending, another connection is served.
+    questions.recv_timeout(TIMEOUT).unwrap();
     other.cmd("NOOP", "250");
+    gate.open();
     for code in ["250", "250", "550", "250", "354"] {
         c.expect(code);
     }
@@ -444,16 +443,17 @@ fn late_answers_from_other_threads_keep_their_order() {
     server.shutdown();
 }
 
-/// An LMTP backend answering one recipient positively and the other with a
-/// temporary failure, from a worker thread, second answer first.
-struct Lmtp;
+/// An LMTP backend answering the second recipient with a temporary
+/// failure from a worker thread, which then hands the first recipient's
+/// responder to the test: the second answer is always given first.
+struct Lmtp(Mutex<Sender<Responder>>);
 
-struct LmtpSession;
+struct LmtpSession(Sender<Responder>);
 
 impl Backend for Lmtp {
     type Session = LmtpSession;
     fn connect(&self, _info: &ConnectionInfo) -> Result<LmtpSession, Reply<'static>> {
-        Ok(LmtpSession)
+        Ok(LmtpSession(self.0.lock().unwrap().clone()))
     }
 }
 
@@ -462,17 +462,25 @@ impl Session for LmtpSession {
         assert_eq!(answers.len(), 2);
         let second = answers.pop().unwrap();
         let first = answers.pop().unwrap();
+        let to_test = self.0.clone();
         std::thread::spawn(move || {
             second.reply(Reply::new(ReplyCode::MAILBOX_BUSY, "mailbox busy").unwrap());
-            std::thread::sleep(Duration::from_millis(20));
-            first.accept();
+            let _ = to_test.send(first);
         });
     }
 }
 
+/// A backend handing out the first recipient's responder: `(backend, the
+/// responders)`.
+fn lmtp() -> (Lmtp, Receiver<Responder>) {
+    let (tx, rx) = mpsc::channel();
+    (Lmtp(Mutex::new(tx)), rx)
+}
+
 #[test]
 fn lmtp_gets_one_reply_per_recipient_in_order() {
-    let server = start_with(Lmtp, tempfile::tempdir().unwrap(), |o| {
+    let (backend, firsts) = lmtp();
+    let server = start_with(backend, tempfile::tempdir().unwrap(), |o| {
         o.session.protocol = Protocol::Lmtp;
     });
     let mut c = server.connect();
@@ -483,6 +491,8 @@ fn lmtp_gets_one_reply_per_recipient_in_order() {
     c.cmd("RCPT TO:<two@example.net>", "250");
     c.cmd("DATA", "354");
     c.send(b"x\r\n.\r\n");
+    // The second recipient's answer is in; the first comes now, from here.
+    firsts.recv_timeout(TIMEOUT).unwrap().accept();
     c.expect("250");
     c.expect("450");
     c.cmd("QUIT", "221");
@@ -491,8 +501,11 @@ fn lmtp_gets_one_reply_per_recipient_in_order() {
 
 #[test]
 fn connections_beyond_the_limit_get_421() {
+    // One loop: it frees a connection's slot as it drops the session, before
+    // it can accept the next connection.
     let server = start_store(Credentials::new(), |o| {
         o.limits = ConnectionLimits::new(2, 2);
+        o.threads = 1;
     });
     let mut a = server.connect();
     let mut b = server.connect();
@@ -503,11 +516,11 @@ fn connections_beyond_the_limit_get_421() {
     assert!(c.closed());
     a.cmd("QUIT", "221");
     assert!(a.closed());
-    // The slot is free again.
-    wait_until("a free slot", || {
-        let mut d = server.connect();
-        d.reply().last().is_some_and(|l| l.starts_with("220"))
-    });
+    drop(a);
+    // Once its session ended, the slot is free again.
+    server.wait_sessions_ended(1);
+    let mut d = server.connect();
+    d.expect("220");
     server.shutdown();
 }
 
@@ -531,7 +544,9 @@ fn clients_vanishing_mid_data_leave_nothing_behind() {
             ids.push(queued_id(&c.expect("250")));
         }
     }
-    wait_until("tmp/ to empty", || server.files("tmp").is_empty());
+    // Every session is gone, and with it any message it had begun.
+    server.wait_sessions_ended(10);
+    assert!(server.files("tmp").is_empty());
     let new: Vec<String> = server
         .files("new")
         .iter()
@@ -558,7 +573,9 @@ fn idle_connection_times_out_with_421() {
 
 #[test]
 fn graceful_shutdown_lets_a_message_finish() {
-    let server = start_store(Credentials::new(), |_| {});
+    // One loop: it stops accepting before it sends the 421s, so the idle
+    // connection's 421 says that the listener is closed.
+    let server = start_store(Credentials::new(), |o| o.threads = 1);
     let mut idle = server.connect();
     idle.expect("220");
     let mut busy = server.connect();
@@ -572,10 +589,8 @@ fn graceful_shutdown_lets_a_message_finish() {
     handle.shutdown();
     idle.expect("421");
     assert!(idle.closed());
-    // New connections are refused once the loops stopped accepting.
-    wait_until("listeners to close", || {
-        TcpStream::connect_timeout(&server.addr, Duration::from_secs(1)).is_err()
-    });
+    // New connections are refused once the loop stopped accepting.
+    assert!(TcpStream::connect_timeout(&server.addr, Duration::from_secs(1)).is_err());
     busy.send(b"second part\r\n.\r\n");
     busy.expect("250");
     busy.expect("421");
@@ -724,7 +739,8 @@ fn thousand_connections_with_drops_mid_data() {
         .flat_map(|w| w.join().unwrap())
         .collect();
     assert_eq!(delivered.len(), CONNECTIONS - CONNECTIONS / 10);
-    wait_until("tmp/ to empty", || server.files("tmp").is_empty());
+    server.wait_sessions_ended(CONNECTIONS);
+    assert!(server.files("tmp").is_empty());
     let new = server.files("new");
     assert_eq!(new.len(), delivered.len());
     delivered.sort();
@@ -743,6 +759,7 @@ fn thousand_connections_with_drops_mid_data() {
 #[test]
 fn slow_trickling_connections_do_not_block_others_and_time_out() {
     const SLOW: usize = 500;
+    const TRICKLE_PACE: Duration = Duration::from_millis(200);
     let server = start_store(Credentials::new(), |o| {
         o.limits = ConnectionLimits::new(SLOW + 10, SLOW + 10);
         o.session.timeouts.command = Duration::from_secs(1);
@@ -773,7 +790,10 @@ fn slow_trickling_connections_do_not_block_others_and_time_out() {
             normal.cmd("QUIT", "221");
             assert!(started.elapsed() < Duration::from_secs(5));
         }
-        std::thread::sleep(Duration::from_millis(200));
+        // The slow clients' pace: what this test is about, not a wait for
+        // the server (the whole command takes about as long as the command
+        // timeout).
+        std::thread::sleep(TRICKLE_PACE);
     }
     // Every trickled command was answered.
     for c in &mut slow {

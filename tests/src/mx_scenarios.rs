@@ -9,7 +9,7 @@
 //! follows them rather than deciding anything itself. `smtp-tests` checks
 //! the table against the walk alone, with a model transport
 //! (`tests/tests/mx_scenarios.rs`); each transport's own test runs the same
-//! rows over real sockets:
+//! rows over real sockets, staged on loopback by [`crate::mx_stage`]:
 //!
 //! - **DNS**: a fake DNS server answers from [`Zone`]: the MX question as
 //!   [`MxRecords`] says (a truncated UDP answer followed by the full answer

@@ -1,43 +1,55 @@
-//! A minimal blocking transport for [`smtp_proto::server::Server`]:
-//! `std::net` sockets, one thread per connection, plaintext only.
+//! The std-net test server: the core's [`Server`] over `std::net` (or Unix)
+//! sockets, one thread per connection, with STARTTLS or implicit TLS,
+//! AUTH PLAIN/LOGIN, LMTP, and a record of everything it accepted.
 //!
-//! It exists to put the sans-IO server in front of *real* clients (Python
-//! `smtplib`, `swaks`, Postfix `smtp-source`) before the mio transport
-//! does, so that what they reveal is found in the core. It follows the
-//! drive loop of the [`session`] docs to the letter:
+//! It puts the sans-IO server in front of real clients — Python `smtplib`,
+//! `swaks`, Postfix `smtp-source`, and the workspace's own transports — so
+//! that what they reveal is found in the core, and it gives the clients'
+//! tests a server whose every byte is the core's. It follows the drive loop
+//! of the [`session`] docs to the letter:
 //!
 //! 1. read from the socket, at most [`Server::read_capacity`] bytes, and
 //!    hand them to [`Server::handle_input`] (keeping what it did not take);
-//! 2. drain the session with [`session::drive`] over the socket, then
-//!    apply the application's answers and drain again;
+//! 2. drain the session with [`session::drive`] over the socket — which
+//!    writes the replies and runs the TLS handshake the session asks for,
+//!    with the core's rustls glue ([`smtp_proto::tls`]) — then apply the
+//!    application's answers and drain again;
 //! 3. use the `Wait` deadline as the read timeout and call
 //!    [`Server::handle_timeout`] when it passes.
 //!
-//! The application is a [`Policy`]: accept everything, except what the
-//! test asks to refuse, and record every delivered message (envelope and
-//! body bytes) where the test can read it.
+//! The application is [`Options`]: accept everything, except what the test
+//! asks to refuse, and record every delivered message (envelope, body bytes,
+//! AUTH user, TLS) and every ended session ([`SessionLog`]) where the test
+//! can read or wait for it.
 //!
-//! Everything is bounded in time: socket reads wake up at least every
-//! [`TICK`] to check the stop flag, the session's own timeouts are short,
-//! and dropping the [`TestServer`] stops the accept loop and every
-//! connection thread.
+//! Everything is bounded in time: reads block until input, the session's
+//! next deadline (its timeouts are short) or the end; dropping the
+//! [`TestServer`] cuts every connection and joins every thread.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
-use smtp_proto::TlsInfo;
-use smtp_proto::address::Domain;
+use smtp_proto::address::{Domain, ForwardPath};
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_proto::server::{CloseReason, Config, Event, Server};
 use smtp_proto::session::{self, Drained, Transport};
+use smtp_proto::tls::rustls::{ServerConfig, ServerConnection, StreamOwned};
+use smtp_proto::tls::server_info;
+use smtp_proto::{InjectionPolicy, Protocol, TlsInfo, TlsMode};
 
-/// How often a blocked thread wakes up to check whether it must stop.
-pub const TICK: Duration = Duration::from_millis(50);
+use crate::net::{AcceptLoop, Listener, Socket};
+use crate::pki::accept_tls;
+use crate::sync::Signal;
+
+/// The session timeouts of [`TestServer::config`]: long enough for a
+/// loaded machine, short enough to end a stuck test.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A message the server accepted: envelope and exact body bytes (after
 /// dot-unstuffing).
@@ -53,12 +65,14 @@ pub struct Delivered {
     pub body: Vec<u8>,
     /// The user that authenticated in this session, if any.
     pub auth_user: Option<String>,
+    /// Whether the message came over TLS.
+    pub tls: bool,
 }
 
 /// What one connection did, recorded when it ends.
 #[derive(Debug, Clone)]
 pub struct SessionLog {
-    /// Every byte the server wrote.
+    /// Every byte the server wrote (before encryption).
     pub sent: Vec<u8>,
     /// Why the session closed; `None` if the transport gave up first.
     pub close: Option<CloseReason>,
@@ -68,163 +82,228 @@ pub struct SessionLog {
     pub auth_failures: usize,
 }
 
-/// The scripted application. The default accepts everything and offers
-/// no AUTH.
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
+/// What the server does. The default accepts everything in plaintext SMTP
+/// and offers no AUTH.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Offer TLS with this configuration: STARTTLS, or implicit TLS with
+    /// [`implicit_tls`](Self::implicit_tls).
+    pub tls: Option<Arc<ServerConfig>>,
+    /// TLS from the first byte (port 465 style) instead of STARTTLS; needs
+    /// [`tls`](Self::tls).
+    pub implicit_tls: bool,
     /// Credentials accepted for AUTH PLAIN/LOGIN; `None`: AUTH not offered.
+    /// Offered only over TLS when [`tls`](Self::tls) is set, over
+    /// plaintext too otherwise.
     pub credentials: Option<(String, String)>,
+    /// LMTP instead of SMTP.
+    pub lmtp: bool,
+    /// A greeting instead of the `220` (e.g. `(421, "busy")` to refuse).
+    pub greeting: Option<(u16, &'static str)>,
     /// Recipients (the forward-path as sent, e.g. `<bad@example.net>`,
     /// compared without case) refused with `550 5.1.1`.
     pub refuse_rcpt: Vec<String>,
     /// Answer `VRFY` with `250` for this mailbox instead of `252`.
     pub vrfy_known: Option<String>,
+    /// Don't offer CHUNKING (the core offers it by default).
+    pub no_chunking: bool,
+    /// Don't offer PIPELINING.
+    pub no_pipelining: bool,
 }
 
-/// A running test server on `127.0.0.1`. Dropping it stops the accept loop
-/// and every connection thread.
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password stays out of test output.
+        f.debug_struct("Options")
+            .field("tls", &self.tls.is_some())
+            .field("implicit_tls", &self.implicit_tls)
+            .field("credentials", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("lmtp", &self.lmtp)
+            .field("greeting", &self.greeting)
+            .field("refuse_rcpt", &self.refuse_rcpt)
+            .field("vrfy_known", &self.vrfy_known)
+            .field("no_chunking", &self.no_chunking)
+            .field("no_pipelining", &self.no_pipelining)
+            .finish()
+    }
+}
+
+/// What all connections of one server share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Connections accepted so far.
+    connections: Signal<usize>,
+    delivered: Signal<Vec<Delivered>>,
+    sessions: Signal<Vec<SessionLog>>,
+}
+
+/// A running test server on `127.0.0.1` (or a Unix socket). Dropping it
+/// cuts every connection and joins every thread.
 #[derive(Debug)]
 pub struct TestServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
-    delivered: Arc<Mutex<Vec<Delivered>>>,
-    sessions: Arc<Mutex<Vec<SessionLog>>>,
-}
-
-/// Locks, ignoring poisoning (a panicking test thread must not hide what
-/// was recorded).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+    addr: Option<SocketAddr>,
+    path: Option<PathBuf>,
+    shared: Arc<Shared>,
+    /// Last: stopped (and joined) when the server is dropped.
+    _accept: AcceptLoop,
 }
 
 impl TestServer {
     /// The hostname the test server announces.
     pub const HOSTNAME: &'static str = "mx.test.example";
 
-    /// The configuration used by [`TestServer::start`]: defaults, with
-    /// short timeouts, and AUTH PLAIN/LOGIN allowed over plaintext when the
-    /// policy has credentials.
-    pub fn config(policy: &Policy) -> Config {
-        // Invariant: a constant, valid domain.
+    /// The session configuration [`start`](Self::start) uses for `options`:
+    /// the defaults with [`SESSION_TIMEOUT`]s, and what the options say
+    /// about TLS, AUTH, LMTP, the greeting and the extensions offered.
+    pub fn config(options: &Options) -> Config {
+        // Invariant: constant, valid names, codes and texts.
         let mut config = Config::new(Domain::new(Self::HOSTNAME).expect("valid hostname"));
-        config.timeouts.command = Duration::from_secs(10);
-        config.timeouts.data = Duration::from_secs(10);
-        config.timeouts.send = Duration::from_secs(10);
-        if policy.credentials.is_some() {
-            config.auth.mechanisms = vec![
-                // Invariant: constant, valid mechanism names.
-                Mechanism::new("PLAIN").expect("valid mechanism"),
-                Mechanism::new("LOGIN").expect("valid mechanism"),
-            ];
-            config.auth.require_tls = false;
+        config.timeouts.command = SESSION_TIMEOUT;
+        config.timeouts.data = SESSION_TIMEOUT;
+        config.timeouts.send = SESSION_TIMEOUT;
+        if options.lmtp {
+            config.protocol = Protocol::Lmtp;
+        }
+        if let Some((code, text)) = options.greeting {
+            let code = ReplyCode::new(code).expect("valid greeting code");
+            config.greeting = Some(Reply::new(code, text).expect("valid greeting text"));
+        }
+        if options.tls.is_some() {
+            // Implicit TLS: the session asks for the handshake first.
+            config.tls = if options.implicit_tls {
+                TlsMode::Implicit
+            } else {
+                TlsMode::Opportunistic
+            };
+            config.on_injection = InjectionPolicy::default();
+        }
+        if options.no_chunking {
+            config.offer.chunking = false;
+        }
+        if options.no_pipelining {
+            config.offer.pipelining = false;
+        }
+        if options.credentials.is_some() {
+            config.auth.mechanisms = vec![Mechanism::PLAIN, Mechanism::LOGIN];
+            config.auth.require_tls = options.tls.is_some();
         }
         config
     }
 
-    /// Starts a server with [`TestServer::config`].
-    pub fn start(policy: Policy) -> Self {
-        let config = Self::config(&policy);
-        Self::start_with(config, policy)
+    /// Starts a server on `127.0.0.1` with [`config`](Self::config).
+    pub fn start(options: Options) -> Self {
+        let config = Self::config(&options);
+        Self::start_with(config, options)
     }
 
-    /// Starts a server with the given configuration.
-    pub fn start_with(config: Config, policy: Policy) -> Self {
+    /// Starts a server on `127.0.0.1` with the given session configuration
+    /// (e.g. [`config`](Self::config) with a limit changed).
+    pub fn start_with(config: Config, options: Options) -> Self {
         // Invariant: binding port 0 on loopback only fails if the machine
         // has no loopback interface; a test cannot run then.
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("bound address");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let stop = Arc::new(AtomicBool::new(false));
-        let delivered = Arc::new(Mutex::new(Vec::new()));
-        let sessions = Arc::new(Mutex::new(Vec::new()));
+        Self::serve_on(listener, config, options)
+    }
+
+    /// Starts a server on `listener` (e.g. one of
+    /// [`same_port_listeners`](crate::net::same_port_listeners)), with
+    /// [`config`](Self::config).
+    pub fn start_on(listener: TcpListener, options: Options) -> Self {
+        let config = Self::config(&options);
+        Self::serve_on(listener, config, options)
+    }
+
+    fn serve_on(listener: TcpListener, config: Config, options: Options) -> Self {
+        let addr = listener.local_addr().expect("a bound listener");
+        let mut server = Self::spawn(Listener::Tcp(listener), config, options);
+        server.addr = Some(addr);
+        server
+    }
+
+    /// Starts a server on a Unix socket at `path` (an old file there is
+    /// removed first), with [`config`](Self::config). The socket file
+    /// belongs to the server: leave it alone, dropping the server removes
+    /// it.
+    pub fn start_unix(options: Options, path: PathBuf) -> Self {
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).expect("bind the Unix socket");
+        let config = Self::config(&options);
+        let mut server = Self::spawn(Listener::Unix(listener, path.clone()), config, options);
+        server.path = Some(path);
+        server
+    }
+
+    fn spawn(listener: Listener, config: Config, options: Options) -> Self {
+        let shared = Arc::new(Shared::default());
         let accept = {
-            let stop = Arc::clone(&stop);
-            let delivered = Arc::clone(&delivered);
-            let sessions = Arc::clone(&sessions);
-            thread::spawn(move || {
-                let mut workers = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            let config = config.clone();
-                            let policy = policy.clone();
-                            let stop = Arc::clone(&stop);
-                            let delivered = Arc::clone(&delivered);
-                            let sessions = Arc::clone(&sessions);
-                            workers.push(thread::spawn(move || {
-                                let log = serve(stream, config, policy, &stop, &delivered);
-                                lock(&sessions).push(log);
-                            }));
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(TICK / 5),
-                        Err(_) => thread::sleep(TICK),
-                    }
-                    workers.retain(|w: &JoinHandle<()>| !w.is_finished());
-                }
-                for w in workers {
-                    let _ = w.join();
-                }
+            let shared = Arc::clone(&shared);
+            AcceptLoop::spawn(listener, move |socket| {
+                shared.connections.update(|n| *n += 1);
+                let log = serve(socket, config.clone(), &options, &shared);
+                shared.sessions.update(|s| s.push(log));
             })
+            .expect("an accept loop")
         };
         Self {
-            addr,
-            stop,
-            accept: Some(accept),
-            delivered,
-            sessions,
+            addr: None,
+            path: None,
+            shared,
+            _accept: accept,
         }
     }
 
     /// The listening address.
+    ///
+    /// # Panics
+    ///
+    /// On a server listening on a Unix socket.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.addr.expect("a TCP server")
     }
 
     /// The listening port.
+    ///
+    /// # Panics
+    ///
+    /// On a server listening on a Unix socket.
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.addr().port()
+    }
+
+    /// The socket path of a server started with
+    /// [`start_unix`](Self::start_unix).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Connections accepted so far (running or ended).
+    pub fn connections(&self) -> usize {
+        self.shared.connections.read(|n| *n)
     }
 
     /// Messages delivered so far, in order of completion.
     pub fn delivered(&self) -> Vec<Delivered> {
-        lock(&self.delivered).clone()
+        self.shared.delivered.read(Vec::clone)
     }
 
     /// Sessions that have ended so far.
     pub fn sessions(&self) -> Vec<SessionLog> {
-        lock(&self.sessions).clone()
+        self.shared.sessions.read(Vec::clone)
     }
 
     /// Waits until `n` sessions have ended (or `timeout` passed) and returns
-    /// them.
+    /// the sessions that ended.
     pub fn wait_sessions(&self, n: usize, timeout: Duration) -> Vec<SessionLog> {
-        let end = Instant::now() + timeout;
-        loop {
-            let sessions = self.sessions();
-            if sessions.len() >= n || Instant::now() >= end {
-                return sessions;
-            }
-            thread::sleep(TICK / 5);
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
+        self.shared
+            .sessions
+            .wait_for(timeout, |s| (s.len() >= n).then(|| s.clone()))
+            .unwrap_or_else(|| self.sessions())
     }
 }
 
 /// The application's answer to one event, detached from the server's
 /// buffers so that the server can be borrowed again to give it.
 enum Answer {
-    None,
     Accept,
     /// Accept a message: once per expected reply (one per accepted
     /// recipient in LMTP, RFC 2033 §4.2).
@@ -233,13 +312,14 @@ enum Answer {
 }
 
 /// The per-connection application state.
-struct App<'p> {
-    policy: &'p Policy,
+struct App<'a> {
+    options: &'a Options,
+    shared: &'a Shared,
+    tls: bool,
     current: Option<Delivered>,
     auth_user: Option<String>,
-    delivered: Vec<Delivered>,
+    delivered: usize,
     auth_failures: usize,
-    close: Option<CloseReason>,
 }
 
 fn reply(code: u16, enhanced: (u8, u16, u16), text: &'static str) -> Reply<'static> {
@@ -249,12 +329,23 @@ fn reply(code: u16, enhanced: (u8, u16, u16), text: &'static str) -> Reply<'stat
     Reply::with_enhanced(code, esc, text).expect("valid reply text")
 }
 
+fn path_string(path: &ForwardPath<'_>) -> String {
+    let mut out = Vec::new();
+    path.encode(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 impl App<'_> {
-    fn on_event(&mut self, event: Event<'_>) -> Answer {
+    /// The answer to `event`, if it asks a question.
+    fn on_event(&mut self, event: Event<'_>) -> Option<Answer> {
         match event {
-            Event::Helo { .. } => {
+            Event::TlsEstablished => {
+                self.tls = true;
+                None
+            }
+            Event::Helo { .. } | Event::Reset { .. } => {
                 self.current = None;
-                Answer::None
+                None
             }
             Event::Mail { from, params } => {
                 self.current = Some(Delivered {
@@ -263,73 +354,66 @@ impl App<'_> {
                     smtputf8: params.smtputf8,
                     body: Vec::new(),
                     auth_user: self.auth_user.clone(),
+                    tls: self.tls,
                 });
-                Answer::Accept
+                Some(Answer::Accept)
             }
             Event::Rcpt { to, .. } => {
-                let to = to_string(&to);
-                if self
-                    .policy
-                    .refuse_rcpt
-                    .iter()
-                    .any(|r| r.eq_ignore_ascii_case(&to))
-                {
-                    return Answer::Reply(reply(550, (5, 1, 1), "No such user here"));
+                let to = path_string(&to);
+                let refused = self.options.refuse_rcpt.iter();
+                if refused.clone().any(|r| r.eq_ignore_ascii_case(&to)) {
+                    return Some(Answer::Reply(reply(550, (5, 1, 1), "No such user here")));
                 }
                 if let Some(current) = &mut self.current {
                     current.to.push(to);
                 }
-                Answer::Accept
+                Some(Answer::Accept)
             }
-            Event::DataStart { .. } => Answer::Accept,
+            Event::DataStart { .. } => Some(Answer::Accept),
             Event::Body(bytes) => {
                 if let Some(current) = &mut self.current {
                     current.body.extend_from_slice(bytes);
                 }
-                Answer::None
+                None
             }
             Event::MessageEnd { replies, .. } => {
                 if let Some(message) = self.current.take() {
-                    self.delivered.push(message);
+                    // At once, so that the test sees it before QUIT.
+                    self.shared.delivered.update(|d| d.push(message));
+                    self.delivered += 1;
                 }
-                Answer::AcceptMessage(replies)
-            }
-            Event::Reset { .. } => {
-                self.current = None;
-                Answer::None
+                Some(Answer::AcceptMessage(replies))
             }
             Event::AuthPlain {
                 authcid, password, ..
-            } => self.check(authcid, password.expose()),
-            Event::AuthLogin { username, password } => self.check(username, password.expose()),
-            Event::Auth { .. } | Event::AuthResponse(_) => Answer::Reply(reply(
+            } => Some(self.check(authcid, password.expose())),
+            Event::AuthLogin { username, password } => {
+                Some(self.check(username, password.expose()))
+            }
+            Event::Auth { .. } | Event::AuthResponse(_) => Some(Answer::Reply(reply(
                 504,
                 (5, 5, 4),
                 "Mechanism not supported by the test server",
-            )),
+            ))),
             Event::Vrfy { target } => {
                 let known = self
-                    .policy
+                    .options
                     .vrfy_known
                     .as_deref()
                     .is_some_and(|k| k.eq_ignore_ascii_case(target.as_str()));
-                if known {
+                Some(if known {
                     Answer::Reply(reply(250, (2, 1, 5), "User known"))
                 } else {
                     Answer::Accept
-                }
+                })
             }
-            Event::Expn { .. } => Answer::Reply(reply(502, (5, 5, 1), "EXPN not available")),
-            Event::Closed { reason } => {
-                self.close = Some(reason);
-                Answer::None
-            }
-            _ => Answer::None,
+            Event::Expn { .. } => Some(Answer::Reply(reply(502, (5, 5, 1), "EXPN not available"))),
+            _ => None,
         }
     }
 
     fn check(&mut self, user: &str, password: &str) -> Answer {
-        match &self.policy.credentials {
+        match &self.options.credentials {
             Some((u, p)) if u == user && p == password => {
                 self.auth_user = Some(user.to_owned());
                 Answer::Accept
@@ -342,82 +426,124 @@ impl App<'_> {
     }
 }
 
-fn to_string(path: &smtp_proto::address::ForwardPath<'_>) -> String {
-    let mut out = Vec::new();
-    path.encode(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+/// A connection: plaintext TCP, TLS over TCP, or a Unix socket.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+    Unix(UnixStream),
+    /// A handshake failed half-way: nothing more can be said.
+    Gone,
 }
 
-/// The socket as the session's [`Transport`]: blocking writes (bounded by
-/// the write timeout), every byte written kept for the log.
-struct Socket<'a> {
-    stream: &'a mut TcpStream,
-    sent: &'a mut Vec<u8>,
-}
+impl Conn {
+    fn set_read_timeout(&self, timeout: Option<Duration>) {
+        let _ = match self {
+            Self::Plain(s) => s.set_read_timeout(timeout),
+            Self::Tls(s) => s.sock.set_read_timeout(timeout),
+            Self::Unix(s) => s.set_read_timeout(timeout),
+            Self::Gone => Ok(()),
+        };
+    }
 
-impl Transport for Socket<'_> {
-    type Error = std::io::Error;
-
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        match self.stream.write(bytes)? {
-            // A blocking socket that takes nothing is gone.
-            0 => Err(ErrorKind::WriteZero.into()),
-            n => {
-                self.sent
-                    .extend_from_slice(bytes.get(..n).unwrap_or_default());
-                Ok(n)
-            }
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
+            Self::Unix(s) => s.read(buf),
+            Self::Gone => Ok(0),
         }
     }
 
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => s.write_all(data),
+            Self::Tls(s) => {
+                s.write_all(data)?;
+                s.flush()
+            }
+            Self::Unix(s) => s.write_all(data),
+            Self::Gone => Err(ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
+/// The connection as the session's [`Transport`]: blocking writes (bounded
+/// by the write timeout), every byte written kept for the log, and the TLS
+/// handshake when the session asks for it.
+struct Wire<'a> {
+    conn: &'a mut Conn,
+    tls: Option<&'a Arc<ServerConfig>>,
+    sent: &'a mut Vec<u8>,
+}
+
+impl Transport for Wire<'_> {
+    type Error = std::io::Error;
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.conn.write_all(bytes)?;
+        self.sent.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
     fn start_tls(&mut self) -> std::io::Result<Option<TlsInfo>> {
-        // Plaintext only: STARTTLS is never configured here.
-        Err(std::io::Error::other("this test server has no TLS"))
+        let Some(tls) = self.tls else {
+            return Err(std::io::Error::other("this test server has no TLS"));
+        };
+        let Conn::Plain(tcp) = std::mem::replace(self.conn, Conn::Gone) else {
+            return Err(std::io::Error::other("TLS over TLS or a Unix socket"));
+        };
+        let stream = accept_tls(tcp, tls)?;
+        let info = server_info(&stream.conn);
+        *self.conn = Conn::Tls(Box::new(stream));
+        Ok(Some(info))
     }
 }
 
 /// Serves one connection until the session closes, the peer goes away or
-/// the server is stopped.
-fn serve(
-    mut stream: TcpStream,
-    config: Config,
-    policy: Policy,
-    stop: &AtomicBool,
-    shared: &Mutex<Vec<Delivered>>,
-) -> SessionLog {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+/// the server is stopped (which cuts the socket).
+fn serve(socket: Socket, config: Config, options: &Options, shared: &Shared) -> SessionLog {
+    let mut conn = match socket {
+        Socket::Tcp(s) => {
+            let _ = s.set_nodelay(true);
+            let _ = s.set_write_timeout(Some(SESSION_TIMEOUT));
+            Conn::Plain(s)
+        }
+        Socket::Unix(s) => {
+            let _ = s.set_write_timeout(Some(SESSION_TIMEOUT));
+            Conn::Unix(s)
+        }
+    };
     let mut server = Server::new(config, Instant::now());
     let mut app = App {
-        policy: &policy,
+        options,
+        shared,
+        tls: false,
         current: None,
         auth_user: None,
-        delivered: Vec::new(),
+        delivered: 0,
         auth_failures: 0,
-        close: None,
     };
     let mut sent = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
     // Bytes read but not yet taken by the server.
     let mut pending: Vec<u8> = Vec::new();
     let mut eof = false;
-    let mut count = 0;
     let mut answers = Vec::new();
     loop {
         // 2. Drain until the session waits; answer after the drain.
-        let mut socket = Socket {
-            stream: &mut stream,
+        let mut wire = Wire {
+            conn: &mut conn,
+            tls: options.tls.as_ref(),
             sent: &mut sent,
         };
-        let drained = session::drive(&mut server, Instant::now(), &mut socket, |event| {
-            answers.push(app.on_event(event));
+        let drained = session::drive(&mut server, Instant::now(), &mut wire, |event| {
+            answers.extend(app.on_event(event));
         });
         let answered = !answers.is_empty();
         // Invariant: the application answers only questions, and every
         // answer it gives fits the question (see `App::on_event`).
         for answer in answers.drain(..) {
             match answer {
-                Answer::None => {}
                 Answer::Accept => server.accept().expect("answer to a question"),
                 Answer::AcceptMessage(n) => {
                     for _ in 0..n {
@@ -427,24 +553,13 @@ fn serve(
                 Answer::Reply(r) => server.reply(r).expect("answer to a question"),
             }
         }
-        // Record deliveries at once so the test sees them before QUIT.
-        if app.delivered.len() > count {
-            lock(shared).extend(
-                app.delivered
-                    .get(count..)
-                    .unwrap_or_default()
-                    .iter()
-                    .cloned(),
-            );
-            count = app.delivered.len();
-        }
         let deadline = match drained {
             _ if answered => continue,
             Ok(Drained::Wait { deadline }) => deadline,
-            // Closed, a write that failed, or TLS (never offered here).
+            // Closed, a write that failed, or a failed handshake.
             _ => break,
         };
-        if server.is_closed() || stop.load(Ordering::Relaxed) {
+        if server.is_closed() {
             break;
         }
         // 1. Offer bytes already read first.
@@ -457,24 +572,24 @@ fn serve(
             continue;
         }
         let now = Instant::now();
-        if let Some(deadline) = deadline
-            && deadline <= now
-        {
+        let wait = deadline.map(|d| d.saturating_duration_since(now));
+        if wait.is_some_and(|w| w.is_zero()) {
             server.handle_timeout(now);
             continue;
         }
-        // 3. The deadline bounds the wait.
-        let wait = deadline.map_or(TICK, |d| d.saturating_duration_since(now).min(TICK));
         if eof || !server.wants_read() {
-            // Nothing to read (or no room): only time can move the session.
-            thread::sleep(wait.max(Duration::from_millis(1)));
+            // Nothing to read (or no room): only the session's own timer
+            // can move it now. Without one it is stuck, which ends it.
+            let Some(wait) = wait else { break };
+            thread::sleep(wait);
             server.handle_timeout(Instant::now());
             continue;
         }
-        let _ = stream.set_read_timeout(Some(wait.max(Duration::from_millis(1))));
+        // 3. The deadline bounds the wait (a zero timeout means none).
+        conn.set_read_timeout(wait);
         let cap = server.read_capacity().min(buf.len());
         let chunk = buf.get_mut(..cap).unwrap_or_default();
-        match stream.read(chunk) {
+        match conn.read(chunk) {
             Ok(0) => {
                 eof = true;
                 if pending.is_empty() {
@@ -499,11 +614,10 @@ fn serve(
             }
         }
     }
-    let _ = stream.flush();
     SessionLog {
         sent,
-        close: app.close,
-        delivered: app.delivered.len(),
+        close: server.close_reason().copied(),
+        delivered: app.delivered,
         auth_failures: app.auth_failures,
     }
 }

@@ -17,16 +17,16 @@ use std::time::{Duration, Instant};
 use smtp_proto::Protocol;
 use smtp_proto::server::CloseReason;
 use smtp_tests::peers::{self, Peer};
-use smtp_tests::std_server::{Policy, TestServer};
+use smtp_tests::std_server::{Options, TestServer};
 
 const USER: &str = "alice";
 /// ASCII: smtplib encodes credentials as ASCII.
 const PASS: &str = "s3cret pass:word";
 
-fn auth_policy() -> Policy {
-    Policy {
+fn auth_policy() -> Options {
+    Options {
         credentials: Some((USER.to_owned(), PASS.to_owned())),
-        ..Policy::default()
+        ..Options::default()
     }
 }
 
@@ -66,7 +66,7 @@ fn py(body: &str) -> String {
 
 #[test]
 fn smtplib_ehlo_features_and_send_message_to_several_recipients() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -120,9 +120,9 @@ print(s.quit())
 
 #[test]
 fn smtplib_refused_recipient_is_partial_success() {
-    let server = TestServer::start(Policy {
+    let server = TestServer::start(Options {
         refuse_rcpt: vec!["<nobody@example.net>".to_owned()],
-        ..Policy::default()
+        ..Options::default()
     });
     let out = python(
         &server,
@@ -210,7 +210,7 @@ s.quit()
 
 #[test]
 fn smtplib_smtputf8_addresses() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -240,7 +240,7 @@ s.quit()
 
 #[test]
 fn smtplib_dot_lines_are_unstuffed_byte_exact() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let body: &[u8] =
         b"Subject: dots\r\n\r\n.\r\n..\r\n.leading dot\r\n..two\r\nmid.dle\r\n. \r\n.\r\nend\r\n";
     let out = python(
@@ -275,7 +275,7 @@ fn py_bytes(b: &[u8]) -> String {
 
 #[test]
 fn smtplib_one_megabyte_message() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -302,7 +302,7 @@ s.quit()
 
 #[test]
 fn smtplib_rset_and_second_message_on_one_connection() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -330,9 +330,9 @@ s.quit()
 
 #[test]
 fn smtplib_noop_vrfy_expn_help_quit() {
-    let server = TestServer::start(Policy {
+    let server = TestServer::start(Options {
         vrfy_known: Some("postmaster".to_owned()),
-        ..Policy::default()
+        ..Options::default()
     });
     let out = python(
         &server,
@@ -365,7 +365,7 @@ print('quit', s.quit())
 
 #[test]
 fn smtplib_helo_only_client() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -383,7 +383,7 @@ print(s.quit())
 
 #[test]
 fn smtplib_size_limit_declared_and_undeclared() {
-    let policy = Policy::default();
+    let policy = Options::default();
     let mut config = TestServer::config(&policy);
     config.max_message_size = Some(10_000);
     let server = TestServer::start_with(config, policy);
@@ -451,7 +451,7 @@ s.quit()
 
 #[test]
 fn smtplib_send_message_with_utf8_headers_uses_smtputf8() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -484,7 +484,7 @@ s.quit()
 
 #[test]
 fn smtplib_empty_message() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let out = python(
         &server,
         &py(r#"
@@ -532,7 +532,7 @@ fn swaks_command(swaks: &Peer, server: &TestServer) -> Command {
 
 #[test]
 fn swaks_plain_send() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let Some(out) = run_swaks(&server, &["--body", "plain body"]) else {
         return;
     };
@@ -553,9 +553,9 @@ fn swaks_plain_send() {
 
 #[test]
 fn swaks_pipeline() {
-    let server = TestServer::start(Policy {
+    let server = TestServer::start(Options {
         refuse_rcpt: vec!["<bad@example.net>".to_owned()],
-        ..Policy::default()
+        ..Options::default()
     });
     let Some(out) = run_swaks(
         &server,
@@ -629,7 +629,7 @@ fn swaks_auth_plain_and_login() {
 
 #[test]
 fn swaks_body_with_dots() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let body = "first\n.\n..\n.dot\nlast .\n.";
     let Some(out) = run_swaks(&server, &["--body", body, "--add-header", "X-Test: dots"]) else {
         return;
@@ -677,7 +677,7 @@ fn run_curl(server: &TestServer, name: &str, body: &[u8], args: &[&str]) -> Opti
 
 #[test]
 fn curl_send_to_several_recipients_with_dots() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let body = b"Subject: curl\r\n\r\n.\r\n..\r\n.x\r\nend\r\n";
     let Some((ok, out)) = run_curl(
         &server,
@@ -707,7 +707,7 @@ fn curl_lf_only_file_is_refused_unless_converted() {
     // curl sends an upload as is: a file with LF line endings puts bare
     // LFs into DATA. The strict default refuses that message (550 5.5.2)
     // at its real end; `--crlf` makes curl send CRLF and it is accepted.
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let body = b"Subject: lf\n\nline one\n.dot\n";
     let args = [
         "--mail-from",
@@ -795,9 +795,9 @@ fn curl_auth_plain_and_login_and_mail_auth() {
 
 #[test]
 fn curl_refused_recipient_with_allowfails() {
-    let server = TestServer::start(Policy {
+    let server = TestServer::start(Options {
         refuse_rcpt: vec!["<bad@example.net>".to_owned()],
-        ..Policy::default()
+        ..Options::default()
     });
     let Some((ok, out)) = run_curl(
         &server,
@@ -836,7 +836,7 @@ fn run_smtp_source(server: &TestServer, args: &[&str]) -> Option<()> {
 
 #[test]
 fn postfix_smtp_source_fifty_messages_over_five_sessions() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let started = Instant::now();
     if run_smtp_source(
         &server,
@@ -875,7 +875,7 @@ fn postfix_smtp_source_fifty_messages_over_five_sessions() {
 
 #[test]
 fn postfix_smtp_source_ehlo_and_several_recipients() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     // -r 3: three recipients per message (numbered), new connection per
     // message (no -d), explicit sender and recipient.
     if run_smtp_source(
@@ -912,7 +912,7 @@ fn postfix_smtp_source_ehlo_and_several_recipients() {
 
 #[test]
 fn postfix_smtp_source_lmtp() {
-    let policy = Policy::default();
+    let policy = Options::default();
     let mut config = TestServer::config(&policy);
     config.protocol = Protocol::Lmtp;
     let server = TestServer::start_with(config, policy);
@@ -944,9 +944,9 @@ fn postfix_smtp_source_lmtp() {
 
 #[test]
 fn swaks_lmtp_one_reply_per_recipient() {
-    let policy = Policy {
+    let policy = Options {
         refuse_rcpt: vec!["<bad@example.net>".to_owned()],
-        ..Policy::default()
+        ..Options::default()
     };
     let mut config = TestServer::config(&policy);
     config.protocol = Protocol::Lmtp;
@@ -1009,9 +1009,9 @@ fn raw_session(server: &TestServer, chunks: &[&[u8]]) -> String {
 
 #[test]
 fn raw_pipelined_batch_in_one_write_is_answered_in_order() {
-    let server = TestServer::start(Policy {
+    let server = TestServer::start(Options {
         refuse_rcpt: vec!["<bad@example.net>".to_owned()],
-        ..Policy::default()
+        ..Options::default()
     });
     let got = raw_session(
         &server,
@@ -1038,7 +1038,7 @@ RCPT TO:<ok@example.net>\r\nDATA\r\n",
 fn raw_everything_in_one_write_including_body_and_quit() {
     // A "blast" client that does not wait for 354: RFC 2920 §3.1 says it
     // must, but a server that reads in order loses nothing.
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let got = raw_session(
         &server,
         &[b"HELO raw\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nDATA\r\nbounce\r\n.\r\nQUIT\r\n"],
@@ -1056,7 +1056,7 @@ fn raw_everything_in_one_write_including_body_and_quit() {
 
 #[test]
 fn raw_starttls_not_configured_is_refused_cleanly() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let got = raw_session(
         &server,
         &[
@@ -1078,7 +1078,7 @@ fn raw_starttls_not_configured_is_refused_cleanly() {
 
 #[test]
 fn raw_client_vanishing_mid_data_delivers_nothing() {
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     {
         let mut stream = TcpStream::connect(server.addr()).expect("connect");
         stream
@@ -1108,7 +1108,7 @@ fn raw_smuggling_attempt_is_one_refused_message() {
     // CVE-2023-51764 style: a bare-LF "end of data" followed by a smuggled
     // transaction, then the real end. The whole thing is one message, and
     // the bare LF gets it refused.
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let got = raw_session(
         &server,
         &[
@@ -1125,7 +1125,7 @@ fn raw_smuggling_attempt_is_one_refused_message() {
 
 #[test]
 fn raw_idle_client_times_out_with_421() {
-    let policy = Policy::default();
+    let policy = Options::default();
     let mut config = TestServer::config(&policy);
     config.timeouts.command = Duration::from_millis(1500);
     let server = TestServer::start_with(config, policy);
@@ -1142,7 +1142,7 @@ fn raw_idle_client_times_out_with_421() {
 
 #[test]
 fn raw_error_limits_delay_then_close() {
-    let policy = Policy::default();
+    let policy = Options::default();
     let mut config = TestServer::config(&policy);
     config.errors.soft = 2;
     config.errors.hard = 5;
@@ -1178,7 +1178,7 @@ fn raw_error_limits_delay_then_close() {
 fn raw_lenient_but_valid_greetings_and_paths() {
     // What real clients send that is legal or harmless: a bare host name,
     // an address literal, lowercase verbs, a space after the colon.
-    let server = TestServer::start(Policy::default());
+    let server = TestServer::start(Options::default());
     let got = raw_session(
         &server,
         &[b"ehlo my-pc\r\nhelo [127.0.0.1]\r\nmail from: <a@b.example>\r\nrcpt to:<Postmaster>\r\ndata\r\n.\r\nquit\r\n"],

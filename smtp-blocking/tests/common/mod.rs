@@ -1,8 +1,14 @@
-//! Shared test infrastructure: a fake DNS server and TLS test servers.
-//!
-//! Each integration test binary uses only part of it.
-#![allow(dead_code)]
+//! What only this crate's tests share; everything else (the test servers,
+//! the fake DNS server, the test PKI, the peers) is in `smtp-tests`.
 
-pub(crate) mod dns;
-pub(crate) mod server;
-pub(crate) mod tls;
+use std::time::Duration;
+
+use smtp_blocking::Resolver;
+use smtp_tests::fake_dns::FakeDns;
+
+/// A resolver asking only `dns`, once, with a short timeout.
+pub(crate) fn resolver(dns: &FakeDns) -> Resolver {
+    Resolver::new(vec![dns.addr()])
+        .timeout(Duration::from_millis(300))
+        .attempts(1)
+}

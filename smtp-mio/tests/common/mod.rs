@@ -1,5 +1,12 @@
-//! Shared by the loopback server tests: a server on 127.0.0.1 with a
-//! Maildir in a temporary directory and a self-signed TLS identity.
+//! What only this crate's tests share: the mio server on 127.0.0.1 with a
+//! Maildir in a temporary directory and a self-signed TLS identity, and a
+//! resolver for the fake DNS server. Everything else (the fake DNS server,
+//! scripted servers, the test PKI, the peers) is in `smtp-tests`.
+//!
+//! The server's backend is wrapped in [`Watched`], which counts the sessions
+//! that ended, so that a test waits for "every connection is gone" on a
+//! signal ([`TestServer::wait_sessions_ended`]) instead of sleeping and
+//! looking again.
 
 // Each test crate uses its own subset of these helpers.
 #![allow(dead_code)]
@@ -9,14 +16,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_mio::backend::Backend;
+use smtp_mio::backend::{Backend, ConnectionInfo, Session};
+use smtp_mio::completion::Responder;
 use smtp_mio::maildir::Maildir;
 use smtp_mio::server::{Options, Running, Server};
 use smtp_mio::store::{Credentials, Store, StoreBackend};
 use smtp_mio::tls::TlsIdentity;
-use smtp_proto::address::Domain;
-use smtp_proto::server::Config;
-use smtp_proto::{InjectionPolicy, TlsMode};
+use smtp_proto::address::{Domain, ForwardPath, Host, ReversePath};
+use smtp_proto::command::{Argument, MailParameters, RcptParameters};
+use smtp_proto::dns::ResolverConfig;
+use smtp_proto::keyword::Mechanism;
+use smtp_proto::reply::Reply;
+use smtp_proto::secret::Secret;
+use smtp_proto::server::{CloseReason, Config, HeloKind, ResetReason};
+use smtp_proto::{BodyMode, InjectionPolicy, TlsInfo, TlsMode};
+use smtp_tests::fake_dns::FakeDns;
+use smtp_tests::sync::Signal;
 
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -27,6 +42,8 @@ pub(crate) struct TestServer {
     pub(crate) tls_addr: Option<SocketAddr>,
     pub(crate) identity: Arc<TlsIdentity>,
     pub(crate) dir: tempfile::TempDir,
+    /// Sessions ended so far (dropped by the server, after `closed`).
+    pub(crate) ended: Arc<Signal<usize>>,
 }
 
 impl TestServer {
@@ -40,6 +57,18 @@ impl TestServer {
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    /// Waits until `n` sessions in all have ended (their connections
+    /// closed and their handlers dropped, with whatever they held), at most
+    /// [`TIMEOUT`].
+    pub(crate) fn wait_sessions_ended(&self, n: usize) {
+        let ended = self.ended.wait_for(TIMEOUT, |e| (*e >= n).then_some(()));
+        assert!(
+            ended.is_some(),
+            "{} of {n} sessions ended within {TIMEOUT:?}",
+            self.ended.read(|e| *e)
+        );
     }
 
     pub(crate) fn shutdown(mut self) {
@@ -89,6 +118,11 @@ pub(crate) fn start_with<B: Backend>(
     options.session.tls = TlsMode::Opportunistic;
     options.session.on_injection = InjectionPolicy::Close;
     configure(&mut options);
+    let ended = Arc::new(Signal::new(0));
+    let backend = Watched {
+        inner: backend,
+        ended: Arc::clone(&ended),
+    };
     let server = Server::bind(options, backend).unwrap();
     let addr = server
         .local_addrs()
@@ -103,5 +137,125 @@ pub(crate) fn start_with<B: Backend>(
         tls_addr,
         identity,
         dir,
+        ended,
+    }
+}
+
+/// The resolver settings for `dns` alone: short timeouts, one round.
+pub(crate) fn resolver(dns: &FakeDns) -> ResolverConfig {
+    let mut config = ResolverConfig::new(vec![dns.addr()]);
+    config.timeout = Duration::from_millis(300);
+    config.attempts = 1;
+    config
+}
+
+/// A backend whose sessions count themselves when they end.
+pub(crate) struct Watched<B> {
+    inner: B,
+    ended: Arc<Signal<usize>>,
+}
+
+impl<B: Backend> Backend for Watched<B> {
+    type Session = WatchedSession<B::Session>;
+
+    fn connect(&self, info: &ConnectionInfo) -> Result<Self::Session, Reply<'static>> {
+        Ok(WatchedSession {
+            inner: Some(self.inner.connect(info)?),
+            ended: Arc::clone(&self.ended),
+        })
+    }
+}
+
+/// A session that, when dropped, drops its inner session first (a Maildir
+/// delivery in progress removes its `tmp/` file then) and counts itself.
+pub(crate) struct WatchedSession<S> {
+    /// Taken only when dropped.
+    inner: Option<S>,
+    ended: Arc<Signal<usize>>,
+}
+
+impl<S> WatchedSession<S> {
+    fn inner(&mut self) -> &mut S {
+        self.inner.as_mut().expect("present until dropped")
+    }
+}
+
+impl<S> Drop for WatchedSession<S> {
+    fn drop(&mut self) {
+        drop(self.inner.take());
+        self.ended.update(|n| *n += 1);
+    }
+}
+
+impl<S: Session> Session for WatchedSession<S> {
+    fn helo(&mut self, kind: HeloKind, host: &Host<'_>) {
+        self.inner().helo(kind, host);
+    }
+
+    fn tls_established(&mut self, info: &TlsInfo) {
+        self.inner().tls_established(info);
+    }
+
+    fn mail(&mut self, from: &ReversePath<'_>, params: &MailParameters<'_>, answer: Responder) {
+        self.inner().mail(from, params, answer);
+    }
+
+    fn rcpt(&mut self, to: &ForwardPath<'_>, params: &RcptParameters<'_>, answer: Responder) {
+        self.inner().rcpt(to, params, answer);
+    }
+
+    fn data_start(&mut self, mode: BodyMode, answer: Responder) {
+        self.inner().data_start(mode, answer);
+    }
+
+    fn data(&mut self, chunk: &[u8]) {
+        self.inner().data(chunk);
+    }
+
+    fn data_end(&mut self, size: u64, answers: Vec<Responder>) {
+        self.inner().data_end(size, answers);
+    }
+
+    fn reset(&mut self, reason: ResetReason) {
+        self.inner().reset(reason);
+    }
+
+    fn auth_plain(
+        &mut self,
+        authzid: Option<&str>,
+        authcid: &str,
+        password: Secret<&str>,
+        answer: Responder,
+    ) {
+        self.inner().auth_plain(authzid, authcid, password, answer);
+    }
+
+    fn auth_login(&mut self, username: &str, password: Secret<&str>, answer: Responder) {
+        self.inner().auth_login(username, password, answer);
+    }
+
+    fn auth(
+        &mut self,
+        mechanism: &Mechanism<'_>,
+        initial_response: Option<Secret<Vec<u8>>>,
+        answer: Responder,
+    ) {
+        self.inner().auth(mechanism, initial_response, answer);
+    }
+
+    fn auth_response(&mut self, response: Secret<&[u8]>, answer: Responder) {
+        self.inner().auth_response(response, answer);
+    }
+
+    fn vrfy(&mut self, target: &Argument<'_>, answer: Responder) {
+        self.inner().vrfy(target, answer);
+    }
+
+    fn expn(&mut self, list: &Argument<'_>, answer: Responder) {
+        self.inner().expn(list, answer);
+    }
+
+    fn closed(&mut self, reason: CloseReason) {
+        self.inner().closed(reason);
     }
 }

@@ -1,12 +1,8 @@
-//! The `parse` example run as a process: `--help`, and the README's line.
-
-// The example builder of the test crate, included directly so this crate
-// needs no dependency on it.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/examples.rs"]
-mod examples;
+//! smtp-proto's `parse` example run as a process: `--help`, and the README's line.
 
 use std::process::{Command, Output};
+
+use smtp_tests::examples;
 
 fn parse(args: &[&str]) -> Output {
     // Bounded: it reads its arguments only (stdin is closed) and exits.

@@ -61,7 +61,9 @@
 //!   waiting for that endpoint: they all move on together (to the next
 //!   address or host, or to their last verdict), instead of each opening
 //!   its own connection to a dead host. For a relay this means the jobs
-//!   queued behind a refused or unreachable relay fail together.
+//!   queued behind a refused or unreachable relay fail together. (The old
+//!   engine lowered the destination's connection limit after such a
+//!   failure instead; that feedback is gone.)
 //! - Opportunistic TLS with verification turned on
 //!   ([`TlsPolicy::with_verify`](smtp_proto::mx::TlsPolicy::with_verify))
 //!   moves past a host whose certificate fails, and falls back to one

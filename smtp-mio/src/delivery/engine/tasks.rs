@@ -414,6 +414,15 @@ impl Engine {
             && let Some(d) = self.dests.get_mut(dest)
         {
             d.tasks = d.tasks.saturating_sub(1);
+            // Its slot may soon hold another task: a connection opened for
+            // this one must not report its failure there.
+            for &conn in &d.conns {
+                if let Some(c) = self.conns.get_mut(conn)
+                    && c.opener == Some(task)
+                {
+                    c.opener = None;
+                }
+            }
             self.dirty.insert(dest.clone());
         }
         let relay_name = self.relay.as_ref().map(|r| r.name.clone());

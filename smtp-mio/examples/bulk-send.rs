@@ -26,15 +26,24 @@
 //! STARTTLS is `opportunistic` by default: it upgrades whenever the server
 //! offers STARTTLS, so the same command works against a plain test sink and
 //! a real TLS server; `required` fails each message on a server without it,
-//! `off` never upgrades. Certificates are verified against the webpki roots,
-//! or the CA/certificate PEM of `--tls-ca` (e.g. the `mail-server`
-//! example's `/tmp/mail-server-<port>.pem`); `--insecure` accepts any
-//! certificate. Certificates are checked whenever TLS is used, also when
-//! it is opportunistic (as the `send` example and curl do): against a
-//! server with a self-signed certificate, give `--tls-ca` or `--insecure`. `--auth` (relay only) logs in with PLAIN/LOGIN, and only
-//! over TLS: against a server without STARTTLS every message fails with
-//! "AUTH refused over an unencrypted connection", and `--auth` with
-//! `--starttls off` is refused up front.
+//! `off` never upgrades. The rules are the core's MX walk
+//! (`smtp_proto::mx::Walk`), relay and MX alike: opportunistic TLS encrypts
+//! without verifying the certificate (Postfix's `may`, RFC 7435: against an
+//! unauthenticated peer, encryption still defeats passive eavesdropping),
+//! and when every host fails the handshake it delivers in plaintext rather
+//! than not at all; required TLS verifies the certificate against the
+//! webpki roots, or the CA/certificate PEM of `--tls-ca` (e.g. the
+//! `mail-server` example's `/tmp/mail-server-<port>.pem`), and never falls
+//! back to plaintext. `--insecure` turns verification off for required TLS
+//! too (encryption without authentication, Postfix's `encrypt`). `--auth`
+//! (relay only) logs in with PLAIN/LOGIN, and only over TLS: against a
+//! server without STARTTLS every message fails with "AUTH refused over an
+//! unencrypted connection", and `--auth` with `--starttls off` is refused up
+//! front.
+//!
+//! MX delivery asks `--dns` (default: the servers of `/etc/resolv.conf`)
+//! through the core's resolver with its answer cache on: a run to one
+//! domain asks for its MX and address records once, not once per message.
 //!
 //! Progress goes to standard error: on a terminal, one line redrawn at most
 //! ten times a second; otherwise a line every second:
@@ -74,7 +83,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{ArgGroup, Parser, ValueEnum};
-use smtp_blocking::Resolver;
 use smtp_mio::delivery::{
     Engine, EngineConfig, Job, JobResult, MxRouting, RecipientReport, Relay, Status,
 };
@@ -82,6 +90,8 @@ use smtp_mio::tls::TlsConfig;
 use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::client::{Credentials, Envelope};
+use smtp_proto::dns::ResolverConfig;
+use smtp_proto::mx::TlsPolicy;
 
 /// The exit status for a bad command line (as clap's own errors).
 const EXIT_USAGE: u8 = 2;
@@ -149,7 +159,8 @@ struct Args {
     /// PEM file instead of the webpki roots.
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
-    /// DANGER: accept any server certificate (tests only).
+    /// DANGER: do not verify the server's certificate, even when TLS is
+    /// required (opportunistic TLS never verifies).
     #[arg(long, conflicts_with = "tls_ca")]
     insecure: bool,
     /// AUTH credentials for the relay (sent over TLS only).
@@ -201,11 +212,18 @@ impl Setup {
             StartTls::Opportunistic => TlsMode::Opportunistic,
             StartTls::Off => TlsMode::Disabled,
         };
+        // The walk's policy for the mode (verification only for required
+        // TLS), without verification under --insecure.
+        let mut tls = TlsPolicy::new(tls_mode);
+        if args.insecure {
+            eprintln!("bulk-send: WARNING: --insecure: server certificates are not verified");
+            tls = tls.with_verify(false);
+        }
         let (mut config, via) = match &args.server {
             Some(server) => {
                 let (host, port) = split_host_port(server)?;
                 let mut relay = Relay::new(host, port);
-                relay.tls = tls_mode;
+                relay.tls = tls;
                 if let Some(auth) = &args.auth {
                     let (user, pass) = auth
                         .split_once(':')
@@ -222,25 +240,19 @@ impl Setup {
             }
             None => {
                 let resolver = match args.dns {
-                    Some(dns) => Resolver::new(vec![dns]),
-                    None => {
-                        Resolver::from_system().map_err(|e| format!("/etc/resolv.conf: {e}"))?
-                    }
+                    Some(dns) => ResolverConfig::new(vec![dns]),
+                    None => smtp_mio::dns::system_config()
+                        .map_err(|e| format!("{}: {e}", smtp_mio::dns::RESOLV_CONF))?,
                 };
                 let mut mx = MxRouting::new(resolver);
                 mx.port = args.mx_port;
-                mx.tls = tls_mode;
+                mx.walk.tls = tls;
                 (EngineConfig::mx(mx), format!("MX (port {})", args.mx_port))
             }
         };
         config.max_connections = args.concurrency as usize;
         config.max_per_destination = args.per_host.unwrap_or(args.concurrency) as usize;
         config.tls = tls_config(args)?;
-        // As the `send` example (and curl): certificates are checked
-        // whenever TLS is used, opportunistic or not, unless --insecure
-        // (whose configuration accepts any). The library's default for MX
-        // is Postfix's unauthenticated "may" level instead.
-        config.verify_opportunistic = true;
         let messages = MessageMaker::new(args)?;
         Ok(Self {
             config,
@@ -267,14 +279,8 @@ fn split_host_port(server: &str) -> Result<(String, u16), String> {
     Ok((host.to_owned(), port))
 }
 
+/// The trust for verified connections: the webpki roots, or `--tls-ca`.
 fn tls_config(args: &Args) -> Result<TlsConfig, String> {
-    if args.insecure {
-        eprintln!("bulk-send: WARNING: --insecure: server certificates are not verified");
-        return TlsConfig::builder()
-            .dangerous_accept_any_certificate()
-            .build()
-            .map_err(|e| e.to_string());
-    }
     match &args.tls_ca {
         Some(file) => smtp_mio::tls::ca_pem_file(file).map_err(|e| format!("--tls-ca: {e}")),
         None => Ok(TlsConfig::default()),

@@ -110,8 +110,8 @@
 //! | [`transport`] | one connection's bytes, server or client side: plaintext, the STARTTLS switch, rustls; no read buffer of its own |
 //! | [`completion`] | answers from handlers on any thread, delivered to the loop through a `mio::Waker` |
 //! | [`listener`] | listeners bound exclusively, a handle per loop (or `SO_REUSEPORT` on request); connection limits with RAII guards |
-//! | [`delivery`] | the outbound engine: many client sessions on one poll, N/M connection limits, reuse, relay or MX routing, TLS, shutdown |
-//! | [`dns`] | a non-blocking DNS stub resolver (MX, A/AAAA over UDP, TCP on truncation) on the loop's poll |
+//! | [`delivery`] | the outbound engine: many client sessions on one poll following the core's MX walk, N/M connection limits, reuse, relay or MX routing, TLS, shutdown |
+//! | [`dns`] | the core's DNS resolver pumped on the loop's poll (UDP sockets, TCP streams, `/etc/resolv.conf`) |
 //! | [`timers`] | the deadlines of thousands of sessions, so a loop sleeps exactly until the next |
 //! | [`tls`] | reading certificate, key and CA files into the core's rustls glue ([`smtp_proto::tls`]: the server's identity, self-signed at start if need be, client trust, ring only) |
 //! | [`maildir`] | durable Maildir delivery: `tmp/`, `fsync`, rename into `new/`, `fsync` the directory |

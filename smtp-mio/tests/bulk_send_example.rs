@@ -498,7 +498,7 @@ fn mx_routing_through_a_dns_server() {
 }
 
 #[test]
-fn certificates_are_verified_unless_insecure() {
+fn required_tls_verifies_certificates_unless_insecure() {
     // The mail-server setup a newcomer runs: STARTTLS with a self-signed
     // certificate, no CA given to the client.
     let server = start_store(Credentials::new(), |_| {});
@@ -517,19 +517,40 @@ fn certificates_are_verified_unless_insecure() {
         args.extend_from_slice(extra);
         run(&args)
     };
-    // Opportunistic (the default) and required both check the certificate.
-    for extra in [&[][..], &["--starttls", "required"][..]] {
-        let out = run_with(extra);
-        assert_eq!(out.status.code(), Some(1), "{}", out.stdout_text());
-        assert!(
-            out.stdout_text().contains("certificate"),
-            "{}",
-            out.stdout_text()
-        );
-    }
+    // Required TLS checks the certificate, and never falls back.
+    let out = run_with(&["--starttls", "required"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stdout_text());
+    assert!(
+        out.stdout_text().contains("certificate"),
+        "{}",
+        out.stdout_text()
+    );
     assert!(server.files("new").is_empty(), "nothing sent unverified");
     // --insecure: encrypted, not authenticated.
-    let out = run_with(&["--insecure"]);
+    let out = run_with(&["--starttls", "required", "--insecure"]);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stdout_text());
+    let stored = server.files("new");
+    assert_eq!(stored.len(), 3);
+    let text = std::fs::read_to_string(&stored[0]).unwrap();
+    assert!(text.contains("with ESMTPS"), "encrypted: {text}");
+}
+
+#[test]
+fn opportunistic_tls_encrypts_without_verifying() {
+    // The walk's opportunistic rule (Postfix's "may", RFC 7435): STARTTLS
+    // whenever offered, whatever the certificate; the default.
+    let server = start_store(Credentials::new(), |_| {});
+    let addr = server.addr.to_string();
+    let out = run(&[
+        "--server",
+        &addr,
+        "--from",
+        "a@example.org",
+        "--to",
+        "b@example.net",
+        "--count",
+        "3",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", out.stdout_text());
     let stored = server.files("new");
     assert_eq!(stored.len(), 3);

@@ -24,6 +24,7 @@ use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::client::{BodyTransfer, Credentials as Login, Envelope, Timeouts};
 use smtp_proto::keyword::Mechanism;
+use smtp_proto::mx::{FamilyPreference, Reason, TlsPolicy};
 use smtp_tests::fake_dns::{self, Answer, FakeDns, RecordType};
 use smtp_tests::peers;
 use smtp_tests::pki::pki;
@@ -124,7 +125,7 @@ fn close(mut engine: Engine) {
 
 fn relay_to(addr: SocketAddr) -> Relay {
     let mut relay = Relay::new(addr.ip().to_string(), addr.port());
-    relay.tls = TlsMode::Disabled;
+    relay.tls = TlsPolicy::plaintext();
     relay
 }
 
@@ -199,7 +200,7 @@ fn relay_with_starttls_and_auth_to_the_mio_server() {
         .build()
         .unwrap();
     let mut relay = Relay::new("localhost", server.addr.port());
-    relay.tls = TlsMode::Required;
+    relay.tls = TlsPolicy::new(TlsMode::Required);
     relay.credentials = Some(Login::password("alice", "s3cret"));
     let mut config = EngineConfig::relay(relay);
     config.tls = tls;
@@ -215,7 +216,7 @@ fn relay_with_starttls_and_auth_to_the_mio_server() {
         let rcpt = &r.recipients[0];
         assert_eq!(rcpt.status, Status::Accepted, "{r:?}");
         let peer = rcpt.peer.as_ref().unwrap();
-        assert_eq!(peer.addr.port(), server.addr.port());
+        assert_eq!(peer.addr.unwrap().port(), server.addr.port());
         assert!(rcpt.reply.as_ref().unwrap().code().is_positive_completion());
     }
     close(engine);
@@ -419,13 +420,13 @@ fn mx_routing_falls_back_and_fails_null_mx_and_nxdomain_without_connecting() {
     assert_eq!(r[3].status, Status::Accepted);
     assert_eq!(r[1].status, Status::PermanentFailure);
     assert!(
-        matches!(r[1].failure, Some(Failure::NullMx(_))),
+        matches!(r[1].failure, Some(Failure::Walk(Reason::NullMx))),
         "{:?}",
         r[1]
     );
     assert_eq!(r[2].status, Status::PermanentFailure);
     assert!(
-        matches!(r[2].failure, Some(Failure::NxDomain(_))),
+        matches!(r[2].failure, Some(Failure::Walk(Reason::NxDomain))),
         "{:?}",
         r[2]
     );
@@ -486,7 +487,10 @@ fn mx_hosts_that_all_fail_give_a_temporary_failure_with_the_last_reason() {
     );
     let rb = &results[1].recipients[0];
     assert_eq!(rb.status, Status::TemporaryFailure);
-    assert!(matches!(rb.failure, Some(Failure::Dns(_))), "{rb:?}");
+    assert!(
+        matches!(rb.failure, Some(Failure::Walk(Reason::DnsFailure(_)))),
+        "{rb:?}"
+    );
     close(engine);
 }
 
@@ -706,7 +710,7 @@ fn implicit_tls_relay_and_streamed_content() {
         });
         let tls_addr = server.tls_addr.unwrap();
         let mut relay = Relay::new("127.0.0.1", tls_addr.port());
-        relay.tls = TlsMode::Implicit;
+        relay.tls = TlsPolicy::new(TlsMode::Implicit);
         let mut config = EngineConfig::relay(relay);
         config.tls = TlsConfig::builder()
             .ca_pem(server.identity.chain_pem().as_bytes())
@@ -783,7 +787,7 @@ fn mx_tls_is_verified_when_required_and_not_when_opportunistic() {
     for tls in [TlsMode::Opportunistic, TlsMode::Required] {
         let mut mx = MxRouting::new(resolver(&dns));
         mx.port = server.addr.port();
-        mx.tls = tls;
+        mx.walk.tls = TlsPolicy::new(tls);
         let mut config = EngineConfig::mx(mx);
         config.tls = trusted();
         config.timeouts = relaxed_timeouts();
@@ -832,7 +836,7 @@ fn chaotic_servers_never_produce_a_false_acceptance_or_a_lost_job() {
     for seed in 1..=12u64 {
         let server = ScriptedServer::start("127.0.0.1", 0, Behaviour::Chaos(seed));
         let mut relay = relay_to(server.addr());
-        relay.tls = TlsMode::Disabled;
+        relay.tls = TlsPolicy::plaintext();
         let mut config = EngineConfig::relay(relay);
         config.timeouts = timeouts(Duration::from_secs(1));
         config.max_per_destination = 3;
@@ -979,5 +983,104 @@ fn cancelling_a_job_leaves_other_jobs_alone() {
     let r = engine.next_result().unwrap();
     assert_eq!(r.id, b);
     assert!(matches!(r.recipients[0].failure, Some(Failure::Cancelled)));
+    close(engine);
+}
+
+#[test]
+fn a_bulk_send_to_one_domain_asks_the_dns_once() {
+    // MX routing turns the resolver's cache on: 20 jobs to one domain ask
+    // for its MX and its host's addresses once, not per job.
+    let port = free_port();
+    let good = ScriptedServer::start("127.0.0.2", port, Script::accept());
+    let dns = FakeDns::start(vec![
+        (
+            "one.test",
+            RecordType::MX,
+            Answer::records(vec![fake_dns::mx("one.test", 10, "mx.one.test")]),
+        ),
+        (
+            "mx.one.test",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx.one.test", "127.0.0.2")]),
+        ),
+    ]);
+    // IPv4 only: the AAAA answer would be NODATA without an SOA, which
+    // RFC 2308 §5 does not let a cache keep.
+    let mut mx = MxRouting::new(resolver(&dns));
+    mx.port = port;
+    mx.walk.plan.family = FamilyPreference::Ipv4Only;
+    let mut config = EngineConfig::mx(mx);
+    config.timeouts = relaxed_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    // Half now, half once the first half is done (the cache, not only the
+    // lookups in flight, answers them).
+    let mut ids = submit_all(&mut engine, 0..10, |n| {
+        envelope(&[&format!("user{n}@one.test")])
+    });
+    drive(&mut engine, &ids);
+    ids = submit_all(&mut engine, 10..20, |n| {
+        envelope(&[&format!("user{n}@one.test")])
+    });
+    let results = drive(&mut engine, &ids);
+    assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
+    assert_eq!(good.messages(), 20);
+    assert_eq!(dns.udp_queries(), 2, "MX and A, once each");
+    close(engine);
+}
+
+#[test]
+fn more_than_100_recipients_go_in_transactions_of_100() {
+    // RFC 5321 §4.5.3.1.8: a server must take 100 recipients; the walk
+    // never sends more in one transaction.
+    let server = ScriptedServer::start("127.0.0.1", 0, Script::accept());
+    let mut config = EngineConfig::relay(relay_to(server.addr()));
+    config.max_per_destination = 1;
+    config.timeouts = relaxed_timeouts();
+    let mut engine = Engine::new(config).unwrap();
+    let to: Vec<String> = (0..250).map(|n| format!("user{n}@example.net")).collect();
+    let to: Vec<&str> = to.iter().map(String::as_str).collect();
+    let ids = submit_all(&mut engine, 0..1, |_| envelope(&to));
+    let results = drive(&mut engine, &ids);
+    assert!(results[0].all_accepted(), "{results:?}");
+    assert_eq!(results[0].recipients.len(), 250);
+    assert_eq!(server.messages(), 3, "100 + 100 + 50");
+    assert_eq!(server.recipients().len(), 250);
+    close(engine);
+}
+
+#[test]
+fn content_from_a_reader_is_not_read_twice() {
+    // mx1 greylists one recipient after the content was read for the
+    // other; the reader cannot be read again for mx2, so that recipient
+    // fails temporarily with the content failure (Message::Bytes would go
+    // on to mx2).
+    let port = free_port();
+    let _primary = ScriptedServer::start(
+        "127.0.0.2",
+        port,
+        Script {
+            rcpt: vec![("grey".into(), "451 4.7.1 greylisted".into())],
+            ..Script::accept()
+        },
+    );
+    let backup = ScriptedServer::start("127.0.0.1", port, Script::accept());
+    let dns = FakeDns::start(two_mx_zone());
+    let mut engine = mx_engine(&dns, port, relaxed_timeouts());
+    let job = Job::new(
+        envelope(&["white@two.test", "grey@two.test"]),
+        smtp_mio::delivery::Message::from_reader(std::io::Cursor::new(message(0))),
+    );
+    let id = engine.submit(job).unwrap();
+    let results = drive(&mut engine, &[id]);
+    let [white, grey] = &results[0].recipients[..] else {
+        panic!("{results:?}")
+    };
+    assert_eq!(white.status, Status::Accepted, "{white:?}");
+    assert_eq!(grey.status, Status::TemporaryFailure, "{grey:?}");
+    assert!(
+        matches!(grey.failure, Some(Failure::Content(_))),
+        "{grey:?}"
+    );
+    assert_eq!(backup.messages(), 0);
     close(engine);
 }

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use smtp_blocking::Resolver;
 use smtp_proto::TlsMode;
 use smtp_proto::address::Host;
 use smtp_proto::client::{BodyTransfer, Credentials, Timeouts};
-use smtp_proto::mx::PlanConfig;
+use smtp_proto::dns::{CacheConfig, ResolverConfig};
+use smtp_proto::mx::{TlsPolicy, WalkConfig};
 use smtp_proto::tls::TlsConfig;
 
 /// Where messages go.
@@ -34,9 +34,13 @@ pub struct Relay {
     /// Port: 587 for submission with STARTTLS, 465 for implicit TLS, 25
     /// for relay between MTAs (RFC 8314 §3.3, RFC 6409 §3.1).
     pub port: u16,
-    /// TLS: [`TlsMode::Required`] by default — a relay usually gets
+    /// TLS: required and verified by default
+    /// (`TlsPolicy::new(TlsMode::Required)`) — a relay usually gets
     /// credentials, and those never cross the network in plaintext.
-    pub tls: TlsMode,
+    /// [`TlsPolicy::with_verify`] turns verification off (Postfix's
+    /// `encrypt`); under [`TlsMode::Opportunistic`] the rules of
+    /// [`smtp_proto::mx::Walk`] apply, plaintext fallback included.
+    pub tls: TlsPolicy,
     /// AUTH credentials (PLAIN, LOGIN or XOAUTH2, the strongest offered).
     pub credentials: Option<Credentials>,
     /// Allow AUTH without TLS (loopback tests, legacy relays). Off by
@@ -50,7 +54,7 @@ impl Relay {
         Self {
             host: host.into(),
             port,
-            tls: TlsMode::Required,
+            tls: TlsPolicy::new(TlsMode::Required),
             credentials: None,
             allow_plaintext_auth: false,
         }
@@ -59,34 +63,39 @@ impl Relay {
 
 /// MX routing: per recipient domain, the MX hosts in preference order
 /// (RFC 5321 §5.1), or the domain itself when it has no MX; an address
-/// literal (`user@[192.0.2.1]`) is connected to directly.
+/// literal (`user@[192.0.2.1]`) is connected to directly. Every decision on
+/// the way is [`smtp_proto::mx::Walk`]'s, configured by [`walk`](Self::walk).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct MxRouting {
-    /// The DNS servers asked (non-blocking UDP, TCP on truncation), with
-    /// their per-query timeout and rounds: `Resolver::from_system()` reads
-    /// `/etc/resolv.conf`.
-    pub resolver: Resolver,
+    /// The DNS servers asked (UDP, TCP on truncation), their timeouts and
+    /// rounds, the bounds, and the answer cache: [`crate::dns::system_config`]
+    /// reads `/etc/resolv.conf`. [`MxRouting::new`] turns the cache on
+    /// ([`CacheConfig::default`]): a bulk send to one domain then asks for
+    /// its MX and address records once per TTL instead of once per message.
+    /// Set `resolver.cache = None` to ask every time.
+    pub resolver: ResolverConfig,
     /// The SMTP port of the MX hosts: 25 (RFC 5321 §4.5.4.1). Tests point
     /// it elsewhere.
     pub port: u16,
-    /// TLS: [`TlsMode::Opportunistic`] by default — STARTTLS when offered,
-    /// plaintext otherwise, as between MTAs (RFC 3207 §4, RFC 7435).
-    /// [`TlsMode::Required`] makes a missing STARTTLS a failure.
-    pub tls: TlsMode,
-    /// Address family order, hints, local names (mail-loop detection),
-    /// addresses per host.
-    pub plan: PlanConfig,
+    /// The walk's rules: TLS ([`WalkConfig::tls`], opportunistic and
+    /// unverified by default, as Postfix's `may`: RFC 3207, RFC 7435),
+    /// address families, hints, local names (mail-loop detection), hosts
+    /// and addresses tried, recipients per transaction (100).
+    pub walk: WalkConfig,
 }
 
 impl MxRouting {
-    /// MX routing through `resolver`, port 25, opportunistic TLS.
-    pub fn new(resolver: Resolver) -> Self {
+    /// MX routing through `resolver` (its cache turned on if it has none),
+    /// port 25, the walk's defaults.
+    pub fn new(mut resolver: ResolverConfig) -> Self {
+        if resolver.cache.is_none() {
+            resolver.cache = Some(CacheConfig::default());
+        }
         Self {
             resolver,
             port: 25,
-            tls: TlsMode::Opportunistic,
-            plan: PlanConfig::default(),
+            walk: WalkConfig::default(),
         }
     }
 }
@@ -105,9 +114,7 @@ pub struct EngineConfig {
     pub max_connections: usize,
     /// At most this many connections per destination (M): the relay, or
     /// one recipient domain. Default 20, Postfix's
-    /// `default_destination_concurrency_limit`. A destination that fails
-    /// a connection while others to it are open is held at the number
-    /// still open (Postfix's concurrency feedback).
+    /// `default_destination_concurrency_limit`.
     pub max_per_destination: usize,
     /// Messages one connection carries before it QUITs. Default 100 (Exim's
     /// `connection_max_messages` is 500; a bound keeps one long session from
@@ -126,19 +133,12 @@ pub struct EngineConfig {
     pub quit_timeout: Duration,
     /// The session's per-command deadlines (RFC 5321 §4.5.3.2 defaults).
     pub timeouts: Timeouts,
-    /// Certificate verification: webpki roots by default, or a given root
-    /// store; see [`TlsConfig::builder`]. Applies whenever TLS is required
-    /// or implicit, and to opportunistic TLS only with
-    /// [`verify_opportunistic`](Self::verify_opportunistic).
+    /// The trust for connections that verify the server's certificate
+    /// ([`TlsPolicy::verify`]): webpki roots by default, or a given root
+    /// store; see [`TlsConfig::builder`]. Connections that do not verify
+    /// (opportunistic TLS by default) use an accept-any configuration of
+    /// their own.
     pub tls: TlsConfig,
-    /// Whether opportunistic TLS verifies certificates too. Off by default,
-    /// as in Postfix (`smtp_tls_security_level = may`): opportunistic TLS
-    /// protects against passive eavesdropping only (RFC 7435 §1.3) — an
-    /// active attacker can strip STARTTLS anyway — and since most MX
-    /// certificates do not match the MX host's name, failing on them would
-    /// turn encrypted deliveries into failed ones. Require TLS to
-    /// authenticate the server.
-    pub verify_opportunistic: bool,
     /// BDAT when the server offers CHUNKING (default), or always DATA.
     pub body_transfer: BodyTransfer,
 }
@@ -159,7 +159,6 @@ impl EngineConfig {
             quit_timeout: Duration::from_secs(10),
             timeouts: Timeouts::default(),
             tls: TlsConfig::default(),
-            verify_opportunistic: false,
             body_transfer: BodyTransfer::default(),
         }
     }

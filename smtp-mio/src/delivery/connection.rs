@@ -1,11 +1,16 @@
 //! One outbound connection: a socket, the TLS layer, the sans-IO client
-//! session, and the job it is carrying.
+//! session, and the transaction it is carrying.
 //!
 //! Like the server's loop, this part takes no protocol decision: it moves
 //! bytes between [`Transport`] and [`Client`], obeys the session's outputs
 //! (write this, start TLS now, wait until then) and reports what happened to
-//! the engine as [`ConnEvent`]s. Which host to dial next, which job to
-//! carry and when to QUIT are the engine's business.
+//! the engine as [`ConnEvent`]s. Where to connect, with which TLS, which
+//! recipients to carry and what a failure means are the walk's business
+//! ([`smtp_proto::mx::Walk`]), asked by the engine; this module only says
+//! *what* happened, in the walk's words ([`ConnectionFailure`]).
+//!
+//! It depends on nothing of the engine: the engine names a transaction with
+//! a [`Ticket`] that comes back with its report.
 //!
 //! The draining is the core's generic [`session::drive`] over the socket
 //! (a full socket ends a drain, the TLS handshake runs on in the transport
@@ -15,7 +20,7 @@
 //! the handshake, exactly as after STARTTLS.
 
 use std::io::{self, Read};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,49 +28,76 @@ use mio::net::TcpStream;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use smtp_proto::client::{
-    Client, Error as SessionError, Event, MailTransaction, ReplyTo, TransactionReport,
+    Client, Error as SessionError, Event, MailTransaction, TransactionReport, UsageError,
 };
 use smtp_proto::command::Command;
-use smtp_proto::mx::{HostName, HostPlan};
-use smtp_proto::reply::Reply;
+use smtp_proto::mx::{
+    BatchId, ConnectionFailure, Destination, Endpoint, HostName, TlsFailure, TlsPolicy,
+};
 use smtp_proto::session::{self, Drained};
+use smtp_proto::tls::is_certificate_error;
 use smtp_proto::{DriveError, TlsInfo};
 
-use super::engine::TaskId;
-use super::job::{Failure, Peer};
 use crate::transport::{ReadOutcome, Transport};
 
 /// How many bytes of message content are read from a reader at a time.
 pub(super) const BODY_PIECE: usize = 64 * 1024;
 
-/// Where a connection goes next when an attempt fails.
-#[derive(Debug)]
-pub(super) enum Dial {
-    /// A fixed list (the relay's addresses, an address literal), in order.
-    Addresses {
-        name: String,
-        addrs: Arc<[SocketAddr]>,
-        next: usize,
-    },
-    /// The MX plan of the destination: hosts in preference order, each
-    /// host's addresses, looked up when the cursor reaches them.
-    Mx { plan: HostPlan, port: u16 },
+/// Where a connection goes, as the walk named it ([`Endpoint`], owned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Target {
+    /// The MX host (or the relay's name); `None` for an address literal.
+    pub(super) host: Option<HostName>,
+    pub(super) ip: IpAddr,
+    pub(super) tls: TlsPolicy,
+}
+
+impl Target {
+    pub(super) fn of(endpoint: &Endpoint<'_>) -> Self {
+        Self {
+            host: endpoint.host().cloned(),
+            ip: endpoint.ip(),
+            tls: endpoint.tls(),
+        }
+    }
+
+    /// Whether `endpoint` is this target.
+    pub(super) fn is(&self, endpoint: &Endpoint<'_>) -> bool {
+        self.ip == endpoint.ip()
+            && self.tls == endpoint.tls()
+            && self.host.as_ref() == endpoint.host()
+    }
+
+    /// The name the certificate must carry: the host, or the address of a
+    /// literal.
+    pub(super) fn server_name(&self) -> Option<ServerName<'static>> {
+        match &self.host {
+            Some(host) => smtp_proto::tls::server_name(host.as_str()).ok(),
+            None => Some(ServerName::IpAddress(self.ip.into())),
+        }
+    }
+}
+
+/// The engine's name for a transaction a connection carries, handed back
+/// with its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Ticket {
+    /// The engine's task (one walk).
+    pub(super) task: usize,
+    /// The walk's batch.
+    pub(super) batch: BatchId,
 }
 
 /// What a connection is doing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
-    /// Between attempts: the engine is to pick the next target.
-    Dialing,
-    /// Waiting for the addresses of an MX host.
-    Resolving(HostName),
     /// TCP connect in progress.
     Connecting,
     /// Greeting, EHLO, STARTTLS, AUTH.
     Setup,
-    /// Ready, no job.
+    /// Ready, no transaction.
     Idle,
-    /// Carrying a job.
+    /// Carrying a transaction.
     Busy,
     /// QUIT sent (or about to be).
     Quitting,
@@ -76,25 +108,22 @@ pub(super) enum Phase {
 /// What the engine learns from a connection.
 #[derive(Debug)]
 pub(super) enum ConnEvent {
-    /// Setup finished: the connection can carry a job.
+    /// Setup finished: the connection can carry a transaction.
     Ready,
-    /// The job's transaction is over.
-    TaskDone {
-        task: TaskId,
+    /// A transaction is over.
+    Done {
+        ticket: Ticket,
         report: Box<TransactionReport>,
-        failure: Option<Failure>,
-        /// The content, handed back: a transaction that got no reply at
-        /// all never sent any of it, so it can go out again.
+        /// The content, handed back: from a reader it can go out again only
+        /// if none of it was read ([`Body::rewind`]).
         body: Body,
+        /// Why the content could not be sent (a reader failed), if so: the
+        /// connection was closed without the end of the data.
+        content: Option<String>,
     },
-    /// The connection ended.
-    Closed {
-        /// Whether it ended before setup finished (so the next host or
-        /// address should be tried), and whether the host answered with a
-        /// reply (a 4xx/5xx moves to the next host, not address).
-        during_setup: bool,
-        replied: bool,
-    },
+    /// The connection ended; `setup` says why if it ended before it was
+    /// ready (the walk's words for it).
+    Closed { setup: Option<ConnectionFailure> },
 }
 
 /// The content of the job in progress, fed to the session as it has room.
@@ -157,7 +186,7 @@ impl Body {
 
     /// Offers content to the session until it has no room or the content
     /// ends (then the body is finished). `Ok(true)` once finished.
-    fn pump(&mut self, client: &mut Client) -> Result<bool, Failure> {
+    fn pump(&mut self, client: &mut Client) -> Result<bool, String> {
         loop {
             // False too once the session failed: its error comes as an
             // event, and nothing more may be written.
@@ -180,7 +209,7 @@ impl Body {
                             match reader.read(buf) {
                                 Ok(n) => break n.min(buf.len()),
                                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                                Err(e) => return Err(Failure::Content(e.to_string())),
+                                Err(e) => return Err(format!("reading the message: {e}")),
                             }
                         };
                         *eof = *len == 0;
@@ -189,10 +218,10 @@ impl Body {
                 }
             };
             if piece.is_empty() {
-                client.finish_body().map_err(Failure::Message)?;
+                client.finish_body().map_err(|e| e.to_string())?;
                 return Ok(true);
             }
-            let took = client.write_body(piece).map_err(Failure::Message)?;
+            let took = client.write_body(piece).map_err(|e| e.to_string())?;
             match self {
                 Self::Bytes { pos, .. } | Self::Reader { pos, .. } => *pos += took,
             }
@@ -203,9 +232,9 @@ impl Body {
     }
 }
 
-/// The job a connection carries.
+/// The transaction a connection carries.
 pub(super) struct Active {
-    pub(super) task: TaskId,
+    pub(super) ticket: Ticket,
     transaction: MailTransaction,
     body: Body,
     /// `ReadyForBody` seen and the body not finished yet.
@@ -214,39 +243,35 @@ pub(super) struct Active {
 
 /// One outbound connection.
 pub(super) struct Conn {
-    /// The destination (relay or domain) it serves.
-    pub(super) dest: String,
-    pub(super) dial: Dial,
+    /// The destination (relay, domain, literal) it serves.
+    pub(super) dest: Destination,
+    /// Where it goes and with which TLS.
+    pub(super) target: Target,
+    pub(super) addr: SocketAddr,
+    /// The task it was opened for: offered to that one first.
+    pub(super) opener: Option<usize>,
     pub(super) phase: Phase,
-    /// The host being talked to.
-    pub(super) peer: Option<Peer>,
     /// The name the certificate must carry.
-    pub(super) tls_name: Option<ServerName<'static>>,
+    tls_name: Option<ServerName<'static>>,
     pub(super) transport: Option<Transport<TcpStream>>,
     pub(super) client: Option<Client>,
     pub(super) active: Option<Active>,
-    /// Messages carried so far.
+    /// Transactions carried so far.
     pub(super) delivered: usize,
-    /// Why the last attempt failed.
+    /// What failed during setup, when the session alone cannot tell
+    /// (TLS), and why the last thing failed, for the log.
+    setup_failure: Option<ConnectionFailure>,
     pub(super) last_failure: Option<String>,
-    /// A reply seen during setup (a refusal moves to the next host).
-    pub(super) setup_replied: bool,
     /// Deadline of the TCP connect, of the idle period, of the QUIT.
     pub(super) own_deadline: Option<Instant>,
     /// The session's next deadline.
     pub(super) session_deadline: Option<Instant>,
-    /// Opened for one task that hosts of this destination deferred: it
-    /// skips those hosts and carries that task first.
-    pub(super) for_task: Option<TaskId>,
-    /// Host names this connection must not connect to.
-    pub(super) avoid: Vec<String>,
     /// Events of the last drain, acted on after it (kept for its
     /// allocation).
     events: Vec<Event>,
 }
 
-/// Why the socket side of a drain failed; the text is what the failure
-/// report says.
+/// Why the socket side of a drain failed; the text is what the log says.
 #[derive(Debug, thiserror::Error)]
 enum WireError {
     #[error("write: {0}")]
@@ -297,25 +322,44 @@ impl session::Transport for Wire<'_> {
     }
 }
 
+/// A TLS failure in the walk's words: a rejected certificate, or any other
+/// handshake failure.
+fn tls_failure(error: &io::Error) -> TlsFailure {
+    let rustls = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match rustls {
+        Some(e) if is_certificate_error(e) => TlsFailure::Certificate,
+        _ => TlsFailure::Handshake,
+    }
+}
+
 impl Conn {
-    /// A connection for `dest` that has not dialed yet.
-    pub(super) fn new(dest: String, dial: Dial) -> Self {
+    /// A connection for `dest` to `target` at `addr`, its TCP connect
+    /// started on `stream`.
+    pub(super) fn new(
+        dest: Destination,
+        target: Target,
+        addr: SocketAddr,
+        opener: Option<usize>,
+        stream: TcpStream,
+    ) -> Self {
+        let tls_name = target.server_name();
         Self {
             dest,
-            dial,
-            phase: Phase::Dialing,
-            peer: None,
-            tls_name: None,
-            transport: None,
+            target,
+            addr,
+            opener,
+            phase: Phase::Connecting,
+            tls_name,
+            transport: Some(Transport::plain(stream)),
             client: None,
             active: None,
             delivered: 0,
+            setup_failure: None,
             last_failure: None,
-            setup_replied: false,
             own_deadline: None,
             session_deadline: None,
-            for_task: None,
-            avoid: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -328,33 +372,51 @@ impl Conn {
         }
     }
 
-    /// Whether it can still be handed a job soon (setting up or idle).
+    /// Whether it is still being set up.
     pub(super) fn is_coming(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Dialing | Phase::Resolving(_) | Phase::Connecting | Phase::Setup
-        )
+        matches!(self.phase, Phase::Connecting | Phase::Setup)
     }
 
-    /// Starts carrying a job on a ready connection. `rset` sends an RSET
+    /// The TCP connection is up: the session starts (its first output asks
+    /// for the handshake under implicit TLS, or after STARTTLS as the
+    /// session's mode says).
+    pub(super) fn established(&mut self, config: smtp_proto::client::Config, now: Instant) {
+        self.client = Some(Client::new(config, now));
+        self.phase = Phase::Setup;
+        self.own_deadline = None;
+    }
+
+    /// The TCP connection failed (refused, unreachable, timed out).
+    pub(super) fn connect_failed(&mut self, why: String, out: &mut Vec<ConnEvent>) {
+        self.last_failure = Some(why);
+        self.setup_failure = Some(ConnectionFailure::Connect);
+        self.close(out);
+    }
+
+    /// Starts a transaction on a ready connection. `rset` sends an RSET
     /// first (pipelined with MAIL), so a reused connection starts from a
-    /// clean state whatever the last transaction left.
+    /// clean state whatever the last transaction left. On a refusal
+    /// (the session will not send this message here) the body is handed
+    /// back with the reason.
     pub(super) fn start(
         &mut self,
-        task: TaskId,
+        ticket: Ticket,
         envelope: smtp_proto::client::Envelope,
         body: Body,
         rset: bool,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), (UsageError, Body)> {
         let Some(client) = self.client.as_mut() else {
-            return Err(Failure::Connection(String::from("not connected")));
+            return Err((UsageError::NotReady, body));
         };
-        if rset {
-            client.enqueue(Command::Rset).map_err(Failure::Message)?;
+        if rset && let Err(e) = client.enqueue(Command::Rset) {
+            return Err((e, body));
         }
-        let transaction = MailTransaction::start(client, envelope).map_err(Failure::Message)?;
+        let transaction = match MailTransaction::start(client, envelope) {
+            Ok(t) => t,
+            Err(e) => return Err((e, body)),
+        };
         self.active = Some(Active {
-            task,
+            ticket,
             transaction,
             body,
             feeding: false,
@@ -375,36 +437,49 @@ impl Conn {
         }
     }
 
-    /// Closes the socket at once; the job in progress (if any) is reported
-    /// with what is known and `failure`.
-    pub(super) fn abort(&mut self, failure: Failure, out: &mut Vec<ConnEvent>) {
-        if let (Some(active), Some(client)) = (self.active.take(), self.client.as_mut()) {
-            let mut transaction = active.transaction;
-            if let Some(report) = transaction.handle_event(client, &Event::Closed) {
-                out.push(ConnEvent::TaskDone {
-                    task: active.task,
-                    report: Box::new(report),
-                    failure: Some(failure),
-                    body: active.body,
-                });
-            }
+    /// Closes the socket at once, reporting nothing: the engine gave up
+    /// the transaction in progress (cancel) or the connection itself
+    /// (shutdown, room for another destination).
+    pub(super) fn abort(&mut self) {
+        self.active = None;
+        if let Some(t) = self.transport.as_mut() {
+            t.close_notify();
         }
-        self.close(out);
+        self.phase = Phase::Closed;
     }
 
     fn close(&mut self, out: &mut Vec<ConnEvent>) {
         if self.phase == Phase::Closed {
             return;
         }
-        let during_setup = self.is_coming();
+        let setup = self.is_coming().then(|| {
+            self.setup_failure.take().unwrap_or_else(|| {
+                ConnectionFailure::Session(
+                    self.client
+                        .as_ref()
+                        .and_then(Client::error)
+                        .cloned()
+                        .unwrap_or(SessionError::ConnectionClosed {
+                            partial_reply: false,
+                        }),
+                )
+            })
+        });
         if let Some(t) = self.transport.as_mut() {
             t.close_notify();
         }
         self.phase = Phase::Closed;
-        out.push(ConnEvent::Closed {
-            during_setup,
-            replied: self.setup_replied,
-        });
+        out.push(ConnEvent::Closed { setup });
+    }
+
+    /// A TLS failure seen by the transport: what the walk is told, unless
+    /// something was seen first.
+    fn tls_failed(&mut self, why: String, kind: TlsFailure) {
+        self.last_failure = Some(why);
+        if self.is_coming() {
+            self.setup_failure
+                .get_or_insert(ConnectionFailure::Tls(kind));
+        }
     }
 
     /// Moves bytes and time between the socket and the session until
@@ -416,7 +491,7 @@ impl Conn {
         tls: &Arc<ClientConfig>,
         out: &mut Vec<ConnEvent>,
     ) {
-        if self.phase == Phase::Closed {
+        if matches!(self.phase, Phase::Closed | Phase::Connecting) {
             return;
         }
         loop {
@@ -429,7 +504,8 @@ impl Conn {
             };
             // During a TLS handshake the session reads nothing, but the
             // transport must, to finish the handshake.
-            if !client.wants_read() && !transport.is_handshaking() {
+            let handshaking = transport.is_handshaking();
+            if !client.wants_read() && !handshaking {
                 if client.is_closed() {
                     self.close(out);
                 }
@@ -451,11 +527,24 @@ impl Conn {
                         client.handle_eof(now);
                     }
                 }
-                Ok(ReadOutcome::Eof) => client.handle_eof(now),
+                Ok(ReadOutcome::Eof) => {
+                    client.handle_eof(now);
+                    if handshaking {
+                        self.tls_failed(
+                            String::from("TLS: connection closed during the handshake"),
+                            TlsFailure::Handshake,
+                        );
+                    }
+                }
                 Ok(_) => break,
                 Err(e) => {
-                    self.last_failure = Some(format!("read: {e}"));
                     client.handle_eof(now);
+                    if handshaking {
+                        let kind = tls_failure(&e);
+                        self.tls_failed(format!("TLS: {e}"), kind);
+                    } else {
+                        self.last_failure = Some(format!("read: {e}"));
+                    }
                 }
             }
         }
@@ -490,12 +579,23 @@ impl Conn {
                         fed = true;
                     }
                     Ok(false) => {}
-                    Err(failure) => {
+                    Err(why) => {
                         // Part of the content may be on the wire: the only
                         // safe way out is to close without the end of data,
                         // so the server discards what it has.
-                        self.last_failure = Some(failure.to_string());
-                        self.abort(failure, out);
+                        self.last_failure = Some(why.clone());
+                        if let Some(active) = self.active.take() {
+                            let mut transaction = active.transaction;
+                            if let Some(report) = transaction.handle_event(client, &Event::Closed) {
+                                out.push(ConnEvent::Done {
+                                    ticket: active.ticket,
+                                    report: Box::new(report),
+                                    body: active.body,
+                                    content: Some(why),
+                                });
+                            }
+                        }
+                        self.close(out);
                         return false;
                     }
                 }
@@ -519,7 +619,11 @@ impl Conn {
             self.events = events;
             match drained {
                 Err(e) => {
-                    self.last_failure = Some(e.to_string());
+                    if let WireError::Tls(why) = &e {
+                        self.tls_failed(format!("TLS: {why}"), TlsFailure::Handshake);
+                    } else {
+                        self.last_failure = Some(e.to_string());
+                    }
                     if let Some(client) = self.client.as_mut() {
                         client.handle_eof(now);
                     }
@@ -539,7 +643,6 @@ impl Conn {
 
     /// Acts on one session event. `false` once the connection is over.
     fn on_event(&mut self, event: Event, out: &mut Vec<ConnEvent>) -> bool {
-        let in_setup = self.is_coming();
         let Some(client) = self.client.as_mut() else {
             return false;
         };
@@ -557,30 +660,18 @@ impl Conn {
                 // Only the session's built-in mechanisms are configured.
                 let _ = client.auth_cancel();
             }
-            Event::Reply { to, reply }
-                if in_setup && !reply.is_positive() && *to != ReplyTo::Quit =>
-            {
-                self.setup_replied = true;
-                self.last_failure = Some(describe(reply));
-            }
-            Event::Error(e)
-                if self.last_failure.is_none()
-                    || !matches!(e, SessionError::ConnectionClosed { .. }) =>
-            {
-                self.last_failure = Some(e.to_string());
-            }
+            Event::Error(e) => self.last_failure = Some(e.to_string()),
             _ => {}
         }
         if let Some(active) = self.active.as_mut()
             && let Some(report) = active.transaction.handle_event(client, &event)
             && let Some(active) = self.active.take()
         {
-            let failure = report.error.clone().map(Failure::Session);
-            out.push(ConnEvent::TaskDone {
-                task: active.task,
+            out.push(ConnEvent::Done {
+                ticket: active.ticket,
                 report: Box::new(report),
-                failure,
                 body: active.body,
+                content: None,
             });
             if self.phase == Phase::Busy && !client.is_closed() && client.error().is_none() {
                 self.phase = Phase::Idle;
@@ -594,7 +685,12 @@ impl Conn {
     }
 }
 
-/// A reply in one line, for failure reports.
-fn describe(reply: &Reply<'_>) -> String {
-    format!("{} {}", reply.code(), reply.first_line())
+impl Body {
+    /// The reader back, if none of it was read (see [`Body::rewind`]).
+    pub(super) fn into_unread_reader(self) -> Option<Box<dyn Read + Send>> {
+        match self.rewind() {
+            Some(Self::Reader { reader, .. }) => Some(reader),
+            _ => None,
+        }
+    }
 }

@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use smtp_proto::address::ForwardPath;
-use smtp_proto::client::{self as session, Envelope, UsageError};
+use smtp_proto::client::Envelope;
+use smtp_proto::mx::{Reason, TlsFailure};
 use smtp_proto::reply::Reply;
-
-use crate::dns::DnsFailure;
 
 /// The engine's name for a submitted job, unique within one engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,8 +37,13 @@ pub enum Message {
     /// message is never held whole. The reader runs on the engine's thread:
     /// a file is fine, a slow network stream would stall the loop.
     ///
-    /// Under MX routing a job whose recipients span several domains reads
-    /// the reader into memory once, since each domain gets its own copy.
+    /// A reader is read once. When one transaction cannot carry the job —
+    /// recipients at several destinations, or more than one transaction's
+    /// worth of recipients — it is read into memory at submission. When the
+    /// walk asks for another transaction after some of it was read (a host
+    /// deferred some recipients, a connection was lost mid-message), the
+    /// recipients left fail temporarily with [`Failure::Content`]: use
+    /// [`Message::Bytes`] where deferrals are common (MX routing).
     Reader(Box<dyn Read + Send>),
 }
 
@@ -111,8 +115,9 @@ pub enum Status {
     TemporaryFailure,
     /// A `5yz`, a null MX, a domain that does not exist: do not retry.
     PermanentFailure,
-    /// Never sent: the job was cancelled or the engine shut down before
-    /// its transaction began.
+    /// Never sent: the job was cancelled, the engine shut down, or its
+    /// content could not be read, before any transaction carried the
+    /// recipient.
     NotAttempted,
 }
 
@@ -123,13 +128,17 @@ pub struct Peer {
     /// The relay's configured name, the MX host's name, or the address
     /// literal.
     pub name: String,
-    /// The address connected to.
-    pub addr: SocketAddr,
+    /// The address connected to (or tried); `None` when the host failed
+    /// before an address was reached (its address lookup).
+    pub addr: Option<SocketAddr>,
 }
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} [{}]", self.name, self.addr)
+        match self.addr {
+            Some(addr) => write!(f, "{} [{addr}]", self.name),
+            None => f.write_str(&self.name),
+        }
     }
 }
 
@@ -137,34 +146,13 @@ impl fmt::Display for Peer {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Failure {
-    /// The MX lookup, or the lookup of every host's addresses, failed.
-    #[error("DNS: {0}")]
-    Dns(DnsFailure),
-    /// The domain publishes a null MX: it accepts no mail (RFC 7505).
-    #[error("{0} accepts no mail (null MX, RFC 7505)")]
-    NullMx(String),
-    /// The domain does not exist.
-    #[error("{0}: no such domain (NXDOMAIN)")]
-    NxDomain(String),
-    /// The recipient has no domain to route by (`<Postmaster>`, a general
-    /// address literal).
-    #[error("no route to {0}")]
-    NoRoute(String),
-    /// Every host and address was tried; the text is the last failure.
-    #[error("all hosts failed; last: {0}")]
-    Unreachable(String),
-    /// The TCP connection or the TLS handshake failed.
-    #[error("{0}")]
-    Connection(String),
-    /// The SMTP session failed (timeout, connection lost, invalid reply,
-    /// TLS required but refused, authentication failed …).
-    #[error("{0}")]
-    Session(session::Error),
-    /// The session refused the message before sending it (needs an
-    /// extension the server lacks, too large for its SIZE).
-    #[error("{0}")]
-    Message(UsageError),
-    /// Reading the message content failed.
+    /// What the walk recorded ([`smtp_proto::mx::Walk`], the one set of
+    /// delivery rules): a null MX, NXDOMAIN, a DNS failure, no address, a
+    /// connection or TLS failure, the session's error, a lost transaction.
+    #[error("{}", describe(.0))]
+    Walk(Reason),
+    /// Reading the message content failed, or the content was needed again
+    /// after a reader had been read (see [`Message::Reader`]).
     #[error("reading the message: {0}")]
     Content(String),
     /// Cancelled by the caller.
@@ -173,6 +161,31 @@ pub enum Failure {
     /// The engine shut down first.
     #[error("the engine shut down")]
     Shutdown,
+}
+
+/// A walk's reason in words.
+fn describe(reason: &Reason) -> String {
+    match reason {
+        Reason::InvalidDestination(e) => format!("no route: {e}"),
+        Reason::NullMx => String::from("the domain accepts no mail (null MX, RFC 7505)"),
+        Reason::NxDomain => String::from("no such domain (NXDOMAIN)"),
+        Reason::DnsFailure(rcode) => format!("DNS: the MX lookup failed ({rcode})"),
+        Reason::DnsUnanswered => String::from("DNS: no usable answer to the MX lookup"),
+        Reason::MailLoop { preference } => {
+            format!("mail loop: this host is an MX of the domain (preference {preference})")
+        }
+        Reason::HostNotFound => String::from("the MX host does not exist or has no address"),
+        Reason::HostLookupFailed => String::from("DNS: the MX host lookup failed"),
+        Reason::NoAddress => String::from("no host has an address"),
+        Reason::Connect => String::from("the connection could not be made"),
+        Reason::Tls(TlsFailure::Certificate) => String::from("TLS: the certificate was rejected"),
+        Reason::Tls(_) => String::from("TLS: the handshake failed"),
+        Reason::Session(e) => e.to_string(),
+        Reason::Message(e) => format!("the session refused the message: {e}"),
+        Reason::NoReply => String::from("the transaction ended without a reply"),
+        Reason::Aborted => String::from("given up"),
+        other => format!("{other:?}"),
+    }
 }
 
 /// The result for one recipient.
@@ -186,7 +199,8 @@ pub struct RecipientReport {
     /// The reply that decided it — MAIL's, RCPT's, DATA's, or the one
     /// after the content — in full.
     pub reply: Option<Reply<'static>>,
-    /// The host that gave the reply, or the last one tried.
+    /// The host that gave the reply (or failed): the relay's configured
+    /// name, the MX host's name, or the address literal in brackets.
     pub peer: Option<Peer>,
     /// Why, when there is no reply or the reply is not the whole story.
     pub failure: Option<Failure>,

@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_blocking::Resolver;
 use smtp_mio::backend::{Backend, ConnectionInfo, Session};
 use smtp_mio::completion::Responder;
 use smtp_mio::maildir::Maildir;
@@ -25,6 +24,7 @@ use smtp_mio::store::{Credentials, Store, StoreBackend};
 use smtp_mio::tls::TlsIdentity;
 use smtp_proto::address::{Domain, ForwardPath, Host, ReversePath};
 use smtp_proto::command::{Argument, MailParameters, RcptParameters};
+use smtp_proto::dns::ResolverConfig;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::Reply;
 use smtp_proto::secret::Secret;
@@ -141,11 +141,12 @@ pub(crate) fn start_with<B: Backend>(
     }
 }
 
-/// A resolver asking only `dns`, once, with a short timeout.
-pub(crate) fn resolver(dns: &FakeDns) -> Resolver {
-    Resolver::new(vec![dns.addr()])
-        .timeout(Duration::from_millis(300))
-        .attempts(1)
+/// The resolver settings for `dns` alone: short timeouts, one round.
+pub(crate) fn resolver(dns: &FakeDns) -> ResolverConfig {
+    let mut config = ResolverConfig::new(vec![dns.addr()]);
+    config.timeout = Duration::from_millis(300);
+    config.attempts = 1;
+    config
 }
 
 /// A backend whose sessions count themselves when they end.

@@ -1,25 +1,96 @@
-//! A connection's life in the loop: socket events, setup, jobs one at a
-//! time, idle and QUIT, deadlines.
+//! A connection's life in the loop: connect, setup, offers to the walks,
+//! transactions, idle and QUIT, deadlines, and failures reported to the
+//! walks.
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use smtp_proto::client::Client;
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use rustls::ClientConfig;
+use smtp_proto::client::{Client, TransactionReport, UsageError};
+use smtp_proto::mx::{ConnectionFailure, Destination, Freshness, Step, TransactionOutcome};
 
-use super::Engine;
-use crate::delivery::config::Routing;
-use crate::delivery::connection::{Body, ConnEvent, Phase};
-use crate::delivery::job::{Failure, Status};
+use super::{Engine, TaskId};
+use crate::delivery::connection::{Conn, ConnEvent, Phase, Target, Ticket};
+use crate::delivery::job::Failure;
 
 impl Engine {
+    /// Opens a connection to `target` for `task`. A connect that fails at
+    /// once is reported to the walks like one that fails later.
+    pub(super) fn open(&mut self, key: &Destination, task: TaskId, target: Target, now: Instant) {
+        let addr = SocketAddr::new(target.ip, self.port);
+        let stream = TcpStream::connect(addr);
+        let slot = self.conns.vacant_entry();
+        let conn = slot.key();
+        let registered = stream.and_then(|mut s| {
+            self.poll
+                .registry()
+                .register(&mut s, Token(conn), Interest::READABLE | Interest::WRITABLE)
+                .map(|()| s)
+        });
+        let stream = match registered {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::info!(dest = %key, %addr, error = %e, "connect failed");
+                self.connection_failed(key, Some(task), &target, ConnectionFailure::Connect, now);
+                return;
+            }
+        };
+        tracing::debug!(dest = %key, host = ?target.host, %addr, "connecting");
+        let mut c = Conn::new(key.clone(), target, addr, Some(task), stream);
+        c.own_deadline = Some(now + self.config.connect_timeout);
+        self.deadlines.set(conn, c.deadline());
+        slot.insert(c);
+        self.dests.entry(key.clone()).or_default().conns.push(conn);
+    }
+
+    /// Reports a connection that ended before it was ready to the task it
+    /// was opened for and to every task whose walk is at that endpoint (a
+    /// fact about the endpoint, not about one walk); each moves on.
+    pub(super) fn connection_failed(
+        &mut self,
+        key: &Destination,
+        opener: Option<TaskId>,
+        target: &Target,
+        failure: ConnectionFailure,
+        now: Instant,
+    ) {
+        let mut affected: Vec<TaskId> = opener.into_iter().collect();
+        if let Some(d) = self.dests.get(key) {
+            for &task in &d.queue {
+                let here = self.tasks.get(task).is_some_and(
+                    |t| matches!(t.walk.next_step(), Step::Connect(e) if target.is(&e)),
+                );
+                if here && Some(task) != opener {
+                    affected.push(task);
+                }
+            }
+        }
+        for &task in &affected {
+            if let Some(t) = self.tasks.get_mut(task)
+                && t.dest.as_ref() == Some(key)
+            {
+                let _ = t.walk.connection_failed(
+                    target.host.as_ref(),
+                    target.ip,
+                    target.tls,
+                    failure.clone(),
+                );
+            }
+        }
+        for task in affected {
+            self.advance(task, now);
+        }
+        self.dirty.insert(key.clone());
+    }
+
     pub(super) fn remove_conn(&mut self, conn: usize) {
         let registry = self.poll.registry();
         if let Some(mut c) = self.conns.try_remove(conn) {
-            if let Some(t) = c.for_task.and_then(|t| self.tasks.get_mut(t)) {
-                t.dedicated = None;
-            }
             if let Some(mut t) = c.transport.take() {
                 let _ = registry.deregister(t.socket_mut());
             }
@@ -51,43 +122,39 @@ impl Engine {
                     Err(e) => Some(e),
                 },
             };
-            if let Some(e) = failed {
-                let addr = c
-                    .peer
-                    .as_ref()
-                    .map(|p| p.addr.to_string())
-                    .unwrap_or_default();
-                c.last_failure = Some(format!("connect to {addr}: {e}"));
-                self.redial(conn, false, now);
-                return;
+            let mut out = std::mem::take(&mut self.conn_events);
+            match failed {
+                Some(e) => c.connect_failed(format!("connect to {}: {e}", c.addr), &mut out),
+                None => {
+                    let _ = stream.set_nodelay(true);
+                    let mut session = self.session.clone();
+                    session.tls = c.target.tls.mode();
+                    c.established(session, now);
+                }
             }
-            let _ = stream.set_nodelay(true);
-            if !self.established(conn, now) {
-                return;
-            }
+            self.handle_conn_events(conn, &mut out, now);
+            self.conn_events = out;
         }
         self.drive(conn, now);
     }
 
-    /// The TCP connection is up: start the session. Under implicit TLS
-    /// (RFC 8314) its first output asks for the handshake, which the
-    /// connection starts like one after STARTTLS.
-    pub(super) fn established(&mut self, conn: usize, now: Instant) -> bool {
-        let Some(c) = self.conns.get_mut(conn) else {
-            return false;
-        };
-        let config = self.session.clone();
-        c.client = Some(Client::new(config, now));
-        c.phase = Phase::Setup;
-        c.own_deadline = None;
-        true
+    /// The client TLS for a connection: verifying or not, as its endpoint
+    /// says.
+    fn tls_for(&self, conn: usize) -> Arc<ClientConfig> {
+        let verify = self.conns.get(conn).is_some_and(|c| c.target.tls.verify());
+        Arc::clone(if verify {
+            &self.verified
+        } else {
+            &self.unverified
+        })
     }
 
     /// Runs a connection's session and acts on what it reports.
     pub(super) fn drive(&mut self, conn: usize, now: Instant) {
+        let tls = self.tls_for(conn);
         let mut out = std::mem::take(&mut self.conn_events);
         if let Some(c) = self.conns.get_mut(conn) {
-            c.drive(now, &mut self.scratch, &self.tls, &mut out);
+            c.drive(now, &mut self.scratch, &tls, &mut out);
         }
         self.handle_conn_events(conn, &mut out, now);
         self.conn_events = out;
@@ -99,73 +166,45 @@ impl Engine {
         out: &mut Vec<ConnEvent>,
         now: Instant,
     ) {
+        let tls = self.tls_for(conn);
         let mut pending: VecDeque<ConnEvent> = out.drain(..).collect();
         while let Some(event) = pending.pop_front() {
             match event {
-                ConnEvent::Ready => self.next_job(conn, now),
-                ConnEvent::TaskDone {
-                    task,
+                ConnEvent::Ready => self.offer(conn, now),
+                ConnEvent::Done {
+                    ticket,
                     report,
-                    failure,
                     body,
+                    content,
                 } => {
-                    let (peer, reused) = self
-                        .conns
-                        .get_mut(conn)
-                        .map(|c| {
-                            c.delivered += 1;
-                            (c.peer.clone(), c.delivered > 1)
-                        })
-                        .unwrap_or_default();
-                    if reused
-                        && report.mail.is_none()
-                        && !matches!(failure, Some(Failure::Cancelled))
-                    {
-                        // Not one reply on a reused connection: the server
-                        // had dropped it (an idle timeout racing our MAIL).
-                        // Nothing was acknowledged and no content sent, so
-                        // the task goes out again, once, on another one.
-                        self.requeue(task, body, now);
-                    } else if matches!(self.config.routing, Routing::Mx(_)) {
-                        let reports =
-                            self.reports_of(task, *report, failure.as_ref(), peer.as_ref());
-                        self.settle(task, reports, peer.as_ref(), body, now);
-                    } else {
-                        self.complete_task(task, *report, failure, peer);
-                    }
-                    self.next_job(conn, now);
+                    self.transaction_done(conn, ticket, *report, body, content, now);
+                    self.offer(conn, now);
                 }
-                ConnEvent::Closed {
-                    during_setup,
-                    replied,
-                    ..
-                } => {
-                    if during_setup && !self.shutting_down {
-                        self.redial(conn, replied, now);
-                    } else {
-                        if let Some(task) = self
-                            .conns
-                            .get_mut(conn)
-                            .and_then(|c| c.active.take())
-                            .map(|a| a.task)
+                ConnEvent::Closed { setup } => {
+                    if let Some(c) = self.conns.get(conn) {
+                        if let Some(failure) = setup
+                            && !self.shutting_down
                         {
-                            // Defensive: a transaction always reports before
-                            // its connection closes.
-                            self.fail_task(
-                                task,
-                                Status::TemporaryFailure,
-                                Failure::Connection(String::from("connection closed")),
-                                None,
+                            tracing::info!(
+                                dest = %c.dest,
+                                addr = %c.addr,
+                                reason = c.last_failure.as_deref().unwrap_or("unknown"),
+                                "connection failed during setup"
                             );
+                            let (key, opener, target) =
+                                (c.dest.clone(), c.opener, c.target.clone());
+                            self.remove_conn(conn);
+                            self.connection_failed(&key, opener, &target, failure, now);
+                        } else {
+                            self.remove_conn(conn);
                         }
-                        self.remove_conn(conn);
                     }
                     return;
                 }
             }
             let mut more = Vec::new();
             if let Some(c) = self.conns.get_mut(conn) {
-                c.drive(now, &mut self.scratch, &self.tls, &mut more);
+                c.drive(now, &mut self.scratch, &tls, &mut more);
             }
             pending.extend(more);
         }
@@ -174,85 +213,178 @@ impl Engine {
         }
     }
 
-    /// A connection is ready for another job: give it one, or let it idle,
-    /// or retire it.
-    pub(super) fn next_job(&mut self, conn: usize, now: Instant) {
+    /// A transaction is over: its walk learns the outcome.
+    fn transaction_done(
+        &mut self,
+        conn: usize,
+        ticket: Ticket,
+        report: TransactionReport,
+        body: crate::delivery::connection::Body,
+        content: Option<String>,
+        now: Instant,
+    ) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.delivered += 1;
+        }
+        let Some(t) = self.tasks.get_mut(ticket.task) else {
+            return;
+        };
+        // Another task in the same slot after a cancel: not ours.
+        let Some(at) = t
+            .in_flight
+            .iter()
+            .position(|&(b, c)| b == ticket.batch && c == conn)
+        else {
+            return;
+        };
+        t.in_flight.remove(at);
+        t.content.give_back(body);
+        let _ = t
+            .walk
+            .transaction_done(ticket.batch, TransactionOutcome::from_report(report));
+        if let Some(why) = content {
+            // The reader failed: the content cannot go anywhere.
+            t.abort(Failure::Content(why));
+        }
+        self.advance(ticket.task, now);
+    }
+
+    /// A ready connection is offered to the walks: the task it was opened
+    /// for first, then the tasks of its destination waiting for a
+    /// connection, in order; the first batch wins. Nobody: it idles, or
+    /// QUITs when others wait for its slot.
+    pub(super) fn offer(&mut self, conn: usize, now: Instant) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        if c.phase != Phase::Idle {
+        if c.phase != Phase::Idle || !c.client.as_ref().is_some_and(Client::is_ready) {
             return;
         }
         if self.shutting_down || c.delivered >= self.config.max_messages_per_connection.max(1) {
             self.retire(conn, now);
             return;
         }
+        let freshness = if c.delivered == 0 {
+            Freshness::Fresh
+        } else {
+            Freshness::Reused
+        };
         let key = c.dest.clone();
-        let host = c.peer.as_ref().map(|p| p.name.as_str()).unwrap_or_default();
-        // Its own task first, then the first one this host has not deferred.
-        let pick = self.dests.get(&key).and_then(|d| {
-            d.queue
-                .iter()
-                .position(|&t| Some(t) == c.for_task)
-                .or_else(|| {
-                    d.queue.iter().position(|&t| {
-                        self.tasks
-                            .get(t)
-                            .is_none_or(|t| !t.deferred_by.iter().any(|h| h == host))
-                    })
-                })
-        });
-        c.for_task = None;
-        let Some(task) = pick.and_then(|i| self.dests.get_mut(&key)?.queue.remove(i)) else {
-            let waiting = self.dests.get(&key).is_some_and(|d| !d.queue.is_empty());
-            if self.starved.is_empty() && !waiting {
-                c.own_deadline = Some(now + self.config.idle_timeout);
-            } else {
-                // Another destination waits for a slot, or every task left
-                // here was deferred by this host: give the slot up.
-                self.retire(conn, now);
+        let opener = c.opener.take();
+        let mut candidates: Vec<TaskId> = opener.into_iter().collect();
+        let queue_len = self.dests.get(&key).map_or(0, |d| d.queue.len());
+        let mut index = 0;
+        loop {
+            let task = match candidates.pop() {
+                Some(task) => task,
+                None => {
+                    let Some(&task) = self.dests.get(&key).and_then(|d| d.queue.get(index)) else {
+                        break;
+                    };
+                    index += 1;
+                    task
+                }
+            };
+            if self.try_batch(conn, task, freshness, now) {
+                return;
             }
+            if index > queue_len {
+                break;
+            }
+        }
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
+        let waiting = self.dests.get(&key).is_some_and(|d| !d.queue.is_empty());
+        if self.starved.is_empty() && !waiting {
+            c.own_deadline = Some(now + self.config.idle_timeout);
+            self.deadlines.set(conn, c.deadline());
+        } else {
+            // Another destination waits for a slot, or the tasks here want
+            // another host: give the slot up.
+            self.retire(conn, now);
+        }
+    }
+
+    /// Offers the connection to one task's walk; starts the transaction of
+    /// the batch it returns. `true` if the connection took one.
+    fn try_batch(&mut self, conn: usize, task: TaskId, freshness: Freshness, now: Instant) -> bool {
+        let (Some(c), Some(t)) = (self.conns.get_mut(conn), self.tasks.get_mut(task)) else {
+            return false;
+        };
+        if t.dest.as_ref() != Some(&c.dest) || !t.content.is_available() {
+            return false;
+        }
+        let target = &c.target;
+        let Some(batch) = t
+            .walk
+            .offer(target.host.as_ref(), target.ip, target.tls, freshness)
+        else {
+            return false;
+        };
+        let Some(body) = t.content.lend() else {
+            // Checked above; were it gone, the batch would count as a
+            // transaction that got no reply.
+            let _ = t.walk.transaction_done(batch.id(), lost());
+            self.advance(task, now);
+            return false;
+        };
+        let envelope = t.envelope(batch.recipients());
+        let ticket = Ticket {
+            task,
+            batch: batch.id(),
+        };
+        // A reused connection starts from a clean state, whatever the last
+        // transaction left: RSET, pipelined with MAIL when possible.
         let rset = c.delivered > 0
             && c.client
                 .as_ref()
                 .and_then(Client::extensions)
                 .is_some_and(|e| e.supports_pipelining());
-        let Some(t) = self.tasks.get_mut(task) else {
-            return;
-        };
-        let body = t
-            .body
-            .take()
-            .unwrap_or_else(|| Body::bytes(Arc::from(&[][..])));
-        let envelope = t.envelope.clone();
         c.own_deadline = None;
-        match c.start(task, envelope, body, rset) {
-            Ok(()) => t.conn = Some(conn),
-            Err(failure) => {
-                let peer = c.peer.clone();
-                self.fail_task(task, Status::PermanentFailure, failure, peer);
-                // The connection is still good: try the next task.
-                self.next_job(conn, now);
+        match c.start(ticket, envelope, body, rset) {
+            Ok(()) => {
+                t.sent(batch.id(), batch.recipients(), conn);
+                self.advance(task, now);
+                true
+            }
+            Err((usage, body)) => {
+                t.content.give_back(body);
+                if matches!(
+                    usage,
+                    UsageError::NotReady | UsageError::Closed | UsageError::TransactionOpen
+                ) {
+                    // The connection's state, not the message: nothing went
+                    // out, as if the connection had died unanswered.
+                    let _ = t.walk.transaction_done(batch.id(), lost());
+                    self.advance(task, now);
+                    self.retire(conn, now);
+                    return true;
+                }
+                // The session will not send this message here (SIZE, a
+                // missing extension): the walk decides what that means.
+                let _ = t.walk.message_refused(batch.id(), usage);
+                self.advance(task, now);
+                false
             }
         }
     }
 
     /// QUITs an idle connection, closes one still setting up; a busy one
-    /// finishes its transaction first (then `next_job` retires it).
+    /// finishes its transaction first (then `offer` retires it).
     pub(super) fn retire(&mut self, conn: usize, now: Instant) {
+        let tls = self.tls_for(conn);
         let mut out = std::mem::take(&mut self.conn_events);
         if let Some(c) = self.conns.get_mut(conn) {
             match c.phase {
                 Phase::Idle => {
                     c.quit(&mut out);
                     c.own_deadline = Some(now + self.config.quit_timeout);
-                    c.drive(now, &mut self.scratch, &self.tls, &mut out);
+                    c.drive(now, &mut self.scratch, &tls, &mut out);
                 }
                 Phase::Busy | Phase::Quitting | Phase::Closed => {}
-                _ => {
-                    c.phase = Phase::Closed;
+                Phase::Connecting | Phase::Setup => {
+                    c.abort();
                     out.clear();
                     self.remove_conn(conn);
                     self.conn_events = out;
@@ -271,13 +403,10 @@ impl Engine {
         let own_due = c.own_deadline.is_some_and(|d| d <= now);
         match c.phase {
             Phase::Connecting if own_due => {
-                let addr = c
-                    .peer
-                    .as_ref()
-                    .map(|p| p.addr.to_string())
-                    .unwrap_or_default();
-                c.last_failure = Some(format!("connect to {addr}: timed out"));
-                self.redial(conn, false, now);
+                let mut out = std::mem::take(&mut self.conn_events);
+                c.connect_failed(format!("connect to {}: timed out", c.addr), &mut out);
+                self.handle_conn_events(conn, &mut out, now);
+                self.conn_events = out;
                 return;
             }
             Phase::Idle if own_due => {
@@ -295,4 +424,9 @@ impl Engine {
         }
         self.drive(conn, now);
     }
+}
+
+/// A transaction that got no reply at all and sent nothing.
+fn lost() -> TransactionOutcome {
+    TransactionOutcome::new(None, Vec::new(), None)
 }

@@ -1,43 +1,44 @@
-//! The event loop: jobs in, connections out, results back.
+//! The event loop: jobs in, walks and connections out, results back.
+//!
+//! # Who decides what
+//!
+//! Every delivery decision is [`Walk`]'s: what to look up, where to connect
+//! and with which TLS, what a connect, TLS or setup failure means, which
+//! recipients a reply settles and which go on to another host, when a lost
+//! transaction on a reused connection is sent again, and what each recipient
+//! ends with. The engine follows the walk's recipe for an event loop (see
+//! the [`Walk`] docs, "Many connections") and keeps only what is
+//! scheduling: N connections in total and M per destination, connection
+//! reuse across jobs, idle retirement, cancellation and shutdown.
 //!
 //! # Bookkeeping
 //!
-//! - A **job** becomes one **task** per destination: the relay, or each
-//!   recipient domain (and each address literal) under MX routing. The job's
-//!   result is sent when its last task is done.
-//! - A **destination** has a queue of tasks, its connections, and (under MX
-//!   routing) its route: the MX lookup in flight, the plan built from the
-//!   answer, the host addresses looked up so far. It is forgotten when it has
-//!   neither tasks nor connections, so nothing grows with the number of
-//!   domains ever seen.
-//! - A **connection** walks its own copy of the destination's plan: each
-//!   failed attempt (connect refused or timed out, TLS failed, a refusal
-//!   before the session was ready) moves it on — to the next address after a
-//!   connect failure, to the next host after a reply — until one host is
-//!   ready. Only then does it take tasks, one at a time, from its
-//!   destination's queue; between tasks it is idle, and an idle connection is
-//!   closed after [`idle_timeout`](super::EngineConfig::idle_timeout) or
-//!   after [`max_messages_per_connection`](super::EngineConfig::max_messages_per_connection).
-//!
-//! # Scheduling
-//!
-//! After every turn, each destination touched is scheduled: idle
-//! connections take queued tasks, and new connections are opened while the
-//! queue is longer than the number already on their way, within the
-//! destination's limit (M) and the engine's (N). When N is reached, an idle
-//! connection of another destination is closed to make room, and the
-//! destination waits for a slot. A destination whose every connection
-//! failed has its queue failed with the last failure (Postfix's "dead
-//! destination"); one that fails while others to it are open is held to the
-//! number open.
+//! - A **job** becomes one **task** per destination — the relay, or each
+//!   recipient domain and address literal under MX routing — and each task
+//!   is one [`Walk`]. The job's result is sent when its last task is done,
+//!   built from the walks' verdicts.
+//! - A **destination** has its tasks waiting for a connection (the walk says
+//!   [`Step::Connect`](smtp_proto::mx::Step::Connect)) in arrival order, its
+//!   tasks waiting for DNS, its connections, and the lookups in flight for
+//!   it: one per question, whose answer goes to every walk of the
+//!   destination that waits (a walk that does not wait for it refuses it,
+//!   harmlessly). It is forgotten when it has no task and no connection.
+//! - A **connection** goes to one endpoint of the walk, opened for one task.
+//!   Once ready it is *offered*: to that task first, then to the waiting
+//!   tasks of its destination in order; the first walk to return a batch
+//!   gets a transaction for exactly those recipients. After each
+//!   transaction it is offered again (as reused). A connection nobody takes
+//!   idles until [`idle_timeout`](super::EngineConfig::idle_timeout), or
+//!   QUITs at once when other tasks wait for a slot. A connection that fails
+//!   before it is ready is reported to the task it was opened for and to
+//!   every task whose walk is at that same endpoint.
 //!
 //! # Why one result per job, always
 //!
-//! Every path that drops a task reports it: a transaction that ends (any
-//! way: reply, error, lost connection, cancel), a destination that cannot be
-//! reached, a refused MX lookup, a shutdown. A task belongs to exactly one
-//! place at a time — a destination's queue or one connection — so it is
-//! reported exactly once.
+//! A task ends only when its walk says every recipient has a verdict, and a
+//! walk gets a verdict for every recipient on every path: answers, lost
+//! connections, cancellation and shutdown ([`Walk::abort`]). A task is
+//! reported once, when it ends, and a job once, when its last task ends.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -49,32 +50,34 @@ use mio::{Events, Poll, Token};
 use rustls::ClientConfig;
 use slab::Slab;
 use smtp_proto::address::ForwardPath;
-use smtp_proto::client::{self as session, AuthConfig, Envelope};
-use smtp_proto::mx::{HostName, HostPlan, Severity};
+use smtp_proto::client::{self as session, AuthConfig};
+use smtp_proto::dns::Resolver;
+use smtp_proto::mx::{Destination, HostName, MxHost, WalkConfig};
 use smtp_proto::tls::TlsConfig;
 
 use super::config::{EngineConfig, Routing};
-use super::connection::{Body, Conn, ConnEvent, Phase};
+use super::connection::{Conn, ConnEvent, Phase};
 use super::handle::{Handle, Shared};
-use super::job::{Failure, Job, JobId, JobResult, RecipientReport, Status, SubmitError};
-use crate::dns::{DnsClient, LookupId};
+use super::job::{JobId, JobResult, RecipientReport, SubmitError};
+use crate::dns::DnsPump;
 use crate::timers::Deadlines;
 
 mod connections;
-mod jobs;
-mod routing;
+mod lookups;
 mod schedule;
+mod tasks;
+
+use lookups::Asked;
+use tasks::Task;
 
 /// Token of the waker (requests from [`Handle`]s).
 const WAKER: Token = Token(usize::MAX);
-/// First token of the DNS client's sockets.
-const DNS_FIRST: usize = usize::MAX - 1 - DnsClient::TOKENS;
 /// Read buffer, shared by every connection (each read is handed to its
 /// session at once).
 const SCRATCH: usize = 16 * 1024;
 
 /// A task's key in the engine.
-pub(super) type TaskId = usize;
+type TaskId = usize;
 
 /// A counter the engine exposes for progress displays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -82,7 +85,7 @@ pub(super) type TaskId = usize;
 pub struct Stats {
     /// Jobs submitted whose result is not out yet.
     pub pending_jobs: usize,
-    /// Tasks waiting in destination queues.
+    /// Tasks waiting for a connection.
     pub queued: usize,
     /// Open connections (any phase).
     pub connections: usize,
@@ -100,65 +103,25 @@ struct JobState {
     tasks: Vec<TaskId>,
 }
 
-/// One job's share for one destination.
-struct Task {
-    job: JobId,
-    /// Indices of its recipients in the job's envelope.
-    indices: Vec<usize>,
-    envelope: Envelope,
-    body: Option<Body>,
-    /// The connection carrying it, once started.
-    conn: Option<usize>,
-    /// Its destination key.
-    dest: String,
-    /// Already sent again once after a connection was lost without a reply.
-    retried: bool,
-    /// MX hosts that deferred these recipients (4xx): the task is tried on
-    /// the next host, and reported with `deferred` when none is left.
-    deferred_by: Vec<String>,
-    deferred: Option<Box<Deferred>>,
-    /// The connection opened to carry it past `deferred_by`.
-    dedicated: Option<usize>,
-}
-
-/// The last deferral of a task: its recipients' results at the host that
-/// deferred them, reported if no other host takes them.
-struct Deferred {
-    reports: Vec<(usize, RecipientReport)>,
-}
-
-/// How a destination is reached.
-enum Route {
-    /// Fixed addresses (the relay, an address literal).
-    Addresses {
-        name: String,
-        addrs: Arc<[SocketAddr]>,
-    },
-    /// MX lookup in flight.
-    Looking,
-    /// The plan every new connection walks a copy of.
-    Plan(HostPlan),
-    /// The destination cannot be reached: queued tasks fail with this.
-    Failed(Failure, Severity),
-}
-
-/// Tasks, connections and route of one destination.
-struct Destination {
-    route: Route,
+/// The tasks, connections and lookups of one destination.
+#[derive(Default)]
+struct Dest {
+    /// Tasks whose walk wants a connection, in arrival order.
     queue: VecDeque<TaskId>,
+    /// Tasks whose walk waits for a DNS answer.
+    waiting: Vec<TaskId>,
+    /// Its live tasks, counted to know when to forget it.
+    tasks: usize,
     conns: Vec<usize>,
-    /// Connection limit (M, lowered by failures).
-    limit: usize,
-    /// Host addresses looked up (MX routing), shared by its connections.
-    addresses: HashMap<HostName, Result<Vec<IpAddr>, Severity>>,
-    /// Host lookups in flight.
-    resolving: HashMap<HostName, LookupId>,
+    /// Lookups in flight for it, one per question.
+    asked: HashMap<Asked, smtp_proto::dns::LookupId>,
 }
 
-/// What a DNS lookup is for.
-enum LookupFor {
-    Mx(String),
-    Host(String, HostName),
+/// The relay: its destination, and the one host the walks are given.
+struct RelayRoute {
+    name: String,
+    destination: Destination,
+    host: Option<MxHost>,
 }
 
 /// The delivery engine: see the [module docs](super).
@@ -167,22 +130,28 @@ pub struct Engine {
     events: Events,
     shared: Arc<Shared>,
     config: EngineConfig,
+    /// The session configuration; each connection sets its TLS mode.
     session: session::Config,
-    tls: Arc<ClientConfig>,
-    /// The relay's addresses, looked up once.
-    relay: Option<(String, Arc<[SocketAddr]>)>,
-    dns: Option<DnsClient>,
+    walk: WalkConfig,
+    port: u16,
+    /// Client TLS for connections that verify, and for those that do not.
+    verified: Arc<ClientConfig>,
+    unverified: Arc<ClientConfig>,
+    relay: Option<RelayRoute>,
+    dns: Option<DnsPump>,
     jobs: HashMap<JobId, JobState>,
     tasks: Slab<Task>,
-    dests: HashMap<String, Destination>,
+    dests: HashMap<Destination, Dest>,
     conns: Slab<Conn>,
     deadlines: Deadlines<usize>,
-    lookups: HashMap<LookupId, LookupFor>,
+    lookups: HashMap<smtp_proto::dns::LookupId, (Destination, Asked)>,
+    /// Destinations whose walks wait for the resolver to take a lookup.
+    dns_blocked: HashSet<Destination>,
     results: VecDeque<JobResult>,
     /// Destinations to schedule at the end of the turn.
-    dirty: HashSet<String>,
+    dirty: HashSet<Destination>,
     /// Destinations waiting for a free connection slot.
-    starved: VecDeque<String>,
+    starved: VecDeque<Destination>,
     shutting_down: bool,
     scratch: Vec<u8>,
     conn_events: Vec<ConnEvent>,
@@ -199,13 +168,14 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// An engine with `config`. A relay given by name is looked up here,
-    /// once, with the system resolver; MX routing opens its DNS sockets
-    /// here.
+    /// once, with the system resolver; MX routing builds its resolver here
+    /// (its sockets open with the first lookup).
     ///
     /// # Errors
     ///
-    /// The event loop or a DNS socket cannot be created, or the relay's name
-    /// does not resolve.
+    /// The event loop cannot be created, the relay's name does not
+    /// resolve or is not a host name, or the TLS configuration without
+    /// verification cannot be built.
     pub fn new(config: EngineConfig) -> io::Result<Self> {
         let poll = Poll::new()?;
         let shared = Arc::new(Shared::new(poll.registry(), WAKER)?);
@@ -214,50 +184,43 @@ impl Engine {
         session.body_transfer = config.body_transfer;
         let mut relay = None;
         let mut dns = None;
-        match &config.routing {
+        let (walk, port) = match &config.routing {
             Routing::Relay(r) => {
-                let addrs: Vec<SocketAddr> = (r.host.as_str(), r.port).to_socket_addrs()?.collect();
-                if addrs.is_empty() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::NotFound,
-                        format!("the relay {} has no address", r.host),
-                    ));
-                }
-                relay = Some((r.host.clone(), addrs.into()));
-                session.tls = r.tls;
+                relay = Some(relay_route(&r.host, r.port)?);
                 if let Some(credentials) = &r.credentials {
                     let mut auth = AuthConfig::new(credentials.clone());
                     auth.allow_plaintext = r.allow_plaintext_auth;
                     session.auth = Some(auth);
                 }
+                (WalkConfig::with_tls(r.tls), r.port)
             }
             Routing::Mx(mx) => {
-                session.tls = mx.tls;
-                dns = Some(DnsClient::new(
-                    &mx.resolver,
-                    poll.registry(),
-                    Token(DNS_FIRST),
-                )?);
+                let resolver = Resolver::new(mx.resolver.clone());
+                // The pump's tokens sit just below the waker's.
+                let first = (WAKER.0 - 1)
+                    .checked_sub(DnsPump::tokens(&resolver))
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "too many DNS streams")
+                    })?;
+                dns = Some(DnsPump::new(resolver, Token(first))?);
+                (mx.walk.clone(), mx.port)
             }
-        }
-        // Opportunistic TLS encrypts without authenticating unless asked
-        // to (see `EngineConfig::verify_opportunistic`).
-        let tls =
-            if session.tls == smtp_proto::TlsMode::Opportunistic && !config.verify_opportunistic {
-                let unverified = TlsConfig::builder()
-                    .dangerous_accept_any_certificate()
-                    .build()
-                    .map_err(io::Error::other)?;
-                Arc::clone(unverified.client_config())
-            } else {
-                Arc::clone(config.tls.client_config())
-            };
+        };
+        // Verification off means the core's accept-any configuration for
+        // that connection (encryption without authentication).
+        let unverified = TlsConfig::builder()
+            .dangerous_accept_any_certificate()
+            .build()
+            .map_err(io::Error::other)?;
         Ok(Self {
             poll,
             events: Events::with_capacity(1024),
             shared,
             session,
-            tls,
+            walk,
+            port,
+            verified: Arc::clone(config.tls.client_config()),
+            unverified: Arc::clone(unverified.client_config()),
             relay,
             dns,
             config,
@@ -267,6 +230,7 @@ impl Engine {
             conns: Slab::new(),
             deadlines: Deadlines::new(),
             lookups: HashMap::new(),
+            dns_blocked: HashSet::new(),
             results: VecDeque::new(),
             dirty: HashSet::new(),
             starved: VecDeque::new(),
@@ -293,7 +257,7 @@ impl Engine {
                 .iter()
                 .filter(|(_, c)| c.phase == Phase::Busy)
                 .count(),
-            lookups: self.dns.as_ref().map_or(0, DnsClient::in_flight),
+            lookups: self.dns.as_ref().map_or(0, DnsPump::in_flight),
         }
     }
 
@@ -315,7 +279,7 @@ impl Engine {
     ///
     /// [`SubmitError::NoRecipients`], or [`SubmitError::ShuttingDown`] after
     /// [`shutdown`](Self::shutdown).
-    pub fn submit(&mut self, job: Job) -> Result<JobId, SubmitError> {
+    pub fn submit(&mut self, job: super::Job) -> Result<JobId, SubmitError> {
         if self.shutting_down {
             return Err(SubmitError::ShuttingDown);
         }
@@ -327,46 +291,37 @@ impl Engine {
         Ok(id)
     }
 
-    /// Cancels a job. Its tasks still queued are reported
-    /// [`Status::NotAttempted`]; a transaction in progress is cut off by
-    /// closing its connection, and its recipients without a final answer
-    /// are reported as temporary failures ([`Failure::Cancelled`]) — the
-    /// server may have taken the message if the content was complete, so a
-    /// retry may duplicate it. `false` if the job is unknown or done.
+    /// Cancels a job; its result is available at once. Recipients no
+    /// transaction carried are reported [`Status::NotAttempted`]; a
+    /// transaction in progress is cut off by closing its connection, and
+    /// its recipients without a final answer are reported as temporary
+    /// failures — the server may have taken the message if the content was
+    /// complete, so a retry may duplicate it. Both with
+    /// [`Failure::Cancelled`]. `false` if the job is unknown or done.
+    ///
+    /// [`Status::NotAttempted`]: super::Status::NotAttempted
+    /// [`Failure::Cancelled`]: super::Failure::Cancelled
     pub fn cancel(&mut self, id: JobId) -> bool {
         let Some(state) = self.jobs.get(&id) else {
             return false;
         };
-        let tasks = state.tasks.clone();
-        for task in tasks {
+        let now = Instant::now();
+        for task in state.tasks.clone() {
             // A finished task's slot may hold another job's task by now.
-            let Some(t) = self.tasks.get(task).filter(|t| t.job == id) else {
-                continue;
-            };
-            match t.conn {
-                Some(conn) => {
-                    let mut out = std::mem::take(&mut self.conn_events);
-                    if let Some(c) = self.conns.get_mut(conn) {
-                        c.abort(Failure::Cancelled, &mut out);
-                    }
-                    self.handle_conn_events(conn, &mut out, Instant::now());
-                    self.conn_events = out;
-                }
-                None => {
-                    if let Some(d) = self.dests.get_mut(&t.dest) {
-                        d.queue.retain(|&q| q != task);
-                    }
-                    self.fail_task(task, Status::NotAttempted, Failure::Cancelled, None);
-                }
+            if self.tasks.get(task).is_some_and(|t| t.job == id) {
+                self.give_up(task, super::Failure::Cancelled, now);
             }
         }
         true
     }
 
-    /// Begins a graceful shutdown: no new job is taken, queued tasks are
-    /// reported [`Status::NotAttempted`], transactions in progress finish,
-    /// and every connection QUITs. Keep calling [`poll`](Self::poll) until
+    /// Begins a graceful shutdown: no new job is taken, transactions in
+    /// progress finish, and every connection QUITs; recipients no
+    /// transaction carried are reported [`Status::NotAttempted`]. Keep
+    /// calling [`poll`](Self::poll) until
     /// [`is_shut_down`](Self::is_shut_down) (or use [`close`](Self::close)).
+    ///
+    /// [`Status::NotAttempted`]: super::Status::NotAttempted
     pub fn shutdown(&mut self) {
         if self.shutting_down {
             return;
@@ -374,22 +329,23 @@ impl Engine {
         self.shutting_down = true;
         self.drain_requests();
         let now = Instant::now();
-        let keys: Vec<String> = self.dests.keys().cloned().collect();
-        for key in keys {
-            let queue = self
-                .dests
-                .get_mut(&key)
-                .map(|d| std::mem::take(&mut d.queue))
-                .unwrap_or_default();
-            for task in queue {
-                self.fail_task(task, Status::NotAttempted, Failure::Shutdown, None);
+        let idle: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.in_flight.is_empty())
+            .map(|(k, _)| k)
+            .collect();
+        for task in idle {
+            self.give_up(task, super::Failure::Shutdown, now);
+        }
+        let lookups: Vec<_> = self.lookups.drain().map(|(id, _)| id).collect();
+        if let Some(dns) = self.dns.as_mut() {
+            for id in lookups {
+                dns.cancel(self.poll.registry(), now, id);
             }
         }
-        let ids: Vec<LookupId> = self.lookups.drain().map(|(id, _)| id).collect();
-        if let Some(dns) = self.dns.as_mut() {
-            for id in ids {
-                dns.cancel(id);
-            }
+        for d in self.dests.values_mut() {
+            d.asked.clear();
         }
         let conns: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for conn in conns {
@@ -461,6 +417,8 @@ impl Engine {
     /// `mio::Poll::poll` failed (other than by a signal).
     pub fn poll(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.drain_requests();
+        // Answers that came without a wait (the cache) since the last turn.
+        self.handle_dns(Instant::now());
         self.schedule_dirty(Instant::now());
         if !self.results.is_empty() {
             return Ok(());
@@ -468,16 +426,20 @@ impl Engine {
         let now = Instant::now();
         let next = [
             self.deadlines.next_deadline(),
-            self.dns.as_ref().and_then(DnsClient::next_deadline),
+            self.dns.as_ref().and_then(DnsPump::next_deadline),
         ]
         .into_iter()
         .flatten()
         .min();
         let until_deadline = next.map(|d| d.saturating_duration_since(now));
-        let wait = match (timeout, until_deadline) {
+        let mut wait = match (timeout, until_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        if !self.dirty.is_empty() {
+            // Scheduling left work for the next turn: do not sleep.
+            wait = Some(Duration::ZERO);
+        }
         match self.poll.poll(&mut self.events, wait) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -491,7 +453,7 @@ impl Engine {
             if token == WAKER {
                 wake = true;
             } else if let Some(dns) = self.dns.as_mut().filter(|d| d.owns(token)) {
-                dns.handle_event(self.poll.registry(), now, event);
+                dns.handle_event(self.poll.registry(), now, token);
             } else {
                 ready.push(token.0);
             }
@@ -503,6 +465,11 @@ impl Engine {
             self.on_socket(conn, now);
         }
         let now = Instant::now();
+        if let Some(dns) = self.dns.as_mut()
+            && dns.next_deadline().is_some_and(|d| d <= now)
+        {
+            dns.handle_timeout(self.poll.registry(), now);
+        }
         self.handle_dns(now);
         // Taken first, then handled: a deadline re-armed while handling
         // waits for the next turn instead of being popped again here.
@@ -516,4 +483,41 @@ impl Engine {
         self.schedule_dirty(now);
         Ok(())
     }
+}
+
+/// The relay's route: a name looked up now with the system resolver (the
+/// walk is given its addresses), or an address.
+fn relay_route(host: &str, port: u16) -> io::Result<RelayRoute> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(RelayRoute {
+            name: host.to_owned(),
+            destination: Destination::Literal(ip),
+            host: None,
+        });
+    }
+    let name = HostName::parse(host).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the relay {host}: {e}"),
+        )
+    })?;
+    let addrs: Vec<IpAddr> = (host, port)
+        .to_socket_addrs()?
+        .map(|a: SocketAddr| a.ip())
+        .collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("the relay {host} has no address"),
+        ));
+    }
+    Ok(RelayRoute {
+        name: host.to_owned(),
+        destination: Destination::Domain(name.clone()),
+        host: Some(MxHost::new(name, 0).with_hints(addrs)),
+    })
 }

@@ -1,37 +1,32 @@
-//! Which destination gets connections and jobs, within N and M.
+//! Which destination gets connections, within N in total and M per
+//! destination: scheduling only — where each connection goes is the walk's
+//! [`Step::Connect`].
 
 use std::time::Instant;
 
-use smtp_proto::mx::Severity;
+use smtp_proto::mx::{Destination, Step};
 
-use super::{Engine, Route, TaskId};
-use crate::delivery::connection::Phase;
-use crate::delivery::job::Status;
+use super::{Engine, TaskId};
+use crate::delivery::connection::{Phase, Target};
 
 impl Engine {
+    /// Schedules every destination touched since the last call (and those
+    /// their scheduling touches, a bounded number of rounds: the rest waits
+    /// for the next turn, which then does not sleep).
     pub(super) fn schedule_dirty(&mut self, now: Instant) {
-        let dirty: Vec<String> = self.dirty.drain().collect();
-        for key in dirty {
-            self.schedule(&key, now);
+        for _ in 0..8 {
+            if self.dirty.is_empty() {
+                return;
+            }
+            let dirty: Vec<Destination> = self.dirty.drain().collect();
+            for key in dirty {
+                self.schedule(&key, now);
+            }
         }
     }
 
-    pub(super) fn schedule(&mut self, key: &str, now: Instant) {
-        let Some(d) = self.dests.get_mut(key) else {
-            return;
-        };
-        if let Route::Failed(failure, severity) = &d.route {
-            let (failure, severity) = (failure.clone(), *severity);
-            let queue = std::mem::take(&mut d.queue);
-            let status = match severity {
-                Severity::Permanent => Status::PermanentFailure,
-                Severity::Temporary => Status::TemporaryFailure,
-            };
-            for task in queue {
-                self.fail_task(task, status, failure.clone(), None);
-            }
-        }
-        // Idle connections take queued tasks.
+    fn schedule(&mut self, key: &Destination, now: Instant) {
+        // Idle connections are offered to the tasks waiting here.
         let idle: Vec<usize> = self.dests.get(key).map_or_else(Vec::new, |d| {
             d.conns
                 .iter()
@@ -40,81 +35,88 @@ impl Engine {
                 .collect()
         });
         for conn in idle {
-            if self.dests.get(key).is_some_and(|d| d.queue.is_empty()) {
+            if self.dests.get(key).is_none_or(|d| d.queue.is_empty()) {
                 break;
             }
-            self.next_job(conn, now);
-            let mut out = std::mem::take(&mut self.conn_events);
-            if let Some(c) = self.conns.get_mut(conn) {
-                c.drive(now, &mut self.scratch, &self.tls, &mut out);
-            }
-            self.handle_conn_events(conn, &mut out, now);
-            self.conn_events = out;
+            self.offer(conn, now);
         }
-        // New connections while the queue outgrows those on their way; a
-        // task that hosts deferred gets one of its own, past those hosts.
-        loop {
-            let Some(d) = self.dests.get(key) else {
-                return;
-            };
-            if !matches!(d.route, Route::Addresses { .. } | Route::Plan(_))
-                || d.conns.len() >= d.limit
-                || self.shutting_down
-            {
-                break;
+        if !self.shutting_down {
+            for (task, target) in self.wanted(key) {
+                self.open(key, task, target, now);
             }
-            let deferred = |t: &TaskId| {
-                self.tasks
-                    .get(*t)
-                    .is_some_and(|t| !t.deferred_by.is_empty())
-            };
-            let dedicated =
-                d.queue.iter().copied().find(|t| {
-                    deferred(t) && self.tasks.get(*t).is_some_and(|t| t.dedicated.is_none())
-                });
-            let plain = d.queue.iter().filter(|t| !deferred(t)).count();
-            let coming = d
-                .conns
-                .iter()
-                .filter(|&&c| {
-                    self.conns
-                        .get(c)
-                        .is_some_and(|c| c.is_coming() && c.for_task.is_none())
-                })
-                .count();
-            if dedicated.is_none() && plain <= coming {
-                break;
-            }
-            if self.conns.len() >= self.config.max_connections.max(1) {
-                if !self.starved.iter().any(|k| k == key) {
-                    self.starved.push_back(key.to_owned());
+        }
+        self.forget_if_empty(key);
+    }
+
+    /// The connections to open now for `key`: one for each task whose walk
+    /// wants an endpoint that no connection on its way will serve, in queue
+    /// order, within M and N. When N is full, an idle connection of another
+    /// destination is retired to make room, and `key` waits for the slot.
+    fn wanted(&mut self, key: &Destination) -> Vec<(TaskId, Target)> {
+        let Some(d) = self.dests.get(key) else {
+            return Vec::new();
+        };
+        let limit = self.config.max_per_destination.max(1);
+        if d.conns.len() >= limit || d.queue.is_empty() {
+            return Vec::new();
+        }
+        let mut room = limit - d.conns.len();
+        // Connections on their way, per endpoint: each will be offered to
+        // one waiting task.
+        let mut coming: Vec<(Target, usize)> = Vec::new();
+        for conn in d.conns.iter().filter_map(|&c| self.conns.get(c)) {
+            if conn.is_coming() {
+                match coming.iter_mut().find(|(t, _)| *t == conn.target) {
+                    Some((_, n)) => *n += 1,
+                    None => coming.push((conn.target.clone(), 1)),
                 }
-                self.make_room(key, now);
+            }
+        }
+        let mut open = Vec::new();
+        let mut starved = false;
+        for &task in &d.queue {
+            let Some(t) = self.tasks.get(task) else {
+                continue;
+            };
+            if !t.content.is_available() {
+                continue;
+            }
+            let Step::Connect(endpoint) = t.walk.next_step() else {
+                continue;
+            };
+            if let Some((_, n)) = coming.iter_mut().find(|(t, n)| *n > 0 && t.is(&endpoint)) {
+                *n -= 1;
+                continue;
+            }
+            if room == 0 {
                 break;
             }
-            match dedicated {
-                Some(task) => self.open_dedicated(key, task, now),
-                None => self.open(key, now),
+            if self.conns.len() + open.len() >= self.config.max_connections.max(1) {
+                starved = true;
+                break;
             }
+            let target = Target::of(&endpoint);
+            coming.push((target.clone(), 0));
+            open.push((task, target));
+            room -= 1;
         }
-        // Forget a destination with nothing left.
-        if let Some(d) = self.dests.get(key)
-            && d.queue.is_empty()
-            && d.conns.is_empty()
-            && !matches!(d.route, Route::Looking)
-        {
-            self.dests.remove(key);
+        if starved {
+            if !self.starved.iter().any(|k| k == key) {
+                self.starved.push_back(key.clone());
+            }
+            self.make_room(key, Instant::now());
         }
+        open
     }
 
     /// Closes an idle connection of another destination to free a slot.
     /// The slot stays taken until that connection has closed, so the
     /// destination still waits; `remove_conn` wakes it.
-    pub(super) fn make_room(&mut self, key: &str, now: Instant) {
+    fn make_room(&mut self, key: &Destination, now: Instant) {
         let victim = self
             .conns
             .iter()
-            .find(|(_, c)| c.phase == Phase::Idle && c.dest != key)
+            .find(|(_, c)| c.phase == Phase::Idle && c.dest != *key)
             .map(|(k, _)| k);
         if let Some(conn) = victim {
             self.retire(conn, now);

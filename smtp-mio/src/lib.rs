@@ -6,17 +6,15 @@
 //!
 //! ## A server in a few lines
 //!
-//! A [`Backend`](backend::Backend) makes a [`Session`](backend::Session) per
+//! A [`Backend`](server::Backend) makes a [`Session`](server::Session) per
 //! connection; the session answers `MAIL`, `RCPT`, the end of a message…
-//! through a [`Responder`](completion::Responder), now or later from any
+//! through a [`Responder`](server::Responder), now or later from any
 //! thread. Everything else — parsing, pipelining, limits, timeouts,
 //! STARTTLS — is the `smtp-proto` session's job, driven by the loop.
 //!
 //! ```
 //! use std::io::{BufRead, BufReader, Write};
-//! use smtp_mio::backend::{Backend, ConnectionInfo, Session};
-//! use smtp_mio::completion::Responder;
-//! use smtp_mio::server::{Options, Server};
+//! use smtp_mio::server::{Backend, ConnectionInfo, Options, Responder, Server, Session};
 //! use smtp_proto::address::{Domain, ForwardPath};
 //! use smtp_proto::command::RcptParameters;
 //! use smtp_proto::reply::{Reply, ReplyCode};
@@ -64,7 +62,7 @@
 //! running.shutdown().unwrap();
 //! ```
 //!
-//! The `mail-server` example is this with [`store::StoreBackend`]: Maildir
+//! The `mail-server` example is this with [`server::store::StoreBackend`]: Maildir
 //! delivery, STARTTLS with a certificate made at start, AUTH for submission.
 //!
 //! ## A relay in a few lines
@@ -97,43 +95,60 @@
 //! through a [`Handle`](delivery::Handle); the `bulk-send` example is a load
 //! generator built on it.
 //!
-//! ## Parts
+//! ## Layout: two halves and what they share
 //!
-//! The loop is built from parts that each do one job and are tested on
-//! their own:
+//! The crate has two halves that never call each other — the [`server`]
+//! (connections in) and the [`delivery`] engine (connections out) — and a
+//! few modules both build on. Each part does one job and is tested on its
+//! own:
 //!
 //! | module | job |
 //! |---|---|
-//! | [`server`] | N mio event loops: accept, read and write in one pass, deadlines, late answers, graceful shutdown |
-//! | [`backend`] | the application interface: `Backend` per server, `Session` per connection |
-//! | [`store`] | ready-made backends: Maildir delivery or discard, with AUTH PLAIN/LOGIN |
-//! | [`transport`] | one connection's bytes, server or client side: plaintext, the STARTTLS switch, rustls; no read buffer of its own |
-//! | [`completion`] | answers from handlers on any thread, delivered to the loop through a `mio::Waker` |
-//! | [`listener`] | listeners bound exclusively, a handle per loop (or `SO_REUSEPORT` on request); connection limits with RAII guards |
+//! | **server half** | |
+//! | [`server`] | N mio event loops: accept, read and write in one pass, deadlines, late answers, graceful shutdown; its module docs show how its parts are layered |
+//! | [`server::backend`] | the application interface: `Backend` per server, `Session` per connection, the envelope at the end of each message |
+//! | [`server::completion`] | answers from handlers on any thread, delivered to the loop through a `mio::Waker` |
+//! | [`server::listener`] | listeners bound exclusively, a handle per loop (or `SO_REUSEPORT` on request); connection limits with RAII guards |
+//! | [`server::store`] | ready-made backends: Maildir delivery or discard, with AUTH PLAIN/LOGIN |
+//! | [`server::maildir`] | durable Maildir delivery: `tmp/`, `fsync`, rename into `new/`, `fsync` the directory |
+//! | [`server::trace`] | the `Received:` header (RFC 5321 §4.4) with RFC 3848 protocol types, and the per-connection and per-message log lines |
+//! | **delivery half** | |
 //! | [`delivery`] | the outbound engine: many client sessions on one poll, N/M connection limits, reuse, relay or MX routing, TLS, shutdown |
-//! | [`dns`] | a non-blocking DNS stub resolver (MX, A/AAAA over UDP, TCP on truncation) on the loop's poll |
-//! | [`timers`] | the deadlines of thousands of sessions, so a loop sleeps exactly until the next |
+//! | [`dns`] | a non-blocking DNS stub resolver (MX, A/AAAA over UDP, TCP on truncation) on the engine's poll |
+//! | **shared by both** | |
+//! | [`transport`] | one connection's bytes, server or client side: plaintext, the STARTTLS switch, rustls; no read buffer of its own |
 //! | [`tls`] | reading certificate, key and CA files into the core's rustls glue ([`smtp_proto::tls`]: the server's identity, self-signed at start if need be, client trust, ring only) |
-//! | [`maildir`] | durable Maildir delivery: `tmp/`, `fsync`, rename into `new/`, `fsync` the directory |
-//! | [`trace`] | the `Received:` header (RFC 5321 §4.4) with RFC 3848 protocol types |
+//! | [`timers`] | the deadlines of thousands of sessions (or lookups), so a loop sleeps exactly until the next |
+//!
+//! ### Public paths
+//!
+//! Everything of the server half is named through [`server`]: the types a
+//! program needs to write a server are re-exported there
+//! (`smtp_mio::server::{Server, Options, Backend, Session, ConnectionInfo,
+//! Responder}`), the rest lives in its submodules
+//! (`smtp_mio::server::store::StoreBackend`,
+//! `smtp_mio::server::listener::ConnectionLimits`…). The delivery half is
+//! named through [`delivery`] the same way. The shared modules sit at the
+//! root.
 //!
 //! What this crate never does: parse or decide SMTP itself (that is
 //! `smtp-proto`'s job, once), keep a read buffer of its own across STARTTLS,
 //! or answer `250` to a message before it is on disk.
 #![forbid(unsafe_code)]
 
-pub mod backend;
-pub mod completion;
 pub mod delivery;
 pub mod dns;
-pub mod listener;
-pub mod maildir;
 pub mod server;
-pub mod store;
 pub mod timers;
 pub mod tls;
-pub mod trace;
 pub mod transport;
+
+// The server half's modules at their paths before it moved under
+// `server/`, hidden from the docs: code written against those paths while
+// the layout changed (other branches of this workspace among it) keeps
+// compiling. New code names them through `server`.
+#[doc(hidden)]
+pub use server::{backend, completion, listener, maildir, store, trace};
 
 /// The sans-IO core whose sessions this crate drives, re-exported: a
 /// program can name `smtp_mio::smtp_proto::…` (configs, replies, the

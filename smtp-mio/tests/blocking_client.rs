@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex};
 use smtp_blocking::{
     Connection, Direction, Envelope, Outcome, ServerUrl, Settings, TlsConfig, TransactionReport,
 };
-use smtp_mio::backend::{Backend, ConnectionInfo, Session};
-use smtp_mio::completion::Responder;
-use smtp_mio::store::Credentials;
+use smtp_mio::server::store::Credentials;
+use smtp_mio::server::{Backend, ConnectionInfo, Responder, Session};
 use smtp_proto::Protocol;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::client::BodyTransfer;

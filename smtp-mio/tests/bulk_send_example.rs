@@ -24,9 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{start_store, start_with};
-use smtp_mio::backend::{Backend, ConnectionInfo, Session};
-use smtp_mio::completion::Responder;
-use smtp_mio::store::Credentials;
+use smtp_mio::server::store::Credentials;
+use smtp_mio::server::{Backend, ConnectionInfo, Responder, Session};
 use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;

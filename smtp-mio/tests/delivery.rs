@@ -32,7 +32,7 @@ use hickory_proto::rr::RecordType;
 use smtp_mio::delivery::{
     Engine, EngineConfig, Failure, Job, JobId, JobResult, MxRouting, Relay, Status,
 };
-use smtp_mio::store::Credentials;
+use smtp_mio::server::store::Credentials;
 use smtp_mio::tls::TlsConfig;
 use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_mio::maildir::Maildir;
+use smtp_mio::server::maildir::Maildir;
+use smtp_mio::server::store::{Credentials, Store, StoreBackend};
 use smtp_mio::server::{Options, Running, Server};
-use smtp_mio::store::{Credentials, Store, StoreBackend};
 use smtp_mio::tls::TlsIdentity;
 use smtp_proto::address::Domain;
 use smtp_proto::keyword::Mechanism;

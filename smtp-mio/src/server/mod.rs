@@ -1,7 +1,7 @@
 //! The SMTP server: N mio event loops driving `smtp_proto` server sessions.
 //!
 //! Each loop runs on its own thread with its own handles of the listeners
-//! (one socket per address, bound exclusively, see [`listener`](crate::listener)),
+//! (one socket per address, bound exclusively, see [`listener`]),
 //! a slab of connections, a [`Deadlines`] set and an [`Inbox`] for late
 //! answers. A connection never leaves its loop, so nothing per-connection is
 //! shared or locked.
@@ -87,11 +87,22 @@ use slab::Slab;
 use smtp_proto::server::{self as proto, Event, UsageError};
 use smtp_proto::{Output, TlsInfo, TlsMode};
 
-use crate::backend::{Backend, ConnectionId, ConnectionInfo, Session, local_error};
-use crate::completion::{Answer, Completion, Inbox, Responder};
-use crate::listener::{ConnectionGuard, ConnectionLimiter, ConnectionLimits, ListenerSet};
 use crate::timers::Deadlines;
 use crate::transport::{ReadOutcome, Transport};
+
+pub mod backend;
+pub mod completion;
+pub mod listener;
+pub mod maildir;
+pub mod store;
+pub mod trace;
+
+pub use backend::{Backend, ConnectionId, ConnectionInfo, Session};
+pub use completion::Responder;
+
+use backend::local_error;
+use completion::{Answer, Completion, Inbox};
+use listener::{ConnectionGuard, ConnectionLimiter, ConnectionLimits, ListenerSet};
 
 /// The waker's token; connection tokens are slab keys, far below.
 const WAKER: Token = Token(usize::MAX);

@@ -6,7 +6,7 @@
 //! its address, this server, the protocol type (`ESMTPSA`…) and the message
 //! id; the body is streamed into `tmp/` chunk by chunk as it arrives, and
 //! the `250` carrying the id is sent only after the message was `fsync`ed
-//! and renamed into `new/` (see [`maildir`](crate::maildir)). A storage
+//! and renamed into `new/` (see [`maildir`](super::maildir)). A storage
 //! error at any point answers `451 4.3.0`, and the partial file is removed.
 //!
 //! The final `fsync`s and rename run on a small pool of committer threads,
@@ -14,7 +14,7 @@
 //! waited for it would stall every other connection it serves. The session
 //! hands the delivery and its [`Responder`]s to the pool and the answer
 //! comes back through the loop's inbox when the message is durable — the
-//! late-answer path of [`completion`](crate::completion) doing what it is
+//! late-answer path of [`completion`](super::completion) doing what it is
 //! for.
 //!
 //! With credentials configured, `AUTH PLAIN` and `LOGIN` are checked against
@@ -22,7 +22,7 @@
 //! required before `MAIL`); a failed attempt gets `535 5.7.8`.
 //!
 //! Every message and every connection gets its log line at `INFO`
-//! ([`trace`](crate::trace#log-lines)): the envelope, size, queue id and
+//! ([`trace`](super::trace#log-lines)): the envelope, size, queue id and
 //! reply of each message; the peer, TLS parameters and AUTH user of each
 //! connection. No password is ever logged.
 
@@ -38,10 +38,10 @@ use smtp_proto::secret::Secret;
 use smtp_proto::server::{CloseReason, HeloKind, ResetReason};
 use smtp_proto::{BodyMode, TlsInfo};
 
-use crate::backend::{Backend, ConnectionInfo, Session, auth_refused, local_error};
-use crate::completion::Responder;
-use crate::maildir::{Delivery, Maildir};
-use crate::trace::{ConnectionLog, MessageLog, ProtocolBase, Received, WithProtocol};
+use super::backend::{Backend, ConnectionInfo, Session, auth_refused, local_error};
+use super::completion::Responder;
+use super::maildir::{Delivery, Maildir};
+use super::trace::{ConnectionLog, MessageLog, ProtocolBase, Received, WithProtocol};
 
 /// Where accepted messages go.
 #[derive(Debug, Clone)]
@@ -196,7 +196,7 @@ fn answer_commit(
 
 /// `250 2.0.0 Ok`.
 fn ok() -> Reply<'static> {
-    crate::backend::fixed(ReplyCode::OK, EnhancedStatusCode::SUCCESS, "Ok")
+    super::backend::fixed(ReplyCode::OK, EnhancedStatusCode::SUCCESS, "Ok")
 }
 
 impl Backend for StoreBackend {

@@ -39,8 +39,8 @@
 //! still open.
 //!
 //! ```text
-//! INFO smtp_mio::trace: message accepted id=L0C1 peer=127.0.0.1:41234 queue_id="1764391761.M12P3Q4.mx" from=<me@example.org> nrcpt=1 to=<you@example.org> size=412 user="alice" reply="250 2.0.0 Ok: queued as 1764391761.M12P3Q4.mx"
-//! INFO smtp_mio::trace: connection closed id=L0C1 peer=127.0.0.1:41234 helo="client.example" tls_version="TLSv1.3" tls_cipher="TLS13_AES_256_GCM_SHA384" user="alice" messages=1 reason="Quit" duration_ms=14
+//! INFO smtp_mio::server::trace: message accepted id=L0C1 peer=127.0.0.1:41234 queue_id="1764391761.M12P3Q4.mx" from=<me@example.org> nrcpt=1 to=<you@example.org> size=412 user="alice" reply="250 2.0.0 Ok: queued as 1764391761.M12P3Q4.mx"
+//! INFO smtp_mio::server::trace: connection closed id=L0C1 peer=127.0.0.1:41234 helo="client.example" tls_version="TLSv1.3" tls_cipher="TLS13_AES_256_GCM_SHA384" user="alice" messages=1 reason="Quit" duration_ms=14
 //! ```
 //!
 //! The lines are self-contained (they name the connection themselves, on
@@ -50,7 +50,7 @@
 //! (`auth_failures=`). Values a client chose are either validated by the
 //! session (greeting, addresses) or written escaped, so no line can be
 //! forged into the log.
-//! [`StoreBackend`](crate::store::StoreBackend) writes them; a backend of
+//! [`StoreBackend`](super::store::StoreBackend) writes them; a backend of
 //! its own keeps a [`ConnectionLog`] in its session the same way.
 
 use std::net::{IpAddr, SocketAddr};
@@ -60,7 +60,7 @@ use smtp_proto::TlsInfo;
 use smtp_proto::reply::Reply;
 use smtp_proto::server::{CloseReason, ResetReason};
 
-use crate::backend::{ConnectionId, ConnectionInfo};
+use super::backend::{ConnectionId, ConnectionInfo};
 
 /// The greeting family of a session, the base of its `with` protocol type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub enum ProtocolBase {
 /// registered ones:
 ///
 /// ```
-/// use smtp_mio::trace::{ProtocolBase, WithProtocol};
+/// use smtp_mio::server::trace::{ProtocolBase, WithProtocol};
 /// let with = WithProtocol::new(ProtocolBase::Esmtp).tls(true).authenticated(true);
 /// assert_eq!(with.as_str(), "ESMTPSA");
 /// ```
@@ -852,7 +852,7 @@ mod tests {
             .unwrap();
             message.replied(Some("Q1"), &reply);
             let many = log.message("<>", &recipients, 9);
-            many.replied(None, &crate::backend::local_error());
+            many.replied(None, &crate::server::backend::local_error());
             log.refused_by_session(
                 "<a@example.org>",
                 &recipients[..2],

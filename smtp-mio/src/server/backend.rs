@@ -32,7 +32,7 @@ use smtp_proto::secret::Secret;
 use smtp_proto::server::{CloseReason, HeloKind, ResetReason};
 use smtp_proto::{BodyMode, TlsInfo};
 
-use crate::completion::Responder;
+use super::completion::Responder;
 
 /// A connection's identity in logs and trace headers: its event loop and
 /// its number in that loop.

@@ -17,48 +17,91 @@
 //! use smtp_mio::server::{Backend, ConnectionInfo, Options, Responder, Server, Session};
 //! use smtp_proto::address::{Domain, ForwardPath};
 //! use smtp_proto::command::RcptParameters;
-//! use smtp_proto::reply::{Reply, ReplyCode};
-//! use smtp_proto::server::Config;
+//! use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
+//! use smtp_proto::server::{Config, Envelope};
 //!
-//! struct OnlyPostmaster;
-//! struct Handler;
+//! /// Takes mail for the postmaster of `domain` only.
+//! struct OnlyPostmaster {
+//!     domain: Domain<'static>,
+//! }
+//!
+//! struct Handler {
+//!     domain: Domain<'static>,
+//! }
 //!
 //! impl Backend for OnlyPostmaster {
 //!     type Session = Handler;
 //!     fn connect(&self, _: &ConnectionInfo) -> Result<Handler, Reply<'static>> {
-//!         Ok(Handler)
+//!         Ok(Handler { domain: self.domain.clone() })
 //!     }
 //! }
 //!
 //! impl Session for Handler {
 //!     fn rcpt(&mut self, to: &ForwardPath<'_>, _: &RcptParameters<'_>, answer: Responder) {
-//!         if to.to_string().starts_with("<postmaster@") {
+//!         // `<Postmaster>`, or postmaster at our domain (RFC 5321 §4.5.1;
+//!         // that local part and domains are case-insensitive).
+//!         let postmaster = match to {
+//!             ForwardPath::Postmaster => true,
+//!             ForwardPath::Mailbox(mailbox) => {
+//!                 mailbox.local_part().as_str().eq_ignore_ascii_case("postmaster")
+//!                     && mailbox.domain() == Some(&self.domain)
+//!             }
+//!         };
+//!         if postmaster {
 //!             answer.accept();
 //!         } else {
-//!             answer.reply(Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, "no such user").unwrap());
+//!             // ENHANCEDSTATUSCODES is offered, so the refusal says 5.1.1
+//!             // (RFC 3463: bad destination mailbox). Constant text and a
+//!             // code of the reply's class cannot fail.
+//!             let unknown = Reply::with_enhanced(
+//!                 ReplyCode::MAILBOX_UNAVAILABLE,
+//!                 EnhancedStatusCode::BAD_DESTINATION_MAILBOX,
+//!                 "No such user here",
+//!             );
+//!             answer.reply(unknown.expect("constant reply"));
 //!         }
 //!     }
-//!     // mail, data, data_end, auth_*, vrfy... have defaults.
+//!
+//!     fn data_end(&mut self, envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
+//!         // The session's own record of the transaction: nothing to track
+//!         // in `mail` and `rcpt`, nothing to forget on RSET.
+//!         for (to, _) in envelope.recipients() {
+//!             eprintln!("{size} octets from {} for {to}", envelope.from());
+//!         }
+//!         for answer in answers {
+//!             answer.accept();
+//!         }
+//!     }
+//!     // mail, data_start, data, reset, auth_*, vrfy... have defaults.
 //! }
 //!
-//! let mut options = Options::new(Config::new(Domain::new("mx.example").unwrap()));
+//! let domain = Domain::new("mx.example").unwrap();
+//! let mut options = Options::new(Config::new(domain.clone()));
 //! options.listen = vec!["127.0.0.1:0".parse().unwrap()];
 //! options.threads = 1;
-//! let server = Server::bind(options, OnlyPostmaster).unwrap();
+//! let server = Server::bind(options, OnlyPostmaster { domain }).unwrap();
 //! let addr = server.local_addrs()[0];
 //! let running = server.spawn().unwrap();
 //!
 //! let mut stream = std::net::TcpStream::connect(addr).unwrap();
 //! let mut replies = BufReader::new(stream.try_clone().unwrap());
-//! stream.write_all(b"HELO me\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@mx.example>\r\nQUIT\r\n").unwrap();
-//! let mut codes = Vec::new();
-//! for _ in 0..5 {
+//! // The last line of each reply (EHLO's has several).
+//! let mut next_reply = move || loop {
 //!     let mut line = String::new();
 //!     replies.read_line(&mut line).unwrap();
-//!     codes.push(line[..3].to_owned());
-//! }
-//! assert_eq!(codes, ["220", "250", "250", "550", "221"]);
-//! drop((stream, replies)); // our FIN ends the server's lingering close
+//!     if line.as_bytes().get(3) != Some(&b'-') {
+//!         break line.trim_end().to_owned();
+//!     }
+//! };
+//! stream.write_all(b"EHLO me\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@mx.example>\r\n\
+//!     RCPT TO:<PostMaster@MX.example>\r\nDATA\r\n").unwrap();
+//! let mut got: Vec<String> = (0..6).map(|_| next_reply()).collect();
+//! stream.write_all(b"Subject: hi\r\n\r\nHello.\r\n.\r\nQUIT\r\n").unwrap();
+//! got.extend((0..2).map(|_| next_reply()));
+//! let codes: Vec<&str> = got.iter().map(|r| &r[..3]).collect();
+//! assert_eq!(codes, ["220", "250", "250", "550", "250", "354", "250", "221"]);
+//! assert_eq!(got[3], "550 5.1.1 No such user here");
+//! drop((stream, next_reply)); // our FIN ends the server's lingering close
 //! running.shutdown().unwrap();
 //! ```
 //!

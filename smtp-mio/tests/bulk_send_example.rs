@@ -30,6 +30,7 @@ use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
+use smtp_proto::server::Envelope;
 
 /// Long enough for a debug build on a loaded machine; a hang fails.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -267,7 +268,7 @@ impl Session for PickySession {
         self.current.extend_from_slice(chunk);
     }
 
-    fn data_end(&mut self, size: u64, answers: Vec<Responder>) {
+    fn data_end(&mut self, _envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
         let message = std::mem::take(&mut self.current);
         assert_eq!(message.len() as u64, size);
         self.messages.lock().unwrap().push(message);
@@ -276,7 +277,7 @@ impl Session for PickySession {
         }
     }
 
-    fn reset(&mut self, _reason: smtp_proto::server::ResetReason) {
+    fn reset(&mut self, _envelope: &Envelope<'_>, _reason: smtp_proto::server::ResetReason) {
         self.current.clear();
     }
 }

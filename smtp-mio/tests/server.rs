@@ -22,6 +22,7 @@ use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
+use smtp_proto::server::Envelope;
 
 mod common;
 use common::{TIMEOUT, TestServer, start_store, start_with};
@@ -415,7 +416,7 @@ impl Session for SlowRcptSession {
         });
     }
 
-    fn data_end(&mut self, _size: u64, answers: Vec<Responder>) {
+    fn data_end(&mut self, _envelope: &Envelope<'_>, _size: u64, answers: Vec<Responder>) {
         // Dropped without an answer: the loop must answer 451 itself.
         drop(answers);
     }
@@ -457,7 +458,7 @@ impl Backend for Lmtp {
 }
 
 impl Session for LmtpSession {
-    fn data_end(&mut self, _size: u64, mut answers: Vec<Responder>) {
+    fn data_end(&mut self, _envelope: &Envelope<'_>, _size: u64, mut answers: Vec<Responder>) {
         assert_eq!(answers.len(), 2);
         let second = answers.pop().unwrap();
         let first = answers.pop().unwrap();
@@ -631,7 +632,12 @@ impl Backend for NoData {
 }
 
 impl Session for NoDataSession {
-    fn data_start(&mut self, _mode: smtp_proto::BodyMode, answer: Responder) {
+    fn data_start(
+        &mut self,
+        _envelope: &Envelope<'_>,
+        _mode: smtp_proto::BodyMode,
+        answer: Responder,
+    ) {
         answer.reply(Reply::new(ReplyCode::LOCAL_ERROR, "not now").unwrap());
     }
 }

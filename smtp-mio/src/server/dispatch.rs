@@ -162,19 +162,23 @@ pub(super) fn dispatch<S: Session>(
         Event::Helo { kind, host } => session.helo(kind, &host),
         Event::Mail { from, params } => session.mail(&from, &params, next(asked)),
         Event::Rcpt { to, params } => session.rcpt(&to, &params, next(asked)),
-        Event::DataStart { mode, .. } => {
+        Event::DataStart { mode, envelope } => {
             questions.message = MessageState::Asked(*asked);
-            session.data_start(mode, next(asked));
+            session.data_start(&envelope, mode, next(asked));
         }
         Event::Body(chunk) => session.data(chunk),
-        Event::MessageEnd { size, replies, .. } => {
+        Event::MessageEnd {
+            size,
+            replies,
+            envelope,
+        } => {
             questions.message = MessageState::Idle;
             let answers = (0..replies.max(1)).map(|_| next(asked)).collect();
-            session.data_end(size, answers);
+            session.data_end(&envelope, size, answers);
         }
-        Event::Reset { reason, .. } => {
+        Event::Reset { reason, envelope } => {
             questions.message = MessageState::Idle;
-            session.reset(reason);
+            session.reset(&envelope, reason);
         }
         Event::Auth {
             mechanism,

@@ -222,8 +222,22 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                     if let Event::Closed { reason } = &event {
                         closed_with = Some(*reason);
                     }
-                    if let Event::DataStart { mode: m } = &event {
+                    if let Event::DataStart { mode: m, .. } = &event {
                         mode = *m;
+                    }
+                    if let Event::DataStart { envelope, .. } | Event::MessageEnd { envelope, .. } =
+                        &event
+                    {
+                        // The kept command text re-parses (the accessors
+                        // assert it in debug builds), and a message is only
+                        // asked for with a recipient.
+                        let _ = (envelope.from(), envelope.params());
+                        assert_eq!(envelope.recipients().count(), envelope.recipient_count());
+                        assert!(envelope.recipient_count() > 0, "{envelope:?}");
+                    }
+                    if let Event::Reset { envelope, .. } = &event {
+                        let _ = (envelope.from(), envelope.params());
+                        assert_eq!(envelope.recipients().count(), envelope.recipient_count());
                     }
                     if let Event::MessageEnd { .. } = &event
                         && mode == BodyMode::Data

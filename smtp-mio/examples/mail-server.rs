@@ -19,7 +19,7 @@
 //! ## What an operator can rely on
 //!
 //! - **The port is ours alone.** The listeners are bound exclusively (see
-//!   `smtp_mio::listener`): a second server on a port in use fails at once,
+//!   `smtp_mio::server::listener`): a second server on a port in use fails at once,
 //!   with `cannot listen on ADDR: Address already in use` and exit
 //!   status 1, and the first one keeps every connection.
 //! - **The certificate file belongs to the server that holds the port.** A
@@ -35,7 +35,7 @@
 //!   the name belongs to another user, the file gets this process's id in
 //!   its name instead. It is removed at a graceful shutdown.
 //! - **Logs.** One line per message and one per connection at INFO
-//!   (`smtp_mio::trace`), to standard error; `RUST_LOG` filters them
+//!   (`smtp_mio::server::trace`), to standard error; `RUST_LOG` filters them
 //!   (`RUST_LOG=debug`, `RUST_LOG=smtp_mio=trace`…), `-v`/`-vv` ask for
 //!   debug/trace and override `RUST_LOG`. No password is ever logged.
 //! - **Standard output** gets one line once the server listens (what it
@@ -49,10 +49,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use clap::{ArgAction, Parser};
-use smtp_mio::listener::ConnectionLimits;
-use smtp_mio::maildir::Maildir;
+use smtp_mio::server::listener::ConnectionLimits;
+use smtp_mio::server::maildir::Maildir;
+use smtp_mio::server::store::{Credentials, Store, StoreBackend};
 use smtp_mio::server::{Options, Server};
-use smtp_mio::store::{Credentials, Store, StoreBackend};
 use smtp_mio::tls::{TlsIdentity, identity_from_pem_files};
 use smtp_proto::address::Domain;
 use smtp_proto::keyword::Mechanism;

@@ -6,65 +6,106 @@
 //!
 //! ## A server in a few lines
 //!
-//! A [`Backend`](backend::Backend) makes a [`Session`](backend::Session) per
+//! A [`Backend`](server::Backend) makes a [`Session`](server::Session) per
 //! connection; the session answers `MAIL`, `RCPT`, the end of a message…
-//! through a [`Responder`](completion::Responder), now or later from any
+//! through a [`Responder`](server::Responder), now or later from any
 //! thread. Everything else — parsing, pipelining, limits, timeouts,
 //! STARTTLS — is the `smtp-proto` session's job, driven by the loop.
 //!
 //! ```
 //! use std::io::{BufRead, BufReader, Write};
-//! use smtp_mio::backend::{Backend, ConnectionInfo, Session};
-//! use smtp_mio::completion::Responder;
-//! use smtp_mio::server::{Options, Server};
+//! use smtp_mio::server::{Backend, ConnectionInfo, Options, Responder, Server, Session};
 //! use smtp_proto::address::{Domain, ForwardPath};
 //! use smtp_proto::command::RcptParameters;
-//! use smtp_proto::reply::{Reply, ReplyCode};
-//! use smtp_proto::server::Config;
+//! use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
+//! use smtp_proto::server::{Config, Envelope};
 //!
-//! struct OnlyPostmaster;
-//! struct Handler;
+//! /// Takes mail for the postmaster of `domain` only.
+//! struct OnlyPostmaster {
+//!     domain: Domain<'static>,
+//! }
+//!
+//! struct Handler {
+//!     domain: Domain<'static>,
+//! }
 //!
 //! impl Backend for OnlyPostmaster {
 //!     type Session = Handler;
 //!     fn connect(&self, _: &ConnectionInfo) -> Result<Handler, Reply<'static>> {
-//!         Ok(Handler)
+//!         Ok(Handler { domain: self.domain.clone() })
 //!     }
 //! }
 //!
 //! impl Session for Handler {
 //!     fn rcpt(&mut self, to: &ForwardPath<'_>, _: &RcptParameters<'_>, answer: Responder) {
-//!         if to.to_string().starts_with("<postmaster@") {
+//!         // `<Postmaster>`, or postmaster at our domain (RFC 5321 §4.5.1;
+//!         // that local part and domains are case-insensitive).
+//!         let postmaster = match to {
+//!             ForwardPath::Postmaster => true,
+//!             ForwardPath::Mailbox(mailbox) => {
+//!                 mailbox.local_part().as_str().eq_ignore_ascii_case("postmaster")
+//!                     && mailbox.domain() == Some(&self.domain)
+//!             }
+//!         };
+//!         if postmaster {
 //!             answer.accept();
 //!         } else {
-//!             answer.reply(Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, "no such user").unwrap());
+//!             // ENHANCEDSTATUSCODES is offered, so the refusal says 5.1.1
+//!             // (RFC 3463: bad destination mailbox). Constant text and a
+//!             // code of the reply's class cannot fail.
+//!             let unknown = Reply::with_enhanced(
+//!                 ReplyCode::MAILBOX_UNAVAILABLE,
+//!                 EnhancedStatusCode::BAD_DESTINATION_MAILBOX,
+//!                 "No such user here",
+//!             );
+//!             answer.reply(unknown.expect("constant reply"));
 //!         }
 //!     }
-//!     // mail, data, data_end, auth_*, vrfy... have defaults.
+//!
+//!     fn data_end(&mut self, envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
+//!         // The session's own record of the transaction: nothing to track
+//!         // in `mail` and `rcpt`, nothing to forget on RSET.
+//!         for (to, _) in envelope.recipients() {
+//!             eprintln!("{size} octets from {} for {to}", envelope.from());
+//!         }
+//!         for answer in answers {
+//!             answer.accept();
+//!         }
+//!     }
+//!     // mail, data_start, data, reset, auth_*, vrfy... have defaults.
 //! }
 //!
-//! let mut options = Options::new(Config::new(Domain::new("mx.example").unwrap()));
+//! let domain = Domain::new("mx.example").unwrap();
+//! let mut options = Options::new(Config::new(domain.clone()));
 //! options.listen = vec!["127.0.0.1:0".parse().unwrap()];
 //! options.threads = 1;
-//! let server = Server::bind(options, OnlyPostmaster).unwrap();
+//! let server = Server::bind(options, OnlyPostmaster { domain }).unwrap();
 //! let addr = server.local_addrs()[0];
 //! let running = server.spawn().unwrap();
 //!
 //! let mut stream = std::net::TcpStream::connect(addr).unwrap();
 //! let mut replies = BufReader::new(stream.try_clone().unwrap());
-//! stream.write_all(b"HELO me\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@mx.example>\r\nQUIT\r\n").unwrap();
-//! let mut codes = Vec::new();
-//! for _ in 0..5 {
+//! // The last line of each reply (EHLO's has several).
+//! let mut next_reply = move || loop {
 //!     let mut line = String::new();
 //!     replies.read_line(&mut line).unwrap();
-//!     codes.push(line[..3].to_owned());
-//! }
-//! assert_eq!(codes, ["220", "250", "250", "550", "221"]);
-//! drop((stream, replies)); // our FIN ends the server's lingering close
+//!     if line.as_bytes().get(3) != Some(&b'-') {
+//!         break line.trim_end().to_owned();
+//!     }
+//! };
+//! stream.write_all(b"EHLO me\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@mx.example>\r\n\
+//!     RCPT TO:<PostMaster@MX.example>\r\nDATA\r\n").unwrap();
+//! let mut got: Vec<String> = (0..6).map(|_| next_reply()).collect();
+//! stream.write_all(b"Subject: hi\r\n\r\nHello.\r\n.\r\nQUIT\r\n").unwrap();
+//! got.extend((0..2).map(|_| next_reply()));
+//! let codes: Vec<&str> = got.iter().map(|r| &r[..3]).collect();
+//! assert_eq!(codes, ["220", "250", "250", "550", "250", "354", "250", "221"]);
+//! assert_eq!(got[3], "550 5.1.1 No such user here");
+//! drop((stream, next_reply)); // our FIN ends the server's lingering close
 //! running.shutdown().unwrap();
 //! ```
 //!
-//! The `mail-server` example is this with [`store::StoreBackend`]: Maildir
+//! The `mail-server` example is this with [`server::store::StoreBackend`]: Maildir
 //! delivery, STARTTLS with a certificate made at start, AUTH for submission.
 //!
 //! ## A relay in a few lines
@@ -97,42 +138,51 @@
 //! through a [`Handle`](delivery::Handle); the `bulk-send` example is a load
 //! generator built on it.
 //!
-//! ## Parts
+//! ## Layout: two halves and what they share
 //!
-//! The loop is built from parts that each do one job and are tested on
-//! their own:
+//! The crate has two halves that never call each other — the [`server`]
+//! (connections in) and the [`delivery`] engine (connections out) — and a
+//! few modules both build on. Each part does one job and is tested on its
+//! own:
 //!
 //! | module | job |
 //! |---|---|
-//! | [`server`] | N mio event loops: accept, read and write in one pass, deadlines, late answers, graceful shutdown |
-//! | [`backend`] | the application interface: `Backend` per server, `Session` per connection |
-//! | [`store`] | ready-made backends: Maildir delivery or discard, with AUTH PLAIN/LOGIN |
-//! | [`transport`] | one connection's bytes, server or client side: plaintext, the STARTTLS switch, rustls; no read buffer of its own |
-//! | [`completion`] | answers from handlers on any thread, delivered to the loop through a `mio::Waker` |
-//! | [`listener`] | listeners bound exclusively, a handle per loop (or `SO_REUSEPORT` on request); connection limits with RAII guards |
+//! | **server half** | |
+//! | [`server`] | N mio event loops: accept, read and write in one pass, deadlines, late answers, graceful shutdown; its module docs show how its parts are layered |
+//! | [`server::backend`] | the application interface: `Backend` per server, `Session` per connection, the envelope at the end of each message |
+//! | [`server::completion`] | answers from handlers on any thread, delivered to the loop through a `mio::Waker` |
+//! | [`server::listener`] | listeners bound exclusively, a handle per loop (or `SO_REUSEPORT` on request); connection limits with RAII guards |
+//! | [`server::store`] | ready-made backends: Maildir delivery or discard, with AUTH PLAIN/LOGIN |
+//! | [`server::maildir`] | durable Maildir delivery: `tmp/`, `fsync`, rename into `new/`, `fsync` the directory |
+//! | [`server::trace`] | the `Received:` header (RFC 5321 §4.4) with RFC 3848 protocol types, and the per-connection and per-message log lines |
+//! | **delivery half** | |
 //! | [`delivery`] | the outbound engine: many client sessions on one poll following the core's MX walk, N/M connection limits, reuse, relay or MX routing, TLS, shutdown |
-//! | [`dns`] | the core's DNS resolver pumped on the loop's poll (UDP sockets, TCP streams, `/etc/resolv.conf`) |
-//! | [`timers`] | the deadlines of thousands of sessions, so a loop sleeps exactly until the next |
+//! | [`delivery::dns`] | the core's DNS resolver pumped on the engine's poll (UDP sockets, TCP streams, `/etc/resolv.conf`) |
+//! | **shared by both** | |
+//! | [`transport`] | one connection's bytes, server or client side: plaintext, the STARTTLS switch, rustls; no read buffer of its own |
 //! | [`tls`] | reading certificate, key and CA files into the core's rustls glue ([`smtp_proto::tls`]: the server's identity, self-signed at start if need be, client trust, ring only) |
-//! | [`maildir`] | durable Maildir delivery: `tmp/`, `fsync`, rename into `new/`, `fsync` the directory |
-//! | [`trace`] | the `Received:` header (RFC 5321 §4.4) with RFC 3848 protocol types |
+//! | [`timers`] | the deadlines of thousands of sessions (or lookups), so a loop sleeps exactly until the next |
+//!
+//! ### Public paths
+//!
+//! Everything of the server half is named through [`server`]: the types a
+//! program needs to write a server are re-exported there
+//! (`smtp_mio::server::{Server, Options, Backend, Session, ConnectionInfo,
+//! Responder}`), the rest lives in its submodules
+//! (`smtp_mio::server::store::StoreBackend`,
+//! `smtp_mio::server::listener::ConnectionLimits`…). The delivery half is
+//! named through [`delivery`] the same way. The shared modules sit at the
+//! root.
 //!
 //! What this crate never does: parse or decide SMTP itself (that is
 //! `smtp-proto`'s job, once), keep a read buffer of its own across STARTTLS,
 //! or answer `250` to a message before it is on disk.
 #![forbid(unsafe_code)]
 
-pub mod backend;
-pub mod completion;
 pub mod delivery;
-pub mod dns;
-pub mod listener;
-pub mod maildir;
 pub mod server;
-pub mod store;
 pub mod timers;
 pub mod tls;
-pub mod trace;
 pub mod transport;
 
 /// The sans-IO core whose sessions this crate drives, re-exported: a

@@ -11,15 +11,14 @@ use std::sync::{Arc, Mutex};
 use smtp_blocking::{
     Connection, Direction, Envelope, Outcome, ServerUrl, Settings, TlsConfig, TransactionReport,
 };
-use smtp_mio::backend::{Backend, ConnectionInfo, Session};
-use smtp_mio::completion::Responder;
-use smtp_mio::store::Credentials;
+use smtp_mio::server::store::Credentials;
+use smtp_mio::server::{Backend, ConnectionInfo, Responder, Session};
 use smtp_proto::Protocol;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::client::BodyTransfer;
-use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
+use smtp_proto::server;
 
 mod common;
 use common::{TIMEOUT, TestServer, start_store, start_with};
@@ -215,27 +214,20 @@ fn chunking_delivers_byte_exact() {
 /// a local part starting with `busy` gets 450, the others 250.
 struct Lmtp;
 
-#[derive(Default)]
-struct LmtpSession {
-    recipients: Vec<String>,
-}
+struct LmtpSession;
 
 impl Backend for Lmtp {
     type Session = LmtpSession;
     fn connect(&self, _info: &ConnectionInfo) -> Result<LmtpSession, Reply<'static>> {
-        Ok(LmtpSession::default())
+        Ok(LmtpSession)
     }
 }
 
 impl Session for LmtpSession {
-    fn rcpt(&mut self, to: &ForwardPath<'_>, _params: &RcptParameters<'_>, answer: Responder) {
-        self.recipients.push(to.to_string());
-        answer.accept();
-    }
-
-    fn data_end(&mut self, _size: u64, answers: Vec<Responder>) {
-        for (to, answer) in std::mem::take(&mut self.recipients).iter().zip(answers) {
-            if to.starts_with("<busy") {
+    fn data_end(&mut self, envelope: &server::Envelope<'_>, _size: u64, answers: Vec<Responder>) {
+        // One answer per accepted recipient, in the envelope's order.
+        for ((to, _), answer) in envelope.recipients().zip(answers) {
+            if to.to_string().starts_with("<busy") {
                 answer.reply(Reply::new(ReplyCode::MAILBOX_BUSY, "mailbox busy").unwrap());
             } else {
                 answer.accept();

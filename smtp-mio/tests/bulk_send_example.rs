@@ -11,13 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{start_store, start_with};
-use smtp_mio::backend::{Backend, ConnectionInfo, Session};
-use smtp_mio::completion::Responder;
-use smtp_mio::store::Credentials;
+use smtp_mio::server::store::Credentials;
+use smtp_mio::server::{Backend, ConnectionInfo, Responder, Session};
 use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
+use smtp_proto::server::Envelope;
 use smtp_tests::peers;
 
 /// Long enough for a debug build on a loaded machine; a hang fails.
@@ -256,7 +256,7 @@ impl Session for PickySession {
         self.current.extend_from_slice(chunk);
     }
 
-    fn data_end(&mut self, size: u64, answers: Vec<Responder>) {
+    fn data_end(&mut self, _envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
         let message = std::mem::take(&mut self.current);
         assert_eq!(message.len() as u64, size);
         self.messages.lock().unwrap().push(message);
@@ -265,7 +265,7 @@ impl Session for PickySession {
         }
     }
 
-    fn reset(&mut self, _reason: smtp_proto::server::ResetReason) {
+    fn reset(&mut self, _envelope: &Envelope<'_>, _reason: smtp_proto::server::ResetReason) {
         self.current.clear();
     }
 }

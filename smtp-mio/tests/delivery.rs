@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use smtp_mio::delivery::{
     Engine, EngineConfig, Failure, Job, JobId, JobResult, MxRouting, Relay, Status,
 };
-use smtp_mio::store::Credentials;
+use smtp_mio::server::store::Credentials;
 use smtp_mio::tls::TlsConfig;
 use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};

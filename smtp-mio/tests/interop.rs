@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use smtp_mio::store::Credentials;
+use smtp_mio::server::store::Credentials;
 use smtp_proto::keyword::Mechanism;
 use smtp_tests::peers;
 

@@ -18,16 +18,16 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
-use smtp_mio::backend::{Backend, ConnectionInfo, Session};
-use smtp_mio::completion::Responder;
-use smtp_mio::listener::ConnectionLimits;
-use smtp_mio::store::Credentials;
+use smtp_mio::server::listener::ConnectionLimits;
+use smtp_mio::server::store::Credentials;
+use smtp_mio::server::{Backend, ConnectionInfo, Responder, Session};
 use smtp_mio::tls::{TlsConfig, TlsIdentity};
 use smtp_proto::Protocol;
 use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{Reply, ReplyCode};
+use smtp_proto::server::Envelope;
 use smtp_tests::pki::MaybeTls;
 use smtp_tests::sync::Gate;
 
@@ -406,7 +406,7 @@ impl Session for SlowRcptSession {
         });
     }
 
-    fn data_end(&mut self, _size: u64, answers: Vec<Responder>) {
+    fn data_end(&mut self, _envelope: &Envelope<'_>, _size: u64, answers: Vec<Responder>) {
         // Dropped without an answer: the loop must answer 451 itself.
         drop(answers);
     }
@@ -458,7 +458,7 @@ impl Backend for Lmtp {
 }
 
 impl Session for LmtpSession {
-    fn data_end(&mut self, _size: u64, mut answers: Vec<Responder>) {
+    fn data_end(&mut self, _envelope: &Envelope<'_>, _size: u64, mut answers: Vec<Responder>) {
         assert_eq!(answers.len(), 2);
         let second = answers.pop().unwrap();
         let first = answers.pop().unwrap();
@@ -647,7 +647,12 @@ impl Backend for NoData {
 }
 
 impl Session for NoDataSession {
-    fn data_start(&mut self, _mode: smtp_proto::BodyMode, answer: Responder) {
+    fn data_start(
+        &mut self,
+        _envelope: &Envelope<'_>,
+        _mode: smtp_proto::BodyMode,
+        answer: Responder,
+    ) {
         answer.reply(Reply::new(ReplyCode::LOCAL_ERROR, "not now").unwrap());
     }
 }

@@ -560,7 +560,7 @@ pub fn render(event: &Event<'_>) -> String {
             };
             let _ = write!(s, "rcpt {}", wire_args(&cmd));
         }
-        Event::DataStart { mode } => {
+        Event::DataStart { mode, .. } => {
             s.push_str(match mode {
                 BodyMode::Data => "data-start data",
                 BodyMode::Bdat => "data-start bdat",
@@ -570,10 +570,10 @@ pub fn render(event: &Event<'_>) -> String {
         Event::Body(bytes) => {
             let _ = write!(s, "body {}", escape(bytes));
         }
-        Event::MessageEnd { size, replies } => {
+        Event::MessageEnd { size, replies, .. } => {
             let _ = write!(s, "message-end size={size} replies={replies}");
         }
-        Event::Reset { reason } => {
+        Event::Reset { reason, .. } => {
             s.push_str(match reason {
                 ResetReason::Rset => "reset rset",
                 ResetReason::Helo => "reset helo",

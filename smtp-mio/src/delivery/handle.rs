@@ -3,7 +3,7 @@
 //! The engine's loop owns every connection; other threads talk to it
 //! through a queue of requests and a [`mio::Waker`] that interrupts its
 //! `poll`, the same pattern as the server's late answers
-//! ([`completion`](crate::completion)).
+//! ([`completion`](crate::server::completion)).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -29,7 +29,7 @@
 //!   implicit TLS and AUTH — a walk whose one host is the relay — or MX per
 //!   recipient domain, the DNS asked through the core's resolver
 //!   ([`smtp_proto::dns::Resolver`], its answer cache on) pumped on the
-//!   same poll ([`crate::dns`]).
+//!   same poll ([`crate::delivery::dns`]).
 //! - **TLS**: rustls, driven by the session's `StartTls` output, with the
 //!   walk's [`TlsPolicy`](smtp_proto::mx::TlsPolicy) per connection: a
 //!   connection that verifies uses [`EngineConfig::tls`] (webpki roots or a
@@ -84,7 +84,7 @@
 //! use std::sync::mpsc;
 //! use smtp_mio::delivery::{Engine, EngineConfig, Job, Relay, Status};
 //! # use smtp_mio::server::{Options, Server};
-//! # use smtp_mio::store::{Credentials, Store, StoreBackend};
+//! # use smtp_mio::server::store::{Credentials, Store, StoreBackend};
 //! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 //! use smtp_proto::client::Envelope;
 //! use smtp_proto::mx::TlsPolicy;
@@ -127,6 +127,7 @@
 
 mod config;
 mod connection;
+pub mod dns;
 mod engine;
 mod handle;
 mod job;

@@ -16,11 +16,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_mio::backend::{Backend, ConnectionInfo, Session};
-use smtp_mio::completion::Responder;
-use smtp_mio::maildir::Maildir;
+use smtp_mio::server::completion::Responder;
+use smtp_mio::server::maildir::Maildir;
+use smtp_mio::server::store::{Credentials, Store, StoreBackend};
+use smtp_mio::server::{Backend, ConnectionInfo, Session};
 use smtp_mio::server::{Options, Running, Server};
-use smtp_mio::store::{Credentials, Store, StoreBackend};
 use smtp_mio::tls::TlsIdentity;
 use smtp_proto::address::{Domain, ForwardPath, Host, ReversePath};
 use smtp_proto::command::{Argument, MailParameters, RcptParameters};
@@ -28,7 +28,7 @@ use smtp_proto::dns::ResolverConfig;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::Reply;
 use smtp_proto::secret::Secret;
-use smtp_proto::server::{CloseReason, Config, HeloKind, ResetReason};
+use smtp_proto::server::{CloseReason, Config, Envelope, HeloKind, ResetReason};
 use smtp_proto::{BodyMode, InjectionPolicy, TlsInfo, TlsMode};
 use smtp_tests::fake_dns::FakeDns;
 use smtp_tests::sync::Signal;
@@ -204,20 +204,20 @@ impl<S: Session> Session for WatchedSession<S> {
         self.inner().rcpt(to, params, answer);
     }
 
-    fn data_start(&mut self, mode: BodyMode, answer: Responder) {
-        self.inner().data_start(mode, answer);
+    fn data_start(&mut self, envelope: &Envelope<'_>, mode: BodyMode, answer: Responder) {
+        self.inner().data_start(envelope, mode, answer);
     }
 
     fn data(&mut self, chunk: &[u8]) {
         self.inner().data(chunk);
     }
 
-    fn data_end(&mut self, size: u64, answers: Vec<Responder>) {
-        self.inner().data_end(size, answers);
+    fn data_end(&mut self, envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
+        self.inner().data_end(envelope, size, answers);
     }
 
-    fn reset(&mut self, reason: ResetReason) {
-        self.inner().reset(reason);
+    fn reset(&mut self, envelope: &Envelope<'_>, reason: ResetReason) {
+        self.inner().reset(envelope, reason);
     }
 
     fn auth_plain(

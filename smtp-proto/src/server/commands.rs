@@ -15,7 +15,9 @@ use crate::reply::EnhancedStatusCode as Esc;
 use super::event::{HeloKind, ResetReason};
 use super::replies::{self, Canned};
 use super::sasl;
-use super::state::{Awaiting, BodyStart, ChunkVerdict, Envelope, Fact, Pending, SaslStep, State};
+use super::state::{
+    Awaiting, BodyStart, ChunkVerdict, Fact, Pending, SaslStep, State, Transaction,
+};
 use super::{InjectionPolicy, Protocol, Server, Step, TlsMode};
 
 /// What the server does with a command.
@@ -39,7 +41,7 @@ enum Decision {
     /// `STARTTLS`, accepted.
     StartTls(InjectionPolicy),
     /// Ask the application about `MAIL`.
-    Mail(Envelope),
+    Mail(Transaction),
     /// Ask the application about `RCPT`.
     Rcpt,
     /// Ask the application about `DATA` or the first `BDAT`.
@@ -198,7 +200,7 @@ impl Server {
         if from.is_utf8() && !params.smtputf8 {
             return Decision::Refuse(replies::SMTPUTF8_REQUIRED);
         }
-        Decision::Mail(Envelope::new(params.smtputf8, params.body))
+        Decision::Mail(Transaction::new(params.smtputf8, params.body))
     }
 
     /// Whether every MAIL parameter belongs to an extension on offer. After
@@ -385,6 +387,8 @@ impl Server {
                 Step::Continue
             }
             Decision::Mail(envelope) => {
+                let line = self.input.bytes().get(..content).unwrap_or_default();
+                self.envelope_lines.mail(line);
                 self.awaiting = Some(Awaiting::Mail(envelope));
                 self.input.hand_out(len);
                 Step::Emit(Pending::Command { len: content })
@@ -393,6 +397,8 @@ impl Server {
                 if let State::Command(Some(envelope)) = &mut self.state {
                     envelope.rcpt_attempts += 1;
                 }
+                let line = self.input.bytes().get(..content).unwrap_or_default();
+                self.envelope_lines.rcpt(line);
                 self.awaiting = Some(Awaiting::Rcpt);
                 self.input.hand_out(len);
                 Step::Emit(Pending::Command { len: content })
@@ -550,7 +556,7 @@ impl Server {
 
 /// The refusal of DATA or BDAT when no recipient was accepted: `503` if
 /// none was tried, else `554 no valid recipients` (RFC 5321 §3.3).
-fn no_recipients(envelope: &Envelope) -> Option<Canned> {
+fn no_recipients(envelope: &Transaction) -> Option<Canned> {
     if envelope.recipients > 0 {
         None
     } else if envelope.rcpt_attempts == 0 {

@@ -2,8 +2,9 @@
 //!
 //! Events borrow from the server's buffers: command arguments from the
 //! command line, body chunks straight out of the (unstuffed) input buffer,
-//! SASL data from a small decode buffer. Nothing is copied and no message is
-//! ever held whole. Call `into_owned()`-style conversions on the parts you
+//! SASL data from a small decode buffer, the [`Envelope`] from the text of
+//! the transaction's commands the session keeps. Nothing is copied at
+//! event time and no message is ever held whole. Call `into_owned()`-style conversions on the parts you
 //! keep.
 //!
 //! Events come in two kinds:
@@ -20,6 +21,8 @@ use crate::command::{Argument, InitialResponse, MailParameters, RcptParameters};
 use crate::keyword::Mechanism;
 use crate::secret::Secret;
 use crate::session::BodyMode;
+
+use super::envelope::Envelope;
 
 /// Which greeting command the client used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +131,9 @@ pub enum Event<'a> {
     DataStart {
         /// DATA or BDAT.
         mode: BodyMode,
+        /// The transaction's envelope: reverse-path, MAIL parameters and
+        /// the accepted recipients.
+        envelope: Envelope<'a>,
     },
     /// A piece of message content, unstuffed (fact). Pieces arrive in
     /// order; their boundaries mean nothing.
@@ -140,12 +146,18 @@ pub enum Event<'a> {
         size: u64,
         /// Answers expected: 1 in SMTP, the accepted recipients in LMTP.
         replies: usize,
+        /// The message's envelope: reverse-path, MAIL parameters and the
+        /// accepted recipients (in LMTP, in the order of the answers).
+        envelope: Envelope<'a>,
     },
     /// A transaction was dropped without a final reply from the
     /// application (fact).
     Reset {
         /// Why.
         reason: ResetReason,
+        /// The envelope of the dropped transaction (a refused message's
+        /// too).
+        envelope: Envelope<'a>,
     },
     /// `AUTH` with a mechanism the server passes through (anything but
     /// PLAIN and LOGIN). Answer [`auth_challenge`](super::Server::auth_challenge),

@@ -116,6 +116,7 @@ mod buffer;
 mod commands;
 mod config;
 mod content;
+mod envelope;
 mod error;
 mod event;
 mod replies;
@@ -133,11 +134,13 @@ use crate::session::{DriveError, InjectionPolicy, Output, Protocol, Session, Tls
 use crate::time::TimerTable;
 
 pub use config::{AuthConfig, Config, ErrorLimits, Limits, Offer, Timeouts};
+pub use envelope::{Envelope, Recipients};
 pub use error::{Question, UsageError};
 pub use event::{CloseReason, Event, HeloKind, ResetReason};
 
+use envelope::EnvelopeLines;
 use replies::Canned;
-use state::{Awaiting, BodyStart, Envelope, Fact, Pending, SaslStep, State, TIMERS, Timer};
+use state::{Awaiting, BodyStart, Fact, Pending, SaslStep, State, TIMERS, Timer, Transaction};
 
 /// One server session. See the [module docs](self).
 #[derive(Debug)]
@@ -164,6 +167,9 @@ pub struct Server {
     facts: VecDeque<Fact>,
     /// Decoded SASL data the current auth event borrows.
     sasl: Vec<u8>,
+    /// The text of the transaction's accepted MAIL and RCPT commands, for
+    /// the [`Envelope`] of `DataStart` and `MessageEnd`.
+    envelope_lines: EnvelopeLines,
     /// Plaintext bytes discarded at the STARTTLS boundary.
     discarded: usize,
     /// Why the session ends, from the moment closing starts (sticky).
@@ -215,6 +221,7 @@ impl Server {
             eof: false,
             facts: VecDeque::new(),
             sasl: Vec::new(),
+            envelope_lines: EnvelopeLines::default(),
             discarded: 0,
             close_reason: None,
             greeting_due: implicit,
@@ -453,6 +460,11 @@ impl Server {
     pub fn poll(&mut self, now: Instant) -> Output<'_, Event<'_>> {
         self.now = now;
         self.input.settle();
+        if self.awaiting.is_none() && self.state.envelope().is_none() && self.facts.is_empty() {
+            // No transaction, and no event of the last one still to come:
+            // a large envelope buffer goes back.
+            self.envelope_lines.release();
+        }
         match self.drive() {
             Some(pending) => Output::Event(self.render(pending)),
             None => self.flush_or_wait(),
@@ -522,6 +534,7 @@ impl Server {
                 self.timers.stop_all();
                 self.input.clear();
                 self.sasl = Vec::new();
+                self.envelope_lines = EnvelopeLines::default();
                 return Output::Event(Event::Closed { reason });
             }
             _ => {}
@@ -542,9 +555,16 @@ impl Server {
     fn render(&self, pending: Pending) -> Event<'_> {
         match pending {
             Pending::Command { len } => self.render_command(len),
-            Pending::DataStart(mode) => Event::DataStart { mode },
+            Pending::DataStart(mode) => Event::DataStart {
+                mode,
+                envelope: self.envelope_lines.view(),
+            },
             Pending::Body { len } => Event::Body(self.input.bytes().get(..len).unwrap_or_default()),
-            Pending::MessageEnd { size, replies } => Event::MessageEnd { size, replies },
+            Pending::MessageEnd { size, replies } => Event::MessageEnd {
+                size,
+                replies,
+                envelope: self.envelope_lines.view(),
+            },
             Pending::AuthResponse => Event::AuthResponse(Secret::new(&self.sasl)),
             Pending::AuthPlain {
                 authzid,
@@ -562,7 +582,10 @@ impl Server {
                     password: Secret::new(sasl::text(password)),
                 }
             }
-            Pending::Fact(Fact::Reset(reason)) => Event::Reset { reason },
+            Pending::Fact(Fact::Reset(reason)) => Event::Reset {
+                reason,
+                envelope: self.envelope_lines.view(),
+            },
             Pending::Fact(Fact::TlsEstablished) => Event::TlsEstablished,
         }
     }
@@ -615,7 +638,7 @@ impl Server {
         match awaiting {
             Awaiting::Mail(envelope) => {
                 replies::write(out, replies::MAIL_OK, enhanced);
-                self.state = State::Command(Some(envelope));
+                self.mail_accepted(envelope);
             }
             Awaiting::Rcpt => {
                 replies::write(out, replies::RCPT_OK, enhanced);
@@ -694,7 +717,7 @@ impl Server {
         }
         reply.encode(self.output.queue());
         match awaiting {
-            Awaiting::Mail(envelope) if positive => self.state = State::Command(Some(envelope)),
+            Awaiting::Mail(envelope) if positive => self.mail_accepted(envelope),
             Awaiting::Rcpt if positive => self.recipient_accepted(),
             Awaiting::DataStart(start) if positive => self.open_body(start),
             Awaiting::DataStart(_) => self.state = State::Command(None),
@@ -837,10 +860,17 @@ impl Server {
         }
     }
 
+    /// An accepted MAIL: the transaction is open.
+    fn mail_accepted(&mut self, transaction: Transaction) {
+        self.state = State::Command(Some(transaction));
+        self.envelope_lines.mail_accepted();
+    }
+
     /// An accepted RCPT: one more recipient.
     fn recipient_accepted(&mut self) {
         if let State::Command(Some(envelope)) = &mut self.state {
             envelope.recipients += 1;
+            self.envelope_lines.rcpt_accepted();
         }
     }
 
@@ -868,7 +898,7 @@ impl Server {
     }
 
     /// The transaction in the current state.
-    fn envelope(&self) -> Option<&Envelope> {
+    fn envelope(&self) -> Option<&Transaction> {
         self.state.envelope()
     }
 

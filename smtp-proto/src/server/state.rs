@@ -1,7 +1,7 @@
 //! Every state of a server session, in one place (h11's rule 1).
 //!
 //! The session is a closed enum, [`State`], moved by value from one state to
-//! the next: a transaction is an [`Envelope`] *inside* the state, not a set
+//! the next: a transaction is a [`Transaction`] *inside* the state, not a set
 //! of flags beside it, so leaving the transaction (RSET, EHLO, a final
 //! reply, a refused message, STARTTLS) drops every part of it at once —
 //! there is no field a reset could forget (the 2026 Postfix fixes for
@@ -32,9 +32,12 @@ pub(crate) struct Chunking {
     pub(crate) check: LineEndingCheck,
 }
 
-/// One mail transaction, from an accepted `MAIL` to its final reply.
+/// One mail transaction, from an accepted `MAIL` to its final reply: what
+/// the session's checks need. The addresses themselves are kept apart, in
+/// the session's [`EnvelopeLines`](super::envelope::EnvelopeLines), a
+/// buffer reused from one transaction to the next.
 #[derive(Debug, Clone)]
-pub(crate) struct Envelope {
+pub(crate) struct Transaction {
     /// The MAIL command carried `SMTPUTF8` (RFC 6531 §3.4).
     pub(crate) smtputf8: bool,
     /// The declared `BODY=` (RFC 6152, RFC 3030 §3).
@@ -48,7 +51,7 @@ pub(crate) struct Envelope {
     pub(crate) chunking: Option<Chunking>,
 }
 
-impl Envelope {
+impl Transaction {
     /// A new transaction.
     pub(crate) fn new(smtputf8: bool, body: Option<Body>) -> Self {
         Self {
@@ -82,11 +85,11 @@ pub(crate) enum SaslStep {
 #[derive(Debug)]
 pub(crate) enum State {
     /// Reading command lines; `Some` inside a transaction.
-    Command(Option<Envelope>),
+    Command(Option<Transaction>),
     /// Reading `DATA` content after `354`.
     Data {
         /// The transaction.
-        envelope: Envelope,
+        envelope: Transaction,
         /// The end-of-data automaton.
         unstuffer: DotUnstuffer,
         /// The content passed the size limit: it is read and dropped.
@@ -96,7 +99,7 @@ pub(crate) enum State {
     Chunk {
         /// The transaction; `None` when the chunk is read only to be
         /// discarded (refused BDAT: RFC 3030 §2 still requires reading it).
-        envelope: Option<Envelope>,
+        envelope: Option<Transaction>,
         /// Octets still owed.
         chunk: BdatChunk,
         /// Octets announced.
@@ -148,7 +151,7 @@ impl State {
     }
 
     /// The open transaction, if any.
-    pub(crate) fn envelope(&self) -> Option<&Envelope> {
+    pub(crate) fn envelope(&self) -> Option<&Transaction> {
         match self {
             Self::Command(envelope) => envelope.as_ref(),
             Self::Data { envelope, .. } => Some(envelope),
@@ -162,7 +165,7 @@ impl State {
 #[derive(Debug)]
 pub(crate) enum Awaiting {
     /// `MAIL`: the envelope to open if accepted.
-    Mail(Envelope),
+    Mail(Transaction),
     /// `RCPT`.
     Rcpt,
     /// `DATA` or the first `BDAT`.

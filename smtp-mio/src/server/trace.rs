@@ -39,8 +39,8 @@
 //! still open.
 //!
 //! ```text
-//! INFO smtp_mio::trace: message accepted id=L0C1 peer=127.0.0.1:41234 queue_id="1764391761.M12P3Q4.mx" from=<me@example.org> nrcpt=1 to=<you@example.org> size=412 user="alice" reply="250 2.0.0 Ok: queued as 1764391761.M12P3Q4.mx"
-//! INFO smtp_mio::trace: connection closed id=L0C1 peer=127.0.0.1:41234 helo="client.example" tls_version="TLSv1.3" tls_cipher="TLS13_AES_256_GCM_SHA384" user="alice" messages=1 reason="Quit" duration_ms=14
+//! INFO smtp_mio::server::trace: message accepted id=L0C1 peer=127.0.0.1:41234 queue_id="1764391761.M12P3Q4.mx" from=<me@example.org> nrcpt=1 to=<you@example.org> size=412 user="alice" reply="250 2.0.0 Ok: queued as 1764391761.M12P3Q4.mx"
+//! INFO smtp_mio::server::trace: connection closed id=L0C1 peer=127.0.0.1:41234 helo="client.example" tls_version="TLSv1.3" tls_cipher="TLS13_AES_256_GCM_SHA384" user="alice" messages=1 reason="Quit" duration_ms=14
 //! ```
 //!
 //! The lines are self-contained (they name the connection themselves, on
@@ -50,17 +50,18 @@
 //! (`auth_failures=`). Values a client chose are either validated by the
 //! session (greeting, addresses) or written escaped, so no line can be
 //! forged into the log.
-//! [`StoreBackend`](crate::store::StoreBackend) writes them; a backend of
+//! [`StoreBackend`](super::store::StoreBackend) writes them; a backend of
 //! its own keeps a [`ConnectionLog`] in its session the same way.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use smtp_proto::TlsInfo;
+use smtp_proto::address::ForwardPath;
 use smtp_proto::reply::Reply;
-use smtp_proto::server::{CloseReason, ResetReason};
+use smtp_proto::server::{CloseReason, Envelope, ResetReason};
 
-use crate::backend::{ConnectionId, ConnectionInfo};
+use super::backend::{ConnectionId, ConnectionInfo};
 
 /// The greeting family of a session, the base of its `with` protocol type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +83,7 @@ pub enum ProtocolBase {
 /// registered ones:
 ///
 /// ```
-/// use smtp_mio::trace::{ProtocolBase, WithProtocol};
+/// use smtp_mio::server::trace::{ProtocolBase, WithProtocol};
 /// let with = WithProtocol::new(ProtocolBase::Esmtp).tls(true).authenticated(true);
 /// assert_eq!(with.as_str(), "ESMTPSA");
 /// ```
@@ -433,24 +434,27 @@ impl ConnectionLog {
 
     /// A message of this connection was received in full: its line, to
     /// write when its reply is known ([`MessageLog::replied`]).
-    pub fn message(&mut self, from: &str, recipients: &[String], size: u64) -> MessageLog {
-        self.message_log(from, recipients, Some(size))
+    pub fn message(&mut self, envelope: &Envelope<'_>, size: u64) -> MessageLog {
+        self.message_log(envelope, Some(size))
     }
 
     /// The session refused a message itself and gave the reply (too big, a
     /// bare line ending, a refused chunk): writes its line with why.
-    pub fn refused_by_session(&mut self, from: &str, recipients: &[String], reason: ResetReason) {
-        self.message_log(from, recipients, None)
+    pub fn refused_by_session(&mut self, envelope: &Envelope<'_>, reason: ResetReason) {
+        self.message_log(envelope, None)
             .write("refused", None, None, Some(reason));
     }
 
-    fn message_log(&mut self, from: &str, recipients: &[String], size: Option<u64>) -> MessageLog {
+    fn message_log(&mut self, envelope: &Envelope<'_>, size: Option<u64>) -> MessageLog {
         self.messages += 1;
         MessageLog {
             id: self.id,
             peer: self.peer,
-            from: from.to_owned(),
-            recipients: recipients.to_vec(),
+            from: envelope.from().to_string(),
+            recipients: envelope
+                .recipients()
+                .map(|(to, _)| unbracketed(&to))
+                .collect(),
             size,
             user: self.user.clone(),
         }
@@ -538,6 +542,16 @@ impl MessageLog {
             reason = reason.map(|r| format!("{r:?}")),
             "message {status}"
         );
+    }
+}
+
+/// A forward-path without its angle brackets (`Postmaster`,
+/// `alice@example.org`), as the log lines and the `for` clause of
+/// [`Received`], which add them, take it.
+pub(crate) fn unbracketed(path: &ForwardPath<'_>) -> String {
+    match path {
+        ForwardPath::Mailbox(mailbox) => mailbox.to_string(),
+        _ => "Postmaster".to_owned(),
     }
 }
 
@@ -776,6 +790,38 @@ mod tests {
         String::from_utf8(bytes).unwrap()
     }
 
+    /// `f` of the envelope of a session (in memory) that accepted `from`
+    /// and `to`.
+    fn with_envelope<T>(from: &str, to: &[String], f: impl FnOnce(&Envelope<'_>) -> T) -> T {
+        use smtp_proto::Output;
+        use smtp_proto::address::Domain;
+        use smtp_proto::server::{Config, Event, Server};
+
+        let now = Instant::now();
+        let mut server = Server::new(Config::new(Domain::new("mx.example").unwrap()), now);
+        let mut input = format!("EHLO c.example\r\nMAIL FROM:{from}\r\n");
+        for to in to {
+            input.push_str(&format!("RCPT TO:<{to}>\r\n"));
+        }
+        input.push_str("DATA\r\n");
+        assert_eq!(server.handle_input(now, input.as_bytes()), input.len());
+        loop {
+            let answer = match server.poll(now) {
+                Output::Event(Event::DataStart { envelope, .. }) => return f(&envelope),
+                Output::Event(event) => event.needs_answer(),
+                Output::Transmit(bytes) => {
+                    let n = bytes.len();
+                    server.advance_transmit(now, n).unwrap();
+                    false
+                }
+                other => panic!("no DataStart but {other:?}"),
+            };
+            if answer {
+                server.accept().unwrap();
+            }
+        }
+    }
+
     fn info() -> ConnectionInfo {
         ConnectionInfo {
             id: ConnectionId {
@@ -802,7 +848,9 @@ mod tests {
             log.auth_failed("PLAIN");
             log.authenticated("alice");
             assert_eq!(log.user(), Some("alice"));
-            let _ = log.message("<a@example.org>", &["b@example.net".into()], 10);
+            with_envelope("<a@example.org>", &["b@example.net".into()], |envelope| {
+                let _ = log.message(envelope, 10);
+            });
             log.closed(CloseReason::Quit);
             drop(log);
         });
@@ -843,7 +891,9 @@ mod tests {
         let out = captured(|| {
             let mut log = ConnectionLog::new(&info());
             log.authenticated("alice");
-            let message = log.message("<a@example.org>", &recipients[..1], 412);
+            let message = with_envelope("<a@example.org>", &recipients[..1], |envelope| {
+                log.message(envelope, 412)
+            });
             let reply = Reply::with_enhanced(
                 smtp_proto::reply::ReplyCode::OK,
                 smtp_proto::reply::EnhancedStatusCode::SUCCESS,
@@ -851,13 +901,11 @@ mod tests {
             )
             .unwrap();
             message.replied(Some("Q1"), &reply);
-            let many = log.message("<>", &recipients, 9);
-            many.replied(None, &crate::backend::local_error());
-            log.refused_by_session(
-                "<a@example.org>",
-                &recipients[..2],
-                ResetReason::MessageTooBig,
-            );
+            let many = with_envelope("<>", &recipients, |envelope| log.message(envelope, 9));
+            many.replied(None, &crate::server::backend::local_error());
+            with_envelope("<a@example.org>", &recipients[..2], |envelope| {
+                log.refused_by_session(envelope, ResetReason::MessageTooBig);
+            });
         });
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4, "{out}");

@@ -20,6 +20,16 @@
 //! whole message in memory. A storage failure in the middle is remembered
 //! by the session and answered at [`Session::data_end`] (`451`), because
 //! SMTP has no way to interrupt a client mid-message.
+//!
+//! A session need not track the transaction: [`Session::mail`] and
+//! [`Session::rcpt`] decide about one command each, and the
+//! [`Envelope`] — the reverse-path, the MAIL parameters and the recipients
+//! that were accepted, with their parameters — comes with every callback
+//! that ends or starts the message: [`Session::data_start`],
+//! [`Session::data_end`] and [`Session::reset`]. It is the protocol
+//! session's own record, borrowed for the call, so it is right whatever
+//! was refused, reset or pipelined, and nothing needs forgetting after
+//! `RSET`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -29,10 +39,10 @@ use smtp_proto::command::{Argument, MailParameters, RcptParameters};
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_proto::secret::Secret;
-use smtp_proto::server::{CloseReason, HeloKind, ResetReason};
+use smtp_proto::server::{CloseReason, Envelope, HeloKind, ResetReason};
 use smtp_proto::{BodyMode, TlsInfo};
 
-use crate::completion::Responder;
+use super::completion::Responder;
 
 /// A connection's identity in logs and trace headers: its event loop and
 /// its number in that loop.
@@ -97,28 +107,29 @@ pub trait Session: 'static {
         answer.accept();
     }
 
-    /// The client wants to send the message (`DATA`, or a transaction's
-    /// first `BDAT`): accept to receive it, or refuse.
-    fn data_start(&mut self, mode: BodyMode, answer: Responder) {
+    /// The client wants to send the message of `envelope` (`DATA`, or a
+    /// transaction's first `BDAT`): accept to receive it, or refuse.
+    fn data_start(&mut self, envelope: &Envelope<'_>, mode: BodyMode, answer: Responder) {
         answer.accept();
     }
 
     /// A piece of the message, in order, unstuffed.
     fn data(&mut self, chunk: &[u8]) {}
 
-    /// The message is complete (`size` octets). Give one answer per
-    /// responder, in order: one in SMTP, one per accepted recipient in LMTP
-    /// (RFC 2033 §4.2). `250` only once the message is safe.
-    fn data_end(&mut self, size: u64, answers: Vec<Responder>) {
+    /// The message of `envelope` is complete (`size` octets). Give one
+    /// answer per responder, in order: one in SMTP, one per accepted
+    /// recipient in LMTP, in the order of `envelope.recipients()` (RFC 2033
+    /// §4.2). `250` only once the message is safe.
+    fn data_end(&mut self, envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
         for answer in answers {
             answer.accept();
         }
     }
 
-    /// The transaction ended without a final answer (RSET, a new greeting,
-    /// an oversized or smuggling-suspect message refused by the session).
-    /// Discard what was stored of it.
-    fn reset(&mut self, reason: ResetReason) {}
+    /// The transaction of `envelope` ended without a final answer (RSET, a
+    /// new greeting, an oversized or smuggling-suspect message refused by
+    /// the session). Discard what was stored of it.
+    fn reset(&mut self, envelope: &Envelope<'_>, reason: ResetReason) {}
 
     /// `AUTH PLAIN` credentials: `answer.auth_success()` or a `535`.
     fn auth_plain(

@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::trace::Received;
+use super::trace::Received;
 
 /// Deliveries started by this process: the `Q` part of unique names.
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
@@ -351,7 +351,7 @@ fn escape_host(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{ProtocolBase, WithProtocol};
+    use crate::server::trace::{ProtocolBase, WithProtocol};
     use std::collections::HashSet;
     use std::net::{IpAddr, Ipv4Addr};
     use std::sync::Arc;

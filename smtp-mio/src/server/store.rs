@@ -6,7 +6,7 @@
 //! its address, this server, the protocol type (`ESMTPSA`…) and the message
 //! id; the body is streamed into `tmp/` chunk by chunk as it arrives, and
 //! the `250` carrying the id is sent only after the message was `fsync`ed
-//! and renamed into `new/` (see [`maildir`](crate::maildir)). A storage
+//! and renamed into `new/` (see [`maildir`](super::maildir)). A storage
 //! error at any point answers `451 4.3.0`, and the partial file is removed.
 //!
 //! The final `fsync`s and rename run on a small pool of committer threads,
@@ -14,7 +14,7 @@
 //! waited for it would stall every other connection it serves. The session
 //! hands the delivery and its [`Responder`]s to the pool and the answer
 //! comes back through the loop's inbox when the message is durable — the
-//! late-answer path of [`completion`](crate::completion) doing what it is
+//! late-answer path of [`completion`](super::completion) doing what it is
 //! for.
 //!
 //! With credentials configured, `AUTH PLAIN` and `LOGIN` are checked against
@@ -22,7 +22,7 @@
 //! required before `MAIL`); a failed attempt gets `535 5.7.8`.
 //!
 //! Every message and every connection gets its log line at `INFO`
-//! ([`trace`](crate::trace#log-lines)): the envelope, size, queue id and
+//! ([`trace`](super::trace#log-lines)): the envelope, size, queue id and
 //! reply of each message; the peer, TLS parameters and AUTH user of each
 //! connection. No password is ever logged.
 
@@ -31,17 +31,16 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use smtp_proto::address::{ForwardPath, Host, ReversePath};
-use smtp_proto::command::{MailParameters, RcptParameters};
+use smtp_proto::address::Host;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_proto::secret::Secret;
-use smtp_proto::server::{CloseReason, HeloKind, ResetReason};
+use smtp_proto::server::{CloseReason, Envelope, HeloKind, ResetReason};
 use smtp_proto::{BodyMode, TlsInfo};
 
-use crate::backend::{Backend, ConnectionInfo, Session, auth_refused, local_error};
-use crate::completion::Responder;
-use crate::maildir::{Delivery, Maildir};
-use crate::trace::{ConnectionLog, MessageLog, ProtocolBase, Received, WithProtocol};
+use super::backend::{Backend, ConnectionInfo, Session, auth_refused, local_error};
+use super::completion::Responder;
+use super::maildir::{Delivery, Maildir};
+use super::trace::{ConnectionLog, MessageLog, ProtocolBase, Received, WithProtocol, unbracketed};
 
 /// Where accepted messages go.
 #[derive(Debug, Clone)]
@@ -196,7 +195,7 @@ fn answer_commit(
 
 /// `250 2.0.0 Ok`.
 fn ok() -> Reply<'static> {
-    crate::backend::fixed(ReplyCode::OK, EnhancedStatusCode::SUCCESS, "Ok")
+    super::backend::fixed(ReplyCode::OK, EnhancedStatusCode::SUCCESS, "Ok")
 }
 
 impl Backend for StoreBackend {
@@ -210,12 +209,9 @@ impl Backend for StoreBackend {
             peer: info.peer.ip(),
             tls: info.tls.clone(),
             log: ConnectionLog::new(info),
-            from: String::new(),
             helo: String::new(),
             base: ProtocolBase::Esmtp,
             authenticated: false,
-            utf8: false,
-            recipients: Vec::new(),
             delivery: None,
             failed: false,
             committer: self.committer.clone(),
@@ -233,13 +229,9 @@ pub struct StoreSession {
     tls: Option<TlsInfo>,
     /// The connection's log line, and the lines of its messages.
     log: ConnectionLog,
-    /// The sender of the transaction, as written in `MAIL` (`<...>`).
-    from: String,
     helo: String,
     base: ProtocolBase,
     authenticated: bool,
-    utf8: bool,
-    recipients: Vec<String>,
     /// The message being written (Maildir only).
     delivery: Option<Delivery>,
     /// Storage failed during this message: answer 451 at its end.
@@ -248,20 +240,19 @@ pub struct StoreSession {
 }
 
 impl StoreSession {
+    /// Forgets the message in progress, if any (the envelope is the
+    /// protocol session's; there is nothing else to forget).
     fn reset_transaction(&mut self) {
-        self.from.clear();
-        self.recipients.clear();
         // Dropping an uncommitted delivery removes its file.
         self.delivery = None;
         self.failed = false;
-        self.utf8 = false;
     }
 
-    fn begin(&mut self, maildir: &Maildir) -> std::io::Result<Delivery> {
+    fn begin(&mut self, maildir: &Maildir, envelope: &Envelope<'_>) -> std::io::Result<Delivery> {
         let protocol = WithProtocol::new(self.base)
             .tls(self.tls.is_some())
             .authenticated(self.authenticated)
-            .utf8(self.utf8);
+            .utf8(envelope.params().smtputf8);
         let mut received = Received::new(
             &self.helo,
             self.peer,
@@ -272,7 +263,14 @@ impl StoreSession {
         if let Some(tls) = &self.tls {
             received = received.with_tls(tls);
         }
-        if let [only] = self.recipients.as_slice() {
+        // RFC 5321 §4.4: the `for` clause holds one path at most (several
+        // would disclose the other recipients): only a message to exactly
+        // one recipient names it.
+        let only = match envelope.recipient_count() {
+            1 => envelope.recipients().next().map(|(to, _)| unbracketed(&to)),
+            _ => None,
+        };
+        if let Some(only) = &only {
             received = received.with_recipient(only);
         }
         maildir.begin(&received)
@@ -300,31 +298,16 @@ impl Session for StoreSession {
         self.helo.clear();
     }
 
-    fn mail(&mut self, from: &ReversePath<'_>, params: &MailParameters<'_>, answer: Responder) {
+    fn data_start(&mut self, envelope: &Envelope<'_>, _mode: BodyMode, answer: Responder) {
+        // A message begins: nothing of an earlier one is left (each ends
+        // with `data_end` or `reset`; this is belt and braces).
         self.reset_transaction();
-        self.from = from.to_string();
-        self.utf8 = params.smtputf8;
-        answer.accept();
-    }
-
-    fn rcpt(&mut self, to: &ForwardPath<'_>, _params: &RcptParameters<'_>, answer: Responder) {
-        // The trace header's `for <...>` clause adds the brackets.
-        let text = to.to_string();
-        let bare = text
-            .strip_prefix('<')
-            .and_then(|t| t.strip_suffix('>'))
-            .unwrap_or(&text);
-        self.recipients.push(bare.to_owned());
-        answer.accept();
-    }
-
-    fn data_start(&mut self, _mode: BodyMode, answer: Responder) {
         let Store::Maildir(maildir) = &self.store else {
             answer.accept();
             return;
         };
         let maildir = Arc::clone(maildir);
-        match self.begin(&maildir) {
+        match self.begin(&maildir, envelope) {
             Ok(delivery) => {
                 self.delivery = Some(delivery);
                 answer.accept();
@@ -346,12 +329,10 @@ impl Session for StoreSession {
         }
     }
 
-    fn data_end(&mut self, size: u64, answers: Vec<Responder>) {
+    fn data_end(&mut self, envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
         let delivery = self.delivery.take();
         let failed = std::mem::take(&mut self.failed);
-        let log = self.log.message(&self.from, &self.recipients, size);
-        self.from.clear();
-        self.recipients.clear();
+        let log = self.log.message(envelope, size);
         match (delivery, &self.store) {
             (Some(delivery), _) => {
                 let job = (delivery, answers, log);
@@ -380,14 +361,13 @@ impl Session for StoreSession {
         }
     }
 
-    fn reset(&mut self, reason: ResetReason) {
+    fn reset(&mut self, envelope: &Envelope<'_>, reason: ResetReason) {
         if matches!(
             reason,
             ResetReason::MessageTooBig | ResetReason::BareLineEnding | ResetReason::ChunkRefused
         ) {
             // The session refused the message and gave the reply itself.
-            self.log
-                .refused_by_session(&self.from, &self.recipients, reason);
+            self.log.refused_by_session(envelope, reason);
         }
         self.reset_transaction();
     }

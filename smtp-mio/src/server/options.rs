@@ -1,0 +1,104 @@
+//! How the server listens ([`Options`]), and what its loops share once it
+//! is bound ([`Shared`]): the options, the connection counters and the
+//! shutdown flag.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use smtp_proto::server as proto;
+
+use super::listener::{ConnectionLimiter, ConnectionLimits};
+
+/// How the server listens and what each session enforces.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// The configuration of every session (hostname, extensions, limits,
+    /// timeouts, TLS and AUTH policy).
+    pub session: proto::Config,
+    /// Listeners whose sessions follow `session.tls`: STARTTLS not offered,
+    /// offered, or required
+    /// ([`TlsMode::Required`](smtp_proto::TlsMode::Required): `530` to
+    /// mail before it), or implicit TLS.
+    pub listen: Vec<SocketAddr>,
+    /// Implicit-TLS listeners (RFC 8314 §3.3, port 465): their sessions
+    /// run with [`TlsMode::Implicit`](smtp_proto::TlsMode::Implicit)
+    /// whatever `session.tls` says.
+    pub tls_listen: Vec<SocketAddr>,
+    /// The TLS configuration, required for any TLS mode but
+    /// [`TlsMode::Disabled`](smtp_proto::TlsMode::Disabled) and for
+    /// implicit-TLS listeners.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Event loops (threads). Default: one per available core.
+    pub threads: usize,
+    /// Connection limits (`421` beyond them).
+    pub limits: ConnectionLimits,
+    /// How long a shutdown waits for messages in progress. Default 30 s:
+    /// long enough for a large message on a slow link to finish, short
+    /// enough for a service manager's stop timeout (systemd's is 90 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Options {
+    /// Options with `session` and every other field at its default (no
+    /// listener yet).
+    pub fn new(session: proto::Config) -> Self {
+        Self {
+            session,
+            listen: Vec::new(),
+            tls_listen: Vec::new(),
+            tls: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            limits: ConnectionLimits::default(),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Which kind of listener accepted a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ListenerKind {
+    /// One of [`Options::listen`]: the sessions follow `session.tls`.
+    Plain,
+    /// One of [`Options::tls_listen`]: implicit TLS.
+    ImplicitTls,
+}
+
+/// What the loops share.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub(super) options: Options,
+    pub(super) limiter: ConnectionLimiter,
+    shutdown: AtomicBool,
+    /// `421 4.7.0 <host> Too many connections` for refused connections.
+    pub(super) too_many: Vec<u8>,
+}
+
+impl Shared {
+    pub(super) fn new(options: Options) -> Self {
+        let too_many = format!(
+            "421 4.7.0 {} Too many connections, try again later\r\n",
+            options.session.hostname
+        )
+        .into_bytes();
+        let limiter = ConnectionLimiter::new(options.limits);
+        Self {
+            options,
+            limiter,
+            shutdown: AtomicBool::new(false),
+            too_many,
+        }
+    }
+
+    /// Asks every loop to shut down (they still need waking).
+    pub(super) fn request_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a shutdown was requested.
+    pub(super) fn shutdown_requested(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+}

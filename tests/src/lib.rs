@@ -5,5 +5,6 @@
 
 pub mod mx_scenarios;
 pub mod pair;
+pub mod peers;
 pub mod std_server;
 pub mod transcript;

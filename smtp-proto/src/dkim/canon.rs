@@ -299,8 +299,8 @@ pub fn canonicalize_body(canonicalization: Canonicalization, body: &[u8]) -> Vec
 ///
 /// `simple` returns it unchanged. `relaxed` returns the name in lower case
 /// without the white space before the colon, `:`, the value unfolded (every
-/// CRLF removed) with white-space runs reduced to one SP and white space at
-/// both ends removed, then CRLF.
+/// CRLF removed, and every bare LF) with white-space runs reduced to one SP
+/// and white space at both ends removed, then CRLF.
 pub fn canonicalize_header(canonicalization: Canonicalization, field: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(field.len() + 2);
     write_header(canonicalization, field, &mut out);
@@ -325,10 +325,16 @@ pub(crate) fn write_header(canonicalization: Canonicalization, field: &[u8], out
             let mut i = 0;
             while let Some(&b) = value.get(i) {
                 match b {
+                    // Unfolding: the CRLF goes; the white space after it
+                    // (if any) is a run like any other. A bare LF goes too
+                    // (dkimpy's `\r?\n`), so that no line end can be left
+                    // in, or put together by, the canonical value.
                     b'\r' if value.get(i + 1) == Some(&b'\n') => {
-                        // Unfolding: the CRLF goes; the white space after
-                        // it (if any) is a run like any other.
                         i += 2;
+                        continue;
+                    }
+                    b'\n' => {
+                        i += 1;
                         continue;
                     }
                     b' ' | b'\t' => pending_wsp = true,
@@ -542,6 +548,11 @@ mod tests {
         assert_eq!(
             canonicalize_header(Canonicalization::Relaxed, b"X-Empty:\r\n"),
             b"x-empty:\r\n"
+        );
+        // Bare CR stays, bare LF goes: no line end is formed by unfolding.
+        assert_eq!(
+            canonicalize_header(Canonicalization::Relaxed, b"X: a\r\r\r\n\n\r\n\nb\r\n"),
+            b"x:a\r\rb\r\n"
         );
         // Without a final CRLF (the DKIM-Signature field being hashed).
         assert_eq!(

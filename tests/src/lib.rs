@@ -7,4 +7,5 @@ pub mod mx_scenarios;
 pub mod pair;
 pub mod peers;
 pub mod std_server;
+pub mod timing;
 pub mod transcript;

@@ -19,11 +19,20 @@ fn finish(ctx: digest::Context) -> Digest {
     out
 }
 
+/// Canonical bytes are gathered up to this many before they go to SHA-256:
+/// relaxed canonicalization writes many short pieces (a run, one SP, a
+/// CRLF), and each call into the hash costs more than copying them.
+const HASH_BUFFER: usize = 512;
+
 /// A running SHA-256 over canonical body bytes, with snapshots at given
 /// lengths.
 #[derive(Clone)]
 pub(crate) struct HashSink {
     ctx: digest::Context,
+    /// Bytes written but not yet hashed (inline: no allocation per
+    /// message).
+    buf: [u8; HASH_BUFFER],
+    buffered: usize,
     written: u64,
     /// Snapshot lengths, ascending, each with its digest once reached.
     targets: Vec<(u64, Option<Digest>)>,
@@ -38,6 +47,8 @@ impl HashSink {
     fn new() -> Self {
         Self {
             ctx: digest::Context::new(&digest::SHA256),
+            buf: [0; HASH_BUFFER],
+            buffered: 0,
             written: 0,
             targets: Vec::new(),
             next: 0,
@@ -60,6 +71,35 @@ impl HashSink {
         !self.whole && self.next == self.targets.len()
     }
 
+    /// Hashes `bytes` (through the buffer).
+    fn hash(&mut self, bytes: &[u8]) {
+        if self.buffered + bytes.len() <= HASH_BUFFER {
+            self.buf[self.buffered..self.buffered + bytes.len()].copy_from_slice(bytes);
+            self.buffered += bytes.len();
+            return;
+        }
+        self.flush();
+        if bytes.len() >= HASH_BUFFER {
+            self.ctx.update(bytes);
+        } else {
+            self.buf[..bytes.len()].copy_from_slice(bytes);
+            self.buffered = bytes.len();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.buffered > 0 {
+            self.ctx.update(&self.buf[..self.buffered]);
+            self.buffered = 0;
+        }
+    }
+
+    /// The digest of everything written so far.
+    fn digest_now(&mut self) -> Digest {
+        self.flush();
+        finish(self.ctx.clone())
+    }
+
     /// Takes the snapshots at the end of the body: the targets equal to the
     /// body length (an `l=0` on an empty body included); longer ones stay
     /// unreached.
@@ -68,7 +108,7 @@ impl HashSink {
             if length != self.written {
                 break;
             }
-            self.targets[self.next].1 = Some(finish(self.ctx.clone()));
+            self.targets[self.next].1 = Some(self.digest_now());
             self.next += 1;
         }
     }
@@ -93,9 +133,9 @@ impl Sink for HashSink {
             }
             // `remaining` is at most `bytes.len()`, a usize.
             let (head, tail) = bytes.split_at(remaining as usize);
-            self.ctx.update(head);
+            self.hash(head);
             self.written += head.len() as u64;
-            self.targets[self.next].1 = Some(finish(self.ctx.clone()));
+            self.targets[self.next].1 = Some(self.digest_now());
             self.next += 1;
             bytes = tail;
         }
@@ -103,7 +143,7 @@ impl Sink for HashSink {
             self.written += bytes.len() as u64;
             return;
         }
-        self.ctx.update(bytes);
+        self.hash(bytes);
         self.written += bytes.len() as u64;
     }
 }
@@ -156,7 +196,7 @@ impl BodyHasher {
         BodyHash {
             canonicalization: self.canonicalization,
             length: self.sink.written,
-            digest: finish(self.sink.ctx),
+            digest: self.sink.digest_now(),
         }
     }
 }
@@ -234,6 +274,7 @@ impl BodyHashes {
         for (_, canon, sink) in &mut self.hashers {
             canon.finish(sink);
             sink.close();
+            sink.flush();
         }
     }
 

@@ -2,7 +2,7 @@
 //! fields, and the choice of field instances a `h=` list signs (RFC 6376
 //! §5.4.2).
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
 
 /// One header field: a range of the header section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +14,20 @@ pub(crate) struct Field {
     pub(crate) name_end: usize,
     /// End of the field, after its final CRLF (if it has one).
     pub(crate) end: usize,
+}
+
+/// The end of the line starting at `pos`: just after its CRLF, or the end
+/// of `section` (a bare LF does not end a line).
+fn crlf_end(section: &[u8], pos: usize) -> usize {
+    let mut from = pos;
+    while let Some(lf) = memchr::memchr(b'\n', &section[from..]) {
+        let lf = from + lf;
+        if lf > pos && section[lf - 1] == b'\r' {
+            return lf + 1;
+        }
+        from = lf + 1;
+    }
+    section.len()
 }
 
 /// RFC 5322 §3.6.8 `ftext`: printable ASCII but `:`.
@@ -34,8 +48,7 @@ pub(crate) fn split_fields(section: &[u8]) -> Vec<Field> {
     let mut fields: Vec<Field> = Vec::new();
     let mut pos = 0;
     while pos < section.len() {
-        let line_end =
-            memchr::memmem::find(&section[pos..], b"\r\n").map_or(section.len(), |p| pos + p + 2);
+        let line_end = crlf_end(section, pos);
         let first = section[pos];
         let continuation = (first == b' ' || first == b'\t') && !fields.is_empty();
         if continuation {
@@ -66,33 +79,60 @@ pub(crate) fn split_fields(section: &[u8]) -> Vec<Field> {
     fields
 }
 
-/// The fields of a header section, indexed by lower-case name for `h=`
-/// selection.
-#[derive(Debug, Clone)]
-pub(crate) struct HeaderIndex {
-    pub(crate) fields: Vec<Field>,
-    /// Field indices per lower-case name, top to bottom.
-    by_name: BTreeMap<Vec<u8>, Vec<usize>>,
+/// Compares two field names without regard to ASCII case (RFC 5322
+/// §1.2.2: field names are case-insensitive).
+fn cmp_caseless(a: &[u8], b: &[u8]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (x.to_ascii_lowercase(), y.to_ascii_lowercase());
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
-impl HeaderIndex {
-    pub(crate) fn new(section: &[u8]) -> Self {
+/// The fields of a header section, indexed by name for `h=` selection.
+#[derive(Debug, Clone)]
+pub(crate) struct HeaderIndex<'a> {
+    section: &'a [u8],
+    pub(crate) fields: Vec<Field>,
+    /// The named fields' indices, ordered by name (case-insensitively),
+    /// then top to bottom: one allocation, binary-searched by name.
+    sorted: Vec<usize>,
+}
+
+impl<'a> HeaderIndex<'a> {
+    pub(crate) fn new(section: &'a [u8]) -> Self {
         let fields = split_fields(section);
-        let mut by_name: BTreeMap<Vec<u8>, Vec<usize>> = BTreeMap::new();
-        for (i, field) in fields.iter().enumerate() {
-            if field.name_end > field.start {
-                by_name
-                    .entry(section[field.start..field.name_end].to_ascii_lowercase())
-                    .or_default()
-                    .push(i);
-            }
+        let mut sorted: Vec<usize> = (0..fields.len())
+            .filter(|&i| fields[i].name_end > fields[i].start)
+            .collect();
+        // A stable sort keeps equal names in message order.
+        sorted.sort_by(|&x, &y| {
+            cmp_caseless(
+                &section[fields[x].start..fields[x].name_end],
+                &section[fields[y].start..fields[y].name_end],
+            )
+        });
+        Self {
+            section,
+            fields,
+            sorted,
         }
-        Self { fields, by_name }
     }
 
-    /// How many instances of `name` (lower case) the section has.
+    /// The instances of `name`, top to bottom.
+    fn instances(&self, name: &[u8]) -> &[usize] {
+        let key = |&i: &usize| cmp_caseless(self.name(i), name);
+        let lo = self.sorted.partition_point(|i| key(i) == Ordering::Less);
+        let rest = &self.sorted[lo..];
+        let len = rest.partition_point(|i| key(i) == Ordering::Equal);
+        &rest[..len]
+    }
+
+    /// How many instances of `name` the section has.
     pub(crate) fn count(&self, name: &[u8]) -> usize {
-        self.by_name.get(name).map_or(0, Vec::len)
+        self.instances(name).len()
     }
 
     /// The field instances a `h=` list selects, in list order: for each
@@ -100,15 +140,24 @@ impl HeaderIndex {
     /// instance has been (RFC 6376 §5.4.2: fields are taken from the bottom
     /// up, and a name listed more often than it occurs selects nothing —
     /// the "over-signing" that stops an instance from being added).
-    /// `names` must be lower case.
     pub(crate) fn select<'n>(&self, names: impl IntoIterator<Item = &'n [u8]>) -> Vec<usize> {
-        let mut used: BTreeMap<&[u8], usize> = BTreeMap::new();
+        // Per distinct name: where its instances start in `sorted`, and how
+        // many were taken. `h=` lists are short (bounded by the verifier).
+        let mut used: Vec<(usize, usize)> = Vec::new();
         let mut out = Vec::new();
         for name in names {
-            let Some(instances) = self.by_name.get(name) else {
+            let instances = self.instances(name);
+            let Some(&first) = instances.first() else {
                 continue;
             };
-            let taken = used.entry(name).or_insert(0);
+            let taken = match used.iter_mut().find(|(f, _)| *f == first) {
+                Some((_, taken)) => taken,
+                None => {
+                    used.push((first, 0));
+                    // Just pushed.
+                    &mut used.last_mut().expect("an entry").1
+                }
+            };
             if *taken < instances.len() {
                 out.push(instances[instances.len() - 1 - *taken]);
                 *taken += 1;
@@ -118,9 +167,9 @@ impl HeaderIndex {
     }
 
     /// The field's name as it appears (case kept).
-    pub(crate) fn name<'s>(&self, section: &'s [u8], i: usize) -> &'s [u8] {
+    pub(crate) fn name(&self, i: usize) -> &'a [u8] {
         let f = self.fields[i];
-        &section[f.start..f.name_end]
+        &self.section[f.start..f.name_end]
     }
 }
 
@@ -160,10 +209,23 @@ pub(crate) enum Fed<'a> {
     Overflow,
 }
 
+/// The first CRLF CRLF at or after `from`.
+fn find_empty_line(hay: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(lf) = memchr::memchr(b'\n', &hay[at..]) {
+        let lf = at + lf;
+        if lf >= from + 3 && &hay[lf - 3..=lf] == b"\r\n\r\n" {
+            return Some(lf - 3);
+        }
+        at = lf + 1;
+    }
+    None
+}
+
 impl Splitter {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
-            section: Vec::new(),
+            section: Vec::with_capacity(limit.min(1024)),
             limit,
             state: SplitState::Header,
         }
@@ -190,14 +252,23 @@ impl Splitter {
         // three bytes back so that an end cut between chunks is found, and
         // look at no more of the chunk than the limit allows (plus the
         // empty line itself).
+        // Copy no further than an end found in the chunk itself: the body
+        // after it is never held.
         let room = (self.limit + 4).saturating_sub(old);
-        let take = chunk.len().min(room);
+        let end_in_chunk = if old == 0 && chunk.starts_with(b"\r\n") {
+            Some(2)
+        } else {
+            find_empty_line(chunk, 0).map(|p| p + 4)
+        };
+        let take = chunk
+            .len()
+            .min(room)
+            .min(end_in_chunk.unwrap_or(usize::MAX));
         self.section.extend_from_slice(&chunk[..take]);
         let found = if self.section.starts_with(b"\r\n") {
             Some((0, 2))
         } else {
-            memchr::memmem::find(&self.section[old.saturating_sub(3)..], b"\r\n\r\n")
-                .map(|p| (old.saturating_sub(3) + p + 2, old.saturating_sub(3) + p + 4))
+            find_empty_line(&self.section, old.saturating_sub(3)).map(|p| (p + 2, p + 4))
         };
         match found {
             Some((section_end, body_start)) if section_end <= self.limit => {
@@ -260,7 +331,9 @@ mod tests {
         let names: [&[u8]; 5] = [b"from", b"subject", b"from", b"from", b"cc"];
         assert_eq!(index.select(names), vec![2, 3, 0]);
         assert_eq!(index.count(b"from"), 2);
-        assert_eq!(index.name(section, 1), b"To");
+        assert_eq!(index.name(1), b"To");
+        assert_eq!(index.count(b"FROM"), 2);
+        assert_eq!(index.count(b"cc"), 0);
     }
 
     fn split_all(message: &[u8], cuts: &[usize], limit: usize) -> Option<(Vec<u8>, Vec<u8>)> {

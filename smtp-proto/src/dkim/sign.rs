@@ -598,11 +598,19 @@ impl Signer {
         now: SystemTime,
         rng: &dyn SecureRandom,
     ) -> Result<SignatureField, SignError> {
-        let mut signer = MessageSigner::new(std::slice::from_ref(self));
-        signer.update(message);
-        let mut fields = signer.finish(now, rng)?;
-        // One signer, one field.
-        Ok(fields.remove(0))
+        let mut splitter = Splitter::new(DEFAULT_MAX_SIGNED_HEADER_SECTION);
+        let body = match splitter.feed(message) {
+            Fed::Header => &[][..],
+            Fed::HeaderDone { body } | Fed::Body(body) => body,
+            Fed::Overflow => {
+                return Err(SignError::HeaderSectionTooLarge {
+                    limit: DEFAULT_MAX_SIGNED_HEADER_SECTION,
+                });
+            }
+        };
+        let mut hasher = BodyHasher::new(self.body_canonicalization);
+        hasher.update(body);
+        self.sign(splitter.section(), &hasher.finish(), now, rng)
     }
 }
 
@@ -616,8 +624,10 @@ struct Folder {
 
 impl Folder {
     fn new(name: &str) -> Self {
+        let mut out = String::with_capacity(1024);
+        out.push_str(name);
         Self {
-            out: name.to_owned(),
+            out,
             line: name.len(),
         }
     }

@@ -184,6 +184,7 @@ pub struct Signature {
     expiration: Option<u64>,
     copied_headers: Option<String>,
     b_prefix: String,
+    key_name: Name,
 }
 
 /// Tags read by [`Signature::parse`], for error messages.
@@ -304,9 +305,8 @@ impl Signature {
         let s = required("s")?;
         let selector = parse_selector(s).ok_or(SignatureError::InvalidValue("s"))?;
         // The key's name must be a DNS name (at most 253 characters).
-        if Name::parse(&format!("{selector}._domainkey.{domain}")).is_err() {
-            return Err(SignatureError::InvalidValue("s"));
-        }
+        let key_name = Name::parse(&format!("{selector}._domainkey.{domain}"))
+            .map_err(|_| SignatureError::InvalidValue("s"))?;
 
         let timestamp = match get("t") {
             None => None,
@@ -342,6 +342,7 @@ impl Signature {
             expiration,
             copied_headers,
             b_prefix,
+            key_name,
         })
     }
 
@@ -414,10 +415,8 @@ impl Signature {
 
     /// The name whose TXT record holds the key: `s._domainkey.d`
     /// (RFC 6376 §3.6.2.1).
-    pub fn key_name(&self) -> Name {
-        // Checked when parsed.
-        Name::parse(&format!("{}._domainkey.{}", self.selector, self.domain))
-            .expect("the key name was validated when the signature was parsed")
+    pub fn key_name(&self) -> &Name {
+        &self.key_name
     }
 
     /// The first eight characters of `b=` (RFC 6008 `header.b`).

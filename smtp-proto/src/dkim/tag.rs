@@ -93,12 +93,16 @@ fn skip_fws(input: &[u8], mut i: usize) -> Result<usize, TagListError> {
     Ok(i)
 }
 
+/// Tag lists up to this long are checked for duplicates by a scan.
+const SHORT_LIST: usize = 32;
+
 /// Parses a tag list. An empty list (only white space, or nothing) is
 /// valid here; the caller reports the tags it misses.
 pub(crate) fn parse_tag_list(input: &[u8]) -> Result<Vec<TagSpec<'_>>, TagListError> {
-    let mut tags = Vec::new();
-    // Names seen so far: a set, so that a hostile list of many tags costs
-    // O(n log n), not O(n²).
+    let mut tags: Vec<TagSpec<'_>> = Vec::with_capacity(16);
+    // Names seen so far, for duplicates: the list itself while it is short,
+    // a set beyond, so that a hostile list of many tags costs O(n log n),
+    // not O(n²).
     let mut seen: BTreeSet<&[u8]> = BTreeSet::new();
     let mut i = 0;
     loop {
@@ -125,21 +129,47 @@ pub(crate) fn parse_tag_list(input: &[u8]) -> Result<Vec<TagSpec<'_>>, TagListEr
         let equals = i;
         i = skip_fws(input, i + 1)?;
         let value_start = i;
-        let mut value_end = i;
-        while let Some(&b) = input.get(i) {
-            if b == b';' {
-                break;
-            }
-            if is_valchar(b) {
-                i += 1;
-                value_end = i;
-            } else if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
-                i = skip_fws(input, i)?;
-            } else {
-                return Err(TagListError::InvalidByte { byte: b, offset: i });
+        // The value runs to the next ';': every byte in it must be a
+        // VALCHAR or white space, and every CR or LF must fold a line.
+        let segment_end = memchr::memchr(b';', &input[i..]).map_or(input.len(), |p| i + p);
+        let segment = &input[i..segment_end];
+        if let Some(p) = segment
+            .iter()
+            .position(|&b| !(is_valchar(b) || matches!(b, b' ' | b'\t' | b'\r' | b'\n')))
+        {
+            return Err(TagListError::InvalidByte {
+                byte: segment[p],
+                offset: i + p,
+            });
+        }
+        for p in memchr::memchr2_iter(b'\r', b'\n', segment) {
+            let at = i + p;
+            let folds = match input[at] {
+                b'\r' => skip_fws(input, at).is_ok(),
+                // An LF is fine only as the second half of a folding CRLF.
+                _ => at > 0 && input[at - 1] == b'\r' && skip_fws(input, at - 1).is_ok(),
+            };
+            if !folds {
+                return Err(TagListError::InvalidByte {
+                    byte: input[at],
+                    offset: at,
+                });
             }
         }
-        if !seen.insert(name) {
+        let value_end = i + segment
+            .iter()
+            .rposition(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .map_or(0, |p| p + 1);
+        i = segment_end;
+        let duplicate = if tags.len() < SHORT_LIST {
+            tags.iter().any(|t| t.name == name)
+        } else {
+            if seen.is_empty() {
+                seen.extend(tags.iter().map(|t| t.name));
+            }
+            !seen.insert(name)
+        };
+        if duplicate {
             return Err(TagListError::DuplicateTag(
                 String::from_utf8_lossy(name).into_owned(),
             ));
@@ -163,11 +193,12 @@ pub(crate) fn parse_tag_list(input: &[u8]) -> Result<Vec<TagSpec<'_>>, TagListEr
 /// (`b=`, `bh=`, `p=`) and lists may be folded anywhere between their
 /// characters. The tag list parser already refused any other control byte.
 pub(crate) fn strip_fws(value: &[u8]) -> Vec<u8> {
-    value
-        .iter()
-        .copied()
-        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-        .collect()
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let mut out = Vec::with_capacity(value.len());
+    for piece in value.split(is_ws) {
+        out.extend_from_slice(piece);
+    }
+    out
 }
 
 /// Splits a colon-separated list (`h=`, `q=`, key `h=`, `s=`, `t=`) into

@@ -673,8 +673,10 @@ impl Verifier {
                     match check_hash(&sig, &self.hashes, now, skew) {
                         Err(reason) => Entry::Done(info, reason),
                         Ok(unsigned_body) => {
-                            let name = sig.key_name();
-                            self.keys.entry(name.clone()).or_insert(KeyState::Pending);
+                            let name = sig.key_name().clone();
+                            if !self.keys.contains_key(&name) {
+                                self.keys.insert(name.clone(), KeyState::Pending);
+                            }
                             Entry::Keyed {
                                 info,
                                 sig,
@@ -797,10 +799,7 @@ impl Verifier {
         let index = HeaderIndex::new(section);
         let mut valid = 0;
         for i in 0..index.fields.len() {
-            if !index
-                .name(section, i)
-                .eq_ignore_ascii_case(b"dkim-signature")
-            {
+            if !index.name(i).eq_ignore_ascii_case(b"dkim-signature") {
                 continue;
             }
             let field = index.fields[i];
@@ -875,8 +874,7 @@ impl Verifier {
         let mut out = Vec::new();
         for (i, field) in index.fields.iter().enumerate() {
             // The last field may be cut.
-            if i + 1 == index.fields.len()
-                || !index.name(kept, i).eq_ignore_ascii_case(b"dkim-signature")
+            if i + 1 == index.fields.len() || !index.name(i).eq_ignore_ascii_case(b"dkim-signature")
             {
                 continue;
             }
@@ -909,14 +907,14 @@ impl Verifier {
 /// white space after it is kept (as dkimpy and OpenDKIM do).
 pub(super) fn header_data(
     section: &[u8],
-    index: &HeaderIndex,
+    index: &HeaderIndex<'_>,
     sig: &Signature,
     raw: &[u8],
     value_at: usize,
     b: &TagSpec<'_>,
 ) -> Vec<u8> {
     let c = sig.header_canonicalization();
-    let mut data = Vec::new();
+    let mut data = Vec::with_capacity(section.len() + raw.len());
     for i in index.select(sig.signed_headers().iter().map(|n| n.as_bytes())) {
         let f = index.fields[i];
         canon::write_header(c, &section[f.start..f.end], &mut data);

@@ -192,13 +192,16 @@ pub(crate) fn parse_tag_list(input: &[u8]) -> Result<Vec<TagSpec<'_>>, TagListEr
 /// Removes folding white space (SP, HTAB, CR, LF) from a value: base64
 /// (`b=`, `bh=`, `p=`) and lists may be folded anywhere between their
 /// characters. The tag list parser already refused any other control byte.
-pub(crate) fn strip_fws(value: &[u8]) -> Vec<u8> {
+pub(crate) fn strip_fws(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    if !value.iter().any(is_ws) {
+        return std::borrow::Cow::Borrowed(value);
+    }
     let mut out = Vec::with_capacity(value.len());
     for piece in value.split(is_ws) {
         out.extend_from_slice(piece);
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// Splits a colon-separated list (`h=`, `q=`, key `h=`, `s=`, `t=`) into

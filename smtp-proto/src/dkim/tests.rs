@@ -1164,3 +1164,16 @@ fn resinfo_quotes_what_is_not_a_token() {
     );
     assert_eq!(RESINFO_NONE, "dkim=none");
 }
+
+#[test]
+fn verifier_and_signers_can_move_to_a_worker() {
+    fn send<T: Send + 'static>() {}
+    fn shared<T: Send + Sync + 'static>() {}
+    // The mio server may finish a verification (its RSA operations) on a
+    // worker thread; signers are shared by delivery threads.
+    send::<Verifier>();
+    send::<MessageSigner>();
+    shared::<Signer>();
+    shared::<SigningKey>();
+    send::<DkimResult>();
+}

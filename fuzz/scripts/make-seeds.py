@@ -366,6 +366,77 @@ REPLY_RT_SEEDS = [
     reply_rt(221, (0, 0), [""]),
 ]
 
+# DKIM: RFC 8463 Appendix A (both signatures, both key records), and fields
+# with every tag. dkim_verify's input is five control bytes, an arbitrary
+# key record, then the message (see the target's doc): answers 0x84 give
+# the RFC's first question (brisbane) the Ed25519 record of the RFC's seed,
+# the second (test) the RFC's RSA record, so both signatures pass.
+RFC8463_ED_SIG = (
+    b" v=1; a=ed25519-sha256; c=relaxed/relaxed;\r\n"
+    b" d=football.example.com; i=@football.example.com;\r\n"
+    b" q=dns/txt; s=brisbane; t=1528637909; h=from : to :\r\n"
+    b" subject : date : message-id : from : subject : date;\r\n"
+    b" bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n"
+    b" b=/gCrinpcQOoIfuHNQIbq4pgh9kyIK3AQUdt9OdqQehSwhEIug4D11Bus\r\n"
+    b" Fa3bT3FY5OsU7ZbnKELq+eXdp1Q1Dw==\r\n"
+)
+RFC8463_RSA_SIG = (
+    b" v=1; a=rsa-sha256; c=relaxed/relaxed;\r\n"
+    b" d=football.example.com; i=@football.example.com;\r\n"
+    b" q=dns/txt; s=test; t=1528637909; h=from : to : subject :\r\n"
+    b" date : message-id : from : subject : date;\r\n"
+    b" bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n"
+    b" b=F45dVWDfMbQDGHJFlXUNB2HKfbCeLRyhDXgFpEL8GwpsRe0IeIixNTe3\r\n"
+    b" DhCVlUrSjV4BwcVcOF6+FF3Zo9Rpo1tFOeS9mPYQTnGdaSGsgeefOsk2Jz\r\n"
+    b" dA+L10TeYt9BgDfQNZtKdN1WO//KgIqXP7OdEFE4LjFYNcUxZQ4FADY+8=\r\n"
+)
+RFC8463_MESSAGE = (
+    b"DKIM-Signature:" + RFC8463_ED_SIG + b"DKIM-Signature:" + RFC8463_RSA_SIG +
+    b"From: Joe SixPack <joe@football.example.com>\r\n"
+    b"To: Suzie Q <suzie@shopping.example.net>\r\n"
+    b"Subject: Is dinner ready?\r\n"
+    b"Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n"
+    b"Message-ID: <20030712040037.46341.5F8J@football.example.com>\r\n"
+    b"\r\n"
+    b"Hi.\r\n"
+    b"\r\n"
+    b"We lost the game.  Are you hungry yet?\r\n"
+    b"\r\n"
+    b"Joe.\r\n"
+)
+RFC8463_ED_RECORD = b"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+RFC8463_RSA_RECORD = (
+    b"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWRiGs5V6NpP3idY6Wk08a5qhdR6wy5bdOKb2jLQ"
+    b"iY/J16JYi0Qvx/byYzCNb3W91y3FutACDfzwQ/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3rG4hstT5QjvHO9PzoxZyVYLzBfO2EeC3Ip3G+"
+    b"2kryOTIKT+l/K4w3QIDAQAB"
+)
+
+
+def dkim_verify(answers, chunk, time, record, message):
+    return bytes([answers, chunk, time]) + len(record).to_bytes(2, "big") + record + message
+
+
+SEEDS["dkim_signature_parse"] = [
+    RFC8463_ED_SIG,
+    RFC8463_RSA_SIG,
+    b"v=1; a=rsa-sha256; c=relaxed/simple; d=Example.ORG; s=sel; t=100; x=200;"
+    b" i=jo=3Be@mail.example.org; l=12; q=dns/txt; h=From : To:subject;"
+    b" z=From:a|To:b; bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=; b=AAEC\r\n AwQF; x-future=tag",
+]
+SEEDS["dkim_key_record"] = [
+    RFC8463_ED_RECORD,
+    RFC8463_RSA_RECORD,
+    b"v=DKIM1; k=rsa; t=y:s; h=sha256:sha1; s=email:*; n=notes; p=",
+    b"p=MIIBCgKCAQEAvGarbage==",
+]
+SEEDS["dkim_verify"] = [
+    dkim_verify(0x84, 0, 0, b"", RFC8463_MESSAGE),
+    dkim_verify(0x84, 7, 0, b"", RFC8463_MESSAGE),
+    dkim_verify(0x0f, 1, 200, RFC8463_ED_RECORD, RFC8463_MESSAGE),
+    dkim_verify(0x84, 0, 0, b"", RFC8463_MESSAGE.replace(b"hungry yet", b"hungry now")),
+    dkim_verify(0x08, 0, 0, b"", RFC8463_MESSAGE.replace(b"Is dinner", b"Is lunch")),
+]
+
 SEEDS["command_roundtrip"] = COMMAND_RT_SEEDS
 SEEDS["reply_roundtrip"] = REPLY_RT_SEEDS
 SEEDS["framer"] = FRAMER_SEEDS

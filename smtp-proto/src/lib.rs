@@ -19,7 +19,8 @@
 //! configuration both transports share. rustls is sans-IO too, but it draws
 //! from the operating system's random source for every handshake, and
 //! self-signed certificates are generated from it; the sessions themselves
-//! stay deterministic.
+//! stay deterministic. (The `dkim` feature's RSA signing takes a random
+//! source too, as an argument: the caller's.)
 //!
 //! ## Map
 //!
@@ -40,6 +41,7 @@
 //! | [`mx`] | MX judgement (null MX, implicit MX, preference order; RFC 5321 §5.1, RFC 7505), the host plan, and the walk that makes every delivery decision for both transports |
 //! | [`session`] | the one contract of both sessions (the [`Session`] trait, the time rule, [`Output`], [`session::drive`]) and their shared words: [`TlsMode`], [`InjectionPolicy`], [`Protocol`], [`BodyMode`] |
 //! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
+//! | `dkim` | feature `dkim`: DKIM signing and sans-IO verification (RFC 6376, RFC 8463) — keys, streaming body hashes, key records asked for as DNS questions, RFC 8601 results |
 //! | `tls` | feature `rustls`: the rustls glue both transports share — client trust, server certificates (PEM, self-signed), [`TlsInfo`] from a connection |
 //!
 //! Encoding is infallible: every value that reaches the wire was validated
@@ -51,6 +53,8 @@ pub mod address;
 pub mod client;
 pub mod command;
 pub mod data;
+#[cfg(feature = "dkim")]
+pub mod dkim;
 pub mod dns;
 pub mod ehlo;
 pub mod framing;

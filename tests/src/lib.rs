@@ -27,9 +27,15 @@
 //! - [`pki`]: a test CA, the certificates it signs, self-signed ones, and
 //!   the server side of a handshake.
 //! - [`peers`]: real programs (Postfix's `smtp-sink` and `smtp-source`,
-//!   `swaks`, Python's `aiosmtpd`): finding, starting and stopping them.
+//!   `swaks`, `curl`, Python's `aiosmtpd` and `dkimpy`): finding, starting
+//!   and stopping them.
 //! - [`net`]: listeners on one port across loopback addresses (MX hosts).
 //! - [`sync`]: waiting on another thread without sleeping.
+//!
+//! Benchmarks:
+//!
+//! - [`timing`]: alternating timed rounds of ours and a peer, and the
+//!   `ratio` line every benchmark prints.
 //!
 //! The MX scenario table, shared by both transports:
 //!
@@ -48,4 +54,5 @@ pub mod pki;
 pub mod scripted;
 pub mod std_server;
 pub mod sync;
+pub mod timing;
 pub mod transcript;

@@ -6,7 +6,8 @@
 //! are also tested against programs other people wrote: Postfix's
 //! `smtp-sink` (server) and `smtp-source` (load client), `swaks` (the SMTP
 //! Swiss army knife), `curl`'s SMTP client and Python's `aiosmtpd` (server
-//! with STARTTLS and AUTH); `openssl` makes a certificate for one of them.
+//! with STARTTLS and AUTH); `openssl` makes a certificate for one of them;
+//! for DKIM, Python's `dkimpy`.
 //!
 //! `.ci/install-peers` installs them (without any daemon) and writes
 //! `target/peers/env`; `.ci/run` sources it. A finder looks at its
@@ -175,6 +176,42 @@ pub fn aiosmtpd_python() -> Option<Peer> {
         ),
         Err(e) => skip("aiosmtpd", &format!("{}: {e}", peer.program.display())),
     }
+}
+
+/// A Python interpreter that can `import dkim` (dkimpy, the DKIM reference
+/// implementation) and `nacl.signing` (PyNaCl, for its ed25519-sha256):
+/// `$DKIMPY_PYTHON`, the installed venv, or `python3` on `PATH` if it has
+/// both. It runs `tests/dkimpy_helper.py` ([`dkimpy_helper`]).
+pub fn dkimpy_python() -> Option<Peer> {
+    let venv = peers_dir().join("venv/bin/python");
+    let program = match find_program("python3", "DKIMPY_PYTHON", &[venv]) {
+        Ok(program) => program,
+        Err(reason) => return skip("dkimpy", &reason),
+    };
+    let peer = Peer {
+        name: "dkimpy",
+        program,
+        lib_dir: None,
+    };
+    let mut cmd = peer.command();
+    cmd.args(["-c", "import dkim, nacl.signing"]);
+    match run_bounded(&mut cmd, Duration::from_secs(20)) {
+        Ok(out) if out.status.success() => Some(peer),
+        Ok(out) => skip(
+            "dkimpy",
+            &format!(
+                "{} cannot import dkim and nacl.signing: {}",
+                peer.program.display(),
+                out.stderr_text().trim()
+            ),
+        ),
+        Err(e) => skip("dkimpy", &format!("{}: {e}", peer.program.display())),
+    }
+}
+
+/// The script that drives dkimpy: `tests/dkimpy_helper.py`.
+pub fn dkimpy_helper() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("dkimpy_helper.py")
 }
 
 fn postfix_tool(name: &'static str, var: &str) -> Option<Peer> {

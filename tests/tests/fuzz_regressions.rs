@@ -133,3 +133,17 @@ fn final_reply_split_after_the_end_of_data_is_accepted() {
         assert_eq!(client.error(), None);
     }
 }
+
+/// `dkim_canonicalization`, crash-478818b81fc0c6bf: relaxed header
+/// unfolding removed CRLF pairs one at a time, and the bytes around a
+/// removed pair (`\r` `\r\n` `\n`) formed a new CRLF inside the canonical
+/// value. Bare LFs now go too, so no line end survives.
+#[test]
+fn relaxed_header_unfolding_leaves_no_line_end() {
+    use smtp_proto::dkim::{Canonicalization, canonicalize_header};
+    let field = [58, 181, 255, 13, 13, 13, 10, 10, 13, 10, 10, 61];
+    let out = canonicalize_header(Canonicalization::Relaxed, &field);
+    let value = &out[1..out.len() - 2];
+    assert!(!value.windows(2).any(|w| w == b"\r\n"), "{out:?}");
+    assert_eq!(out, b":\xb5\xff\r\r=\r\n");
+}

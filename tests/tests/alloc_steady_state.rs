@@ -1,8 +1,9 @@
 //! Heap allocations in the steady state of a session, counted by a global
 //! allocator: after a warm-up, a server reading pipelined transactions
 //! (MAIL with parameters, RCPT, DATA, a dot-stuffed body, RSET) allocates
-//! nothing per command, and a client reading the replies to its
-//! transactions allocates nothing per reply.
+//! nothing per command, and a client allocates nothing per reply it reads
+//! nor per command it enqueues (each is encoded straight into the session's
+//! reused queue buffer) and body it writes.
 //!
 //! Each side runs `N` and then `10 * N` transactions after the warm-up; the
 //! allocation count must not grow with the number of transactions (it is
@@ -241,5 +242,10 @@ fn client_allocates_nothing_per_reply() {
          {all_few} in 100, {all_many} in 1000"
     );
     assert_eq!((few, many), (0, 0), "allocations per reply");
+    assert_eq!(
+        (all_few, all_many),
+        (0, 0),
+        "allocations per command enqueued, body written or reply read"
+    );
     assert!(client.is_ready());
 }

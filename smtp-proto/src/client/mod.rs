@@ -183,15 +183,94 @@ struct InFlight {
     tx: u64,
 }
 
-/// A command (or BDAT chunk) enqueued but not yet written.
+/// A command (or BDAT chunk) enqueued but not yet written; its wire bytes
+/// are in [`PendingQueue::bytes`].
 #[derive(Debug)]
 struct Pending {
-    /// The wire bytes (command line, and for BDAT the chunk).
-    bytes: Vec<u8>,
+    /// How many wire bytes (command line, and for BDAT the chunk).
+    len: usize,
     /// What its replies answer.
     kind: PendingKind,
     /// The transaction it was enqueued in.
     tx: u64,
+}
+
+/// The commands (and BDAT chunks) enqueued but not yet written, in order,
+/// their wire bytes back to back in one buffer that is kept and reused:
+/// once it has grown to its working size, enqueueing a command allocates
+/// nothing (each command is encoded straight into it).
+#[derive(Debug, Default)]
+struct PendingQueue {
+    items: VecDeque<Pending>,
+    bytes: Vec<u8>,
+    /// Bytes at the front of `bytes` already moved out.
+    front: usize,
+}
+
+impl PendingQueue {
+    /// Queues what `write` appends to the buffer as one item.
+    fn push(&mut self, kind: PendingKind, tx: u64, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        write(&mut self.bytes);
+        self.items.push_back(Pending {
+            len: self.bytes.len() - start,
+            kind,
+            tx,
+        });
+    }
+
+    fn front(&self) -> Option<&Pending> {
+        self.items.front()
+    }
+
+    /// Moves the first item's bytes to the end of `out`.
+    fn pop_into(&mut self, out: &mut Vec<u8>) -> Option<Pending> {
+        let item = self.items.pop_front()?;
+        let end = self.front + item.len;
+        out.extend_from_slice(self.bytes.get(self.front..end).unwrap_or_default());
+        self.front = end;
+        if self.items.is_empty() {
+            self.bytes.clear();
+            self.front = 0;
+        } else if self.front > self.bytes.len() / 2 {
+            // Never empty (a pipelining stream): keep the buffer from
+            // growing by dropping what was moved out (no allocation).
+            self.bytes.drain(..self.front);
+            self.front = 0;
+        }
+        Some(item)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Pending> {
+        self.items.iter()
+    }
+
+    /// Wire bytes queued.
+    fn queued_bytes(&self) -> usize {
+        self.bytes.len() - self.front
+    }
+
+    /// Keeps the items `keep` accepts, with their bytes, in order.
+    fn retain(&mut self, keep: impl Fn(&Pending) -> bool) {
+        let (mut read, mut write) = (self.front, 0);
+        for item in &self.items {
+            if keep(item) {
+                // `write <= read`: bytes only move towards the front.
+                self.bytes.copy_within(read..read + item.len, write);
+                write += item.len;
+            }
+            read += item.len;
+        }
+        self.bytes.truncate(write);
+        self.front = 0;
+        self.items.retain(keep);
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.bytes.clear();
+        self.front = 0;
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,7 +334,7 @@ pub struct Client {
     out: Vec<u8>,
     /// Bytes written so far, over the whole session.
     written: u64,
-    pending: VecDeque<Pending>,
+    pending: PendingQueue,
     in_flight: VecDeque<InFlight>,
     next_id: u64,
     /// The in-flight entry the reply timer is armed for.
@@ -303,7 +382,7 @@ impl Client {
             assembler,
             out: Vec::new(),
             written: 0,
-            pending: VecDeque::new(),
+            pending: PendingQueue::default(),
             in_flight: VecDeque::new(),
             next_id: 0,
             timed: None,
@@ -776,10 +855,9 @@ impl Client {
                 // recipient was accepted.
                 break;
             }
-            let Some(item) = self.pending.pop_front() else {
+            let Some(item) = self.pending.pop_into(&mut self.out) else {
                 break;
             };
-            self.out.extend_from_slice(&item.bytes);
             match item.kind {
                 PendingKind::Command(to) => {
                     let group_end =

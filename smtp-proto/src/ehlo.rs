@@ -1235,11 +1235,14 @@ pub struct EhloReply<'a> {
 impl PartialEq for EhloReply<'_> {
     /// Equal domain, greeting, extensions and ignored lines.
     fn eq(&self, other: &Self) -> bool {
-        self.domain == other.domain
-            && self.greeting == other.greeting
-            && self.capabilities == other.capabilities
-            && self.extensions() == other.extensions()
-            && self.ignored_lines() == other.ignored_lines()
+        if self.domain != other.domain
+            || self.greeting != other.greeting
+            || self.capabilities != other.capabilities
+        {
+            return false;
+        }
+        let (a, b) = (self.collect(), other.collect());
+        a.extensions == b.extensions && a.ignored == b.ignored
     }
 }
 
@@ -1247,11 +1250,12 @@ impl Eq for EhloReply<'_> {}
 
 impl fmt::Debug for EhloReply<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.collect();
         f.debug_struct("EhloReply")
             .field("domain", &self.domain)
             .field("greeting", &self.greeting)
-            .field("extensions", &self.extensions())
-            .field("ignored", &self.ignored_lines())
+            .field("extensions", &c.extensions)
+            .field("ignored", &c.ignored)
             .finish()
     }
 }

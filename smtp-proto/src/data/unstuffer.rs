@@ -362,7 +362,7 @@ impl Sink for InPlace<'_> {
     fn copy_plain(&mut self, r: usize) -> (usize, usize) {
         // Proof first, then one `copy_within` (none while `r == w`).
         let (window, at_input_end) = window_at(self.buf, r);
-        let (end, resume, _) = plain_prefix(window, at_input_end, |_| {});
+        let (end, resume, _) = plain_prefix(window, at_input_end, |_| true);
         self.copy(r, end);
         (end, resume)
     }
@@ -410,8 +410,19 @@ impl Sink for Append<'_, '_> {
         // reloaded around every block append (the caller's `Vec` is
         // behind a reference the byte stores might alias).
         let mut out = std::mem::take(&mut *self.out);
-        let (end, resume, appended) =
-            plain_prefix(window, at_input_end, |block| out.extend_from_slice(block));
+        // Room for the whole window first, and a capacity test per block
+        // that then always passes: it proves to the compiler that the
+        // block append never grows the vector, so the loop holds no call
+        // (which kept the vector's fields and the compare constants from
+        // staying in registers across blocks).
+        out.reserve(window.len());
+        let (end, resume, appended) = plain_prefix(window, at_input_end, |block| {
+            if out.capacity() - out.len() < BLOCK {
+                return false;
+            }
+            out.extend_from_slice(block);
+            true
+        });
         match window.get(appended..end) {
             Some(rest) => out.extend_from_slice(rest),
             // The last proven block ended in a CR whose LF the automaton
@@ -466,12 +477,14 @@ const BLOCK: usize = 64;
 /// Each whole block of `BLOCK` bytes found plain on the way is passed to
 /// `on_block` in order; the third value returned is how many bytes those
 /// blocks hold. It can exceed `end` by one (a block ending in a CR whose LF
-/// starts a flagged pair), never more.
+/// starts a flagged pair), never more. When `on_block` returns false the
+/// block is not taken and the rest of the window is examined byte by byte
+/// (correct, only slower).
 #[inline(always)]
 fn plain_prefix(
     window: &[u8],
     at_buf_end: bool,
-    mut on_block: impl FnMut(&[u8]),
+    mut on_block: impl FnMut(&[u8]) -> bool,
 ) -> (usize, usize, usize) {
     let Some(&first) = window.first() else {
         // The end of the input: the automaton stops there.
@@ -486,11 +499,10 @@ fn plain_prefix(
     let mut checked = 0;
     let mut stopped = false;
     for (a, b) in window.chunks_exact(BLOCK).zip(next.chunks_exact(BLOCK)) {
-        if block_flagged(a, b) {
+        if block_flagged(a, b) || !on_block(a) {
             stopped = true;
             break;
         }
-        on_block(a);
         checked += BLOCK;
     }
     // The pairs after the last whole block: when every block passed, the

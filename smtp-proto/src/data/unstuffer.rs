@@ -70,10 +70,10 @@ pub struct Unstuffed {
 /// an empty message.
 ///
 /// Speed: in a clean body the only bytes that need a decision are a dot
-/// after a CRLF. `memchr` (vectorized at run time) finds the next dot
-/// after a LF, which ends the stretch examined (up to 16 KiB); one
+/// after a CRLF. `memchr2` (vectorized at run time) finds the next dot
+/// after a LF or NUL, which ends the stretch examined (up to 16 KiB); one
 /// branch-free pass over byte pairs (which the compiler vectorizes) proves
-/// that nothing before it is a bare CR, a bare LF or a NUL. That stretch
+/// that nothing before it is a bare CR or a bare LF. That stretch
 /// is then moved with one `copy_within` in place (not at all until the
 /// first removed dot); the copying [`unstuff`](Self::unstuff) appends each
 /// 64-byte block as soon as it is proven, so the input is read once. Only
@@ -296,22 +296,23 @@ trait Sink {
 /// The window of `input` the bulk path examines from `r`, and whether it
 /// reaches the end of the input.
 ///
-/// The window ends at the first dot that follows a LF inside it (the dot
-/// included, so that the window never holds a LF-dot pair except as its
-/// last two bytes, whose last byte [`plain_prefix`] leaves to the
-/// automaton): the pair scan then never has to look for dots. Dots are
-/// found with `memchr` (vectorized at run time), which costs little where
-/// dots are rare (base64 attachments have none) and one check of the byte
-/// before each dot elsewhere.
+/// The window ends at the first dot that follows a LF inside it, or at the
+/// first NUL after its first byte (that byte included, so that the window
+/// never holds a LF-dot pair or a NUL except as its last byte, which
+/// [`plain_prefix`] leaves to the automaton): the pair scan then never has
+/// to look for dots or NULs. Both are found with one `memchr2` pass
+/// (vectorized at run time), which costs little where dots are rare
+/// (base64 attachments have none) and one check of the byte before each
+/// dot elsewhere.
 #[inline(always)]
 fn window_at(input: &[u8], r: usize) -> (&[u8], bool) {
     let window = input
         .get(r..input.len().min(r + WINDOW))
         .unwrap_or_default();
     let next = window.get(1..).unwrap_or_default();
-    for k in memchr::memchr_iter(b'.', next) {
-        // `window[k + 1]` is the dot.
-        if window.get(k) == Some(&b'\n') {
+    for k in memchr::memchr2_iter(b'.', 0, next) {
+        // `window[k + 1]` is the dot or the NUL.
+        if next.get(k) == Some(&0) || window.get(k) == Some(&b'\n') {
             return (window.get(..k + 2).unwrap_or_default(), false);
         }
     }
@@ -440,12 +441,14 @@ impl Sink for Append<'_, '_> {
 const WINDOW: usize = 16 * 1024;
 
 /// Whether the byte pair `a b` (read in the `Text` state) needs the
-/// automaton: a CR without its LF, a LF without its CR, or a NUL. A line
-/// end followed by a dot needs it too, but [`window_at`] keeps those out of
-/// the windows. Branch-free so that loops over it vectorize.
+/// automaton: a CR without its LF, or a LF without its CR. A NUL and a line
+/// end followed by a dot need it too, but [`window_at`] keeps those out of
+/// the windows (and [`plain_prefix`] takes a NUL only as a window's first
+/// byte, which it leaves to the automaton). Branch-free so that loops over
+/// it vectorize.
 #[inline(always)]
 fn needs_decision(a: u8, b: u8) -> bool {
-    ((a == b'\r') != (b == b'\n')) | (a == 0)
+    (a == b'\r') != (b == b'\n')
 }
 
 /// Whether any pair `(a[i], b[i])` needs the automaton (one vector
@@ -490,8 +493,9 @@ fn plain_prefix(
         // The end of the input: the automaton stops there.
         return (0, 1, 0);
     };
-    if first == b'\n' {
-        // A bare LF.
+    if first == b'\n' || first == 0 {
+        // A bare LF, or a NUL (the only place [`window_at`] lets one be
+        // but the last byte).
         return (0, 1, 0);
     }
     let next = window.get(1..).unwrap_or_default();

@@ -1027,3 +1027,47 @@ impl Session for Client {
         Self::close_reason(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{PendingKind, PendingQueue, ReplyTo};
+
+    /// Items come out in order with their own bytes, whatever was kept
+    /// or dropped in between, and the buffer is reused.
+    #[test]
+    fn pending_queue_keeps_order_and_bytes() {
+        let mut q = PendingQueue::default();
+        let cmd = PendingKind::Command(ReplyTo::Rset);
+        q.push(cmd, 1, |o| o.extend_from_slice(b"MAIL\r\n"));
+        q.push(PendingKind::Bdat, 1, |o| {
+            o.extend_from_slice(b"BDAT 3\r\nabc")
+        });
+        q.push(cmd, 1, |o| o.extend_from_slice(b"RCPT\r\n"));
+        q.push(PendingKind::BdatLast, 1, |o| {
+            o.extend_from_slice(b"BDAT 1 LAST\r\nz")
+        });
+        q.push(cmd, 2, |o| o.extend_from_slice(b"RSET\r\n"));
+        assert_eq!(q.queued_bytes(), 6 + 11 + 6 + 14 + 6);
+        let mut out = Vec::new();
+        assert!(q.pop_into(&mut out).is_some());
+        assert_eq!(out, b"MAIL\r\n");
+        q.retain(|p| !matches!(p.kind, PendingKind::Bdat | PendingKind::BdatLast));
+        assert_eq!(q.queued_bytes(), 12);
+        let mut out = Vec::new();
+        while q.pop_into(&mut out).is_some() {}
+        assert_eq!(out, b"RCPT\r\nRSET\r\n");
+        assert_eq!(q.queued_bytes(), 0);
+        // Many items never all drained at once: the buffer stays small.
+        for i in 0..1000 {
+            q.push(cmd, i, |o| o.extend_from_slice(b"NOOP\r\n"));
+            if i % 2 == 1 {
+                q.pop_into(&mut out);
+            }
+        }
+        assert_eq!(q.queued_bytes(), 500 * 6);
+        assert!(q.bytes.len() <= 2 * 500 * 6 + 6);
+        q.clear();
+        assert!(q.front().is_none());
+        assert_eq!(q.queued_bytes(), 0);
+    }
+}

@@ -17,6 +17,11 @@
 //! [`Reply`] with [`EhloReply::parse`], or build one with [`EhloReply::new`]
 //! and [`EhloReply::encode`]. Parsing what was encoded gives back the same set.
 //!
+//! Parsing reads the reply once for its [`Capabilities`] (which extensions
+//! are announced, as bits, and the SIZE value) and allocates nothing; the
+//! typed [`Extensions`] are read from the same reply when
+//! [`EhloReply::extensions`] asks for them, by the same rules.
+//!
 //! # Decisions
 //!
 //! - **Keywords are case-insensitive** (RFC 5321 §2.4): `250-starttls` is
@@ -313,6 +318,20 @@ impl Kind {
             Self::Etrn => "ETRN",
             Self::Help => "HELP",
         }
+    }
+
+    /// Whether the keyword takes no parameters (see [`Kind::flag`]).
+    #[inline]
+    const fn is_flag(self) -> bool {
+        !matches!(
+            self,
+            Self::Size
+                | Self::Auth
+                | Self::MtPriority
+                | Self::DeliverBy
+                | Self::FutureRelease
+                | Self::Limits
+        )
     }
 
     /// The extension of a keyword that takes no parameters.
@@ -1029,6 +1048,136 @@ impl<'a> Extensions<'a> {
             present: self.present,
         }
     }
+
+    /// The presence of each typed extension and the SIZE value: what
+    /// [`EhloReply::capabilities`] reads without building the set.
+    pub fn capabilities(&self) -> Capabilities {
+        let size = match self.find(Kind::Size) {
+            Some(Extension::Size(n)) => *n,
+            _ => None,
+        };
+        Capabilities {
+            present: self.present,
+            size,
+        }
+    }
+}
+
+/// What an EHLO reply offers, in a few words: which typed extensions it
+/// announces (a bit each) and the SIZE value. [`EhloReply::parse`] reads
+/// this in its one pass without building the typed [`Extensions`] (no
+/// allocation); the same value comes from [`Extensions::capabilities`].
+///
+/// The rules are the typed set's: an extension counts only when its line
+/// parsed as the typed extension (`SIZE abc` is not SIZE here), and the
+/// first line of a keyword counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Capabilities {
+    present: u32,
+    size: Option<u64>,
+}
+
+impl Capabilities {
+    fn has(self, kind: Kind) -> bool {
+        self.present & kind.bit() != 0
+    }
+
+    /// `PIPELINING` (RFC 2920).
+    pub fn supports_pipelining(self) -> bool {
+        self.has(Kind::Pipelining)
+    }
+
+    /// `8BITMIME` (RFC 6152).
+    pub fn supports_8bitmime(self) -> bool {
+        self.has(Kind::EightBitMime)
+    }
+
+    /// `BINARYMIME` (RFC 3030).
+    pub fn supports_binarymime(self) -> bool {
+        self.has(Kind::BinaryMime)
+    }
+
+    /// `CHUNKING` (RFC 3030): BDAT may be used.
+    pub fn supports_chunking(self) -> bool {
+        self.has(Kind::Chunking)
+    }
+
+    /// `SMTPUTF8` (RFC 6531).
+    pub fn supports_smtputf8(self) -> bool {
+        self.has(Kind::SmtpUtf8)
+    }
+
+    /// `DSN` (RFC 3461).
+    pub fn supports_dsn(self) -> bool {
+        self.has(Kind::Dsn)
+    }
+
+    /// `ENHANCEDSTATUSCODES` (RFC 2034).
+    pub fn supports_enhanced_status_codes(self) -> bool {
+        self.has(Kind::EnhancedStatusCodes)
+    }
+
+    /// `STARTTLS` (RFC 3207).
+    pub fn supports_starttls(self) -> bool {
+        self.has(Kind::StartTls)
+    }
+
+    /// `REQUIRETLS` (RFC 8689).
+    pub fn supports_requiretls(self) -> bool {
+        self.has(Kind::RequireTls)
+    }
+
+    /// `VRFY` announced as an extension.
+    pub fn supports_vrfy(self) -> bool {
+        self.has(Kind::Vrfy)
+    }
+
+    /// `ETRN` (RFC 1985).
+    pub fn supports_etrn(self) -> bool {
+        self.has(Kind::Etrn)
+    }
+
+    /// `HELP` announced as an extension.
+    pub fn supports_help(self) -> bool {
+        self.has(Kind::Help)
+    }
+
+    /// `AUTH` announced with well-formed mechanisms (which
+    /// [`Extensions::auth_mechanisms`] lists).
+    pub fn supports_auth(self) -> bool {
+        self.has(Kind::Auth)
+    }
+
+    /// `MT-PRIORITY` (RFC 6710).
+    pub fn supports_mt_priority(self) -> bool {
+        self.has(Kind::MtPriority)
+    }
+
+    /// `DELIVERBY` (RFC 2852).
+    pub fn supports_deliver_by(self) -> bool {
+        self.has(Kind::DeliverBy)
+    }
+
+    /// `FUTURERELEASE` (RFC 4865).
+    pub fn supports_future_release(self) -> bool {
+        self.has(Kind::FutureRelease)
+    }
+
+    /// `LIMITS` (RFC 9422).
+    pub fn supports_limits(self) -> bool {
+        self.has(Kind::Limits)
+    }
+
+    /// `SIZE` announced (RFC 1870), with or without a number.
+    pub fn supports_size(self) -> bool {
+        self.has(Kind::Size)
+    }
+
+    /// The fixed maximum message size in octets, as
+    /// [`Extensions::max_size`]: `Some(n)` only for `SIZE n` with `n > 0`.
+    pub fn max_size(self) -> Option<u64> {
+        self.size.filter(|&n| n > 0 && self.has(Kind::Size))
+    }
 }
 
 impl<'a> FromIterator<Extension<'a>> for Extensions<'a> {
@@ -1069,12 +1218,46 @@ pub enum EhloError {
 
 /// A positive reply to EHLO: the server's domain, its greeting and the
 /// extensions it announces.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The reply is kept as received (or, from [`EhloReply::new`], as it will be
+/// sent); parsing reads it once for its [`Capabilities`] and allocates
+/// nothing. The typed [`Extensions`] and the [`ignored
+/// lines`](EhloReply::ignored_lines) are read from it again when asked for.
+#[derive(Clone)]
 pub struct EhloReply<'a> {
     domain: Cow<'a, str>,
     greeting: Cow<'a, str>,
-    extensions: Extensions<'a>,
-    ignored: Vec<Cow<'a, str>>,
+    capabilities: Capabilities,
+    /// The whole reply: the source of the typed view.
+    reply: Cow<'a, Reply<'a>>,
+}
+
+impl PartialEq for EhloReply<'_> {
+    /// Equal domain, greeting, extensions and ignored lines.
+    fn eq(&self, other: &Self) -> bool {
+        if self.domain != other.domain
+            || self.greeting != other.greeting
+            || self.capabilities != other.capabilities
+        {
+            return false;
+        }
+        let (a, b) = (self.collect(), other.collect());
+        a.extensions == b.extensions && a.ignored == b.ignored
+    }
+}
+
+impl Eq for EhloReply<'_> {}
+
+impl fmt::Debug for EhloReply<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.collect();
+        f.debug_struct("EhloReply")
+            .field("domain", &self.domain)
+            .field("greeting", &self.greeting)
+            .field("extensions", &c.extensions)
+            .field("ignored", &c.ignored)
+            .finish()
+    }
 }
 
 impl<'a> EhloReply<'a> {
@@ -1100,57 +1283,52 @@ impl<'a> EhloReply<'a> {
         if domain.is_empty() || domain.chars().any(|c| c == ' ' || c.is_control()) {
             return Err(EhloError::InvalidDomain);
         }
-        let ehlo = Self {
-            domain,
-            greeting,
-            extensions,
-            ignored: Vec::new(),
+        let first = if greeting.is_empty() {
+            domain.to_string()
+        } else {
+            format!("{domain} {greeting}")
         };
         // Reuse the reply rules for the first line: no CR/LF/NUL, and nothing
         // a client would read as an enhanced status code.
-        Reply::new(ReplyCode::OK, ehlo.first_line()).map_err(|_| EhloError::InvalidGreeting)?;
-        Ok(ehlo)
+        Reply::new(ReplyCode::OK, first.as_str()).map_err(|_| EhloError::InvalidGreeting)?;
+        let mut lines = Vec::with_capacity(extensions.len() + 1);
+        lines.push(Cow::Owned(first));
+        for ext in &extensions {
+            lines.push(Cow::Owned(ext.to_string()));
+        }
+        // Every line is free of CR, LF and NUL: the first was checked above,
+        // extension lines are built from validated keywords, parameters and
+        // numbers.
+        Ok(Self {
+            domain,
+            greeting,
+            capabilities: extensions.capabilities(),
+            reply: Cow::Owned(Reply::from_parts(ReplyCode::OK, None, lines)),
+        })
     }
 
     /// Reads a reply to EHLO. Only `250` is an EHLO reply; anything else is
     /// [`EhloError::NotOk`]. Never fails on the content of a `250` reply:
     /// see the [module docs](self) for what happens to odd lines.
     ///
-    /// The result borrows from `reply`; call [`EhloReply::into_owned`] to
-    /// keep it.
+    /// One pass over the lines finds the domain, the greeting and the
+    /// [`Capabilities`], without allocating; the typed extensions are read
+    /// again from `reply` by [`EhloReply::extensions`]. The result borrows
+    /// from `reply`; call [`EhloReply::into_owned`] to keep it.
     pub fn parse(reply: &'a Reply<'_>) -> Result<Self, EhloError> {
         if reply.code() != ReplyCode::OK {
             return Err(EhloError::NotOk(reply.code()));
         }
-        let mut c = Collect {
-            extensions: Extensions {
-                entries: Vec::with_capacity(reply.lines().len()),
-                present: 0,
-            },
-            ignored: Vec::new(),
-            seen: 0,
-        };
-        let (domain, greeting) = match reply.wire_lines() {
-            Some(raw) => c.wire(raw),
-            None => {
-                let mut lines = reply.lines();
-                let first = lines.next().unwrap_or_default();
-                for line in lines {
-                    c.line(line);
-                }
-                first.split_once(' ').unwrap_or((first, ""))
-            }
-        };
-        let Collect {
-            extensions,
-            ignored,
-            ..
-        } = c;
+        // `Reply` is covariant in its lifetime: the borrowed reply is
+        // viewed as living for `'a`.
+        let reply: &'a Reply<'a> = reply;
+        let mut summary = Summary::default();
+        let (domain, greeting) = read_lines(&mut summary, reply);
         Ok(Self {
             domain: Cow::Borrowed(domain),
             greeting: Cow::Borrowed(greeting),
-            extensions,
-            ignored,
+            capabilities: summary.capabilities,
+            reply: Cow::Borrowed(reply),
         })
     }
 
@@ -1165,34 +1343,52 @@ impl<'a> EhloReply<'a> {
         &self.greeting
     }
 
-    /// The announced extensions.
-    pub fn extensions(&self) -> &Extensions<'a> {
-        &self.extensions
+    /// Which typed extensions the reply announces, and its SIZE: read by
+    /// [`EhloReply::parse`], nothing is built.
+    pub fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
+    /// The announced extensions, typed, read from the reply now (each call
+    /// reads it again; keep the result, or [`Extensions::into_owned`] it,
+    /// to query it often).
+    pub fn extensions(&self) -> Extensions<'_> {
+        self.collect().extensions
     }
 
     /// Takes the extensions, dropping domain and greeting.
     pub fn into_extensions(self) -> Extensions<'a> {
-        self.extensions
+        match self.reply {
+            Cow::Borrowed(reply) => {
+                let mut c = Collect::for_reply(reply);
+                read_lines(&mut c, reply);
+                c.extensions
+            }
+            Cow::Owned(reply) => {
+                let mut c = Collect::for_reply(&reply);
+                read_lines(&mut c, &reply);
+                c.extensions.into_owned()
+            }
+        }
     }
 
     /// Lines that did not become an extension: not an `ehlo-line`, or a
     /// repeated keyword. Kept for logging and diagnosis; not encoded.
-    pub fn ignored_lines(&self) -> &[Cow<'a, str>] {
-        &self.ignored
+    pub fn ignored_lines(&self) -> Vec<&str> {
+        self.collect().ignored
     }
 
-    fn first_line(&self) -> String {
-        if self.greeting.is_empty() {
-            self.domain.to_string()
-        } else {
-            format!("{} {}", self.domain, self.greeting)
-        }
+    fn collect(&self) -> Collect<'_> {
+        let mut c = Collect::for_reply(&self.reply);
+        read_lines(&mut c, &self.reply);
+        c
     }
 
     /// Appends the reply in wire form: `250-domain greeting`, one line per
     /// extension, the last with `250 `.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let n = self.extensions.len();
+        let extensions = self.extensions();
+        let n = extensions.len();
         out.extend_from_slice(if n == 0 { b"250 " } else { b"250-" });
         out.extend_from_slice(self.domain.as_bytes());
         if !self.greeting.is_empty() {
@@ -1200,7 +1396,7 @@ impl<'a> EhloReply<'a> {
             out.extend_from_slice(self.greeting.as_bytes());
         }
         out.extend_from_slice(b"\r\n");
-        for (i, ext) in self.extensions.iter().enumerate() {
+        for (i, ext) in extensions.iter().enumerate() {
             out.extend_from_slice(if i + 1 == n { b"250 " } else { b"250-" });
             ext.encode(out);
             out.extend_from_slice(b"\r\n");
@@ -1210,9 +1406,14 @@ impl<'a> EhloReply<'a> {
     /// The reply as a [`Reply`] value (for a server core that sends
     /// `Reply`s).
     pub fn to_reply(&self) -> Reply<'static> {
-        let mut lines = Vec::with_capacity(self.extensions.len() + 1);
-        lines.push(Cow::Owned(self.first_line()));
-        for ext in &self.extensions {
+        let extensions = self.extensions();
+        let mut lines = Vec::with_capacity(extensions.len() + 1);
+        lines.push(Cow::Owned(if self.greeting.is_empty() {
+            self.domain.to_string()
+        } else {
+            format!("{} {}", self.domain, self.greeting)
+        }));
+        for ext in &extensions {
             lines.push(Cow::Owned(ext.to_string()));
         }
         // Every line is free of CR, LF and NUL: the domain and greeting were
@@ -1226,12 +1427,202 @@ impl<'a> EhloReply<'a> {
         EhloReply {
             domain: Cow::Owned(self.domain.into_owned()),
             greeting: Cow::Owned(self.greeting.into_owned()),
-            extensions: self.extensions.into_owned(),
-            ignored: self
-                .ignored
-                .into_iter()
-                .map(|l| Cow::Owned(l.into_owned()))
-                .collect(),
+            capabilities: self.capabilities,
+            reply: Cow::Owned(self.reply.into_owned().into_owned()),
+        }
+    }
+}
+
+/// What a pass over the lines of an EHLO reply does with them: the typed
+/// set ([`Collect`]) or the capabilities alone ([`Summary`]).
+trait LineSink<'a> {
+    /// Keywords already announced: a bit per known keyword (whether its
+    /// line became the typed extension or `Other`), so the repeat check is
+    /// a mask test.
+    fn seen(&mut self) -> &mut u32;
+    /// A known keyword without parameters, announced for the first time.
+    fn flag(&mut self, kind: Kind);
+    /// A line that is not a flag announced for the first time.
+    fn other_line(&mut self, line: &'a str);
+}
+
+/// The domain and the greeting of the first line: split at the first
+/// space (a byte search; `str::split_once` with a `char` pattern is slower
+/// for these short lines).
+#[inline]
+fn split_first_line(first: &str) -> (&str, &str) {
+    match first.bytes().position(|b| b == b' ') {
+        // `i` is at an ASCII space: both sides are on char boundaries.
+        Some(i) => (
+            first.get(..i).unwrap_or_default(),
+            first.get(i + 1..).unwrap_or_default(),
+        ),
+        None => (first, ""),
+    }
+}
+
+/// Reads every line of `reply` into `sink`; returns the domain and
+/// greeting.
+fn read_lines<'a, S: LineSink<'a>>(sink: &mut S, reply: &'a Reply<'a>) -> (&'a str, &'a str) {
+    match reply.wire_lines() {
+        Some(raw) => read_wire(sink, raw),
+        None => {
+            let mut lines = reply.lines();
+            let first = lines.next().unwrap_or_default();
+            for line in lines {
+                read_line(sink, line);
+            }
+            split_first_line(first)
+        }
+    }
+}
+
+/// Reads the lines of a reply in its wire form (see [`Reply::wire_lines`])
+/// in one pass; returns the domain and greeting.
+///
+/// A line that is a known keyword without parameters (`PIPELINING`,
+/// `8BITMIME`, …) is settled from one 16-byte load at its start, which finds
+/// the keyword, its end and the line's CR at once; any other line goes
+/// through [`LineSink::other_line`], as from [`Reply::lines`].
+fn read_wire<'a, S: LineSink<'a>>(sink: &mut S, raw: &'a str) -> (&'a str, &'a str) {
+    let b = raw.as_bytes();
+    // Each line is `ddd-text`, `ddd text` or `ddd`, CRLF between lines.
+    let text = |from: usize, to: usize| raw.get((from + 4).min(to)..to).unwrap_or_default();
+    let first_end = crate::reply::find_cr(b).unwrap_or(b.len());
+    let first = text(0, first_end);
+    let mut pos = first_end + 2;
+    while pos < b.len() {
+        let start = pos + 4;
+        if matches!(b.get(pos + 3), Some(b'-' | b' '))
+            && let Some(end) = flag_at(sink, b, start)
+        {
+            pos = end + 2;
+            continue;
+        }
+        let end = b
+            .get(pos..)
+            .and_then(crate::reply::find_cr)
+            .map_or(b.len(), |n| pos + n);
+        sink.other_line(text(pos, end));
+        pos = end + 2;
+    }
+    split_first_line(first)
+}
+
+/// The flag line at `start` in `b` (a known keyword without parameters, not
+/// announced before, ending at a CR or at the end of `b`), added; returns
+/// the index of that CR (or the end).
+#[inline]
+fn flag_at<'a, S: LineSink<'a>>(sink: &mut S, b: &[u8], start: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const SP: u64 = u64::from_ne_bytes([b' '; 8]);
+    const EQ: u64 = u64::from_ne_bytes([b'='; 8]);
+    const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
+    let rest = b.get(start..)?;
+    let head = match rest.get(..16) {
+        Some(word) => {
+            let mut w = [0; 16];
+            w.copy_from_slice(word);
+            u128::from_le_bytes(w)
+        }
+        None => first16(rest),
+    };
+    // The high bit of each zero byte; the lowest one is exact.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let delims = |x: u64| zero(x ^ SP) | zero(x ^ EQ) | zero(x ^ CR);
+    let (lo, hi) = (head as u64, (head >> 64) as u64);
+    let end = match (delims(lo), delims(hi)) {
+        (d, _) if d != 0 => d.trailing_zeros() as usize / 8,
+        (_, d) if d != 0 => 8 + d.trailing_zeros() as usize / 8,
+        _ => 16,
+    }
+    .min(rest.len());
+    let (kind, end) = if end == 16 {
+        // No delimiter in the first 16 bytes: a long keyword
+        // (ENHANCEDSTATUSCODES), whose tail is compared as well.
+        let kind = Kind::of_folded(fold16(head))?;
+        let known = kind.keyword().as_bytes();
+        let tail = rest.get(16..known.len())?;
+        if !tail.eq_ignore_ascii_case(known.get(16..)?) {
+            return None;
+        }
+        (kind, known.len())
+    } else {
+        if end == 0 {
+            return None;
+        }
+        let kind = Kind::of_folded(fold16(head & ((1u128 << (8 * end)) - 1)))?;
+        if kind.keyword().len() != end {
+            return None;
+        }
+        (kind, end)
+    };
+    if rest.get(end).is_some_and(|&c| c != b'\r') || *sink.seen() & kind.bit() != 0 {
+        return None;
+    }
+    if !kind.is_flag() {
+        return None;
+    }
+    *sink.seen() |= kind.bit();
+    sink.flag(kind);
+    Some(start + end)
+}
+
+/// One line after the first, as [`Reply::lines`] gives it.
+fn read_line<'a, S: LineSink<'a>>(sink: &mut S, line: &'a str) {
+    // The usual line, a known keyword without parameters (`8BITMIME`,
+    // `PIPELINING`, …) announced once: its presence bit and its entry, and
+    // nothing else to look at.
+    if let Some((end, kind)) = Kind::opening(line.as_bytes())
+        && kind.is_flag()
+        && *sink.seen() & kind.bit() == 0
+        && line
+            .as_bytes()
+            .get(end..)
+            .is_some_and(|r| r.iter().all(|&b| b == b' '))
+    {
+        *sink.seen() |= kind.bit();
+        sink.flag(kind);
+        return;
+    }
+    sink.other_line(line);
+}
+
+/// The capabilities of an EHLO reply as its lines are read: the decisions
+/// of [`Collect`] (typed or not, first line of a keyword counts), without
+/// building anything.
+#[derive(Default)]
+struct Summary {
+    capabilities: Capabilities,
+    seen: u32,
+}
+
+impl<'a> LineSink<'a> for Summary {
+    fn seen(&mut self) -> &mut u32 {
+        &mut self.seen
+    }
+
+    fn flag(&mut self, kind: Kind) {
+        self.capabilities.present |= kind.bit();
+    }
+
+    fn other_line(&mut self, line: &'a str) {
+        // Unknown keywords, empty and malformed lines change nothing here;
+        // a repeated known keyword neither (the first line counts, and a
+        // repeated AUTH only adds mechanisms).
+        let Some((kind, typed)) = classify_ehlo_line(line) else {
+            return;
+        };
+        if self.seen & kind.bit() != 0 {
+            return;
+        }
+        self.seen |= kind.bit();
+        if let Some(size) = typed {
+            self.capabilities.present |= kind.bit();
+            if kind == Kind::Size {
+                self.capabilities.size = size;
+            }
         }
     }
 }
@@ -1239,123 +1630,35 @@ impl<'a> EhloReply<'a> {
 /// The extensions of an EHLO reply as they are read, line by line.
 struct Collect<'a> {
     extensions: Extensions<'a>,
-    ignored: Vec<Cow<'a, str>>,
-    /// Keywords already announced: a bit per known keyword (whether its
-    /// line became the typed extension or `Other`), so the repeat check is
-    /// a mask test; unknown keywords are compared with the unknown entries
-    /// only (a known keyword can never equal an unknown one).
+    ignored: Vec<&'a str>,
+    /// See [`LineSink::seen`]; unknown keywords are compared with the
+    /// unknown entries only (a known keyword can never equal an unknown
+    /// one).
     seen: u32,
 }
 
 impl<'a> Collect<'a> {
-    /// Reads the lines of a reply in its wire form (see
-    /// [`Reply::wire_lines`]) in one pass; returns the domain and greeting.
-    ///
-    /// A line that is a known keyword without parameters (`PIPELINING`,
-    /// `8BITMIME`, …) is settled from one 16-byte load at its start, which
-    /// finds the keyword, its end and the line's CR at once; any other line
-    /// goes through [`Collect::line`], as from [`Reply::lines`].
-    fn wire(&mut self, raw: &'a str) -> (&'a str, &'a str) {
-        let b = raw.as_bytes();
-        // Each line is `ddd-text`, `ddd text` or `ddd`, CRLF between lines.
-        let text = |from: usize, to: usize| raw.get((from + 4).min(to)..to).unwrap_or_default();
-        let first_end = crate::reply::find_cr(b).unwrap_or(b.len());
-        let first = text(0, first_end);
-        let mut pos = first_end + 2;
-        while pos < b.len() {
-            let start = pos + 4;
-            if matches!(b.get(pos + 3), Some(b'-' | b' '))
-                && let Some(end) = self.flag_at(b, start)
-            {
-                pos = end + 2;
-                continue;
-            }
-            let end = b
-                .get(pos..)
-                .and_then(crate::reply::find_cr)
-                .map_or(b.len(), |n| pos + n);
-            self.other_line(text(pos, end));
-            pos = end + 2;
+    fn for_reply(reply: &Reply<'_>) -> Self {
+        Self {
+            extensions: Extensions {
+                entries: Vec::with_capacity(reply.lines().len()),
+                present: 0,
+            },
+            ignored: Vec::new(),
+            seen: 0,
         }
-        first.split_once(' ').unwrap_or((first, ""))
+    }
+}
+
+impl<'a> LineSink<'a> for Collect<'a> {
+    fn seen(&mut self) -> &mut u32 {
+        &mut self.seen
     }
 
-    /// The flag line at `start` in `b` (a known keyword without parameters,
-    /// not announced before, ending at a CR or at the end of `b`), added;
-    /// returns the index of that CR (or the end).
-    #[inline]
-    fn flag_at(&mut self, b: &[u8], start: usize) -> Option<usize> {
-        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-        const SP: u64 = u64::from_ne_bytes([b' '; 8]);
-        const EQ: u64 = u64::from_ne_bytes([b'='; 8]);
-        const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
-        let rest = b.get(start..)?;
-        let head = match rest.get(..16) {
-            Some(word) => {
-                let mut w = [0; 16];
-                w.copy_from_slice(word);
-                u128::from_le_bytes(w)
-            }
-            None => first16(rest),
-        };
-        // The high bit of each zero byte; the lowest one is exact.
-        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-        let delims = |x: u64| zero(x ^ SP) | zero(x ^ EQ) | zero(x ^ CR);
-        let (lo, hi) = (head as u64, (head >> 64) as u64);
-        let end = match (delims(lo), delims(hi)) {
-            (d, _) if d != 0 => d.trailing_zeros() as usize / 8,
-            (_, d) if d != 0 => 8 + d.trailing_zeros() as usize / 8,
-            _ => 16,
-        }
-        .min(rest.len());
-        let (kind, end) = if end == 16 {
-            // No delimiter in the first 16 bytes: a long keyword
-            // (ENHANCEDSTATUSCODES), whose tail is compared as well.
-            let kind = Kind::of_folded(fold16(head))?;
-            let known = kind.keyword().as_bytes();
-            let tail = rest.get(16..known.len())?;
-            if !tail.eq_ignore_ascii_case(known.get(16..)?) {
-                return None;
-            }
-            (kind, known.len())
-        } else {
-            if end == 0 {
-                return None;
-            }
-            let kind = Kind::of_folded(fold16(head & ((1u128 << (8 * end)) - 1)))?;
-            if kind.keyword().len() != end {
-                return None;
-            }
-            (kind, end)
-        };
-        if rest.get(end).is_some_and(|&c| c != b'\r') || self.seen & kind.bit() != 0 {
-            return None;
-        }
-        let flag = kind.flag()?;
-        self.seen |= kind.bit();
-        self.extensions.add_new(flag);
-        Some(start + end)
-    }
-
-    /// One line after the first, as [`Reply::lines`] gives it.
-    fn line(&mut self, line: &'a str) {
-        // The usual line, a known keyword without parameters (`8BITMIME`,
-        // `PIPELINING`, …) announced once: its presence bit and its entry,
-        // and nothing else to look at.
-        if let Some((end, kind)) = Kind::opening(line.as_bytes())
-            && let Some(flag) = kind.flag()
-            && self.seen & kind.bit() == 0
-            && line
-                .as_bytes()
-                .get(end..)
-                .is_some_and(|r| r.iter().all(|&b| b == b' '))
-        {
-            self.seen |= kind.bit();
+    fn flag(&mut self, kind: Kind) {
+        if let Some(flag) = kind.flag() {
             self.extensions.add_new(flag);
-            return;
         }
-        self.other_line(line);
     }
 
     /// A line that is not a flag announced for the first time.
@@ -1363,7 +1666,7 @@ impl<'a> Collect<'a> {
         let (kind, ext) = match parse_ehlo_line(line) {
             LineOutcome::Empty => return,
             LineOutcome::Malformed => {
-                self.ignored.push(Cow::Borrowed(line));
+                self.ignored.push(line);
                 return;
             }
             LineOutcome::Ext(kind, ext) => (kind, ext),
@@ -1397,7 +1700,7 @@ impl<'a> Collect<'a> {
                     }
                 }
             }
-            _ => self.ignored.push(Cow::Borrowed(line)),
+            _ => self.ignored.push(line),
         }
     }
 }
@@ -1453,6 +1756,107 @@ static KEYWORD_BYTE: [bool; 256] = {
     }
     t
 };
+
+/// What [`parse_ehlo_line`] decides about a line, for the capabilities
+/// alone: `None` for an empty or malformed line or an unknown keyword,
+/// else the known keyword and, when its parameters parse as the typed
+/// extension, `Some` of the SIZE value (`None` for other keywords). Builds
+/// nothing; the proptests hold it to [`parse_ehlo_line`].
+fn classify_ehlo_line(line: &str) -> Option<(Kind, Option<Option<u64>>)> {
+    let line = line.trim_start_matches(' ');
+    let bytes = line.as_bytes();
+    if let Some((end, kind)) = Kind::opening(bytes) {
+        let rest = line.get(end..).unwrap_or_default();
+        if let Some(size) = typed_summary(kind, Tokens(rest)) {
+            return Some((kind, Some(size)));
+        }
+    }
+    let end = bytes
+        .iter()
+        .position(|&c| !KEYWORD_BYTE[usize::from(c)])
+        .unwrap_or(bytes.len());
+    if end == 0 {
+        // Empty, or not starting with a keyword byte (a `-` start is
+        // malformed too, and no known keyword starts with `-`).
+        return None;
+    }
+    match bytes.get(end) {
+        None | Some(b' ') => {}
+        Some(b'=')
+            if end == 4
+                && bytes
+                    .get(..4)
+                    .is_some_and(|k| k.eq_ignore_ascii_case(b"AUTH")) =>
+        {
+            let params = Tokens(line.get(5..).unwrap_or_default());
+            return typed_summary(Kind::Auth, params).map(|size| (Kind::Auth, Some(size)));
+        }
+        Some(_) => return None,
+    }
+    if bytes.first() == Some(&b'-') {
+        return None;
+    }
+    let kind = Kind::of_keyword(bytes.get(..end).unwrap_or_default())?;
+    let tokens = Tokens(line.get(end..).unwrap_or_default());
+    if let Some(size) = typed_summary(kind, tokens.clone()) {
+        return Some((kind, Some(size)));
+    }
+    // `Other`, unless a parameter is not an `ehlo-param` (then the line is
+    // malformed and ignored).
+    for p in tokens {
+        validate_param(p).ok()?;
+    }
+    Some((kind, None))
+}
+
+/// Whether [`typed`] takes these parameters, and the SIZE value, without
+/// building the AUTH mechanism list or the LIMITS extras.
+fn typed_summary<'a, I>(kind: Kind, params: I) -> Option<Option<u64>>
+where
+    I: Iterator<Item = &'a str> + Clone,
+{
+    match kind {
+        Kind::Auth => {
+            for p in params {
+                Mechanism::new(p).ok()?;
+            }
+            Some(None)
+        }
+        Kind::Limits => {
+            let mut seen = [false; 3];
+            for p in params {
+                let (name, value) = p.split_once('=').unwrap_or((p, ""));
+                let slot = [MAILMAX, RCPTMAX, RCPTDOMAINMAX]
+                    .iter()
+                    .position(|k| k.eq_ignore_ascii_case(name));
+                match slot.and_then(|i| seen.get_mut(i)) {
+                    Some(seen) => {
+                        if *seen {
+                            return None;
+                        }
+                        *seen = true;
+                        u32::try_from(parse_number(value)?).ok()?;
+                    }
+                    None => validate_param(p).ok()?,
+                }
+            }
+            Some(None)
+        }
+        Kind::Size => {
+            let mut params = params;
+            match (params.next(), params.next()) {
+                (None, _) => Some(None),
+                (Some(n), None) => Some(Some(parse_number(n)?)),
+                (Some(_), Some(_)) => None,
+            }
+        }
+        // The other typed forms borrow and allocate nothing.
+        _ => match typed(kind, params)? {
+            Extension::Size(n) => Some(n),
+            _ => Some(None),
+        },
+    }
+}
 
 fn parse_ehlo_line(line: &str) -> LineOutcome<'_> {
     let line = line.trim_start_matches(' ');

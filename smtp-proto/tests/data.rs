@@ -742,6 +742,115 @@ fn model_end(input: &[u8]) -> Option<usize> {
     }
 }
 
+/// The unstuffer's state table (see `DotUnstuffer`), one byte at a time:
+/// the oracle for the vectorized bulk path. Returns the outcome of feeding
+/// `input` whole, and the stats as `(octets, bare_cr, bare_lf, nul)`.
+fn model_unstuff(policy: BareLineEnding, input: &[u8]) -> (Vec<u8>, usize, bool, [u64; 4]) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum S {
+        LineStart,
+        Weak,
+        Text,
+        Cr,
+        Dot,
+        DotCr,
+    }
+    let normalize = policy == NORMALIZE;
+    let (mut out, mut st) = (Vec::new(), S::LineStart);
+    let (mut bare_cr, mut bare_lf, mut nul) = (0, 0, 0);
+    let mut r = 0;
+    while let Some(&b) = input.get(r) {
+        match st {
+            S::LineStart | S::Weak if b == b'.' => {
+                r += 1;
+                st = if st == S::LineStart { S::Dot } else { S::Text };
+            }
+            S::LineStart | S::Weak => st = S::Text,
+            S::Dot if b == b'\r' => {
+                r += 1;
+                st = S::DotCr;
+            }
+            S::Dot => st = S::Text,
+            S::DotCr if b == b'\n' => {
+                let octets = out.len() as u64;
+                return (out, r + 1, true, [octets, bare_cr, bare_lf, nul]);
+            }
+            S::DotCr => {
+                bare_cr += 1;
+                out.extend_from_slice(if normalize { b"\r\n" } else { b"\r" });
+                st = S::Weak;
+            }
+            S::Cr if b == b'\n' => {
+                r += 1;
+                out.push(b'\n');
+                st = S::LineStart;
+            }
+            S::Cr => {
+                bare_cr += 1;
+                if normalize {
+                    out.push(b'\n');
+                }
+                st = S::Weak;
+            }
+            S::Text => {
+                r += 1;
+                match b {
+                    b'\r' => {
+                        out.push(b);
+                        st = S::Cr;
+                    }
+                    b'\n' => {
+                        bare_lf += 1;
+                        out.extend_from_slice(if normalize { b"\r\n" } else { b"\n" });
+                        st = S::Weak;
+                    }
+                    _ => {
+                        nul += u64::from(b == 0);
+                        out.push(b);
+                    }
+                }
+            }
+        }
+    }
+    let octets = out.len() as u64;
+    (out, r, false, [octets, bare_cr, bare_lf, nul])
+}
+
+/// Long bodies whose decision points (bare CR, bare LF, NUL, line-start
+/// dots, terminators) fall at every offset of the bulk path's 64-byte
+/// blocks and around its 16 KiB windows.
+fn block_body() -> impl Strategy<Value = Vec<u8>> {
+    let odd = prop_oneof![
+        Just(&b"\r"[..]),
+        Just(&b"\n"[..]),
+        Just(&b"\0"[..]),
+        Just(&b"\r\n."[..]),
+        Just(&b"\n."[..]),
+        Just(&b"\r."[..]),
+        Just(&b"\r\n.\r"[..]),
+        Just(&b"\r\n.\n"[..]),
+        Just(&b"\r\n\r\n"[..]),
+        Just(&b"\r\n.\r\n"[..]),
+        Just(&b"."[..]),
+    ];
+    let piece = (0usize..300, 1usize..60, 0usize..3, odd).prop_map(|(len, lines, skip, odd)| {
+        let mut p = Vec::new();
+        for i in 0..lines {
+            p.extend(std::iter::repeat_n(b'x', len + i % 7));
+            p.extend_from_slice(b"\r\n");
+        }
+        p.extend(std::iter::repeat_n(b'y', skip));
+        p.extend_from_slice(odd);
+        p
+    });
+    (proptest::collection::vec(piece, 1..8), 0usize..20000).prop_map(|(pieces, lead)| {
+        let mut body = vec![b'z'; lead];
+        body.extend_from_slice(b"\r\n");
+        body.extend(pieces.concat());
+        body
+    })
+}
+
 /// Bare CR / bare LF / NUL counts of the consumed input, by adjacency.
 fn model_counts(consumed: &[u8]) -> (u64, u64, u64) {
     let mut cr = 0;
@@ -884,6 +993,23 @@ proptest! {
             prop_assert_eq!(&copying(policy, &refs(&other)), &whole);
             prop_assert_eq!(&in_place(policy, &refs(&other)), &whole);
             prop_assert_eq!(&out[6..], &whole.body[..]);
+        }
+    }
+
+    #[test]
+    fn both_apis_match_the_state_table(
+        input in prop_oneof![any_body(), long_body(), block_body()],
+        cuts in proptest::collection::vec(any::<usize>(), 0..4),
+    ) {
+        for policy in [REJECT, NORMALIZE] {
+            let (body, consumed, end, stats) = model_unstuff(policy, &input);
+            let chunks = cut(&input, &cuts);
+            for got in [in_place(policy, &refs(&chunks)), copying(policy, &refs(&chunks))] {
+                prop_assert_eq!(&got.body, &body);
+                prop_assert_eq!((got.consumed, got.end), (consumed, end));
+                let s = got.stats;
+                prop_assert_eq!([s.octets, s.bare_cr, s.bare_lf, s.nul], stats);
+            }
         }
     }
 }

@@ -43,6 +43,12 @@ fn check(
     assert_eq!(again, ehlo.to_reply());
     let again = EhloReply::parse(&again).unwrap();
     assert_eq!(again.extensions(), ehlo.extensions());
+    assert_eq!(
+        ehlo.capabilities(),
+        ehlo.extensions().capabilities(),
+        "{wire:?}"
+    );
+    assert_eq!(again.capabilities(), ehlo.capabilities(), "{wire:?}");
     ehlo.into_owned().into_extensions()
 }
 
@@ -377,7 +383,7 @@ fn server_side_build() {
     let r = Reply::parse(&out).unwrap().unwrap().0;
     let back = EhloReply::parse(&r).unwrap();
     assert_eq!(back, ehlo);
-    assert_eq!(back.extensions(), &ext);
+    assert_eq!(back.extensions(), ext);
 
     let mut ext = ext;
     // Replacing a typed entry by a malformed one of the same keyword.
@@ -511,7 +517,7 @@ proptest! {
         prop_assert_eq!(back.domain(), domain.as_str());
         prop_assert_eq!(back.greeting(), greeting.as_str());
         prop_assert!(back.ignored_lines().is_empty());
-        prop_assert_eq!(back.extensions(), &set);
+        prop_assert_eq!(back.extensions(), set.clone());
         // Queries agree with the entries.
         prop_assert_eq!(back.extensions().len(), set.len());
         for e in &set {
@@ -526,6 +532,39 @@ proptest! {
             // Every line after the first is an extension, ignored, or empty.
             let empty = lines[1..].iter().filter(|l| l.trim_matches(' ').is_empty()).count();
             prop_assert!(ehlo.extensions().len() + ehlo.ignored_lines().len() + empty == lines.len() - 1);
+            prop_assert_eq!(ehlo.capabilities(), ehlo.extensions().capabilities());
+        }
+    }
+}
+
+proptest! {
+    /// Lines of known keywords with parameters that parse and that do not,
+    /// repeated and mixed with malformed lines: the capabilities read in
+    /// one pass agree with the typed set (the first line of a keyword
+    /// counts, `Other` counts as announced, malformed lines do not).
+    #[test]
+    fn capabilities_match_the_typed_set(
+        lines in prop::collection::vec(prop::sample::select(vec![
+            "SIZE", "SIZE 100", "size 0", "SIZE abc", "SIZE 1 2", "SIZE=5", "SIZE \u{e9}",
+            "AUTH PLAIN", "AUTH=LOGIN", "AUTH", "AUTH PL@IN", "AUTH= ", "AUTH=\u{e9}",
+            "PIPELINING", "PIPELINING x", "pipelining", "-PIPELINING", "PIPELINING \u{e9}",
+            "LIMITS MAILMAX=2", "LIMITS MAILMAX=2 MAILMAX=3", "LIMITS X=1", "LIMITS RCPTMAX=x",
+            "MT-PRIORITY", "MT-PRIORITY MIXER", "MT-PRIORITY a b", "DELIVERBY 5", "DELIVERBY x",
+            "FUTURERELEASE 60 2025-01-01T00:00:00Z", "FUTURERELEASE 60", "X-UNKNOWN 1", "",
+            "  SIZE  7 ", "ENHANCEDSTATUSCODES", "ENHANCEDSTATUSCODES 1", "CHUNKING", "DSN",
+        ]), 1..10),
+    ) {
+        let all: Vec<&str> = std::iter::once("mx.example.net").chain(lines.iter().copied()).collect();
+        let built = Reply::multiline(ReplyCode::OK, None, all.iter().copied()).unwrap();
+        let mut wire = Vec::new();
+        built.encode(&mut wire);
+        let (parsed, _) = Reply::parse(&wire).unwrap().unwrap();
+        for reply in [&built, &parsed] {
+            let ehlo = EhloReply::parse(reply).unwrap();
+            let typed = ehlo.extensions();
+            prop_assert_eq!(ehlo.capabilities(), typed.capabilities());
+            prop_assert_eq!(ehlo.capabilities().max_size(), typed.max_size());
+            prop_assert_eq!(ehlo.capabilities().supports_auth(), typed.supports_auth());
         }
     }
 }
@@ -546,6 +585,11 @@ fn ehlo_line() -> impl Strategy<Value = String> {
         1 => "[0-9]{1,4}".prop_map(|s| s),
         1 => "[A-Za-z\\-]{1,20}".prop_map(|s| s),
         1 => Just("PLAIN LOGIN".to_owned()),
+        1 => prop::sample::select(vec![
+            "AUTH=", "MAILMAX=5", "RCPTMAX=1 RCPTMAX=2", "rcptdomainmax=x", "X=1", " 0",
+            " 2025-01-01T00:00:00Z", "\t", " a\u{1}",
+        ])
+        .prop_map(str::to_owned),
         1 => Just("\u{e9}".to_owned()),
     ];
     prop::collection::vec(piece, 0..5).prop_map(|v| v.concat())
@@ -570,6 +614,9 @@ proptest! {
         let b = EhloReply::parse(&built).unwrap();
         prop_assert_eq!(&a, &b);
         prop_assert_eq!(a.ignored_lines(), b.ignored_lines());
+        // The one pass for the capabilities decides as the typed set does.
+        prop_assert_eq!(a.capabilities(), a.extensions().capabilities());
+        prop_assert_eq!(b.capabilities(), b.extensions().capabilities());
         let order = |e: &EhloReply<'_>| e.extensions().iter().map(|x| x.keyword().to_owned()).collect::<Vec<_>>();
         prop_assert_eq!(order(&a), order(&b));
     }

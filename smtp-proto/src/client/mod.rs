@@ -183,15 +183,94 @@ struct InFlight {
     tx: u64,
 }
 
-/// A command (or BDAT chunk) enqueued but not yet written.
+/// A command (or BDAT chunk) enqueued but not yet written; its wire bytes
+/// are in [`PendingQueue::bytes`].
 #[derive(Debug)]
 struct Pending {
-    /// The wire bytes (command line, and for BDAT the chunk).
-    bytes: Vec<u8>,
+    /// How many wire bytes (command line, and for BDAT the chunk).
+    len: usize,
     /// What its replies answer.
     kind: PendingKind,
     /// The transaction it was enqueued in.
     tx: u64,
+}
+
+/// The commands (and BDAT chunks) enqueued but not yet written, in order,
+/// their wire bytes back to back in one buffer that is kept and reused:
+/// once it has grown to its working size, enqueueing a command allocates
+/// nothing (each command is encoded straight into it).
+#[derive(Debug, Default)]
+struct PendingQueue {
+    items: VecDeque<Pending>,
+    bytes: Vec<u8>,
+    /// Bytes at the front of `bytes` already moved out.
+    front: usize,
+}
+
+impl PendingQueue {
+    /// Queues what `write` appends to the buffer as one item.
+    fn push(&mut self, kind: PendingKind, tx: u64, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        write(&mut self.bytes);
+        self.items.push_back(Pending {
+            len: self.bytes.len() - start,
+            kind,
+            tx,
+        });
+    }
+
+    fn front(&self) -> Option<&Pending> {
+        self.items.front()
+    }
+
+    /// Moves the first item's bytes to the end of `out`.
+    fn pop_into(&mut self, out: &mut Vec<u8>) -> Option<Pending> {
+        let item = self.items.pop_front()?;
+        let end = self.front + item.len;
+        out.extend_from_slice(self.bytes.get(self.front..end).unwrap_or_default());
+        self.front = end;
+        if self.items.is_empty() {
+            self.bytes.clear();
+            self.front = 0;
+        } else if self.front > self.bytes.len() / 2 {
+            // Never empty (a pipelining stream): keep the buffer from
+            // growing by dropping what was moved out (no allocation).
+            self.bytes.drain(..self.front);
+            self.front = 0;
+        }
+        Some(item)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Pending> {
+        self.items.iter()
+    }
+
+    /// Wire bytes queued.
+    fn queued_bytes(&self) -> usize {
+        self.bytes.len() - self.front
+    }
+
+    /// Keeps the items `keep` accepts, with their bytes, in order.
+    fn retain(&mut self, keep: impl Fn(&Pending) -> bool) {
+        let (mut read, mut write) = (self.front, 0);
+        for item in &self.items {
+            if keep(item) {
+                // `write <= read`: bytes only move towards the front.
+                self.bytes.copy_within(read..read + item.len, write);
+                write += item.len;
+            }
+            read += item.len;
+        }
+        self.bytes.truncate(write);
+        self.front = 0;
+        self.items.retain(keep);
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.bytes.clear();
+        self.front = 0;
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,7 +334,7 @@ pub struct Client {
     out: Vec<u8>,
     /// Bytes written so far, over the whole session.
     written: u64,
-    pending: VecDeque<Pending>,
+    pending: PendingQueue,
     in_flight: VecDeque<InFlight>,
     next_id: u64,
     /// The in-flight entry the reply timer is armed for.
@@ -303,7 +382,7 @@ impl Client {
             assembler,
             out: Vec::new(),
             written: 0,
-            pending: VecDeque::new(),
+            pending: PendingQueue::default(),
             in_flight: VecDeque::new(),
             next_id: 0,
             timed: None,
@@ -776,10 +855,9 @@ impl Client {
                 // recipient was accepted.
                 break;
             }
-            let Some(item) = self.pending.pop_front() else {
+            let Some(item) = self.pending.pop_into(&mut self.out) else {
                 break;
             };
-            self.out.extend_from_slice(&item.bytes);
             match item.kind {
                 PendingKind::Command(to) => {
                     let group_end =
@@ -947,5 +1025,49 @@ impl Session for Client {
 
     fn close_reason(&self) -> Option<&CloseReason> {
         Self::close_reason(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PendingKind, PendingQueue, ReplyTo};
+
+    /// Items come out in order with their own bytes, whatever was kept
+    /// or dropped in between, and the buffer is reused.
+    #[test]
+    fn pending_queue_keeps_order_and_bytes() {
+        let mut q = PendingQueue::default();
+        let cmd = PendingKind::Command(ReplyTo::Rset);
+        q.push(cmd, 1, |o| o.extend_from_slice(b"MAIL\r\n"));
+        q.push(PendingKind::Bdat, 1, |o| {
+            o.extend_from_slice(b"BDAT 3\r\nabc")
+        });
+        q.push(cmd, 1, |o| o.extend_from_slice(b"RCPT\r\n"));
+        q.push(PendingKind::BdatLast, 1, |o| {
+            o.extend_from_slice(b"BDAT 1 LAST\r\nz")
+        });
+        q.push(cmd, 2, |o| o.extend_from_slice(b"RSET\r\n"));
+        assert_eq!(q.queued_bytes(), 6 + 11 + 6 + 14 + 6);
+        let mut out = Vec::new();
+        assert!(q.pop_into(&mut out).is_some());
+        assert_eq!(out, b"MAIL\r\n");
+        q.retain(|p| !matches!(p.kind, PendingKind::Bdat | PendingKind::BdatLast));
+        assert_eq!(q.queued_bytes(), 12);
+        let mut out = Vec::new();
+        while q.pop_into(&mut out).is_some() {}
+        assert_eq!(out, b"RCPT\r\nRSET\r\n");
+        assert_eq!(q.queued_bytes(), 0);
+        // Many items never all drained at once: the buffer stays small.
+        for i in 0..1000 {
+            q.push(cmd, i, |o| o.extend_from_slice(b"NOOP\r\n"));
+            if i % 2 == 1 {
+                q.pop_into(&mut out);
+            }
+        }
+        assert_eq!(q.queued_bytes(), 500 * 6);
+        assert!(q.bytes.len() <= 2 * 500 * 6 + 6);
+        q.clear();
+        assert!(q.front().is_none());
+        assert_eq!(q.queued_bytes(), 0);
     }
 }

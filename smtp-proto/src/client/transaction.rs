@@ -10,7 +10,7 @@
 use super::body::{self, BodySink};
 use super::event::{Event, ReplyTo, UsageError};
 use super::state::{State, TxPhase};
-use super::{BodyMode, BodyTransfer, Client, Pending, PendingKind};
+use super::{BodyMode, BodyTransfer, Client, PendingKind};
 use crate::command::{Body, Command, MailParameters, RcptParameters};
 use crate::data::DotStuffer;
 use crate::reply::Reply;
@@ -89,13 +89,12 @@ impl Client {
             }
             _ => {}
         }
-        let mut bytes = Vec::new();
-        command.encode(&mut bytes);
-        self.pending.push_back(Pending {
-            bytes,
-            kind: PendingKind::Command(to),
-            tx: self.tx.id,
-        });
+        // Encoded straight into the queue's buffer: no allocation per
+        // command.
+        self.pending
+            .push(PendingKind::Command(to), self.tx.id, |out| {
+                command.encode(out)
+            });
         self.flush_pending();
         Ok(())
     }
@@ -165,13 +164,10 @@ impl Client {
         match mode {
             BodyMode::Data => {
                 self.tx.phase = TxPhase::AwaitingData;
-                let mut bytes = Vec::new();
-                Command::Data.encode(&mut bytes);
-                self.pending.push_back(Pending {
-                    bytes,
-                    kind: PendingKind::Command(ReplyTo::Data),
-                    tx: self.tx.id,
-                });
+                self.pending
+                    .push(PendingKind::Command(ReplyTo::Data), self.tx.id, |out| {
+                        Command::Data.encode(out);
+                    });
                 self.flush_pending();
             }
             BodyMode::Bdat => {
@@ -310,28 +306,25 @@ impl Client {
     /// Queues a BDAT chunk (RFC 3030 §2: `BDAT <size> [LAST]` CRLF, then
     /// exactly `size` octets).
     fn seal_bdat(&mut self, data: Vec<u8>, last: bool) {
-        let mut bytes = Vec::with_capacity(data.len() + 32);
-        Command::Bdat {
-            size: data.len() as u64,
-            last,
-        }
-        .encode(&mut bytes);
-        bytes.extend_from_slice(&data);
-        self.pending.push_back(Pending {
-            bytes,
-            kind: if last {
-                PendingKind::BdatLast
-            } else {
-                PendingKind::Bdat
-            },
-            tx: self.tx.id,
+        let kind = if last {
+            PendingKind::BdatLast
+        } else {
+            PendingKind::Bdat
+        };
+        self.pending.push(kind, self.tx.id, |out| {
+            Command::Bdat {
+                size: data.len() as u64,
+                last,
+            }
+            .encode(out);
+            out.extend_from_slice(&data);
         });
         self.flush_pending();
     }
 
     /// Body bytes `write_body` may take now.
     pub(super) fn body_room(&self) -> usize {
-        let queued: usize = self.pending.iter().map(|p| p.bytes.len()).sum();
+        let queued = self.pending.queued_bytes();
         let filling = match &self.tx.phase {
             TxPhase::Body(BodySink::Bdat { chunk }) => chunk.len(),
             _ => 0,

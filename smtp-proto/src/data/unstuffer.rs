@@ -70,16 +70,16 @@ pub struct Unstuffed {
 /// an empty message.
 ///
 /// Speed: in a clean body the only bytes that need a decision are a dot
-/// after a CRLF. One branch-free pass over byte pairs (which the compiler
-/// vectorizes) finds the next `CRLF .`, and proves on the way that nothing
-/// before it is a bare CR, a bare LF or a NUL; that stretch (up to 16 KiB)
+/// after a CRLF. `memchr2` (vectorized at run time) finds the next dot
+/// after a LF or NUL, which ends the stretch examined (up to 16 KiB); one
+/// branch-free pass over byte pairs (which the compiler vectorizes) proves
+/// that nothing before it is a bare CR or a bare LF. That stretch
 /// is then moved with one `copy_within` in place (not at all until the
 /// first removed dot); the copying [`unstuff`](Self::unstuff) appends each
-/// 32-byte block as soon as it is proven, so the input is read once. Only
-/// where the proof fails does the
-/// byte-exact automaton run, jumping with `memchr3` from one CR, LF or NUL
-/// to the next. Both APIs share that one loop, generic over where the body
-/// goes.
+/// 64-byte block as soon as it is proven, so the input is read once. Only
+/// where the proof fails does the byte-exact automaton run, jumping with
+/// `memchr3` from one CR, LF or NUL to the next. Both APIs share that one
+/// loop, generic over where the body goes.
 #[derive(Debug, Clone)]
 pub struct DotUnstuffer {
     state: State,
@@ -295,11 +295,27 @@ trait Sink {
 
 /// The window of `input` the bulk path examines from `r`, and whether it
 /// reaches the end of the input.
+///
+/// The window ends at the first dot that follows a LF inside it, or at the
+/// first NUL after its first byte (that byte included, so that the window
+/// never holds a LF-dot pair or a NUL except as its last byte, which
+/// [`plain_prefix`] leaves to the automaton): the pair scan then never has
+/// to look for dots or NULs. Both are found with one `memchr2` pass
+/// (vectorized at run time), which costs little where dots are rare
+/// (base64 attachments have none) and one check of the byte before each
+/// dot elsewhere.
 #[inline(always)]
 fn window_at(input: &[u8], r: usize) -> (&[u8], bool) {
     let window = input
         .get(r..input.len().min(r + WINDOW))
         .unwrap_or_default();
+    let next = window.get(1..).unwrap_or_default();
+    for k in memchr::memchr2_iter(b'.', 0, next) {
+        // `window[k + 1]` is the dot or the NUL.
+        if next.get(k) == Some(&0) || window.get(k) == Some(&b'\n') {
+            return (window.get(..k + 2).unwrap_or_default(), false);
+        }
+    }
     (window, r + window.len() == input.len())
 }
 
@@ -347,7 +363,7 @@ impl Sink for InPlace<'_> {
     fn copy_plain(&mut self, r: usize) -> (usize, usize) {
         // Proof first, then one `copy_within` (none while `r == w`).
         let (window, at_input_end) = window_at(self.buf, r);
-        let (end, resume, _) = plain_prefix(window, at_input_end, |_| {});
+        let (end, resume, _) = plain_prefix(window, at_input_end, |_| true);
         self.copy(r, end);
         (end, resume)
     }
@@ -395,8 +411,19 @@ impl Sink for Append<'_, '_> {
         // reloaded around every block append (the caller's `Vec` is
         // behind a reference the byte stores might alias).
         let mut out = std::mem::take(&mut *self.out);
-        let (end, resume, appended) =
-            plain_prefix(window, at_input_end, |block| out.extend_from_slice(block));
+        // Room for the whole window first, and a capacity test per block
+        // that then always passes: it proves to the compiler that the
+        // block append never grows the vector, so the loop holds no call
+        // (which kept the vector's fields and the compare constants from
+        // staying in registers across blocks).
+        out.reserve(window.len());
+        let (end, resume, appended) = plain_prefix(window, at_input_end, |block| {
+            if out.capacity() - out.len() < BLOCK {
+                return false;
+            }
+            out.extend_from_slice(block);
+            true
+        });
         match window.get(appended..end) {
             Some(rest) => out.extend_from_slice(rest),
             // The last proven block ended in a CR whose LF the automaton
@@ -414,20 +441,35 @@ impl Sink for Append<'_, '_> {
 const WINDOW: usize = 16 * 1024;
 
 /// Whether the byte pair `a b` (read in the `Text` state) needs the
-/// automaton: a CR without its LF, a LF without its CR, a NUL, or a line
-/// end followed by a dot. Branch-free so that loops over it vectorize.
+/// automaton: a CR without its LF, or a LF without its CR. A NUL and a line
+/// end followed by a dot need it too, but [`window_at`] keeps those out of
+/// the windows (and [`plain_prefix`] takes a NUL only as a window's first
+/// byte, which it leaves to the automaton). Branch-free so that loops over
+/// it vectorize.
 #[inline(always)]
 fn needs_decision(a: u8, b: u8) -> bool {
-    ((a == b'\r') != (b == b'\n')) | (a == 0) | ((a == b'\n') & (b == b'.'))
+    (a == b'\r') != (b == b'\n')
+}
+
+/// Whether any pair `(a[i], b[i])` needs the automaton (one vector
+/// reduction: the compiler turns the loop into compares and ORs).
+#[inline(always)]
+fn block_flagged(a: &[u8], b: &[u8]) -> bool {
+    let mut flag = false;
+    for (&x, &y) in a.iter().zip(b) {
+        flag |= needs_decision(x, y);
+    }
+    flag
 }
 
 /// Pairs checked per step of [`plain_prefix`]'s vector loop.
-const BLOCK: usize = 32;
+const BLOCK: usize = 64;
 
-/// Splits `window` (read from the `Text` state) into a plain prefix and the
-/// rest: returns `(end, resume)` where `window[..end]` is body exactly as it
-/// stands (every CR followed by its LF and every LF preceded by its CR
-/// inside it, no NUL, no line end followed by a dot, not ending in CR), so
+/// Splits `window` (read from the `Text` state, cut by [`window_at`]) into a
+/// plain prefix and the rest: returns `(end, resume)` where `window[..end]`
+/// is body exactly as it stands (every CR followed by its LF and every LF
+/// preceded by its CR inside it, no NUL, no line end followed by a dot
+/// (the window holds none but its last two bytes), not ending in CR), so
 /// the automaton would copy it unchanged and end in `LineStart` after a
 /// final LF or in `Text` otherwise. `resume` is how many bytes after `end`
 /// the automaton should read byte by byte before the bulk path runs again
@@ -438,47 +480,59 @@ const BLOCK: usize = 32;
 /// Each whole block of `BLOCK` bytes found plain on the way is passed to
 /// `on_block` in order; the third value returned is how many bytes those
 /// blocks hold. It can exceed `end` by one (a block ending in a CR whose LF
-/// starts a flagged pair), never more.
+/// starts a flagged pair), never more. When `on_block` returns false the
+/// block is not taken and the rest of the window is examined byte by byte
+/// (correct, only slower).
 #[inline(always)]
 fn plain_prefix(
     window: &[u8],
     at_buf_end: bool,
-    mut on_block: impl FnMut(&[u8]),
+    mut on_block: impl FnMut(&[u8]) -> bool,
 ) -> (usize, usize, usize) {
     let Some(&first) = window.first() else {
         // The end of the input: the automaton stops there.
         return (0, 1, 0);
     };
-    if first == b'\n' {
-        // A bare LF.
+    if first == b'\n' || first == 0 {
+        // A bare LF, or a NUL (the only place [`window_at`] lets one be
+        // but the last byte).
         return (0, 1, 0);
     }
     let next = window.get(1..).unwrap_or_default();
     // Whole blocks of pairs `(window[i], window[i + 1])` without a decision.
     let mut checked = 0;
+    let mut stopped = false;
     for (a, b) in window.chunks_exact(BLOCK).zip(next.chunks_exact(BLOCK)) {
-        let mut flag = false;
-        for (&x, &y) in a.iter().zip(b) {
-            flag |= needs_decision(x, y);
-        }
-        if flag {
+        if block_flagged(a, b) || !on_block(a) {
+            stopped = true;
             break;
         }
-        on_block(a);
         checked += BLOCK;
     }
-    let tail_a = window.get(checked..).unwrap_or_default();
-    let tail_b = next.get(checked..).unwrap_or_default();
-    let flagged = tail_a
-        .iter()
-        .zip(tail_b)
-        .position(|(&x, &y)| needs_decision(x, y))
-        .map(|k| checked + k);
+    // The pairs after the last whole block: when every block passed, the
+    // last `BLOCK` pairs of the window (overlapping those already checked)
+    // are checked as one more block, and if they pass so does the tail,
+    // without a byte-by-byte search (which a window cut at a dot would
+    // otherwise need every time).
+    let pairs = next.len();
+    let tail_plain = !stopped
+        && pairs >= BLOCK
+        && !block_flagged(
+            window.get(pairs - BLOCK..pairs).unwrap_or_default(),
+            next.get(pairs - BLOCK..).unwrap_or_default(),
+        );
+    let flagged = if tail_plain {
+        None
+    } else {
+        let tail_a = window.get(checked..).unwrap_or_default();
+        let tail_b = next.get(checked..).unwrap_or_default();
+        tail_a
+            .iter()
+            .zip(tail_b)
+            .position(|(&x, &y)| needs_decision(x, y))
+            .map(|k| checked + k)
+    };
     let (end, resume) = match flagged {
-        // `CRLF .`: the LF at `i` had its CR (pair `i - 1` passed, and
-        // `i > 0` as the window does not start with LF); the dot is the
-        // automaton's, at a line start.
-        Some(i) if window.get(i) == Some(&b'\n') && next.get(i) == Some(&b'.') => (i + 1, 0),
         // Bytes `i` and `i + 1` need the automaton.
         Some(i) => (i, 2),
         // Every pair passed; the last byte's successor is unseen unless the

@@ -42,6 +42,7 @@
 //! | [`session`] | the one contract of both sessions (the [`Session`] trait, the time rule, [`Output`], [`session::drive`]) and their shared words: [`TlsMode`], [`InjectionPolicy`], [`Protocol`], [`BodyMode`] |
 //! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
 //! | `dkim` | feature `dkim`: DKIM signing and sans-IO verification (RFC 6376, RFC 8463) — keys, streaming body hashes, key records asked for as DNS questions, RFC 8601 results |
+//! | `spf` | feature `spf`: SPF (RFC 7208) — strict record parsing, the macro language, `check_host()` as a DNS question/answer state machine with the processing limits |
 //! | `tls` | feature `rustls`: the rustls glue both transports share — client trust, server certificates (PEM, self-signed), [`TlsInfo`] from a connection |
 //!
 //! Encoding is infallible: every value that reaches the wire was validated
@@ -65,6 +66,8 @@ pub mod reply;
 pub mod secret;
 pub mod server;
 pub mod session;
+#[cfg(feature = "spf")]
+pub mod spf;
 pub mod time;
 #[cfg(feature = "rustls")]
 pub mod tls;

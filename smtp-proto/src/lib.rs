@@ -43,6 +43,7 @@
 //! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
 //! | `dkim` | feature `dkim`: DKIM signing and sans-IO verification (RFC 6376, RFC 8463) — keys, streaming body hashes, key records asked for as DNS questions, RFC 8601 results |
 //! | `spf` | feature `spf`: SPF (RFC 7208) — strict record parsing, the macro language, `check_host()` as a DNS question/answer state machine with the processing limits |
+//! | `dmarc` | feature `dmarc`: DMARC (RFC 7489, RFC 9091) — record discovery with the organizational domain, strict tags, identifier alignment, the `From:` domain |
 //! | `tls` | feature `rustls`: the rustls glue both transports share — client trust, server certificates (PEM, self-signed), [`TlsInfo`] from a connection |
 //!
 //! Encoding is infallible: every value that reaches the wire was validated
@@ -56,6 +57,8 @@ pub mod command;
 pub mod data;
 #[cfg(feature = "dkim")]
 pub mod dkim;
+#[cfg(feature = "dmarc")]
+pub mod dmarc;
 pub mod dns;
 pub mod ehlo;
 pub mod framing;

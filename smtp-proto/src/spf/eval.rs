@@ -374,6 +374,11 @@ impl Evaluator {
         evaluator
     }
 
+    /// The configuration in force (limits clamped).
+    pub fn config(&self) -> &SpfConfig {
+        &self.config
+    }
+
     /// The questions to ask now (empty once done).
     pub fn questions(&self) -> impl Iterator<Item = &Question> + '_ {
         self.pending.iter()

@@ -92,6 +92,9 @@ mod eval;
 mod macros;
 mod record;
 
+#[cfg(test)]
+mod tests;
+
 pub use eval::{
     DEFAULT_MAX_DNS_TERMS, DEFAULT_MAX_NAMES_PER_LOOKUP, DEFAULT_MAX_VOID_LOOKUPS, Evaluator,
     Identity, Lookup, MAX_DNS_TERMS_CEILING, Problem, SpfConfig, SpfResult, Verdict,

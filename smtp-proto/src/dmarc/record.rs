@@ -245,13 +245,20 @@ impl Record {
         let mut seen: Vec<String> = Vec::new();
         let mut policy = None;
         let mut rua_valid = false;
-        for (i, tag) in text.split(';').enumerate() {
+        let pieces: Vec<&str> = text.split(';').collect();
+        for (i, tag) in pieces.iter().enumerate() {
             let tag = tag.trim_matches([' ', '\t']);
             if i == 0 {
                 continue; // v=DMARC1, checked above
             }
             if tag.is_empty() {
-                continue; // the separator after the last tag
+                // Only the optional separator after the last tag may be
+                // followed by nothing (RFC 7489 §6.4: `[dmarc-sep]` at the
+                // end); `;;` is not in the grammar.
+                if i + 1 == pieces.len() {
+                    continue;
+                }
+                return Err(RecordError::MalformedTag(String::new()));
             }
             let Some((name, value)) = tag.split_once('=') else {
                 return Err(RecordError::MalformedTag(tag.to_owned()));
@@ -374,6 +381,7 @@ mod tests {
     #[test]
     fn defaults_and_rua_only() {
         let r = Record::parse(b"v=DMARC1;p=none").unwrap();
+        assert!(Record::parse(b"v=DMARC1; p=none; ").is_ok());
         assert_eq!(
             (r.pct, r.adkim, r.aspf),
             (100, Alignment::Relaxed, Alignment::Relaxed)
@@ -397,6 +405,8 @@ mod tests {
             "v=DMARC1; p=none; junk",
             "v=DMARC1; p=none; ri=-5",
             "v=DMARC1; p=none; sp=all",
+            "v=DMARC1; p=none;; adkim=s",
+            "v=DMARC1;; p=none",
         ] {
             assert!(Record::parse(bad.as_bytes()).is_err(), "{bad}");
         }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use thiserror::Error;
@@ -292,6 +293,9 @@ pub struct Evaluator {
     identity: Identity,
     timestamp: u64,
     answers: BTreeMap<Question, Lookup>,
+    /// Records parsed in earlier replays, by name (a replay re-reads the
+    /// same answers; parsing them once is most of the saving).
+    parsed: BTreeMap<Name, Arc<Record>>,
     pending: Vec<Question>,
     result: Option<SpfResult>,
 }
@@ -367,6 +371,7 @@ impl Evaluator {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             answers: BTreeMap::new(),
+            parsed: BTreeMap::new(),
             pending: Vec::new(),
             result: None,
         };
@@ -443,8 +448,10 @@ impl Evaluator {
 
     /// Re-runs `check_host()` over the answers so far.
     fn step(&mut self) {
+        let mut parsed = std::mem::take(&mut self.parsed);
         let mut run = Run {
             ev: self,
+            parsed: &mut parsed,
             dns_terms: 0,
             voids: 0,
             needed: Vec::new(),
@@ -452,6 +459,7 @@ impl Evaluator {
         };
         let outcome = run.check_top();
         let mut needed = std::mem::take(&mut run.needed);
+        self.parsed = parsed;
         match outcome {
             Err(Stop::Pending) => {
                 needed.sort();
@@ -488,6 +496,7 @@ enum Outcome {
 /// One replay of the evaluation.
 struct Run<'a> {
     ev: &'a Evaluator,
+    parsed: &'a mut BTreeMap<Name, Arc<Record>>,
     dns_terms: usize,
     voids: usize,
     needed: Vec<Question>,
@@ -514,7 +523,7 @@ fn checkable(domain: &str) -> Option<Name> {
     top.then_some(name)
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     fn check_top(&mut self) -> Result<(Verdict, Option<String>), Stop> {
         let domain = self.ev.domain.clone();
         match self.check_host(&domain)? {
@@ -528,12 +537,15 @@ impl Run<'_> {
     }
 
     /// The answer to `question`, or a note that it is needed.
-    fn lookup(&mut self, question: Question) -> Result<&Lookup, Stop> {
-        if self.ev.answers.contains_key(&question) {
-            return Ok(&self.ev.answers[&question]);
+    fn lookup(&mut self, question: Question) -> Result<&'a Lookup, Stop> {
+        let ev: &'a Evaluator = self.ev;
+        match ev.answers.get(&question) {
+            Some(lookup) => Ok(lookup),
+            None => {
+                self.needed.push(question);
+                Err(Stop::Pending)
+            }
         }
-        self.needed.push(question);
-        Err(Stop::Pending)
     }
 
     fn count_void(&mut self, lookup_is_void: bool) -> Result<(), Stop> {
@@ -557,7 +569,7 @@ impl Run<'_> {
     }
 
     /// The SPF record of `domain`: `Ok(None)` when there is none.
-    fn fetch_record(&mut self, name: &Name) -> Result<Option<Record>, Stop> {
+    fn fetch_record(&mut self, name: &Name) -> Result<Option<Arc<Record>>, Stop> {
         let lookup = self.lookup(Question::txt(name.clone()))?;
         let records: Vec<&Vec<u8>> = match lookup {
             Lookup::Failed(f) => {
@@ -572,12 +584,19 @@ impl Run<'_> {
         let void = lookup.is_void();
         let result = match records.as_slice() {
             [] => None,
-            [one] => Some(Record::parse(one).map_err(|error| {
-                perm(Problem::Record {
-                    domain: name.to_string(),
-                    error,
-                })
-            })?),
+            [one] => match self.parsed.get(name) {
+                Some(record) => Some(Arc::clone(record)),
+                None => {
+                    let record = Arc::new(Record::parse(one).map_err(|error| {
+                        perm(Problem::Record {
+                            domain: name.to_string(),
+                            error,
+                        })
+                    })?);
+                    self.parsed.insert(name.clone(), Arc::clone(&record));
+                    Some(record)
+                }
+            },
             _ => return Err(perm(Problem::MultipleRecords(name.to_string()))),
         };
         self.count_void(void)?;

@@ -21,6 +21,15 @@ use thiserror::Error;
 /// longer results lose labels from the left until they fit).
 pub const MAX_EXPANDED_DOMAIN: usize = 253;
 
+/// The longest expansion of one macro string, in octets. A record or
+/// explanation is at most a DNS answer (64 KiB), but each `%{s}` in it
+/// may stand for some 300 octets, three times that URL-escaped; this
+/// bound keeps a hostile record from making megabytes of text. It is far
+/// above anything useful: a domain-spec is cut to 253 characters, and an
+/// explanation ends up in an SMTP reply line of at most 512 octets (RFC
+/// 5321 §4.5.3.1.5).
+pub const MAX_EXPANSION: usize = 8192;
+
 /// Why a macro string is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -298,8 +307,9 @@ impl MacroString {
     }
 
     /// Expands the string (RFC 7208 §7.3). `%{p}` expands to
-    /// `ctx.validated`, or `unknown` when absent.
-    pub fn expand(&self, ctx: &MacroContext<'_>) -> String {
+    /// `ctx.validated`, or `unknown` when absent. `None` when the result
+    /// would be longer than [`MAX_EXPANSION`].
+    pub fn expand(&self, ctx: &MacroContext<'_>) -> Option<String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -310,15 +320,19 @@ impl MacroString {
                     m.transform(&value, &mut out);
                 }
             }
+            if out.len() > MAX_EXPANSION {
+                return None;
+            }
         }
-        out
+        Some(out)
     }
 
     /// Expands a domain-spec for a DNS question: a trailing dot dropped,
     /// and a result longer than [`MAX_EXPANDED_DOMAIN`] loses labels from
-    /// the left until it fits (RFC 7208 §7.3).
-    pub fn expand_domain(&self, ctx: &MacroContext<'_>) -> String {
-        let mut out = self.expand(ctx);
+    /// the left until it fits (RFC 7208 §7.3). `None` when the expansion
+    /// exceeds [`MAX_EXPANSION`].
+    pub fn expand_domain(&self, ctx: &MacroContext<'_>) -> Option<String> {
+        let mut out = self.expand(ctx)?;
         if out.ends_with('.') {
             out.pop();
         }
@@ -330,7 +344,7 @@ impl MacroString {
                 None => break,
             }
         }
-        out
+        Some(out)
     }
 }
 
@@ -489,7 +503,10 @@ mod tests {
     }
 
     fn expand(s: &str) -> String {
-        MacroString::parse_explanation(s).unwrap().expand(&ctx())
+        MacroString::parse_explanation(s)
+            .unwrap()
+            .expand(&ctx())
+            .unwrap()
     }
 
     /// The examples of RFC 7208 §7.4.
@@ -536,7 +553,7 @@ mod tests {
         c.ip = "2001:db8::cb01".parse().unwrap();
         let m = MacroString::parse("%{ir}.%{v}._spf.%{d2}").unwrap();
         assert_eq!(
-            m.expand(&c),
+            m.expand(&c).unwrap(),
             "1.0.B.C.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.B.D.0.1.0.0.2.ip6._spf.example.com"
         );
     }
@@ -588,11 +605,21 @@ mod tests {
     }
 
     #[test]
+    fn expansion_is_bounded() {
+        let m = MacroString::parse_explanation(&"%{S}".repeat(1000)).unwrap();
+        assert_eq!(m.expand(&ctx()), None);
+        let m = MacroString::parse(&format!("{}.example.com", "%{s}".repeat(300))).unwrap();
+        assert_eq!(m.expand_domain(&ctx()), None);
+        let m = MacroString::parse_explanation(&"%{S}".repeat(10)).unwrap();
+        assert!(m.expand(&ctx()).is_some());
+    }
+
+    #[test]
     fn long_expansion_is_cut_from_the_left() {
         let label = "a".repeat(60);
         let text = format!("{label}.{label}.{label}.{label}.{label}.example.com");
         let m = MacroString::parse(&text).unwrap();
-        let out = m.expand_domain(&ctx());
+        let out = m.expand_domain(&ctx()).unwrap();
         assert!(out.len() <= MAX_EXPANDED_DOMAIN);
         assert!(out.ends_with(".example.com"));
         assert_eq!(out.split('.').count(), 5);

@@ -49,6 +49,7 @@
 //! | [`SpfConfig::max_void_lookups`]: answers with no records or NXDOMAIN | 2 | `permerror` |
 //! | [`SpfConfig::max_names_per_lookup`]: MX exchanges per `mx` | 10 | `permerror` |
 //! | the same, PTR names per `ptr` or `%{p}` | 10 | the rest ignored |
+//! | [`MAX_EXPANSION`]: octets one macro string expands to | 8192 | a domain-spec names nothing (void); an explanation is dropped |
 //!
 //! With them, one evaluation asks at most about 11 questions per
 //! DNS-querying term (an MX question and 10 address questions) plus the
@@ -99,5 +100,7 @@ pub use eval::{
     DEFAULT_MAX_DNS_TERMS, DEFAULT_MAX_NAMES_PER_LOOKUP, DEFAULT_MAX_VOID_LOOKUPS, Evaluator,
     Identity, Lookup, MAX_DNS_TERMS_CEILING, Problem, SpfConfig, SpfResult, Verdict,
 };
-pub use macros::{MAX_EXPANDED_DOMAIN, Macro, MacroContext, MacroError, MacroLetter, MacroString};
+pub use macros::{
+    MAX_EXPANDED_DOMAIN, MAX_EXPANSION, Macro, MacroContext, MacroError, MacroLetter, MacroString,
+};
 pub use record::{Directive, Mechanism, Qualifier, Record, RecordError, is_spf_record};

@@ -46,6 +46,10 @@
 //! | `dmarc` | feature `dmarc`: DMARC (RFC 7489, RFC 9091) — record discovery with the organizational domain, strict tags, identifier alignment, the `From:` domain |
 //! | `tls` | feature `rustls`: the rustls glue both transports share — client trust, server certificates (PEM, self-signed), [`TlsInfo`] from a connection |
 //!
+//! The feature `auth` turns on `dkim`, `spf` and `dmarc` together: what a
+//! receiving server authenticates with. `spf` needs no dependency; `dmarc`
+//! adds the Public Suffix List (`psl`) and needs `spf` for its input type.
+//!
 //! Encoding is infallible: every value that reaches the wire was validated
 //! when it was built, so no address, parameter or reply text can carry a CR or
 //! LF that would smuggle a second command.

@@ -42,8 +42,12 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
-    /// From an SPF result (its domain counts only if it passed) and the
-    /// `d=` domains of the passing DKIM signatures.
+    /// From the result of [`crate::spf::Evaluator::mail_from`] (its
+    /// domain counts only if it passed; for a null reverse-path that
+    /// evaluator checked the HELO identity, which is what DMARC then uses,
+    /// RFC 7489 §4.1) and the `d=` domains of the passing DKIM signatures.
+    /// A separate HELO check's result is not for this: with a non-null
+    /// reverse-path, DMARC's SPF identifier is the MAIL FROM domain.
     pub fn new<'a>(spf: Option<&SpfResult>, dkim_pass: impl IntoIterator<Item = &'a str>) -> Self {
         Self {
             spf_domain: spf

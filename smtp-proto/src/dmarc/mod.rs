@@ -44,6 +44,18 @@
 //! one step weaker when the caller's `sample` (0–99) is not below `pct`.
 //! The crate draws no random numbers, so the sample is an argument.
 //!
+//! # What a transport does
+//!
+//! At the end of data, once DKIM and SPF have their results:
+//! [`from_domain`] on the header section (on error,
+//! [`DmarcResult::from_error`]), then `Evaluator::new(from,
+//! Authenticated::new(Some(&spf_result), passing_dkim_domains), sample)`
+//! with `sample` drawn from the transport's random source (`% 100`), and
+//! the same question/answer pump as for SPF. The result's
+//! [`DmarcResult::disposition`] is what an enforcing server acts on;
+//! [`DmarcResult::method_result`] and [`DmarcResult::properties`] go into
+//! `Authentication-Results`.
+//!
 //! # Example
 //!
 //! ```

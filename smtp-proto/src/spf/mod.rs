@@ -70,6 +70,21 @@
 //!   evaluator gives the first, preferred one in each (see the suite's
 //!   test in `tests/spf_suite.rs`).
 //!
+//! # What a transport does
+//!
+//! At `MAIL FROM`: `Evaluator::mail_from(config, client_ip, helo,
+//! reverse_path, SystemTime::now())`; start one resolver lookup per
+//! [`Evaluator::questions`] entry through its DNS pump (asking the same
+//! question twice is harmless: the evaluator takes the first answer),
+//! hand each resolved lookup to [`Evaluator::handle_answer`], and look at
+//! the questions again after each — an answer can make new ones. Keep the
+//! `MAIL` reply pending meanwhile. When [`Evaluator::is_done`], or when
+//! the transport's own deadline passes, [`Evaluator::into_result`] gives
+//! the [`SpfResult`], whose [`SpfResult::method_result`] and
+//! [`SpfResult::properties`] go into `Authentication-Results` and whose
+//! [`SpfResult::explanation`] may go into a `550 5.7.23` reply (RFC 7372)
+//! after the caller has made it safe for a reply line.
+//!
 //! # Example
 //!
 //! ```

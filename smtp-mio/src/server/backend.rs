@@ -37,7 +37,7 @@ use std::net::SocketAddr;
 use smtp_proto::address::{ForwardPath, Host, ReversePath};
 use smtp_proto::command::{Argument, MailParameters, RcptParameters};
 use smtp_proto::keyword::Mechanism;
-use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
+use smtp_proto::reply::Reply;
 use smtp_proto::secret::Secret;
 use smtp_proto::server::{CloseReason, Envelope, HeloKind, ResetReason};
 use smtp_proto::{BodyMode, TlsInfo};
@@ -177,33 +177,16 @@ pub trait Session: 'static {
     fn closed(&mut self, reason: CloseReason) {}
 }
 
-/// `535 5.7.8 Authentication credentials invalid` (RFC 4954 §6).
+/// `535 5.7.8 Authentication credentials invalid` (RFC 4954 §6):
+/// [`Reply::authentication_credentials_invalid`], the default answer to
+/// `AUTH`.
 pub fn auth_refused() -> Reply<'static> {
-    fixed(
-        ReplyCode::AUTH_CREDENTIALS_INVALID,
-        EnhancedStatusCode::AUTH_CREDENTIALS_INVALID,
-        "Authentication credentials invalid",
-    )
+    Reply::authentication_credentials_invalid()
 }
 
 /// `451 4.3.0 Local error in processing`: a temporary local failure
 /// (storage, a handler that gave no answer); the client keeps the message
-/// and retries (RFC 5321 §4.2.5, RFC 3463 §3.4).
+/// and retries (RFC 5321 §4.2.5, RFC 3463 §3.4). [`Reply::local_error`].
 pub fn local_error() -> Reply<'static> {
-    fixed(
-        ReplyCode::LOCAL_ERROR,
-        EnhancedStatusCode::SYSTEM_TEMPORARY,
-        "Local error in processing",
-    )
-}
-
-/// A reply from constants.
-pub(crate) fn fixed(
-    code: ReplyCode,
-    enhanced: EnhancedStatusCode,
-    text: &'static str,
-) -> Reply<'static> {
-    // Callers pass constant text without CR, LF or NUL and an enhanced code
-    // of the reply code's class, the only ways construction can fail.
-    Reply::with_enhanced(code, enhanced, text).expect("constant reply is valid")
+    Reply::local_error()
 }

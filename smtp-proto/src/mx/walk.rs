@@ -8,11 +8,12 @@ use thiserror::Error;
 
 use super::answer::{AddressAnswer, MxAnswer, MxHost, Rcode, merge_address_lookups};
 use super::name::{HostName, HostNameError};
-use super::plan::{FamilyPreference, PlanConfig, PlanError, Severity, order, without_local};
+use super::plan::{FamilyPreference, PlanConfig, PlanError, order, without_local};
 use super::query::QueryType;
 use crate::TlsMode;
 use crate::address::{AddressLiteral, ForwardPath, Host};
 use crate::client::{self, Outcome, TransactionReport, UsageError, Waiting};
+use crate::dns::Severity;
 use crate::reply::Reply;
 
 /// The most hosts one walk tries: the width of the per-recipient record of

@@ -667,8 +667,15 @@ impl Connection {
 
     /// Sends one message: `envelope` and the whole `body` (an RFC 5322
     /// message, CRLF line endings). `BODY=8BITMIME` is declared when the
-    /// body has 8-bit octets. See [`send_reader`](Self::send_reader) for the
-    /// result.
+    /// body has 8-bit octets, and `SIZE=<length>` when the server offers
+    /// SIZE (RFC 1870) and the envelope does not say otherwise. See
+    /// [`send_reader`](Self::send_reader) for the result.
+    ///
+    /// A body over the size limit the server declared (`SIZE 65536`) is
+    /// not sent at all: the call fails at once with [`Error::Message`]
+    /// ([`UsageError::MessageTooLarge`](smtp_proto::client::UsageError::MessageTooLarge),
+    /// "message of N octets exceeds the server's limit of M"), which is
+    /// permanent, and the connection stays usable for other messages.
     pub fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<TransactionReport, Error> {
         let (report, transport) = self.send_body(envelope, body)?;
         Self::settle(report, transport)
@@ -716,6 +723,13 @@ impl Connection {
         if envelope.params.body.is_none() {
             envelope.declare_body(body);
         }
+        if envelope.params.size.is_none() {
+            // RFC 1870 §6.1: the exact size, CRLFs included, dot-stuffing
+            // not. Declared only when the server offers SIZE (the core
+            // drops it otherwise), and over the server's limit the message
+            // is refused before MAIL is sent.
+            envelope.params.size = u64::try_from(body.len()).ok();
+        }
         let mut reader = body;
         self.send_envelope(envelope, &mut reader)
     }
@@ -736,7 +750,9 @@ impl Connection {
     /// Sends one message whose body comes from `reader`, streamed in pieces
     /// of at most [`BODY_PIECE`] bytes: the body is never held whole. An
     /// 8-bit body needs `envelope.params.body` set (see
-    /// [`Envelope::declare_body`]).
+    /// [`Envelope::declare_body`]); a known length goes in
+    /// `envelope.params.size`, declared as `SIZE=` when the server offers
+    /// SIZE (a reader's length is not known here).
     ///
     /// Returns the [`TransactionReport`]: a result per recipient (accepted
     /// only when the server accepted its RCPT *and* the message; under

@@ -15,7 +15,7 @@ fn traced() -> (Settings, Arc<Mutex<Vec<String>>>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&lines);
     let mut settings = Settings::default().with_timeout(Duration::from_secs(10));
-    settings.helo = Some("client.test".into());
+    settings.helo = Some("client.test".parse().unwrap());
     settings.trace = Some(Arc::new(move |d: Direction, l: &str| {
         sink.lock().unwrap().push(format!("{} {l}", d.prefix()));
     }));

@@ -358,6 +358,12 @@ fn is_ldh_str(s: &str) -> bool {
 #[derive(Clone)]
 pub struct Domain<'a>(Cow<'a, str>);
 
+impl Domain<'static> {
+    /// `localhost` (RFC 6761 §6.3): the name of a host that has no other,
+    /// e.g. the EHLO name of a client on a Unix socket.
+    pub const LOCALHOST: Self = Domain(Cow::Borrowed("localhost"));
+}
+
 impl<'a> Domain<'a> {
     /// Validates a domain, borrowing it.
     pub fn new(s: &'a str) -> Result<Self, AddressError> {
@@ -1555,6 +1561,11 @@ mod tests {
             Ok(Host::Domain(_))
         ));
         assert!("[192.0.2.1]".parse::<AddressLiteral<'_>>().is_ok());
+    }
+
+    #[test]
+    fn localhost_is_a_valid_domain() {
+        assert_eq!(Domain::new("localhost").unwrap(), Domain::LOCALHOST);
     }
 
     #[test]

@@ -16,33 +16,16 @@
 //! SCHEDULER_README "concurrency feedback"). The learned limit lives as long
 //! as the destination has work or connections.
 //!
-//! When no other connection to the address is open, the failure is the
-//! walk's to judge, as always: a host that refuses everyone fails, and the
+//! Which failures may mean a connection limit is the core's call
+//! ([`ConnectionFailure::may_be_connection_limit`]); this module keeps
+//! the counts. When no other connection to the address is open, the
+//! failure is the walk's to judge, as always: a host that refuses everyone fails, and the
 //! last connection standing tells every task waiting for that host.
 
-use smtp_proto::client::{Error, Waiting};
 use smtp_proto::mx::{ConnectionFailure, Destination};
 
 use super::Engine;
 use crate::delivery::connection::Phase;
-
-/// Whether a setup failure is what a server over its connection limit
-/// does: refuses or drops the TCP connection, says `421` or another `4yz`
-/// greeting, closes at once, or never greets. A TLS failure, a refused
-/// hello or authentication, or a `5yz` greeting is about the host, never
-/// about how many connections it has.
-pub(super) fn may_be_concurrency(failure: &ConnectionFailure) -> bool {
-    match failure {
-        ConnectionFailure::Connect => true,
-        ConnectionFailure::Session(error) => match error {
-            Error::ServiceNotAvailable(_) | Error::ConnectionClosed { .. } => true,
-            Error::GreetingRejected(reply) => reply.is_transient_negative(),
-            Error::Timeout(waiting) => !matches!(waiting, Waiting::TlsHandshake),
-            _ => false,
-        },
-        _ => false,
-    }
-}
 
 impl Engine {
     /// The limit of connections to `key` now: the learned one, within the
@@ -67,7 +50,7 @@ impl Engine {
         let Some(c) = self.conns.get(conn) else {
             return false;
         };
-        if !may_be_concurrency(failure) {
+        if !failure.may_be_connection_limit() {
             return false;
         }
         let (key, addr) = (c.dest.clone(), c.addr);
@@ -113,45 +96,5 @@ impl Engine {
             d.limit = (limit + 1 < configured).then_some(limit + 1);
             self.dirty.insert(key.clone());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use smtp_proto::client::ReplyTo;
-    use smtp_proto::mx::TlsFailure;
-    use smtp_proto::reply::Reply;
-
-    use super::*;
-
-    #[test]
-    fn only_what_an_overloaded_server_does_counts() {
-        let parse = |wire: &[u8]| Reply::parse(wire).unwrap().unwrap().0.into_owned();
-        let session = ConnectionFailure::Session;
-        assert!(may_be_concurrency(&ConnectionFailure::Connect));
-        assert!(may_be_concurrency(&session(Error::ServiceNotAvailable(
-            parse(b"421 4.7.0 Too many connections\r\n")
-        ))));
-        assert!(may_be_concurrency(&session(Error::GreetingRejected(
-            parse(b"450 busy\r\n")
-        ))));
-        assert!(may_be_concurrency(&session(Error::ConnectionClosed {
-            partial_reply: false
-        })));
-        assert!(may_be_concurrency(&session(Error::Timeout(
-            Waiting::Reply(ReplyTo::Greeting)
-        ))));
-        assert!(!may_be_concurrency(&session(Error::GreetingRejected(
-            parse(b"554 No SMTP service here\r\n")
-        ))));
-        assert!(!may_be_concurrency(&session(Error::HelloRejected(parse(
-            b"550 5.7.1 go away\r\n"
-        )))));
-        assert!(!may_be_concurrency(&session(Error::Timeout(
-            Waiting::TlsHandshake
-        ))));
-        assert!(!may_be_concurrency(&ConnectionFailure::Tls(
-            TlsFailure::Certificate
-        )));
     }
 }

@@ -97,12 +97,18 @@ pub trait Session: 'static {
     /// TLS was established (after STARTTLS); the client must greet again.
     fn tls_established(&mut self, info: &TlsInfo) {}
 
-    /// `MAIL FROM`: accept the sender or refuse it.
+    /// `MAIL FROM`: accept the sender or refuse it — by policy with
+    /// [`Reply::delivery_not_authorized`] (`554 5.7.1`), for now with
+    /// [`Reply::mailbox_busy`] (`450 4.2.0`, greylisting).
     fn mail(&mut self, from: &ReversePath<'_>, params: &MailParameters<'_>, answer: Responder) {
         answer.accept();
     }
 
-    /// `RCPT TO`: accept the recipient or refuse it.
+    /// `RCPT TO`: accept the recipient or refuse it: an unknown mailbox
+    /// with [`Reply::mailbox_unavailable`] (`550 5.1.1`), relaying with
+    /// [`Reply::delivery_not_authorized`] (`554 5.7.1`), a full mailbox
+    /// with [`Reply::mailbox_full`] (`552 5.2.2`); [`Reply::with_text`]
+    /// words any of them differently.
     fn rcpt(&mut self, to: &ForwardPath<'_>, params: &RcptParameters<'_>, answer: Responder) {
         answer.accept();
     }
@@ -119,7 +125,10 @@ pub trait Session: 'static {
     /// The message of `envelope` is complete (`size` octets). Give one
     /// answer per responder, in order: one in SMTP, one per accepted
     /// recipient in LMTP, in the order of `envelope.recipients()` (RFC 2033
-    /// §4.2). `250` only once the message is safe.
+    /// §4.2). `250` only once the message is safe; a failure to store it
+    /// is [`Reply::local_error`] (`451 4.3.0`) or
+    /// [`Reply::insufficient_storage`] (`452 4.3.1`), which the client
+    /// retries.
     fn data_end(&mut self, envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
         for answer in answers {
             answer.accept();

@@ -1362,7 +1362,8 @@ fn refine(s: &str, e: AddressError) -> AddressError {
 /// is accepted and dropped, as on the wire).
 fn mailbox_text(s: &str) -> Result<Mailbox<'_>, AddressError> {
     let mailbox = if s.starts_with('<') {
-        whole(s, path)
+        // The path limit on what will be sent: the route is dropped.
+        whole(s, path).and_then(|mb| check_path_len(mb.encoded_len() + 2, &mb).map(|()| mb))
     } else {
         Mailbox::parse(s)
     };
@@ -1597,6 +1598,19 @@ mod tests {
         assert!("a@b.example\r\nRSET".parse::<Mailbox<'_>>().is_err());
         assert!("<a@b.example>\r\n".parse::<ReversePath<'_>>().is_err());
         assert!("b.example\n".parse::<Domain<'_>>().is_err());
+        // 64 + 1 + 191 octets, 258 with the brackets: over the path limit
+        // with or without them.
+        let label = "b".repeat(60);
+        let long_path = format!("{}@{label}.{label}.{label}.example", "a".repeat(64));
+        for text in [long_path.clone(), format!("<{long_path}>")] {
+            assert!(
+                matches!(
+                    text.parse::<Mailbox<'_>>(),
+                    Err(AddressError::PathTooLong { .. })
+                ),
+                "{text}"
+            );
+        }
         let long = format!("{}@b.example", "a".repeat(65));
         assert_eq!(
             long.parse::<Mailbox<'_>>(),

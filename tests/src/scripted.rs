@@ -19,6 +19,7 @@
 //! Every socket has a read timeout, and dropping a server cuts its
 //! connections and joins its threads, so no test can hang on one.
 
+use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -291,8 +292,13 @@ impl ScriptedServer {
                     s.max_open = s.max_open.max(s.open);
                     s.connections
                 });
+                // A connection stops counting as open at QUIT, before the
+                // 221: the client may open the next one as soon as it reads
+                // the reply, and counting it closed only when this thread
+                // finishes would show one connection too many.
+                let quit = Cell::new(false);
                 let _ = match &behaviour {
-                    Behaviour::Script(script) => play(stream, script, &stats),
+                    Behaviour::Script(script) => play(stream, script, &stats, &quit),
                     Behaviour::Silent => silent(stream),
                     Behaviour::Chaos(seed) => chaos(
                         stream,
@@ -300,7 +306,9 @@ impl ScriptedServer {
                         &stats,
                     ),
                 };
-                stats.update(|s| s.open -= 1);
+                if !quit.get() {
+                    stats.update(|s| s.open -= 1);
+                }
             })
             .expect("an accept loop")
         };
@@ -434,7 +442,12 @@ struct Transaction {
     rcpt: Vec<String>,
 }
 
-fn play(tcp: TcpStream, script: &Script, stats: &Signal<Stats>) -> io::Result<()> {
+fn play(
+    tcp: TcpStream,
+    script: &Script,
+    stats: &Signal<Stats>,
+    quit: &Cell<bool>,
+) -> io::Result<()> {
     tcp.set_read_timeout(Some(READ_BOUND))?;
     let mut tls = false;
     let stream = match &script.implicit_tls {
@@ -548,7 +561,9 @@ fn play(tcp: TcpStream, script: &Script, stats: &Signal<Stats>) -> io::Result<()
                 let Some(end) = &script.end else {
                     return Ok(());
                 };
-                say(&mut conn, end)?;
+                // Record before answering, as a real server stores before
+                // its 250: a client that saw the reply must find the message
+                // counted (reading it after the reply raced the test).
                 if end.starts_with('2') {
                     delivered_here += 1;
                     let message = Message {
@@ -562,6 +577,7 @@ fn play(tcp: TcpStream, script: &Script, stats: &Signal<Stats>) -> io::Result<()
                         s.delivered.push(message);
                     });
                 }
+                say(&mut conn, end)?;
                 transaction = Transaction::default();
             }
             "RSET" => {
@@ -571,7 +587,12 @@ fn play(tcp: TcpStream, script: &Script, stats: &Signal<Stats>) -> io::Result<()
             }
             "NOOP" => say(&mut conn, "250 2.0.0 ok")?,
             "QUIT" => {
-                stats.update(|s| s.quits += 1);
+                stats.update(|s| {
+                    s.quits += 1;
+                    if !quit.replace(true) {
+                        s.open -= 1;
+                    }
+                });
                 if script.answer_quit {
                     return say(&mut conn, "221 2.0.0 bye");
                 }

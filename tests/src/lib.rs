@@ -13,6 +13,8 @@
 //! - [`pair`]: a client and a server session wired together, driven by the
 //!   core's generic `drive` helper; timeouts without sleeping.
 //! - [`transcript`]: server sessions played from written transcripts.
+//! - [`fixtures`]: the test client's configuration, paths and envelope
+//!   commands from their text.
 //!
 //! On loopback sockets:
 //!
@@ -45,6 +47,7 @@
 
 pub mod examples;
 pub mod fake_dns;
+pub mod fixtures;
 pub mod mx_scenarios;
 pub mod mx_stage;
 pub mod net;

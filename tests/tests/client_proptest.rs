@@ -13,17 +13,16 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
+use smtp_proto::address::{ForwardPath, ReversePath};
 use smtp_proto::client::{Client, Config, Envelope, Event, MailTransaction, Outcome};
 use smtp_proto::command::{Command, MailParameters, RcptParameters};
 use smtp_proto::data::{BareLineEnding, DotUnstuffer};
 use smtp_proto::framing::{Frame, LineFramer};
 use smtp_proto::{Output, TlsMode};
+use smtp_tests::fixtures::{all_permanent, client_config, mailbox};
 
 fn config() -> Config {
-    let mut c = Config::new(Host::parse("client.example").unwrap());
-    c.tls = TlsMode::Disabled;
-    c
+    client_config(TlsMode::Disabled)
 }
 
 #[derive(Debug, Clone)]
@@ -84,10 +83,6 @@ fn step() -> impl Strategy<Value = Step> {
         2 => any::<u16>().prop_map(Step::Transmit),
         1 => Just(Step::Eof),
     ]
-}
-
-fn mailbox(s: &str) -> Mailbox<'static> {
-    Mailbox::parse(s).unwrap().into_owned()
 }
 
 proptest! {
@@ -459,7 +454,7 @@ proptest! {
         } else {
             prop_assert!(bodies.is_empty(), "no body without an accepted recipient");
             prop_assert!(!commands.iter().any(|c| c == "BDAT"));
-            prop_assert!(report.recipients.iter().all(|r| r.outcome == Outcome::PermanentFailure));
+            prop_assert!(all_permanent(&report));
         }
     }
 }

@@ -15,6 +15,8 @@
 //! - [`transcript`]: server sessions played from written transcripts.
 //! - [`fixtures`]: the test client's configuration, paths and envelope
 //!   commands from their text.
+//! - [`reference`]: obvious models of what the library does fast, for
+//!   property tests (and, by `#[path]`, the fuzz targets).
 //!
 //! On loopback sockets:
 //!
@@ -54,6 +56,7 @@ pub mod net;
 pub mod pair;
 pub mod peers;
 pub mod pki;
+pub mod reference;
 pub mod scripted;
 pub mod std_server;
 pub mod sync;

@@ -20,6 +20,7 @@ use smtp_proto::data::{BareLineEnding, DotUnstuffer};
 use smtp_proto::framing::{Frame, LineFramer};
 use smtp_proto::{Output, TlsMode};
 use smtp_tests::fixtures::{all_permanent, client_config, mailbox};
+use smtp_tests::reference::crlf_normalized;
 
 fn config() -> Config {
     client_config(TlsMode::Disabled)
@@ -139,30 +140,6 @@ proptest! {
 }
 
 // ---- Property 2: the transmitted stream parses --------------------------
-
-/// The reference for what a body becomes on the wire after normalization
-/// (each bare CR or LF becomes CRLF).
-fn normalize(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < body.len() {
-        match (body[i], body.get(i + 1)) {
-            (b'\r', Some(b'\n')) => {
-                out.extend_from_slice(b"\r\n");
-                i += 2;
-            }
-            (b'\r' | b'\n', _) => {
-                out.extend_from_slice(b"\r\n");
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
-}
 
 /// Reads the client's byte stream the way a server would: command lines,
 /// DATA bodies (dot-unstuffed to their end) and BDAT chunks (counted), and
@@ -443,7 +420,7 @@ proptest! {
         let bdat = ehlo >= 2;
         if any_accepted {
             prop_assert_eq!(bodies.len(), 1);
-            let mut expected = normalize(&body);
+            let mut expected = crlf_normalized(&body);
             if !bdat && !expected.is_empty() && !expected.ends_with(b"\r\n") {
                 expected.extend_from_slice(b"\r\n");
             }

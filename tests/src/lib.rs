@@ -15,7 +15,7 @@
 //! - [`transcript`]: server sessions played from written transcripts.
 //! - [`fixtures`]: the test client's configuration, paths and envelope
 //!   commands from their text.
-//! - [`reference`]: obvious models of what the library does fast, for
+//! - [`reference`](mod@reference): obvious models of what the library does fast, for
 //!   property tests (and, by `#[path]`, the fuzz targets).
 //!
 //! On loopback sockets:

@@ -172,16 +172,7 @@ fn plaintext_before_the_220_is_written_also_closes() {
     let now = std::time::Instant::now();
     let _ = server.poll(now);
     assert_eq!(server.handle_input(now, b"EHLO c\r\n"), 8);
-    loop {
-        match server.poll(now) {
-            smtp_proto::Output::Transmit(b) => {
-                let n = b.len();
-                server.advance_transmit(now, n).unwrap();
-            }
-            smtp_proto::Output::Wait { .. } => break,
-            _ => {}
-        }
-    }
+    smtp_tests::serve::accept_all(&mut server, now);
     assert_eq!(server.handle_input(now, b"STARTTLS\r\n"), 10);
     assert!(matches!(
         server.poll(now),

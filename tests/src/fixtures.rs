@@ -1,7 +1,7 @@
 //! Small constructors the session tests share: the test client's
 //! configuration, paths and envelope commands from their text (each
 //! panics on text that does not parse: the tests write only valid values),
-//! and a question they often ask of a transaction's report.
+//! and the questions they often ask of a transaction's report.
 
 use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
@@ -45,6 +45,11 @@ pub fn rcpt(s: &str) -> Command<'static> {
         to: to(s),
         params: RcptParameters::default(),
     }
+}
+
+/// Each recipient's outcome in `report`, in envelope order.
+pub fn outcomes(report: &TransactionReport) -> Vec<Outcome> {
+    report.recipients.iter().map(|r| r.outcome).collect()
 }
 
 /// Whether every recipient of `report` failed permanently.

@@ -12,7 +12,7 @@ use smtp_proto::data::BareLineEnding;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::server;
 use smtp_proto::{InjectionPolicy, Protocol, TlsMode};
-use smtp_tests::fixtures::{self, all_permanent, from, to};
+use smtp_tests::fixtures::{self, all_permanent, from, outcomes, to};
 use smtp_tests::pair::{Pair, Split};
 
 fn client_config() -> client::Config {
@@ -87,16 +87,9 @@ fn full_session(
 
 #[test]
 fn delivery_end_to_end() {
+    use Outcome::{Accepted, PermanentFailure};
     let (p, report) = full_session(Split::Whole, client_config(), server_config());
-    let outcomes: Vec<_> = report.recipients.iter().map(|r| r.outcome).collect();
-    assert_eq!(
-        outcomes,
-        [
-            Outcome::Accepted,
-            Outcome::PermanentFailure,
-            Outcome::Accepted
-        ]
-    );
+    assert_eq!(outcomes(&report), [Accepted, PermanentFailure, Accepted]);
     assert_eq!(p.app.messages, [BODY.to_vec()]);
     assert!(p.client.is_closed() && p.server.is_closed());
     assert_eq!(p.client.error(), None);

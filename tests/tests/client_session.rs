@@ -15,7 +15,7 @@ use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::ReplyCode;
 use smtp_proto::secret::Secret;
 use smtp_proto::{BodyMode, InjectionPolicy, Protocol, TlsMode};
-use smtp_tests::fixtures::{client_config, from, mail, rcpt, to};
+use smtp_tests::fixtures::{client_config, from, mail, outcomes, rcpt, to};
 use smtp_tests::pair::ClientDriver;
 
 const GREETING: &[u8] = b"220 mx.example.com ESMTP\r\n";
@@ -878,9 +878,8 @@ fn lmtp_one_reply_per_accepted_recipient() {
         }
     }
     let report = report.expect("report");
-    let outcomes: Vec<_> = report.recipients.iter().map(|r| r.outcome).collect();
     assert_eq!(
-        outcomes,
+        outcomes(&report),
         [
             Outcome::Accepted,
             Outcome::PermanentFailure,

@@ -18,7 +18,7 @@
 //! | `U: answer` | the same answer must be refused with a `UsageError` |
 //! | `T: +<secs>` | the virtual clock advances; `handle_timeout` is called |
 //! | `X: eof` / `X: tls` / `X: closed` / `X: open` | `handle_eof`; `handle_tls_established`; the session must be closed / open |
-//! | `H: EHLO name [+KEYWORD [params]…]` | shorthand: the client sends `EHLO name` (or `LHLO`); the server must answer with its hostname, `SIZE 10240000` (or the `!max-size` value), the [`DEFAULT_EXTENSIONS`] and then each `+` keyword with its parameters, one `250` line each; the application must see the `helo` event |
+//! | `H: EHLO name [+KEYWORD [params]…]` | shorthand: the client sends `EHLO name` (or `LHLO`); the server must answer with its hostname, `SIZE 10240000` (or the `!max-size` value), the [`DEFAULT_EXTENSIONS`] and then each `+` keyword with its parameters, one `250` line each; the application must see the `helo` event. `H: HELO name`: the reply is the hostname alone |
 //!
 //! Consecutive `C:`/`B:` lines form one client write. Directives before the
 //! first step configure the server: `!lmtp`, `!tls` (implicit TLS: the
@@ -205,7 +205,8 @@ impl Transcript {
         }
     }
 
-    /// Expands `H: EHLO name [+KEYWORD…]` (see the module docs).
+    /// Expands `H: EHLO name [+KEYWORD…]` and `H: HELO name` (see the
+    /// module docs).
     fn hello(&mut self, line: &str) {
         let (hello, extra) = line.split_once('+').unwrap_or((line, ""));
         let mut words = hello.split_whitespace();
@@ -214,9 +215,15 @@ impl Transcript {
         };
         // Each keyword runs to the next `+`, with its parameters.
         let extra = extra.split('+').map(str::trim).filter(|k| !k.is_empty());
-        let mut lines = vec![self.config.hostname.to_string(), self.size_line.clone()];
-        lines.extend(DEFAULT_EXTENSIONS.iter().map(|k| (*k).to_owned()));
-        lines.extend(extra.map(str::to_owned));
+        let mut lines = vec![self.config.hostname.to_string()];
+        // HELO gets the hostname alone (RFC 5321 §4.1.1.1): no extensions.
+        if verb.eq_ignore_ascii_case("HELO") {
+            assert!(extra.count() == 0, "H: HELO takes no +keywords: {line:?}");
+        } else {
+            lines.push(self.size_line.clone());
+            lines.extend(DEFAULT_EXTENSIONS.iter().map(|k| (*k).to_owned()));
+            lines.extend(extra.map(str::to_owned));
+        }
         self.push(Step::Client(format!("{verb} {name}\r\n").into_bytes()));
         let last = lines.len() - 1;
         for (i, text) in lines.iter().enumerate() {

@@ -50,9 +50,7 @@ X: closed
 fn helo_gets_no_extensions_and_no_enhanced_codes() {
     run(r"
 S: 220 mx.example.org ESMTP
-C: HELO client.example
-S: 250 mx.example.org
-E: helo helo client.example
+H: HELO client.example
 C: MAIL FROM:<a@example.org> SIZE=10
 S: 555 Parameter not recognized or not implemented
 C: MAIL FROM:<a@example.org>

@@ -109,9 +109,7 @@ fn idle_timeout_sends_421_on_a_virtual_clock() {
     run(r"
 S: 220 mx.example.org ESMTP
 T: +299
-C: HELO c.example
-S: 250 mx.example.org
-E: helo helo c.example
+H: HELO c.example
 T: +299
 X: open
 T: +1
@@ -125,9 +123,7 @@ X: closed
 fn data_timeout_and_no_timeout_while_the_application_decides() {
     run(r"
 S: 220 mx.example.org ESMTP
-C: HELO c.example
-S: 250 mx.example.org
-E: helo helo c.example
+H: HELO c.example
 C: MAIL FROM:<a@example.org>
 E: mail FROM:<a@example.org>
 T: +3600

@@ -276,9 +276,7 @@ fn starttls_required_refuses_mail_before_tls() {
 S: 220 mx.example.org ESMTP
 C: MAIL FROM:<a@example.org>
 S: 530 Must issue a STARTTLS command first
-C: HELO client.example
-S: 250 mx.example.org
-E: helo helo client.example
+H: HELO client.example
 C: RCPT TO:<b@example.org>
 S: 530 Must issue a STARTTLS command first
 {}C: MAIL FROM:<a@example.org>

@@ -211,7 +211,7 @@ impl Transcript {
         let (hello, extra) = line.split_once('+').unwrap_or((line, ""));
         let mut words = hello.split_whitespace();
         let (Some(verb), Some(name), None) = (words.next(), words.next(), words.next()) else {
-            panic!("H: needs a verb, a name and +keywords: {line:?}");
+            panic!("H: is `VERB name [+KEYWORD…]`: {line:?}");
         };
         // Each keyword runs to the next `+`, with its parameters.
         let extra = extra.split('+').map(str::trim).filter(|k| !k.is_empty());

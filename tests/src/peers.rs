@@ -91,12 +91,12 @@ pub fn smtp_source() -> Option<Peer> {
 
 /// `swaks`: `$SWAKS` or `PATH`.
 pub fn swaks() -> Option<Peer> {
-    found("swaks", "SWAKS", &[])
+    found("swaks", "swaks", "SWAKS", &[])
 }
 
 /// `curl` with SMTP support: `$CURL` or `PATH`.
 pub fn curl() -> Option<Peer> {
-    let peer = found("curl", "CURL", &[])?;
+    let peer = found("curl", "curl", "CURL", &[])?;
     probed(peer, &["--version"], |out| {
         if out.status.success() && speaks_smtp(&out.stdout_text()) {
             Ok(())
@@ -119,7 +119,7 @@ fn speaks_smtp(version: &str) -> bool {
 
 /// `openssl` (to make test certificates for peers): `$OPENSSL` or `PATH`.
 pub fn openssl() -> Option<Peer> {
-    found("openssl", "OPENSSL", &[])
+    found("openssl", "openssl", "OPENSSL", &[])
 }
 
 /// A Python interpreter that can `import aiosmtpd`: `$AIOSMTPD_PYTHON`, the
@@ -141,7 +141,7 @@ pub fn dkimpy_python() -> Option<Peer> {
 /// `PATH`) that can `import <modules>`, named `name`.
 fn python_with(name: &'static str, var: &str, modules: &str) -> Option<Peer> {
     let venv = peers_dir().join("venv/bin/python");
-    let peer = found(name, var, &[venv])?;
+    let peer = found(name, "python3", var, &[venv])?;
     probed(peer, &["-c", &format!("import {modules}")], |out| {
         if out.status.success() {
             Ok(())
@@ -154,10 +154,11 @@ fn python_with(name: &'static str, var: &str, modules: &str) -> Option<Peer> {
     })
 }
 
-/// The program `name` found by [`find_program`], as a peer without private
-/// libraries; or a skip saying why it was not found.
-fn found(name: &'static str, var: &str, known: &[PathBuf]) -> Option<Peer> {
-    match find_program(name, var, known) {
+/// The peer `name`: the program `program` found by [`find_program`]
+/// (`$<var>`, then `known`, then `PATH`), without private libraries; or a
+/// skip saying why it was not found.
+fn found(name: &'static str, program: &str, var: &str, known: &[PathBuf]) -> Option<Peer> {
+    match find_program(program, var, known) {
         Ok(program) => Some(Peer {
             name,
             program,

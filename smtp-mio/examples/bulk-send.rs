@@ -241,8 +241,8 @@ impl Setup {
             None => {
                 let resolver = match args.dns {
                     Some(dns) => ResolverConfig::new(vec![dns]),
-                    None => smtp_mio::delivery::dns::system_config()
-                        .map_err(|e| format!("{}: {e}", smtp_mio::delivery::dns::RESOLV_CONF))?,
+                    None => smtp_mio::dns::system_config()
+                        .map_err(|e| format!("{}: {e}", smtp_mio::dns::RESOLV_CONF))?,
                 };
                 let mut mx = MxRouting::new(resolver);
                 mx.port = args.mx_port;

@@ -69,7 +69,7 @@ impl Relay {
 #[non_exhaustive]
 pub struct MxRouting {
     /// The DNS servers asked (UDP, TCP on truncation), their timeouts and
-    /// rounds, the bounds, and the answer cache: [`crate::delivery::dns::system_config`]
+    /// rounds, the bounds, and the answer cache: [`crate::dns::system_config`]
     /// reads `/etc/resolv.conf`. [`MxRouting::new`] turns the cache on
     /// ([`CacheConfig::default`]): a bulk send to one domain then asks for
     /// its MX and address records once per TTL instead of once per message.

@@ -29,7 +29,7 @@
 //!   implicit TLS and AUTH — a walk whose one host is the relay — or MX per
 //!   recipient domain, the DNS asked through the core's resolver
 //!   ([`smtp_proto::dns::Resolver`], its answer cache on) pumped on the
-//!   same poll ([`crate::delivery::dns`]).
+//!   same poll ([`crate::dns`]).
 //! - **TLS**: rustls, driven by the session's `StartTls` output, with the
 //!   walk's [`TlsPolicy`](smtp_proto::mx::TlsPolicy) per connection: a
 //!   connection that verifies uses [`EngineConfig::tls`] (webpki roots or a
@@ -127,7 +127,6 @@
 
 mod config;
 mod connection;
-pub mod dns;
 mod engine;
 mod handle;
 mod job;

@@ -59,7 +59,7 @@ use super::config::{EngineConfig, Routing};
 use super::connection::{Conn, ConnEvent, Phase};
 use super::handle::{Handle, Shared};
 use super::job::{JobId, JobResult, RecipientReport, SubmitError};
-use crate::delivery::dns::DnsPump;
+use crate::dns::DnsPump;
 use crate::timers::Deadlines;
 
 mod connections;

@@ -56,8 +56,10 @@
 //! | `temperror` | the key lookup failed | `Dns(..)`, `NoAnswer` |
 //! | `permerror` | the key is missing, revoked, unusable or does not fit | `NoKey`, `KeyRevoked`, `KeyRecord(..)`, `KeyTypeMismatch`, `HashNotAllowed`, `ServiceNotEmail`, `IdentityNotExactDomain`, `KeyTooSmall`, `KeyTooLarge` |
 //!
-//! [`DkimResult::resinfo`] writes one as the `dkim=` part of an
-//! `Authentication-Results` field, with `header.d`, `header.i`,
+//! [`DkimResult::method_result`] gives one in the generic shape of
+//! [`auth_results`](crate::auth_results), which builds the whole
+//! `Authentication-Results` field; [`DkimResult::resinfo`] writes it as
+//! the `dkim=` part of such a field, with `header.d`, `header.i`,
 //! `header.s`, `header.a` and `header.b` (RFC 8601 §2.7.1, RFC 6008); a
 //! message without signatures is [`RESINFO_NONE`].
 //!
@@ -201,5 +203,5 @@ pub use signature::{Algorithm, Identity, KeyType, Signature, SignatureError};
 pub use tag::TagListError;
 pub use verify::{
     DkimResult, KeyLookup, MAX_RSA_BITS, MIN_RSA_BITS, RESINFO_NONE, Reason, Verdict, Verifier,
-    VerifierConfig, WEAK_RSA_BITS,
+    VerifierConfig, WEAK_RSA_BITS, method_result_none,
 };

@@ -142,23 +142,22 @@ impl<'a> Cursor<'a> {
     }
 
     /// RFC 8601 `value`: a token or a quoted-string. With `pvalue`, also
-    /// `[local-part] "@" domain` and, leniently, `/` (seen unquoted in
-    /// `header.b` by deployed software).
+    /// `[local-part] "@" domain` (whose atext holds `/`, as deployed
+    /// software writes `header.b` unquoted).
     fn value(&mut self, pvalue: bool) -> Result<String, ParseError> {
         if self.peek() == Some(b'"') {
             return self.quoted();
         }
         let start = self.pos;
-        let word = self.run(|b| {
-            b.is_ascii_graphic() && !b"()<>,;:\\\"[]?=".contains(&b) && (pvalue || b != b'@')
-                || b >= 0x80
-        });
-        let ok = if pvalue {
-            !word.is_empty()
+        // A token excludes the tspecials; a pvalue may also be a
+        // `local-part@domain` of atext, dots and `@` (so `=`, `/`, `?`).
+        let specials: &[u8] = if pvalue {
+            b"()<>,;:\\\"[]"
         } else {
-            !word.is_empty() && !word.contains(&b'/')
+            b"()<>@,;:\\\"/[]?="
         };
-        if !ok {
+        let word = self.run(|b| b.is_ascii_graphic() && !specials.contains(&b) || b >= 0x80);
+        if word.is_empty() {
             return Err(ParseError::Unexpected(start));
         }
         Ok(String::from_utf8_lossy(word).into_owned())

@@ -197,6 +197,7 @@
 
 pub mod channel;
 pub mod client;
+pub mod dkim;
 pub mod dns;
 pub mod error;
 pub mod mx;

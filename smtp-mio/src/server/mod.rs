@@ -102,6 +102,7 @@ mod options;
 mod shutdown;
 mod tls_switch;
 
+pub mod authentication;
 pub mod backend;
 pub mod completion;
 pub mod listener;

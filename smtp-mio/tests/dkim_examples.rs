@@ -42,6 +42,11 @@ fn key(path: &Path) -> SigningKey {
 
 /// The fake DNS server with the keys' records at `sel._domainkey.example.org`.
 fn zone() -> FakeDns {
+    zone_with(Vec::new())
+}
+
+/// [`zone`] with more entries.
+fn zone_with(extra: Vec<(&str, RecordType, Answer)>) -> FakeDns {
     let entries = [("ed", ed_pem()), ("rsa", rsa_pem())].map(|(selector, path)| {
         let record = key(&path).dns_record();
         let strings: Vec<&str> = record
@@ -53,12 +58,12 @@ fn zone() -> FakeDns {
         let answer = Answer::records(vec![fake_dns::txt(&owner, &strings)]);
         (owner, answer)
     });
-    FakeDns::start(
-        entries
-            .iter()
-            .map(|(owner, answer)| (owner.as_str(), RecordType::TXT, answer.clone()))
-            .collect(),
-    )
+    let mut all: Vec<_> = entries
+        .iter()
+        .map(|(owner, answer)| (owner.as_str(), RecordType::TXT, answer.clone()))
+        .collect();
+    all.extend(extra);
+    FakeDns::start(all)
 }
 
 /// A `mail-server` process delivering into `dir/maildir`.
@@ -137,11 +142,18 @@ impl Drop for MailServer {
 
 /// Runs `send` with `args` to its end; its status and standard error.
 fn send(args: &[&str]) -> (ExitStatus, String) {
+    let mut cmd = Command::new(examples::example("smtp-blocking", "send"));
+    cmd.args(args)
+        .args(["--timeout", "30", "--starttls", "off"]);
+    run_bounded(cmd)
+}
+
+/// Runs `cmd` to its end (killed at [`DEADLINE`]); its status and
+/// standard error.
+fn run_bounded(mut cmd: Command) -> (ExitStatus, String) {
     let dir = tempfile::tempdir().unwrap();
     let err = dir.path().join("err");
-    let mut child = Command::new(examples::example("smtp-blocking", "send"))
-        .args(args)
-        .args(["--timeout", "30", "--starttls", "off"])
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&err).unwrap())
@@ -154,7 +166,7 @@ fn send(args: &[&str]) -> (ExitStatus, String) {
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
-            panic!("send still running after {DEADLINE:?}");
+            panic!("{cmd:?} still running after {DEADLINE:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -375,4 +387,112 @@ fn send_explains_bad_keys_and_mismatched_flags() {
         assert_eq!(status.code(), Some(64), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn mx_delivery_of_send_is_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    // One zone: the keys, and example.net's MX on this host (the port is
+    // send's --mx-port).
+    let dns = zone_with(vec![
+        (
+            "example.net",
+            RecordType::MX,
+            Answer::records(vec![fake_dns::mx("example.net", 10, "mx.example.net")]),
+        ),
+        (
+            "mx.example.net",
+            RecordType::A,
+            Answer::records(vec![fake_dns::addr("mx.example.net", "127.0.0.1")]),
+        ),
+    ]);
+    let server = MailServer::start(dir.path(), &dns, &[]);
+    let port = server.addr.rsplit_once(':').unwrap().1.to_owned();
+    let ed = ed_pem();
+    send_ok(&[
+        "--dns",
+        &dns.addr().to_string(),
+        "--mx-port",
+        &port,
+        "--from",
+        "alice@example.org",
+        "--to",
+        "bob@example.net",
+        "--dkim-domain",
+        "example.org",
+        "--dkim-selector",
+        "ed",
+        "--dkim-key",
+        ed.to_str().unwrap(),
+    ]);
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    let field = first_field(&messages[0]);
+    assert!(
+        field.starts_with(&format!(
+            "Authentication-Results: {HOSTNAME}; dkim=pass header.d=example.org"
+        )),
+        "{field}"
+    );
+}
+
+#[test]
+fn bulk_send_signs_every_message() {
+    let dns = zone();
+    let dir = tempfile::tempdir().unwrap();
+    let server = MailServer::start(dir.path(), &dns, &[]);
+    let (ed, rsa) = (ed_pem(), rsa_pem());
+    let mut cmd = Command::new(examples::example("smtp-mio", "bulk-send"));
+    cmd.args([
+        "--server",
+        &server.addr,
+        "--starttls",
+        "off",
+        "--count",
+        "3",
+    ])
+    .args(["--from", "alice@example.org", "--to", "bob@example.net"])
+    .args([
+        "--dkim-domain",
+        "example.org",
+        "--dkim-selector",
+        "rsa",
+        "--dkim-key",
+    ])
+    .arg(&rsa)
+    .args([
+        "--dkim-domain",
+        "example.org",
+        "--dkim-selector",
+        "ed",
+        "--dkim-key",
+    ])
+    .arg(&ed);
+    let (status, stderr) = run_bounded(cmd);
+    assert!(status.success(), "bulk-send failed: {stderr}");
+    let messages = server.messages();
+    assert_eq!(messages.len(), 3);
+    for message in &messages {
+        let field = first_field(message);
+        assert_eq!(field.matches("dkim=pass").count(), 2, "{field}");
+        assert!(
+            field.contains("header.s=rsa") && field.contains("header.s=ed"),
+            "{field}"
+        );
+    }
+    // A key file that is no key: refused up front, with its name.
+    let mut cmd = Command::new(examples::example("smtp-mio", "bulk-send"));
+    cmd.args(["--server", &server.addr, "--count", "1"])
+        .args(["--from", "alice@example.org", "--to", "bob@example.net"])
+        .args([
+            "--dkim-domain",
+            "example.org",
+            "--dkim-selector",
+            "x",
+            "--dkim-key",
+        ])
+        .arg(dir.path().join("server-none.pem"));
+    let (status, stderr) = run_bounded(cmd);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--dkim-key"), "{stderr}");
 }

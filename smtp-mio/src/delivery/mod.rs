@@ -127,6 +127,7 @@
 
 mod config;
 mod connection;
+mod dkim;
 mod engine;
 mod handle;
 mod job;

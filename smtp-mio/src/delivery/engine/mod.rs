@@ -178,7 +178,7 @@ impl Engine {
     /// verification cannot be built.
     pub fn new(config: EngineConfig) -> io::Result<Self> {
         let poll = Poll::new()?;
-        let shared = Arc::new(Shared::new(poll.registry(), WAKER)?);
+        let shared = Arc::new(Shared::new(poll.registry(), WAKER, config.dkim.clone())?);
         let mut session = session::Config::new(config.helo_name.clone());
         session.timeouts = config.timeouts;
         session.body_transfer = config.body_transfer;

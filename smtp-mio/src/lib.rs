@@ -152,6 +152,7 @@
 //! | [`server::backend`] | the application interface: `Backend` per server, `Session` per connection, the envelope at the end of each message |
 //! | [`server::completion`] | answers from handlers on any thread, delivered to the loop through a `mio::Waker` |
 //! | [`server::listener`] | listeners bound exclusively, a handle per loop (or `SO_REUSEPORT` on request); connection limits with RAII guards |
+//! | [`server::authentication`] | DKIM verification of incoming mail on a service thread (key lookups through the [`dns`] pump, a deadline, bounded work), results as `Authentication-Results` and for the application to decide |
 //! | [`server::store`] | ready-made backends: Maildir delivery or discard, with AUTH PLAIN/LOGIN |
 //! | [`server::maildir`] | durable Maildir delivery: `tmp/`, `fsync`, rename into `new/`, `fsync` the directory |
 //! | [`server::trace`] | the `Received:` header (RFC 5321 §4.4) with RFC 3848 protocol types, and the per-connection and per-message log lines |

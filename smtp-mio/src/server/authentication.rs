@@ -64,6 +64,7 @@ use slab::Slab;
 use smtp_proto::auth_results::{AuthenticationResults, BuildError};
 use smtp_proto::dkim::{DkimResult, Verifier, VerifierConfig, method_result_none};
 use smtp_proto::dns::{CacheConfig, LookupId, Question, Resolver, ResolverConfig};
+use smtp_proto::reply::Reply;
 
 use crate::dns::{DnsPump, LookupFailed};
 
@@ -105,6 +106,35 @@ impl DkimConfig {
             timeout: Duration::from_secs(30),
             max_pending: 4096,
         }
+    }
+}
+
+/// A decision on a message from its DKIM results: `None` to accept it,
+/// or the reply that refuses it (`550 5.7.20`, RFC 7372, for "no passing
+/// signature"). Called on the service thread; see
+/// [`StoreBackend::with_dkim_policy`](super::store::StoreBackend::with_dkim_policy).
+#[derive(Clone)]
+pub struct DkimPolicy(Arc<PolicyFn>);
+
+type PolicyFn = dyn Fn(&[DkimResult]) -> Option<Reply<'static>> + Send + Sync;
+
+impl DkimPolicy {
+    /// A policy deciding with `decide`.
+    pub fn new(
+        decide: impl Fn(&[DkimResult]) -> Option<Reply<'static>> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(decide))
+    }
+
+    /// The decision on a message with `results`.
+    pub fn decide(&self, results: &[DkimResult]) -> Option<Reply<'static>> {
+        (self.0)(results)
+    }
+}
+
+impl std::fmt::Debug for DkimPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DkimPolicy").finish_non_exhaustive()
     }
 }
 

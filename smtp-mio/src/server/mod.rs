@@ -69,8 +69,10 @@
 //!
 //! The public modules are the application's side: [`backend`] (what a
 //! server program implements), [`completion`] (how it answers, now or
-//! later), [`listener`] (sockets and connection limits), and the
-//! ready-made [`store`] backend with its [`maildir`] and [`trace`] parts.
+//! later), [`listener`] (sockets and connection limits),
+//! [`authentication`] (DKIM verification on a thread of its own, results
+//! for `Authentication-Results`), and the ready-made [`store`] backend
+//! with its [`maildir`] and [`trace`] parts.
 //! The loop itself is private and split along its seams, each module
 //! importing only those below it:
 //!

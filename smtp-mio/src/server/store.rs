@@ -39,7 +39,9 @@ use smtp_proto::{BodyMode, TlsInfo};
 
 use smtp_proto::auth_results::ForgedFilter;
 
-use super::authentication::{DkimCheck, DkimService, results_field};
+use smtp_proto::dkim::DkimResult;
+
+use super::authentication::{DkimCheck, DkimPolicy, DkimService, results_field};
 use super::backend::{Backend, ConnectionInfo, Session, auth_refused, local_error};
 use super::completion::Responder;
 use super::maildir::{Delivery, Maildir};
@@ -119,6 +121,8 @@ pub struct StoreBackend {
     committer: Option<Sender<CommitJob>>,
     /// DKIM verification, when on.
     dkim: Option<DkimService>,
+    /// What to do with a message given its DKIM results.
+    dkim_policy: Option<DkimPolicy>,
 }
 
 impl StoreBackend {
@@ -135,6 +139,7 @@ impl StoreBackend {
             credentials: Arc::new(credentials),
             committer,
             dkim: None,
+            dkim_policy: None,
         }
     }
 
@@ -145,6 +150,19 @@ impl StoreBackend {
     /// (RFC 8601 §5). See [`authentication`](super::authentication).
     pub fn with_dkim(mut self, service: DkimService) -> Self {
         self.dkim = Some(service);
+        self
+    }
+
+    /// Decides about each verified message from its DKIM results (with
+    /// [`with_dkim`](Self::with_dkim)): `policy` returns `None` to store it,
+    /// or the reply that refuses it, which every recipient gets; nothing of
+    /// a refused message is kept. The default stores everything and leaves
+    /// the judgement to the reader of `Authentication-Results`.
+    pub fn with_dkim_policy(
+        mut self,
+        policy: impl Fn(&[DkimResult]) -> Option<Reply<'static>> + Send + Sync + 'static,
+    ) -> Self {
+        self.dkim_policy = Some(DkimPolicy::new(policy));
         self
     }
 }
@@ -225,6 +243,16 @@ struct Message {
 }
 
 impl Message {
+    /// Answers every recipient with `reply` and discards the message.
+    fn refuse(self, reply: &Reply<'static>) {
+        // Dropping the delivery removes its file.
+        drop(self.delivery);
+        self.log.replied(None, reply);
+        for answer in self.answers {
+            answer.reply(reply.clone());
+        }
+    }
+
     /// Commits the message with `header` in front (on the committer pool,
     /// inline if it is gone — never on the happy path: the pool lives as
     /// long as the backend) and answers.
@@ -288,6 +316,7 @@ impl Backend for StoreBackend {
             failed: false,
             committer: self.committer.clone(),
             dkim: self.dkim.clone(),
+            dkim_policy: self.dkim_policy.clone(),
             check: None,
             scratch: Vec::new(),
         })
@@ -313,6 +342,7 @@ pub struct StoreSession {
     failed: bool,
     committer: Option<Sender<CommitJob>>,
     dkim: Option<DkimService>,
+    dkim_policy: Option<DkimPolicy>,
     /// The message's DKIM check, and the filter of forged
     /// `Authentication-Results` its copy goes through.
     check: Option<(DkimCheck, ForgedFilter)>,
@@ -452,7 +482,12 @@ impl Session for StoreSession {
         match check {
             Some((check, _)) => {
                 let hostname = Arc::clone(&self.hostname);
+                let policy = self.dkim_policy.clone();
                 check.finish(move |results| {
+                    if let Some(reply) = policy.and_then(|policy| policy.decide(&results)) {
+                        message.refuse(&reply);
+                        return;
+                    }
                     match results_field(&hostname, &results) {
                         Ok(field) => {
                             tracing::info!(parent: None, results = %field.value(), "DKIM");

@@ -295,7 +295,7 @@ impl Message {
 
 /// `250 2.0.0 Ok`.
 fn ok() -> Reply<'static> {
-    super::backend::fixed(ReplyCode::OK, EnhancedStatusCode::SUCCESS, "Ok")
+    Reply::ok()
 }
 
 impl Backend for StoreBackend {

@@ -130,11 +130,19 @@ impl<'a> Cursor<'a> {
                 b'"' => return Ok(String::from_utf8_lossy(&out).into_owned()),
                 b'\\' => {
                     let Some(q) = self.peek() else { break };
+                    // RFC 5322 quoted-pair: a VCHAR or WSP (and UTF-8),
+                    // never a line end or another control.
+                    if q.is_ascii_control() && q != b'\t' {
+                        return Err(self.unexpected());
+                    }
                     self.pos += 1;
                     out.push(q);
                 }
                 // A fold inside: the CRLF goes, the white space stays.
                 b'\r' | b'\n' => {}
+                // Controls are no qtext: what is read can always be
+                // written back without breaking the field.
+                _ if b.is_ascii_control() && b != b'\t' => return Err(self.unexpected()),
                 _ => out.push(b),
             }
         }

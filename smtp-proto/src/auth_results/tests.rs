@@ -118,6 +118,8 @@ fn lenient_where_harmless_strict_elsewhere() {
         "example.com 99999999999; none",
         "example.com; -dkim=pass",
         "example.com; none; dkim=pass",
+        "example.com; dkim=pass header.d=\"a\\\r\n\r\nb\"",
+        "example.com; dkim=pass reason=\"nul\x00\"",
     ] {
         assert!(
             AuthenticationResults::parse(bad.as_bytes()).is_err(),

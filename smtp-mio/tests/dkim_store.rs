@@ -2,7 +2,8 @@
 //! with its own DKIM signing: a signed message is stored with
 //! `Authentication-Results` in front; a policy refuses unsigned mail with
 //! its reply and keeps nothing of it; a streamed message is signed from a
-//! seekable reader and refused from a plain one.
+//! seekable reader and refused from a plain one; the delivery engine signs
+//! what a handle submits.
 
 mod common;
 
@@ -12,11 +13,13 @@ use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 use smtp_blocking::{Connection, Envelope, Error, Outcome, ServerUrl, Settings};
+use smtp_mio::delivery::{Engine, EngineConfig, Failure, Job, Relay};
 use smtp_mio::server::authentication::{DkimConfig, DkimService};
 use smtp_mio::server::maildir::Maildir;
 use smtp_mio::server::store::{Credentials, Store, StoreBackend};
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::dkim::{Signer, SigningKey, Verdict};
+use smtp_proto::mx::TlsPolicy;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_tests::fake_dns::{self, Answer, FakeDns};
 
@@ -153,6 +156,46 @@ fn without_policy_unsigned_mail_is_stored_as_none() {
     let messages = stored(&server);
     assert!(
         messages[0].starts_with("Authentication-Results: mx.test;\r\n\tdkim=none\r\n"),
+        "{}",
+        messages[0]
+    );
+}
+
+#[test]
+fn delivery_engine_signs_through_a_handle_and_refuses_the_unsignable() {
+    let dns = dns();
+    let server = server(&dns, false);
+    let mut relay = Relay::new(server.addr.ip().to_string(), server.addr.port());
+    relay.tls = TlsPolicy::plaintext();
+    let mut config = EngineConfig::relay(relay);
+    config.dkim = vec![Signer::new(key(), "example.org", "k").unwrap()];
+    let mut engine = Engine::new(config).unwrap();
+    let handle = engine.handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let loop_thread = std::thread::spawn(move || engine.run(|r| tx.send(r).unwrap()));
+    let signed = handle.submit(Job::new(envelope(), MESSAGE)).unwrap();
+    // No From field: no signature can cover it, so it is not sent.
+    let unsignable = handle
+        .submit(Job::new(envelope(), &b"Subject: s\r\n\r\nHello.\r\n"[..]))
+        .unwrap();
+    let mut results = std::collections::HashMap::new();
+    for _ in 0..2 {
+        let r = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        results.insert(r.id, r);
+    }
+    handle.shutdown();
+    loop_thread.join().unwrap().unwrap();
+    assert!(results[&signed].all_accepted());
+    let refused = &results[&unsignable].recipients[0];
+    assert!(
+        matches!(refused.failure, Some(Failure::Dkim(_))),
+        "{refused:?}"
+    );
+    let messages = stored(&server);
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0]
+            .starts_with("Authentication-Results: mx.test;\r\n\tdkim=pass header.d=example.org"),
         "{}",
         messages[0]
     );

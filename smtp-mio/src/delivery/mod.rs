@@ -38,6 +38,11 @@
 //!   opportunistic and unverified by default under MX, as Postfix's `may`
 //!   level (RFC 7435), with the walk's plaintext pass when TLS fails on
 //!   every host.
+//! - **DKIM**: with [`EngineConfig::dkim`] each job is signed once by every
+//!   signer before any transaction (RSA and Ed25519 together for dual
+//!   signing), on the submitting thread when it comes through a
+//!   [`Handle`]; a job no signature can cover fails with
+//!   [`Failure::Dkim`].
 //! - **Limits** (scheduling, the engine's own): at most N connections in
 //!   total and M per destination ([`EngineConfig::max_connections`],
 //!   [`EngineConfig::max_per_destination`]); a ready connection is offered

@@ -463,14 +463,13 @@ impl Session for StoreSession {
     }
 
     fn data_end(&mut self, envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
-        let check = self.check.take();
         let mut header = Vec::new();
-        if let Some((_, filter)) = &check {
+        let check = self.check.take().map(|(check, mut filter)| {
             let mut tail = Vec::new();
-            let mut filter = filter.clone();
             filter.finish(&mut tail);
             self.write(&tail);
-        }
+            check
+        });
         let message = Message {
             delivery: self.delivery.take(),
             failed: std::mem::take(&mut self.failed),
@@ -479,8 +478,10 @@ impl Session for StoreSession {
             log: self.log.message(envelope, size),
         };
         let committer = self.committer.clone();
+        // A message already lost (storage failed) is answered at once.
+        let storable = message.delivery.is_some() || (message.discard && !message.failed);
         match check {
-            Some((check, _)) => {
+            Some(check) if storable => {
                 let hostname = Arc::clone(&self.hostname);
                 let policy = self.dkim_policy.clone();
                 check.finish(move |results| {
@@ -500,7 +501,7 @@ impl Session for StoreSession {
                     message.deliver(header, committer.as_ref());
                 });
             }
-            None => message.deliver(header, committer.as_ref()),
+            _ => message.deliver(header, committer.as_ref()),
         }
     }
 

@@ -200,3 +200,71 @@ fn delivery_engine_signs_through_a_handle_and_refuses_the_unsignable() {
         messages[0]
     );
 }
+
+#[test]
+fn a_silent_key_server_holds_up_only_its_own_message() {
+    // One selector's lookups are never answered: its message waits for the
+    // service's deadline, then reports temperror. Meanwhile another
+    // connection's message goes through (same server, one event loop).
+    let record = key().dns_record();
+    let dns = FakeDns::start(vec![
+        (
+            "k._domainkey.example.org",
+            RecordType::TXT,
+            Answer::records(vec![fake_dns::txt("k._domainkey.example.org", &[&record])]),
+        ),
+        (
+            "slow._domainkey.example.org",
+            RecordType::TXT,
+            Answer::Silent,
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = Maildir::open(dir.path().join("maildir"))
+        .unwrap()
+        .with_hostname("mx.test");
+    let mut resolver = common::resolver(&dns);
+    // Long beside a loopback exchange, so the other message is surely done
+    // first; short enough for a test.
+    resolver.timeout = Duration::from_secs(8);
+    let mut config = DkimConfig::new(resolver);
+    config.timeout = Duration::from_secs(8);
+    let backend = StoreBackend::new(
+        Store::Maildir(Arc::new(maildir)),
+        "mx.test",
+        Credentials::new(),
+    )
+    .with_dkim(DkimService::start(config).unwrap());
+    let server = start_with(backend, dir, |o| o.threads = 1);
+
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let mut slow = connect(
+        &server,
+        vec![Signer::new(key(), "example.org", "slow").unwrap()],
+    );
+    let waiting = std::thread::spawn(move || {
+        let report = slow.send(&envelope(), MESSAGE);
+        done_tx.send(()).unwrap();
+        report
+    });
+    let mut fast = connect(
+        &server,
+        vec![Signer::new(key(), "example.org", "k").unwrap()],
+    );
+    fast.send(&envelope(), MESSAGE).unwrap();
+    assert!(
+        done_rx.try_recv().is_err(),
+        "the message waiting for its key was answered before the other"
+    );
+    let first = stored(&server);
+    assert_eq!(first.len(), 1);
+    assert!(
+        first[0].contains("dkim=pass header.d=example.org"),
+        "{}",
+        first[0]
+    );
+    waiting.join().unwrap().unwrap();
+    let all = stored(&server);
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().any(|m| m.contains("dkim=temperror")), "{all:?}");
+}

@@ -45,8 +45,8 @@
 //! (DKIM, PEM keys: RSA 2048-4096 bits or Ed25519); repeat the three for
 //! dual RSA + Ed25519 signing, the Nth of each going together. The engine
 //! signs each message once as it is submitted (here on the engine's
-//! thread: about a millisecond per RSA-2048 signature, which caps the
-//! rate; Ed25519 costs a small fraction of that).
+//! thread: about 0.6 ms per RSA-2048 signature of a 4 KiB message on a
+//! small machine, which caps the rate; Ed25519 about 40 µs).
 //!
 //! MX delivery asks `--dns` (default: the servers of `/etc/resolv.conf`)
 //! through the core's resolver with its answer cache on: a run to one

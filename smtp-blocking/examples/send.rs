@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
 use rustls::CertificateError;
+use smtp_blocking::dkim::{Signer, SigningKey};
 use smtp_blocking::tls::TlsError;
 use smtp_blocking::{
     Connection, Credentials, Direction, Envelope, Error, MxSettings, Outcome, Resolver, ServerUrl,
@@ -62,6 +63,12 @@ enum StartTls {
 /// text of a test message), or standard input when it is not a terminal (a
 /// complete message); otherwise a small test message. Bare LF line
 /// endings are sent as CRLF.
+///
+/// DKIM: --dkim-domain D --dkim-selector S --dkim-key FILE signs the
+/// message (PEM key: RSA 2048-4096 bits in PKCS#8 or PKCS#1, or Ed25519 in
+/// PKCS#8; make one with smtp-proto's dkim-keygen example). Repeat the
+/// three for dual signing (RSA and Ed25519); the Nth domain, selector and
+/// key go together.
 #[derive(Debug, Parser)]
 #[command(name = "send", version)]
 struct Args {
@@ -121,6 +128,15 @@ struct Args {
     /// Print the conversation (C:/S: lines; AUTH secrets redacted).
     #[arg(long)]
     verbose: bool,
+    /// DKIM signing domain (d=); repeat for each key.
+    #[arg(long, value_name = "D")]
+    dkim_domain: Vec<String>,
+    /// DKIM selector (s=); repeat for each key.
+    #[arg(long, value_name = "S")]
+    dkim_selector: Vec<String>,
+    /// DKIM private key (PEM); repeat for each key.
+    #[arg(long, value_name = "FILE")]
+    dkim_key: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -193,6 +209,11 @@ fn run(args: &Args) -> Result<u8, String> {
     }
     settings.bare_line_ending = BareLineEnding::Normalize;
     settings.tls = tls_config(args)?;
+    settings.dkim = dkim_signers(args)?;
+    // A message that cannot be signed is refused here, with the reason,
+    // before any connection.
+    smtp_blocking::dkim::signature_fields(&settings.dkim, &message)
+        .map_err(|e| format!("cannot DKIM-sign the message: {e}"))?;
     if args.verbose {
         settings.trace = Some(Arc::new(|direction: Direction, line: &str| {
             eprintln!("{} {line}", direction.prefix());
@@ -203,6 +224,32 @@ fn run(args: &Args) -> Result<u8, String> {
         Some(server) => submit(args, server, settings, &envelope, &message),
         None => deliver(args, settings, &envelope, &message),
     }
+}
+
+/// The signers of `--dkim-domain`, `--dkim-selector` and `--dkim-key`,
+/// matched in order.
+fn dkim_signers(args: &Args) -> Result<Vec<Signer>, String> {
+    let (domains, selectors, keys) = (&args.dkim_domain, &args.dkim_selector, &args.dkim_key);
+    if domains.len() != keys.len() || selectors.len() != keys.len() {
+        return Err(format!(
+            "DKIM signing needs as many --dkim-domain, --dkim-selector and --dkim-key \
+             (got {}, {} and {})",
+            domains.len(),
+            selectors.len(),
+            keys.len()
+        ));
+    }
+    let mut signers = Vec::with_capacity(keys.len());
+    for ((domain, selector), path) in domains.iter().zip(selectors).zip(keys) {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| format!("--dkim-key {}: {e}", path.display()))?;
+        let key = SigningKey::from_pem(&pem)
+            .map_err(|e| format!("--dkim-key {}: {e}", path.display()))?;
+        let signer = Signer::new(key, domain, selector)
+            .map_err(|e| format!("--dkim-domain {domain} --dkim-selector {selector}: {e}"))?;
+        signers.push(signer);
+    }
+    Ok(signers)
 }
 
 fn tls_config(args: &Args) -> Result<TlsConfig, String> {

@@ -40,7 +40,7 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,7 +56,10 @@ use smtp_proto::reply::Reply;
 use smtp_proto::session::{Drained, Transport, drive};
 use smtp_proto::{Protocol, TlsInfo, TlsMode};
 
+use smtp_proto::dkim::Signer;
+
 use crate::channel::Channel;
+use crate::dkim;
 use crate::error::{Error, Phase};
 use crate::tls::{TlsConfig, TlsError};
 use crate::url::{Credentials, Endpoint, ServerUrl};
@@ -130,6 +133,10 @@ pub struct Settings {
     pub bare_line_ending: BareLineEnding,
     /// A transcript callback, if any.
     pub trace: Option<Trace>,
+    /// DKIM signers: every message sent is signed by each, in order
+    /// (RSA and Ed25519 together for dual signing). Default none. See
+    /// the [`dkim`] module.
+    pub dkim: Vec<Signer>,
 }
 
 impl Default for Settings {
@@ -144,6 +151,7 @@ impl Default for Settings {
             body_transfer: BodyTransfer::default(),
             bare_line_ending: BareLineEnding::default(),
             trace: None,
+            dkim: Vec::new(),
         }
     }
 }
@@ -160,6 +168,7 @@ impl fmt::Debug for Settings {
             .field("body_transfer", &self.body_transfer)
             .field("bare_line_ending", &self.bare_line_ending)
             .field("trace", &self.trace.is_some())
+            .field("dkim", &self.dkim)
             .finish()
     }
 }
@@ -224,6 +233,8 @@ pub struct Connection {
     broken: bool,
     /// Reused body piece buffer (allocated on the first send).
     body_buf: Vec<u8>,
+    /// [`Settings::dkim`].
+    dkim: Vec<Signer>,
 }
 
 /// What the trace (and MX delivery) needs to know about the conversation,
@@ -607,6 +618,7 @@ impl Connection {
             events: VecDeque::new(),
             broken: false,
             body_buf: Vec::new(),
+            dkim: settings.dkim.clone(),
         };
         let setup = conn.run(None, |_, event| match event {
             Event::Ready => Some(Ok(())),
@@ -714,14 +726,16 @@ impl Connection {
         if envelope.params.body.is_none() {
             envelope.declare_body(body);
         }
+        // Signed before anything is sent: the fields come first.
+        let fields = dkim::signature_fields(&self.dkim, body)?;
         if envelope.params.size.is_none() {
             // RFC 1870 §6.1: the exact size, CRLFs included, dot-stuffing
             // not. Declared only when the server offers SIZE (the core
             // drops it otherwise), and over the server's limit the message
             // is refused before MAIL is sent.
-            envelope.params.size = u64::try_from(body.len()).ok();
+            envelope.params.size = u64::try_from(fields.len() + body.len()).ok();
         }
-        let mut reader = body;
+        let mut reader = fields.as_slice().chain(body);
         self.send_envelope(envelope, &mut reader)
     }
 
@@ -761,11 +775,55 @@ impl Connection {
     /// over this session (an extension it needs is missing, a bare LF in
     /// the body under the default policy). [`Error::Body`] when `reader`
     /// failed. After any error the connection is unusable.
+    ///
+    /// With DKIM signers configured this refuses ([`Error::Config`],
+    /// nothing sent): the signature goes in front of the message and needs
+    /// all of it, so a reader read once cannot be signed. Use
+    /// [`send_seekable`](Self::send_seekable) or [`send`](Self::send).
     pub fn send_reader(
         &mut self,
         envelope: &Envelope,
         mut reader: impl Read,
     ) -> Result<TransactionReport, Error> {
+        if !self.dkim.is_empty() {
+            return Err(Error::Config(
+                "DKIM signing needs the message before it is sent: use send or send_seekable"
+                    .to_owned(),
+            ));
+        }
+        let (report, transport) = self.send_envelope(envelope.clone(), &mut reader)?;
+        Self::settle(report, transport)
+    }
+
+    /// Sends one message read from `reader` like
+    /// [`send_reader`](Self::send_reader), signed with the configured DKIM
+    /// signers: a first pass from the reader's current position hashes
+    /// the message (held in pieces, never whole), then it is read again
+    /// from there and streamed behind its `DKIM-Signature` fields. For a
+    /// message in a file.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_reader`](Self::send_reader); [`Error::Dkim`] when the
+    /// message cannot be signed.
+    pub fn send_seekable(
+        &mut self,
+        envelope: &Envelope,
+        mut reader: impl Read + Seek,
+    ) -> Result<TransactionReport, Error> {
+        let start = reader.stream_position().map_err(Error::Body)?;
+        let fields = if self.dkim.is_empty() {
+            Vec::new()
+        } else {
+            let fields =
+                dkim::signature_fields_from(&self.dkim, &mut reader).map_err(|e| match e {
+                    Ok(io) => Error::Body(io),
+                    Err(sign) => Error::Dkim(sign),
+                })?;
+            reader.seek(SeekFrom::Start(start)).map_err(Error::Body)?;
+            fields
+        };
+        let mut reader = fields.as_slice().chain(reader);
         let (report, transport) = self.send_envelope(envelope.clone(), &mut reader)?;
         Self::settle(report, transport)
     }

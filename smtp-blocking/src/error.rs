@@ -84,6 +84,10 @@ pub enum Error {
     /// Reading the message body from the caller's reader failed.
     #[error("reading the message body: {0}")]
     Body(#[source] io::Error),
+    /// The message cannot be DKIM-signed with the configured keys (no
+    /// `From` field, a header section over the bound): nothing was sent.
+    #[error("cannot DKIM-sign the message: {0}")]
+    Dkim(#[from] smtp_proto::dkim::SignError),
     /// The transport misreported a write or a TLS handshake to the session,
     /// which refused it: a bug in this crate, never the peer's doing. The
     /// connection is unusable; another may work.
@@ -173,7 +177,8 @@ impl Error {
             | Self::Url(_)
             | Self::Config(_)
             | Self::Auth(_)
-            | Self::Message(_) => Severity::Permanent,
+            | Self::Message(_)
+            | Self::Dkim(_) => Severity::Permanent,
         }
     }
 

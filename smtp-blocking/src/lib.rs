@@ -32,6 +32,9 @@
 //!   ([`smtp_proto::dns::Resolver`]): UDP from a random port, TCP when the
 //!   core says, the core's deadlines as socket timeouts, OS randomness for
 //!   seeds. The retry policy and answer matching are the core's.
+//! - [`dkim`]: DKIM signing with [`Settings::dkim`] (the core's
+//!   `smtp_proto::dkim` signers): every message [`Connection`] or
+//!   [`deliver_mx`] sends is signed before its first byte goes out.
 //! - [`url`]: `smtp://`, `smtps://` and `lmtp://` server URLs, parsed into
 //!   the core's [`Protocol`] and [`TlsMode`] (re-exported here).
 //! - [`Error`]: one error type that tells temporary from permanent failures.
@@ -182,6 +185,7 @@
 
 pub mod channel;
 pub mod client;
+pub mod dkim;
 pub mod dns;
 pub mod error;
 pub mod mx;

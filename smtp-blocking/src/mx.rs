@@ -253,6 +253,19 @@ impl MxReport {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn deliver_mx(envelope: &Envelope, body: &[u8], settings: &MxSettings) -> MxReport {
+    if !settings.settings.dkim.is_empty() {
+        // Signed once for every destination; the connections then send
+        // the signed message as it is.
+        let mut unsigned = settings.clone();
+        let signers = std::mem::take(&mut unsigned.settings.dkim);
+        return match crate::dkim::signature_fields(&signers, body) {
+            Ok(mut signed) => {
+                signed.extend_from_slice(body);
+                deliver_mx(envelope, &signed, &unsigned)
+            }
+            Err(_) => unsignable(envelope),
+        };
+    }
     let mut results: Vec<Option<MxRecipientResult>> = vec![None; envelope.recipients.len()];
     let mut groups: BTreeMap<Destination, Vec<usize>> = BTreeMap::new();
     for (i, (recipient, _)) in envelope.recipients.iter().enumerate() {
@@ -278,6 +291,27 @@ pub fn deliver_mx(envelope: &Envelope, body: &[u8], settings: &MxSettings) -> Mx
     }
     MxReport {
         recipients: results.into_iter().flatten().collect(),
+    }
+}
+
+/// The report for a message that cannot be signed with the configured
+/// DKIM keys: nothing was sent, every recipient fails permanently (no
+/// reply, no host). [`dkim::signature_fields`](crate::dkim::signature_fields)
+/// tells why.
+fn unsignable(envelope: &Envelope) -> MxReport {
+    MxReport {
+        recipients: envelope
+            .recipients
+            .iter()
+            .map(|(recipient, _)| MxRecipientResult {
+                recipient: recipient.clone(),
+                outcome: Outcome::PermanentFailure,
+                reply: None,
+                host: None,
+                address: None,
+                reason: None,
+            })
+            .collect(),
     }
 }
 

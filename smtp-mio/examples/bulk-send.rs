@@ -7,7 +7,7 @@
 //!     (--server HOST:PORT | --mx [--dns HOST:PORT] [--mx-port PORT]) \
 //!     --from ADDR --to ADDR [--to ADDR]... --count N [--concurrency C] [--per-host M] \
 //!     [--size BYTES] [--starttls required|opportunistic|off] [--tls-ca FILE] [--insecure] \
-//!     [--auth USER:PASS]
+//!     [--auth USER:PASS] [--dkim-domain D --dkim-selector S --dkim-key FILE]...
 //! ```
 //!
 //! `--server` relays everything through one host (a smarthost, a test
@@ -40,6 +40,13 @@
 //! server without STARTTLS every message fails with "AUTH refused over an
 //! unencrypted connection", and `--auth` with `--starttls off` is refused up
 //! front.
+//!
+//! `--dkim-domain D --dkim-selector S --dkim-key FILE` signs every message
+//! (DKIM, PEM keys: RSA 2048-4096 bits or Ed25519); repeat the three for
+//! dual RSA + Ed25519 signing, the Nth of each going together. The engine
+//! signs each message once as it is submitted (here on the engine's
+//! thread: about 0.6 ms per RSA-2048 signature of a 4 KiB message on a
+//! small machine, which caps the rate; Ed25519 about 40 µs).
 //!
 //! MX delivery asks `--dns` (default: the servers of `/etc/resolv.conf`)
 //! through the core's resolver with its answer cache on: a run to one
@@ -90,6 +97,7 @@ use smtp_mio::tls::TlsConfig;
 use smtp_proto::TlsMode;
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 use smtp_proto::client::{Credentials, Envelope};
+use smtp_proto::dkim::{Signer, SigningKey};
 use smtp_proto::dns::ResolverConfig;
 use smtp_proto::mx::TlsPolicy;
 
@@ -166,6 +174,15 @@ struct Args {
     /// AUTH credentials for the relay (sent over TLS only).
     #[arg(long, value_name = "USER:PASS", conflicts_with = "mx")]
     auth: Option<String>,
+    /// DKIM signing domain (d=); repeat for each key.
+    #[arg(long, value_name = "D")]
+    dkim_domain: Vec<String>,
+    /// DKIM selector (s=); repeat for each key.
+    #[arg(long, value_name = "S")]
+    dkim_selector: Vec<String>,
+    /// DKIM private key (PEM); repeat for each key.
+    #[arg(long, value_name = "FILE")]
+    dkim_key: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -241,8 +258,8 @@ impl Setup {
             None => {
                 let resolver = match args.dns {
                     Some(dns) => ResolverConfig::new(vec![dns]),
-                    None => smtp_mio::delivery::dns::system_config()
-                        .map_err(|e| format!("{}: {e}", smtp_mio::delivery::dns::RESOLV_CONF))?,
+                    None => smtp_mio::dns::system_config()
+                        .map_err(|e| format!("{}: {e}", smtp_mio::dns::RESOLV_CONF))?,
                 };
                 let mut mx = MxRouting::new(resolver);
                 mx.port = args.mx_port;
@@ -253,6 +270,7 @@ impl Setup {
         config.max_connections = args.concurrency as usize;
         config.max_per_destination = args.per_host.unwrap_or(args.concurrency) as usize;
         config.tls = tls_config(args)?;
+        config.dkim = dkim_signers(args)?;
         let messages = MessageMaker::new(args)?;
         Ok(Self {
             config,
@@ -262,6 +280,32 @@ impl Setup {
             via,
         })
     }
+}
+
+/// The signers of `--dkim-domain`, `--dkim-selector` and `--dkim-key`,
+/// matched in order.
+fn dkim_signers(args: &Args) -> Result<Vec<Signer>, String> {
+    let (domains, selectors, keys) = (&args.dkim_domain, &args.dkim_selector, &args.dkim_key);
+    if domains.len() != keys.len() || selectors.len() != keys.len() {
+        return Err(format!(
+            "DKIM signing needs as many --dkim-domain, --dkim-selector and --dkim-key \
+             (got {}, {} and {})",
+            domains.len(),
+            selectors.len(),
+            keys.len()
+        ));
+    }
+    let mut signers = Vec::with_capacity(keys.len());
+    for ((domain, selector), path) in domains.iter().zip(selectors).zip(keys) {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| format!("--dkim-key {}: {e}", path.display()))?;
+        let key = SigningKey::from_pem(&pem)
+            .map_err(|e| format!("--dkim-key {}: {e}", path.display()))?;
+        let signer = Signer::new(key, domain, selector)
+            .map_err(|e| format!("--dkim-domain {domain} --dkim-selector {selector}: {e}"))?;
+        signers.push(signer);
+    }
+    Ok(signers)
 }
 
 /// `HOST:PORT`, `[IPv6]:PORT`.

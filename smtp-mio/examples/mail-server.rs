@@ -5,7 +5,8 @@
 //! cargo run --release -p smtp-mio --example mail-server -- [--listen ADDR:PORT]…
 //!     [--tls-listen ADDR:PORT]… [--maildir DIR] [--sink] [--tls-cert FILE --tls-key FILE]
 //!     [--no-tls] [--auth USER:PASS]… [--max-message-size BYTES] [--max-recipients N]
-//!     [--max-connections N] [--threads N] [--hostname NAME] [--lmtp] [-v]…
+//!     [--max-connections N] [--threads N] [--hostname NAME] [--lmtp]
+//!     [--dkim-verify on|off] [--dns ADDR:PORT] [-v]…
 //! ```
 //!
 //! `--help` describes every flag and its default. In short: listen on
@@ -13,7 +14,13 @@
 //! self-signed certificate, accept messages up to 25 MiB. Without `--auth`
 //! it accepts any sender and recipient (a test sink); with it, AUTH
 //! PLAIN/LOGIN is offered after STARTTLS and required before MAIL
-//! (submission). `--sink` discards bodies (benchmarks). Ctrl-C or SIGTERM
+//! (submission). `--sink` discards bodies (benchmarks). The DKIM
+//! signatures of every message are verified (`--dkim-verify off` turns
+//! that off): its key records are asked of `--dns`'s server or
+//! `/etc/resolv.conf`'s on a thread of their own, the reply to the end of
+//! data waits for the results, and the stored message begins with
+//! `Authentication-Results: HOSTNAME; dkim=pass header.d=…` (incoming
+//! fields claiming HOSTNAME are removed). Ctrl-C or SIGTERM
 //! shuts it down gracefully; a second one exits at once.
 //!
 //! ## What an operator can rely on
@@ -49,12 +56,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use clap::{ArgAction, Parser};
+use smtp_mio::server::authentication::{DkimConfig, DkimService};
 use smtp_mio::server::listener::ConnectionLimits;
 use smtp_mio::server::maildir::Maildir;
 use smtp_mio::server::store::{Credentials, Store, StoreBackend};
 use smtp_mio::server::{Options, Server};
 use smtp_mio::tls::{TlsIdentity, identity_from_pem_files};
 use smtp_proto::address::Domain;
+use smtp_proto::dns::ResolverConfig;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::server::Config;
 use smtp_proto::{InjectionPolicy, Protocol, TlsMode};
@@ -130,10 +139,33 @@ struct Args {
     /// SMTP.
     #[arg(long)]
     lmtp: bool,
+    /// Verify the DKIM signatures of incoming mail and prepend
+    /// Authentication-Results (RFC 8601) to what is stored.
+    #[arg(
+        long,
+        value_name = "on|off",
+        default_value = "on",
+        value_parser = on_off,
+        action = ArgAction::Set
+    )]
+    dkim_verify: bool,
+    /// Ask this DNS server (UDP, TCP on truncation) for DKIM key records
+    /// [default: the servers of /etc/resolv.conf].
+    #[arg(long, value_name = "ADDR:PORT")]
+    dns: Option<SocketAddr>,
     /// More log output: -v debug, -vv trace (overrides RUST_LOG) [default:
     /// RUST_LOG if set, else info].
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
+}
+
+/// `on` or `off`.
+fn on_off(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{text:?}: expected on or off")),
+    }
 }
 
 /// `USER:PASS` of `--auth`.
@@ -279,7 +311,21 @@ fn run(args: Args) -> Result<(), String> {
     }
     options.limits = ConnectionLimits::new(args.max_connections, 50);
 
-    let backend = StoreBackend::new(store, &hostname, credentials);
+    let mut backend = StoreBackend::new(store, &hostname, credentials);
+    let dkim_note = if args.dkim_verify {
+        let resolver = match args.dns {
+            Some(dns) => ResolverConfig::new(vec![dns]),
+            None => smtp_mio::dns::system_config()
+                .map_err(|e| format!("{}: {e}", smtp_mio::dns::RESOLV_CONF))?,
+        };
+        let servers: Vec<String> = resolver.servers.iter().map(|s| s.to_string()).collect();
+        let service = DkimService::start(DkimConfig::new(resolver))
+            .map_err(|e| format!("cannot start DKIM verification: {e}"))?;
+        backend = backend.with_dkim(service);
+        format!("verifying DKIM (DNS {})", servers.join(" "))
+    } else {
+        "not verifying DKIM".to_owned()
+    };
     // The error names the address: "cannot listen on 127.0.0.1:2525: ...".
     let server = Server::bind(options, backend).map_err(|e| e.to_string())?;
 
@@ -319,7 +365,7 @@ fn run(args: Args) -> Result<(), String> {
     );
     let try_it = try_command(&args, reachable(first), implicit, pem.as_deref());
     println!(
-        "mail-server {hostname} listening on {} ({tls_note}), {store_note}, {policy}; try: {try_it}",
+        "mail-server {hostname} listening on {} ({tls_note}), {store_note}, {dkim_note}, {policy}; try: {try_it}",
         listening.join(" ")
     );
 

@@ -142,13 +142,14 @@
 //! | [`server::backend`] | the application interface: `Backend` per server, `Session` per connection, the envelope at the end of each message |
 //! | [`server::completion`] | answers from handlers on any thread, delivered to the loop through a `mio::Waker` |
 //! | [`server::listener`] | listeners bound exclusively, a handle per loop (or `SO_REUSEPORT` on request); connection limits with RAII guards |
+//! | [`server::authentication`] | DKIM verification of incoming mail on a service thread (key lookups through the [`dns`] pump, a deadline, bounded work), results as `Authentication-Results` and for the application to decide |
 //! | [`server::store`] | ready-made backends: Maildir delivery or discard, with AUTH PLAIN/LOGIN |
 //! | [`server::maildir`] | durable Maildir delivery: `tmp/`, `fsync`, rename into `new/`, `fsync` the directory |
 //! | [`server::trace`] | the `Received:` header (RFC 5321 §4.4) with RFC 3848 protocol types, and the per-connection and per-message log lines |
 //! | **delivery half** | |
 //! | [`delivery`] | the outbound engine: many client sessions on one poll following the core's MX walk, N/M connection limits, reuse, relay or MX routing, TLS, shutdown |
-//! | [`delivery::dns`] | the core's DNS resolver pumped on the engine's poll (UDP sockets, TCP streams, `/etc/resolv.conf`) |
 //! | **shared by both** | |
+//! | [`dns`] | the core's DNS resolver pumped on a loop's poll (UDP sockets, TCP streams, `/etc/resolv.conf`): the delivery engine's MX lookups, the server's DKIM key lookups |
 //! | [`transport`] | one connection's bytes, server or client side: plaintext, the STARTTLS switch, rustls; no read buffer of its own |
 //! | [`tls`] | reading certificate, key and CA files into the core's rustls glue ([`smtp_proto::tls`]: the server's identity, self-signed at start if need be, client trust, ring only) |
 //! | [`timers`] | the deadlines of thousands of sessions (or lookups), so a loop sleeps exactly until the next |
@@ -170,6 +171,7 @@
 #![forbid(unsafe_code)]
 
 pub mod delivery;
+pub mod dns;
 pub mod server;
 pub mod timers;
 pub mod tls;

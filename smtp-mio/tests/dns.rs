@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode};
 use mio::{Events, Poll, Token};
-use smtp_mio::delivery::dns::{DnsPump, READ_BUDGET};
+use smtp_mio::dns::{DnsPump, READ_BUDGET};
 use smtp_proto::dns::{
     self, Answer as DnsAnswer, CacheConfig, LookupId, Question, Rcode, Resolver, ResolverConfig,
 };

@@ -41,6 +41,7 @@
 //! | [`mx`] | MX judgement (null MX, implicit MX, preference order; RFC 5321 §5.1, RFC 7505), the host plan, and the walk that makes every delivery decision for both transports |
 //! | [`session`] | the one contract of both sessions (the [`Session`] trait, the time rule, [`Output`], [`session::drive`]) and their shared words: [`TlsMode`], [`InjectionPolicy`], [`Protocol`], [`BodyMode`] |
 //! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
+//! | [`auth_results`] | the `Authentication-Results` header field (RFC 8601): built for any method, folded, parsed; forged fields in our name removed as a message streams |
 //! | `dkim` | feature `dkim`: DKIM signing and sans-IO verification (RFC 6376, RFC 8463) — keys, streaming body hashes, key records asked for as DNS questions, RFC 8601 results |
 //! | `spf` | feature `spf`: SPF (RFC 7208) — strict record parsing, the macro language, `check_host()` as a DNS question/answer state machine with the processing limits |
 //! | `dmarc` | feature `dmarc`: DMARC (RFC 7489, RFC 9091) — record discovery with the organizational domain, strict tags, identifier alignment, the `From:` domain |
@@ -56,6 +57,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod auth_results;
 pub mod client;
 pub mod command;
 pub mod data;

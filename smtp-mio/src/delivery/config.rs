@@ -8,6 +8,7 @@ use std::time::Duration;
 use smtp_proto::TlsMode;
 use smtp_proto::address::Host;
 use smtp_proto::client::{BodyTransfer, Credentials, Timeouts};
+use smtp_proto::dkim::Signer;
 use smtp_proto::dns::{CacheConfig, ResolverConfig};
 use smtp_proto::mx::{TlsPolicy, WalkConfig};
 use smtp_proto::tls::TlsConfig;
@@ -69,7 +70,7 @@ impl Relay {
 #[non_exhaustive]
 pub struct MxRouting {
     /// The DNS servers asked (UDP, TCP on truncation), their timeouts and
-    /// rounds, the bounds, and the answer cache: [`crate::delivery::dns::system_config`]
+    /// rounds, the bounds, and the answer cache: [`crate::dns::system_config`]
     /// reads `/etc/resolv.conf`. [`MxRouting::new`] turns the cache on
     /// ([`CacheConfig::default`]): a bulk send to one domain then asks for
     /// its MX and address records once per TTL instead of once per message.
@@ -141,6 +142,12 @@ pub struct EngineConfig {
     pub tls: TlsConfig,
     /// BDAT when the server offers CHUNKING (default), or always DATA.
     pub body_transfer: BodyTransfer,
+    /// DKIM signers: every job is signed once by each, in order (RSA and
+    /// Ed25519 together for dual signing), before it is sent; one that
+    /// cannot be signed fails with [`Failure::Dkim`](super::Failure::Dkim).
+    /// Through a [`Handle`](super::Handle) the signing happens on the
+    /// submitting thread. Default none.
+    pub dkim: Vec<Signer>,
 }
 
 impl EngineConfig {
@@ -160,6 +167,7 @@ impl EngineConfig {
             timeouts: Timeouts::default(),
             tls: TlsConfig::default(),
             body_transfer: BodyTransfer::default(),
+            dkim: Vec::new(),
         }
     }
 

@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use mio::{Registry, Token, Waker};
 
+use smtp_proto::dkim::Signer;
+
+use super::dkim;
 use super::job::{Job, JobId, SubmitError};
 
 /// What another thread asks of the loop.
@@ -25,15 +28,22 @@ pub(super) struct Shared {
     waker: Waker,
     next_id: AtomicU64,
     closed: std::sync::atomic::AtomicBool,
+    /// The engine's DKIM signers, used by submitting threads.
+    dkim: Vec<Signer>,
 }
 
 impl Shared {
-    pub(super) fn new(registry: &Registry, token: Token) -> std::io::Result<Self> {
+    pub(super) fn new(
+        registry: &Registry,
+        token: Token,
+        dkim: Vec<Signer>,
+    ) -> std::io::Result<Self> {
         Ok(Self {
             requests: Mutex::new(Vec::new()),
             waker: Waker::new(registry, token)?,
             next_id: AtomicU64::new(1),
             closed: std::sync::atomic::AtomicBool::new(false),
+            dkim,
         })
     }
 
@@ -90,13 +100,15 @@ impl Handle {
     /// a shutdown was requested through a handle. (A job that reaches the
     /// loop after a shutdown begun there is reported
     /// [`Status::NotAttempted`](super::Status::NotAttempted).)
-    pub fn submit(&self, job: Job) -> Result<JobId, SubmitError> {
+    pub fn submit(&self, mut job: Job) -> Result<JobId, SubmitError> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(SubmitError::ShuttingDown);
         }
         if job.envelope.recipients.is_empty() {
             return Err(SubmitError::NoRecipients);
         }
+        // Here, on the submitting thread, not on the engine's loop.
+        dkim::sign(&self.shared.dkim, &mut job);
         let id = self.shared.next_id();
         self.shared.push(Request::Submit(id, Box::new(job)));
         Ok(id)

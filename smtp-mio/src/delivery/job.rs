@@ -11,6 +11,8 @@ use smtp_proto::client::Envelope;
 use smtp_proto::mx::{Reason, TlsFailure};
 use smtp_proto::reply::Reply;
 
+use super::dkim::Signing;
+
 /// The engine's name for a submitted job, unique within one engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobId(pub(crate) u64);
@@ -91,6 +93,8 @@ pub struct Job {
     pub envelope: Envelope,
     /// The content.
     pub message: Message,
+    /// Whether the content was DKIM-signed yet.
+    pub(crate) signing: Signing,
 }
 
 impl Job {
@@ -99,6 +103,7 @@ impl Job {
         Self {
             envelope,
             message: message.into(),
+            signing: Signing::Pending,
         }
     }
 }
@@ -155,6 +160,10 @@ pub enum Failure {
     /// after a reader had been read (see [`Message::Reader`]).
     #[error("reading the message: {0}")]
     Content(String),
+    /// The message cannot be signed with the configured DKIM keys (no
+    /// `From` field, a header section over the bound): it was not sent.
+    #[error("cannot DKIM-sign the message: {0}")]
+    Dkim(String),
     /// Cancelled by the caller.
     #[error("cancelled")]
     Cancelled,

@@ -29,7 +29,7 @@
 //!   implicit TLS and AUTH — a walk whose one host is the relay — or MX per
 //!   recipient domain, the DNS asked through the core's resolver
 //!   ([`smtp_proto::dns::Resolver`], its answer cache on) pumped on the
-//!   same poll ([`crate::delivery::dns`]).
+//!   same poll ([`crate::dns`]).
 //! - **TLS**: rustls, driven by the session's `StartTls` output, with the
 //!   walk's [`TlsPolicy`](smtp_proto::mx::TlsPolicy) per connection: a
 //!   connection that verifies uses [`EngineConfig::tls`] (webpki roots or a
@@ -38,6 +38,11 @@
 //!   opportunistic and unverified by default under MX, as Postfix's `may`
 //!   level (RFC 7435), with the walk's plaintext pass when TLS fails on
 //!   every host.
+//! - **DKIM**: with [`EngineConfig::dkim`] each job is signed once by every
+//!   signer before any transaction (RSA and Ed25519 together for dual
+//!   signing), on the submitting thread when it comes through a
+//!   [`Handle`]; a job no signature can cover fails with
+//!   [`Failure::Dkim`].
 //! - **Limits** (scheduling, the engine's own): at most N connections in
 //!   total and M per destination ([`EngineConfig::max_connections`],
 //!   [`EngineConfig::max_per_destination`]); a ready connection is offered
@@ -123,7 +128,7 @@
 
 mod config;
 mod connection;
-pub mod dns;
+mod dkim;
 mod engine;
 mod handle;
 mod job;

@@ -256,6 +256,47 @@ impl Delivery {
         Ok(self.id.clone())
     }
 
+    /// Puts `header` (whole header fields, CRLF-terminated) in front of
+    /// what was written, then [`commit`](Self::commit)s. For fields known
+    /// only once the whole message was read, such as
+    /// `Authentication-Results` (RFC 8601 §5: prepended). The file is
+    /// rewritten once — a new file in `tmp/` gets the header and a copy of
+    /// the old (a kernel-side copy where the system has one), then replaces
+    /// it — so call this off the event loop, like `commit`.
+    pub fn commit_with_header(mut self, header: &[u8]) -> io::Result<MessageId> {
+        if !header.is_empty() {
+            self.prepend(header)?;
+        }
+        self.commit()
+    }
+
+    fn prepend(&mut self, header: &[u8]) -> io::Result<()> {
+        let file = self.file.take().ok_or_else(failed_earlier)?;
+        file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let mut side = self.tmp_path.clone().into_os_string();
+        side.push(".h");
+        let side = PathBuf::from(side);
+        let result = (|| {
+            let mut new = create_exclusive(&side)?;
+            new.write_all(header)?;
+            let mut old = File::open(&self.tmp_path)?;
+            io::copy(&mut old, &mut new)?;
+            fs::rename(&side, &self.tmp_path)?;
+            Ok(new)
+        })();
+        match result {
+            Ok(new) => {
+                self.file = Some(BufWriter::with_capacity(WRITE_BUFFER, new));
+                self.size += header.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&side);
+                Err(e)
+            }
+        }
+    }
+
     /// Discards the message and removes its file (what dropping does, but
     /// reporting a failure to remove).
     pub fn abort(mut self) -> io::Result<()> {

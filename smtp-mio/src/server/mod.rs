@@ -71,8 +71,10 @@
 //!
 //! The public modules are the application's side: [`backend`] (what a
 //! server program implements), [`completion`] (how it answers, now or
-//! later), [`listener`] (sockets and connection limits), and the
-//! ready-made [`store`] backend with its [`maildir`] and [`trace`] parts.
+//! later), [`listener`] (sockets and connection limits),
+//! [`authentication`] (DKIM verification on a thread of its own, results
+//! for `Authentication-Results`), and the ready-made [`store`] backend
+//! with its [`maildir`] and [`trace`] parts.
 //! The loop itself is private and split along its seams, each module
 //! importing only those below it:
 //!
@@ -104,6 +106,7 @@ mod options;
 mod shutdown;
 mod tls_switch;
 
+pub mod authentication;
 pub mod backend;
 pub mod completion;
 pub mod listener;

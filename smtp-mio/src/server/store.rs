@@ -37,6 +37,11 @@ use smtp_proto::secret::Secret;
 use smtp_proto::server::{CloseReason, Envelope, HeloKind, ResetReason};
 use smtp_proto::{BodyMode, TlsInfo};
 
+use smtp_proto::auth_results::ForgedFilter;
+
+use smtp_proto::dkim::DkimResult;
+
+use super::authentication::{DkimCheck, DkimPolicy, DkimService, results_field};
 use super::backend::{Backend, ConnectionInfo, Session, auth_refused, local_error};
 use super::completion::Responder;
 use super::maildir::{Delivery, Maildir};
@@ -99,8 +104,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// disk serve them together.
 const COMMITTERS: usize = 4;
 
-/// A message to make durable, the answers waiting for it, and its log line.
-type CommitJob = (Delivery, Vec<Responder>, MessageLog);
+/// A message to make durable, the header fields to put in front of it
+/// (`Authentication-Results`; usually none), the answers waiting for it,
+/// and its log line.
+type CommitJob = (Delivery, Vec<u8>, Vec<Responder>, MessageLog);
 
 /// The backend of the `mail-server` example: every connection stores into
 /// one [`Store`].
@@ -112,6 +119,10 @@ pub struct StoreBackend {
     /// The committer pool (Maildir only; `None` if it could not start, then
     /// commits run inline).
     committer: Option<Sender<CommitJob>>,
+    /// DKIM verification, when on.
+    dkim: Option<DkimService>,
+    /// What to do with a message given its DKIM results.
+    dkim_policy: Option<DkimPolicy>,
 }
 
 impl StoreBackend {
@@ -127,7 +138,32 @@ impl StoreBackend {
             hostname: Arc::from(hostname),
             credentials: Arc::new(credentials),
             committer,
+            dkim: None,
+            dkim_policy: None,
         }
+    }
+
+    /// Verifies the DKIM signatures of every message with `service`
+    /// before answering its end, prepends `Authentication-Results` with
+    /// the results (this server's host name as authserv-id), and removes
+    /// the incoming `Authentication-Results` fields that claim that name
+    /// (RFC 8601 §5). See [`authentication`](super::authentication).
+    pub fn with_dkim(mut self, service: DkimService) -> Self {
+        self.dkim = Some(service);
+        self
+    }
+
+    /// Decides about each verified message from its DKIM results (with
+    /// [`with_dkim`](Self::with_dkim)): `policy` returns `None` to store it,
+    /// or the reply that refuses it, which every recipient gets; nothing of
+    /// a refused message is kept. The default stores everything and leaves
+    /// the judgement to the reader of `Authentication-Results`.
+    pub fn with_dkim_policy(
+        mut self,
+        policy: impl Fn(&[DkimResult]) -> Option<Reply<'static>> + Send + Sync + 'static,
+    ) -> Self {
+        self.dkim_policy = Some(DkimPolicy::new(policy));
+        self
     }
 }
 
@@ -146,11 +182,13 @@ fn spawn_committers(n: usize) -> Option<Sender<CommitJob>> {
                     // Receiving cannot panic, so a poisoned lock still
                     // guards a consistent receiver.
                     let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                    let Ok((delivery, answers, log)) = job else {
+                    let Ok((delivery, header, answers, log)) = job else {
                         return;
                     };
                     answer_commit(
-                        delivery.commit().map(|id| Some(id.to_string())),
+                        delivery
+                            .commit_with_header(&header)
+                            .map(|id| Some(id.to_string())),
                         answers,
                         &log,
                     );
@@ -193,6 +231,68 @@ fn answer_commit(
     }
 }
 
+/// A message whose end was received, on its way to being answered.
+struct Message {
+    delivery: Option<Delivery>,
+    /// Storage failed during the message.
+    failed: bool,
+    /// The store discards.
+    discard: bool,
+    answers: Vec<Responder>,
+    log: MessageLog,
+}
+
+impl Message {
+    /// Answers every recipient with `reply` and discards the message.
+    fn refuse(self, reply: &Reply<'static>) {
+        // Dropping the delivery removes its file.
+        drop(self.delivery);
+        self.log.replied(None, reply);
+        for answer in self.answers {
+            answer.reply(reply.clone());
+        }
+    }
+
+    /// Commits the message with `header` in front (on the committer pool,
+    /// inline if it is gone — never on the happy path: the pool lives as
+    /// long as the backend) and answers.
+    fn deliver(self, header: Vec<u8>, committer: Option<&Sender<CommitJob>>) {
+        let Self {
+            delivery,
+            failed,
+            discard,
+            answers,
+            log,
+        } = self;
+        match delivery {
+            Some(delivery) => {
+                let job = (delivery, header, answers, log);
+                let job = match committer {
+                    Some(committer) => match committer.send(job) {
+                        Ok(()) => return,
+                        Err(mpsc::SendError(job)) => job,
+                    },
+                    None => job,
+                };
+                let (delivery, header, answers, log) = job;
+                answer_commit(
+                    delivery
+                        .commit_with_header(&header)
+                        .map(|id| Some(id.to_string())),
+                    answers,
+                    &log,
+                );
+            }
+            None if discard && !failed => answer_commit(Ok(None), answers, &log),
+            None => answer_commit(
+                Err(std::io::Error::other("the message was not stored")),
+                answers,
+                &log,
+            ),
+        }
+    }
+}
+
 /// `250 2.0.0 Ok`.
 fn ok() -> Reply<'static> {
     Reply::ok()
@@ -215,6 +315,10 @@ impl Backend for StoreBackend {
             delivery: None,
             failed: false,
             committer: self.committer.clone(),
+            dkim: self.dkim.clone(),
+            dkim_policy: self.dkim_policy.clone(),
+            check: None,
+            scratch: Vec::new(),
         })
     }
 }
@@ -237,6 +341,13 @@ pub struct StoreSession {
     /// Storage failed during this message: answer 451 at its end.
     failed: bool,
     committer: Option<Sender<CommitJob>>,
+    dkim: Option<DkimService>,
+    dkim_policy: Option<DkimPolicy>,
+    /// The message's DKIM check, and the filter of forged
+    /// `Authentication-Results` its copy goes through.
+    check: Option<(DkimCheck, ForgedFilter)>,
+    /// The filtered copy of a chunk.
+    scratch: Vec<u8>,
 }
 
 impl StoreSession {
@@ -246,6 +357,19 @@ impl StoreSession {
         // Dropping an uncommitted delivery removes its file.
         self.delivery = None;
         self.failed = false;
+        self.check = None;
+    }
+
+    /// Appends to the message being written; a failure is answered at its
+    /// end.
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(delivery) = self.delivery.as_mut()
+            && let Err(e) = delivery.write(bytes)
+        {
+            tracing::warn!(error = %e, "writing the message failed");
+            self.delivery = None;
+            self.failed = true;
+        }
     }
 
     fn begin(&mut self, maildir: &Maildir, envelope: &Envelope<'_>) -> std::io::Result<Delivery> {
@@ -302,6 +426,9 @@ impl Session for StoreSession {
         // A message begins: nothing of an earlier one is left (each ends
         // with `data_end` or `reset`; this is belt and braces).
         self.reset_transaction();
+        if let Some(dkim) = &self.dkim {
+            self.check = Some((dkim.check(), ForgedFilter::new(&self.hostname)));
+        }
         let Store::Maildir(maildir) = &self.store else {
             answer.accept();
             return;
@@ -320,44 +447,61 @@ impl Session for StoreSession {
     }
 
     fn data(&mut self, chunk: &[u8]) {
-        if let Some(delivery) = self.delivery.as_mut()
-            && let Err(e) = delivery.write(chunk)
-        {
-            tracing::warn!(error = %e, "writing the message failed");
-            self.delivery = None;
-            self.failed = true;
+        match self.check.as_mut() {
+            Some((check, filter)) => {
+                // The verifier sees the message as received; the copy
+                // stored loses the fields forged in our name.
+                check.update(chunk);
+                let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.clear();
+                filter.update(chunk, &mut scratch);
+                self.write(&scratch);
+                self.scratch = scratch;
+            }
+            None => self.write(chunk),
         }
     }
 
     fn data_end(&mut self, envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
-        let delivery = self.delivery.take();
-        let failed = std::mem::take(&mut self.failed);
-        let log = self.log.message(envelope, size);
-        match (delivery, &self.store) {
-            (Some(delivery), _) => {
-                let job = (delivery, answers, log);
-                // To the pool; inline if it is gone (never on the happy
-                // path: the pool lives as long as the backend).
-                let job = match &self.committer {
-                    Some(committer) => match committer.send(job) {
-                        Ok(()) => return,
-                        Err(mpsc::SendError(job)) => job,
-                    },
-                    None => job,
-                };
-                let (delivery, answers, log) = job;
-                answer_commit(
-                    delivery.commit().map(|id| Some(id.to_string())),
-                    answers,
-                    &log,
-                );
+        let mut header = Vec::new();
+        let check = self.check.take().map(|(check, mut filter)| {
+            let mut tail = Vec::new();
+            filter.finish(&mut tail);
+            self.write(&tail);
+            check
+        });
+        let message = Message {
+            delivery: self.delivery.take(),
+            failed: std::mem::take(&mut self.failed),
+            discard: matches!(self.store, Store::Discard),
+            answers,
+            log: self.log.message(envelope, size),
+        };
+        let committer = self.committer.clone();
+        // A message already lost (storage failed) is answered at once.
+        let storable = message.delivery.is_some() || (message.discard && !message.failed);
+        match check {
+            Some(check) if storable => {
+                let hostname = Arc::clone(&self.hostname);
+                let policy = self.dkim_policy.clone();
+                check.finish(move |results| {
+                    if let Some(reply) = policy.and_then(|policy| policy.decide(&results)) {
+                        message.refuse(&reply);
+                        return;
+                    }
+                    match results_field(&hostname, &results) {
+                        Ok(field) => {
+                            tracing::info!(parent: None, results = %field.value(), "DKIM");
+                            header = field.to_field().into_bytes();
+                        }
+                        Err(e) => {
+                            tracing::warn!(parent: None, error = %e, "no Authentication-Results")
+                        }
+                    }
+                    message.deliver(header, committer.as_ref());
+                });
             }
-            (None, Store::Discard) if !failed => answer_commit(Ok(None), answers, &log),
-            (None, _) => answer_commit(
-                Err(std::io::Error::other("the message was not stored")),
-                answers,
-                &log,
-            ),
+            _ => message.deliver(header, committer.as_ref()),
         }
     }
 

@@ -56,8 +56,10 @@
 //! | `temperror` | the key lookup failed | `Dns(..)`, `NoAnswer` |
 //! | `permerror` | the key is missing, revoked, unusable or does not fit | `NoKey`, `KeyRevoked`, `KeyRecord(..)`, `KeyTypeMismatch`, `HashNotAllowed`, `ServiceNotEmail`, `IdentityNotExactDomain`, `KeyTooSmall`, `KeyTooLarge` |
 //!
-//! [`DkimResult::resinfo`] writes one as the `dkim=` part of an
-//! `Authentication-Results` field, with `header.d`, `header.i`,
+//! [`DkimResult::method_result`] gives one in the generic shape of
+//! [`auth_results`](crate::auth_results), which builds the whole
+//! `Authentication-Results` field; [`DkimResult::resinfo`] writes it as
+//! the `dkim=` part of such a field, with `header.d`, `header.i`,
 //! `header.s`, `header.a` and `header.b` (RFC 8601 §2.7.1, RFC 6008); a
 //! message without signatures is [`RESINFO_NONE`].
 //!
@@ -106,26 +108,27 @@
 //!
 //! # What the transports do
 //!
-//! **Signing, in the delivery paths** (blocking `Connection` and MX
-//! delivery, the mio delivery engine): build the [`Signer`]s once from the
-//! configured keys (`SigningKey::from_pem(&fs::read_to_string(path)?)`).
-//! Per message, a [`MessageSigner`] reads the message (from memory, or
-//! streamed from its file), then `finish(SystemTime::now(),
+//! **Signing, in the delivery paths** (smtp-blocking's `Settings::dkim`
+//! for `Connection` and MX delivery, smtp-mio's `EngineConfig::dkim`):
+//! the [`Signer`]s are built once from the configured keys
+//! (`SigningKey::from_pem(&fs::read_to_string(path)?)`). Per message, a
+//! [`MessageSigner`] reads the message (from memory, or in a first pass
+//! over a seekable reader), then `finish(SystemTime::now(),
 //! &SystemRandom::new())` gives the fields; the message is sent as the
 //! fields' bytes followed by the message bytes (re-read if streamed). The
-//! signature must be made before the first byte of DATA/BDAT is sent, since
-//! the fields come first.
+//! signature is made before the first byte of DATA/BDAT is sent, since the
+//! fields come first.
 //!
-//! **Verification, in the mio server**: create a [`Verifier`] at the start
-//! of each message and hand it every body piece the session emits; at the
-//! end of data, `finish(SystemTime::now())`, start one resolver lookup per
-//! [`Verifier::questions`] entry (through the loop's non-blocking DNS
-//! pump), keep the message's reply pending, hand each resolved lookup to
-//! [`Verifier::handle_answer`], and when [`Verifier::is_ready`] (or a
-//! deadline passes), call [`Verifier::into_results`] — on a worker thread
-//! if the RSA operations (tens of microseconds per signature) would stall
-//! the loop — and prepend `Authentication-Results: <authserv-id>;
-//! <resinfo>; <resinfo>` to the stored message.
+//! **Verification, in the mio server** (`smtp_mio::server::authentication`):
+//! a [`Verifier`] per message is handed every body piece the session
+//! emits, on the event loop; at the end of data it goes to a service
+//! thread that calls `finish(SystemTime::now())`, asks each
+//! [`Verifier::questions`] entry through its non-blocking DNS pump, hands
+//! each answer to [`Verifier::handle_answer`], and when
+//! [`Verifier::is_ready`] (or its deadline passes) calls
+//! [`Verifier::into_results`] there, off the loops. The message's reply
+//! waits meanwhile; the results become an `Authentication-Results` field
+//! ([`crate::auth_results`]) prepended to the stored message.
 //!
 //! # Known differences from other implementations
 //!
@@ -201,5 +204,5 @@ pub use signature::{Algorithm, Identity, KeyType, Signature, SignatureError};
 pub use tag::TagListError;
 pub use verify::{
     DkimResult, KeyLookup, MAX_RSA_BITS, MIN_RSA_BITS, RESINFO_NONE, Reason, Verdict, Verifier,
-    VerifierConfig, WEAK_RSA_BITS,
+    VerifierConfig, WEAK_RSA_BITS, method_result_none,
 };

@@ -19,6 +19,7 @@ use super::header::{Fed, HeaderIndex, Splitter};
 use super::key::{KeyRecord, KeyRecordError, PublicKey};
 use super::signature::{Algorithm, Signature, SignatureError};
 use super::tag::{self, TagSpec};
+use crate::auth_results::MethodResult;
 use crate::dns::{Answer, Failure, Name, Question, RecordType};
 
 /// RSA keys below this size are never valid (RFC 8301 §3.2: "Verifiers
@@ -376,7 +377,18 @@ impl DkimResult {
     /// are not RFC 2045 tokens are quoted. A message without signatures
     /// reports `dkim=none` ([`RESINFO_NONE`]).
     pub fn resinfo(&self) -> String {
-        let mut out = format!("dkim={}", self.verdict);
+        self.method_result().to_string()
+    }
+
+    /// This result in the generic shape of
+    /// [`auth_results`](crate::auth_results), to go into an
+    /// [`AuthenticationResults`](crate::auth_results::AuthenticationResults)
+    /// field beside other methods' results. Control characters a hostile
+    /// signature may carry in its tags are dropped from the values.
+    pub fn method_result(&self) -> MethodResult {
+        // Verdicts are keywords, so this cannot fail.
+        let mut out = MethodResult::new("dkim", self.verdict.as_str())
+            .unwrap_or_else(|_| unreachable!("verdicts are keywords"));
         let mut comments = Vec::new();
         if let Some(bits) = self.key_bits
             && self.algorithm.as_deref() == Some(Algorithm::RsaSha256.as_str())
@@ -393,25 +405,30 @@ impl DkimResult {
             comments.push(format!("l={l}"));
         }
         if !comments.is_empty() {
-            out.push_str(&format!(" ({})", comments.join("; ")));
+            out = out
+                .clone()
+                .with_comment(&comments.join("; "))
+                .unwrap_or(out);
         }
         if let Some(reason) = &self.reason {
-            out.push_str(" reason=");
-            out.push_str(&quoted(&reason.to_string()));
+            out = out
+                .clone()
+                .with_reason(&printable(&reason.to_string()))
+                .unwrap_or(out);
         }
         let props = [
-            ("header.d", &self.domain),
-            ("header.i", &self.identity),
-            ("header.s", &self.selector),
-            ("header.a", &self.algorithm),
-            ("header.b", &self.b_prefix),
+            ("d", &self.domain),
+            ("i", &self.identity),
+            ("s", &self.selector),
+            ("a", &self.algorithm),
+            ("b", &self.b_prefix),
         ];
         for (name, value) in props {
             if let Some(value) = value {
-                out.push(' ');
-                out.push_str(name);
-                out.push('=');
-                out.push_str(&pvalue(name, value));
+                out = out
+                    .clone()
+                    .with_property("header", name, &printable(value))
+                    .unwrap_or(out);
             }
         }
         out
@@ -421,54 +438,15 @@ impl DkimResult {
 /// The `dkim` resinfo for a message without signatures (RFC 8601 §2.7.1).
 pub const RESINFO_NONE: &str = "dkim=none";
 
-/// An RFC 2045 token (what RFC 8601 `value` takes unquoted).
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+/// The `dkim=none` result of a message without signatures, in the generic
+/// shape of [`auth_results`](crate::auth_results).
+pub fn method_result_none() -> MethodResult {
+    MethodResult::new("dkim", "none").unwrap_or_else(|_| unreachable!("keywords"))
 }
 
-/// A quoted-string (RFC 5322 §3.2.4) of printable text; anything else is
-/// dropped, so no CR or LF can reach the field.
-fn quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A property value: a token, a `[local-part] "@" domain` for
-/// `header.i` (RFC 8601 §2.2 pvalue), or a quoted-string.
-fn pvalue(name: &str, value: &str) -> String {
-    if is_token(value) {
-        return value.to_owned();
-    }
-    if name == "header.i"
-        && let Some((local, domain)) = value.rsplit_once('@')
-        && (local.is_empty() || local.split('.').all(is_atom))
-        && !domain.is_empty()
-        && domain.split('.').all(is_atom)
-    {
-        return value.to_owned();
-    }
-    quoted(value)
-}
-
-/// RFC 5322 `atom` text.
-fn is_atom(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b))
+/// Text without control characters.
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// What a result reports about its signature, gathered before any check.

@@ -9,7 +9,7 @@ use smtp_proto::mx::{
 };
 
 use super::{Engine, TaskId};
-use crate::delivery::dns::{DnsPump, LookupFailed};
+use crate::dns::{DnsPump, LookupFailed};
 
 /// A question asked for a destination: its MX records, or one address
 /// query of one of its hosts.

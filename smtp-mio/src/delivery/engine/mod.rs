@@ -62,7 +62,7 @@ use super::config::{EngineConfig, Routing};
 use super::connection::{Conn, ConnEvent, Phase};
 use super::handle::{Handle, Shared};
 use super::job::{JobId, JobResult, RecipientReport, SubmitError};
-use crate::delivery::dns::DnsPump;
+use crate::dns::DnsPump;
 use crate::timers::Deadlines;
 
 mod connections;
@@ -187,7 +187,7 @@ impl Engine {
     /// verification cannot be built.
     pub fn new(config: EngineConfig) -> io::Result<Self> {
         let poll = Poll::new()?;
-        let shared = Arc::new(Shared::new(poll.registry(), WAKER)?);
+        let shared = Arc::new(Shared::new(poll.registry(), WAKER, config.dkim.clone())?);
         let mut session = session::Config::new(config.helo_name.clone());
         session.timeouts = config.timeouts;
         session.body_transfer = config.body_transfer;

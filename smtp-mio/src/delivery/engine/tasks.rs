@@ -16,6 +16,7 @@ use smtp_proto::mx::{
 
 use super::{Dest, Engine, JobState, TaskId};
 use crate::delivery::connection::Body;
+use crate::delivery::dkim::Signing;
 use crate::delivery::handle::Request;
 use crate::delivery::job::{
     Failure, Job, JobId, JobResult, Message, Peer, RecipientReport, Status,
@@ -164,10 +165,13 @@ impl Engine {
     }
 
     /// Splits a job into one walk per destination.
-    pub(super) fn accept(&mut self, id: JobId, job: Job, now: Instant) {
+    pub(super) fn accept(&mut self, id: JobId, mut job: Job, now: Instant) {
+        // Signed already when submitted through a handle.
+        crate::delivery::dkim::sign(&self.config.dkim, &mut job);
         let Job {
             mut envelope,
             message,
+            signing,
         } = job;
         if let Message::Bytes(bytes) = &message {
             if envelope.params.size.is_none() {
@@ -202,6 +206,10 @@ impl Engine {
                 }
             }
             Message::Reader(reader) => Ok(Content::Reader(reader)),
+        };
+        let content = match signing {
+            Signing::Failed(reason) => Err(Failure::Dkim(reason)),
+            _ => content,
         };
         let (mut content, unreadable) = match content {
             Ok(content) => (Some(content), None),

@@ -1,12 +1,11 @@
 //! DMARC evaluation (RFC 7489 §6.6): policy discovery as DNS questions,
 //! identifier alignment, result and disposition.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use super::record::{Alignment, Policy, Record, RecordError, is_dmarc_record};
 use crate::dns::{Answer, Failure, Name, Question, RecordType};
-use crate::spf::{Lookup, SpfResult, Verdict as SpfVerdict};
+use crate::spf::{Lookup, Rounds, SpfResult, Verdict as SpfVerdict};
 
 /// The organizational domain of `name` (RFC 7489 §3.2): its registrable
 /// domain by the Public Suffix List, or the name itself when it is a
@@ -218,8 +217,7 @@ pub struct Evaluator {
     org: Name,
     auth: Authenticated,
     sample: u8,
-    answers: BTreeMap<Question, Lookup>,
-    pending: Vec<Question>,
+    rounds: Rounds,
     result: Option<DmarcResult>,
 }
 
@@ -227,7 +225,7 @@ impl fmt::Debug for Evaluator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Evaluator")
             .field("from", &self.from)
-            .field("pending", &self.pending)
+            .field("pending", &self.rounds.pending)
             .field("result", &self.result)
             .finish_non_exhaustive()
     }
@@ -250,8 +248,7 @@ impl Evaluator {
             org,
             auth,
             sample,
-            answers: BTreeMap::new(),
-            pending: Vec::new(),
+            rounds: Rounds::default(),
             result: None,
         };
         ev.step();
@@ -260,7 +257,7 @@ impl Evaluator {
 
     /// The questions to ask now (empty once done).
     pub fn questions(&self) -> impl Iterator<Item = &Question> + '_ {
-        self.pending.iter()
+        self.rounds.pending.iter()
     }
 
     /// Whether the result is known.
@@ -276,12 +273,10 @@ impl Evaluator {
 
     /// Takes what a lookup found; returns whether it was wanted.
     pub fn handle_lookup(&mut self, question: &Question, lookup: Lookup) -> bool {
-        let Some(pos) = self.pending.iter().position(|q| q == question) else {
+        let Some(complete) = self.rounds.file(question, lookup) else {
             return false;
         };
-        self.pending.swap_remove(pos);
-        self.answers.insert(question.clone(), lookup);
-        if self.pending.is_empty() {
+        if complete {
             self.step();
         }
         true
@@ -321,7 +316,7 @@ impl Evaluator {
     }
 
     fn lookup(&self, q: Question, needed: &mut Vec<Question>) -> Option<&Lookup> {
-        let found = self.answers.get(&q);
+        let found = self.rounds.answers.get(&q);
         if found.is_none() {
             needed.push(q);
         }
@@ -436,11 +431,7 @@ impl Evaluator {
         match self.evaluate(&mut needed) {
             Ok(result) => self.result = Some(result),
             Err(Stop::Done(result)) => self.result = Some(*result),
-            Err(Stop::Pending) => {
-                needed.sort();
-                needed.dedup();
-                self.pending = needed;
-            }
+            Err(Stop::Pending) => self.rounds.ask(needed),
         }
     }
 }

@@ -170,6 +170,36 @@ pub enum Lookup {
     Failed(Failure),
 }
 
+/// The DNS side of an evaluator that replays itself (this one and
+/// DMARC's): the answers gathered so far and the round of questions still
+/// open. An evaluation runs over what it knows, asks for what it missed,
+/// and runs again once the whole round is answered.
+#[derive(Debug, Default)]
+pub(crate) struct Rounds {
+    /// Every answer so far, by question.
+    pub(crate) answers: BTreeMap<Question, Lookup>,
+    /// The questions of the current round not answered yet.
+    pub(crate) pending: Vec<Question>,
+}
+
+impl Rounds {
+    /// Files the answer to a pending question: `None` when it was not
+    /// asked (or already answered), else whether the round is complete.
+    pub(crate) fn file(&mut self, question: &Question, lookup: Lookup) -> Option<bool> {
+        let pos = self.pending.iter().position(|q| q == question)?;
+        self.pending.swap_remove(pos);
+        self.answers.insert(question.clone(), lookup);
+        Some(self.pending.is_empty())
+    }
+
+    /// Opens the next round with `needed` (sorted, without repeats).
+    pub(crate) fn ask(&mut self, mut needed: Vec<Question>) {
+        needed.sort();
+        needed.dedup();
+        self.pending = needed;
+    }
+}
+
 impl Lookup {
     fn is_void(&self) -> bool {
         match self {
@@ -294,11 +324,10 @@ pub struct Evaluator {
     domain: String,
     identity: Identity,
     timestamp: u64,
-    answers: BTreeMap<Question, Lookup>,
+    rounds: Rounds,
     /// Records parsed in earlier replays, by name (a replay re-reads the
     /// same answers; parsing them once is most of the saving).
     parsed: BTreeMap<Name, Arc<Record>>,
-    pending: Vec<Question>,
     result: Option<SpfResult>,
 }
 
@@ -307,8 +336,8 @@ impl fmt::Debug for Evaluator {
         f.debug_struct("Evaluator")
             .field("ip", &self.ip)
             .field("domain", &self.domain)
-            .field("answers", &self.answers.len())
-            .field("pending", &self.pending)
+            .field("answers", &self.rounds.answers.len())
+            .field("pending", &self.rounds.pending)
             .field("result", &self.result)
             .finish_non_exhaustive()
     }
@@ -372,9 +401,8 @@ impl Evaluator {
             timestamp: now
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
-            answers: BTreeMap::new(),
+            rounds: Rounds::default(),
             parsed: BTreeMap::new(),
-            pending: Vec::new(),
             result: None,
         };
         evaluator.step();
@@ -388,7 +416,7 @@ impl Evaluator {
 
     /// The questions to ask now (empty once done).
     pub fn questions(&self) -> impl Iterator<Item = &Question> + '_ {
-        self.pending.iter()
+        self.rounds.pending.iter()
     }
 
     /// Whether the result is known.
@@ -406,12 +434,10 @@ impl Evaluator {
     /// wanted. Once every pending question has its answer, the evaluation
     /// goes on.
     pub fn handle_lookup(&mut self, question: &Question, lookup: Lookup) -> bool {
-        let Some(pos) = self.pending.iter().position(|q| q == question) else {
+        let Some(complete) = self.rounds.file(question, lookup) else {
             return false;
         };
-        self.pending.swap_remove(pos);
-        self.answers.insert(question.clone(), lookup);
-        if self.pending.is_empty() {
+        if complete {
             self.step();
         }
         true
@@ -460,14 +486,10 @@ impl Evaluator {
             validated: None,
         };
         let outcome = run.check_top();
-        let mut needed = std::mem::take(&mut run.needed);
+        let needed = std::mem::take(&mut run.needed);
         self.parsed = parsed;
         match outcome {
-            Err(Stop::Pending) => {
-                needed.sort();
-                needed.dedup();
-                self.pending = needed;
-            }
+            Err(Stop::Pending) => self.rounds.ask(needed),
             Err(Stop::Error(verdict, problem)) => {
                 self.result = Some(self.finish(verdict, None, Some(problem)));
             }
@@ -541,7 +563,7 @@ impl<'a> Run<'a> {
     /// The answer to `question`, or a note that it is needed.
     fn lookup(&mut self, question: Question) -> Result<&'a Lookup, Stop> {
         let ev: &'a Evaluator = self.ev;
-        match ev.answers.get(&question) {
+        match ev.rounds.answers.get(&question) {
             Some(lookup) => Ok(lookup),
             None => {
                 self.needed.push(question);
@@ -703,7 +725,7 @@ impl<'a> Run<'a> {
                 let mut missing = false;
                 for exchange in &exchanges {
                     let q = address_question(exchange, ip);
-                    if !self.ev.answers.contains_key(&q) {
+                    if !self.ev.rounds.answers.contains_key(&q) {
                         self.needed.push(q);
                         missing = true;
                     }
@@ -794,7 +816,7 @@ impl<'a> Run<'a> {
         let mut missing = false;
         for name in &names {
             let q = address_question(name, ip);
-            if !self.ev.answers.contains_key(&q) {
+            if !self.ev.rounds.answers.contains_key(&q) {
                 self.needed.push(q);
                 missing = true;
             }
@@ -805,11 +827,11 @@ impl<'a> Run<'a> {
         let mut validated = Vec::new();
         for name in names {
             let q = address_question(&name, ip);
-            let found = match &self.ev.answers[&q] {
+            let found = match &self.ev.rounds.answers[&q] {
                 Lookup::Addresses(a) => a.contains(&ip),
                 _ => false,
             };
-            let void = self.ev.answers[&q].is_void();
+            let void = self.ev.rounds.answers[&q].is_void();
             self.count_void(void)?;
             if found {
                 validated.push(name);

@@ -111,6 +111,7 @@ mod record;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use eval::Rounds;
 pub use eval::{
     DEFAULT_MAX_DNS_TERMS, DEFAULT_MAX_NAMES_PER_LOOKUP, DEFAULT_MAX_VOID_LOOKUPS, Evaluator,
     Identity, Lookup, MAX_DNS_TERMS_CEILING, Problem, SpfConfig, SpfResult, Verdict,

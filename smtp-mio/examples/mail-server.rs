@@ -134,6 +134,8 @@ struct Args {
     /// RUST_LOG if set, else info].
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
+    #[command(flatten)]
+    hardening: Hardening,
 }
 
 /// `USER:PASS` of `--auth`.
@@ -279,6 +281,7 @@ fn run(args: Args) -> Result<(), String> {
     }
     options.limits = ConnectionLimits::new(args.max_connections, 50);
 
+    hardening(&args.hardening, &mut options);
     let backend = StoreBackend::new(store, &hostname, credentials);
     // The error names the address: "cannot listen on 127.0.0.1:2525: ...".
     let server = Server::bind(options, backend).map_err(|e| e.to_string())?;
@@ -428,6 +431,37 @@ fn write_certificate(dir: &Path, chain_pem: &str, addr: SocketAddr) -> Result<Pa
         }
     }
 }
+
+// ----- server hardening: protocol synchronization, message content policy,
+// PROXY protocol, per-client rates ------------------------------------------
+
+/// Defences for a server on port 25 (Postfix's names in brackets).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Hardening")]
+struct Hardening {
+    /// Serve unauthenticated clients that send on where RFC 2920 says to
+    /// wait (after EHLO, DATA, the end of data, VRFY, EXPN, NOOP, QUIT,
+    /// STARTTLS, during AUTH, before the greeting) [default: they get "554
+    /// 5.5.0 Error: SMTP protocol synchronization" and are disconnected;
+    /// smtpd_forbid_unauth_pipelining].
+    #[arg(long)]
+    allow_unauth_pipelining: bool,
+    /// Hold the greeting back this many seconds; a client that talks
+    /// meanwhile is disconnected as out of sync (postscreen_greet_wait,
+    /// which is 6) [default: 0, greet at once].
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    greeting_delay: f64,
+}
+
+/// Applies the [`Hardening`] flags to the server options.
+fn hardening(h: &Hardening, options: &mut Options) {
+    let session = &mut options.session;
+    session.forbid_unauth_pipelining = !h.allow_unauth_pipelining;
+    session.greeting_delay = std::time::Duration::try_from_secs_f64(h.greeting_delay.max(0.0))
+        .unwrap_or(std::time::Duration::ZERO);
+}
+
+// ----- end of server hardening ----------------------------------------------
 
 #[cfg(test)]
 mod tests {

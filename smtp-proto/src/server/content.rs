@@ -15,7 +15,7 @@ use crate::data::{BareLineEnding, BdatChunk, DotUnstuffer};
 use super::event::ResetReason;
 use super::replies;
 use super::state::{Awaiting, BodyStart, ChunkVerdict, Chunking, Fact, Pending, State};
-use super::{Protocol, Server, Step};
+use super::{Protocol, Server, Step, SyncPoint};
 
 impl Server {
     /// Moves from an accepted DATA or BDAT into reading content.
@@ -90,6 +90,13 @@ impl Server {
             return Step::Stall;
         };
         let stats = *unstuffer.stats();
+        if self.sync_check(SyncPoint::EndOfData, 0) {
+            // Input pipelined behind the end of data (the next transaction
+            // of a smuggling attempt, or a client that does not wait for
+            // the final reply): the message is refused, not stored.
+            self.sync_close(SyncPoint::EndOfData);
+            return Step::Continue;
+        }
         if too_big {
             self.say(replies::MESSAGE_TOO_BIG);
             self.facts

@@ -91,6 +91,9 @@ pub enum CloseReason {
     Shutdown,
     /// The greeting was a `421` (service not available).
     Refused,
+    /// The client sent on where it had to wait for a reply (see
+    /// [`SyncPoint`](super::SyncPoint)); the server answered `554 5.5.0`.
+    Synchronization(super::SyncPoint),
 }
 
 /// Something the application must see: a question to answer or a fact.

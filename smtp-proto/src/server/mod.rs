@@ -122,6 +122,7 @@ mod event;
 mod replies;
 mod sasl;
 mod state;
+mod sync;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -137,6 +138,7 @@ pub use config::{AuthConfig, Config, ErrorLimits, Limits, Offer, Timeouts};
 pub use envelope::{Envelope, Recipients};
 pub use error::{Question, UsageError};
 pub use event::{CloseReason, Event, HeloKind, ResetReason};
+pub use sync::SyncPoint;
 
 use envelope::EnvelopeLines;
 use replies::Canned;
@@ -176,6 +178,12 @@ pub struct Server {
     close_reason: Option<CloseReason>,
     /// Implicit TLS: the greeting is queued once the handshake is done.
     greeting_due: bool,
+    /// The greeting is held back ([`Config::greeting_delay`]) until the
+    /// greeting timer fires.
+    greeting_pending: bool,
+    /// Protocol synchronization (RFC 2920 §3.1): the barrier and any
+    /// violation seen.
+    sync: sync::Sync,
 }
 
 /// What one step of the state machine did.
@@ -225,12 +233,28 @@ impl Server {
             discarded: 0,
             close_reason: None,
             greeting_due: implicit,
+            greeting_pending: false,
+            sync: sync::Sync::default(),
             config,
         };
         if !implicit {
-            server.queue_greeting();
+            server.begin_greeting();
         }
         server
+    }
+
+    /// Greets now, or arms the greeting timer under
+    /// [`Config::greeting_delay`]. Either way the client must wait for the
+    /// greeting ([`SyncPoint::Greeting`]).
+    fn begin_greeting(&mut self) {
+        self.sync_barrier(SyncPoint::Greeting);
+        if self.config.greeting_delay.is_zero() {
+            self.queue_greeting();
+        } else {
+            self.greeting_pending = true;
+            self.timers
+                .set(Timer::Greeting, self.now, self.config.greeting_delay);
+        }
     }
 
     /// Queues the greeting (RFC 5321 §3.1, §4.2): the configured one, or
@@ -359,6 +383,7 @@ impl Server {
         self.input.settle();
         let taken = self.input.push(data);
         if taken > 0 {
+            self.sync_input();
             self.arm_idle();
         }
         taken
@@ -392,6 +417,12 @@ impl Server {
                     self.close_silently(CloseReason::SendTimeout);
                 }
                 Timer::Handshake => self.close_silently(CloseReason::TlsHandshakeTimeout),
+                Timer::Greeting => {
+                    if self.greeting_pending {
+                        self.greeting_pending = false;
+                        self.queue_greeting();
+                    }
+                }
             }
         }
     }
@@ -423,7 +454,7 @@ impl Server {
         self.facts.push_back(Fact::TlsEstablished);
         if self.greeting_due {
             self.greeting_due = false;
-            self.queue_greeting();
+            self.begin_greeting();
         }
         self.arm_idle();
         Ok(())
@@ -444,6 +475,7 @@ impl Server {
                 pending,
             })?;
         if self.output.pending().is_empty() {
+            self.sync_flushed();
             self.timers.stop(Timer::Send);
             // The client's turn starts when our reply is out.
             self.arm_idle();
@@ -477,8 +509,24 @@ impl Server {
             if let Some(fact) = self.facts.pop_front() {
                 return Some(Pending::Fact(fact));
             }
+            if let Some(point) = self.sync.violation
+                && self.awaiting.is_none()
+                && self.state.reads_peer()
+            {
+                self.sync_close(point);
+                continue;
+            }
             if self.errors >= self.config.errors.hard && self.state.reads_peer() {
                 self.close_with(&replies::TOO_MANY_ERRORS, CloseReason::TooManyErrors);
+            }
+            if self.greeting_pending {
+                // Nothing is read before the greeting; input meanwhile is
+                // pre-greeting talk (handled above when the rule applies).
+                if self.eof {
+                    self.close_silently(CloseReason::Eof);
+                    continue;
+                }
+                return None;
             }
             if self.awaiting.is_some()
                 || self.timers.get(Timer::ErrorDelay).is_some()
@@ -846,6 +894,8 @@ impl Server {
         self.timers.stop(Timer::Idle);
         self.timers.stop(Timer::Handshake);
         self.timers.stop(Timer::ErrorDelay);
+        self.timers.stop(Timer::Greeting);
+        self.greeting_pending = false;
         self.state = State::Closing(reason);
     }
 

@@ -272,10 +272,18 @@ pub(crate) enum Timer {
     Handshake,
     /// Holding replies back after too many errors.
     ErrorDelay,
+    /// Holding the greeting back ([`Config::greeting_delay`](super::Config::greeting_delay)).
+    Greeting,
 }
 
 impl TimerKind for Timer {
-    const ALL: &'static [Self] = &[Self::ErrorDelay, Self::Send, Self::Handshake, Self::Idle];
+    const ALL: &'static [Self] = &[
+        Self::ErrorDelay,
+        Self::Send,
+        Self::Handshake,
+        Self::Idle,
+        Self::Greeting,
+    ];
 
     fn slot(self) -> usize {
         self as usize
@@ -283,4 +291,4 @@ impl TimerKind for Timer {
 }
 
 /// Number of [`Timer`] kinds.
-pub(crate) const TIMERS: usize = 4;
+pub(crate) const TIMERS: usize = 5;

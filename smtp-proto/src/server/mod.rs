@@ -42,9 +42,12 @@
 //!     }
 //! };
 //! drain(&mut server, &mut wire);
-//! let batch = b"HELO client.example\r\nMAIL FROM:<a@example.org>\r\n";
-//! assert_eq!(server.handle_input(now, batch), batch.len());
-//! drain(&mut server, &mut wire);
+//! // One group per read: a client waits for the reply to HELO (RFC 2920
+//! // §3.1), or it is refused ([`SyncPoint`]).
+//! for group in [&b"HELO client.example\r\n"[..], b"MAIL FROM:<a@example.org>\r\n"] {
+//!     assert_eq!(server.handle_input(now, group), group.len());
+//!     drain(&mut server, &mut wire);
+//! }
 //! assert_eq!(
 //!     wire,
 //!     b"220 mx.example.org ESMTP\r\n250 mx.example.org\r\n250 Sender ok\r\n"

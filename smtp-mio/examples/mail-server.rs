@@ -448,9 +448,23 @@ struct Hardening {
     allow_unauth_pipelining: bool,
     /// Hold the greeting back this many seconds; a client that talks
     /// meanwhile is disconnected as out of sync (postscreen_greet_wait,
-    /// which is 6) [default: 0, greet at once].
+    /// which is 6); 0 greets at once.
     #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
     greeting_delay: f64,
+    /// What a message with a bare CR, a bare LF or a NUL gets (DATA, and
+    /// BDAT unless BODY=BINARYMIME): reject = read to its end and refused
+    /// with 550 (smtpd_forbid_bare_newline = reject), normalize = CRLF and
+    /// NULs dropped, accept = stored as sent.
+    #[arg(long, value_name = "POLICY", value_enum, default_value_t = ContentPolicy::Reject)]
+    bare_line_ending: ContentPolicy,
+}
+
+/// `--bare-line-ending`: the smuggling policy.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ContentPolicy {
+    Reject,
+    Normalize,
+    Accept,
 }
 
 /// Applies the [`Hardening`] flags to the server options.
@@ -459,6 +473,11 @@ fn hardening(h: &Hardening, options: &mut Options) {
     session.forbid_unauth_pipelining = !h.allow_unauth_pipelining;
     session.greeting_delay = std::time::Duration::try_from_secs_f64(h.greeting_delay.max(0.0))
         .unwrap_or(std::time::Duration::ZERO);
+    session.bare_line_ending = match h.bare_line_ending {
+        ContentPolicy::Reject => smtp_proto::data::BareLineEnding::Reject,
+        ContentPolicy::Normalize => smtp_proto::data::BareLineEnding::Normalize,
+        ContentPolicy::Accept => smtp_proto::data::BareLineEnding::Accept,
+    };
 }
 
 // ----- end of server hardening ----------------------------------------------

@@ -867,7 +867,11 @@ impl Client {
 
 #[test]
 fn bdat_chunks_are_stored_byte_exact() {
-    let server = start_store(Credentials::new(), |_| {});
+    // The default policy refuses the bare LF below (smtp-mio/tests/nul.rs,
+    // tests/tests/server_nul.rs); `Accept` stores chunks as sent.
+    let server = start_store(Credentials::new(), |o| {
+        o.session.bare_line_ending = smtp_proto::data::BareLineEnding::Accept;
+    });
     let mut c = server.connect();
     c.expect("220");
     let ehlo = c.reply_after("EHLO client.test");

@@ -25,7 +25,7 @@
 //! `!starttls [discard] [required]` (STARTTLS offered, optional or
 //! required), `!auth MECH…`, `!auth-plaintext`,
 //! `!require-auth`, `!max-size N|none`, `!offer +dsn -pipelining …`,
-//! `!bare-line-ending normalize`, `!errors SOFT HARD DELAY_MS`,
+//! `!bare-line-ending normalize|accept`, `!errors SOFT HARD DELAY_MS`,
 //! `!hostname NAME`, `!greeting CODE TEXT`, `!sync` (protocol
 //! synchronization enforced; off otherwise, see [`Transcript::parse`]), `!no-split` (the transcript
 //! depends on how the input is cut, e.g. STARTTLS injection).
@@ -245,6 +245,7 @@ impl Transcript {
             "bare-line-ending" => {
                 c.bare_line_ending = match args.first() {
                     Some(&"normalize") => BareLineEnding::Normalize,
+                    Some(&"accept") => BareLineEnding::Accept,
                     _ => BareLineEnding::Reject,
                 }
             }
@@ -586,6 +587,7 @@ pub fn render(event: &Event<'_>) -> String {
                 ResetReason::Helo => "reset helo",
                 ResetReason::MessageTooBig => "reset too-big",
                 ResetReason::BareLineEnding => "reset bare-line-ending",
+                ResetReason::Nul => "reset nul",
                 ResetReason::ChunkRefused => "reset chunk-refused",
                 _ => "reset other",
             });

@@ -364,7 +364,10 @@ impl Session for StoreSession {
     fn reset(&mut self, envelope: &Envelope<'_>, reason: ResetReason) {
         if matches!(
             reason,
-            ResetReason::MessageTooBig | ResetReason::BareLineEnding | ResetReason::ChunkRefused
+            ResetReason::MessageTooBig
+                | ResetReason::BareLineEnding
+                | ResetReason::Nul
+                | ResetReason::ChunkRefused
         ) {
             // The session refused the message and gave the reply itself.
             self.log.refused_by_session(envelope, reason);

@@ -265,10 +265,13 @@ pub struct Config {
     pub on_injection: InjectionPolicy,
     /// AUTH mechanisms and policy. Default: not offered.
     pub auth: AuthConfig,
-    /// What to do with a bare CR or bare LF in `DATA` content. Default
-    /// [`BareLineEnding::Reject`]: the message is read to its real end and
-    /// refused with `550 5.5.2` (see
-    /// [`manual::_02_smtp_smuggling`](crate::manual::_02_smtp_smuggling)).
+    /// The smuggling policy: what to do with a bare CR, a bare LF or a NUL
+    /// in `DATA` content and in the BDAT chunks of a body that is not
+    /// `BODY=BINARYMIME`. Default [`BareLineEnding::Reject`]: the message
+    /// is read to its real end and refused with `550 5.5.2` (bare line
+    /// ending) or `550 5.6.0` (NUL), nothing stored (see
+    /// [`manual::_02_smtp_smuggling`](crate::manual::_02_smtp_smuggling));
+    /// `Normalize` rewrites them (CRLF, NUL dropped), `Accept` keeps them.
     pub bare_line_ending: BareLineEnding,
     /// Whether a client that is not authenticated is disconnected with
     /// `554 5.5.0 Error: SMTP protocol synchronization` when it sends on

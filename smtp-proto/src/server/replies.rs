@@ -270,6 +270,14 @@ pub(crate) const BARE_LINE_ENDING: Canned = canned(
     "Message refused: bare CR or LF received",
 );
 
+/// `550 5.6.0`: a message with a NUL (RFC 2045 §2.7–2.8: not in 7bit or
+/// 8bit data; RFC 3463 X.6.0 other media error), refused at its real end
+/// like a bare line ending.
+pub(crate) const NUL_RECEIVED: Canned = canned(
+    ReplyCode::MAILBOX_UNAVAILABLE,
+    esc(5, 6, 0),
+    "Message refused: NUL received",
+);
 /// `554 5.5.0`: the client sent on where it had to wait for a reply
 /// (RFC 2920 §3.1; Postfix's `smtpd_forbid_unauth_pipelining` text); the
 /// connection closes after it.
@@ -442,6 +450,7 @@ mod tests {
             BAD_CREDENTIALS_FORMAT,
             BARE_LINE_ENDING,
             SYNCHRONIZATION,
+            NUL_RECEIVED,
         ] {
             if let Some(status) = c.status {
                 assert_eq!(status.class(), c.code.first_digit(), "{}", c.text);

@@ -457,6 +457,14 @@ struct Hardening {
     /// NULs dropped, accept = stored as sent.
     #[arg(long, value_name = "POLICY", value_enum, default_value_t = ContentPolicy::Reject)]
     bare_line_ending: ContentPolicy,
+    /// Expect a PROXY protocol header (v1 or v2, HAProxy) on every
+    /// listener, before the greeting and before implicit TLS, from these
+    /// trusted proxies only (an address or network, e.g. 10.0.0.0/8);
+    /// repeat for more. The client it names is used for Received:, the
+    /// per-client limits and the logs; other sources and malformed headers
+    /// are closed without a greeting [default: no PROXY protocol].
+    #[arg(long, value_name = "CIDR")]
+    proxy_protocol: Vec<smtp_proto::proxy::Cidr>,
 }
 
 /// `--bare-line-ending`: the smuggling policy.
@@ -473,6 +481,8 @@ fn hardening(h: &Hardening, options: &mut Options) {
     session.forbid_unauth_pipelining = !h.allow_unauth_pipelining;
     session.greeting_delay = std::time::Duration::try_from_secs_f64(h.greeting_delay.max(0.0))
         .unwrap_or(std::time::Duration::ZERO);
+    options.proxy_protocol = h.proxy_protocol.clone();
+    let session = &mut options.session;
     session.bare_line_ending = match h.bare_line_ending {
         ContentPolicy::Reject => smtp_proto::data::BareLineEnding::Reject,
         ContentPolicy::Normalize => smtp_proto::data::BareLineEnding::Normalize,

@@ -39,6 +39,7 @@
 //! | [`manual`] | the security rationale: STARTTLS injection, SMTP smuggling, limits and defaults |
 //! | [`dns`] | the stub resolver: DNS names, questions (MX, A, AAAA, TXT, TLSA, PTR), typed answers, the lookup state machine with its retry policy, RFC 5452 matching, `resolv.conf` text and an optional cache |
 //! | [`mx`] | MX judgement (null MX, implicit MX, preference order; RFC 5321 §5.1, RFC 7505), the host plan, and the walk that makes every delivery decision for both transports |
+//! | [`proxy`] | the PROXY protocol v1/v2 header (HAProxy) read before the greeting from trusted proxies, and the [`proxy::Cidr`] networks that name them |
 //! | [`session`] | the one contract of both sessions (the [`Session`] trait, the time rule, [`Output`], [`session::drive`]) and their shared words: [`TlsMode`], [`InjectionPolicy`], [`Protocol`], [`BodyMode`] |
 //! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
 //! | `dkim` | feature `dkim`: DKIM signing and sans-IO verification (RFC 6376, RFC 8463) — keys, streaming body hashes, key records asked for as DNS questions, RFC 8601 results |
@@ -61,6 +62,7 @@ pub mod framing;
 pub mod keyword;
 pub mod manual;
 pub mod mx;
+pub mod proxy;
 pub mod reply;
 pub mod secret;
 pub mod server;

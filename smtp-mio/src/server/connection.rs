@@ -49,6 +49,8 @@ pub(super) struct Conn<S> {
     id: ConnectionId,
     peer: SocketAddr,
     local: SocketAddr,
+    /// The trusted proxy the connection came through (PROXY protocol).
+    proxy: Option<SocketAddr>,
     transport: Transport<TcpStream>,
     active: Active<S>,
     /// The questions put to the handler, to apply answers in order.
@@ -128,6 +130,7 @@ impl<S: Session> Conn<S> {
             id: info.id,
             peer: info.peer,
             local: info.local,
+            proxy: info.proxy,
             // Plaintext until the session asks for TLS: after STARTTLS, or
             // as its first output under implicit TLS.
             transport: Transport::plain(stream),
@@ -266,6 +269,7 @@ impl<S: Session> Conn<S> {
                             peer: self.peer,
                             local: self.local,
                             tls: None,
+                            proxy: self.proxy,
                         };
                         let active = &mut self.active;
                         if !tls_established(cx.backend, cx.shared, active, connection, info, now) {

@@ -19,6 +19,7 @@ use super::backend::{Backend, ConnectionId, ConnectionInfo};
 use super::completion::{Completion, Inbox};
 use super::connection::{Conn, Context, Pass};
 use super::options::{ListenerKind, Shared};
+use super::proxy::{Peeked, ProxyWait};
 use super::shutdown::Grace;
 use super::tls_switch::start_session;
 
@@ -32,6 +33,9 @@ pub(super) const MAX_LISTENERS: usize = 1024;
 /// The loop's read buffer (shared by its connections; the session holds
 /// what it takes).
 const READ_BUFFER: usize = 16 * 1024;
+/// Connections waiting for their PROXY header have tokens from here up
+/// (their slab key added), far above connection keys and below listeners.
+const PROXY_BASE: usize = 1 << (usize::BITS - 2);
 
 /// A loop before its thread starts.
 pub(super) struct LoopSetup {
@@ -46,6 +50,9 @@ pub(super) struct EventLoop<B: Backend> {
     poll: Poll,
     listeners: Vec<(TcpListener, ListenerKind)>,
     conns: Slab<Conn<B::Session>>,
+    /// Connections from trusted proxies waiting for their PROXY header.
+    proxies: Slab<ProxyWait>,
+    /// Deadlines of connections (by key) and of PROXY waits (by token).
     deadlines: Deadlines<usize>,
     inbox: Arc<Inbox>,
     /// Answers for other connections than the one being driven.
@@ -83,6 +90,7 @@ impl<B: Backend> EventLoop<B> {
             poll,
             listeners,
             conns: Slab::new(),
+            proxies: Slab::new(),
             deadlines: Deadlines::new(),
             // Created here: the inbox's owner is the loop's own thread.
             inbox: Inbox::new(Some(waker)),
@@ -124,6 +132,7 @@ impl<B: Backend> EventLoop<B> {
                     Token(t) if t > LISTENER_BASE - MAX_LISTENERS => {
                         self.accept(LISTENER_BASE - t, now);
                     }
+                    Token(t) if t >= PROXY_BASE => self.proxy_ready(t - PROXY_BASE, now),
                     Token(key) => {
                         if let Some(conn) = self.conns.get_mut(key) {
                             // Errors and hang-ups show on the next read or
@@ -148,7 +157,7 @@ impl<B: Backend> EventLoop<B> {
             }
             if self.shared.shutdown_requested() {
                 self.shutdown_step(now);
-                if self.conns.is_empty() {
+                if self.conns.is_empty() && self.proxies.is_empty() {
                     return Ok(());
                 }
             }
@@ -176,13 +185,101 @@ impl<B: Backend> EventLoop<B> {
         }
     }
 
-    /// Takes in an accepted connection: limits, registration, sessions,
-    /// and its first pass (the greeting).
+    /// Takes in an accepted connection: straight to its session, or, under
+    /// the PROXY protocol, to wait for its header (trusted sources only).
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, kind: ListenerKind, now: Instant) {
         if self.grace.started() {
             // Accepted in the same wake-up as the shutdown: just close.
             return;
         }
+        let trusted = &self.shared.options.proxy_protocol;
+        if trusted.is_empty() {
+            self.establish(stream, peer, None, None, kind, now);
+            return;
+        }
+        if !trusted.iter().any(|net| net.contains(peer.ip())) {
+            // Closed without a greeting: only a trusted proxy may speak
+            // first, and its header decides who the client is.
+            tracing::info!(%peer, "connection refused: not a trusted PROXY protocol source");
+            return;
+        }
+        if self.proxies.len() >= self.shared.options.limits.total {
+            tracing::info!(%peer, "connection refused: too many waiting for a PROXY header");
+            return;
+        }
+        let entry = self.proxies.vacant_entry();
+        let token = PROXY_BASE + entry.key();
+        if token > LISTENER_BASE - MAX_LISTENERS {
+            return;
+        }
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(token), Interest::READABLE)
+        {
+            tracing::warn!(error = %e, "cannot register connection");
+            return;
+        }
+        let deadline = now + self.shared.options.proxy_timeout;
+        entry.insert(ProxyWait {
+            stream,
+            proxy: peer,
+            kind,
+            deadline,
+        });
+        self.deadlines.set(token, Some(deadline));
+        // The header may be there already.
+        self.proxy_ready(token - PROXY_BASE, now);
+    }
+
+    /// Looks for the PROXY header of waiting connection `key`.
+    fn proxy_ready(&mut self, key: usize, now: Instant) {
+        let Some(wait) = self.proxies.get_mut(key) else {
+            return;
+        };
+        let found = wait.peek(&mut self.buf);
+        let proxied = match found {
+            Peeked::Wait => return,
+            Peeked::Refuse(why) => {
+                tracing::info!(proxy = %wait.proxy, %why, "PROXY protocol header refused");
+                self.drop_proxy_wait(key);
+                return;
+            }
+            Peeked::Header(proxied) => proxied,
+        };
+        self.deadlines.remove(PROXY_BASE + key);
+        let mut wait = self.proxies.remove(key);
+        let proxy = wait.proxy;
+        let _ = self.poll.registry().deregister(&mut wait.stream);
+        let (peer, local) = match proxied {
+            Some((client, destination)) => (client, Some(destination)),
+            // LOCAL / UNKNOWN: the real endpoints.
+            None => (proxy, None),
+        };
+        self.establish(wait.stream, peer, local, Some(proxy), wait.kind, now);
+    }
+
+    /// Closes waiting connection `key` without a word.
+    fn drop_proxy_wait(&mut self, key: usize) {
+        self.deadlines.remove(PROXY_BASE + key);
+        if self.proxies.contains(key) {
+            let mut wait = self.proxies.remove(key);
+            let _ = self.poll.registry().deregister(&mut wait.stream);
+        }
+    }
+
+    /// Takes in a connection whose client is known: limits, registration,
+    /// sessions, and its first pass (the greeting). `local` and `proxy`
+    /// come from a PROXY header.
+    fn establish(
+        &mut self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        local: Option<SocketAddr>,
+        proxy: Option<SocketAddr>,
+        kind: ListenerKind,
+        now: Instant,
+    ) {
         let guard = match self.shared.limiter.try_acquire(peer.ip()) {
             Ok(guard) => guard,
             Err(limit) => {
@@ -197,9 +294,11 @@ impl<B: Backend> EventLoop<B> {
         };
         // Replies leave in whole batches; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
-        let local = stream
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let local = local.unwrap_or_else(|| {
+            stream
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        });
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         if key > LISTENER_BASE - MAX_LISTENERS {
@@ -218,12 +317,16 @@ impl<B: Backend> EventLoop<B> {
             event_loop: self.index,
             number: self.numbers,
         };
-        let span = tracing::info_span!("smtp", %id, %peer);
+        let span = match proxy {
+            Some(proxy) => tracing::info_span!("smtp", %id, %peer, %proxy),
+            None => tracing::info_span!("smtp", %id, %peer),
+        };
         let info = ConnectionInfo {
             id,
             peer,
             local,
             tls: None,
+            proxy,
         };
         let implicit = kind == ListenerKind::ImplicitTls;
         let active = start_session(&*self.backend, &self.shared, &info, implicit, now);
@@ -233,8 +336,18 @@ impl<B: Backend> EventLoop<B> {
         self.drive(key, now);
     }
 
-    /// Fires the deadline of connection `key`.
+    /// Fires the deadline of connection `key` (or of PROXY wait
+    /// `key - PROXY_BASE`: its header is late).
     fn expire(&mut self, key: usize, now: Instant) {
+        if let Some(wait_key) = key.checked_sub(PROXY_BASE) {
+            if let Some(wait) = self.proxies.get(wait_key)
+                && wait.deadline <= now
+            {
+                tracing::info!(proxy = %wait.proxy, "PROXY protocol header timed out");
+                self.drop_proxy_wait(wait_key);
+            }
+            return;
+        }
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -279,6 +392,11 @@ impl<B: Backend> EventLoop<B> {
                 let _ = self.poll.registry().deregister(listener);
             }
             self.listeners.clear();
+            // Nothing was said on these yet: just close them.
+            let waiting: Vec<usize> = self.proxies.iter().map(|(key, _)| key).collect();
+            for key in waiting {
+                self.drop_proxy_wait(key);
+            }
         }
         let phase = self.grace.phase(now);
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();

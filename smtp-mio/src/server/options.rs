@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use smtp_proto::proxy::Cidr;
 use smtp_proto::server as proto;
 
 use super::listener::{ConnectionLimiter, ConnectionLimits};
@@ -39,6 +40,19 @@ pub struct Options {
     /// long enough for a large message on a slow link to finish, short
     /// enough for a service manager's stop timeout (systemd's is 90 s).
     pub shutdown_grace: Duration,
+    /// The PROXY protocol (v1 and v2, HAProxy's spec): when not empty,
+    /// every listener expects a PROXY header before anything else (before
+    /// the greeting, before an implicit-TLS handshake), and only from
+    /// these networks — the trusted proxies. The client the header names
+    /// is then the connection's peer for `Received:`, the per-client
+    /// limits and the logs. A connection from elsewhere, with a malformed
+    /// header or none within [`Options::proxy_timeout`], is closed without
+    /// a greeting. Default empty: no PROXY protocol.
+    pub proxy_protocol: Vec<Cidr>,
+    /// How long a connection may take to send its PROXY header. Default
+    /// 5 s, Postfix's `smtpd_upstream_proxy_timeout`: a proxy sends it at
+    /// once.
+    pub proxy_timeout: Duration,
 }
 
 impl Options {
@@ -53,6 +67,8 @@ impl Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: ConnectionLimits::default(),
             shutdown_grace: Duration::from_secs(30),
+            proxy_protocol: Vec::new(),
+            proxy_timeout: Duration::from_secs(5),
         }
     }
 }

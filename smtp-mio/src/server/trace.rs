@@ -834,6 +834,7 @@ mod tests {
             peer: "192.0.2.7:41234".parse().unwrap(),
             local: "192.0.2.1:25".parse().unwrap(),
             tls: None,
+            proxy: None,
         }
     }
 

@@ -65,6 +65,43 @@ pub(super) struct EventLoop<B: Backend> {
     numbers: u64,
     /// The shutdown's grace period, once it started.
     grace: Grace,
+    /// Accepting is paused: descriptors ran out (see [`AcceptPause`]).
+    pause: AcceptPause,
+}
+
+/// Backing off when `accept` fails for lack of descriptors or memory
+/// (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`).
+///
+/// The connection that could not be accepted stays in the listen queue,
+/// so the listener stays readable: retrying at once would spin, and with
+/// edge-triggered readiness, simply giving up until the next connection
+/// would strand the ones queued. Instead the loop stops polling its
+/// listeners for a while (10 ms, doubling up to 1 s while the shortage
+/// lasts), keeps serving its open connections — whose closing frees
+/// descriptors — and then tries again. One warning starts an episode, one
+/// line ends it (Go's `net/http` and nginx's `accept_mutex_delay` back off
+/// the same way).
+#[derive(Debug, Default)]
+struct AcceptPause {
+    /// When to try again; `None` while accepting.
+    until: Option<Instant>,
+    /// The next pause's length.
+    delay: Duration,
+    /// Failed accepts in this episode (0: no episode).
+    failures: u64,
+}
+
+/// The first pause of an episode.
+const PAUSE_MIN: Duration = Duration::from_millis(10);
+/// The longest pause.
+const PAUSE_MAX: Duration = Duration::from_secs(1);
+
+/// Whether `accept` failed for lack of descriptors or memory, a shortage
+/// that waiting may end.
+fn out_of_resources(e: &io::Error) -> bool {
+    // EMFILE 24, ENFILE 23, ENOBUFS 105, ENOMEM 12 on Linux; the
+    // standard library names none of them as a kind.
+    matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12)) || e.kind() == io::ErrorKind::OutOfMemory
 }
 
 impl<B: Backend> EventLoop<B> {
@@ -101,6 +138,7 @@ impl<B: Backend> EventLoop<B> {
             shared,
             numbers: 0,
             grace: Grace::default(),
+            pause: AcceptPause::default(),
         })
     }
 
@@ -112,10 +150,11 @@ impl<B: Backend> EventLoop<B> {
             let timeout = if self.ready.is_empty() {
                 // Wake at the end of the grace period, and again when the
                 // stragglers are dropped.
-                match (self.deadlines.timeout(now), self.grace.timeout(now)) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                let pause = self.pause.until.map(|u| u.saturating_duration_since(now));
+                [self.deadlines.timeout(now), self.grace.timeout(now), pause]
+                    .into_iter()
+                    .flatten()
+                    .min()
             } else {
                 Some(Duration::ZERO)
             };
@@ -155,6 +194,9 @@ impl<B: Backend> EventLoop<B> {
             while let Some(key) = self.deadlines.pop_expired(now) {
                 self.expire(key, now);
             }
+            if self.pause.until.is_some_and(|u| u <= now) {
+                self.resume_accepting(now);
+            }
             if self.shared.shutdown_requested() {
                 self.shutdown_step(now);
                 if self.conns.is_empty() && self.proxies.is_empty() {
@@ -172,16 +214,73 @@ impl<B: Backend> EventLoop<B> {
             };
             let kind = *kind;
             match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, kind, now),
+                Ok((stream, peer)) => {
+                    self.accepting_again();
+                    self.admit(stream, peer, kind, now);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // Out of descriptors or memory: try again at the next
-                    // connection rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
+                Err(e) if out_of_resources(&e) => {
+                    self.pause_accepting(&e, now);
                     return;
                 }
+                Err(e) => {
+                    // Anything else concerns that one connection (the
+                    // peer reset it while queued, ...): go on with the
+                    // rest.
+                    tracing::debug!(error = %e, "accept failed");
+                }
             }
+        }
+    }
+
+    /// Stops polling the listeners for a while: descriptors ran out.
+    fn pause_accepting(&mut self, e: &io::Error, now: Instant) {
+        if self.pause.failures == 0 {
+            tracing::warn!(
+                error = %e,
+                open = self.conns.len(),
+                "accept failed: out of descriptors or memory; pausing accepts and serving open connections"
+            );
+            self.pause.delay = PAUSE_MIN;
+        }
+        self.pause.failures += 1;
+        if self.pause.until.is_none() {
+            for (listener, _) in &mut self.listeners {
+                let _ = self.poll.registry().deregister(listener);
+            }
+        }
+        self.pause.until = Some(now + self.pause.delay);
+        self.pause.delay = (self.pause.delay * 2).min(PAUSE_MAX);
+    }
+
+    /// The pause is over: poll the listeners again and accept what waits.
+    fn resume_accepting(&mut self, now: Instant) {
+        self.pause.until = None;
+        for (i, (listener, _)) in self.listeners.iter_mut().enumerate() {
+            let _ = self.poll.registry().register(
+                listener,
+                Token(LISTENER_BASE - i),
+                Interest::READABLE,
+            );
+        }
+        for i in 0..self.listeners.len() {
+            self.accept(i, now);
+            if self.pause.until.is_some() {
+                // Still short: paused again.
+                return;
+            }
+        }
+    }
+
+    /// An accept succeeded: a shortage episode, if any, is over.
+    fn accepting_again(&mut self) {
+        if self.pause.failures > 0 {
+            tracing::info!(
+                failures = self.pause.failures,
+                "accepting connections again"
+            );
+            self.pause = AcceptPause::default();
         }
     }
 
@@ -388,6 +487,7 @@ impl<B: Backend> EventLoop<B> {
     /// period).
     fn shutdown_step(&mut self, now: Instant) {
         if self.grace.start(now, self.shared.options.shutdown_grace) {
+            self.pause = AcceptPause::default();
             for (listener, _) in &mut self.listeners {
                 let _ = self.poll.registry().deregister(listener);
             }

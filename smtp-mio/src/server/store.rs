@@ -7,7 +7,11 @@
 //! id; the body is streamed into `tmp/` chunk by chunk as it arrives, and
 //! the `250` carrying the id is sent only after the message was `fsync`ed
 //! and renamed into `new/` (see [`maildir`](super::maildir)). A storage
-//! error at any point answers `451 4.3.0`, and the partial file is removed.
+//! error at any point answers `452 4.3.1` when the disk, a quota or the
+//! file size limit is full and `451 4.3.0` otherwise, and the partial file
+//! is removed. What a killed process left in `tmp/` is ignored: names are
+//! unique per process and `new/` only ever receives whole, synced files
+//! (`smtp-mio/tests/crash.rs` kills the server under load to prove it).
 //!
 //! The final `fsync`s and rename run on a small pool of committer threads,
 //! not on the event loop: an `fsync` takes milliseconds, and a loop that
@@ -184,12 +188,32 @@ fn answer_commit(
         }
         Err(e) => {
             tracing::warn!(parent: None, error = %e, "message not stored");
-            (None, local_error())
+            (None, storage_failure(&e))
         }
     };
     log.replied(id.as_deref(), &reply);
     for answer in answers {
         answer.reply(reply.clone());
+    }
+}
+
+/// The reply to a storage failure: `452 4.3.1 Insufficient system
+/// storage` when the disk, a quota or the file size limit is full
+/// (`ENOSPC`, `EDQUOT`, `EFBIG`: RFC 3463 X.3.1 mail system full, RFC 5321
+/// §4.2.2's 452), else `451 4.3.0 Local error in processing` (a read-only
+/// or missing directory, an I/O error). Both are transient: the client
+/// keeps the message and tries again later.
+fn storage_failure(e: &std::io::Error) -> Reply<'static> {
+    let full = matches!(e.raw_os_error(), Some(28 | 122 | 27))
+        || e.kind() == std::io::ErrorKind::StorageFull;
+    match EnhancedStatusCode::new(4, 3, 1) {
+        Ok(code) if full => Reply::with_enhanced(
+            ReplyCode::INSUFFICIENT_STORAGE,
+            code,
+            "Insufficient system storage",
+        )
+        .unwrap_or_else(|_| local_error()),
+        _ => local_error(),
     }
 }
 
@@ -213,7 +237,7 @@ impl Backend for StoreBackend {
             base: ProtocolBase::Esmtp,
             authenticated: false,
             delivery: None,
-            failed: false,
+            failed: None,
             committer: self.committer.clone(),
         })
     }
@@ -234,8 +258,8 @@ pub struct StoreSession {
     authenticated: bool,
     /// The message being written (Maildir only).
     delivery: Option<Delivery>,
-    /// Storage failed during this message: answer 451 at its end.
-    failed: bool,
+    /// Storage failed during this message: answer 451 or 452 at its end.
+    failed: Option<std::io::Error>,
     committer: Option<Sender<CommitJob>>,
 }
 
@@ -245,7 +269,7 @@ impl StoreSession {
     fn reset_transaction(&mut self) {
         // Dropping an uncommitted delivery removes its file.
         self.delivery = None;
-        self.failed = false;
+        self.failed = None;
     }
 
     fn begin(&mut self, maildir: &Maildir, envelope: &Envelope<'_>) -> std::io::Result<Delivery> {
@@ -314,7 +338,7 @@ impl Session for StoreSession {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start a delivery");
-                answer.reply(local_error());
+                answer.reply(storage_failure(&e));
             }
         }
     }
@@ -325,7 +349,7 @@ impl Session for StoreSession {
         {
             tracing::warn!(error = %e, "writing the message failed");
             self.delivery = None;
-            self.failed = true;
+            self.failed = Some(e);
         }
     }
 
@@ -352,9 +376,11 @@ impl Session for StoreSession {
                     &log,
                 );
             }
-            (None, Store::Discard) if !failed => answer_commit(Ok(None), answers, &log),
+            (None, Store::Discard) if failed.is_none() => {
+                answer_commit(Ok(None), answers, &log);
+            }
             (None, _) => answer_commit(
-                Err(std::io::Error::other("the message was not stored")),
+                Err(failed.unwrap_or_else(|| std::io::Error::other("the message was not stored"))),
                 answers,
                 &log,
             ),

@@ -122,6 +122,7 @@ mod content;
 mod envelope;
 mod error;
 mod event;
+mod rates;
 mod replies;
 mod sasl;
 mod state;
@@ -141,6 +142,7 @@ pub use config::{AuthConfig, Config, ErrorLimits, Limits, Offer, Timeouts};
 pub use envelope::{Envelope, Recipients};
 pub use error::{Question, UsageError};
 pub use event::{CloseReason, Event, HeloKind, ResetReason};
+pub use rates::{ClientRates, RateExceeded, RateKind, RateLimits};
 pub use sync::SyncPoint;
 
 use envelope::EnvelopeLines;

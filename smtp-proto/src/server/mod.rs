@@ -122,7 +122,7 @@ mod content;
 mod envelope;
 mod error;
 mod event;
-mod rates;
+pub mod rates;
 mod replies;
 mod sasl;
 mod state;

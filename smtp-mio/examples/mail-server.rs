@@ -6,6 +6,10 @@
 //!     [--tls-listen ADDR:PORT]… [--maildir DIR] [--sink] [--tls-cert FILE --tls-key FILE]
 //!     [--no-tls] [--auth USER:PASS]… [--max-message-size BYTES] [--max-recipients N]
 //!     [--max-connections N] [--threads N] [--hostname NAME] [--lmtp] [-v]…
+//!     [--allow-unauth-pipelining] [--greeting-delay SECONDS]
+//!     [--bare-line-ending reject|normalize|accept] [--proxy-protocol CIDR]…
+//!     [--connection-rate-limit N] [--message-rate-limit N] [--recipient-rate-limit N]
+//!     [--rate-exempt CIDR]…
 //! ```
 //!
 //! `--help` describes every flag and its default. In short: listen on
@@ -465,6 +469,23 @@ struct Hardening {
     /// are closed without a greeting [default: no PROXY protocol].
     #[arg(long, value_name = "CIDR")]
     proxy_protocol: Vec<smtp_proto::proxy::Cidr>,
+    /// Connections per client address (IPv6: per /64) and minute; more get
+    /// "421 4.7.0" instead of the greeting
+    /// (smtpd_client_connection_rate_limit) [default: unlimited].
+    #[arg(long, value_name = "N")]
+    connection_rate_limit: Option<u32>,
+    /// MAIL commands per client and minute; more get "450 4.7.1"
+    /// (smtpd_client_message_rate_limit) [default: unlimited].
+    #[arg(long, value_name = "N")]
+    message_rate_limit: Option<u32>,
+    /// RCPT commands per client and minute; more get "450 4.7.1"
+    /// (smtpd_client_recipient_rate_limit) [default: unlimited].
+    #[arg(long, value_name = "N")]
+    recipient_rate_limit: Option<u32>,
+    /// Networks whose clients no rate limit applies to (nor to loopback); repeat
+    /// for more (smtpd_client_event_limit_exceptions) [default: none].
+    #[arg(long, value_name = "CIDR")]
+    rate_exempt: Vec<smtp_proto::proxy::Cidr>,
 }
 
 /// `--bare-line-ending`: the smuggling policy.
@@ -482,6 +503,10 @@ fn hardening(h: &Hardening, options: &mut Options) {
     session.greeting_delay = std::time::Duration::try_from_secs_f64(h.greeting_delay.max(0.0))
         .unwrap_or(std::time::Duration::ZERO);
     options.proxy_protocol = h.proxy_protocol.clone();
+    options.rates.connections = h.connection_rate_limit;
+    options.rates.messages = h.message_rate_limit;
+    options.rates.recipients = h.recipient_rate_limit;
+    options.rates.exempt = h.rate_exempt.clone();
     let session = &mut options.session;
     session.bare_line_ending = match h.bare_line_ending {
         ContentPolicy::Reject => smtp_proto::data::BareLineEnding::Reject,

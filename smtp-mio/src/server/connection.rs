@@ -295,12 +295,15 @@ impl<S: Session> Conn<S> {
                         Output::Event(event) => {
                             let inbox = cx.inbox;
                             let responder = |seq: u64| inbox.responder(key, generation, seq);
+                            let (shared, client) = (cx.shared, self.peer.ip());
+                            let over_rate = |kind| shared.over_rate(kind, client, now);
                             match dispatch(
                                 event,
                                 &mut active.handler,
                                 &mut self.questions,
                                 &mut self.closed,
                                 responder,
+                                over_rate,
                             ) {
                                 Dispatched::Done => Step::Continue,
                                 Dispatched::TlsEstablished => Step::TlsEstablished,

@@ -22,6 +22,7 @@ use super::options::{ListenerKind, Shared};
 use super::proxy::{Peeked, ProxyWait};
 use super::shutdown::Grace;
 use super::tls_switch::start_session;
+use smtp_proto::server::RateKind;
 
 /// The waker's token; connection tokens are slab keys, far below.
 pub(super) const WAKER: Token = Token(usize::MAX);
@@ -391,6 +392,15 @@ impl<B: Backend> EventLoop<B> {
                 return;
             }
         };
+        if let Some(refusal) = self.shared.over_rate(RateKind::Connections, peer.ip(), now) {
+            if kind == ListenerKind::Plain {
+                // Instead of the greeting; best effort, as above.
+                let mut bytes = Vec::new();
+                refusal.encode(&mut bytes);
+                let _ = stream.write(&bytes);
+            }
+            return;
+        }
         // Replies leave in whole batches; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
         let local = local.unwrap_or_else(|| {

@@ -2,13 +2,15 @@
 //! is bound ([`Shared`]): the options, the connection counters and the
 //! shutdown flag.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 use smtp_proto::proxy::Cidr;
-use smtp_proto::server as proto;
+use smtp_proto::reply::Reply;
+use smtp_proto::server::{self as proto, ClientRates, RateKind, RateLimits};
 
 use super::listener::{ConnectionLimiter, ConnectionLimits};
 
@@ -53,6 +55,12 @@ pub struct Options {
     /// 5 s, Postfix's `smtpd_upstream_proxy_timeout`: a proxy sends it at
     /// once.
     pub proxy_timeout: Duration,
+    /// Per-client connection, message and recipient rates (Postfix's
+    /// anvil; see [`smtp_proto::server::rates`]): over them a connection
+    /// gets `421 4.7.0` instead of the greeting, a `MAIL` or `RCPT`
+    /// `450 4.7.1`. Counted for the client the PROXY header names, if
+    /// any. Default: no rate limited.
+    pub rates: RateLimits,
 }
 
 impl Options {
@@ -69,6 +77,7 @@ impl Options {
             shutdown_grace: Duration::from_secs(30),
             proxy_protocol: Vec::new(),
             proxy_timeout: Duration::from_secs(5),
+            rates: RateLimits::default(),
         }
     }
 }
@@ -90,6 +99,9 @@ pub(super) struct Shared {
     shutdown: AtomicBool,
     /// `421 4.7.0 <host> Too many connections` for refused connections.
     pub(super) too_many: Vec<u8>,
+    /// The per-client rate counters, shared by the loops (`None`: no rate
+    /// limited).
+    rates: Option<Mutex<ClientRates>>,
 }
 
 impl Shared {
@@ -100,12 +112,41 @@ impl Shared {
         )
         .into_bytes();
         let limiter = ConnectionLimiter::new(options.limits);
+        let rates = options
+            .rates
+            .is_active()
+            .then(|| Mutex::new(ClientRates::new(options.rates.clone())));
         Self {
+            rates,
             options,
             limiter,
             shutdown: AtomicBool::new(false),
             too_many,
         }
+    }
+
+    /// Counts a `kind` event of client `ip`; the refusal if it is over its
+    /// rate.
+    pub(super) fn over_rate(
+        &self,
+        kind: RateKind,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Option<Reply<'static>> {
+        let rates = self.rates.as_ref()?;
+        // A poisoned lock only means another loop panicked mid-count: the
+        // counters are still consistent enough to use.
+        let mut rates = rates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let counted = match kind {
+            RateKind::Connections => rates.connect(now, ip),
+            RateKind::Messages => rates.message(now, ip),
+            _ => rates.recipient(now, ip),
+        };
+        let exceeded = counted.err()?;
+        tracing::info!(client = %exceeded.client, rate = ?exceeded.what, "over the per-client rate");
+        Some(exceeded.reply(self.options.session.hostname.as_str()))
     }
 
     /// Asks every loop to shut down (they still need waking).

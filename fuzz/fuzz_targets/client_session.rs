@@ -37,6 +37,10 @@ use smtp_proto::reply::{Reply, ReplyLimits};
 use smtp_proto::secret::Secret;
 use smtp_proto::{BodyMode, InjectionPolicy, Output, Protocol, TlsMode};
 
+/// The reference models the property tests use too.
+#[path = "../../tests/src/reference.rs"]
+mod reference;
+
 #[derive(Debug, Arbitrary)]
 struct Setup {
     lmtp: bool,
@@ -261,28 +265,22 @@ impl Reader {
 /// What a body becomes on the wire: bare CR and LF as CRLF, and under DATA
 /// a final CRLF added when the body does not end with one.
 fn expected_wire(body: &[u8], mode: BodyMode) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 2);
-    let mut i = 0;
-    while let Some(&b) = body.get(i) {
-        match (b, body.get(i + 1)) {
-            (b'\r', Some(b'\n')) => {
-                out.extend_from_slice(b"\r\n");
-                i += 2;
-            }
-            (b'\r' | b'\n', _) => {
-                out.extend_from_slice(b"\r\n");
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
+    let mut out = reference::crlf_normalized(body);
     if mode == BodyMode::Data && !out.is_empty() && !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }
     out
+}
+
+/// Feeds `bytes` to the client, keeping them in `fed`: the client must
+/// take all.
+fn feed(client: &mut Client, now: Instant, fed: &mut Vec<u8>, bytes: &[u8]) {
+    fed.extend_from_slice(bytes);
+    assert_eq!(
+        client.handle_input(now, bytes),
+        bytes.len(),
+        "the client takes all"
+    );
 }
 
 /// Whether `fed[from..]` holds, at a line start, a complete reply equal to
@@ -388,12 +386,7 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
     for step in steps.into_iter().take(64) {
         match step {
             Step::Raw(bytes) => {
-                fed.extend_from_slice(&bytes);
-                assert_eq!(
-                    client.handle_input(now, &bytes),
-                    bytes.len(),
-                    "the client takes all"
-                );
+                feed(&mut client, now, &mut fed, &bytes);
             }
             Step::Reply { code, multiline } => {
                 let line = CODES[usize::from(code) % CODES.len()];
@@ -404,12 +397,7 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                 }
                 bytes.extend_from_slice(line);
                 bytes.extend_from_slice(b"\r\n");
-                fed.extend_from_slice(&bytes);
-                assert_eq!(
-                    client.handle_input(now, &bytes),
-                    bytes.len(),
-                    "the client takes all"
-                );
+                feed(&mut client, now, &mut fed, &bytes);
             }
             Step::Ehlo(bits) => {
                 let mut bytes = b"250-mx.example greets you".to_vec();
@@ -420,12 +408,7 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
                     }
                 }
                 bytes.extend_from_slice(b"\r\n250 HELP\r\n");
-                fed.extend_from_slice(&bytes);
-                assert_eq!(
-                    client.handle_input(now, &bytes),
-                    bytes.len(),
-                    "the client takes all"
-                );
+                feed(&mut client, now, &mut fed, &bytes);
             }
             Step::TlsDone => {
                 let asked = std::mem::take(&mut handshake);

@@ -31,7 +31,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 fn ours(url: &ServerUrl, n: usize) -> f64 {
     let mut settings = Settings::default().with_timeout(Duration::from_secs(30));
-    settings.helo = Some("bench.example".into());
+    settings.helo = Some("bench.example".parse().unwrap());
     let envelope = Envelope::new(
         ReversePath::Mailbox(Mailbox::parse("a@example.org").unwrap().into_owned()),
         vec![ForwardPath::Mailbox(

@@ -187,7 +187,10 @@ fn run(args: &Args) -> Result<u8, String> {
         Some(secs) => Settings::default().with_timeout(Duration::from_secs(secs.max(1))),
         None => Settings::default(),
     };
-    settings.helo.clone_from(&args.helo);
+    if let Some(name) = &args.helo {
+        // A domain or an address literal, checked before any connection.
+        settings.helo = Some(name.parse().map_err(|e| format!("--helo {name}: {e}"))?);
+    }
     settings.bare_line_ending = BareLineEnding::Normalize;
     settings.tls = tls_config(args)?;
     if args.verbose {

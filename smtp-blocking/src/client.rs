@@ -45,7 +45,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smtp_proto::address::{AddressLiteral, Host};
+use smtp_proto::address::{AddressLiteral, Domain, Host};
 use smtp_proto::client::{
     self as session, AuthConfig, BodyTransfer, Client, Config, Envelope, Event, MailTransaction,
     ReplyTo, Timeouts, TransactionReport, Waiting,
@@ -110,8 +110,10 @@ pub struct Settings {
     pub tls: TlsConfig,
     /// The name for EHLO/LHLO when the URL gives none. `None`: the local
     /// address as an address literal (`[192.0.2.1]`, RFC 5321 §4.1.3),
-    /// which is what a host without a known FQDN must send.
-    pub helo: Option<String>,
+    /// which is what a host without a known FQDN must send. A [`Host`], so
+    /// a bad name is refused where the configuration is read
+    /// (`"client.example".parse()?`), never by a session later.
+    pub helo: Option<Host<'static>>,
     /// Time allowed for each TCP connection attempt (per address).
     pub connect_timeout: Duration,
     /// Time allowed for a TLS handshake.
@@ -199,7 +201,7 @@ pub struct SessionParams<'a> {
     /// AUTH credentials.
     pub credentials: Option<&'a Credentials>,
     /// The EHLO/LHLO name, overriding [`Settings::helo`].
-    pub helo: Option<&'a str>,
+    pub helo: Option<&'a Host<'static>>,
 }
 
 /// An open, set-up SMTP or LMTP session: greeting read, EHLO sent, TLS and
@@ -330,23 +332,19 @@ impl fmt::Debug for Connection {
 
 /// The EHLO name to use: `explicit`, else an address literal for `local`,
 /// else `localhost` (a Unix socket).
-fn helo_host(explicit: Option<&str>, local: Option<IpAddr>) -> Result<Host<'static>, Error> {
+fn helo_host(explicit: Option<&Host<'static>>, local: Option<IpAddr>) -> Host<'static> {
     if let Some(name) = explicit {
-        return Host::parse(name)
-            .map(Host::into_owned)
-            .map_err(|e| Error::Config(format!("invalid EHLO name {name:?}: {e}")));
+        return name.clone();
     }
-    Ok(match local {
+    match local {
         Some(IpAddr::V4(ip)) => Host::Literal(AddressLiteral::Ipv4(ip)),
         Some(IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
             Some(v4) => Host::Literal(AddressLiteral::Ipv4(v4)),
             None => Host::Literal(AddressLiteral::Ipv6(ip)),
         },
         // Invariant: a constant, valid domain.
-        None => Host::parse("localhost")
-            .expect("`localhost` is a valid domain")
-            .into_owned(),
-    })
+        None => Host::Domain(Domain::LOCALHOST),
+    }
 }
 
 /// Maps a session failure to the crate's [`Error`].
@@ -556,7 +554,7 @@ impl Connection {
             tls_mode: url.tls,
             host,
             credentials: url.credentials.as_ref(),
-            helo: url.helo.as_deref(),
+            helo: url.helo.as_ref(),
         };
         Self::establish(channel, &params, settings)
     }
@@ -579,16 +577,9 @@ impl Connection {
         settings: &Settings,
     ) -> Result<Self, Box<SetupFailure>> {
         let helo = helo_host(
-            params.helo.or(settings.helo.as_deref()),
+            params.helo.or(settings.helo.as_ref()),
             channel.local_addr().map(|a| a.ip()),
-        )
-        .map_err(|error| {
-            Box::new(SetupFailure {
-                error,
-                session: None,
-                in_tls: false,
-            })
-        })?;
+        );
         let mut config = Config::new(helo);
         config.protocol = params.protocol;
         config.tls = params.tls_mode;
@@ -667,8 +658,15 @@ impl Connection {
 
     /// Sends one message: `envelope` and the whole `body` (an RFC 5322
     /// message, CRLF line endings). `BODY=8BITMIME` is declared when the
-    /// body has 8-bit octets. See [`send_reader`](Self::send_reader) for the
-    /// result.
+    /// body has 8-bit octets, and `SIZE=<length>` when the server offers
+    /// SIZE (RFC 1870) and the envelope does not say otherwise. See
+    /// [`send_reader`](Self::send_reader) for the result.
+    ///
+    /// A body over the size limit the server declared (`SIZE 65536`) is
+    /// not sent at all: the call fails at once with [`Error::Message`]
+    /// ([`UsageError::MessageTooLarge`](smtp_proto::client::UsageError::MessageTooLarge),
+    /// "message of N octets exceeds the server's limit of M"), which is
+    /// permanent, and the connection stays usable for other messages.
     pub fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<TransactionReport, Error> {
         let (report, transport) = self.send_body(envelope, body)?;
         Self::settle(report, transport)
@@ -716,6 +714,13 @@ impl Connection {
         if envelope.params.body.is_none() {
             envelope.declare_body(body);
         }
+        if envelope.params.size.is_none() {
+            // RFC 1870 §6.1: the exact size, CRLFs included, dot-stuffing
+            // not. Declared only when the server offers SIZE (the core
+            // drops it otherwise), and over the server's limit the message
+            // is refused before MAIL is sent.
+            envelope.params.size = u64::try_from(body.len()).ok();
+        }
         let mut reader = body;
         self.send_envelope(envelope, &mut reader)
     }
@@ -736,7 +741,9 @@ impl Connection {
     /// Sends one message whose body comes from `reader`, streamed in pieces
     /// of at most [`BODY_PIECE`] bytes: the body is never held whole. An
     /// 8-bit body needs `envelope.params.body` set (see
-    /// [`Envelope::declare_body`]).
+    /// [`Envelope::declare_body`]); a known length goes in
+    /// `envelope.params.size`, declared as `SIZE=` when the server offers
+    /// SIZE (a reader's length is not known here).
     ///
     /// Returns the [`TransactionReport`]: a result per recipient (accepted
     /// only when the server accepted its RCPT *and* the message; under
@@ -1004,13 +1011,14 @@ mod tests {
 
     #[test]
     fn helo_defaults_to_an_address_literal() {
-        let h = helo_host(None, Some("192.0.2.1".parse().unwrap())).unwrap();
+        let h = helo_host(None, Some("192.0.2.1".parse().unwrap()));
         assert_eq!(h.to_string(), "[192.0.2.1]");
-        let h = helo_host(None, Some("::ffff:192.0.2.1".parse().unwrap())).unwrap();
+        let h = helo_host(None, Some("::ffff:192.0.2.1".parse().unwrap()));
         assert_eq!(h.to_string(), "[192.0.2.1]");
-        let h = helo_host(Some("client.example"), None).unwrap();
+        let name = "client.example".parse().unwrap();
+        let h = helo_host(Some(&name), None);
         assert_eq!(h.to_string(), "client.example");
-        assert!(helo_host(Some("bad name\r\n"), None).is_err());
+        assert_eq!(helo_host(None, None).to_string(), "localhost");
     }
 
     #[test]

@@ -46,13 +46,9 @@
 //!
 //! ```no_run
 //! use smtp_blocking::{Connection, Envelope};
-//! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 //!
 //! let mut conn = Connection::connect("smtp://alice:s3cret@mail.example.org:587?tls=required")?;
-//! let envelope = Envelope::new(
-//!     ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap().into_owned()),
-//!     vec![ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap().into_owned())],
-//! );
+//! let envelope = Envelope::parse("alice@example.org", ["bob@example.net"])?;
 //! let report = conn.send(&envelope, b"Subject: hi\r\n\r\nHello Bob.\r\n")?;
 //! for r in &report.recipients {
 //!     println!("{:?}: {:?}", r.recipient, r.outcome);
@@ -73,17 +69,13 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use smtp_blocking::{Connection, Envelope, ServerUrl, Settings};
-//! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 //!
 //! let url: ServerUrl = "smtps://alice:s3cret@mail.example.org".parse()?;
 //! let mut settings = Settings::default();
 //! settings.tls = smtp_blocking::tls::ca_pem_file("/etc/ssl/private-ca.pem")?;
 //! settings.trace = Some(Arc::new(|direction, line| eprintln!("{} {line}", direction.prefix())));
 //! let mut conn = Connection::open(&url, &settings)?;
-//! let envelope = Envelope::new(
-//!     ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap().into_owned()),
-//!     vec![ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap().into_owned())],
-//! );
+//! let envelope = Envelope::parse("alice@example.org", ["bob@example.net"])?;
 //! match conn.send(&envelope, b"Subject: hi\r\n\r\nHello.\r\n") {
 //!     Ok(report) if report.all_accepted() => println!("sent"),
 //!     Ok(report) => println!("partly refused: {:?}", report.recipients),
@@ -100,17 +92,10 @@
 //!
 //! ```no_run
 //! use smtp_blocking::{Envelope, MxSettings, Resolver, deliver_mx};
-//! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 //! use smtp_proto::client::Outcome;
 //!
 //! let settings = MxSettings::new(Resolver::from_system()?);
-//! let envelope = Envelope::new(
-//!     ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap().into_owned()),
-//!     vec![
-//!         ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap().into_owned()),
-//!         ForwardPath::Mailbox(Mailbox::parse("carol@example.com").unwrap().into_owned()),
-//!     ],
-//! );
+//! let envelope = Envelope::parse("alice@example.org", ["bob@example.net", "carol@example.com"])?;
 //! let report = deliver_mx(&envelope, b"Subject: hi\r\n\r\nHello.\r\n", &settings);
 //! for r in &report.recipients {
 //!     match r.outcome {

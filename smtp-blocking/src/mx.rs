@@ -243,13 +243,9 @@ impl MxReport {
 /// ```no_run
 /// use smtp_blocking::{Envelope, Resolver};
 /// use smtp_blocking::mx::{MxSettings, deliver_mx};
-/// use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 ///
 /// let settings = MxSettings::new(Resolver::from_system()?);
-/// let envelope = Envelope::new(
-///     ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap().into_owned()),
-///     vec![ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap().into_owned())],
-/// );
+/// let envelope = Envelope::parse("alice@example.org", ["bob@example.net"])?;
 /// let report = deliver_mx(&envelope, b"Subject: hi\r\n\r\nHello.\r\n", &settings);
 /// for r in &report.recipients {
 ///     println!("{:?} {:?}: {}", r.recipient, r.outcome, r.describe());

@@ -42,6 +42,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use smtp_proto::address::Host;
 use smtp_proto::mx::HostName;
 use smtp_proto::{Protocol, Secret, TlsMode};
 use thiserror::Error;
@@ -104,8 +105,9 @@ pub struct ServerUrl {
     pub endpoint: Endpoint,
     /// AUTH credentials, if the URL has user information.
     pub credentials: Option<Credentials>,
-    /// The name to send in EHLO/LHLO (`helo=`), if given.
-    pub helo: Option<String>,
+    /// The name to send in EHLO/LHLO (`helo=`), if given: a domain or an
+    /// address literal, checked when the URL is parsed.
+    pub helo: Option<Host<'static>>,
 }
 
 /// Why a URL was refused.
@@ -256,7 +258,7 @@ impl ServerUrl {
 #[derive(Default)]
 struct Params {
     tls: Option<TlsMode>,
-    helo: Option<String>,
+    helo: Option<Host<'static>>,
 }
 
 impl Params {
@@ -287,13 +289,10 @@ impl Params {
                     }
                 }
                 "helo" => {
-                    // The core validates the name when it builds EHLO; here
-                    // only refuse what could never be a name at all.
-                    if value.is_empty() || value.bytes().any(|b| b.is_ascii_control() || b == b' ')
-                    {
-                        return Err(invalid());
-                    }
-                    if params.helo.replace(value.clone()).is_some() {
+                    // Checked here, with the rest of the configuration: a
+                    // bad name is the URL's error, never a session's.
+                    let host = value.parse::<Host<'static>>().map_err(|_| invalid())?;
+                    if params.helo.replace(host).is_some() {
                         return Err(UrlError::DuplicateParameter(name.to_owned()));
                     }
                 }
@@ -563,7 +562,9 @@ mod tests {
     #[test]
     fn helo_parameter() {
         let parsed = ServerUrl::parse("smtp://host?helo=client.example.org&tls=required").unwrap();
-        assert_eq!(parsed.helo.as_deref(), Some("client.example.org"));
+        assert_eq!(parsed.helo.unwrap().to_string(), "client.example.org");
+        let literal = ServerUrl::parse("smtp://host?helo=%5B192.0.2.1%5D").unwrap();
+        assert_eq!(literal.helo.unwrap().to_string(), "[192.0.2.1]");
         assert_eq!(parsed.tls, TlsMode::Required);
     }
 
@@ -603,6 +604,20 @@ mod tests {
             (
                 "smtp://host?starttls=required",
                 UrlError::UnknownParameter("starttls".into()),
+            ),
+            (
+                "smtp://host?helo=bad%20host",
+                UrlError::InvalidParameter {
+                    name: "helo".into(),
+                    value: "bad host".into(),
+                },
+            ),
+            (
+                "smtp://host?helo=a..example",
+                UrlError::InvalidParameter {
+                    name: "helo".into(),
+                    value: "a..example".into(),
+                },
             ),
             (
                 "smtp://host?helo=a%0d%0aRCPT",

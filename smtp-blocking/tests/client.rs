@@ -27,7 +27,7 @@ const BODY: &[u8] = b"Subject: test\r\n\r\nHello.\r\n.leading dot\r\n";
 
 fn settings() -> Settings {
     let mut s = Settings::default().with_timeout(Duration::from_secs(5));
-    s.helo = Some("client.test".into());
+    s.helo = Some("client.test".parse().unwrap());
     s
 }
 
@@ -326,7 +326,7 @@ fn hostile_after_data(final_reply: &'static [u8]) -> Error {
         Ok(())
     });
     let mut settings = Settings::default().with_timeout(Duration::from_millis(600));
-    settings.helo = Some("client.test".into());
+    settings.helo = Some("client.test".parse().unwrap());
     let mut conn = Connection::open(
         &url(&format!("smtp://127.0.0.1:{}?tls=off", addr.port())),
         &settings,

@@ -22,7 +22,7 @@ fn envelope(to: &[&str]) -> Envelope {
 
 fn settings() -> Settings {
     let mut s = Settings::default().with_timeout(Duration::from_secs(10));
-    s.helo = Some("client.test".into());
+    s.helo = Some("client.test".parse().unwrap());
     s
 }
 

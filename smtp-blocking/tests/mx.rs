@@ -26,7 +26,7 @@ fn settings(dns: &FakeDns, port: u16) -> MxSettings {
     let mut s = MxSettings::new(resolver(dns));
     s.port = port;
     let mut conn = Settings::default().with_timeout(Duration::from_secs(5));
-    conn.helo = Some("client.test".into());
+    conn.helo = Some("client.test".parse().unwrap());
     s.settings = conn;
     s
 }

@@ -58,7 +58,7 @@ fn run(scenario: &Scenario) -> (Vec<Observed>, usize) {
     settings.verify = Some(scenario.tls.verify());
     let mut connection = Settings::default().with_timeout(Duration::from_secs(5));
     connection.connect_timeout = Duration::from_secs(2);
-    connection.helo = Some("client.test".into());
+    connection.helo = Some("client.test".parse().unwrap());
     connection.tls = smtp_blocking::TlsConfig::builder()
         .ca_pem(stage.ca_pem().as_bytes())
         .unwrap()

@@ -169,3 +169,25 @@ fn mx_delivery_with_dns_and_mx_port() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("null MX"), "{stdout}");
 }
+
+#[test]
+fn a_bad_helo_name_is_a_usage_error_before_any_connection() {
+    let server = TestServer::start(Options::default());
+    let server_arg = format!("127.0.0.1:{}", server.port());
+    let out = run(&[
+        "--server",
+        &server_arg,
+        "--helo",
+        "bad host",
+        "--from",
+        "a@example.org",
+        "--to",
+        "b@example.net",
+        "--timeout",
+        "5",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--helo bad host"), "{stderr}");
+    assert_eq!(server.connections(), 0, "connected with a bad EHLO name");
+}

@@ -28,45 +28,26 @@ Needs: the release example (cargo build --release -p smtp-mio --example
 bulk-send), and SMTP_SINK / SMTP_SOURCE / POSTFIX_LIB (source
 target/peers/env after .ci/install-peers). Loopback only.
 """
-import argparse
 import os
 import re
 import statistics
 import subprocess
 import sys
 
-from benchlib import TARGET, free_port, postfix_env, run_load, wait_port
-
-
-
-
-
-
-
-
-
+from benchlib import TARGET, alternate, free_port, load_parser, postfix_env, postfix_tools
+from benchlib import print_ratio, run_load, sink_command, wait_port
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("-k", type=int, default=5, help="A/B pairs")
-    p.add_argument("-m", type=int, default=20_000, help="messages per run")
-    p.add_argument("-s", type=int, default=20, help="concurrent connections")
-    p.add_argument("-l", type=int, default=4096, help="message size")
-    target = TARGET
-    p.add_argument("--bulk-send", default=os.path.join(target, "release/examples/bulk-send"))
+    p = load_parser(__doc__, pairs=5)
+    p.add_argument("--bulk-send", default=os.path.join(TARGET, "release/examples/bulk-send"))
     a = p.parse_args()
-    sink, source = os.environ.get("SMTP_SINK"), os.environ.get("SMTP_SOURCE")
-    if not (sink and source):
-        sys.exit("set SMTP_SINK and SMTP_SOURCE (source target/peers/env)")
+    sink, source = postfix_tools()
     if not os.path.exists(a.bulk_send):
         sys.exit(f"{a.bulk_send} missing: cargo build --release -p smtp-mio --example bulk-send")
 
     port = free_port()
-    sink_cmd = [sink]
-    if os.geteuid() == 0:
-        sink_cmd += ["-u", "nobody"]
-    sink_cmd += [f"127.0.0.1:{port}", "1000"]
+    sink_cmd = sink_command(sink, port, 1000)
     sink_proc = subprocess.Popen(sink_cmd, env=postfix_env(), stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
     target_addr = f"127.0.0.1:{port}"
@@ -81,30 +62,20 @@ def main():
         wait_port(port, sink_proc, "smtp-sink")
         run_load(ours_cmd, a.m)  # warm-up
         run_load(peer_cmd, a.m)
-        ours_rates, peer_rates, ratios, reported = [], [], [], []
-        for i in range(a.k):
-            order = [("ours", ours_cmd), ("peer", peer_cmd)]
-            if i % 2:
-                order.reverse()
-            rates = {}
-            for who, cmd in order:
-                rate, stdout = run_load(cmd, a.m)
-                rates[who] = rate
-                if who == "ours":
-                    m = re.search(r"^rate:\s+([0-9.]+) msgs/s", stdout, re.M)
-                    if m:
-                        reported.append(float(m.group(1)))
-            ours_rates.append(rates["ours"])
-            peer_rates.append(rates["peer"])
-            ratios.append(rates["ours"] / rates["peer"])
-            print(f"  pair {i + 1}: ours={rates['ours']:.0f} peer={rates['peer']:.0f} "
-                  f"ratio={ratios[-1]:.3f}"
-                  + (f" (ours reported {reported[-1]:.0f})" if reported else ""), flush=True)
-        o, q = statistics.median(ours_rates), statistics.median(peer_rates)
-        print(f"ratio bulk_send ours={o:.0f} peer={q:.0f} speedup={o / q:.3f} "
-              f"(median pair ratio {statistics.median(ratios):.3f}, "
-              f"min {min(ratios):.3f}, max {max(ratios):.3f}, k={a.k}, m={a.m}, "
-              f"s={a.s}, l={a.l})", flush=True)
+        reported = []
+
+        def ours():
+            rate, stdout = run_load(ours_cmd, a.m)
+            m = re.search(r"^rate:\s+([0-9.]+) msgs/s", stdout, re.M)
+            if m:
+                reported.append(float(m.group(1)))
+            return rate
+
+        def note():
+            return f" (ours reported {reported[-1]:.0f})" if reported else ""
+
+        rates = alternate(a.k, ours, lambda: run_load(peer_cmd, a.m)[0], note)
+        print_ratio("bulk_send", *rates, f"k={a.k}, m={a.m}, s={a.s}, l={a.l}")
         if reported:
             print(f"bulk-send's own rate (median): {statistics.median(reported):.0f} msgs/s",
                   flush=True)

@@ -18,49 +18,28 @@ Needs: the release example (cargo build --release -p smtp-mio --example
 mail-server), and SMTP_SINK / SMTP_SOURCE / POSTFIX_LIB (source
 target/peers/env after .ci/install-peers). Loopback only.
 """
-import argparse
 import os
-import statistics
 import subprocess
-import sys
 
-from benchlib import TARGET, free_port, postfix_env, run_load, wait_port
-
-
-
-
-
-
-
-
-
+from benchlib import TARGET, alternate, free_port, load_parser, postfix_env, postfix_tools
+from benchlib import print_ratio, run_load, sink_command, wait_port
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("-k", type=int, default=7, help="A/B pairs per load")
-    p.add_argument("-m", type=int, default=20_000, help="messages per run")
-    p.add_argument("-s", type=int, default=20, help="sessions")
-    p.add_argument("-l", type=int, default=4096, help="message size")
+    p = load_parser(__doc__, pairs=7)
     p.add_argument("--threads", type=int, default=0, help="mail-server loops (0: default)")
-    target = TARGET
-    p.add_argument("--server", default=os.path.join(target, "release/examples/mail-server"))
+    p.add_argument("--server", default=os.path.join(TARGET, "release/examples/mail-server"))
     p.add_argument("--pipe", default=os.environ.get("PIPE_SOURCE"),
                    help="pipelining load generator (smtp-pipe-source)")
     a = p.parse_args()
-    sink, source = os.environ.get("SMTP_SINK"), os.environ.get("SMTP_SOURCE")
-    if not (sink and source):
-        sys.exit("set SMTP_SINK and SMTP_SOURCE (source target/peers/env)")
+    sink, source = postfix_tools()
 
     ours_port, peer_port = free_port(), free_port()
     ours_cmd = [a.server, "--sink", "--no-tls", "--listen", f"127.0.0.1:{ours_port}",
                 "--max-connections", "100000"]
     if a.threads:
         ours_cmd += ["--threads", str(a.threads)]
-    peer_cmd = [sink]
-    if os.geteuid() == 0:
-        peer_cmd += ["-u", "nobody"]
-    peer_cmd += [f"127.0.0.1:{peer_port}", "1024"]
+    peer_cmd = sink_command(sink, peer_port, 1024)
     # smtp-sink logs nothing per message; ours neither (its INFO line per
     # message and connection is the operator's, not the benchmark's).
     ours = subprocess.Popen(ours_cmd, env=dict(os.environ, RUST_LOG="warn"),
@@ -80,21 +59,9 @@ def main():
         for name, load in loads.items():
             run_load(load(ours_port), a.m)  # warm-up
             run_load(load(peer_port), a.m)
-            ours_rates, peer_rates, ratios = [], [], []
-            for i in range(a.k):
-                order = [("ours", ours_port), ("peer", peer_port)]
-                if i % 2:
-                    order.reverse()
-                rates = {who: run_load(load(port), a.m)[0] for who, port in order}
-                ours_rates.append(rates["ours"])
-                peer_rates.append(rates["peer"])
-                ratios.append(rates["ours"] / rates["peer"])
-                print(f"  pair {i + 1}: ours={rates['ours']:.0f} peer={rates['peer']:.0f} "
-                      f"ratio={ratios[-1]:.3f}", flush=True)
-            o, q = statistics.median(ours_rates), statistics.median(peer_rates)
-            print(f"ratio {name} ours={o:.0f} peer={q:.0f} speedup={o / q:.3f} "
-                  f"(median pair ratio {statistics.median(ratios):.3f}, "
-                  f"min {min(ratios):.3f}, max {max(ratios):.3f}, k={a.k})", flush=True)
+            rates = alternate(a.k, lambda: run_load(load(ours_port), a.m)[0],
+                              lambda: run_load(load(peer_port), a.m)[0])
+            print_ratio(name, *rates, f"k={a.k}")
     finally:
         for proc in (ours, peer):
             proc.kill()

@@ -17,7 +17,7 @@
 //! use smtp_mio::server::{Backend, ConnectionInfo, Options, Responder, Server, Session};
 //! use smtp_proto::address::{Domain, ForwardPath};
 //! use smtp_proto::command::RcptParameters;
-//! use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
+//! use smtp_proto::reply::Reply;
 //! use smtp_proto::server::{Config, Envelope};
 //!
 //! /// Takes mail for the postmaster of `domain` only.
@@ -50,15 +50,9 @@
 //!         if postmaster {
 //!             answer.accept();
 //!         } else {
-//!             // ENHANCEDSTATUSCODES is offered, so the refusal says 5.1.1
-//!             // (RFC 3463: bad destination mailbox). Constant text and a
-//!             // code of the reply's class cannot fail.
-//!             let unknown = Reply::with_enhanced(
-//!                 ReplyCode::MAILBOX_UNAVAILABLE,
-//!                 EnhancedStatusCode::BAD_DESTINATION_MAILBOX,
-//!                 "No such user here",
-//!             );
-//!             answer.reply(unknown.expect("constant reply"));
+//!             // `550 5.1.1`: the enhanced code (RFC 3463: bad destination
+//!             // mailbox) because ENHANCEDSTATUSCODES is offered.
+//!             answer.reply(Reply::mailbox_unavailable());
 //!         }
 //!     }
 //!
@@ -108,7 +102,7 @@
 //! }
 //! let codes: Vec<&str> = got.iter().map(|r| &r[..3]).collect();
 //! assert_eq!(codes, ["220", "250", "250", "550", "250", "354", "250", "221"]);
-//! assert_eq!(got[3], "550 5.1.1 No such user here");
+//! assert_eq!(got[3], "550 5.1.1 Mailbox unavailable");
 //! drop((stream, next_reply)); // our FIN ends the server's lingering close
 //! running.shutdown().unwrap();
 //! ```
@@ -124,17 +118,13 @@
 //!
 //! ```no_run
 //! use smtp_mio::delivery::{Engine, EngineConfig, Job, Relay};
-//! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 //! use smtp_proto::client::{Credentials, Envelope};
 //!
 //! let mut relay = Relay::new("smtp.example.com", 587); // STARTTLS required
 //! relay.credentials = Some(Credentials::password("app", "app-password"));
 //! let mut engine = Engine::new(EngineConfig::relay(relay))?;
 //! for to in ["ann@example.net", "bob@example.org"] {
-//!     let envelope = Envelope::new(
-//!         ReversePath::Mailbox(Mailbox::parse("news@example.com")?.into_owned()),
-//!         vec![ForwardPath::Mailbox(Mailbox::parse(to)?.into_owned())],
-//!     );
+//!     let envelope = Envelope::parse("news@example.com", [to])?;
 //!     engine.submit(Job::new(envelope, b"Subject: news\r\n\r\nHello.\r\n".to_vec()))?;
 //! }
 //! engine.run_until_done(|result| println!("{}: {:?}", result.id, result.recipients))?;

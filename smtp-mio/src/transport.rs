@@ -7,9 +7,8 @@
 //! `start_tls_client` for a client). Both loops switch when the session
 //! returns `Output::StartTls` — after STARTTLS, or as its first output
 //! under implicit TLS — so the session's handshake timer covers every
-//! handshake; `implicit_tls`/`implicit_tls_client` wrap a stream at once,
-//! for code that drives no session. This module is
-//! the part of that which knows about TLS, kept apart from the loops so it
+//! handshake (implicit TLS, RFC 8314, is the same switch before any SMTP
+//! byte). This module is the part of that which knows about TLS, kept apart from the loops so it
 //! can be tested without sockets or sessions:
 //!
 //! - [`Transport::read`] fills the caller's buffer, no more: the loop asks
@@ -100,27 +99,6 @@ impl<S: Read + Write> Transport<S> {
     /// A plaintext connection (STARTTLS may follow).
     pub fn plain(socket: S) -> Self {
         Self { socket, tls: None }
-    }
-
-    /// A connection that is TLS from its first byte (implicit TLS,
-    /// RFC 8314 §3.3); the handshake starts at once.
-    pub fn implicit_tls(socket: S, config: Arc<ServerConfig>) -> Result<Self, rustls::Error> {
-        let mut transport = Self::plain(socket);
-        transport.tls = Some(new_tls(ServerConnection::new(config)?.into(), None));
-        Ok(transport)
-    }
-
-    /// The client side of implicit TLS (RFC 8314): the handshake, for
-    /// `name`, starts before any SMTP byte.
-    pub fn implicit_tls_client(
-        socket: S,
-        config: Arc<ClientConfig>,
-        name: ServerName<'static>,
-    ) -> Result<Self, rustls::Error> {
-        let mut transport = Self::plain(socket);
-        let conn = ClientConnection::new(config, name.clone())?;
-        transport.tls = Some(new_tls(conn.into(), Some(name)));
-        Ok(transport)
     }
 
     /// Switches to TLS after STARTTLS: the session returned
@@ -599,7 +577,9 @@ mod tests {
     fn implicit_tls_and_unclean_close() {
         let wire = Rc::new(RefCell::new(Wire::default()));
         let (config, mut client) = identity_and_client();
-        let mut t = Transport::implicit_tls(ServerEnd(Rc::clone(&wire)), config).unwrap();
+        // Implicit TLS: the switch before any SMTP byte.
+        let mut t = Transport::plain(ServerEnd(Rc::clone(&wire)));
+        t.start_tls(config).unwrap();
         assert!(t.is_handshaking());
         handshake(&mut t, &mut client, &wire);
         // TCP closes without close_notify: still just the end of input.

@@ -34,7 +34,7 @@ fn settings(server: &TestServer) -> (Settings, Transcript) {
         .unwrap()
         .build()
         .unwrap();
-    settings.helo = Some("client.test".to_owned());
+    settings.helo = Some("client.test".parse().unwrap());
     let transcript: Transcript = Arc::default();
     let sink = Arc::clone(&transcript);
     settings.trace = Some(Arc::new(move |direction: Direction, line: &str| {

@@ -31,6 +31,29 @@
 //!   checked as well), so whatever parses also re-encodes and re-parses.
 //! - **Address literals** are validated by parsing their text into
 //!   [`core::net`] addresses; no lookup happens.
+//!
+//! ## From text
+//!
+//! The `parse` functions read the wire grammar and borrow from the command
+//! line. Addresses typed by a person or read from a configuration come in
+//! through [`FromStr`] (and the same `TryFrom<&str>`) instead, which give
+//! owned values and take the angle brackets as optional wherever that is
+//! unambiguous: `a@b.example` and `<a@b.example>` are the same mailbox,
+//! `<>` is the null reverse-path, `Postmaster` the special forward-path.
+//! A control character is refused there as everywhere.
+//!
+//! ```
+//! use smtp_proto::address::{AddressError, ForwardPath, Mailbox, ReversePath};
+//!
+//! let from: ReversePath = "alice@example.org".parse()?;
+//! assert_eq!(from.to_string(), "<alice@example.org>");
+//! let to: ForwardPath = "<bob@example.net>".parse()?;
+//! assert_eq!(to.mailbox().unwrap().local_part().as_str(), "bob");
+//! assert_eq!("<>".parse::<ReversePath>()?, ReversePath::Null);
+//! assert_eq!(Mailbox::try_from("<>"), Err(AddressError::NullPath));
+//! assert_eq!("bob".parse::<ForwardPath>(), Err(AddressError::MissingAt));
+//! # Ok::<(), AddressError>(())
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -92,6 +115,16 @@ pub enum AddressError {
     /// An address literal whose content is not a valid address of its kind.
     #[error("invalid address literal")]
     InvalidAddressLiteral,
+    /// The text is empty.
+    #[error("empty address")]
+    Empty,
+    /// `<>`, the null reverse-path, where a mailbox or a forward-path is
+    /// needed (it is only valid as the sender of a bounce).
+    #[error("the null path <> is only valid as a sender (reverse-path)")]
+    NullPath,
+    /// A mailbox without `@`: `local@domain` is needed.
+    #[error("no @ in mailbox: local@domain is needed")]
+    MissingAt,
 }
 
 // ---------------------------------------------------------------------------
@@ -324,6 +357,12 @@ fn is_ldh_str(s: &str) -> bool {
 /// ```
 #[derive(Clone)]
 pub struct Domain<'a>(Cow<'a, str>);
+
+impl Domain<'static> {
+    /// `localhost` (RFC 6761 §6.3): the name of a host that has no other,
+    /// e.g. the EHLO name of a client on a Unix socket.
+    pub const LOCALHOST: Self = Domain(Cow::Borrowed("localhost"));
+}
 
 impl<'a> Domain<'a> {
     /// Validates a domain, borrowing it.
@@ -1300,6 +1339,104 @@ pub(crate) fn forward_path(i: &str) -> PRes<'_, ForwardPath<'_>> {
     path(i).map(|(r, m)| (r, ForwardPath::Mailbox(m)))
 }
 
+// ---------------------------------------------------------------------------
+// Owned values from text: `FromStr` and `TryFrom<&str>`
+//
+// The wire parsers above borrow from a command line and take exactly what
+// the grammar allows there (`ForwardPath::parse` wants the brackets,
+// `Mailbox::parse` refuses them). Text typed by a person or read from a
+// configuration is more varied; these conversions take it as people write
+// it and give owned values, ready for an envelope.
+
+/// Makes a plain syntax error precise for the usual mistakes.
+fn refine(s: &str, e: AddressError) -> AddressError {
+    match e {
+        AddressError::Syntax if s.is_empty() => AddressError::Empty,
+        AddressError::Syntax if s == "<>" => AddressError::NullPath,
+        AddressError::Syntax if !s.contains('@') => AddressError::MissingAt,
+        e => e,
+    }
+}
+
+/// `local@domain` or `<local@domain>` (a source route inside the brackets
+/// is accepted and dropped, as on the wire).
+fn mailbox_text(s: &str) -> Result<Mailbox<'_>, AddressError> {
+    let mailbox = if s.starts_with('<') {
+        // The path limit on what will be sent: the route is dropped.
+        whole(s, path).and_then(|mb| check_path_len(mb.encoded_len() + 2, &mb).map(|()| mb))
+    } else {
+        Mailbox::parse(s)
+    };
+    mailbox.map_err(|e| refine(s, e))
+}
+
+/// `<>` or a mailbox.
+fn reverse_path_text(s: &str) -> Result<ReversePath<'_>, AddressError> {
+    if s == "<>" {
+        return Ok(ReversePath::Null);
+    }
+    mailbox_text(s).map(ReversePath::Mailbox)
+}
+
+/// `Postmaster` or `<Postmaster>` (any case), or a mailbox.
+fn forward_path_text(s: &str) -> Result<ForwardPath<'_>, AddressError> {
+    if s.eq_ignore_ascii_case("Postmaster") || s.eq_ignore_ascii_case("<Postmaster>") {
+        return Ok(ForwardPath::Postmaster);
+    }
+    mailbox_text(s).map(ForwardPath::Mailbox)
+}
+
+fn domain_text(s: &str) -> Result<Domain<'_>, AddressError> {
+    Domain::new(s).map_err(|e| refine_empty(s, e))
+}
+
+fn host_text(s: &str) -> Result<Host<'_>, AddressError> {
+    Host::parse(s).map_err(|e| refine_empty(s, e))
+}
+
+fn address_literal_text(s: &str) -> Result<AddressLiteral<'_>, AddressError> {
+    AddressLiteral::parse(s).map_err(|e| refine_empty(s, e))
+}
+
+/// [`AddressError::Empty`] for empty text, else the error as it is.
+fn refine_empty(s: &str, e: AddressError) -> AddressError {
+    if s.is_empty() { AddressError::Empty } else { e }
+}
+
+/// `FromStr` and `TryFrom<&str>` for the owned form of each type, through
+/// its text parser.
+macro_rules! from_text {
+    ($($ty:ident => $parse:ident, $what:literal;)*) => {$(
+        #[doc = concat!("Parses ", $what, " from text into an owned value; see the")]
+        #[doc = concat!("[`", stringify!($ty), "`] docs for the forms accepted.")]
+        impl FromStr for $ty<'static> {
+            type Err = AddressError;
+
+            fn from_str(s: &str) -> Result<Self, AddressError> {
+                $parse(s).map($ty::into_owned)
+            }
+        }
+
+        #[doc = concat!("The same as [`", stringify!($ty), "`]'s `FromStr`.")]
+        impl TryFrom<&str> for $ty<'static> {
+            type Error = AddressError;
+
+            fn try_from(s: &str) -> Result<Self, AddressError> {
+                $parse(s).map($ty::into_owned)
+            }
+        }
+    )*};
+}
+
+from_text! {
+    Mailbox => mailbox_text, "a mailbox (`a@b` or `<a@b>`)";
+    ReversePath => reverse_path_text, "a reverse-path (`<>`, `a@b` or `<a@b>`)";
+    ForwardPath => forward_path_text, "a forward-path (`Postmaster`, `a@b` or `<a@b>`)";
+    Domain => domain_text, "a domain";
+    Host => host_text, "a domain or an address literal";
+    AddressLiteral => address_literal_text, "an address literal (`[192.0.2.1]`)";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1383,5 +1520,101 @@ mod tests {
         assert_eq!(outcome(domain("ab\u{85}")), Ok(("\u{85}", "ab".to_owned())));
         assert_eq!(find_control("a\u{85}"), Some((1, '\u{85}')));
         assert_eq!(find_control("é\u{a0}"), None);
+    }
+    #[test]
+    fn from_text_takes_brackets_as_optional() {
+        let bare: Mailbox<'static> = "a@b.example".parse().unwrap();
+        let bracketed: Mailbox<'static> = "<a@b.example>".parse().unwrap();
+        assert_eq!(bare, bracketed);
+        assert_eq!(bare.to_string(), "a@b.example");
+        // A source route is dropped as on the wire.
+        assert_eq!(Mailbox::try_from("<@r.example:a@b.example>").unwrap(), bare);
+        assert_eq!(
+            ReversePath::try_from("a@b.example").unwrap(),
+            ReversePath::Mailbox(bare.clone())
+        );
+        assert_eq!(ReversePath::try_from("<>").unwrap(), ReversePath::Null);
+        assert_eq!(
+            ForwardPath::try_from("<a@b.example>").unwrap(),
+            ForwardPath::Mailbox(bare)
+        );
+        for postmaster in ["Postmaster", "<postmaster>", "POSTMASTER"] {
+            assert_eq!(
+                ForwardPath::try_from(postmaster).unwrap(),
+                ForwardPath::Postmaster
+            );
+        }
+        // Postmaster at a domain is an ordinary mailbox.
+        assert!(matches!(
+            "postmaster@b.example".parse::<ForwardPath<'_>>(),
+            Ok(ForwardPath::Mailbox(_))
+        ));
+        assert_eq!(
+            "b.example".parse::<Domain<'_>>().unwrap().as_str(),
+            "b.example"
+        );
+        assert!(matches!(
+            "[192.0.2.1]".parse::<Host<'_>>(),
+            Ok(Host::Literal(_))
+        ));
+        assert!(matches!(
+            "b.example".parse::<Host<'_>>(),
+            Ok(Host::Domain(_))
+        ));
+        assert!("[192.0.2.1]".parse::<AddressLiteral<'_>>().is_ok());
+    }
+
+    #[test]
+    fn localhost_is_a_valid_domain() {
+        assert_eq!(Domain::new("localhost").unwrap(), Domain::LOCALHOST);
+    }
+
+    #[test]
+    fn from_text_names_the_usual_mistakes() {
+        assert_eq!("".parse::<Mailbox<'_>>(), Err(AddressError::Empty));
+        assert_eq!("".parse::<ReversePath<'_>>(), Err(AddressError::Empty));
+        assert_eq!("".parse::<Domain<'_>>(), Err(AddressError::Empty));
+        assert_eq!("".parse::<Host<'_>>(), Err(AddressError::Empty));
+        assert_eq!("<>".parse::<Mailbox<'_>>(), Err(AddressError::NullPath));
+        assert_eq!("<>".parse::<ForwardPath<'_>>(), Err(AddressError::NullPath));
+        assert_eq!(
+            "bob".parse::<ForwardPath<'_>>(),
+            Err(AddressError::MissingAt)
+        );
+        assert_eq!("<bob>".parse::<Mailbox<'_>>(), Err(AddressError::MissingAt));
+        assert_eq!(
+            "a@b.example>".parse::<Mailbox<'_>>(),
+            Err(AddressError::Syntax)
+        );
+        assert_eq!(
+            "<a@b.example".parse::<Mailbox<'_>>(),
+            Err(AddressError::Syntax)
+        );
+        assert_eq!(
+            "a b@c.example".parse::<Mailbox<'_>>(),
+            Err(AddressError::Syntax)
+        );
+        // Nothing can carry a second command through an address.
+        assert!("a@b.example\r\nRSET".parse::<Mailbox<'_>>().is_err());
+        assert!("<a@b.example>\r\n".parse::<ReversePath<'_>>().is_err());
+        assert!("b.example\n".parse::<Domain<'_>>().is_err());
+        // 64 + 1 + 191 octets, 258 with the brackets: over the path limit
+        // with or without them.
+        let label = "b".repeat(60);
+        let long_path = format!("{}@{label}.{label}.{label}.example", "a".repeat(64));
+        for text in [long_path.clone(), format!("<{long_path}>")] {
+            assert!(
+                matches!(
+                    text.parse::<Mailbox<'_>>(),
+                    Err(AddressError::PathTooLong { .. })
+                ),
+                "{text}"
+            );
+        }
+        let long = format!("{}@b.example", "a".repeat(65));
+        assert_eq!(
+            long.parse::<Mailbox<'_>>(),
+            Err(AddressError::LocalPartTooLong { len: 65 })
+        );
     }
 }

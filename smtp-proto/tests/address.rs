@@ -7,6 +7,10 @@ use smtp_proto::address::{
     AddressError, AddressLiteral, Domain, ForwardPath, Host, LocalPart, Mailbox, ReversePath,
 };
 
+#[path = "support/address_strategies.rs"]
+mod address_strategies;
+use address_strategies::{forward_path, host, mailbox, reverse_path};
+
 fn enc_rp(p: &ReversePath<'_>) -> String {
     let mut out = Vec::new();
     p.encode(&mut out);
@@ -425,76 +429,7 @@ fn into_owned_is_static() {
 }
 
 // ---------------------------------------------------------------------------
-// proptest: generators of valid values only.
-
-fn label() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[a-zA-Z0-9]([a-zA-Z0-9_-]{0,12}[a-zA-Z0-9])?",
-        "[a-z0-9éüß漢字]{1,6}",
-    ]
-}
-
-fn domain() -> impl Strategy<Value = Domain<'static>> {
-    prop::collection::vec(label(), 1..5).prop_map(|labels| {
-        let s = labels.join(".");
-        Domain::new(&s).unwrap().into_owned()
-    })
-}
-
-fn literal() -> impl Strategy<Value = AddressLiteral<'static>> {
-    prop_oneof![
-        any::<[u8; 4]>().prop_map(|a| AddressLiteral::Ipv4(Ipv4Addr::from(a))),
-        any::<[u16; 8]>().prop_map(|a| AddressLiteral::Ipv6(Ipv6Addr::from(a))),
-        any::<u128>().prop_map(|a| AddressLiteral::Ipv6(Ipv6Addr::from(a))),
-        (
-            "[a-zA-Z0-9]([a-zA-Z0-9-]{0,5}[a-zA-Z0-9])?",
-            "[!-Z^-~]{1,12}"
-        )
-            .prop_filter_map("IPv6 tag is reserved", |(t, c)| AddressLiteral::general(
-                &t, &c
-            )
-            .ok()
-            .map(AddressLiteral::into_owned)),
-    ]
-}
-
-fn host() -> impl Strategy<Value = Host<'static>> {
-    prop_oneof![
-        3 => domain().prop_map(Host::Domain),
-        1 => literal().prop_map(Host::Literal),
-    ]
-}
-
-fn local_part() -> impl Strategy<Value = LocalPart<'static>> {
-    prop_oneof![
-        prop::collection::vec("[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,8}", 1..4)
-            .prop_map(|v| v.join(".")),
-        "[ -~]{0,20}",
-        "[a-z\" \\\\.]{0,12}",
-        "\\PC{0,12}",
-    ]
-    .prop_filter_map("too long", |s| {
-        LocalPart::new(&s).ok().map(LocalPart::into_owned)
-    })
-}
-
-fn mailbox() -> impl Strategy<Value = Mailbox<'static>> {
-    (local_part(), host()).prop_filter_map("path too long", |(l, h)| Mailbox::new(l, h).ok())
-}
-
-fn reverse_path() -> impl Strategy<Value = ReversePath<'static>> {
-    prop_oneof![
-        1 => Just(ReversePath::Null),
-        5 => mailbox().prop_map(ReversePath::Mailbox),
-    ]
-}
-
-fn forward_path() -> impl Strategy<Value = ForwardPath<'static>> {
-    prop_oneof![
-        1 => Just(ForwardPath::Postmaster),
-        5 => mailbox().prop_map(ForwardPath::Mailbox),
-    ]
-}
+// proptest: generators of valid values only (shared with the command tests).
 
 proptest! {
     #[test]

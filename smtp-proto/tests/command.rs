@@ -16,6 +16,10 @@ use smtp_proto::command::{
 use smtp_proto::keyword::{Keyword, Mechanism};
 use smtp_proto::xtext::XText;
 
+#[path = "support/address_strategies.rs"]
+mod address_strategies;
+use address_strategies::{forward_path, host as host_strategy, mailbox, reverse_path};
+
 fn mb(s: &str) -> Mailbox<'_> {
     Mailbox::parse(s).unwrap()
 }
@@ -924,43 +928,6 @@ fn into_owned_outlives_input() {
 // ---------------------------------------------------------------------------
 // proptest generators: valid values only.
 
-fn label() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[a-zA-Z0-9]([a-zA-Z0-9_-]{0,12}[a-zA-Z0-9])?",
-        "[a-z0-9éüß漢字]{1,6}",
-    ]
-}
-
-fn domain() -> impl Strategy<Value = Domain<'static>> {
-    prop::collection::vec(label(), 1..5)
-        .prop_map(|labels| Domain::new(&labels.join(".")).unwrap().into_owned())
-}
-
-fn host_strategy() -> impl Strategy<Value = Host<'static>> {
-    prop_oneof![
-        3 => domain().prop_map(Host::Domain),
-        1 => any::<[u8; 4]>().prop_map(|a| Host::Literal(AddressLiteral::Ipv4(a.into()))),
-        1 => any::<u128>().prop_map(|a| Host::Literal(AddressLiteral::Ipv6(a.into()))),
-        1 => ("[a-zA-Z0-9]([a-zA-Z0-9-]{0,5}[a-zA-Z0-9])?", "[!-Z^-~]{1,12}").prop_filter_map(
-            "IPv6 tag is reserved",
-            |(t, c)| AddressLiteral::general(&t, &c).ok().map(|l| Host::Literal(l.into_owned()))
-        ),
-    ]
-}
-
-fn mailbox() -> impl Strategy<Value = Mailbox<'static>> {
-    let local = prop_oneof![
-        prop::collection::vec("[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,8}", 1..4)
-            .prop_map(|v| v.join(".")),
-        "[ -~]{0,20}",
-        "\\PC{0,12}",
-    ]
-    .prop_filter_map("too long", |s| {
-        LocalPart::new(&s).ok().map(LocalPart::into_owned)
-    });
-    (local, host_strategy()).prop_filter_map("path too long", |(l, h)| Mailbox::new(l, h).ok())
-}
-
 fn date_time() -> impl Strategy<Value = DateTime<'static>> {
     (
         0u32..10000,
@@ -1105,18 +1072,12 @@ fn command() -> impl Strategy<Value = Command<'static>> {
         1 => host_strategy().prop_map(|host| Command::Ehlo { host }),
         1 => host_strategy().prop_map(|host| Command::Lhlo { host }),
         4 => (
-            prop_oneof![
-                1 => Just(ReversePath::Null),
-                4 => mailbox().prop_map(ReversePath::Mailbox)
-            ],
+            reverse_path(),
             mail_params()
         )
             .prop_map(|(from, params)| Command::Mail { from, params }),
         4 => (
-            prop_oneof![
-                1 => Just(ForwardPath::Postmaster),
-                4 => mailbox().prop_map(ForwardPath::Mailbox)
-            ],
+            forward_path(),
             rcpt_params()
         )
             .prop_map(|(to, params)| Command::Rcpt { to, params }),

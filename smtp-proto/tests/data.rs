@@ -6,6 +6,10 @@ use smtp_proto::data::{
     BareLineEnding, BdatChunk, BodyStats, DotStuffer, DotUnstuffer, LineEndingCheck, StuffError,
 };
 
+#[path = "support/bytes_strategies.rs"]
+mod bytes_strategies;
+use bytes_strategies::{biased_bytes, cut};
+
 const REJECT: BareLineEnding = BareLineEnding::Reject;
 const NORMALIZE: BareLineEnding = BareLineEnding::Normalize;
 
@@ -694,15 +698,9 @@ fn clean_body() -> impl Strategy<Value = Vec<u8>> {
 
 /// Any bytes, biased towards the ones that matter.
 fn any_body() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(
-        prop_oneof![
-            3 => Just(b'a'),
-            3 => Just(b'.'),
-            3 => Just(b'\r'),
-            3 => Just(b'\n'),
-            1 => Just(0u8),
-            1 => any::<u8>(),
-        ],
+    biased_bytes(
+        &[(3, b'a'), (3, b'.'), (3, b'\r'), (3, b'\n'), (1, 0)],
+        1,
         0..80,
     )
 }
@@ -723,19 +721,6 @@ fn long_body() -> impl Strategy<Value = Vec<u8>> {
         3 => any_body(),
     ];
     proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
-}
-
-fn cut(input: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for c in cuts {
-        out.push(input[prev..c].to_vec());
-        prev = c;
-    }
-    out.push(input[prev..].to_vec());
-    out
 }
 
 fn refs(chunks: &[Vec<u8>]) -> Vec<&[u8]> {

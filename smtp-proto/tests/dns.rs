@@ -17,6 +17,10 @@ use smtp_proto::dns::{
 };
 use smtp_proto::mx::{AddressAnswer, HostName, MxAnswer, MxHost};
 
+#[path = "support/dns_responder.rs"]
+mod dns_responder;
+use dns_responder::respond;
+
 // ---------------------------------------------------------------- harness
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -132,16 +136,6 @@ impl Net {
 
 fn result(resolved: Resolved) -> Result<Answer, Failure> {
     resolved.result
-}
-
-/// The start of an answer to `query`: same id and question, QR and RA set.
-fn respond(query: &[u8]) -> Message {
-    let q = Message::from_vec(query).expect("our query decodes");
-    let mut r = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
-    r.metadata.recursion_desired = q.metadata.recursion_desired;
-    r.metadata.recursion_available = true;
-    r.add_queries(q.queries);
-    r
 }
 
 fn rr(owner: &str, ttl: u32, data: RData) -> Record {

@@ -5,6 +5,10 @@ use smtp_proto::framing::{
     AUTH_LINE_MAX, COMMAND_LINE_MAX, Frame, LineFramer, MIN_LINE_MAX, REPLY_LINE_MAX, TEXT_LINE_MAX,
 };
 
+#[path = "support/bytes_strategies.rs"]
+mod bytes_strategies;
+use bytes_strategies::{biased_bytes, cut};
+
 /// What a session sees, independent of how the input was cut: discards of
 /// one over-long line are merged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,38 +279,19 @@ fn over_long_line_then_valid_line_across_reads() {
         }
     );
     buf.drain(..frame.consumed());
-    for _ in 0..100 {
-        buf.extend_from_slice(&[b'B'; 1000]);
-        let frame = f.next(&buf);
-        assert_eq!(
-            frame,
-            Frame::Discard {
-                discard: 1000,
-                ended: false
-            }
-        );
+    // Each read is dropped whole, up to and including the line's CRLF,
+    // even when the CRLF itself is split.
+    let mut discard = |buf: &mut Vec<u8>, read: &[u8], discard: usize, ended: bool| {
+        buf.extend_from_slice(read);
+        let frame = f.next(buf);
+        assert_eq!(frame, Frame::Discard { discard, ended }, "{read:?}");
         buf.drain(..frame.consumed());
+    };
+    for _ in 0..100 {
+        discard(&mut buf, &[b'B'; 1000], 1000, false);
     }
-    buf.extend_from_slice(b"xx\r");
-    let frame = f.next(&buf);
-    assert_eq!(
-        frame,
-        Frame::Discard {
-            discard: 3,
-            ended: false
-        }
-    );
-    buf.drain(..frame.consumed());
-    buf.extend_from_slice(b"\nQUIT\r\n");
-    let frame = f.next(&buf);
-    assert_eq!(
-        frame,
-        Frame::Discard {
-            discard: 1,
-            ended: true
-        }
-    );
-    buf.drain(..frame.consumed());
+    discard(&mut buf, b"xx\r", 3, false);
+    discard(&mut buf, b"\nQUIT\r\n", 1, true);
     assert!(!f.is_discarding());
     match f.next(&buf) {
         Frame::Line(l) => assert_eq!(l.content(), b"QUIT"),
@@ -398,28 +383,10 @@ fn byte_by_byte_long_line_is_linear() {
     assert!(matches!(f.next(&buf), Frame::Line(l) if l.wire_len() == AUTH_LINE_MAX));
 }
 
-fn chunked(input: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for c in cuts {
-        out.push(input[prev..c].to_vec());
-        prev = c;
-    }
-    out.push(input[prev..].to_vec());
-    out
-}
-
 fn wire() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(
-        prop_oneof![
-            6 => Just(b'a'),
-            1 => Just(b' '),
-            2 => Just(b'\r'),
-            2 => Just(b'\n'),
-            1 => Just(0u8),
-        ],
+    biased_bytes(
+        &[(6, b'a'), (1, b' '), (2, b'\r'), (2, b'\n'), (1, 0)],
+        0,
         0..200,
     )
     .prop_map(|mut v| {
@@ -438,7 +405,7 @@ proptest! {
     fn any_chunking_gives_the_same_frames(input in wire(), max in 2usize..24, cuts in proptest::collection::vec(0usize..1000, 0..12)) {
         let whole = drive(max, &[&input]);
         prop_assert_eq!(&whole, &model(max, &input));
-        let chunks = chunked(&input, &cuts);
+        let chunks = cut(&input, &cuts);
         let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
         prop_assert_eq!(&drive(max, &refs), &whole);
     }

@@ -15,6 +15,10 @@ use smtp_proto::mx::{
     write_tcp_frame,
 };
 
+#[path = "support/dns_responder.rs"]
+mod dns_responder;
+use dns_responder::respond;
+
 // ---------------------------------------------------------------- responder
 
 fn dns(name: &str) -> Name {
@@ -27,16 +31,6 @@ fn ip(s: &str) -> IpAddr {
 
 fn host(name: &str) -> HostName {
     HostName::parse(name).unwrap()
-}
-
-/// The start of an answer to `query`: same id and question, QR set, RA set.
-fn respond(query: &[u8]) -> Message {
-    let q = Message::from_vec(query).expect("our query decodes");
-    let mut r = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
-    r.metadata.recursion_desired = q.metadata.recursion_desired;
-    r.metadata.recursion_available = true;
-    r.add_queries(q.queries);
-    r
 }
 
 fn rr(owner: &str, data: RData) -> Record {

@@ -32,23 +32,18 @@
 //! and what came of it: `PERFORMANCE.md` beside this file.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use smtp_proto::command::Command;
 use smtp_proto::data::{BareLineEnding, DotUnstuffer};
 use smtp_proto::ehlo::EhloReply;
 use smtp_proto::framing::{COMMAND_LINE_MAX, Frame, LineFramer};
 use smtp_proto::reply::Reply;
-
-/// How long one timed round lasts.
-const ROUND: Duration = Duration::from_millis(150);
+use smtp_tests::timing::{self, Comparison, compare, median, time_per_op};
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
     // useful either. Honour a quick mode for smoke runs.
-    let quick =
-        std::env::args().any(|a| a == "--quick") || std::env::var_os("BENCH_QUICK").is_some();
-    let rounds = if quick { 3 } else { 15 };
+    let rounds = timing::rounds();
 
     let commands = command_corpus();
     let replies = reply_corpus();
@@ -108,7 +103,7 @@ fn main() {
     if run("data_10mb") {
         let mut ours_out = Vec::with_capacity(body.len() + 64);
         let mut peer_out = Vec::with_capacity(body.len() + 64);
-        let (ours_data, peer_data) = {
+        let (data_ours, data_peer) = {
             let mut ours = Vec::new();
             let mut peer = Vec::new();
             for _ in 0..rounds.min(7) {
@@ -125,62 +120,24 @@ fn main() {
         println!(
             "bound data_10mb memmem_scan={bound:.0}ns ({:.1} GB/s; ours {:.1} GB/s, peer {:.1} GB/s)",
             gbps(body.len(), bound),
-            gbps(body.len(), ours_data),
-            gbps(body.len(), peer_data)
+            gbps(body.len(), data_ours),
+            gbps(body.len(), data_peer)
         );
-        results.push(("data_10mb", ours_data, peer_data));
+        results.push(Comparison {
+            name: "data_10mb".to_owned(),
+            ours: data_ours,
+            peer: data_peer,
+        });
     }
 
     println!();
-    for (name, ours, peer) in results {
-        println!(
-            "ratio {name} ours={ours:.1} peer={peer:.1} speedup={:.2}",
-            peer / ours
-        );
+    for result in results {
+        println!("{}", result.ratio_line());
     }
 }
 
 fn gbps(bytes: usize, ns: f64) -> f64 {
     bytes as f64 / ns
-}
-
-/// Alternates rounds of `ours` and `peer`; returns median ns/op of each.
-fn compare(
-    name: &'static str,
-    rounds: usize,
-    ops_per_call: u64,
-    mut ours: impl FnMut() -> usize,
-    mut peer: impl FnMut() -> usize,
-) -> (&'static str, f64, f64) {
-    let mut o = Vec::with_capacity(rounds);
-    let mut p = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        o.push(time_per_op(ops_per_call, &mut ours));
-        p.push(time_per_op(ops_per_call, &mut peer));
-    }
-    let (om, pm) = (median(&mut o), median(&mut p));
-    println!("{name}: ours {om:.1} ns/op, peer {pm:.1} ns/op over {rounds} alternating rounds");
-    (name, om, pm)
-}
-
-/// Runs `f` repeatedly for about one round; returns ns per op.
-fn time_per_op(ops_per_call: u64, mut f: impl FnMut() -> usize) -> f64 {
-    // Warm up and size the batch.
-    let start = Instant::now();
-    black_box(f());
-    let one = start.elapsed().max(Duration::from_nanos(50));
-    let calls = ((ROUND.as_nanos() / one.as_nanos()).max(1)) as u64;
-    let start = Instant::now();
-    for _ in 0..calls {
-        black_box(f());
-    }
-    let elapsed = start.elapsed();
-    elapsed.as_nanos() as f64 / (calls * ops_per_call) as f64
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 // ---------------------------------------------------------------- corpora

@@ -31,11 +31,11 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
-use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256, SigningKey as PeerSigningKey};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
-use mail_auth::dkim::{Canonicalization as PeerCanon, DkimSigner};
+use mail_auth::dkim::{Canonicalization as PeerCanon, DkimSigner, Done};
 use mail_auth::{
     AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt,
 };
@@ -178,8 +178,19 @@ fn run<F: Future>(future: F) -> F::Output {
 }
 
 enum PeerKey {
-    Rsa(DkimSigner<RsaKey<Sha256>, mail_auth::dkim::Done>),
-    Ed25519(DkimSigner<Ed25519Key, mail_auth::dkim::Done>),
+    Rsa(DkimSigner<RsaKey<Sha256>, Done>),
+    Ed25519(DkimSigner<Ed25519Key, Done>),
+}
+
+/// The peer's signer for `key`: our domain, `selector`, our header list,
+/// relaxed/relaxed, as ours signs in the comparison.
+fn relaxed_signer<T: PeerSigningKey>(key: T, selector: &str) -> DkimSigner<T, Done> {
+    DkimSigner::from_key(key)
+        .domain(DOMAIN)
+        .selector(selector)
+        .headers(HEADERS)
+        .header_canonicalization(PeerCanon::Relaxed)
+        .body_canonicalization(PeerCanon::Relaxed)
 }
 
 struct Peer {
@@ -194,24 +205,10 @@ impl Peer {
         let signer = if rsa {
             #[allow(deprecated)]
             let key = RsaKey::<Sha256>::from_pkcs8_der(&der).unwrap();
-            PeerKey::Rsa(
-                DkimSigner::from_key(key)
-                    .domain(DOMAIN)
-                    .selector(selector)
-                    .headers(HEADERS)
-                    .header_canonicalization(PeerCanon::Relaxed)
-                    .body_canonicalization(PeerCanon::Relaxed),
-            )
+            PeerKey::Rsa(relaxed_signer(key, selector))
         } else {
             let key = Ed25519Key::from_pkcs8_maybe_unchecked_der(&der).unwrap();
-            PeerKey::Ed25519(
-                DkimSigner::from_key(key)
-                    .domain(DOMAIN)
-                    .selector(selector)
-                    .headers(HEADERS)
-                    .header_canonicalization(PeerCanon::Relaxed)
-                    .body_canonicalization(PeerCanon::Relaxed),
-            )
+            PeerKey::Ed25519(relaxed_signer(key, selector))
         };
         let cache = KeyCache(RefCell::new(HashMap::new()));
         let key = Txt::from(DomainKey::parse(record.as_bytes()).unwrap());

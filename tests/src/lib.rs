@@ -13,6 +13,12 @@
 //! - [`pair`]: a client and a server session wired together, driven by the
 //!   core's generic `drive` helper; timeouts without sleeping.
 //! - [`transcript`]: server sessions played from written transcripts.
+//! - [`serve`]: a server session drained by hand, the test answering its
+//!   events.
+//! - [`fixtures`]: the test client's configuration, paths and envelope
+//!   commands from their text.
+//! - [`reference`](mod@reference): obvious models of what the library does fast, for
+//!   property tests (and, by `#[path]`, the fuzz targets).
 //!
 //! On loopback sockets:
 //!
@@ -45,13 +51,16 @@
 
 pub mod examples;
 pub mod fake_dns;
+pub mod fixtures;
 pub mod mx_scenarios;
 pub mod mx_stage;
 pub mod net;
 pub mod pair;
 pub mod peers;
 pub mod pki;
+pub mod reference;
 pub mod scripted;
+pub mod serve;
 pub mod std_server;
 pub mod sync;
 pub mod timing;

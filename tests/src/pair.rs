@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use smtp_proto::client::{Client, Config, Error, Event};
 use smtp_proto::session::{self, Drained, Transport};
-use smtp_proto::{DriveError, TlsInfo};
+use smtp_proto::{DriveError, Session, TlsInfo};
 
 /// How received bytes are cut into reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +283,19 @@ struct PairWire<'a> {
     moved: bool,
 }
 
+impl<'a> PairWire<'a> {
+    /// One side's end of the wire: what it wrote, what is in transit to
+    /// the other side, whether it asked for the TLS handshake.
+    fn new(written: &'a mut Vec<u8>, in_transit: &'a mut Vec<u8>, tls: &'a mut bool) -> Self {
+        Self {
+            written,
+            in_transit,
+            tls,
+            moved: false,
+        }
+    }
+}
+
 impl Transport for PairWire<'_> {
     type Error = DriveError;
 
@@ -409,12 +422,7 @@ impl Pair {
 
     /// Drains the client with [`session::drive`]; whether anything moved.
     fn drain_client(&mut self) -> bool {
-        let mut wire = PairWire {
-            written: &mut self.c2s,
-            in_transit: &mut self.to_server,
-            tls: &mut self.client_tls,
-            moved: false,
-        };
+        let mut wire = PairWire::new(&mut self.c2s, &mut self.to_server, &mut self.client_tls);
         let events = &mut self.client_events;
         let closed = &mut self.client_closed;
         let mut seen = false;
@@ -437,12 +445,7 @@ impl Pair {
     fn drain_server(&mut self) -> bool {
         let mut progress = false;
         loop {
-            let mut wire = PairWire {
-                written: &mut self.s2c,
-                in_transit: &mut self.to_client,
-                tls: &mut self.server_tls,
-                moved: false,
-            };
+            let mut wire = PairWire::new(&mut self.s2c, &mut self.to_client, &mut self.server_tls);
             let app = &mut self.app;
             let closed = &mut self.server_closed;
             let mut answers = Vec::new();
@@ -563,40 +566,25 @@ impl Pair {
 
     /// Hands bytes in transit to the other side, cut as `split` says.
     fn deliver(&mut self) -> bool {
-        let mut progress = false;
-        if !self.to_server.is_empty() && !self.server_closed {
-            let take = match self.split {
-                Split::Whole => self.to_server.len(),
-                Split::Bytes => 1,
-                Split::At(i) => i.clamp(1, self.to_server.len()),
-            }
-            .min(self.to_server.len());
-            let n = self.server.handle_input(self.now, &self.to_server[..take]);
-            self.to_server.drain(..n);
-            progress |= n > 0;
-        } else if self.client_closed && !self.server_eof && self.to_server.is_empty() {
-            // The client's transport closed the connection.
-            self.server.handle_eof(self.now);
-            self.server_eof = true;
-            progress = true;
-        }
-        if !self.to_client.is_empty() && !self.client_closed {
-            let take = match self.split {
-                Split::Whole => self.to_client.len(),
-                Split::Bytes => 1,
-                Split::At(i) => i.clamp(1, self.to_client.len()),
-            }
-            .min(self.to_client.len());
-            let n = self.client.handle_input(self.now, &self.to_client[..take]);
-            self.to_client.drain(..n);
-            progress |= n > 0;
-        } else if self.server_closed && !self.client_eof && self.to_client.is_empty() {
-            // The server's transport closed the connection.
-            self.client.handle_eof(self.now);
-            self.client_eof = true;
-            progress = true;
-        }
-        progress
+        let to_server = hand_over(
+            &mut self.server,
+            self.now,
+            self.split,
+            &mut self.to_server,
+            self.server_closed,
+            self.client_closed,
+            &mut self.server_eof,
+        );
+        let to_client = hand_over(
+            &mut self.client,
+            self.now,
+            self.split,
+            &mut self.to_client,
+            self.client_closed,
+            self.server_closed,
+            &mut self.client_eof,
+        );
+        to_server || to_client
     }
 
     /// Runs one mail transaction of `body` (written in pieces of `piece`
@@ -640,5 +628,38 @@ impl Pair {
             }
         }
         panic!("delivery never finished");
+    }
+}
+
+/// Hands the bytes in `transit` to `receiver` (one piece, cut as `split`
+/// says) while the receiver's transport is open; once the sender's
+/// transport has closed and every byte was taken, reports the end of
+/// input, once (`eof_told`). Whether anything moved.
+fn hand_over<S: Session + ?Sized>(
+    receiver: &mut S,
+    now: Instant,
+    split: Split,
+    transit: &mut Vec<u8>,
+    receiver_closed: bool,
+    sender_closed: bool,
+    eof_told: &mut bool,
+) -> bool {
+    if !transit.is_empty() && !receiver_closed {
+        let take = match split {
+            Split::Whole => transit.len(),
+            Split::Bytes => 1,
+            Split::At(i) => i.clamp(1, transit.len()),
+        }
+        .min(transit.len());
+        let n = receiver.handle_input(now, &transit[..take]);
+        transit.drain(..n);
+        n > 0
+    } else if sender_closed && !*eof_told && transit.is_empty() {
+        // The sender's transport closed the connection.
+        receiver.handle_eof(now);
+        *eof_told = true;
+        true
+    } else {
+        false
     }
 }

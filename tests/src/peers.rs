@@ -91,41 +91,22 @@ pub fn smtp_source() -> Option<Peer> {
 
 /// `swaks`: `$SWAKS` or `PATH`.
 pub fn swaks() -> Option<Peer> {
-    match find_program("swaks", "SWAKS", &[]) {
-        Ok(program) => Some(Peer {
-            name: "swaks",
-            program,
-            lib_dir: None,
-        }),
-        Err(reason) => skip("swaks", &reason),
-    }
+    found("swaks", "swaks", "SWAKS", &[])
 }
 
 /// `curl` with SMTP support: `$CURL` or `PATH`.
 pub fn curl() -> Option<Peer> {
-    let program = match find_program("curl", "CURL", &[]) {
-        Ok(program) => program,
-        Err(reason) => return skip("curl", &reason),
-    };
-    let peer = Peer {
-        name: "curl",
-        program,
-        lib_dir: None,
-    };
-    let mut cmd = peer.command();
-    cmd.arg("--version");
-    match run_bounded(&mut cmd, Duration::from_secs(20)) {
-        Ok(out) if out.status.success() && speaks_smtp(&out.stdout_text()) => Some(peer),
-        Ok(out) => skip(
-            "curl",
-            &format!(
-                "{} has no SMTP support: {}",
-                peer.program.display(),
+    let peer = found("curl", "curl", "CURL", &[])?;
+    probed(peer, &["--version"], |out| {
+        if out.status.success() && speaks_smtp(&out.stdout_text()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "has no SMTP support: {}",
                 out.stdout_text().lines().next().unwrap_or_default()
-            ),
-        ),
-        Err(e) => skip("curl", &format!("{}: {e}", peer.program.display())),
-    }
+            ))
+        }
+    })
 }
 
 /// Whether `curl --version` lists the `smtp` protocol.
@@ -138,44 +119,14 @@ fn speaks_smtp(version: &str) -> bool {
 
 /// `openssl` (to make test certificates for peers): `$OPENSSL` or `PATH`.
 pub fn openssl() -> Option<Peer> {
-    match find_program("openssl", "OPENSSL", &[]) {
-        Ok(program) => Some(Peer {
-            name: "openssl",
-            program,
-            lib_dir: None,
-        }),
-        Err(reason) => skip("openssl", &reason),
-    }
+    found("openssl", "openssl", "OPENSSL", &[])
 }
 
 /// A Python interpreter that can `import aiosmtpd`: `$AIOSMTPD_PYTHON`, the
 /// installed venv, or `python3` on `PATH` if it has the module. Its standard
 /// library also gives tests `smtplib`, a real client.
 pub fn aiosmtpd_python() -> Option<Peer> {
-    let venv = peers_dir().join("venv/bin/python");
-    let program = match find_program("python3", "AIOSMTPD_PYTHON", &[venv]) {
-        Ok(program) => program,
-        Err(reason) => return skip("aiosmtpd", &reason),
-    };
-    let peer = Peer {
-        name: "aiosmtpd",
-        program,
-        lib_dir: None,
-    };
-    let mut cmd = peer.command();
-    cmd.args(["-c", "import aiosmtpd"]);
-    match run_bounded(&mut cmd, Duration::from_secs(20)) {
-        Ok(out) if out.status.success() => Some(peer),
-        Ok(out) => skip(
-            "aiosmtpd",
-            &format!(
-                "{} cannot import aiosmtpd: {}",
-                peer.program.display(),
-                out.stderr_text().trim()
-            ),
-        ),
-        Err(e) => skip("aiosmtpd", &format!("{}: {e}", peer.program.display())),
-    }
+    python_with("aiosmtpd", "AIOSMTPD_PYTHON", "aiosmtpd")
 }
 
 /// A Python interpreter that can `import dkim` (dkimpy, the DKIM reference
@@ -183,30 +134,57 @@ pub fn aiosmtpd_python() -> Option<Peer> {
 /// `$DKIMPY_PYTHON`, the installed venv, or `python3` on `PATH` if it has
 /// both. It runs `tests/dkimpy_helper.py` ([`dkimpy_helper`]).
 pub fn dkimpy_python() -> Option<Peer> {
+    python_with("dkimpy", "DKIMPY_PYTHON", "dkim, nacl.signing")
+}
+
+/// A Python interpreter (`$<var>`, the installed venv, or `python3` on
+/// `PATH`) that can `import <modules>`, named `name`.
+fn python_with(name: &'static str, var: &str, modules: &str) -> Option<Peer> {
     let venv = peers_dir().join("venv/bin/python");
-    let program = match find_program("python3", "DKIMPY_PYTHON", &[venv]) {
-        Ok(program) => program,
-        Err(reason) => return skip("dkimpy", &reason),
-    };
-    let peer = Peer {
-        name: "dkimpy",
-        program,
-        lib_dir: None,
-    };
-    let mut cmd = peer.command();
-    cmd.args(["-c", "import dkim, nacl.signing"]);
-    match run_bounded(&mut cmd, Duration::from_secs(20)) {
-        Ok(out) if out.status.success() => Some(peer),
-        Ok(out) => skip(
-            "dkimpy",
-            &format!(
-                "{} cannot import dkim and nacl.signing: {}",
-                peer.program.display(),
+    let peer = found(name, "python3", var, &[venv])?;
+    probed(peer, &["-c", &format!("import {modules}")], |out| {
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "cannot import {modules}: {}",
                 out.stderr_text().trim()
-            ),
-        ),
-        Err(e) => skip("dkimpy", &format!("{}: {e}", peer.program.display())),
+            ))
+        }
+    })
+}
+
+/// The peer `name`: the program `program` found by [`find_program`]
+/// (`$<var>`, then `known`, then `PATH`), without private libraries; or a
+/// skip saying why it was not found.
+fn found(name: &'static str, program: &str, var: &str, known: &[PathBuf]) -> Option<Peer> {
+    match find_program(program, var, known) {
+        Ok(program) => Some(Peer {
+            name,
+            program,
+            lib_dir: None,
+        }),
+        Err(reason) => skip(name, &reason),
     }
+}
+
+/// `peer` if running it with `args` (bounded in time) gives an output
+/// `usable` accepts; else a skip saying why.
+fn probed(
+    peer: Peer,
+    args: &[&str],
+    usable: impl FnOnce(&RunOutput) -> Result<(), String>,
+) -> Option<Peer> {
+    let mut cmd = peer.command();
+    cmd.args(args);
+    let why = match run_bounded(&mut cmd, Duration::from_secs(20)) {
+        Ok(out) => match usable(&out) {
+            Ok(()) => return Some(peer),
+            Err(why) => why,
+        },
+        Err(e) => e.to_string(),
+    };
+    skip(peer.name, &format!("{}: {why}", peer.program.display()))
 }
 
 /// The script that drives dkimpy: `tests/dkimpy_helper.py`.
@@ -655,15 +633,56 @@ mod tests {
             self.writer.write_all(b"\r\n").unwrap();
             self.expect(code)
         }
+
+        /// Connects, reads the greeting and says EHLO; the EHLO reply's lines.
+        fn after_ehlo(addr: SocketAddr) -> (Self, Vec<String>) {
+            let mut d = Self::connect(addr);
+            d.expect("220");
+            let ehlo = d.send("EHLO client.test", "250");
+            (d, ehlo)
+        }
+    }
+
+    /// Runs a client `cmd` against `server`, bounded in time: it must exit
+    /// successfully (else its output and the server's log are shown).
+    fn succeeds(cmd: &mut Command, server: &PeerServer) {
+        let out = run_bounded(cmd, Duration::from_secs(30)).unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}\n{}",
+            out.stdout_text(),
+            out.stderr_text(),
+            server.log()
+        );
+    }
+
+    /// Sends one message from a@example.org to b@example.net with `swaks`
+    /// to `server` (`options`: the rest of its command line); it must
+    /// succeed, and the server must have saved exactly that one message.
+    fn swaks_delivers(
+        swaks: &Peer,
+        server: &PeerServer,
+        options: impl FnOnce(&mut Command),
+    ) -> SavedMessage {
+        let mut cmd = swaks.command();
+        cmd.args(["--server", &server.addr().to_string()]).args([
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.net",
+        ]);
+        options(&mut cmd);
+        succeeds(&mut cmd, server);
+        let mut saved = saved_messages(server).unwrap();
+        assert_eq!(saved.len(), 1);
+        saved.remove(0)
     }
 
     #[test]
     fn smtp_sink_accepts_a_message() {
         let Some(sink) = smtp_sink() else { return };
         let server = start_smtp_sink(&sink).unwrap();
-        let mut d = Dialog::connect(server.addr());
-        d.expect("220");
-        let ehlo = d.send("EHLO client.test", "250");
+        let (mut d, ehlo) = Dialog::after_ehlo(server.addr());
         assert!(ehlo.iter().any(|l| l.contains("PIPELINING")), "{ehlo:?}");
         d.send("MAIL FROM:<a@example.org>", "250");
         d.send("RCPT TO:<b@example.net>", "250");
@@ -681,13 +700,7 @@ mod tests {
         let mut cmd = source.command();
         cmd.args(["-m", "5", "-s", "1", "-l", "512"])
             .arg(server.addr().to_string());
-        let out = run_bounded(&mut cmd, Duration::from_secs(30)).unwrap();
-        assert!(
-            out.status.success(),
-            "{}\n{}",
-            out.stderr_text(),
-            server.log()
-        );
+        succeeds(&mut cmd, &server);
     }
 
     #[test]
@@ -702,31 +715,19 @@ mod tests {
         };
         let server = start_aiosmtpd(&python, &options).unwrap();
         // Without AUTH the server refuses the transaction.
-        let mut d = Dialog::connect(server.addr());
-        d.expect("220");
-        d.send("EHLO client.test", "250");
+        let (mut d, _) = Dialog::after_ehlo(server.addr());
         d.send("MAIL FROM:<a@example.org>", "530");
         d.send("QUIT", "221");
 
-        let mut cmd = swaks.command();
-        cmd.args(["--server", &server.addr().to_string()])
-            .args(["--from", "a@example.org", "--to", "b@example.net"])
-            .args(["--auth", "PLAIN", "--auth-user", "alice"])
-            .args(["--auth-password", "s3cret"])
-            .args(["--body", "interop body line", "--timeout", "10"]);
-        let out = run_bounded(&mut cmd, Duration::from_secs(30)).unwrap();
-        assert!(
-            out.status.success(),
-            "{}\n{}",
-            out.stdout_text(),
-            server.log()
-        );
-        let saved = saved_messages(&server).unwrap();
-        assert_eq!(saved.len(), 1);
-        let content = String::from_utf8_lossy(&saved[0].content);
+        let saved = swaks_delivers(&swaks, &server, |cmd| {
+            cmd.args(["--auth", "PLAIN", "--auth-user", "alice"])
+                .args(["--auth-password", "s3cret"])
+                .args(["--body", "interop body line", "--timeout", "10"]);
+        });
+        let content = String::from_utf8_lossy(&saved.content);
         assert!(content.contains("interop body line"), "{content}");
-        assert!(saved[0].envelope_json.contains("b@example.net"));
-        assert!(saved[0].envelope_json.contains("\"auth\": true"));
+        assert!(saved.envelope_json.contains("b@example.net"));
+        assert!(saved.envelope_json.contains("\"auth\": true"));
     }
 
     #[test]
@@ -757,28 +758,16 @@ mod tests {
             ..AiosmtpdOptions::default()
         };
         let server = start_aiosmtpd(&python, &options).unwrap();
-        let mut d = Dialog::connect(server.addr());
-        d.expect("220");
-        let ehlo = d.send("EHLO client.test", "250");
+        let (mut d, ehlo) = Dialog::after_ehlo(server.addr());
         assert!(ehlo.iter().any(|l| l.contains("STARTTLS")), "{ehlo:?}");
         d.send("QUIT", "221");
 
-        let mut cmd = swaks.command();
-        cmd.args(["--server", &server.addr().to_string()])
-            .args(["--from", "a@example.org", "--to", "b@example.net"])
-            .args(["--tls", "--tls-verify", "--tls-ca-path"])
-            .arg(&cert)
-            .args(["--body", "over tls", "--timeout", "10"]);
-        let out = run_bounded(&mut cmd, Duration::from_secs(30)).unwrap();
-        assert!(
-            out.status.success(),
-            "{}\n{}",
-            out.stdout_text(),
-            server.log()
-        );
-        let saved = saved_messages(&server).unwrap();
-        assert_eq!(saved.len(), 1);
-        assert!(saved[0].envelope_json.contains("\"tls\": true"));
+        let saved = swaks_delivers(&swaks, &server, |cmd| {
+            cmd.args(["--tls", "--tls-verify", "--tls-ca-path"])
+                .arg(&cert)
+                .args(["--body", "over tls", "--timeout", "10"]);
+        });
+        assert!(saved.envelope_json.contains("\"tls\": true"));
     }
 
     #[test]

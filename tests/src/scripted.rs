@@ -248,6 +248,9 @@ pub struct Stats {
     pub handshakes: usize,
     /// Positive replies after a complete message ([`Behaviour::Chaos`]).
     pub positive_finals: usize,
+    /// Connections over the limit of [`ScriptedServer::limited`], answered
+    /// `421` and closed.
+    pub over_limit: usize,
     /// Every RCPT command line, without CRLF, in order.
     pub recipients: Vec<String>,
     /// The messages taken, in order.
@@ -279,19 +282,49 @@ impl ScriptedServer {
     /// Starts on `listener` (e.g. one of
     /// [`same_port_listeners`](crate::net::same_port_listeners)).
     pub fn on(listener: TcpListener, behaviour: impl Into<Behaviour>) -> Self {
+        Self::serve(listener, behaviour.into(), None)
+    }
+
+    /// Starts on `127.0.0.1` at any free port, with a connection limit as a
+    /// busy MTA has one (Postfix's `smtpd_client_connection_count_limit`):
+    /// while `max_open` connections are open, another one gets
+    /// `421 4.7.0 Error: too many connections` and is closed
+    /// ([`Stats::over_limit`]).
+    ///
+    /// # Panics
+    ///
+    /// When no port is free.
+    pub fn limited(behaviour: impl Into<Behaviour>, max_open: usize) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind the scripted server");
+        Self::serve(listener, behaviour.into(), Some(max_open))
+    }
+
+    fn serve(listener: TcpListener, behaviour: Behaviour, max_open: Option<usize>) -> Self {
         let addr = listener.local_addr().expect("a bound listener");
-        let behaviour = behaviour.into();
         let stats = Arc::new(Signal::new(Stats::default()));
         let accept = {
             let stats = Arc::clone(&stats);
             AcceptLoop::spawn(Listener::Tcp(listener), move |socket| {
-                let Socket::Tcp(stream) = socket else { return };
-                let n = stats.update(|s| {
+                let Socket::Tcp(mut stream) = socket else {
+                    return;
+                };
+                // Checked and counted in one step: connections are accepted
+                // on their own threads.
+                let admitted = stats.update(|s| {
+                    if max_open.is_some_and(|max| s.open >= max) {
+                        s.over_limit += 1;
+                        return None;
+                    }
                     s.connections += 1;
                     s.open += 1;
                     s.max_open = s.max_open.max(s.open);
-                    s.connections
+                    Some(s.connections)
                 });
+                let Some(n) = admitted else {
+                    let _ = stream.write_all(b"421 4.7.0 Error: too many connections\r\n");
+                    let _ = stream.shutdown(Shutdown::Both);
+                    return;
+                };
                 // A connection stops counting as open at QUIT, before the
                 // 221: the client may open the next one as soon as it reads
                 // the reply, and counting it closed only when this thread

@@ -18,6 +18,7 @@
 //! | `U: answer` | the same answer must be refused with a `UsageError` |
 //! | `T: +<secs>` | the virtual clock advances; `handle_timeout` is called |
 //! | `X: eof` / `X: tls` / `X: closed` / `X: open` | `handle_eof`; `handle_tls_established`; the session must be closed / open |
+//! | `H: EHLO name [+KEYWORD [params]…]` | shorthand: the client sends `EHLO name` (or `LHLO`); the server must answer with its hostname, `SIZE 10240000` (or the `!max-size` value), the [`DEFAULT_EXTENSIONS`] and then each `+` keyword with its parameters, one `250` line each; the application must see the `helo` event. `H: HELO name`: the reply is the hostname alone |
 //!
 //! Consecutive `C:`/`B:` lines form one client write. Directives before the
 //! first step configure the server: `!lmtp`, `!tls` (implicit TLS: the
@@ -54,10 +55,24 @@ use smtp_proto::reply::Reply;
 use smtp_proto::server::{CloseReason, Config, Event, HeloKind, ResetReason, Server};
 use smtp_proto::{BodyMode, InjectionPolicy, Output, Protocol, TlsInfo, TlsMode};
 
+/// The extensions a server with the default configuration announces after
+/// `SIZE`, in the order of its EHLO reply: what an `H:` line expects before
+/// its own keywords. Written out, not read from the configuration, so that
+/// a change of the defaults shows in the transcripts.
+pub const DEFAULT_EXTENSIONS: [&str; 5] = [
+    "PIPELINING",
+    "8BITMIME",
+    "ENHANCEDSTATUSCODES",
+    "CHUNKING",
+    "SMTPUTF8",
+];
+
 /// A parsed transcript.
 #[derive(Debug, Clone)]
 pub struct Transcript {
     config: Config,
+    /// The SIZE line `H:` expects: the default maximum, or `!max-size`'s.
+    size_line: String,
     split: bool,
     steps: Vec<Step>,
 }
@@ -132,6 +147,7 @@ impl Transcript {
         config.forbid_unauth_pipelining = false;
         let mut t = Self {
             config,
+            size_line: "SIZE 10240000".to_owned(),
             split: true,
             steps: Vec::new(),
         };
@@ -148,6 +164,10 @@ impl Transcript {
                 .split_once(':')
                 .unwrap_or_else(|| panic!("bad line {raw:?}"));
             let rest = rest.strip_prefix(' ').unwrap_or(rest);
+            if tag == "H" {
+                t.hello(rest);
+                continue;
+            }
             let (tag, times) = match tag.split_once('*') {
                 Some((tag, n)) => (tag, n.parse::<usize>().expect("repeat count")),
                 None => (tag, 1),
@@ -177,14 +197,49 @@ impl Transcript {
                     },
                     other => panic!("unknown tag {other:?} in {raw:?}"),
                 };
-                // Consecutive client lines form one write.
-                match (step, t.steps.last_mut()) {
-                    (Step::Client(b), Some(Step::Client(prev))) => prev.extend_from_slice(&b),
-                    (step, _) => t.steps.push(step),
-                }
+                t.push(step);
             }
         }
         t
+    }
+
+    /// Adds a step; consecutive client lines form one write.
+    fn push(&mut self, step: Step) {
+        match (step, self.steps.last_mut()) {
+            (Step::Client(b), Some(Step::Client(prev))) => prev.extend_from_slice(&b),
+            (step, _) => self.steps.push(step),
+        }
+    }
+
+    /// Expands `H: EHLO name [+KEYWORD…]` and `H: HELO name` (see the
+    /// module docs).
+    fn hello(&mut self, line: &str) {
+        let (hello, extra) = line.split_once('+').unwrap_or((line, ""));
+        let mut words = hello.split_whitespace();
+        let (Some(verb), Some(name), None) = (words.next(), words.next(), words.next()) else {
+            panic!("H: is `VERB name [+KEYWORD…]`: {line:?}");
+        };
+        // Each keyword runs to the next `+`, with its parameters.
+        let extra = extra.split('+').map(str::trim).filter(|k| !k.is_empty());
+        let mut lines = vec![self.config.hostname.to_string()];
+        // HELO gets the hostname alone (RFC 5321 §4.1.1.1): no extensions.
+        if verb.eq_ignore_ascii_case("HELO") {
+            assert!(extra.count() == 0, "H: HELO takes no +keywords: {line:?}");
+        } else {
+            lines.push(self.size_line.clone());
+            lines.extend(DEFAULT_EXTENSIONS.iter().map(|k| (*k).to_owned()));
+            lines.extend(extra.map(str::to_owned));
+        }
+        self.push(Step::Client(format!("{verb} {name}\r\n").into_bytes()));
+        let last = lines.len() - 1;
+        for (i, text) in lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            self.push(Step::Server(format!("250{sep}{text}")));
+        }
+        self.push(Step::Event(format!(
+            "helo {} {name}",
+            verb.to_ascii_lowercase()
+        )));
     }
 
     fn directive(&mut self, d: &str) {
@@ -222,7 +277,11 @@ impl Transcript {
                     Some(&"none") => None,
                     Some(n) => Some(n.parse().expect("size")),
                     None => panic!("max-size needs a value"),
-                }
+                };
+                self.size_line = match c.max_message_size {
+                    Some(n) => format!("SIZE {n}"),
+                    None => "SIZE".to_owned(),
+                };
             }
             "offer" => {
                 for a in args {

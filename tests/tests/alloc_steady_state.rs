@@ -18,6 +18,7 @@ use smtp_proto::address::{Domain, ForwardPath, Host, Mailbox, ReversePath};
 use smtp_proto::client::{self, Client};
 use smtp_proto::command::{Body, Command, MailParameters, RcptParameters};
 use smtp_proto::server::{self, Server};
+use smtp_tests::serve;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 /// The system allocator, counting every allocation and reallocation.
@@ -59,38 +60,13 @@ bye\r\n\
 .\r\n\
 RSET\r\n";
 
-/// Drains the server: writes every transmit, answers every question with
-/// `accept`, until it waits. Returns how many events it saw.
-fn serve(server: &mut Server, now: Instant) -> usize {
-    let mut events = 0;
-    for _ in 0..10_000 {
-        let answer = match server.poll(now) {
-            Output::Transmit(bytes) => {
-                let n = bytes.len();
-                server.advance_transmit(now, n).unwrap();
-                continue;
-            }
-            Output::Event(event) => {
-                events += 1;
-                event.needs_answer()
-            }
-            Output::Wait { .. } => return events,
-            _ => panic!("unexpected output"),
-        };
-        if answer {
-            server.accept().unwrap();
-        }
-    }
-    panic!("the server never waited");
-}
-
 fn feed_server(server: &mut Server, now: Instant, mut bytes: &[u8]) {
     // Bounded: a server that stops taking input fails the test instead of
     // hanging it.
     for _ in 0..100 {
         let n = server.handle_input(now, bytes);
         bytes = &bytes[n..];
-        serve(server, now);
+        serve::accept_all(server, now);
         if bytes.is_empty() {
             return;
         }
@@ -117,7 +93,7 @@ fn server_allocates_nothing_per_command() {
     // would refuse. This test measures allocations, not that rule.
     config.forbid_unauth_pipelining = false;
     let mut server = Server::new(config, now);
-    serve(&mut server, now);
+    serve::accept_all(&mut server, now);
     feed_server(&mut server, now, b"EHLO client.example.org\r\n");
     let run = |server: &mut Server, n: usize| {
         for _ in 0..n {

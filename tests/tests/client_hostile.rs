@@ -6,27 +6,17 @@
 use std::time::Duration;
 
 use smtp_proto::TlsMode;
-use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_proto::client::{
     Config, Envelope, Error, Event, MailTransaction, Outcome, ReplyTo, TransactionPhase,
     UsageError, Waiting,
 };
 use smtp_proto::command::{Command, MailParameters, RcptParameters};
 use smtp_proto::reply::ReplyError;
+use smtp_tests::fixtures::{all_permanent, client_config, from, to};
 use smtp_tests::pair::{ClientDriver, Split};
 
 fn config() -> Config {
-    let mut c = Config::new(Host::parse("client.example").unwrap());
-    c.tls = TlsMode::Disabled;
-    c
-}
-
-fn from(s: &str) -> ReversePath<'static> {
-    ReversePath::Mailbox(Mailbox::parse(s).unwrap().into_owned())
-}
-
-fn to(s: &str) -> ForwardPath<'static> {
-    ForwardPath::Mailbox(Mailbox::parse(s).unwrap().into_owned())
+    client_config(TlsMode::Disabled)
 }
 
 /// Postfix 3.7 (`postconf -d` defaults plus TLS), recorded.
@@ -434,6 +424,16 @@ fn service_closing_421_in_the_middle_of_a_transaction() {
     assert_eq!(d.take_sent(), b"", "no QUIT to a closing server");
 }
 
+/// Sends what the session has queued, which must be `sent`, and feeds the
+/// server's `replies`, which refuse every recipient: the session must say
+/// so.
+fn every_rcpt_refused(d: &mut ClientDriver, sent: &str, replies: &[u8]) {
+    d.drain();
+    assert_eq!(d.take_sent_text(), sent);
+    d.feed(replies);
+    assert!(d.saw(|e| *e == Event::NoValidRecipients));
+}
+
 #[test]
 fn every_rcpt_refused_under_pipelining_sends_no_body_data() {
     let mut d = ready(b"250-mx\r\n250 PIPELINING\r\n");
@@ -442,22 +442,15 @@ fn every_rcpt_refused_under_pipelining_sends_no_body_data() {
         vec![to("b@example.net"), to("c@example.net")],
     );
     let mut delivery = MailTransaction::start(&mut d.client, env).unwrap();
-    d.drain();
-    assert_eq!(
-        d.take_sent_text(),
-        "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n"
+    every_rcpt_refused(
+        &mut d,
+        "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n",
+        b"250 ok\r\n550 no\r\n550 no\r\n554 5.5.1 Error: no valid recipients\r\n",
     );
-    d.feed(b"250 ok\r\n550 no\r\n550 no\r\n554 5.5.1 Error: no valid recipients\r\n");
-    assert!(d.saw(|e| *e == Event::NoValidRecipients));
     assert!(!d.saw(|e| *e == Event::ReadyForBody));
     assert_eq!(d.client.write_body(b"body"), Err(UsageError::NoBodyDue));
     let report = report_of(&mut d, &mut delivery).unwrap();
-    assert!(
-        report
-            .recipients
-            .iter()
-            .all(|r| r.outcome == Outcome::PermanentFailure)
-    );
+    assert!(all_permanent(&report));
     assert_eq!(d.take_sent_text(), "RSET\r\n");
 }
 
@@ -473,13 +466,11 @@ fn every_rcpt_refused_under_bdat_sends_no_chunk() {
     }
     assert_eq!(d.client.write_body(b"secret body\r\n").unwrap(), 13);
     d.client.finish_body().unwrap();
-    d.drain();
-    assert_eq!(
-        d.take_sent_text(),
-        "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"
+    every_rcpt_refused(
+        &mut d,
+        "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n",
+        b"250 ok\r\n550 5.1.1 unknown\r\n",
     );
-    d.feed(b"250 ok\r\n550 5.1.1 unknown\r\n");
-    assert!(d.saw(|e| *e == Event::NoValidRecipients));
     let report = report_of(&mut d, &mut delivery).unwrap();
     assert_eq!(report.recipients[0].outcome, Outcome::PermanentFailure);
     assert_eq!(d.take_sent_text(), "RSET\r\n", "no BDAT, no body byte");

@@ -2,7 +2,7 @@
 //! clock (`smtp_tests::pair::Pair`): every feature end to end, with the
 //! bytes cut whole, byte by byte, and at every index.
 
-use smtp_proto::address::{Domain, ForwardPath, Host, Mailbox, ReversePath};
+use smtp_proto::address::Domain;
 use smtp_proto::client::{
     self, AuthConfig, Credentials, Envelope, Error, Event, Outcome, ReplyTo, TransactionPhase,
     Waiting,
@@ -12,24 +12,15 @@ use smtp_proto::data::BareLineEnding;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::server;
 use smtp_proto::{InjectionPolicy, Protocol, TlsMode};
+use smtp_tests::fixtures::{self, all_permanent, from, outcomes, to};
 use smtp_tests::pair::{Pair, Split};
 
 fn client_config() -> client::Config {
-    let mut c = client::Config::new(Host::parse("client.example").unwrap());
-    c.tls = TlsMode::Disabled;
-    c
+    fixtures::client_config(TlsMode::Disabled)
 }
 
 fn server_config() -> server::Config {
     server::Config::new(Domain::new("mx.example.com").unwrap().into_owned())
-}
-
-fn from(s: &str) -> ReversePath<'static> {
-    ReversePath::Mailbox(Mailbox::parse(s).unwrap().into_owned())
-}
-
-fn to(s: &str) -> ForwardPath<'static> {
-    ForwardPath::Mailbox(Mailbox::parse(s).unwrap().into_owned())
 }
 
 fn ready_pair(c: client::Config, s: server::Config, split: Split) -> Pair {
@@ -42,6 +33,27 @@ fn ready_pair(c: client::Config, s: server::Config, split: Split) -> Pair {
         p.client_events,
         p.app.log
     );
+    p
+}
+
+/// A pair run to its end where the client logs in as `user` with
+/// `password` (the server's application knows `sesame`), with the client's
+/// and the server's TLS modes and `server` changing the rest of the
+/// server's configuration.
+fn auth_pair(
+    client_tls: TlsMode,
+    password: &str,
+    server_tls: TlsMode,
+    server: impl FnOnce(&mut server::Config),
+) -> Pair {
+    let mut c = fixtures::client_config(client_tls);
+    c.auth = Some(AuthConfig::new(Credentials::password("user", password)));
+    let mut s = server_config();
+    s.tls = server_tls;
+    server(&mut s);
+    let mut p = Pair::new(c, s);
+    p.app.password = "sesame".into();
+    p.run();
     p
 }
 
@@ -75,16 +87,9 @@ fn full_session(
 
 #[test]
 fn delivery_end_to_end() {
+    use Outcome::{Accepted, PermanentFailure};
     let (p, report) = full_session(Split::Whole, client_config(), server_config());
-    let outcomes: Vec<_> = report.recipients.iter().map(|r| r.outcome).collect();
-    assert_eq!(
-        outcomes,
-        [
-            Outcome::Accepted,
-            Outcome::PermanentFailure,
-            Outcome::Accepted
-        ]
-    );
+    assert_eq!(outcomes(&report), [Accepted, PermanentFailure, Accepted]);
     assert_eq!(p.app.messages, [BODY.to_vec()]);
     assert!(p.client.is_closed() && p.server.is_closed());
     assert_eq!(p.client.error(), None);
@@ -147,16 +152,10 @@ fn lock_step_without_pipelining() {
 
 #[test]
 fn starttls_then_auth_end_to_end() {
-    let mut c = client_config();
-    c.tls = TlsMode::Required;
-    c.auth = Some(AuthConfig::new(Credentials::password("user", "sesame")));
-    let mut s = server_config();
-    s.tls = TlsMode::Opportunistic;
-    s.on_injection = InjectionPolicy::Close;
-    s.auth.mechanisms = vec![Mechanism::PLAIN, Mechanism::LOGIN];
-    let mut p = Pair::new(c, s);
-    p.app.password = "sesame".into();
-    p.run();
+    let mut p = auth_pair(TlsMode::Required, "sesame", TlsMode::Opportunistic, |s| {
+        s.on_injection = InjectionPolicy::Close;
+        s.auth.mechanisms = vec![Mechanism::PLAIN, Mechanism::LOGIN];
+    });
     assert!(p.client.is_tls() && p.server.is_tls());
     assert_eq!(p.client.authenticated(), Some(&Mechanism::PLAIN));
     assert!(p.client.is_ready(), "{:?}", p.client_events);
@@ -180,24 +179,17 @@ fn starttls_then_auth_end_to_end() {
 
 #[test]
 fn wrong_password_fails_the_session() {
-    let mut c = client_config();
-    c.tls = TlsMode::Implicit;
-    c.auth = Some(AuthConfig::new(Credentials::password("user", "wrong")));
-    let mut s = server_config();
-    s.tls = TlsMode::Implicit;
-    s.auth.mechanisms = vec![Mechanism::LOGIN];
-    s.auth.require_tls = false;
-    let mut p = Pair::new(c, s);
-    p.app.password = "sesame".into();
-    p.run();
+    let p = auth_pair(TlsMode::Implicit, "wrong", TlsMode::Implicit, |s| {
+        s.auth.mechanisms = vec![Mechanism::LOGIN];
+        s.auth.require_tls = false;
+    });
     assert!(matches!(p.client.error(), Some(Error::AuthFailed(r)) if r.code().as_u16() == 535));
     assert!(p.client.is_closed());
 }
 
 #[test]
 fn starttls_required_against_a_server_without_it() {
-    let mut c = client_config();
-    c.tls = TlsMode::Required;
+    let c = fixtures::client_config(TlsMode::Required);
     let mut p = Pair::new(c, server_config());
     p.run();
     assert_eq!(p.client.error(), Some(&Error::StartTlsNotOffered));
@@ -242,12 +234,7 @@ fn every_recipient_refused_sends_no_body() {
             "c@example.net".into(),
         ];
         let report = p.deliver_message(envelope(), BODY, 10).unwrap();
-        assert!(
-            report
-                .recipients
-                .iter()
-                .all(|r| r.outcome == Outcome::PermanentFailure)
-        );
+        assert!(all_permanent(&report));
         assert!(p.app.messages.is_empty());
         assert!(!p.c2s.windows(4).any(|w| w == b"From"), "no body byte sent");
         assert_eq!(p.client.transaction_phase(), TransactionPhase::Idle);
@@ -263,12 +250,7 @@ fn refused_data_then_reuse() {
     let mut p = ready_pair(client_config(), server_config(), Split::Whole);
     p.app.refuse_data = true;
     let report = p.deliver_message(envelope(), BODY, 10).unwrap();
-    assert!(
-        report
-            .recipients
-            .iter()
-            .all(|r| r.outcome == Outcome::PermanentFailure)
-    );
+    assert!(all_permanent(&report));
     p.app.refuse_data = false;
     let report = p.deliver_message(envelope(), BODY, 10).unwrap();
     assert!(report.all_accepted());
@@ -334,8 +316,7 @@ fn size_limit_refused_before_sending() {
 #[test]
 fn application_sasl_mechanism_end_to_end() {
     let mech = Mechanism::new("X-ECHO").unwrap();
-    let mut c = client_config();
-    c.tls = TlsMode::Implicit;
+    let mut c = fixtures::client_config(TlsMode::Implicit);
     c.auth = Some(AuthConfig::new(Credentials::Sasl {
         mechanisms: vec![mech.clone()],
     }));
@@ -446,8 +427,7 @@ fn server_requiring_starttls_against_each_client_mode() {
     // A client that does STARTTLS when offered gets its mail through, over
     // TLS, with EHLO sent again after the handshake.
     for mode in [TlsMode::Opportunistic, TlsMode::Required] {
-        let mut c = client_config();
-        c.tls = mode;
+        let c = fixtures::client_config(mode);
         let mut p = ready_pair(c, s.clone(), Split::Whole);
         assert!(p.client.is_tls() && p.server.is_tls());
         let report = p.deliver_message(envelope(), BODY, 1000).unwrap();
@@ -462,12 +442,7 @@ fn server_requiring_starttls_against_each_client_mode() {
     let mail = report.mail.as_ref().expect("a reply to MAIL");
     assert_eq!(mail.code().as_u16(), 530);
     assert_eq!(mail.first_line(), "Must issue a STARTTLS command first");
-    assert!(
-        report
-            .recipients
-            .iter()
-            .all(|r| r.outcome == Outcome::PermanentFailure)
-    );
+    assert!(all_permanent(&report));
     assert!(p.app.messages.is_empty());
     assert!(
         !p.app.log.iter().any(|e| e.starts_with("Mail")),

@@ -13,17 +13,17 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
+use smtp_proto::address::{ForwardPath, ReversePath};
 use smtp_proto::client::{Client, Config, Envelope, Event, MailTransaction, Outcome};
 use smtp_proto::command::{Command, MailParameters, RcptParameters};
 use smtp_proto::data::{BareLineEnding, DotUnstuffer};
 use smtp_proto::framing::{Frame, LineFramer};
 use smtp_proto::{Output, TlsMode};
+use smtp_tests::fixtures::{all_permanent, client_config, mailbox};
+use smtp_tests::reference::crlf_normalized;
 
 fn config() -> Config {
-    let mut c = Config::new(Host::parse("client.example").unwrap());
-    c.tls = TlsMode::Disabled;
-    c
+    client_config(TlsMode::Disabled)
 }
 
 #[derive(Debug, Clone)]
@@ -86,10 +86,6 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn mailbox(s: &str) -> Mailbox<'static> {
-    Mailbox::parse(s).unwrap().into_owned()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -144,30 +140,6 @@ proptest! {
 }
 
 // ---- Property 2: the transmitted stream parses --------------------------
-
-/// The reference for what a body becomes on the wire after normalization
-/// (each bare CR or LF becomes CRLF).
-fn normalize(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < body.len() {
-        match (body[i], body.get(i + 1)) {
-            (b'\r', Some(b'\n')) => {
-                out.extend_from_slice(b"\r\n");
-                i += 2;
-            }
-            (b'\r' | b'\n', _) => {
-                out.extend_from_slice(b"\r\n");
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
-}
 
 /// Reads the client's byte stream the way a server would: command lines,
 /// DATA bodies (dot-unstuffed to their end) and BDAT chunks (counted), and
@@ -449,7 +421,7 @@ proptest! {
         let bdat = ehlo >= 2;
         if any_accepted {
             prop_assert_eq!(bodies.len(), 1);
-            let mut expected = normalize(&body);
+            let mut expected = crlf_normalized(&body);
             if !bdat && !expected.is_empty() && !expected.ends_with(b"\r\n") {
                 expected.extend_from_slice(b"\r\n");
             }
@@ -460,7 +432,7 @@ proptest! {
         } else {
             prop_assert!(bodies.is_empty(), "no body without an accepted recipient");
             prop_assert!(!commands.iter().any(|c| c == "BDAT"));
-            prop_assert!(report.recipients.iter().all(|r| r.outcome == Outcome::PermanentFailure));
+            prop_assert!(all_permanent(&report));
         }
     }
 }

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_proto::client::{
     AuthConfig, BodyTransfer, Config, Credentials, Envelope, Error, Event, MailTransaction,
     Outcome, ReplyTo, TransactionPhase, TransactionReport, UsageError, Waiting,
@@ -16,6 +15,7 @@ use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::ReplyCode;
 use smtp_proto::secret::Secret;
 use smtp_proto::{BodyMode, InjectionPolicy, Protocol, TlsMode};
+use smtp_tests::fixtures::{client_config, from, mail, outcomes, rcpt, to};
 use smtp_tests::pair::ClientDriver;
 
 const GREETING: &[u8] = b"220 mx.example.com ESMTP\r\n";
@@ -24,31 +24,7 @@ const EHLO_PLAIN: &[u8] = b"250-mx.example.com\r\n250 8BITMIME\r\n";
 const EHLO_CHUNKING: &[u8] = b"250-mx.example.com\r\n250-PIPELINING\r\n250 CHUNKING\r\n";
 
 fn config() -> Config {
-    let mut c = Config::new(Host::parse("client.example").unwrap());
-    c.tls = TlsMode::Disabled;
-    c
-}
-
-fn from(s: &str) -> ReversePath<'static> {
-    ReversePath::Mailbox(Mailbox::parse(s).unwrap().into_owned())
-}
-
-fn to(s: &str) -> ForwardPath<'static> {
-    ForwardPath::Mailbox(Mailbox::parse(s).unwrap().into_owned())
-}
-
-fn mail(s: &str) -> Command<'static> {
-    Command::Mail {
-        from: from(s),
-        params: MailParameters::default(),
-    }
-}
-
-fn rcpt(s: &str) -> Command<'static> {
-    Command::Rcpt {
-        to: to(s),
-        params: RcptParameters::default(),
-    }
+    client_config(TlsMode::Disabled)
 }
 
 /// A driver past the greeting and EHLO (answered with `ehlo`), Ready.
@@ -902,9 +878,8 @@ fn lmtp_one_reply_per_accepted_recipient() {
         }
     }
     let report = report.expect("report");
-    let outcomes: Vec<_> = report.recipients.iter().map(|r| r.outcome).collect();
     assert_eq!(
-        outcomes,
+        outcomes(&report),
         [
             Outcome::Accepted,
             Outcome::PermanentFailure,

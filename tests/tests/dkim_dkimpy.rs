@@ -256,6 +256,49 @@ fn record(key: &SigningKey, algorithm: &str) -> (String, String) {
     )
 }
 
+/// One cross-check: a key, a canonicalization pair and a message.
+struct Case {
+    algorithm: &'static str,
+    key: SigningKey,
+    /// The key as dkimpy reads it.
+    pem: &'static str,
+    header: Canonicalization,
+    body: Canonicalization,
+    name: &'static str,
+    message: Vec<u8>,
+}
+
+impl Case {
+    /// How a failure names the case: `<algorithm> <c=> <message>`.
+    fn label(&self) -> String {
+        format!(
+            "{} {}/{} {}",
+            self.algorithm, self.header, self.body, self.name
+        )
+    }
+}
+
+/// Every key with every canonicalization pair and every message.
+fn cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (algorithm, key, pem) in keys() {
+        for (header, body) in CANONICALIZATIONS {
+            for (name, message) in messages() {
+                cases.push(Case {
+                    algorithm,
+                    key: key.clone(),
+                    pem,
+                    header,
+                    body,
+                    name,
+                    message,
+                });
+            }
+        }
+    }
+    cases
+}
+
 #[test]
 fn messages_we_sign_verify_with_dkimpy() {
     let Some(mut dkimpy) = Dkimpy::find() else {
@@ -263,30 +306,26 @@ fn messages_we_sign_verify_with_dkimpy() {
     };
     let mut jobs = Vec::new();
     let mut labels = Vec::new();
-    for (algorithm, key, _) in keys() {
-        for (hc, bc) in CANONICALIZATIONS {
-            let signer = Signer::new(key.clone(), DOMAIN, &selector(algorithm))
-                .unwrap()
-                .with_canonicalization(hc, bc);
-            for (name, message) in messages() {
-                let f = signer
-                    .sign_message(&message, SystemTime::now(), &SystemRandom::new())
-                    .unwrap();
-                let signed = [f.as_bytes(), &message].concat();
-                let records = vec![record(&key, algorithm)];
-                jobs.push(Job::Verify {
-                    message: signed.clone(),
-                    records: records.clone(),
-                });
-                labels.push(format!("{algorithm} {hc}/{bc} {name}"));
-                for (kind, t) in ["body", "header"].into_iter().zip(tampered(&signed)) {
-                    jobs.push(Job::Verify {
-                        message: t,
-                        records: records.clone(),
-                    });
-                    labels.push(format!("{algorithm} {hc}/{bc} {name} tampered {kind}"));
-                }
-            }
+    for case in cases() {
+        let signer = Signer::new(case.key.clone(), DOMAIN, &selector(case.algorithm))
+            .unwrap()
+            .with_canonicalization(case.header, case.body);
+        let f = signer
+            .sign_message(&case.message, SystemTime::now(), &SystemRandom::new())
+            .unwrap();
+        let signed = [f.as_bytes(), &case.message].concat();
+        let records = vec![record(&case.key, case.algorithm)];
+        jobs.push(Job::Verify {
+            message: signed.clone(),
+            records: records.clone(),
+        });
+        labels.push(case.label());
+        for (kind, t) in ["body", "header"].into_iter().zip(tampered(&signed)) {
+            jobs.push(Job::Verify {
+                message: t,
+                records: records.clone(),
+            });
+            labels.push(format!("{} tampered {kind}", case.label()));
         }
     }
     let results = dkimpy.run(&jobs);
@@ -316,37 +355,25 @@ fn messages_dkimpy_signs_verify_with_ours() {
     let Some(mut dkimpy) = Dkimpy::find() else {
         return;
     };
-    let mut jobs = Vec::new();
-    let mut labels = Vec::new();
-    for (algorithm, _, pem) in keys() {
-        for (hc, bc) in CANONICALIZATIONS {
-            for (name, message) in messages() {
-                jobs.push(Job::Sign {
-                    key_pem: pem,
-                    selector: selector(algorithm),
-                    algorithm,
-                    canon: format!("{hc}/{bc}"),
-                    message,
-                });
-                labels.push(format!("{algorithm} {hc}/{bc} {name}"));
-            }
-        }
-    }
+    let cases = cases();
+    let jobs: Vec<Job> = cases
+        .iter()
+        .map(|case| Job::Sign {
+            key_pem: case.pem,
+            selector: selector(case.algorithm),
+            algorithm: case.algorithm,
+            canon: format!("{}/{}", case.header, case.body),
+            message: case.message.clone(),
+        })
+        .collect();
     let results = dkimpy.run(&jobs);
     let mut checked = 0;
-    for ((job, label), result) in jobs.iter().zip(&labels).zip(&results) {
-        let Job::Sign {
-            message, algorithm, ..
-        } = job
-        else {
-            unreachable!()
-        };
-        let key = keys().into_iter().find(|k| k.0 == *algorithm).unwrap().1;
-        let records = [record(&key, algorithm)];
-        let signed = [field(result), message.clone()].concat();
+    for (case, result) in cases.iter().zip(&results) {
+        let label = case.label();
+        let records = [record(&case.key, case.algorithm)];
+        let signed = [field(result), case.message.clone()].concat();
         assert!(
-            String::from_utf8_lossy(&signed)
-                .contains(&format!("c={}", &label.split(' ').nth(1).unwrap())),
+            String::from_utf8_lossy(&signed).contains(&format!("c={}/{}", case.header, case.body)),
             "{label}: dkimpy wrote another c="
         );
         assert_eq!(
@@ -367,6 +394,7 @@ fn messages_dkimpy_signs_verify_with_ours() {
         );
         checked += 1;
     }
+    assert_eq!(checked, jobs.len(), "dkimpy answered every job");
     eprintln!(
         "dkimpy -> ours: {checked} messages pass, {} tampered fail",
         checked * 2

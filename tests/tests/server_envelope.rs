@@ -5,10 +5,11 @@
 
 use std::time::Instant;
 
+use smtp_proto::Protocol;
 use smtp_proto::address::Domain;
 use smtp_proto::reply::{Reply, ReplyCode};
 use smtp_proto::server::{Config, Envelope, Event, Server};
-use smtp_proto::{Output, Protocol};
+use smtp_tests::serve::{self, Answer};
 
 fn config() -> Config {
     let mut config = Config::new(Domain::new("mx.example.org").unwrap().into_owned());
@@ -17,6 +18,13 @@ fn config() -> Config {
     // rule, on by default, has its own tests (server_sync.rs).
     config.forbid_unauth_pipelining = false;
     config
+}
+
+/// A server with `config` at a fixed time, and an empty record of what it
+/// showed of its envelopes.
+fn start(config: Config) -> (Server, Instant, Vec<Seen>) {
+    let now = Instant::now();
+    (Server::new(config, now), now, Vec::new())
 }
 
 /// What a test saw of an envelope.
@@ -64,33 +72,32 @@ fn drain(
     seen_: &mut Vec<Seen>,
     answer: &mut dyn FnMut(&Event<'_>) -> Option<Option<Reply<'static>>>,
 ) -> bool {
-    loop {
-        let decision = match server.poll(now) {
-            Output::Transmit(bytes) => {
-                let n = bytes.len();
-                server.advance_transmit(now, n).unwrap();
-                continue;
+    let mut open = false;
+    serve::drain(
+        server,
+        now,
+        |_| {},
+        |event| {
+            match event {
+                Event::DataStart { envelope, .. } => seen_.push(seen("data-start", envelope)),
+                Event::MessageEnd { envelope, .. } => seen_.push(seen("message-end", envelope)),
+                Event::Reset { envelope, .. } => seen_.push(seen("reset", envelope)),
+                _ => {}
             }
-            Output::Event(event) => {
-                match &event {
-                    Event::DataStart { envelope, .. } => seen_.push(seen("data-start", envelope)),
-                    Event::MessageEnd { envelope, .. } => seen_.push(seen("message-end", envelope)),
-                    Event::Reset { envelope, .. } => seen_.push(seen("reset", envelope)),
-                    _ => {}
-                }
-                if !event.needs_answer() {
-                    continue;
-                }
-                answer(&event)
+            if !event.needs_answer() {
+                return Answer::Accept;
             }
-            _ => return false,
-        };
-        match decision {
-            None => server.accept().unwrap(),
-            Some(Some(reply)) => server.reply(reply).unwrap(),
-            Some(None) => return true,
-        }
-    }
+            match answer(event) {
+                None => Answer::Accept,
+                Some(Some(reply)) => Answer::Reply(reply),
+                Some(None) => {
+                    open = true;
+                    Answer::Later
+                }
+            }
+        },
+    );
+    open
 }
 
 fn refuse(code: u16) -> Option<Option<Reply<'static>>> {
@@ -101,9 +108,7 @@ fn refuse(code: u16) -> Option<Option<Reply<'static>>> {
 
 #[test]
 fn only_accepted_recipients_after_rset_and_a_second_transaction() {
-    let now = Instant::now();
-    let mut server = Server::new(config(), now);
-    let mut seen = Vec::new();
+    let (mut server, now, mut seen) = start(config());
     // One pipelined batch: a transaction abandoned by RSET, then two
     // messages on the same connection, with refused recipients among them.
     let input = b"EHLO c.example\r\n\
@@ -162,9 +167,7 @@ fn only_accepted_recipients_after_rset_and_a_second_transaction() {
 
 #[test]
 fn late_answers_while_more_input_arrives() {
-    let now = Instant::now();
-    let mut server = Server::new(config(), now);
-    let mut seen = Vec::new();
+    let (mut server, now, mut seen) = start(config());
     let mut later = |event: &Event<'_>| match event {
         Event::Mail { .. } | Event::Rcpt { .. } => Some(None),
         _ => None,
@@ -203,9 +206,7 @@ fn late_answers_while_more_input_arrives() {
 
 #[test]
 fn a_refused_mail_opens_no_envelope_and_the_next_one_does() {
-    let now = Instant::now();
-    let mut server = Server::new(config(), now);
-    let mut seen = Vec::new();
+    let (mut server, now, mut seen) = start(config());
     let input = b"EHLO c.example\r\nMAIL FROM:<spam@example.org>\r\nRCPT TO:<b@example.net>\r\n\
         MAIL FROM:<ham@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 2 LAST\r\nhi";
     assert_eq!(server.handle_input(now, input), input.len());
@@ -234,11 +235,9 @@ fn a_refused_mail_opens_no_envelope_and_the_next_one_does() {
 
 #[test]
 fn lmtp_recipients_come_in_the_order_of_the_answers() {
-    let now = Instant::now();
     let mut config = config();
     config.protocol = Protocol::Lmtp;
-    let mut server = Server::new(config, now);
-    let mut seen = Vec::new();
+    let (mut server, now, mut seen) = start(config);
     let input = b"LHLO c.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<x@example.net>\r\n\
         RCPT TO:<nobody@example.net>\r\nRCPT TO:<y@example.net>\r\nDATA\r\nhi\r\n.\r\n";
     assert_eq!(server.handle_input(now, input), input.len());
@@ -265,11 +264,9 @@ fn lmtp_recipients_come_in_the_order_of_the_answers() {
 
 #[test]
 fn a_message_the_session_refuses_resets_with_its_envelope() {
-    let now = Instant::now();
     let mut config = config();
     config.max_message_size = Some(4);
-    let mut server = Server::new(config, now);
-    let mut seen = Vec::new();
+    let (mut server, now, mut seen) = start(config);
     let input = b"EHLO c.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n\
         DATA\r\nmuch too long\r\n.\r\nMAIL FROM:<c@example.org>\r\nRCPT TO:<d@example.net>\r\n\
         EHLO again.example\r\n";

@@ -8,21 +8,16 @@
 
 use std::time::{Duration, Instant};
 
-use smtp_proto::address::{Domain, Host};
+use smtp_proto::address::Domain;
 use smtp_proto::client::{self, Client, Waiting};
 use smtp_proto::server::{self, CloseReason, Server};
 use smtp_proto::session::{self, Drained, Transport};
 use smtp_proto::{DriveError, Output, Session, TlsInfo, TlsMode};
+use smtp_tests::fixtures::client_config;
 use smtp_tests::pair::{Pair, Split};
 
 fn server_config(tls: TlsMode) -> server::Config {
     let mut c = server::Config::new(Domain::new("mx.example.org").unwrap().into_owned());
-    c.tls = tls;
-    c
-}
-
-fn client_config(tls: TlsMode) -> client::Config {
-    let mut c = client::Config::new(Host::parse("client.example").unwrap());
     c.tls = tls;
     c
 }

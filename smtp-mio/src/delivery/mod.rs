@@ -85,7 +85,6 @@
 //! use smtp_mio::delivery::{Engine, EngineConfig, Job, Relay, Status};
 //! # use smtp_mio::server::{Options, Server};
 //! # use smtp_mio::server::store::{Credentials, Store, StoreBackend};
-//! use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
 //! use smtp_proto::client::Envelope;
 //! use smtp_proto::mx::TlsPolicy;
 //!
@@ -105,10 +104,7 @@
 //! let thread = std::thread::spawn(move || engine.run(|r| results.send(r).unwrap()));
 //!
 //! // Anywhere, any thread:
-//! let envelope = Envelope::new(
-//!     ReversePath::Mailbox(Mailbox::parse("app@example.org").unwrap().into_owned()),
-//!     vec![ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap().into_owned())],
-//! );
+//! let envelope = Envelope::parse("app@example.org", ["bob@example.net"])?;
 //! let message = b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec();
 //! let id = handle.submit(Job::new(envelope, message))?;
 //!

@@ -37,7 +37,7 @@ use std::net::SocketAddr;
 use smtp_proto::address::{ForwardPath, Host, ReversePath};
 use smtp_proto::command::{Argument, MailParameters, RcptParameters};
 use smtp_proto::keyword::Mechanism;
-use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
+use smtp_proto::reply::Reply;
 use smtp_proto::secret::Secret;
 use smtp_proto::server::{CloseReason, Envelope, HeloKind, ResetReason};
 use smtp_proto::{BodyMode, TlsInfo};
@@ -101,12 +101,18 @@ pub trait Session: 'static {
     /// TLS was established (after STARTTLS); the client must greet again.
     fn tls_established(&mut self, info: &TlsInfo) {}
 
-    /// `MAIL FROM`: accept the sender or refuse it.
+    /// `MAIL FROM`: accept the sender or refuse it — by policy with
+    /// [`Reply::delivery_not_authorized`] (`554 5.7.1`), for now with
+    /// [`Reply::mailbox_busy`] (`450 4.2.0`, greylisting).
     fn mail(&mut self, from: &ReversePath<'_>, params: &MailParameters<'_>, answer: Responder) {
         answer.accept();
     }
 
-    /// `RCPT TO`: accept the recipient or refuse it.
+    /// `RCPT TO`: accept the recipient or refuse it: an unknown mailbox
+    /// with [`Reply::mailbox_unavailable`] (`550 5.1.1`), relaying with
+    /// [`Reply::delivery_not_authorized`] (`554 5.7.1`), a full mailbox
+    /// with [`Reply::mailbox_full`] (`552 5.2.2`); [`Reply::with_text`]
+    /// words any of them differently.
     fn rcpt(&mut self, to: &ForwardPath<'_>, params: &RcptParameters<'_>, answer: Responder) {
         answer.accept();
     }
@@ -123,7 +129,10 @@ pub trait Session: 'static {
     /// The message of `envelope` is complete (`size` octets). Give one
     /// answer per responder, in order: one in SMTP, one per accepted
     /// recipient in LMTP, in the order of `envelope.recipients()` (RFC 2033
-    /// §4.2). `250` only once the message is safe.
+    /// §4.2). `250` only once the message is safe; a failure to store it
+    /// is [`Reply::local_error`] (`451 4.3.0`) or
+    /// [`Reply::insufficient_storage`] (`452 4.3.1`), which the client
+    /// retries.
     fn data_end(&mut self, envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
         for answer in answers {
             answer.accept();
@@ -181,33 +190,16 @@ pub trait Session: 'static {
     fn closed(&mut self, reason: CloseReason) {}
 }
 
-/// `535 5.7.8 Authentication credentials invalid` (RFC 4954 §6).
+/// `535 5.7.8 Authentication credentials invalid` (RFC 4954 §6):
+/// [`Reply::authentication_credentials_invalid`], the default answer to
+/// `AUTH`.
 pub fn auth_refused() -> Reply<'static> {
-    fixed(
-        ReplyCode::AUTH_CREDENTIALS_INVALID,
-        EnhancedStatusCode::AUTH_CREDENTIALS_INVALID,
-        "Authentication credentials invalid",
-    )
+    Reply::authentication_credentials_invalid()
 }
 
 /// `451 4.3.0 Local error in processing`: a temporary local failure
 /// (storage, a handler that gave no answer); the client keeps the message
-/// and retries (RFC 5321 §4.2.5, RFC 3463 §3.4).
+/// and retries (RFC 5321 §4.2.5, RFC 3463 §3.4). [`Reply::local_error`].
 pub fn local_error() -> Reply<'static> {
-    fixed(
-        ReplyCode::LOCAL_ERROR,
-        EnhancedStatusCode::SYSTEM_TEMPORARY,
-        "Local error in processing",
-    )
-}
-
-/// A reply from constants.
-pub(crate) fn fixed(
-    code: ReplyCode,
-    enhanced: EnhancedStatusCode,
-    text: &'static str,
-) -> Reply<'static> {
-    // Callers pass constant text without CR, LF or NUL and an enhanced code
-    // of the reply code's class, the only ways construction can fail.
-    Reply::with_enhanced(code, enhanced, text).expect("constant reply is valid")
+    Reply::local_error()
 }

@@ -201,7 +201,9 @@ impl<S: Session> Conn<S> {
         if self.shutdown_sent {
             return false;
         }
-        if phase == Phase::Graceful && self.questions.busy() {
+        if phase == Phase::Graceful
+            && (self.questions.busy() || self.active.server.in_transaction())
+        {
             return false;
         }
         // An error means the session is already closing; during a TLS

@@ -59,9 +59,11 @@
 //! ## Shutdown
 //!
 //! [`ShutdownHandle::shutdown`] (Ctrl-C in the example) makes every loop stop
-//! accepting, close idle connections with `421 4.3.2`, and let connections
-//! inside a message (or waiting for a handler's answer) finish until
-//! [`Options::shutdown_grace`] has passed; the rest then get their `421`.
+//! accepting, close idle connections (greeted, or between transactions)
+//! with `421 4.3.2`, and let connections inside a mail transaction (from
+//! an accepted `MAIL` to the end of its message) or waiting for a
+//! handler's answer finish it until [`Options::shutdown_grace`] has
+//! passed; the rest then get their `421`.
 //! The loops return when their last connection is gone.
 
 //!

@@ -2,9 +2,12 @@
 //! thread, and each loop's [`Grace`] period.
 //!
 //! A loop that sees the request stops accepting, closes idle connections
-//! with `421 4.3.2`, and lets connections inside a message (or waiting for
-//! a handler's answer) finish until [`Options::shutdown_grace`] has passed;
-//! the rest then get their `421`. A peer that does not even take its `421`
+//! (greeted, or between transactions) with `421 4.3.2` (RFC 5321 §3.8,
+//! RFC 3463: system not accepting network messages), and lets connections
+//! inside a mail transaction (from an accepted `MAIL` to the end of the
+//! message) or waiting for a handler's answer finish until
+//! [`Options::shutdown_grace`] has passed; each gets its `421` as soon as
+//! it is between transactions, and the rest when the grace ends. A peer that does not even take its `421`
 //! within [`HARD_CLOSE_AFTER_GRACE`] more is dropped.
 //!
 //! [`Options::shutdown_grace`]: super::Options::shutdown_grace

@@ -219,7 +219,7 @@ fn storage_failure(e: &std::io::Error) -> Reply<'static> {
 
 /// `250 2.0.0 Ok`.
 fn ok() -> Reply<'static> {
-    super::backend::fixed(ReplyCode::OK, EnhancedStatusCode::SUCCESS, "Ok")
+    Reply::ok()
 }
 
 impl Backend for StoreBackend {

@@ -19,20 +19,15 @@
 //! ```
 //! use std::time::Instant;
 //! use smtp_proto::{Output, TlsMode};
-//! use smtp_proto::address::{ForwardPath, Host, Mailbox, ReversePath};
+//! use smtp_proto::address::Host;
 //! use smtp_proto::client::{Client, Config, Envelope, Event, MailTransaction, Outcome};
 //!
 //! let mut config = Config::new(Host::parse("client.example").unwrap());
 //! config.tls = TlsMode::Disabled; // this scripted server has no TLS
 //! let now = Instant::now();
 //! let mut client = Client::new(config, now);
-//! let envelope = Envelope::new(
-//!     ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap().into_owned()),
-//!     vec![
-//!         ForwardPath::Mailbox(Mailbox::parse("bob@example.net").unwrap().into_owned()),
-//!         ForwardPath::Mailbox(Mailbox::parse("nobody@example.net").unwrap().into_owned()),
-//!     ],
-//! );
+//! let envelope = Envelope::parse("alice@example.org", ["bob@example.net", "nobody@example.net"])
+//!     .unwrap();
 //! // What the server answers after each of the client's writes.
 //! let mut server = [
 //!     &b"250-mx.example.net\r\n250 PIPELINING\r\n"[..],
@@ -76,11 +71,34 @@
 
 use super::event::{Error, Event, ReplyTo, UsageError};
 use super::{Client, TransactionPhase};
-use crate::address::{ForwardPath, ReversePath};
+use std::str::FromStr;
+
+use thiserror::Error;
+
+use crate::address::{AddressError, ForwardPath, ReversePath};
 use crate::command::{Command, MailParameters, RcptParameters};
 use crate::reply::Reply;
 
 /// A message's envelope: who sends it, to whom, with which parameters.
+///
+/// Built from addresses typed as text with [`Envelope::parse`], or from
+/// paths already parsed with [`Envelope::new`]:
+///
+/// ```
+/// use smtp_proto::client::Envelope;
+///
+/// let envelope = Envelope::parse("alice@example.org", ["bob@example.net", "<carol@example.net>"])?;
+/// assert_eq!(envelope.from.to_string(), "<alice@example.org>");
+/// assert_eq!(envelope.recipients.len(), 2);
+///
+/// // The same from values of the address types (`FromStr`).
+/// let same = Envelope::new(
+///     "alice@example.org".parse()?,
+///     vec!["bob@example.net".parse()?, "carol@example.net".parse()?],
+/// );
+/// assert_eq!(same.recipients, envelope.recipients);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Envelope {
@@ -96,8 +114,33 @@ pub struct Envelope {
     pub params: MailParameters<'static>,
 }
 
+/// Which address of an envelope given as text was refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// The sender (reverse-path).
+    #[error("sender {text:?}: {error}")]
+    Sender {
+        /// The text as given.
+        text: String,
+        /// Why it is not a reverse-path.
+        error: AddressError,
+    },
+    /// A recipient (forward-path).
+    #[error("recipient {index} {text:?}: {error}")]
+    Recipient {
+        /// Its position in the list, from 0.
+        index: usize,
+        /// The text as given.
+        text: String,
+        /// Why it is not a forward-path.
+        error: AddressError,
+    },
+}
+
 impl Envelope {
-    /// An envelope without parameters.
+    /// An envelope without parameters, from paths already parsed (a
+    /// [`Mailbox`](crate::address::Mailbox) converts with `.into()`).
     pub fn new(from: ReversePath<'static>, recipients: Vec<ForwardPath<'static>>) -> Self {
         Self {
             from,
@@ -107,6 +150,37 @@ impl Envelope {
                 .collect(),
             params: MailParameters::default(),
         }
+    }
+
+    /// An envelope without parameters, from addresses as text: the sender
+    /// as a reverse-path (`a@b`, `<a@b>`, or `<>` for a bounce), each
+    /// recipient as a forward-path (`a@b`, `<a@b>` or `Postmaster`); see
+    /// the `FromStr` conversions of [`crate::address`].
+    ///
+    /// # Errors
+    ///
+    /// The first address that does not parse, with its place and text.
+    pub fn parse<S: AsRef<str>>(
+        from: &str,
+        recipients: impl IntoIterator<Item = S>,
+    ) -> Result<Self, EnvelopeError> {
+        let sender = ReversePath::from_str(from).map_err(|error| EnvelopeError::Sender {
+            text: from.to_owned(),
+            error,
+        })?;
+        let recipients = recipients
+            .into_iter()
+            .enumerate()
+            .map(|(index, text)| {
+                let text = text.as_ref();
+                ForwardPath::from_str(text).map_err(|error| EnvelopeError::Recipient {
+                    index,
+                    text: text.to_owned(),
+                    error,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(sender, recipients))
     }
 
     /// Declares the body type the content needs (`params.body`): nothing
@@ -355,5 +429,49 @@ impl MailTransaction {
             data: self.data.clone(),
             error: self.error.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod envelope_tests {
+    use super::*;
+
+    #[test]
+    fn parse_builds_the_same_envelope_as_new() {
+        let parsed = Envelope::parse("<>", ["Postmaster", "b@example.net"]).unwrap();
+        let built = Envelope::new(
+            ReversePath::Null,
+            vec![ForwardPath::Postmaster, "<b@example.net>".parse().unwrap()],
+        );
+        assert_eq!(parsed.from, built.from);
+        assert_eq!(parsed.recipients, built.recipients);
+        assert_eq!(parsed.params, MailParameters::default());
+    }
+
+    #[test]
+    fn parse_names_the_refused_address() {
+        assert_eq!(
+            Envelope::parse("alice", ["b@example.net"]).unwrap_err(),
+            EnvelopeError::Sender {
+                text: "alice".into(),
+                error: AddressError::MissingAt
+            }
+        );
+        let err = Envelope::parse("a@example.org", ["b@example.net", "<>"]).unwrap_err();
+        assert_eq!(
+            err,
+            EnvelopeError::Recipient {
+                index: 1,
+                text: "<>".into(),
+                error: AddressError::NullPath
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "recipient 1 \"<>\": the null path <> is only valid as a sender (reverse-path)"
+        );
+        // A control character is shown escaped, never written raw.
+        let err = Envelope::parse("a@example.org\r\nRSET", ["b@example.net"]).unwrap_err();
+        assert!(!err.to_string().contains('\r'), "{err}");
     }
 }

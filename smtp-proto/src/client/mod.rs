@@ -135,7 +135,7 @@ use std::time::Instant;
 pub use config::{AuthConfig, BodyTransfer, Config, Credentials, Timeouts};
 pub use event::{CloseReason, Error, Event, ReplyTo, UsageError, Waiting};
 pub use mail_transaction::{
-    Envelope, MailTransaction, Outcome, RecipientResult, TransactionReport,
+    Envelope, EnvelopeError, MailTransaction, Outcome, RecipientResult, TransactionReport,
 };
 
 use crate::command::Command;

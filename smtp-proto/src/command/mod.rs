@@ -42,10 +42,9 @@
 //! ## Building commands (clients)
 //!
 //! ```
-//! use smtp_proto::address::{Mailbox, ReversePath};
 //! use smtp_proto::command::{Body, Command, MailParameters};
 //!
-//! let from = ReversePath::Mailbox(Mailbox::parse("Smith@bar.com").unwrap());
+//! let from = "Smith@bar.com".parse().unwrap();
 //! let params = MailParameters { size: Some(1024), body: Some(Body::EightBitMime), ..Default::default() };
 //! let cmd = Command::Mail { from, params };
 //! let mut out = Vec::new();

@@ -65,6 +65,41 @@ pub enum Disposition {
     PermanentFailure,
 }
 
+impl Disposition {
+    /// [`Severity::Temporary`] for [`TemporaryFailure`](Self::TemporaryFailure),
+    /// [`Severity::Permanent`] for [`PermanentFailure`](Self::PermanentFailure),
+    /// `None` when the lookup goes on.
+    ///
+    /// ```
+    /// use smtp_proto::dns::{Failure, Severity};
+    ///
+    /// assert_eq!(Failure::Timeout.disposition().severity(), Some(Severity::Temporary));
+    /// ```
+    pub fn severity(self) -> Option<Severity> {
+        match self {
+            Self::TemporaryFailure => Some(Severity::Temporary),
+            Self::PermanentFailure => Some(Severity::Permanent),
+            Self::Proceed | Self::RetryOverTcp => None,
+        }
+    }
+}
+
+/// Whether a failure is worth retrying later: the one split every failure
+/// of a lookup, a host or a delivery ends in (RFC 5321 §4.2.1's 4yz and
+/// 5yz).
+///
+/// It lives here, at the bottom of the layers that use it — a DNS
+/// [`Disposition`], the MX host plan and walk
+/// ([`crate::mx::HostPlan`], [`crate::mx::Walk`]), re-exported as
+/// `smtp_proto::mx::Severity` — so that none of them imports another for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Severity {
+    /// Retry later (SMTP 4xx semantics).
+    Temporary,
+    /// Do not retry (SMTP 5xx semantics).
+    Permanent,
+}
+
 /// A usable answer to a question: records, or a negative answer.
 ///
 /// NODATA and NXDOMAIN stay apart (RFC 2308 §2): "this name has no record

@@ -112,7 +112,7 @@ pub enum Failure {
 impl Failure {
     /// What the failure means for delivery — its severity: always
     /// [`Disposition::TemporaryFailure`] (`.severity()` is
-    /// [`Severity::Temporary`](crate::mx::Severity::Temporary)). Only what a
+    /// [`Severity::Temporary`](super::Severity::Temporary)). Only what a
     /// domain's owner published (NXDOMAIN, a null MX) may bounce mail; a
     /// server that failed, a network that lost packets or a hostile answer
     /// may not.

@@ -182,7 +182,8 @@ pub(crate) mod rng;
 mod tcp;
 
 pub use answer::{
-    Answer, Disposition, Exchange, MxRecord, Negative, Rcode, RecordData, Records, Tlsa, Txt,
+    Answer, Disposition, Exchange, MxRecord, Negative, Rcode, RecordData, Records, Severity, Tlsa,
+    Txt,
 };
 pub use config::{
     CacheConfig, DNS_PORT, MAX_NAMESERVERS, MAX_RESOLV_CONF_ATTEMPTS, MAX_RESOLV_CONF_TIMEOUT,

@@ -4,33 +4,10 @@
 use core::net::IpAddr;
 
 use crate::dns::rng::SplitMix64;
-use crate::dns::{Answer, Decoded, Exchange, MxRecord, Question, decode};
+use crate::dns::{Answer, Decoded, Exchange, MxRecord, Question, Severity, decode};
 pub use crate::dns::{AnswerError, Disposition, MAX_HINTS_PER_HOST, Rcode};
 
 use super::name::HostName;
-use super::plan::Severity;
-
-/// The delivery severity of a disposition, in the words of the host plan
-/// ([`Severity`]).
-impl Disposition {
-    /// [`Severity::Temporary`] for [`TemporaryFailure`](Self::TemporaryFailure),
-    /// [`Severity::Permanent`] for [`PermanentFailure`](Self::PermanentFailure),
-    /// `None` when the lookup goes on.
-    ///
-    /// ```
-    /// use smtp_proto::dns::Failure;
-    /// use smtp_proto::mx::Severity;
-    ///
-    /// assert_eq!(Failure::Timeout.disposition().severity(), Some(Severity::Temporary));
-    /// ```
-    pub fn severity(self) -> Option<Severity> {
-        match self {
-            Self::TemporaryFailure => Some(Severity::Temporary),
-            Self::PermanentFailure => Some(Severity::Permanent),
-            Self::Proceed | Self::RetryOverTcp => None,
-        }
-    }
-}
 
 /// One mail exchanger: its name, its preference and any addresses the
 /// answer's additional section offered for it.

@@ -83,15 +83,13 @@ mod plan;
 mod query;
 mod walk;
 
-pub use crate::dns::MAX_CNAME_CHAIN;
+pub use crate::dns::{MAX_CNAME_CHAIN, Severity};
 pub use answer::{
     AddressAnswer, AnswerError, Disposition, MAX_HINTS_PER_HOST, MxAnswer, MxHost, Rcode,
     merge_address_lookups,
 };
 pub use name::{HostName, HostNameError, MAX_HOST_NAME_LEN, MAX_LABEL_LEN};
-pub use plan::{
-    FamilyPreference, HostPlan, Next, PlanConfig, PlanError, PlanUsageError, Severity, Target,
-};
+pub use plan::{FamilyPreference, HostPlan, Next, PlanConfig, PlanError, PlanUsageError, Target};
 pub use query::{
     AddressQuery, EDNS_UDP_PAYLOAD, FrameTooLong, MxQuery, QueryType, TcpFrame, parse_tcp_frame,
     write_tcp_frame,

@@ -7,6 +7,7 @@ use thiserror::Error;
 
 use super::answer::MxHost;
 use super::name::HostName;
+use crate::dns::Severity;
 
 /// Which address families to use, and in which order within one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -70,15 +71,6 @@ impl Default for PlanConfig {
             max_addresses_per_host: 4,
         }
     }
-}
-
-/// Whether a failure is worth retrying later.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Severity {
-    /// Retry later (SMTP 4xx semantics).
-    Temporary,
-    /// Do not retry (SMTP 5xx semantics).
-    Permanent,
 }
 
 /// Why no plan can be built. Both are permanent failures.

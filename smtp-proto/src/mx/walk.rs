@@ -8,11 +8,12 @@ use thiserror::Error;
 
 use super::answer::{AddressAnswer, MxAnswer, MxHost, Rcode, merge_address_lookups};
 use super::name::{HostName, HostNameError};
-use super::plan::{FamilyPreference, PlanConfig, PlanError, Severity, order, without_local};
+use super::plan::{FamilyPreference, PlanConfig, PlanError, order, without_local};
 use super::query::QueryType;
 use crate::TlsMode;
 use crate::address::{AddressLiteral, ForwardPath, Host};
 use crate::client::{self, Outcome, TransactionReport, UsageError, Waiting};
+use crate::dns::Severity;
 use crate::reply::Reply;
 
 /// The most hosts one walk tries: the width of the per-recipient record of
@@ -339,6 +340,49 @@ pub enum ConnectionFailure {
     /// The client session failed during setup; the walk reads the error
     /// (a refusal carries its reply).
     Session(client::Error),
+}
+
+impl ConnectionFailure {
+    /// Whether this is what a server over its connection limit does to
+    /// one connection too many (Postfix's
+    /// `smtpd_client_connection_count_limit`, a process limit,
+    /// postscreen): refuses or drops the TCP connection, greets with `421`
+    /// or another `4yz`, closes unanswered, or never greets. A TLS
+    /// failure, a refused hello or authentication, or a `5yz` greeting is
+    /// about the host, never about how many connections it has.
+    ///
+    /// A client with several connections to one address reads such a
+    /// failure, while others to that address are open, as "fewer
+    /// connections here" and keeps the recipients for the open ones,
+    /// rather than reporting it to the walk (concurrency feedback, as in
+    /// Postfix's `SCHEDULER_README`); with no other connection open it is
+    /// the walk's, like every failure.
+    ///
+    /// ```
+    /// use smtp_proto::client::Error;
+    /// use smtp_proto::mx::{ConnectionFailure, TlsFailure};
+    /// use smtp_proto::reply::Reply;
+    ///
+    /// let (busy, _) = Reply::parse(b"421 4.7.0 Too many connections\r\n").unwrap().unwrap();
+    /// let busy = ConnectionFailure::Session(Error::ServiceNotAvailable(busy.into_owned()));
+    /// assert!(busy.may_be_connection_limit());
+    /// assert!(ConnectionFailure::Connect.may_be_connection_limit());
+    /// assert!(!ConnectionFailure::Tls(TlsFailure::Certificate).may_be_connection_limit());
+    /// ```
+    pub fn may_be_connection_limit(&self) -> bool {
+        match self {
+            Self::Connect => true,
+            Self::Session(error) => match error {
+                client::Error::ServiceNotAvailable(_) | client::Error::ConnectionClosed { .. } => {
+                    true
+                }
+                client::Error::GreetingRejected(reply) => reply.is_transient_negative(),
+                client::Error::Timeout(waiting) => !matches!(waiting, Waiting::TlsHandshake),
+                _ => false,
+            },
+            Self::Tls(_) => false,
+        }
+    }
 }
 
 /// What failed in TLS, for the report.
@@ -1596,4 +1640,46 @@ fn bit(slot: usize) -> u32 {
         .ok()
         .and_then(|shift| 1u32.checked_shl(shift))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod connection_limit_tests {
+    use super::*;
+    use crate::client::{Error, ReplyTo};
+
+    fn reply(wire: &[u8]) -> Reply<'static> {
+        Reply::parse(wire).unwrap().unwrap().0.into_owned()
+    }
+
+    #[test]
+    fn only_what_an_overloaded_server_does_may_be_a_connection_limit() {
+        let session = ConnectionFailure::Session;
+        let limit = [
+            ConnectionFailure::Connect,
+            session(Error::ServiceNotAvailable(reply(
+                b"421 4.7.0 Too many connections\r\n",
+            ))),
+            session(Error::GreetingRejected(reply(b"450 busy\r\n"))),
+            session(Error::ConnectionClosed {
+                partial_reply: false,
+            }),
+            session(Error::Timeout(Waiting::Reply(ReplyTo::Greeting))),
+        ];
+        for failure in &limit {
+            assert!(failure.may_be_connection_limit(), "{failure:?}");
+        }
+        let host = [
+            session(Error::GreetingRejected(reply(
+                b"554 No SMTP service here\r\n",
+            ))),
+            session(Error::HelloRejected(reply(b"550 5.7.1 go away\r\n"))),
+            session(Error::StartTlsNotOffered),
+            session(Error::Timeout(Waiting::TlsHandshake)),
+            ConnectionFailure::Tls(TlsFailure::Certificate),
+            ConnectionFailure::Tls(TlsFailure::Handshake),
+        ];
+        for failure in &host {
+            assert!(!failure.may_be_connection_limit(), "{failure:?}");
+        }
+    }
 }

@@ -65,8 +65,16 @@ esc! {
     MESSAGE_OK = (2, 6, 0);
     /// `2.7.0` Other security status: authentication succeeded (RFC 4954 §6).
     SECURITY_OK = (2, 7, 0);
+    /// `4.2.0` Other or undefined mailbox status, temporary: mailbox busy,
+    /// greylisted (RFC 3463 §3.3).
+    MAILBOX_TEMPORARY = (4, 2, 0);
     /// `4.3.0` Other or undefined mail system status (RFC 3463 §3.4).
     SYSTEM_TEMPORARY = (4, 3, 0);
+    /// `4.3.1` Mail system full (RFC 3463 §3.4).
+    MAIL_SYSTEM_FULL = (4, 3, 1);
+    /// `4.3.2` System not accepting network messages: shutting down, too
+    /// busy (RFC 3463 §3.4).
+    NOT_ACCEPTING_MESSAGES = (4, 3, 2);
     /// `4.4.2` Bad connection (RFC 3463 §3.5).
     BAD_CONNECTION = (4, 4, 2);
     /// `4.5.3` Too many recipients (RFC 3463 §3.6), temporary.

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! One [`Reply`] type serves both sides: the server builds it through the
-//! constructors and [`Reply::encode`]s it, the client gets it from
+//! constructors (the common ones ready made and infallible:
+//! [`Reply::ok`], [`Reply::mailbox_unavailable`], [`Reply::local_error`]…)
+//! and [`Reply::encode`]s it, the client gets it from
 //! [`Reply::parse`] (a whole reply in a buffer, borrowed) or from a
 //! [`ReplyAssembler`] fed one framed line at a time (owned). Because both
 //! directions go through the same value, `parse(encode(r)) == r` holds for
@@ -50,6 +52,7 @@
 //!   §4.5.3.1.5 says 512 octets; real servers send more).
 
 mod code;
+mod common;
 mod enhanced;
 mod parse;
 
@@ -350,6 +353,37 @@ impl std::fmt::Debug for Reply<'_> {
             .field("enhanced", &self.enhanced)
             .field("lines", &self.lines().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+/// The reply as the wire shows it, without the CRLFs: `550 5.1.1 No such
+/// user`; a multi-line reply puts each line on its own, joined by `\n`
+/// (`250-mx.example.com\n250 PIPELINING`), ready for a log line or an
+/// error message.
+///
+/// ```
+/// # use smtp_proto::reply::Reply;
+/// assert_eq!(Reply::ok().to_string(), "250 2.0.0 Ok");
+/// let (ehlo, _) = Reply::parse(b"250-mx.example.com\r\n250 SIZE 1000\r\n").unwrap().unwrap();
+/// assert_eq!(ehlo.to_string(), "250-mx.example.com\n250 SIZE 1000");
+/// ```
+impl std::fmt::Display for Reply<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let last = self.lines.len().saturating_sub(1);
+        for (i, line) in self.lines().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{}", self.code)?;
+            let separator = if i < last { "-" } else { " " };
+            match (self.enhanced, line.is_empty()) {
+                (None, true) if i == last => {}
+                (None, _) => write!(f, "{separator}{line}")?,
+                (Some(esc), true) => write!(f, "{separator}{esc}")?,
+                (Some(esc), false) => write!(f, "{separator}{esc} {line}")?,
+            }
+        }
+        Ok(())
     }
 }
 

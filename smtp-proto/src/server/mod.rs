@@ -360,6 +360,18 @@ impl Server {
         self.input.capacity()
     }
 
+    /// Whether a mail transaction is open (RFC 5321 §3.3): `MAIL` was
+    /// accepted and neither the end of the message nor a reset has closed
+    /// it. A graceful shutdown lets such a session finish its message
+    /// before it sends `421`; one between transactions can take the `421`
+    /// at once.
+    pub fn in_transaction(&self) -> bool {
+        matches!(
+            self.state,
+            State::Command(Some(_)) | State::Data { .. } | State::Chunk { .. }
+        )
+    }
+
     // ----- B. inputs --------------------------------------------------------
 
     /// Hands the server bytes received from the peer; returns how many it

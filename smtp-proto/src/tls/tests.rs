@@ -60,10 +60,7 @@ fn default_config_builds_and_is_not_dangerous() {
     let config = TlsConfig::default();
     assert!(!config.is_dangerous());
     assert!(format!("{config:?}").contains("dangerous_accept_any_certificate: false"));
-    let insecure = TlsConfig::builder()
-        .dangerous_accept_any_certificate()
-        .build()
-        .unwrap();
+    let insecure = accepting_any();
     assert!(insecure.is_dangerous());
     assert!(format!("{insecure:?}").contains("dangerous_accept_any_certificate: true"));
     // Choosing a trust again replaces the earlier choice.
@@ -121,7 +118,7 @@ fn ca_pem_takes_every_certificate_and_skips_keys() {
         .unwrap();
     // Both are trusted: a handshake with either server succeeds.
     for (id, name) in [(&a, "a.test"), (&b, "b.test")] {
-        let (client, server) = connect(&config, &id.server_config().unwrap(), name);
+        let (client, server) = connect_to(&config, id, name);
         handshake(client, server).unwrap();
     }
 }
@@ -252,26 +249,21 @@ fn self_signed_validity_window() {
     for at in [first, now_secs, last] {
         check(at).unwrap_or_else(|e| panic!("not valid at {at}: {e}"));
     }
-    let early = check(first - 1).unwrap_err();
-    assert!(
-        matches!(
-            early,
+    // A second before the first valid one: not valid yet; a second after
+    // the last: expired.
+    for (at, expired) in [(first - 1, false), (last + 1, true)] {
+        let err = check(at).unwrap_err();
+        let why = match &err {
             rustls::Error::InvalidCertificate(
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. }
-            )
-        ),
-        "{early:?}"
-    );
-    let late = check(last + 1).unwrap_err();
-    assert!(
-        matches!(
-            late,
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+            ) => Some(false),
             rustls::Error::InvalidCertificate(
-                CertificateError::Expired | CertificateError::ExpiredContext { .. }
-            )
-        ),
-        "{late:?}"
-    );
+                CertificateError::Expired | CertificateError::ExpiredContext { .. },
+            ) => Some(true),
+            _ => None,
+        };
+        assert_eq!(why, Some(expired), "{at}: {err:?}");
+    }
 }
 
 #[test]
@@ -298,11 +290,7 @@ fn self_signed_times_out_of_range_are_refused() {
 fn handshake_for_every_name_with_info_from_both_ends() {
     let id = identity("mx.example.org");
     let server_config = id.server_config().unwrap();
-    let client_config = TlsConfig::builder()
-        .ca_pem(id.chain_pem().as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
+    let client_config = trusting(&id);
     for name in [
         "localhost",
         "127.0.0.1",
@@ -341,11 +329,7 @@ fn handshake_for_every_name_with_info_from_both_ends() {
 fn tls12_is_negotiated_and_reported() {
     let id = identity("mx.example.org");
     let server_config = server_config_for(&id, &rustls::version::TLS12, id.key().clone_key());
-    let client_config = TlsConfig::builder()
-        .ca_pem(id.chain_pem().as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
+    let client_config = trusting(&id);
     let (client, server) = connect(&client_config, &server_config, "mx.example.org");
     let (client, server) = handshake(client, server).unwrap();
     for info in [
@@ -362,16 +346,7 @@ fn tls12_is_negotiated_and_reported() {
 #[test]
 fn info_before_the_handshake_is_empty_but_for_the_name() {
     let id = identity("mx.example.org");
-    let client_config = TlsConfig::builder()
-        .ca_pem(id.chain_pem().as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
-    let (client, server) = connect(
-        &client_config,
-        &id.server_config().unwrap(),
-        "mx.example.org",
-    );
+    let (client, server) = connect_to(&trusting(&id), &id, "mx.example.org");
     let info = client_info(&client, &server_name("mx.example.org").unwrap());
     assert_eq!((info.protocol, info.cipher), (None, None));
     assert_eq!(server_info(&server), TlsInfo::default());
@@ -380,45 +355,21 @@ fn info_before_the_handshake_is_empty_but_for_the_name() {
 #[test]
 fn verification_refuses_a_name_the_certificate_does_not_cover() {
     let id = identity("mx.example.org");
-    let client_config = TlsConfig::builder()
-        .ca_pem(id.chain_pem().as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
-    let (client, server) = connect(
-        &client_config,
-        &id.server_config().unwrap(),
-        "other.example",
-    );
-    match handshake(client, server) {
-        Err(Failed::Client(e)) => assert!(is_certificate_error(&e), "{e:?}"),
-        other => panic!("expected the client to refuse: {other:?}"),
-    }
+    client_refuses_the_certificate(&trusting(&id), &id, "other.example");
 }
 
 #[test]
 fn the_webpki_roots_do_not_trust_a_self_signed_certificate() {
     let id = identity("mx.example.org");
-    let (client, server) = connect(
-        &TlsConfig::default(),
-        &id.server_config().unwrap(),
-        "mx.example.org",
-    );
-    match handshake(client, server) {
-        Err(Failed::Client(e)) => assert!(is_certificate_error(&e), "{e:?}"),
-        other => panic!("expected the client to refuse: {other:?}"),
-    }
+    client_refuses_the_certificate(&TlsConfig::default(), &id, "mx.example.org");
 }
 
 #[test]
 fn accept_any_takes_any_certificate_and_name() {
     let id = identity("mx.example.org");
-    let insecure = TlsConfig::builder()
-        .dangerous_accept_any_certificate()
-        .build()
-        .unwrap();
+    let insecure = accepting_any();
     for name in ["other.example", "192.0.2.1"] {
-        let (client, server) = connect(&insecure, &id.server_config().unwrap(), name);
+        let (client, server) = connect_to(&insecure, &id, name);
         handshake(client, server).unwrap();
     }
 }
@@ -430,10 +381,7 @@ fn accept_any_takes_any_certificate_and_name() {
 fn accept_any_still_refuses_a_bad_handshake_signature() {
     let shown = identity("mx.example.org");
     let impostor = identity("mx.example.org");
-    let insecure = TlsConfig::builder()
-        .dangerous_accept_any_certificate()
-        .build()
-        .unwrap();
+    let insecure = accepting_any();
     for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
         // The control: the right key completes the handshake.
         let honest = server_config_for(&shown, version, shown.key().clone_key());
@@ -455,6 +403,33 @@ fn accept_any_still_refuses_a_bad_handshake_signature() {
 
 fn identity(hostname: &str) -> TlsIdentity {
     TlsIdentity::self_signed(hostname, SystemTime::now()).unwrap()
+}
+
+/// A client config that trusts `id`'s certificate and nothing else.
+fn trusting(id: &TlsIdentity) -> TlsConfig {
+    TlsConfig::builder()
+        .ca_pem(id.chain_pem().as_bytes())
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+/// A client config that accepts any certificate for any name.
+fn accepting_any() -> TlsConfig {
+    TlsConfig::builder()
+        .dangerous_accept_any_certificate()
+        .build()
+        .unwrap()
+}
+
+/// A handshake of `client` with a server showing `id`, for `name`, fails
+/// because the client refuses the certificate.
+fn client_refuses_the_certificate(client: &TlsConfig, id: &TlsIdentity, name: &str) {
+    let (client, server) = connect_to(client, id, name);
+    match handshake(client, server) {
+        Err(Failed::Client(e)) => assert!(is_certificate_error(&e), "{e:?}"),
+        other => panic!("expected the client to refuse: {other:?}"),
+    }
 }
 
 /// A server config presenting `id`'s chain but signing with `key` (which
@@ -494,6 +469,15 @@ fn connect(
     .unwrap();
     let server = ServerConnection::new(Arc::clone(server)).unwrap();
     (client, server)
+}
+
+/// [`connect`] to a server showing `id` with its own server config.
+fn connect_to(
+    client: &TlsConfig,
+    id: &TlsIdentity,
+    name: &str,
+) -> (ClientConnection, ServerConnection) {
+    connect(client, &id.server_config().unwrap(), name)
 }
 
 /// Which end refused the handshake.

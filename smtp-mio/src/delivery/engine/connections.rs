@@ -181,23 +181,27 @@ impl Engine {
                     self.offer(conn, now);
                 }
                 ConnEvent::Closed { setup } => {
-                    if let Some(c) = self.conns.get(conn) {
-                        if let Some(failure) = setup
-                            && !self.shutting_down
-                        {
-                            tracing::info!(
-                                dest = %c.dest,
-                                addr = %c.addr,
-                                reason = c.last_failure.as_deref().unwrap_or("unknown"),
-                                "connection failed during setup"
-                            );
-                            let (key, opener, target) =
-                                (c.dest.clone(), c.opener, c.target.clone());
-                            self.remove_conn(conn);
-                            self.connection_failed(&key, opener, &target, failure, now);
-                        } else {
+                    let setup = setup.filter(|_| !self.shutting_down);
+                    match setup {
+                        Some(failure) if self.concurrency_feedback(conn, &failure) => {
+                            // The tasks stay queued for the open connections.
                             self.remove_conn(conn);
                         }
+                        Some(failure) => {
+                            if let Some(c) = self.conns.get(conn) {
+                                tracing::info!(
+                                    dest = %c.dest,
+                                    addr = %c.addr,
+                                    reason = c.last_failure.as_deref().unwrap_or("unknown"),
+                                    "connection failed during setup"
+                                );
+                                let (key, opener, target) =
+                                    (c.dest.clone(), c.opener, c.target.clone());
+                                self.remove_conn(conn);
+                                self.connection_failed(&key, opener, &target, failure, now);
+                            }
+                        }
+                        None => self.remove_conn(conn),
                     }
                     return;
                 }
@@ -225,6 +229,10 @@ impl Engine {
     ) {
         if let Some(c) = self.conns.get_mut(conn) {
             c.delivered += 1;
+            if report.error.is_none() {
+                let key = c.dest.clone();
+                self.transaction_succeeded(&key);
+            }
         }
         let Some(t) = self.tasks.get_mut(ticket.task) else {
             return;

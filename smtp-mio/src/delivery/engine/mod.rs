@@ -31,7 +31,10 @@
 //!   idles until [`idle_timeout`](super::EngineConfig::idle_timeout), or
 //!   QUITs at once when other tasks wait for a slot. A connection that fails
 //!   before it is ready is reported to the task it was opened for and to
-//!   every task whose walk is at that same endpoint.
+//!   every task whose walk is at that same endpoint — unless other
+//!   connections to that address are open: then it is the server's
+//!   connection limit speaking, the destination's limit is lowered and the
+//!   tasks wait for those connections ([`feedback`]).
 //!
 //! # Why one result per job, always
 //!
@@ -63,6 +66,7 @@ use crate::delivery::dns::DnsPump;
 use crate::timers::Deadlines;
 
 mod connections;
+mod feedback;
 mod lookups;
 mod schedule;
 mod tasks;
@@ -115,6 +119,11 @@ struct Dest {
     conns: Vec<usize>,
     /// Lookups in flight for it, one per question.
     asked: HashMap<Asked, smtp_proto::dns::LookupId>,
+    /// The connection limit learned from its failures, below the
+    /// configured one (see [`feedback`]); `None`: the configured one.
+    limit: Option<usize>,
+    /// Transactions that succeeded since `limit` last changed.
+    successes: usize,
 }
 
 /// The relay: its destination, and the one host the walks are given.

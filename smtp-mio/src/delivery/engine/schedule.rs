@@ -53,10 +53,10 @@ impl Engine {
     /// order, within M and N. When N is full, an idle connection of another
     /// destination is retired to make room, and `key` waits for the slot.
     fn wanted(&mut self, key: &Destination) -> Vec<(TaskId, Target)> {
+        let limit = self.destination_limit(key);
         let Some(d) = self.dests.get(key) else {
             return Vec::new();
         };
-        let limit = self.config.max_per_destination.max(1);
         if d.conns.len() >= limit || d.queue.is_empty() {
             return Vec::new();
         }

@@ -112,7 +112,14 @@
 //! connection; only `CRLF.CRLF` ends `DATA`, and a message with a bare CR
 //! or LF is refused at its real end; AUTH is offered only under TLS; every
 //! buffer is bounded. Under [`TlsMode::Required`] mail and authentication
-//! commands before STARTTLS get `530 5.7.0` (RFC 3207 §4).
+//! commands before STARTTLS get `530 5.7.0` (RFC 3207 §4). An
+//! unauthenticated client that sends on where RFC 2920 §3.1 says to wait —
+//! a transaction pipelined behind the end of data, anything behind `EHLO`,
+//! `DATA`, `STARTTLS` or an AUTH step, input before the greeting — gets
+//! `554 5.5.0` and is disconnected ([`SyncPoint`],
+//! [`Config::forbid_unauth_pipelining`]). A NUL in message content is
+//! refused like a bare line ending, in DATA and in 7bit/8bit BDAT bodies
+//! ([`Config::bare_line_ending`]).
 
 mod auth;
 mod buffer;

@@ -348,6 +348,28 @@ fn pipelined_after_quit() {
 }
 
 #[test]
+fn authenticated_quit_and_starttls_follow_their_own_rules() {
+    // QUIT with more behind it: 221 (the rest is never read).
+    let mut h = Harness::greeted(config());
+    h.authenticate();
+    h.send(b"QUIT\r\nNOOP\r\n");
+    assert!(h.take_text().starts_with("221 "));
+    assert_eq!(h.server.close_reason(), Some(&CloseReason::Quit));
+    // STARTTLS with plaintext behind it: the injection policy decides
+    // (close without a word by default), not the synchronization rule.
+    let mut c = config();
+    c.tls = TlsMode::Opportunistic;
+    let mut h = Harness::greeted(c);
+    h.authenticate();
+    h.send(b"STARTTLS\r\nEHLO client.example\r\n");
+    assert!(h.take().is_empty());
+    assert!(matches!(
+        h.server.close_reason(),
+        Some(CloseReason::StartTlsInjection { .. })
+    ));
+}
+
+#[test]
 fn pipelined_after_auth() {
     let ir = base64::engine::general_purpose::STANDARD.encode(b"\0user\0secret");
     // With the initial response: nothing may follow before 235.

@@ -5,7 +5,8 @@
 //! Maildir. Afterwards every message a client saw acknowledged with `250`
 //! is in `new/` byte for byte, every file in `new/` is a whole message, and
 //! what a killed process left in `tmp/` is ignored (never in `new/`, never
-//! in the way of a later delivery). Then the same with the storage
+//! in the way of a later delivery; `Maildir::open` removes such files once
+//! they are 36 hours old, which the Maildir unit tests check). Then the same with the storage
 //! failing: a Maildir that cannot be written gets `451 4.3.0`, a full one
 //! (here: the file size limit) `452 4.3.1`, and nothing is acknowledged
 //! that is not stored.

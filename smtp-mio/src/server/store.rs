@@ -9,8 +9,9 @@
 //! and renamed into `new/` (see [`maildir`](super::maildir)). A storage
 //! error at any point answers `452 4.3.1` when the disk, a quota or the
 //! file size limit is full and `451 4.3.0` otherwise, and the partial file
-//! is removed. What a killed process left in `tmp/` is ignored: names are
-//! unique per process and `new/` only ever receives whole, synced files
+//! is removed. What a killed process left in `tmp/` is ignored (names are
+//! unique per process and `new/` only ever receives whole, synced files)
+//! and removed once 36 hours old when the Maildir is opened
 //! (`smtp-mio/tests/crash.rs` kills the server under load to prove it).
 //!
 //! The final `fsync`s and rename run on a small pool of committer threads,

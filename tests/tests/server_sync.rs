@@ -205,11 +205,51 @@ fn input_after_the_dot_before_the_reply_is_written_is_refused() {
     h.write = false;
     h.send(b"first\r\n.\r\n");
     // The 250 is queued, not yet written: the client cannot have seen it.
-    h.send(b"QUIT\r\n");
+    h.send(b"MAIL FROM:<b@example.org>\r\n");
     h.write = true;
     h.drain();
     assert!(ends_with_sync(&h.take()));
     h.assert_sync_closed(SyncPoint::EndOfData);
+}
+
+#[test]
+fn a_lone_quit_behind_the_dot_is_served_as_postfix_sends_it() {
+    // Postfix's smtp client writes "." and "QUIT" together when it will
+    // not reuse the connection: the message is answered, then QUIT.
+    let mut h = Harness::greeted(config());
+    open_data(&mut h);
+    h.send(b"first\r\n.\r\nQUIT\r\n");
+    assert!(h.saw("message-end"));
+    assert_eq!(
+        h.take_text(),
+        "250 2.0.0 Message accepted\r\n221 2.0.0 mx.example.org Service closing transmission channel\r\n"
+    );
+    assert_eq!(h.server.close_reason(), Some(&CloseReason::Quit));
+
+    // The QUIT in a second segment, before the 250 was written: the same.
+    let mut h = Harness::greeted(config());
+    open_data(&mut h);
+    h.hold = true;
+    h.send(b"first\r\n.\r\n");
+    h.send(b"QUIT\r\n");
+    h.server.accept().unwrap();
+    h.hold = false;
+    h.drain();
+    assert!(
+        h.take_text()
+            .ends_with("221 2.0.0 mx.example.org Service closing transmission channel\r\n")
+    );
+    assert_eq!(h.server.close_reason(), Some(&CloseReason::Quit));
+
+    // Anything more than that QUIT is out of sync, and the message is not
+    // stored.
+    for behind in [&b"QUIT\r\nNOOP\r\n"[..], b"RSET\r\n", b"QUIT"] {
+        let mut h = Harness::greeted(config());
+        open_data(&mut h);
+        h.send(&[&b"first\r\n.\r\n"[..], behind].concat());
+        assert_eq!(h.take(), SYNC, "{}", behind.escape_ascii());
+        assert!(!h.saw("message-end"));
+    }
 }
 
 #[test]

@@ -95,7 +95,11 @@ impl Server {
             return Step::Stall;
         };
         let stats = *unstuffer.stats();
-        if self.sync_check(SyncPoint::EndOfData, 0) {
+        if self.only_quit_pending() {
+            // The one command a client may pipeline behind the dot (see
+            // `sync`); anything arriving after it is still out of sync.
+            self.sync_barrier(SyncPoint::EndOfData);
+        } else if self.sync_check(SyncPoint::EndOfData, 0) {
             // Input pipelined behind the end of data (the next transaction
             // of a smuggling attempt, or a client that does not wait for
             // the final reply): the message is refused, not stored.

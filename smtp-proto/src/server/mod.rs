@@ -537,8 +537,14 @@ impl Server {
                 && self.awaiting.is_none()
                 && self.state.reads_peer()
             {
-                self.sync_close(point);
-                continue;
+                if point == SyncPoint::EndOfData && self.only_quit_pending() {
+                    // A QUIT sent behind the dot in a second segment: served
+                    // (see `sync`).
+                    self.sync.violation = None;
+                } else {
+                    self.sync_close(point);
+                    continue;
+                }
             }
             if self.errors >= self.config.errors.hard && self.state.reads_peer() {
                 self.close_with(&replies::TOO_MANY_ERRORS, CloseReason::TooManyErrors);

@@ -52,6 +52,14 @@
 //! holds the greeting back to give a pre-greeting talker time to show
 //! itself.
 //!
+//! One exception: a lone `QUIT` behind the end of data. Postfix's smtp
+//! client sends `.` and `QUIT` in one write when it will not reuse the
+//! connection (it builds QUIT "before we have seen the `.` response" and
+//! skips its reply), RFC 2920 §3.1 lets message content open a group, and
+//! QUIT cannot smuggle a transaction. So when all the input behind the
+//! dot is one `QUIT` line, the message is answered and then QUIT; anything
+//! else there, or more behind that QUIT, is out of sync.
+//!
 //! BDAT chunks (RFC 3030 §4.2 pipelines them freely), `MAIL`, `RCPT`,
 //! `RSET` and `HELP` are not points: a legitimate PIPELINING client
 //! (lettre, Postfix's smtp client, swaks) sends `MAIL`/`RCPT`/`DATA` in one
@@ -145,6 +153,20 @@ impl Server {
         }
         self.sync_barrier(point);
         false
+    }
+
+    /// Whether the unprocessed input is exactly one `QUIT` command line:
+    /// the one thing a client may pipeline behind the end of data (see
+    /// the module docs).
+    pub(super) fn only_quit_pending(&self) -> bool {
+        let input = self.input.bytes();
+        match memchr::memmem::find(input, b"\r\n") {
+            Some(end) if end + 2 == input.len() => matches!(
+                input.get(..end).map(crate::command::Command::parse),
+                Some(Ok(crate::command::Command::Quit))
+            ),
+            _ => false,
+        }
     }
 
     /// Bytes arrived from the peer: out of sync while a barrier stands.

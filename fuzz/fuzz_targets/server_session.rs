@@ -28,6 +28,11 @@ struct Setup {
     required: bool,
     /// Implicit TLS (overrides `starttls`).
     implicit: bool,
+    /// Protocol synchronization enforced (the default) or off, where
+    /// pipelined groups get further into the session.
+    sync: bool,
+    /// A greeting delay in seconds (pre-greeting talk).
+    greeting_delay: Option<u8>,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -121,6 +126,10 @@ fuzz_target!(|input: (Setup, Vec<Step>)| {
         config.auth.require_tls = false;
     }
     config.offer.chunking = setup.chunking;
+    config.forbid_unauth_pipelining = setup.sync;
+    if let Some(secs) = setup.greeting_delay {
+        config.greeting_delay = Duration::from_secs(u64::from(secs));
+    }
     if let Some(n) = setup.max_size {
         config.max_message_size = Some(u64::from(n));
     }

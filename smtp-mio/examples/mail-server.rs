@@ -5,8 +5,12 @@
 //! cargo run --release -p smtp-mio --example mail-server -- [--listen ADDR:PORT]…
 //!     [--tls-listen ADDR:PORT]… [--maildir DIR] [--sink] [--tls-cert FILE --tls-key FILE]
 //!     [--no-tls] [--auth USER:PASS]… [--max-message-size BYTES] [--max-recipients N]
-//!     [--max-connections N] [--threads N] [--hostname NAME] [--lmtp]
-//!     [--dkim-verify on|off] [--dns ADDR:PORT] [-v]…
+//!     [--max-connections N] [--threads N] [--hostname NAME] [--lmtp] [-v]…
+//!     [--dkim-verify on|off] [--dns ADDR:PORT]
+//!     [--allow-unauth-pipelining] [--greeting-delay SECONDS]
+//!     [--bare-line-ending reject|normalize|accept] [--proxy-protocol CIDR]…
+//!     [--connection-rate-limit N] [--message-rate-limit N] [--recipient-rate-limit N]
+//!     [--rate-exempt CIDR]…
 //! ```
 //!
 //! `--help` describes every flag and its default. In short: listen on
@@ -157,6 +161,8 @@ struct Args {
     /// RUST_LOG if set, else info].
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
+    #[command(flatten)]
+    hardening: Hardening,
 }
 
 /// `on` or `off`.
@@ -311,6 +317,7 @@ fn run(args: Args) -> Result<(), String> {
     }
     options.limits = ConnectionLimits::new(args.max_connections, 50);
 
+    hardening(&args.hardening, &mut options);
     let mut backend = StoreBackend::new(store, &hostname, credentials);
     let dkim_note = if args.dkim_verify {
         let resolver = match args.dns {
@@ -474,6 +481,87 @@ fn write_certificate(dir: &Path, chain_pem: &str, addr: SocketAddr) -> Result<Pa
         }
     }
 }
+
+// ----- server hardening: protocol synchronization, message content policy,
+// PROXY protocol, per-client rates ------------------------------------------
+
+/// Defences for a server on port 25 (Postfix's names in brackets).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Hardening")]
+struct Hardening {
+    /// Serve unauthenticated clients that send on where RFC 2920 says to
+    /// wait (after EHLO, DATA, the end of data, VRFY, EXPN, NOOP, QUIT,
+    /// STARTTLS, during AUTH, before the greeting) [default: they get "554
+    /// 5.5.0 Error: SMTP protocol synchronization" and are disconnected;
+    /// smtpd_forbid_unauth_pipelining].
+    #[arg(long)]
+    allow_unauth_pipelining: bool,
+    /// Hold the greeting back this many seconds; a client that talks
+    /// meanwhile is disconnected as out of sync (postscreen_greet_wait,
+    /// which is 6); 0 greets at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    greeting_delay: f64,
+    /// What a message with a bare CR, a bare LF or a NUL gets (DATA, and
+    /// BDAT unless BODY=BINARYMIME): reject = read to its end and refused
+    /// with 550 (smtpd_forbid_bare_newline = reject), normalize = CRLF and
+    /// NULs dropped, accept = stored as sent.
+    #[arg(long, value_name = "POLICY", value_enum, default_value_t = ContentPolicy::Reject)]
+    bare_line_ending: ContentPolicy,
+    /// Expect a PROXY protocol header (v1 or v2, HAProxy) on every
+    /// listener, before the greeting and before implicit TLS, from these
+    /// trusted proxies only (an address or network, e.g. 10.0.0.0/8);
+    /// repeat for more. The client it names is used for Received:, the
+    /// per-client limits and the logs; other sources and malformed headers
+    /// are closed without a greeting [default: no PROXY protocol].
+    #[arg(long, value_name = "CIDR")]
+    proxy_protocol: Vec<smtp_proto::proxy::Cidr>,
+    /// Connections per client address (IPv6: per /64) and minute; more get
+    /// "421 4.7.0" instead of the greeting
+    /// (smtpd_client_connection_rate_limit) [default: unlimited].
+    #[arg(long, value_name = "N")]
+    connection_rate_limit: Option<u32>,
+    /// MAIL commands per client and minute; more get "450 4.7.1"
+    /// (smtpd_client_message_rate_limit) [default: unlimited].
+    #[arg(long, value_name = "N")]
+    message_rate_limit: Option<u32>,
+    /// RCPT commands per client and minute; more get "450 4.7.1"
+    /// (smtpd_client_recipient_rate_limit) [default: unlimited].
+    #[arg(long, value_name = "N")]
+    recipient_rate_limit: Option<u32>,
+    /// Networks whose clients no rate limit applies to (nor to loopback); repeat
+    /// for more (smtpd_client_event_limit_exceptions) [default: none].
+    #[arg(long, value_name = "CIDR")]
+    rate_exempt: Vec<smtp_proto::proxy::Cidr>,
+}
+
+/// `--bare-line-ending`: the smuggling policy.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ContentPolicy {
+    Reject,
+    Normalize,
+    Accept,
+}
+
+/// Applies the [`Hardening`] flags to the server options.
+fn hardening(h: &Hardening, options: &mut Options) {
+    let session = &mut options.session;
+    session.forbid_unauth_pipelining = !h.allow_unauth_pipelining;
+    session.greeting_delay = std::time::Duration::try_from_secs_f64(h.greeting_delay.max(0.0))
+        .unwrap_or(std::time::Duration::ZERO);
+    options.proxy_protocol = h.proxy_protocol.clone();
+    options.rates.connections = h.connection_rate_limit;
+    options.rates.messages = h.message_rate_limit;
+    options.rates.recipients = h.recipient_rate_limit;
+    options.rates.exempt = h.rate_exempt.clone();
+    let session = &mut options.session;
+    session.bare_line_ending = match h.bare_line_ending {
+        ContentPolicy::Reject => smtp_proto::data::BareLineEnding::Reject,
+        ContentPolicy::Normalize => smtp_proto::data::BareLineEnding::Normalize,
+        ContentPolicy::Accept => smtp_proto::data::BareLineEnding::Accept,
+    };
+}
+
+// ----- end of server hardening ----------------------------------------------
 
 #[cfg(test)]
 mod tests {

@@ -87,11 +87,19 @@
 //!         break line.trim_end().to_owned();
 //!     }
 //! };
-//! stream.write_all(b"EHLO me\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@mx.example>\r\n\
-//!     RCPT TO:<PostMaster@MX.example>\r\nDATA\r\n").unwrap();
-//! let mut got: Vec<String> = (0..6).map(|_| next_reply()).collect();
-//! stream.write_all(b"Subject: hi\r\n\r\nHello.\r\n.\r\nQUIT\r\n").unwrap();
-//! got.extend((0..2).map(|_| next_reply()));
+//! // One group at a time (RFC 2920 §3.1): the client waits after EHLO,
+//! // DATA and the end of data, or the server answers 554 5.5.0 and hangs up.
+//! let mut got = vec![next_reply()];
+//! for (group, replies) in [
+//!     (&b"EHLO me\r\n"[..], 1),
+//!     (b"MAIL FROM:<a@b.example>\r\nRCPT TO:<x@mx.example>\r\n\
+//!        RCPT TO:<PostMaster@MX.example>\r\nDATA\r\n", 4),
+//!     (b"Subject: hi\r\n\r\nHello.\r\n.\r\n", 1),
+//!     (b"QUIT\r\n", 1),
+//! ] {
+//!     stream.write_all(group).unwrap();
+//!     got.extend((0..replies).map(|_| next_reply()));
+//! }
 //! let codes: Vec<&str> = got.iter().map(|r| &r[..3]).collect();
 //! assert_eq!(codes, ["220", "250", "250", "550", "250", "354", "250", "221"]);
 //! assert_eq!(got[3], "550 5.1.1 Mailbox unavailable");

@@ -39,6 +39,7 @@
 //! | [`manual`] | the security rationale: STARTTLS injection, SMTP smuggling, limits and defaults |
 //! | [`dns`] | the stub resolver: DNS names, questions (MX, A, AAAA, TXT, TLSA, PTR), typed answers, the lookup state machine with its retry policy, RFC 5452 matching, `resolv.conf` text and an optional cache |
 //! | [`mx`] | MX judgement (null MX, implicit MX, preference order; RFC 5321 §5.1, RFC 7505), the host plan, and the walk that makes every delivery decision for both transports |
+//! | [`proxy`] | the PROXY protocol v1/v2 header (HAProxy) read before the greeting from trusted proxies, and the [`proxy::Cidr`] networks that name them |
 //! | [`session`] | the one contract of both sessions (the [`Session`] trait, the time rule, [`Output`], [`session::drive`]) and their shared words: [`TlsMode`], [`InjectionPolicy`], [`Protocol`], [`BodyMode`] |
 //! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
 //! | [`auth_results`] | the `Authentication-Results` header field (RFC 8601): built for any method, folded, parsed; forged fields in our name removed as a message streams |
@@ -71,6 +72,7 @@ pub mod framing;
 pub mod keyword;
 pub mod manual;
 pub mod mx;
+pub mod proxy;
 pub mod reply;
 pub mod secret;
 pub mod server;

@@ -26,8 +26,9 @@
 //! `!starttls [discard] [required]` (STARTTLS offered, optional or
 //! required), `!auth MECH…`, `!auth-plaintext`,
 //! `!require-auth`, `!max-size N|none`, `!offer +dsn -pipelining …`,
-//! `!bare-line-ending normalize`, `!errors SOFT HARD DELAY_MS`,
-//! `!hostname NAME`, `!greeting CODE TEXT`, `!no-split` (the transcript
+//! `!bare-line-ending normalize|accept`, `!errors SOFT HARD DELAY_MS`,
+//! `!hostname NAME`, `!greeting CODE TEXT`, `!sync` (protocol
+//! synchronization enforced; off otherwise, see [`Transcript::parse`]), `!no-split` (the transcript
 //! depends on how the input is cut, e.g. STARTTLS injection).
 //!
 //! Events are written as: `helo ehlo client.example`, `mail FROM:<a@b>
@@ -139,6 +140,11 @@ impl Transcript {
     pub fn parse(text: &str) -> Self {
         let mut config = Config::new(Domain::new("mx.example.org").expect("valid").into_owned());
         config.errors.delay = Duration::ZERO;
+        // A transcript is replayed cut at every index, which pipelines
+        // every client line behind the previous one: the synchronization
+        // rule would see each cut differently. Transcripts that test the
+        // rule turn it on with `!sync` (and `!no-split`).
+        config.forbid_unauth_pipelining = false;
         let mut t = Self {
             config,
             size_line: "SIZE 10240000".to_owned(),
@@ -264,6 +270,7 @@ impl Transcript {
                     .collect();
             }
             "auth-plaintext" => c.auth.require_tls = false,
+            "sync" => c.forbid_unauth_pipelining = true,
             "require-auth" => c.auth.required_for_mail = true,
             "max-size" => {
                 c.max_message_size = match args.first() {
@@ -297,6 +304,7 @@ impl Transcript {
             "bare-line-ending" => {
                 c.bare_line_ending = match args.first() {
                     Some(&"normalize") => BareLineEnding::Normalize,
+                    Some(&"accept") => BareLineEnding::Accept,
                     _ => BareLineEnding::Reject,
                 }
             }
@@ -638,6 +646,7 @@ pub fn render(event: &Event<'_>) -> String {
                 ResetReason::Helo => "reset helo",
                 ResetReason::MessageTooBig => "reset too-big",
                 ResetReason::BareLineEnding => "reset bare-line-ending",
+                ResetReason::Nul => "reset nul",
                 ResetReason::ChunkRefused => "reset chunk-refused",
                 _ => "reset other",
             });
@@ -692,6 +701,7 @@ pub fn render(event: &Event<'_>) -> String {
                 }
                 CloseReason::Shutdown => "shutdown".to_owned(),
                 CloseReason::Refused => "refused".to_owned(),
+                CloseReason::Synchronization(point) => format!("synchronization {point:?}"),
                 other => format!("{other:?}"),
             };
             let _ = write!(s, "closed {reason}");

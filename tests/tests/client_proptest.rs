@@ -403,8 +403,9 @@ proptest! {
     fn transmitted_bytes_parse_and_bodies_round_trip(
         ehlo in 0usize..4,
         accept in prop::collection::vec(prop::bool::weighted(0.7), 1..5),
+        // No NUL: the client refuses it in a 7bit/8bit body (client_nul.rs).
         body in prop::collection::vec(prop_oneof![
-            4 => any::<u8>(),
+            4 => 1u8..=255,
             2 => Just(b'.'),
             2 => Just(b'\r'),
             2 => Just(b'\n'),

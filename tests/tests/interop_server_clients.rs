@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use smtp_proto::Protocol;
-use smtp_proto::server::CloseReason;
+use smtp_proto::server::{CloseReason, SyncPoint};
 use smtp_tests::peers::{self, Peer};
 use smtp_tests::std_server::{Options, TestServer};
 
@@ -1009,10 +1009,17 @@ fn raw_session(server: &TestServer, chunks: &[&[u8]]) -> String {
 
 #[test]
 fn raw_pipelined_batch_in_one_write_is_answered_in_order() {
-    let server = TestServer::start(Options {
+    // Pipelining across group ends (behind EHLO and the end of data) is
+    // refused by default (protocol synchronization, see
+    // `raw_everything_in_one_write_is_out_of_sync`); with the rule off the
+    // server still answers such a batch in order.
+    let policy = Options {
         refuse_rcpt: vec!["<bad@example.net>".to_owned()],
         ..Options::default()
-    });
+    };
+    let mut config = TestServer::config(&policy);
+    config.forbid_unauth_pipelining = false;
+    let server = TestServer::start_with(config, policy);
     let got = raw_session(
         &server,
         &[
@@ -1035,10 +1042,36 @@ RCPT TO:<ok@example.net>\r\nDATA\r\n",
 }
 
 #[test]
-fn raw_everything_in_one_write_including_body_and_quit() {
-    // A "blast" client that does not wait for 354: RFC 2920 §3.1 says it
-    // must, but a server that reads in order loses nothing.
+fn raw_everything_in_one_write_is_out_of_sync() {
+    // A "blast" client that waits for nothing: RFC 2920 §3.1 says it must
+    // wait after HELO, DATA and the end of data. By default it gets the
+    // HELO reply, then 554 5.5.0, and nothing is delivered.
     let server = TestServer::start(Options::default());
+    let got = raw_session(
+        &server,
+        &[b"HELO raw\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nDATA\r\nbounce\r\n.\r\nQUIT\r\n"],
+    );
+    assert_eq!(
+        got,
+        "220 mx.test.example ESMTP\r\n250 mx.test.example\r\n\
+554 5.5.0 Error: SMTP protocol synchronization\r\n"
+    );
+    assert!(server.delivered().is_empty());
+    let sessions = server.wait_sessions(1, Duration::from_secs(5));
+    assert_eq!(
+        sessions[0].close,
+        Some(CloseReason::Synchronization(SyncPoint::Helo))
+    );
+}
+
+#[test]
+fn raw_everything_in_one_write_including_body_and_quit() {
+    // The same blast client with the synchronization rule off: a server
+    // that reads in order loses nothing.
+    let policy = Options::default();
+    let mut config = TestServer::config(&policy);
+    config.forbid_unauth_pipelining = false;
+    let server = TestServer::start_with(config, policy);
     let got = raw_session(
         &server,
         &[b"HELO raw\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster>\r\nDATA\r\nbounce\r\n.\r\nQUIT\r\n"],
@@ -1081,19 +1114,27 @@ fn raw_client_vanishing_mid_data_delivers_nothing() {
     let server = TestServer::start(Options::default());
     {
         let mut stream = TcpStream::connect(server.addr()).expect("connect");
-        stream
-            .write_all(b"EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\npartial\r\n")
-            .expect("write");
-        // Read the replies so that closing sends FIN, not RST.
+        // Read the replies so that closing sends FIN, not RST; wait where
+        // a group ends (protocol synchronization).
         let mut got = Vec::new();
         let mut buf = [0u8; 1024];
         stream
             .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("timeout");
-        let end = Instant::now() + Duration::from_secs(5);
-        while !got.ends_with(b"354 End data with <CR><LF>.<CR><LF>\r\n") && Instant::now() < end {
-            if let Ok(n) = stream.read(&mut buf) {
-                got.extend_from_slice(&buf[..n]);
+        for (send, until) in [
+            (&b"EHLO x\r\n"[..], &b"250 SMTPUTF8\r\n"[..]),
+            (
+                b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n",
+                b"354 End data with <CR><LF>.<CR><LF>\r\n",
+            ),
+            (b"partial\r\n", b""),
+        ] {
+            stream.write_all(send).expect("write");
+            let end = Instant::now() + Duration::from_secs(5);
+            while !got.ends_with(until) && Instant::now() < end {
+                if let Ok(n) = stream.read(&mut buf) {
+                    got.extend_from_slice(&buf[..n]);
+                }
             }
         }
     }
@@ -1112,8 +1153,10 @@ fn raw_smuggling_attempt_is_one_refused_message() {
     let got = raw_session(
         &server,
         &[
-            b"EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n",
-            b"legit\r\n\n.\nMAIL FROM:<evil@b.example>\r\nRCPT TO:<victim@d.example>\r\nDATA\r\nsmuggled\r\n.\r\nQUIT\r\n",
+            b"EHLO x\r\n",
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n",
+            b"legit\r\n\n.\nMAIL FROM:<evil@b.example>\r\nRCPT TO:<victim@d.example>\r\nDATA\r\nsmuggled\r\n.\r\n",
+            b"QUIT\r\n",
         ],
     );
     assert!(
@@ -1151,7 +1194,10 @@ fn raw_error_limits_delay_then_close() {
     let started = Instant::now();
     let got = raw_session(
         &server,
-        &[b"EHLO x\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nNOOP\r\n"],
+        &[
+            b"EHLO x\r\n",
+            b"BOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nNOOP\r\n",
+        ],
     );
     assert_eq!(
         got.matches("500 5.5.2 Command unrecognized\r\n").count(),
@@ -1181,7 +1227,13 @@ fn raw_lenient_but_valid_greetings_and_paths() {
     let server = TestServer::start(Options::default());
     let got = raw_session(
         &server,
-        &[b"ehlo my-pc\r\nhelo [127.0.0.1]\r\nmail from: <a@b.example>\r\nrcpt to:<Postmaster>\r\ndata\r\n.\r\nquit\r\n"],
+        &[
+            b"ehlo my-pc\r\n",
+            b"helo [127.0.0.1]\r\n",
+            b"mail from: <a@b.example>\r\nrcpt to:<Postmaster>\r\ndata\r\n",
+            b".\r\n",
+            b"quit\r\n",
+        ],
     );
     assert_eq!(
         got.lines()

@@ -376,19 +376,19 @@ fn bdat_transfer() {
         r"
 C: MAIL FROM:<a@example.org>
 C: RCPT TO:<b@example.org>
-B: BDAT 6\r\nab\r\n.\rBDAT 0 LAST\r\n
+B: BDAT 7\r\nab\r\n.\r\nBDAT 0 LAST\r\n
 E: mail FROM:<a@example.org>
 A: accept
 E: rcpt TO:<b@example.org>
 A: accept
 E: data-start bdat
 A: accept
-E: body ab\r\n.\r
-E: message-end size=6 replies=1
+E: body ab\r\n.\r\n
+E: message-end size=7 replies=1
 A: accept
 S: 250 2.1.0 Sender ok
 S: 250 2.1.5 Recipient ok
-S: 250 2.0.0 6 octets received
+S: 250 2.0.0 7 octets received
 S: 250 2.0.0 Message accepted
 ",
     ));

@@ -12,7 +12,12 @@ use smtp_proto::server::{Config, Envelope, Event, Server};
 use smtp_tests::serve::{self, Answer};
 
 fn config() -> Config {
-    Config::new(Domain::new("mx.example.org").unwrap().into_owned())
+    let mut config = Config::new(Domain::new("mx.example.org").unwrap().into_owned());
+    // These tests pipeline whole transactions (behind NOOP and the end of
+    // data) to exercise batching and late answers; the synchronization
+    // rule, on by default, has its own tests (server_sync.rs).
+    config.forbid_unauth_pipelining = false;
+    config
 }
 
 /// A server with `config` at a fixed time, and an empty record of what it

@@ -11,7 +11,12 @@ use smtp_tests::serve::{self, Answer};
 use smtp_tests::transcript::run;
 
 fn config() -> Config {
-    Config::new(Domain::new("mx.example.org").unwrap().into_owned())
+    let mut config = Config::new(Domain::new("mx.example.org").unwrap().into_owned());
+    // These tests pipeline whole transactions (behind NOOP and the end of
+    // data) to exercise batching and late answers; the synchronization
+    // rule, on by default, has its own tests (server_sync.rs).
+    config.forbid_unauth_pipelining = false;
+    config
 }
 
 /// Drains the server, answering every question with `accept`; returns the

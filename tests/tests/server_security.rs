@@ -29,6 +29,11 @@ S: 354 End data with <CR><LF>.<CR><LF>
 /// removed as stuffing). With the default policy a message holding a bare
 /// CR or LF is refused at its real end.
 fn smuggle(variant: &str, seen: &str, bare: bool) {
+    smuggle_with("", variant, seen, bare);
+}
+
+/// [`smuggle`] under a policy directive (`!bare-line-ending ...`).
+fn smuggle_with(policy: &str, variant: &str, seen: &str, bare: bool) {
     let rest = r"MAIL FROM:<evil@example.com>\r\nRCPT TO:<x@example.org>\r\n";
     let body = format!("text{seen}{rest}");
     let size = smtp_tests::transcript::unescape(&body).len();
@@ -40,7 +45,7 @@ fn smuggle(variant: &str, seen: &str, bare: bool) {
         format!("E: message-end size={size} replies=1\nA: accept\nS: 250 2.0.0 Message accepted\n")
     };
     run(&format!(
-        "{EHLO}{OPEN_DATA}B: text{variant}{rest}.\\r\\n\nC: NOOP\nE: body {shown}\n{end}S: 250 2.0.0 Ok\n"
+        "{policy}{EHLO}{OPEN_DATA}B: text{variant}{rest}.\\r\\n\nC: NOOP\nE: body {shown}\n{end}S: 250 2.0.0 Ok\n"
     ));
 }
 
@@ -86,14 +91,25 @@ fn smuggling_lf_dot_cr() {
 
 #[test]
 fn smuggling_nul_before_dot() {
-    // Clean line endings: no bare CR/LF, so the message is accepted with
-    // the NUL line as content; the MAIL inside is still never a command.
-    smuggle(r"\r\n\0.\r\n", r"\r\n\0.\r\n", false);
+    // The default policy refuses a NUL like a bare line ending (see
+    // server_nul.rs). Accepted, the NUL line is content; the MAIL inside is
+    // still never a command.
+    smuggle_with(
+        "!bare-line-ending accept\n",
+        r"\r\n\0.\r\n",
+        r"\r\n\0.\r\n",
+        false,
+    );
 }
 
 #[test]
 fn smuggling_dot_nul() {
-    smuggle(r"\r\n.\0\r\n", r"\r\n\0\r\n", false);
+    smuggle_with(
+        "!bare-line-ending accept\n",
+        r"\r\n.\0\r\n",
+        r"\r\n\0\r\n",
+        false,
+    );
 }
 
 #[test]

@@ -73,6 +73,10 @@ pub struct ConnectionInfo {
     /// The TLS parameters, for an implicit-TLS connection (known once its
     /// handshake is done, before the session starts).
     pub tls: Option<TlsInfo>,
+    /// The trusted proxy the connection came through, when its listener
+    /// reads the PROXY protocol ([`Options::proxy_protocol`](super::Options::proxy_protocol)):
+    /// `peer` and `local` are then the endpoints its header named.
+    pub proxy: Option<SocketAddr>,
 }
 
 /// Makes a [`Session`] for each connection. Shared by all event loops.

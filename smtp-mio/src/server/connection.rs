@@ -49,6 +49,8 @@ pub(super) struct Conn<S> {
     id: ConnectionId,
     peer: SocketAddr,
     local: SocketAddr,
+    /// The trusted proxy the connection came through (PROXY protocol).
+    proxy: Option<SocketAddr>,
     transport: Transport<TcpStream>,
     active: Active<S>,
     /// The questions put to the handler, to apply answers in order.
@@ -128,6 +130,7 @@ impl<S: Session> Conn<S> {
             id: info.id,
             peer: info.peer,
             local: info.local,
+            proxy: info.proxy,
             // Plaintext until the session asks for TLS: after STARTTLS, or
             // as its first output under implicit TLS.
             transport: Transport::plain(stream),
@@ -268,6 +271,7 @@ impl<S: Session> Conn<S> {
                             peer: self.peer,
                             local: self.local,
                             tls: None,
+                            proxy: self.proxy,
                         };
                         let active = &mut self.active;
                         if !tls_established(cx.backend, cx.shared, active, connection, info, now) {
@@ -293,12 +297,15 @@ impl<S: Session> Conn<S> {
                         Output::Event(event) => {
                             let inbox = cx.inbox;
                             let responder = |seq: u64| inbox.responder(key, generation, seq);
+                            let (shared, client) = (cx.shared, self.peer.ip());
+                            let over_rate = |kind| shared.over_rate(kind, client, now);
                             match dispatch(
                                 event,
                                 &mut active.handler,
                                 &mut self.questions,
                                 &mut self.closed,
                                 responder,
+                                over_rate,
                             ) {
                                 Dispatched::Done => Step::Continue,
                                 Dispatched::TlsEstablished => Step::TlsEstablished,

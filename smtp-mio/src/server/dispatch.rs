@@ -8,7 +8,8 @@
 //! applied, answers that came early — and where the connection is with a
 //! message is [`Questions`]. Nothing here touches a socket.
 
-use smtp_proto::server::{self as proto, Event, UsageError};
+use smtp_proto::reply::Reply;
+use smtp_proto::server::{self as proto, Event, RateKind, UsageError};
 
 use super::backend::{Session, local_error};
 use super::completion::{Answer, Completion, Responder};
@@ -139,6 +140,7 @@ pub(super) fn dispatch<S: Session>(
     questions: &mut Questions,
     closed: &mut bool,
     responder: impl Fn(u64) -> Responder,
+    over_rate: impl Fn(RateKind) -> Option<Reply<'static>>,
 ) -> Dispatched {
     let next = |asked: &mut u64| {
         let r = responder(*asked);
@@ -160,8 +162,16 @@ pub(super) fn dispatch<S: Session>(
     };
     match event {
         Event::Helo { kind, host } => session.helo(kind, &host),
-        Event::Mail { from, params } => session.mail(&from, &params, next(asked)),
-        Event::Rcpt { to, params } => session.rcpt(&to, &params, next(asked)),
+        // Per-client rates: over them the transaction gets 450 4.7.1 and
+        // the handler is not asked.
+        Event::Mail { from, params } => match over_rate(RateKind::Messages) {
+            Some(reply) => next(asked).reply(reply),
+            None => session.mail(&from, &params, next(asked)),
+        },
+        Event::Rcpt { to, params } => match over_rate(RateKind::Recipients) {
+            Some(reply) => next(asked).reply(reply),
+            None => session.rcpt(&to, &params, next(asked)),
+        },
         Event::DataStart { mode, envelope } => {
             questions.message = MessageState::Asked(*asked);
             session.data_start(&envelope, mode, next(asked));

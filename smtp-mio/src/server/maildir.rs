@@ -42,9 +42,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::trace::Received;
+
+/// How old a file in `tmp/` must be to be removed as a crashed delivery's
+/// leftover: 36 hours, the Maildir convention (qmail's `maildir(5)`,
+/// Dovecot).
+pub const TMP_MAX_AGE: Duration = Duration::from_secs(36 * 60 * 60);
 
 /// Deliveries started by this process: the `Q` part of unique names.
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
@@ -96,19 +101,50 @@ impl AsRef<str> for MessageId {
 impl Maildir {
     /// Opens the Maildir at `dir`, creating it and its `tmp/`, `new/` and
     /// `cur/` subdirectories (mode 0700 on Unix: mail is private) if they do
-    /// not exist. Unique names use this machine's host name.
+    /// not exist, and removes what a crashed writer left in `tmp/` long ago
+    /// (see [`Maildir::clean_tmp`]). Unique names use this machine's host
+    /// name.
     pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let root = dir.into();
         fs::create_dir_all(&root)?;
         for sub in ["tmp", "new", "cur"] {
             create_private_dir(&root.join(sub))?;
         }
-        Ok(Self {
+        let maildir = Self {
             tmp: root.join("tmp"),
             new: root.join("new"),
             root,
             host: escape_host(&system_hostname()),
-        })
+        };
+        // Best effort: a leftover that cannot be removed is never read.
+        let _ = maildir.clean_tmp(SystemTime::now(), TMP_MAX_AGE);
+        Ok(maildir)
+    }
+
+    /// Removes the files in `tmp/` last modified more than `max_age` before
+    /// `now`; returns how many. A delivery killed with its process (power
+    /// loss, SIGKILL) leaves its file there; no reader ever looks in `tmp/`
+    /// and every name is unique, so leftovers are harmless, but they take
+    /// space. A file that old cannot belong to a delivery in progress (the
+    /// data timeout ends any session long before), so removing it is safe
+    /// even while other processes deliver into the same Maildir — the
+    /// Maildir convention's rule, with its 36 hours ([`TMP_MAX_AGE`]).
+    pub fn clean_tmp(&self, now: SystemTime, max_age: Duration) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.tmp)? {
+            let entry = entry?;
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| now.duration_since(modified).is_ok_and(|age| age > max_age));
+            if old
+                && entry.file_type().is_ok_and(|t| t.is_file())
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Uses `hostname` instead of the system's in unique names (`/` and `:`
@@ -433,6 +469,30 @@ mod tests {
             let mode = fs::metadata(root.join("new")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700);
         }
+    }
+
+    #[test]
+    fn old_tmp_leftovers_are_removed_at_open_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path()).unwrap();
+        let tmp = dir.path().join("tmp");
+        fs::write(tmp.join("old"), b"partial").unwrap();
+        fs::write(tmp.join("fresh"), b"in progress").unwrap();
+        let two_days_ago = SystemTime::now() - Duration::from_secs(48 * 3600);
+        File::options()
+            .write(true)
+            .open(tmp.join("old"))
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+        drop(md);
+        Maildir::open(dir.path()).unwrap();
+        assert_eq!(names(&tmp), ["fresh"]);
+        let md = Maildir::open(dir.path()).unwrap();
+        let later = SystemTime::now() + TMP_MAX_AGE + Duration::from_secs(1);
+        assert_eq!(md.clean_tmp(later, TMP_MAX_AGE).unwrap(), 1);
+        assert!(names(&tmp).is_empty());
+        assert!(names(&dir.path().join("new")).is_empty());
     }
 
     #[test]

@@ -103,6 +103,7 @@ mod connection;
 mod dispatch;
 mod event_loop;
 mod options;
+mod proxy;
 mod shutdown;
 mod tls_switch;
 

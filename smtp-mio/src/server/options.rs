@@ -2,12 +2,15 @@
 //! is bound ([`Shared`]): the options, the connection counters and the
 //! shutdown flag.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
-use smtp_proto::server as proto;
+use smtp_proto::proxy::Cidr;
+use smtp_proto::reply::Reply;
+use smtp_proto::server::{self as proto, ClientRates, RateKind, RateLimits};
 
 use super::listener::{ConnectionLimiter, ConnectionLimits};
 
@@ -39,6 +42,25 @@ pub struct Options {
     /// long enough for a large message on a slow link to finish, short
     /// enough for a service manager's stop timeout (systemd's is 90 s).
     pub shutdown_grace: Duration,
+    /// The PROXY protocol (v1 and v2, HAProxy's spec): when not empty,
+    /// every listener expects a PROXY header before anything else (before
+    /// the greeting, before an implicit-TLS handshake), and only from
+    /// these networks — the trusted proxies. The client the header names
+    /// is then the connection's peer for `Received:`, the per-client
+    /// limits and the logs. A connection from elsewhere, with a malformed
+    /// header or none within [`Options::proxy_timeout`], is closed without
+    /// a greeting. Default empty: no PROXY protocol.
+    pub proxy_protocol: Vec<Cidr>,
+    /// How long a connection may take to send its PROXY header. Default
+    /// 5 s, Postfix's `smtpd_upstream_proxy_timeout`: a proxy sends it at
+    /// once.
+    pub proxy_timeout: Duration,
+    /// Per-client connection, message and recipient rates (Postfix's
+    /// anvil; see [`smtp_proto::server::rates`]): over them a connection
+    /// gets `421 4.7.0` instead of the greeting, a `MAIL` or `RCPT`
+    /// `450 4.7.1`. Counted for the client the PROXY header names, if
+    /// any. Default: no rate limited.
+    pub rates: RateLimits,
 }
 
 impl Options {
@@ -53,6 +75,9 @@ impl Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: ConnectionLimits::default(),
             shutdown_grace: Duration::from_secs(30),
+            proxy_protocol: Vec::new(),
+            proxy_timeout: Duration::from_secs(5),
+            rates: RateLimits::default(),
         }
     }
 }
@@ -74,6 +99,9 @@ pub(super) struct Shared {
     shutdown: AtomicBool,
     /// `421 4.7.0 <host> Too many connections` for refused connections.
     pub(super) too_many: Vec<u8>,
+    /// The per-client rate counters, shared by the loops (`None`: no rate
+    /// limited).
+    rates: Option<Mutex<ClientRates>>,
 }
 
 impl Shared {
@@ -84,12 +112,41 @@ impl Shared {
         )
         .into_bytes();
         let limiter = ConnectionLimiter::new(options.limits);
+        let rates = options
+            .rates
+            .is_active()
+            .then(|| Mutex::new(ClientRates::new(options.rates.clone())));
         Self {
+            rates,
             options,
             limiter,
             shutdown: AtomicBool::new(false),
             too_many,
         }
+    }
+
+    /// Counts a `kind` event of client `ip`; the refusal if it is over its
+    /// rate.
+    pub(super) fn over_rate(
+        &self,
+        kind: RateKind,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Option<Reply<'static>> {
+        let rates = self.rates.as_ref()?;
+        // A poisoned lock only means another loop panicked mid-count: the
+        // counters are still consistent enough to use.
+        let mut rates = rates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let counted = match kind {
+            RateKind::Connections => rates.connect(now, ip),
+            RateKind::Messages => rates.message(now, ip),
+            _ => rates.recipient(now, ip),
+        };
+        let exceeded = counted.err()?;
+        tracing::info!(client = %exceeded.client, rate = ?exceeded.what, "over the per-client rate");
+        Some(exceeded.reply(self.options.session.hostname.as_str()))
     }
 
     /// Asks every loop to shut down (they still need waking).

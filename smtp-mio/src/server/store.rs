@@ -7,7 +7,12 @@
 //! id; the body is streamed into `tmp/` chunk by chunk as it arrives, and
 //! the `250` carrying the id is sent only after the message was `fsync`ed
 //! and renamed into `new/` (see [`maildir`](super::maildir)). A storage
-//! error at any point answers `451 4.3.0`, and the partial file is removed.
+//! error at any point answers `452 4.3.1` when the disk, a quota or the
+//! file size limit is full and `451 4.3.0` otherwise, and the partial file
+//! is removed. What a killed process left in `tmp/` is ignored (names are
+//! unique per process and `new/` only ever receives whole, synced files)
+//! and removed once 36 hours old when the Maildir is opened
+//! (`smtp-mio/tests/crash.rs` kills the server under load to prove it).
 //!
 //! The final `fsync`s and rename run on a small pool of committer threads,
 //! not on the event loop: an `fsync` takes milliseconds, and a loop that
@@ -222,7 +227,7 @@ fn answer_commit(
         }
         Err(e) => {
             tracing::warn!(parent: None, error = %e, "message not stored");
-            (None, local_error())
+            (None, storage_failure(&e))
         }
     };
     log.replied(id.as_deref(), &reply);
@@ -234,8 +239,8 @@ fn answer_commit(
 /// A message whose end was received, on its way to being answered.
 struct Message {
     delivery: Option<Delivery>,
-    /// Storage failed during the message.
-    failed: bool,
+    /// Storage failed during the message, and why.
+    failed: Option<std::io::Error>,
     /// The store discards.
     discard: bool,
     answers: Vec<Responder>,
@@ -283,13 +288,29 @@ impl Message {
                     &log,
                 );
             }
-            None if discard && !failed => answer_commit(Ok(None), answers, &log),
+            None if discard && failed.is_none() => answer_commit(Ok(None), answers, &log),
             None => answer_commit(
-                Err(std::io::Error::other("the message was not stored")),
+                Err(failed.unwrap_or_else(|| std::io::Error::other("the message was not stored"))),
                 answers,
                 &log,
             ),
         }
+    }
+}
+
+/// The reply to a storage failure: `452 4.3.1 Insufficient system
+/// storage` when the disk, a quota or the file size limit is full
+/// (`ENOSPC`, `EDQUOT`, `EFBIG`: RFC 3463 X.3.1 mail system full, RFC 5321
+/// §4.2.2's 452), else `451 4.3.0 Local error in processing` (a read-only
+/// or missing directory, an I/O error). Both are transient: the client
+/// keeps the message and tries again later.
+fn storage_failure(e: &std::io::Error) -> Reply<'static> {
+    let full = matches!(e.raw_os_error(), Some(28 | 122 | 27))
+        || e.kind() == std::io::ErrorKind::StorageFull;
+    if full {
+        Reply::insufficient_storage()
+    } else {
+        local_error()
     }
 }
 
@@ -313,7 +334,7 @@ impl Backend for StoreBackend {
             base: ProtocolBase::Esmtp,
             authenticated: false,
             delivery: None,
-            failed: false,
+            failed: None,
             committer: self.committer.clone(),
             dkim: self.dkim.clone(),
             dkim_policy: self.dkim_policy.clone(),
@@ -338,8 +359,8 @@ pub struct StoreSession {
     authenticated: bool,
     /// The message being written (Maildir only).
     delivery: Option<Delivery>,
-    /// Storage failed during this message: answer 451 at its end.
-    failed: bool,
+    /// Storage failed during this message: answer 451 or 452 at its end.
+    failed: Option<std::io::Error>,
     committer: Option<Sender<CommitJob>>,
     dkim: Option<DkimService>,
     dkim_policy: Option<DkimPolicy>,
@@ -356,7 +377,7 @@ impl StoreSession {
     fn reset_transaction(&mut self) {
         // Dropping an uncommitted delivery removes its file.
         self.delivery = None;
-        self.failed = false;
+        self.failed = None;
         self.check = None;
     }
 
@@ -368,7 +389,7 @@ impl StoreSession {
         {
             tracing::warn!(error = %e, "writing the message failed");
             self.delivery = None;
-            self.failed = true;
+            self.failed = Some(e);
         }
     }
 
@@ -441,7 +462,7 @@ impl Session for StoreSession {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start a delivery");
-                answer.reply(local_error());
+                answer.reply(storage_failure(&e));
             }
         }
     }
@@ -479,7 +500,7 @@ impl Session for StoreSession {
         };
         let committer = self.committer.clone();
         // A message already lost (storage failed) is answered at once.
-        let storable = message.delivery.is_some() || (message.discard && !message.failed);
+        let storable = message.delivery.is_some() || (message.discard && message.failed.is_none());
         match check {
             Some(check) if storable => {
                 let hostname = Arc::clone(&self.hostname);
@@ -508,7 +529,10 @@ impl Session for StoreSession {
     fn reset(&mut self, envelope: &Envelope<'_>, reason: ResetReason) {
         if matches!(
             reason,
-            ResetReason::MessageTooBig | ResetReason::BareLineEnding | ResetReason::ChunkRefused
+            ResetReason::MessageTooBig
+                | ResetReason::BareLineEnding
+                | ResetReason::Nul
+                | ResetReason::ChunkRefused
         ) {
             // The session refused the message and gave the reply itself.
             self.log.refused_by_session(envelope, reason);

@@ -798,7 +798,10 @@ mod tests {
         use smtp_proto::server::{Config, Event, Server};
 
         let now = Instant::now();
-        let mut server = Server::new(Config::new(Domain::new("mx.example").unwrap()), now);
+        let mut config = Config::new(Domain::new("mx.example").unwrap());
+        // EHLO and the envelope in one read (pipelined behind EHLO).
+        config.forbid_unauth_pipelining = false;
+        let mut server = Server::new(config, now);
         let mut input = format!("EHLO c.example\r\nMAIL FROM:{from}\r\n");
         for to in to {
             input.push_str(&format!("RCPT TO:<{to}>\r\n"));
@@ -831,6 +834,7 @@ mod tests {
             peer: "192.0.2.7:41234".parse().unwrap(),
             local: "192.0.2.1:25".parse().unwrap(),
             tls: None,
+            proxy: None,
         }
     }
 

@@ -295,6 +295,18 @@ pub enum UsageError {
         /// Offset of the offending byte in the chunk.
         offset: usize,
     },
+    /// The body chunk has a NUL at `offset` and the body is not
+    /// `BODY=BINARYMIME`: 7bit and 8bit data hold no NUL (RFC 2045
+    /// §2.7–2.8), and a hop that strips NULs could see an end of data in
+    /// `CRLF NUL . CRLF`. Refused under every policy; nothing of the chunk
+    /// was taken.
+    #[error(
+        "NUL in the message body at offset {offset} of the chunk (not allowed in a 7bit or 8bit body)"
+    )]
+    NulOctet {
+        /// Offset of the NUL in the chunk.
+        offset: usize,
+    },
     /// The body chunk has an octet above 127 at `offset`, but MAIL declared
     /// neither `BODY=8BITMIME` (RFC 6152) nor `BINARYMIME` nor `SMTPUTF8`:
     /// the content must be 7-bit (RFC 5321 §2.4). Nothing was taken.

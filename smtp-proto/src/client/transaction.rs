@@ -190,7 +190,8 @@ impl Client {
     ///
     /// [`UsageError::NoBodyDue`] when no body is being written,
     /// [`UsageError::BareLineEnding`] for a bare CR or LF under the
-    /// rejecting policy, [`UsageError::EightBitData`] for an octet above 127
+    /// rejecting policy, [`UsageError::NulOctet`] for a NUL in a body that
+    /// is not `BINARYMIME` (under every policy), [`UsageError::EightBitData`] for an octet above 127
     /// when MAIL declared a 7-bit body (nothing of the chunk is taken).
     pub fn write_body(&mut self, chunk: &[u8]) -> Result<usize, UsageError> {
         if !matches!(self.tx.phase, TxPhase::Body(_)) || self.is_closed() || self.error.is_some() {
@@ -201,6 +202,12 @@ impl Client {
             && let Some(offset) = self.tx.line_endings.find_bare(chunk)
         {
             return Err(UsageError::BareLineEnding { offset });
+        }
+        if !self.tx.binary
+            && let Some(offset) = memchr::memchr(0, chunk)
+        {
+            // RFC 2045 §2.7–2.8; see `UsageError::NulOctet`.
+            return Err(UsageError::NulOctet { offset });
         }
         // `is_ascii` scans a word at a time; the position is looked for
         // only when there is one to find.
@@ -231,12 +238,16 @@ impl Client {
                     // Unreachable under Reject (checked above) and under
                     // Normalize (the stuffer does not fail); reported
                     // rather than ignored all the same.
-                    let offset = match e {
+                    return Err(match e {
+                        crate::data::StuffError::Nul { offset } => UsageError::NulOctet {
+                            offset: usize::try_from(offset).unwrap_or(0),
+                        },
                         crate::data::StuffError::BareCr { offset }
-                        | crate::data::StuffError::BareLf { offset } => offset,
-                    };
-                    return Err(UsageError::BareLineEnding {
-                        offset: usize::try_from(offset).unwrap_or(0),
+                        | crate::data::StuffError::BareLf { offset } => {
+                            UsageError::BareLineEnding {
+                                offset: usize::try_from(offset).unwrap_or(0),
+                            }
+                        }
                     });
                 }
                 self.tx.line_endings.take(piece);

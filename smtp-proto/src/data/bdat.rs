@@ -51,6 +51,89 @@ impl BdatChunk {
     }
 }
 
+/// Rewrites a body that arrives in pieces so that CR and LF occur only as
+/// CRLF and no NUL remains: a bare CR or bare LF becomes CRLF, a NUL is
+/// dropped ([`BareLineEnding::Normalize`](super::BareLineEnding::Normalize)
+/// for BDAT chunks, and the client's BDAT bodies).
+///
+/// Nothing is held back: a CR is written as CRLF at once, and a LF right
+/// after it (in the same piece or the next) is then skipped.
+///
+/// ```
+/// use smtp_proto::data::LineEndingNormalizer;
+///
+/// let mut n = LineEndingNormalizer::new();
+/// let mut out = Vec::new();
+/// n.normalize(b"a\r", &mut out);
+/// n.normalize(b"\nb\nc\0\rd", &mut out);
+/// assert_eq!(out, b"a\r\nb\r\nc\r\nd");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineEndingNormalizer {
+    /// The last byte taken was a CR, already written as CRLF.
+    after_cr: bool,
+}
+
+impl LineEndingNormalizer {
+    /// A normalizer at the start of a body.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether `piece` comes out of [`LineEndingNormalizer::normalize`]
+    /// unchanged: no bare CR or LF, no NUL, and no CR at either edge that
+    /// the pieces around it decide.
+    pub fn is_unchanged(&self, piece: &[u8]) -> bool {
+        if self.after_cr || piece.last() == Some(&b'\r') {
+            return false;
+        }
+        let mut pos = 0;
+        while let Some(i) = piece
+            .get(pos..)
+            .and_then(|rest| memchr::memchr3(b'\r', b'\n', 0, rest))
+            .map(|i| pos + i)
+        {
+            if piece.get(i) == Some(&b'\r') && piece.get(i + 1) == Some(&b'\n') {
+                pos = i + 2;
+            } else {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Records that `piece` went out unchanged (see
+    /// [`LineEndingNormalizer::is_unchanged`]).
+    pub fn pass(&mut self, piece: &[u8]) {
+        if let Some(&last) = piece.last() {
+            self.after_cr = last == b'\r';
+        }
+    }
+
+    /// Appends the normalized `piece` to `out`.
+    pub fn normalize(&mut self, piece: &[u8], out: &mut Vec<u8>) {
+        out.reserve(piece.len() + 2);
+        let mut after_cr = self.after_cr;
+        for &b in piece {
+            match b {
+                // The CRLF was written when the CR arrived.
+                b'\n' if after_cr => after_cr = false,
+                b'\n' => out.extend_from_slice(b"\r\n"),
+                b'\r' => {
+                    out.extend_from_slice(b"\r\n");
+                    after_cr = true;
+                }
+                0 => after_cr = false,
+                _ => {
+                    out.push(b);
+                    after_cr = false;
+                }
+            }
+        }
+        self.after_cr = after_cr;
+    }
+}
+
 /// Counts bare CR, bare LF and NUL (and octets) in a body that arrives in
 /// pieces, such as the chunks of a `7BIT` or `8BITMIME` message sent with
 /// BDAT. See the [module docs](super) for how the session uses it.

@@ -23,14 +23,18 @@
 //! - Bare CR, bare LF and NUL are counted in [`BodyStats`]. Under the default
 //!   [`BareLineEnding::Reject`] the session keeps reading to the real end and
 //!   then rejects the message (Postfix `smtpd_forbid_bare_newline = reject`);
-//!   under [`BareLineEnding::Normalize`] each becomes CRLF in the output,
-//!   still without ever ending the data.
-//! - [`DotStuffer`] refuses a body with a bare CR or LF (lettre's
-//!   RUSTSEC-2021-0069 and RUSTSEC-2026-0561 were missing stuffing after
-//!   such breaks), or normalizes it on request, and stuffs a dot after every
-//!   line start it emits, so its output can never end the data early.
+//!   under [`BareLineEnding::Normalize`] each bare line ending becomes CRLF
+//!   and each NUL is dropped in the output, still without ever ending the
+//!   data; [`BareLineEnding::Accept`] keeps them.
+//! - [`DotStuffer`] refuses a body with a bare CR, a bare LF or a NUL
+//!   (lettre's RUSTSEC-2021-0069 and RUSTSEC-2026-0561 were missing
+//!   stuffing after such breaks), or normalizes it on request, and stuffs a
+//!   dot after every line start it emits, so its output can never end the
+//!   data early — not even for a hop that strips NULs.
 //! - BDAT chunks ([`BdatChunk`], RFC 3030) are counted octets: nothing inside
-//!   them is interpreted, so they cannot be smuggled through.
+//!   them ends the chunk, so they cannot be smuggled through *here*; but a
+//!   message received with BDAT may be relayed with DATA, so the same
+//!   policy applies to their content (below).
 //!
 //! # Driving them
 //!
@@ -84,18 +88,18 @@
 //! as a line end (lettre ≥ 0.11.24, most MUAs) stuffed it. The end of data
 //! can never be found there, under either policy.
 //!
-//! # BDAT and bare line endings
+//! # BDAT, bare line endings and NUL
 //!
-//! BDAT data is never altered: the declared size is the contract, and the
-//! counted framing leaves nothing to smuggle. With `BODY=BINARYMIME`
-//! (RFC 3030 §3) any octet is allowed and nothing is checked. For `7BIT` and
-//! `8BITMIME` bodies sent with BDAT the lines must still end in CRLF
-//! (RFC 3030 §4; RFC 5322 §2.3), so the session feeds each chunk to a
-//! [`LineEndingCheck`] and, under [`BareLineEnding::Reject`], rejects the
-//! message after its `LAST` chunk. Under [`BareLineEnding::Normalize`] the
-//! counts are informational: the body is kept as sent, and if the message is
-//! later relayed with DATA, the relaying [`DotStuffer`] applies its own
-//! policy.
+//! With `BODY=BINARYMIME` (RFC 3030 §3) any octet is allowed and nothing is
+//! checked or changed. For `7BIT` and `8BITMIME` bodies sent with BDAT the
+//! lines must still end in CRLF and hold no NUL (RFC 3030 §4; RFC 5322
+//! §2.3; RFC 2045 §2.7–2.8), so the session feeds each chunk to a
+//! [`LineEndingCheck`] and applies the same policy as to DATA: under
+//! [`BareLineEnding::Reject`] it reads every chunk and rejects the message
+//! after its `LAST` chunk (one reply at the real end, nothing stored);
+//! under [`BareLineEnding::Normalize`] a [`LineEndingNormalizer`] rewrites
+//! the chunks as they are handed out; under [`BareLineEnding::Accept`] they
+//! are kept as sent.
 //!
 //! # Size
 //!
@@ -108,12 +112,21 @@ mod bdat;
 mod stuffer;
 mod unstuffer;
 
-pub use bdat::{BdatChunk, LineEndingCheck};
+pub use bdat::{BdatChunk, LineEndingCheck, LineEndingNormalizer};
 pub use stuffer::{DotStuffer, StuffError};
 pub use unstuffer::{DotUnstuffer, Unstuffed};
 
-/// What to do with a bare CR or bare LF in message data (RFC 5321 §2.3.8:
-/// CR and LF occur only together as CRLF).
+/// The smuggling policy: what to do with a bare CR, a bare LF or a NUL in
+/// message data (RFC 5321 §2.3.8: CR and LF occur only together as CRLF;
+/// RFC 2045 §2.7–2.8: 7bit and 8bit data hold no NUL).
+///
+/// A NUL belongs here because hops strip it: `CRLF NUL . CRLF` or `CRLF .
+/// NUL CRLF` is content to this server but an end of data to a downstream
+/// hop that drops NULs before looking (Sendmail's and several filters'
+/// habit), which makes it the same raw material for smuggling as a bare
+/// line ending. The policy covers DATA and the BDAT chunks of a `7BIT` or
+/// `8BITMIME` body alike; a `BODY=BINARYMIME` body (RFC 3030 §3) may hold
+/// any octet and is never checked or changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 #[non_exhaustive]
 pub enum BareLineEnding {
@@ -121,14 +134,31 @@ pub enum BareLineEnding {
     /// server's [`DotUnstuffer`] keeps the bytes as content, counts them and
     /// reads on to the real end of data, after which the session rejects the
     /// message (Postfix answers `550 5.5.2 Error: bare <LF> received`; the
-    /// session picks the reply). The default, because a bare line ending is
-    /// the raw material of SMTP smuggling and a sender emitting one is
-    /// broken.
+    /// session picks the reply). The default, because a bare line ending or
+    /// a NUL is the raw material of SMTP smuggling and a sender emitting one
+    /// is broken.
     #[default]
     Reject,
-    /// Turn each bare CR and each bare LF into CRLF. The end of data is
-    /// still only a real `CRLF . CRLF` in the input.
+    /// Turn each bare CR and each bare LF into CRLF and drop each NUL. The
+    /// end of data is still only a real `CRLF . CRLF` in the input, and the
+    /// stored message then holds nothing a later hop could read
+    /// differently.
     Normalize,
+    /// Receive: keep bare CR, bare LF and NUL as they arrived (the end of
+    /// data is still only a real `CRLF . CRLF`), for mail that must arrive
+    /// unchanged from legacy senders, at the risk of relaying smuggling
+    /// material to a hop that reads it differently. Send: the same as
+    /// [`BareLineEnding::Normalize`] — a sender never puts a bare line
+    /// ending or a NUL on the wire.
+    Accept,
+}
+
+impl BareLineEnding {
+    /// Whether the body is rewritten (bare line endings to CRLF, NULs
+    /// dropped). The sending side normalizes under `Accept` too.
+    pub(crate) fn normalizes_received(self) -> bool {
+        self == Self::Normalize
+    }
 }
 
 /// What a body contained, counted as it streamed past.
@@ -151,6 +181,11 @@ impl BodyStats {
     /// Whether a bare CR or bare LF was seen.
     pub fn has_bare_line_ending(&self) -> bool {
         self.bare_cr > 0 || self.bare_lf > 0
+    }
+
+    /// Whether a NUL was seen.
+    pub fn has_nul(&self) -> bool {
+        self.nul > 0
     }
 
     /// Whether the body is larger than `max_octets` (the session then keeps

@@ -28,6 +28,14 @@ pub enum StuffError {
         /// Offset of the LF from the start of the body.
         offset: u64,
     },
+    /// A NUL at this offset of the body: not allowed in 7bit or 8bit data
+    /// (RFC 2045 §2.7–2.8), which a DATA body is, and an end of data to a
+    /// hop that strips NULs (`CRLF NUL . CRLF`).
+    #[error("NUL at body offset {offset}")]
+    Nul {
+        /// Offset of the NUL from the start of the body.
+        offset: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,19 +97,33 @@ impl DotStuffer {
     /// taken (a trailing CR is kept in the stuffer's state); the caller
     /// applies backpressure by the size of the chunks it passes.
     ///
-    /// Under [`BareLineEnding::Reject`] a bare CR or LF stops the stuffer
-    /// with an error that sticks (see [`StuffError`]).
+    /// Under [`BareLineEnding::Reject`] a bare CR, a bare LF or a NUL stops
+    /// the stuffer with an error that sticks (see [`StuffError`]); under the
+    /// other policies bare line endings become CRLF and NULs are dropped.
     pub fn stuff(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), StuffError> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let normalize = self.policy == BareLineEnding::Normalize;
+        // A sender never puts a bare line ending or a NUL on the wire:
+        // `Accept` sends like `Normalize`.
+        let normalize = self.policy != BareLineEnding::Reject;
         let base = self.taken;
         let mut pos = 0;
         out.reserve(input.len() + input.len() / 64 + 2);
         while let Some(&b) = input.get(pos) {
             match self.state {
                 State::LineStart => {
+                    if b == 0 {
+                        if !normalize {
+                            let offset = base + pos as u64;
+                            return Err(self.fail(StuffError::Nul { offset }, offset));
+                        }
+                        // Dropped; the next byte is still at the line start
+                        // (a dot there is stuffed, so that a hop stripping
+                        // NULs cannot see `CRLF . CRLF` either).
+                        pos += 1;
+                        continue;
+                    }
                     if b == b'.' {
                         out.push(b'.');
                     }
@@ -134,6 +156,12 @@ impl DotStuffer {
                     if rest.get(k) == Some(&b'\r') {
                         pos += 1;
                         self.state = State::Cr;
+                    } else if rest.get(k) == Some(&0) {
+                        if !normalize {
+                            let offset = base + pos as u64;
+                            return Err(self.fail(StuffError::Nul { offset }, offset));
+                        }
+                        pos += 1;
                     } else if normalize {
                         pos += 1;
                         out.extend_from_slice(b"\r\n");
@@ -183,17 +211,18 @@ impl DotStuffer {
 }
 
 /// The length of the prefix of `rest` that is copied as it stands: up to the
-/// first bare CR or LF, CRLF followed by a dot, or CR or CRLF at its end.
+/// first bare CR or LF, NUL, CRLF followed by a dot or a NUL, or CR or CRLF
+/// at its end.
 fn ordinary_run(rest: &[u8]) -> usize {
     let mut pos = 0;
     while let Some(i) = rest
         .get(pos..)
-        .and_then(|r| memchr::memchr2(b'\r', b'\n', r))
+        .and_then(|r| memchr::memchr3(b'\r', b'\n', 0, r))
         .map(|k| pos + k)
     {
         if rest.get(i) == Some(&b'\r')
             && rest.get(i + 1) == Some(&b'\n')
-            && rest.get(i + 2).is_some_and(|&c| c != b'.')
+            && rest.get(i + 2).is_some_and(|&c| c != b'.' && c != 0)
         {
             pos = i + 2;
         } else {

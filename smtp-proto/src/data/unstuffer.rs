@@ -15,7 +15,7 @@ use super::{BareLineEnding, BodyStats};
 /// DotCr          other      write the held CR (bare); read it again  WeakLineStart
 /// Text           CR         write it                                 Cr
 /// Text           LF         bare LF: write it (Normalize: CRLF)      WeakLineStart
-/// Text           NUL        count it, write it                       Text
+/// Text           NUL        count it, write it (Normalize: drop it)  Text
 /// Text           other      write it (whole runs at once)            Text
 /// Cr             LF         write it                                 LineStart
 /// Cr             other      bare CR (Normalize: write a LF); again   WeakLineStart
@@ -165,7 +165,7 @@ impl DotUnstuffer {
     /// Runs the automaton over `sink`'s input from its start, writing the
     /// body to `sink`. Returns how much input was read.
     fn run<S: Sink>(&mut self, sink: &mut S) -> usize {
-        let normalize = self.policy == BareLineEnding::Normalize;
+        let normalize = self.policy.normalizes_received();
         let mut r = 0;
         // The byte-exact automaton alone handles `r..slow_until`: a stretch
         // the bulk path stopped at is not examined twice.
@@ -206,7 +206,9 @@ impl DotUnstuffer {
                         }
                         _ => {
                             self.stats.nul += 1;
-                            sink.emit(&mut r, b"\0");
+                            if !normalize {
+                                sink.emit(&mut r, b"\0");
+                            }
                         }
                     }
                 }

@@ -45,17 +45,29 @@
 //!   Rejecting early and then reading the rest as commands would hand the
 //!   attacker exactly what the attack wants; the session stays in sync
 //!   instead, and the transaction is reset completely.
+//! - **NUL counts too.** `CR LF NUL . CR LF` and `CR LF . NUL CR LF` are
+//!   content here, but an end of data to a hop that strips NULs before it
+//!   looks. Under the default policy a message with a NUL is refused the
+//!   same way (`550 5.6.0 Message refused: NUL received`).
 //! - **Normalize.** [`BareLineEnding::Normalize`](crate::data::BareLineEnding::Normalize)
-//!   accepts such messages and turns each bare CR or LF into CRLF, as
-//!   Postfix ≥ 3.9 does by default — still without ever ending the message
-//!   early. Choose it for a server that must accept mail from sloppy
-//!   senders.
+//!   accepts such messages and turns each bare CR or LF into CRLF and drops
+//!   each NUL, as Postfix ≥ 3.9 does with bare newlines by default — still
+//!   without ever ending the message early. Choose it for a server that
+//!   must accept mail from sloppy senders.
+//!   [`BareLineEnding::Accept`](crate::data::BareLineEnding::Accept) stores
+//!   them as sent.
+//! - **Protocol synchronization.** A transaction pipelined behind the end
+//!   of data — what a smuggled transaction looks like to the receiving
+//!   side — is refused with `554 5.5.0` and the connection closed, unless
+//!   the client authenticated (see
+//!   [`SyncPoint`](crate::server::SyncPoint)).
 //! - **Commands too.** A command line is only ever ended by CRLF; a command
 //!   containing a bare CR or LF is refused whole (`500 5.5.2`).
-//! - **BDAT** is counted, so nothing inside a chunk can end it. The
-//!   bare-line-ending policy is not applied to chunks: there is no
-//!   terminator to confuse, and `BODY=BINARYMIME` content may hold any
-//!   octet.
+//! - **BDAT** is counted, so nothing inside a chunk can end it; but a
+//!   message received with BDAT may leave with DATA, so the same policy
+//!   covers the chunks of a `7BIT` or `8BITMIME` body (refused after the
+//!   `LAST` chunk, or normalized). `BODY=BINARYMIME` content may hold any
+//!   octet and is left alone.
 //!
 //! The regression tests in `tests/tests/server_smuggling.rs` send every
 //! variant followed by a smuggled `MAIL FROM` and check that it is never

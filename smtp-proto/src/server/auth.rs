@@ -8,7 +8,7 @@ use crate::framing::Frame;
 use super::replies::{self, Canned};
 use super::sasl::{self, Response};
 use super::state::{Awaiting, Pending, SaslStep, State};
-use super::{Server, Step};
+use super::{Server, Step, SyncPoint};
 
 impl Server {
     /// Reads one SASL response line.
@@ -32,6 +32,15 @@ impl Server {
             }
             Frame::NeedMore => return self.need_more(),
         };
+        if self.sync_check(SyncPoint::Auth, len) {
+            // A response line with more behind it: the client did not wait
+            // for the server's reply (RFC 4954 §4: one line per reply).
+            self.input.consume(len);
+            self.sasl.clear();
+            self.leave_sasl();
+            self.sync_close(SyncPoint::Auth);
+            return Step::Continue;
+        }
         let content = len.saturating_sub(2);
         if !matches!(step, SaslStep::LoginPassword { .. }) {
             self.sasl.clear();

@@ -18,7 +18,7 @@ use super::sasl;
 use super::state::{
     Awaiting, BodyStart, ChunkVerdict, Fact, Pending, SaslStep, State, Transaction,
 };
-use super::{InjectionPolicy, Protocol, Server, Step, TlsMode};
+use super::{InjectionPolicy, Protocol, Server, Step, SyncPoint, TlsMode};
 
 /// What the server does with a command.
 #[derive(Debug)]
@@ -98,13 +98,30 @@ impl Server {
             return Step::Continue;
         }
         let content = len.saturating_sub(2);
-        let decision = {
+        let (decision, point) = {
             let line = self.input.bytes().get(..content).unwrap_or_default();
             match Command::parse(line) {
-                Ok(command) => self.decide(command),
-                Err(e) => Decision::Refuse(parse_error_reply(e.reply_code(), e.enhanced_status())),
+                Ok(command) => {
+                    let point = sync_point(&command);
+                    (self.decide(command), point)
+                }
+                Err(e) => (
+                    Decision::Refuse(parse_error_reply(e.reply_code(), e.enhanced_status())),
+                    None,
+                ),
             }
         };
+        if let Some(point) = point
+            && self.sync_check(point, len)
+            && !matches!(point, SyncPoint::Helo | SyncPoint::Noop)
+        {
+            // The point's answer is replaced by the 554; the application is
+            // not asked. EHLO/HELO/NOOP are answered first (the 554 then
+            // answers the pipelined command, see `drive`).
+            self.input.consume(len);
+            self.sync_close(point);
+            return Step::Continue;
+        }
         self.act(decision, len, content)
     }
 
@@ -551,6 +568,21 @@ impl Server {
                 Step::Emit(Pending::Command { len: content })
             }
         }
+    }
+}
+
+/// The synchronization point a command is (RFC 2920 §3.1, RFC 3207 §4,
+/// RFC 4954 §4), if it ends a group.
+fn sync_point(command: &Command<'_>) -> Option<SyncPoint> {
+    match command {
+        Command::Helo { .. } | Command::Ehlo { .. } | Command::Lhlo { .. } => Some(SyncPoint::Helo),
+        Command::Data => Some(SyncPoint::Data),
+        Command::Vrfy { .. } | Command::Expn { .. } => Some(SyncPoint::Verify),
+        Command::Noop { .. } => Some(SyncPoint::Noop),
+        Command::Quit => Some(SyncPoint::Quit),
+        Command::StartTls => Some(SyncPoint::StartTls),
+        Command::Auth { .. } => Some(SyncPoint::Auth),
+        _ => None,
     }
 }
 

@@ -265,11 +265,31 @@ pub struct Config {
     pub on_injection: InjectionPolicy,
     /// AUTH mechanisms and policy. Default: not offered.
     pub auth: AuthConfig,
-    /// What to do with a bare CR or bare LF in `DATA` content. Default
-    /// [`BareLineEnding::Reject`]: the message is read to its real end and
-    /// refused with `550 5.5.2` (see
-    /// [`manual::_02_smtp_smuggling`](crate::manual::_02_smtp_smuggling)).
+    /// The smuggling policy: what to do with a bare CR, a bare LF or a NUL
+    /// in `DATA` content and in the BDAT chunks of a body that is not
+    /// `BODY=BINARYMIME`. Default [`BareLineEnding::Reject`]: the message
+    /// is read to its real end and refused with `550 5.5.2` (bare line
+    /// ending) or `550 5.6.0` (NUL), nothing stored (see
+    /// [`manual::_02_smtp_smuggling`](crate::manual::_02_smtp_smuggling));
+    /// `Normalize` rewrites them (CRLF, NUL dropped), `Accept` keeps them.
     pub bare_line_ending: BareLineEnding,
+    /// Whether a client that is not authenticated is disconnected with
+    /// `554 5.5.0 Error: SMTP protocol synchronization` when it sends on
+    /// where it must wait for a reply: after `EHLO`/`HELO`, `DATA`, the end
+    /// of data, `VRFY`, `EXPN`, `NOOP`, `QUIT` (RFC 2920 §3.1), `STARTTLS`
+    /// (RFC 3207 §4), during AUTH, and before the greeting. Default `true`,
+    /// as Postfix 3.9's `smtpd_forbid_unauth_pipelining`: legitimate
+    /// clients never do it, bulk-mail software and SMTP smuggling do (see
+    /// [`SyncPoint`](super::SyncPoint)).
+    pub forbid_unauth_pipelining: bool,
+    /// How long the greeting is held back after the connection opens (or
+    /// after an implicit-TLS handshake). Input in that time is pre-greeting
+    /// talk, refused under [`Config::forbid_unauth_pipelining`] like
+    /// postscreen's pre-greet test. Default zero (greet at once, Postfix's
+    /// `smtpd`); postscreen waits 6 s (`postscreen_greet_wait`), which an
+    /// MX on port 25 may copy — every client then waits that long for the
+    /// `220`, within RFC 5321 §4.5.3.2.1's 5-minute greeting timeout.
+    pub greeting_delay: Duration,
     /// Buffer and count limits.
     pub limits: Limits,
     /// Error limits.
@@ -292,6 +312,8 @@ impl Config {
             on_injection: InjectionPolicy::default(),
             auth: AuthConfig::default(),
             bare_line_ending: BareLineEnding::default(),
+            forbid_unauth_pipelining: true,
+            greeting_delay: Duration::ZERO,
             limits: Limits::default(),
             errors: ErrorLimits::default(),
             timeouts: Timeouts::default(),

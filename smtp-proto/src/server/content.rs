@@ -10,12 +10,13 @@
 //! Whatever ends a message, the transaction is gone afterwards: the state
 //! goes back to `Command(None)` by value.
 
-use crate::data::{BareLineEnding, BdatChunk, DotUnstuffer};
+use crate::command::Body;
+use crate::data::{BareLineEnding, BdatChunk, BodyStats, DotUnstuffer};
 
 use super::event::ResetReason;
 use super::replies;
 use super::state::{Awaiting, BodyStart, ChunkVerdict, Chunking, Fact, Pending, State};
-use super::{Protocol, Server, Step};
+use super::{Protocol, Server, Step, SyncPoint};
 
 impl Server {
     /// Moves from an accepted DATA or BDAT into reading content.
@@ -34,7 +35,11 @@ impl Server {
                 too_big: false,
             },
             BodyStart::Bdat { size, last } => {
-                envelope.chunking.get_or_insert_with(Chunking::default);
+                let normalize = self.config.bare_line_ending.normalizes_received()
+                    && envelope.body != Some(Body::BinaryMime);
+                envelope
+                    .chunking
+                    .get_or_insert_with(|| Chunking::new(normalize));
                 State::Chunk {
                     envelope: Some(envelope),
                     chunk: BdatChunk::new(size),
@@ -90,19 +95,46 @@ impl Server {
             return Step::Stall;
         };
         let stats = *unstuffer.stats();
+        if self.only_quit_pending() {
+            // The one command a client may pipeline behind the dot (see
+            // `sync`); anything arriving after it is still out of sync.
+            self.sync_barrier(SyncPoint::EndOfData);
+        } else if self.sync_check(SyncPoint::EndOfData, 0) {
+            // Input pipelined behind the end of data (the next transaction
+            // of a smuggling attempt, or a client that does not wait for
+            // the final reply): the message is refused, not stored.
+            self.sync_close(SyncPoint::EndOfData);
+            return Step::Continue;
+        }
         if too_big {
             self.say(replies::MESSAGE_TOO_BIG);
             self.facts
                 .push_back(Fact::Reset(ResetReason::MessageTooBig));
             return Step::Continue;
         }
-        if self.config.bare_line_ending == BareLineEnding::Reject && stats.has_bare_line_ending() {
-            self.say(replies::BARE_LINE_ENDING);
-            self.facts
-                .push_back(Fact::Reset(ResetReason::BareLineEnding));
+        if self.refuse_content(&stats) {
             return Step::Continue;
         }
         self.ask_final_reply(envelope.recipients, stats.octets)
+    }
+
+    /// Under [`BareLineEnding::Reject`], refuses a complete message whose
+    /// content held a bare CR, a bare LF or a NUL: one reply at its real
+    /// end, nothing handed on for storage. Returns whether it did.
+    fn refuse_content(&mut self, stats: &BodyStats) -> bool {
+        if self.config.bare_line_ending != BareLineEnding::Reject {
+            return false;
+        }
+        let (reply, reason) = if stats.has_bare_line_ending() {
+            (replies::BARE_LINE_ENDING, ResetReason::BareLineEnding)
+        } else if stats.has_nul() {
+            (replies::NUL_RECEIVED, ResetReason::Nul)
+        } else {
+            return false;
+        };
+        self.say(reply);
+        self.facts.push_back(Fact::Reset(reason));
+        true
     }
 
     /// Asks the application for the final reply(ies).
@@ -144,8 +176,21 @@ impl Server {
             self.input.consume(n);
             return Step::Continue;
         };
-        progress.octets = progress.octets.saturating_add(n as u64);
         progress.check.scan(piece);
+        // Under Normalize a 7BIT/8BITMIME chunk is rewritten in place
+        // before it is handed out (bare line endings to CRLF, NULs
+        // dropped); a clean piece is left as it is.
+        let n = if progress.normalize && !progress.normalizer.is_unchanged(piece) {
+            let mut normalized = Vec::with_capacity(n + n / 8 + 2);
+            progress.normalizer.normalize(piece, &mut normalized);
+            let len = normalized.len();
+            self.input.vec_mut().splice(..n, normalized);
+            len
+        } else {
+            progress.normalizer.pass(piece);
+            n
+        };
+        progress.octets = progress.octets.saturating_add(n as u64);
         let within = within_limit(self.config.max_message_size, progress.octets, n);
         if within < n {
             // RFC 3030 §2: the chunk is still read; its reply is 552 and the
@@ -188,11 +233,15 @@ impl Server {
             }
             (ChunkVerdict::Accept, Some(mut envelope)) => {
                 if last {
-                    let octets = envelope
-                        .chunking
-                        .as_mut()
-                        .map_or(0, |c| c.check.finish().octets);
-                    return self.ask_final_reply(envelope.recipients, octets);
+                    let binary = envelope.body == Some(Body::BinaryMime);
+                    let Some(chunking) = envelope.chunking.as_mut() else {
+                        return self.ask_final_reply(envelope.recipients, 0);
+                    };
+                    let stats = *chunking.check.finish();
+                    if !binary && self.refuse_content(&stats) {
+                        return Step::Continue;
+                    }
+                    return self.ask_final_reply(envelope.recipients, chunking.octets);
                 }
                 let enhanced = self.enhanced();
                 replies::write_chunk_ok(self.output.queue(), size, enhanced);

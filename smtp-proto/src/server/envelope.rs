@@ -123,7 +123,11 @@ impl EnvelopeLines {
 /// use smtp_proto::server::{Config, Event, Server};
 ///
 /// let now = Instant::now();
-/// let mut server = Server::new(Config::new(Domain::new("mx.example.org").unwrap()), now);
+/// let mut config = Config::new(Domain::new("mx.example.org").unwrap());
+/// // The whole session in one read, as only an authenticated client may
+/// // send it (see `SyncPoint`): here the rule is off.
+/// config.forbid_unauth_pipelining = false;
+/// let mut server = Server::new(config, now);
 /// let input = b"EHLO c.example\r\nMAIL FROM:<a@example.org> SIZE=3\r\n\
 ///               RCPT TO:<b@example.net>\r\nDATA\r\nhi\r\n.\r\n";
 /// assert_eq!(server.handle_input(now, input), input.len());
@@ -293,6 +297,8 @@ mod tests {
         let mut config = Config::new(Domain::new("mx.example.org").unwrap());
         config.limits.max_recipients = n;
         config.limits.input_buffer = 1 << 20;
+        // The whole session in one read (pipelined behind EHLO and DATA).
+        config.forbid_unauth_pipelining = false;
         let mut server = Server::new(config, now);
         let mut input = b"EHLO c.example\r\nMAIL FROM:<a@example.org>\r\n".to_vec();
         for i in 0..n {

@@ -52,6 +52,9 @@ pub enum ResetReason {
     /// The message held a bare CR or bare LF and the policy rejects it; it
     /// was read to its real end and refused with `550 5.5.2`.
     BareLineEnding,
+    /// The message held a NUL and the policy rejects it; it was read to
+    /// its real end and refused with `550 5.6.0`.
+    Nul,
     /// A BDAT chunk arrived for a transaction without an accepted
     /// recipient; it was read, refused, and the transaction ended (RFC 3030
     /// §2: a failed chunk fails the transaction).
@@ -91,6 +94,9 @@ pub enum CloseReason {
     Shutdown,
     /// The greeting was a `421` (service not available).
     Refused,
+    /// The client sent on where it had to wait for a reply (see
+    /// [`SyncPoint`](super::SyncPoint)); the server answered `554 5.5.0`.
+    Synchronization(super::SyncPoint),
 }
 
 /// Something the application must see: a question to answer or a fact.

@@ -42,9 +42,12 @@
 //!     }
 //! };
 //! drain(&mut server, &mut wire);
-//! let batch = b"HELO client.example\r\nMAIL FROM:<a@example.org>\r\n";
-//! assert_eq!(server.handle_input(now, batch), batch.len());
-//! drain(&mut server, &mut wire);
+//! // One group per read: a client waits for the reply to HELO (RFC 2920
+//! // §3.1), or it is refused ([`SyncPoint`]).
+//! for group in [&b"HELO client.example\r\n"[..], b"MAIL FROM:<a@example.org>\r\n"] {
+//!     assert_eq!(server.handle_input(now, group), group.len());
+//!     drain(&mut server, &mut wire);
+//! }
 //! assert_eq!(
 //!     wire,
 //!     b"220 mx.example.org ESMTP\r\n250 mx.example.org\r\n250 Sender ok\r\n"
@@ -109,7 +112,14 @@
 //! connection; only `CRLF.CRLF` ends `DATA`, and a message with a bare CR
 //! or LF is refused at its real end; AUTH is offered only under TLS; every
 //! buffer is bounded. Under [`TlsMode::Required`] mail and authentication
-//! commands before STARTTLS get `530 5.7.0` (RFC 3207 §4).
+//! commands before STARTTLS get `530 5.7.0` (RFC 3207 §4). An
+//! unauthenticated client that sends on where RFC 2920 §3.1 says to wait —
+//! a transaction pipelined behind the end of data, anything behind `EHLO`,
+//! `DATA`, `STARTTLS` or an AUTH step, input before the greeting — gets
+//! `554 5.5.0` and is disconnected ([`SyncPoint`],
+//! [`Config::forbid_unauth_pipelining`]). A NUL in message content is
+//! refused like a bare line ending, in DATA and in 7bit/8bit BDAT bodies
+//! ([`Config::bare_line_ending`]).
 
 mod auth;
 mod buffer;
@@ -119,9 +129,11 @@ mod content;
 mod envelope;
 mod error;
 mod event;
+pub mod rates;
 mod replies;
 mod sasl;
 mod state;
+mod sync;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -137,6 +149,8 @@ pub use config::{AuthConfig, Config, ErrorLimits, Limits, Offer, Timeouts};
 pub use envelope::{Envelope, Recipients};
 pub use error::{Question, UsageError};
 pub use event::{CloseReason, Event, HeloKind, ResetReason};
+pub use rates::{ClientRates, RateExceeded, RateKind, RateLimits};
+pub use sync::SyncPoint;
 
 use envelope::EnvelopeLines;
 use replies::Canned;
@@ -176,6 +190,12 @@ pub struct Server {
     close_reason: Option<CloseReason>,
     /// Implicit TLS: the greeting is queued once the handshake is done.
     greeting_due: bool,
+    /// The greeting is held back ([`Config::greeting_delay`]) until the
+    /// greeting timer fires.
+    greeting_pending: bool,
+    /// Protocol synchronization (RFC 2920 §3.1): the barrier and any
+    /// violation seen.
+    sync: sync::Sync,
 }
 
 /// What one step of the state machine did.
@@ -225,12 +245,28 @@ impl Server {
             discarded: 0,
             close_reason: None,
             greeting_due: implicit,
+            greeting_pending: false,
+            sync: sync::Sync::default(),
             config,
         };
         if !implicit {
-            server.queue_greeting();
+            server.begin_greeting();
         }
         server
+    }
+
+    /// Greets now, or arms the greeting timer under
+    /// [`Config::greeting_delay`]. Either way the client must wait for the
+    /// greeting ([`SyncPoint::Greeting`]).
+    fn begin_greeting(&mut self) {
+        self.sync_barrier(SyncPoint::Greeting);
+        if self.config.greeting_delay.is_zero() {
+            self.queue_greeting();
+        } else {
+            self.greeting_pending = true;
+            self.timers
+                .set(Timer::Greeting, self.now, self.config.greeting_delay);
+        }
     }
 
     /// Queues the greeting (RFC 5321 §3.1, §4.2): the configured one, or
@@ -371,6 +407,7 @@ impl Server {
         self.input.settle();
         let taken = self.input.push(data);
         if taken > 0 {
+            self.sync_input();
             self.arm_idle();
         }
         taken
@@ -404,6 +441,12 @@ impl Server {
                     self.close_silently(CloseReason::SendTimeout);
                 }
                 Timer::Handshake => self.close_silently(CloseReason::TlsHandshakeTimeout),
+                Timer::Greeting => {
+                    if self.greeting_pending {
+                        self.greeting_pending = false;
+                        self.queue_greeting();
+                    }
+                }
             }
         }
     }
@@ -435,7 +478,7 @@ impl Server {
         self.facts.push_back(Fact::TlsEstablished);
         if self.greeting_due {
             self.greeting_due = false;
-            self.queue_greeting();
+            self.begin_greeting();
         }
         self.arm_idle();
         Ok(())
@@ -456,6 +499,7 @@ impl Server {
                 pending,
             })?;
         if self.output.pending().is_empty() {
+            self.sync_flushed();
             self.timers.stop(Timer::Send);
             // The client's turn starts when our reply is out.
             self.arm_idle();
@@ -489,8 +533,30 @@ impl Server {
             if let Some(fact) = self.facts.pop_front() {
                 return Some(Pending::Fact(fact));
             }
+            if let Some(point) = self.sync.violation
+                && self.awaiting.is_none()
+                && self.state.reads_peer()
+            {
+                if point == SyncPoint::EndOfData && self.only_quit_pending() {
+                    // A QUIT sent behind the dot in a second segment: served
+                    // (see `sync`).
+                    self.sync.violation = None;
+                } else {
+                    self.sync_close(point);
+                    continue;
+                }
+            }
             if self.errors >= self.config.errors.hard && self.state.reads_peer() {
                 self.close_with(&replies::TOO_MANY_ERRORS, CloseReason::TooManyErrors);
+            }
+            if self.greeting_pending {
+                // Nothing is read before the greeting; input meanwhile is
+                // pre-greeting talk (handled above when the rule applies).
+                if self.eof {
+                    self.close_silently(CloseReason::Eof);
+                    continue;
+                }
+                return None;
             }
             if self.awaiting.is_some()
                 || self.timers.get(Timer::ErrorDelay).is_some()
@@ -858,6 +924,8 @@ impl Server {
         self.timers.stop(Timer::Idle);
         self.timers.stop(Timer::Handshake);
         self.timers.stop(Timer::ErrorDelay);
+        self.timers.stop(Timer::Greeting);
+        self.greeting_pending = false;
         self.state = State::Closing(reason);
     }
 

@@ -270,6 +270,23 @@ pub(crate) const BARE_LINE_ENDING: Canned = canned(
     "Message refused: bare CR or LF received",
 );
 
+/// `550 5.6.0`: a message with a NUL (RFC 2045 §2.7–2.8: not in 7bit or
+/// 8bit data; RFC 3463 X.6.0 other media error), refused at its real end
+/// like a bare line ending.
+pub(crate) const NUL_RECEIVED: Canned = canned(
+    ReplyCode::MAILBOX_UNAVAILABLE,
+    esc(5, 6, 0),
+    "Message refused: NUL received",
+);
+/// `554 5.5.0`: the client sent on where it had to wait for a reply
+/// (RFC 2920 §3.1; Postfix's `smtpd_forbid_unauth_pipelining` text); the
+/// connection closes after it.
+pub(crate) const SYNCHRONIZATION: Canned = canned(
+    code(554),
+    esc(5, 5, 0),
+    "Error: SMTP protocol synchronization",
+);
+
 /// `421` texts, which start with the hostname (RFC 5321 §4.2: "421
 /// \<domain\> Service not available").
 pub(crate) struct Closing {
@@ -432,6 +449,8 @@ mod tests {
             BAD_BASE64,
             BAD_CREDENTIALS_FORMAT,
             BARE_LINE_ENDING,
+            SYNCHRONIZATION,
+            NUL_RECEIVED,
         ] {
             if let Some(status) = c.status {
                 assert_eq!(status.class(), c.code.first_digit(), "{}", c.text);

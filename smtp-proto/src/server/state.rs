@@ -14,7 +14,7 @@
 use std::ops::Range;
 
 use crate::command::Body;
-use crate::data::{BdatChunk, DotUnstuffer, LineEndingCheck};
+use crate::data::{BdatChunk, DotUnstuffer, LineEndingCheck, LineEndingNormalizer};
 use crate::reply::Reply;
 use crate::session::BodyMode;
 use crate::time::TimerKind;
@@ -23,13 +23,32 @@ use super::event::{CloseReason, ResetReason};
 use super::replies::Canned;
 
 /// Progress of a BDAT transfer inside a transaction.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Chunking {
-    /// Octets received in earlier chunks.
+    /// Octets handed out so far (after any normalization).
     pub(crate) octets: u64,
-    /// Bare CR / LF counts over the chunks so far (reported, not enforced:
-    /// counted chunks cannot be cut short by a bare line ending).
+    /// Bare CR / LF and NUL counts over the chunks so far, as received:
+    /// under `BareLineEnding::Reject` a 7BIT/8BITMIME message with any is
+    /// refused after its LAST chunk (counted chunks cannot be cut short,
+    /// but the message may be relayed with DATA later).
     pub(crate) check: LineEndingCheck,
+    /// Whether chunks are normalized as they are handed out
+    /// (`BareLineEnding::Normalize`, body not BINARYMIME).
+    pub(crate) normalize: bool,
+    /// The normalizer's state across chunks.
+    pub(crate) normalizer: LineEndingNormalizer,
+}
+
+impl Chunking {
+    /// The progress of a transfer that starts now.
+    pub(crate) fn new(normalize: bool) -> Self {
+        Self {
+            octets: 0,
+            check: LineEndingCheck::new(),
+            normalize,
+            normalizer: LineEndingNormalizer::new(),
+        }
+    }
 }
 
 /// One mail transaction, from an accepted `MAIL` to its final reply: what
@@ -272,10 +291,18 @@ pub(crate) enum Timer {
     Handshake,
     /// Holding replies back after too many errors.
     ErrorDelay,
+    /// Holding the greeting back ([`Config::greeting_delay`](super::Config::greeting_delay)).
+    Greeting,
 }
 
 impl TimerKind for Timer {
-    const ALL: &'static [Self] = &[Self::ErrorDelay, Self::Send, Self::Handshake, Self::Idle];
+    const ALL: &'static [Self] = &[
+        Self::ErrorDelay,
+        Self::Send,
+        Self::Handshake,
+        Self::Idle,
+        Self::Greeting,
+    ];
 
     fn slot(self) -> usize {
         self as usize
@@ -283,4 +310,4 @@ impl TimerKind for Timer {
 }
 
 /// Number of [`Timer`] kinds.
-pub(crate) const TIMERS: usize = 4;
+pub(crate) const TIMERS: usize = 5;

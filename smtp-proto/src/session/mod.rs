@@ -87,7 +87,9 @@
 //! let mut server = Server::new(Config::new(Domain::new("mx.example.org")?), Instant::now());
 //! let mut wire = Wire(Vec::new());
 //! // What the client sends, read by read.
-//! let mut reads = [&b"EHLO client.example\r\nMAIL FROM:<a@example.org>\r\n"[..], b"QUIT\r\n"].into_iter();
+//! // (One group per read: a client that does not wait after EHLO is refused,
+//! // see `server::SyncPoint`.)
+//! let mut reads = [&b"EHLO client.example\r\n"[..], b"MAIL FROM:<a@example.org>\r\n", b"QUIT\r\n"].into_iter();
 //! let mut unread: &[u8] = &[];
 //! loop {
 //!     // 1. Drain: the transport writes, the callback notes the answers.

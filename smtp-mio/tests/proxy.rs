@@ -1,0 +1,286 @@
+//! The PROXY protocol on the mio server's listeners: v1 (TCP4, TCP6,
+//! UNKNOWN) and v2 (TCP4, TCP6, LOCAL) headers from a trusted source name
+//! the client for `Received:` and the per-client limits; malformed headers
+//! and untrusted sources are closed without a greeting; implicit TLS
+//! starts right after the header.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, StreamOwned};
+use smtp_mio::server::listener::ConnectionLimits;
+use smtp_mio::server::store::Credentials;
+use smtp_mio::tls::{TlsConfig, TlsIdentity};
+use smtp_proto::proxy::{Cidr, V2_SIGNATURE};
+
+mod common;
+use common::{TIMEOUT, TestServer, start_store};
+
+fn loopback_trusted() -> Vec<Cidr> {
+    vec!["127.0.0.1/32".parse().unwrap(), "::1".parse().unwrap()]
+}
+
+fn proxied_server() -> TestServer {
+    start_store(Credentials::new(), |o| {
+        o.proxy_protocol = loopback_trusted();
+        o.proxy_timeout = Duration::from_secs(2);
+    })
+}
+
+fn v2(command: u8, family: u8, block: &[u8]) -> Vec<u8> {
+    let mut h = V2_SIGNATURE.to_vec();
+    h.push(command);
+    h.push(family);
+    h.extend_from_slice(&u16::try_from(block.len()).unwrap().to_be_bytes());
+    h.extend_from_slice(block);
+    h
+}
+
+fn v2_tcp4(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    let mut block = Vec::new();
+    block.extend_from_slice(&src);
+    block.extend_from_slice(&dst);
+    block.extend_from_slice(&40000u16.to_be_bytes());
+    block.extend_from_slice(&25u16.to_be_bytes());
+    // A TLV the server skips (PP2_TYPE_NOOP).
+    block.extend_from_slice(&[0x04, 0, 2, 0, 0]);
+    v2(0x21, 0x11, &block)
+}
+
+fn v2_tcp6(src: &str, dst: &str) -> Vec<u8> {
+    let src: std::net::Ipv6Addr = src.parse().unwrap();
+    let dst: std::net::Ipv6Addr = dst.parse().unwrap();
+    let mut block = Vec::new();
+    block.extend_from_slice(&src.octets());
+    block.extend_from_slice(&dst.octets());
+    block.extend_from_slice(&40000u16.to_be_bytes());
+    block.extend_from_slice(&25u16.to_be_bytes());
+    v2(0x21, 0x21, &block)
+}
+
+/// A connection that sent `header`: its replies, line by line.
+struct Conn {
+    stream: TcpStream,
+    replies: BufReader<TcpStream>,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr, header: &[u8]) -> Self {
+        let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.write_all(header).unwrap();
+        let replies = BufReader::new(stream.try_clone().unwrap());
+        Self { stream, replies }
+    }
+
+    /// The last line of the next reply.
+    fn reply(&mut self) -> String {
+        loop {
+            let mut line = String::new();
+            assert!(self.replies.read_line(&mut line).unwrap() > 0, "closed");
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return line.trim_end().to_owned();
+            }
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        self.stream
+            .write_all(format!("{line}\r\n").as_bytes())
+            .unwrap();
+        self.reply()
+    }
+
+    /// Delivers one message; returns its queue id.
+    fn deliver(&mut self) -> String {
+        assert!(self.reply().starts_with("220 "));
+        assert!(self.cmd("EHLO client.test").starts_with("250 "));
+        assert!(self.cmd("MAIL FROM:<a@example.org>").starts_with("250 "));
+        assert!(self.cmd("RCPT TO:<b@example.net>").starts_with("250 "));
+        assert!(self.cmd("DATA").starts_with("354 "));
+        let done = self.cmd("Subject: proxied\r\n\r\nhello\r\n.");
+        assert!(done.starts_with("250 2.0.0 Ok: queued as "), "{done}");
+        assert!(self.cmd("QUIT").starts_with("221 "));
+        done.rsplit(' ').next().unwrap().to_owned()
+    }
+
+    /// Whether the server closes without sending a byte.
+    fn closed_silently(mut self) -> bool {
+        let mut buf = [0u8; 64];
+        match self.stream.read(&mut buf) {
+            Ok(0) => true,
+            Ok(_) => false,
+            // A reset is a close too.
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
+}
+
+/// The `Received:` line of stored message `id`.
+fn received(server: &TestServer, id: &str) -> String {
+    let stored = std::fs::read(server.maildir().join("new").join(id)).unwrap();
+    let text = String::from_utf8(stored).unwrap();
+    text.lines().next().unwrap().to_owned()
+}
+
+#[test]
+fn v1_headers_name_the_client() {
+    let server = proxied_server();
+    let id = Conn::open(
+        server.addr,
+        b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 25\r\n",
+    )
+    .deliver();
+    assert_eq!(
+        received(&server, &id),
+        "Received: from client.test ([192.0.2.1])"
+    );
+    let id = Conn::open(
+        server.addr,
+        b"PROXY TCP6 2001:db8::7 2001:db8::25 56324 25\r\n",
+    )
+    .deliver();
+    assert_eq!(
+        received(&server, &id),
+        "Received: from client.test ([IPv6:2001:db8::7])"
+    );
+    // UNKNOWN: the real endpoints.
+    let id = Conn::open(server.addr, b"PROXY UNKNOWN\r\n").deliver();
+    assert_eq!(
+        received(&server, &id),
+        "Received: from client.test ([127.0.0.1])"
+    );
+}
+
+#[test]
+fn v2_headers_name_the_client() {
+    let server = proxied_server();
+    let id = Conn::open(server.addr, &v2_tcp4([203, 0, 113, 9], [198, 51, 100, 7])).deliver();
+    assert_eq!(
+        received(&server, &id),
+        "Received: from client.test ([203.0.113.9])"
+    );
+    let id = Conn::open(server.addr, &v2_tcp6("2001:db8::9", "2001:db8::25")).deliver();
+    assert_eq!(
+        received(&server, &id),
+        "Received: from client.test ([IPv6:2001:db8::9])"
+    );
+    // LOCAL (a health check): the real endpoints.
+    let id = Conn::open(server.addr, &v2(0x20, 0x00, &[])).deliver();
+    assert_eq!(
+        received(&server, &id),
+        "Received: from client.test ([127.0.0.1])"
+    );
+}
+
+#[test]
+fn a_header_in_pieces_is_read_when_whole() {
+    let server = proxied_server();
+    let header = v2_tcp4([203, 0, 113, 10], [198, 51, 100, 7]);
+    let mut c = Conn::open(server.addr, &[]);
+    // Two segments (no Nagle), unless the network merges them.
+    c.stream.set_nodelay(true).unwrap();
+    c.stream.write_all(&header[..7]).unwrap();
+    c.stream.write_all(&header[7..]).unwrap();
+    let id = c.deliver();
+    assert_eq!(
+        received(&server, &id),
+        "Received: from client.test ([203.0.113.10])"
+    );
+}
+
+#[test]
+fn malformed_missing_or_late_headers_get_no_greeting() {
+    let server = proxied_server();
+    for bad in [
+        &b"PROXY TCP4 192.0.2.1 198.51.100.7 56324\r\n"[..],
+        b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 25\n",
+        b"EHLO client.test\r\n",
+        &v2(0x22, 0x11, &[0; 12]),
+        &v2(0x21, 0x11, &[0; 4]),
+    ] {
+        assert!(
+            Conn::open(server.addr, bad).closed_silently(),
+            "{}",
+            bad.escape_ascii()
+        );
+    }
+    // Nothing at all: closed after the PROXY timeout (2 s here).
+    assert!(Conn::open(server.addr, b"").closed_silently());
+    assert!(server.files("new").is_empty());
+}
+
+#[test]
+fn an_untrusted_source_gets_no_greeting() {
+    let server = start_store(Credentials::new(), |o| {
+        o.proxy_protocol = vec!["192.0.2.0/24".parse().unwrap()];
+    });
+    assert!(
+        Conn::open(server.addr, b"PROXY TCP4 192.0.2.1 198.51.100.7 1 25\r\n").closed_silently()
+    );
+}
+
+#[test]
+fn per_client_limits_count_the_client_the_header_names() {
+    let server = start_store(Credentials::new(), |o| {
+        o.proxy_protocol = loopback_trusted();
+        o.limits = ConnectionLimits::new(100, 1);
+    });
+    let a = b"PROXY TCP4 192.0.2.1 198.51.100.7 1000 25\r\n";
+    let mut first = Conn::open(server.addr, a);
+    assert!(first.reply().starts_with("220 "));
+    // The same client again: over its limit of one.
+    let mut second = Conn::open(server.addr, a);
+    assert!(second.reply().starts_with("421 4.7.0 "));
+    // Another client through the same proxy is served.
+    let mut other = Conn::open(
+        server.addr,
+        b"PROXY TCP4 192.0.2.2 198.51.100.7 1000 25\r\n",
+    );
+    assert!(other.reply().starts_with("220 "));
+    assert!(first.cmd("QUIT").starts_with("221 "));
+    assert!(other.cmd("QUIT").starts_with("221 "));
+}
+
+#[test]
+fn implicit_tls_starts_after_the_header() {
+    let server = start_store(Credentials::new(), |o| {
+        o.proxy_protocol = loopback_trusted();
+        o.tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
+    });
+    let addr = server.tls_addr.expect("an implicit-TLS listener");
+    for header in [
+        b"PROXY TCP4 192.0.2.44 198.51.100.7 1000 465\r\n".to_vec(),
+        v2_tcp4([192, 0, 2, 45], [198, 51, 100, 7]),
+    ] {
+        let mut tcp = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+        tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
+        tcp.write_all(&header).unwrap();
+        let mut tls = StreamOwned::new(tls_client(&server.identity), tcp);
+        let mut replies = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !replies.ends_with(b"\r\n") {
+            let n = tls.read(&mut buf).unwrap();
+            assert!(n > 0, "closed before the greeting");
+            replies.extend_from_slice(&buf[..n]);
+        }
+        assert!(replies.starts_with(b"220 mx.test ESMTP"));
+        tls.write_all(b"QUIT\r\n").unwrap();
+    }
+}
+
+fn tls_client(identity: &Arc<TlsIdentity>) -> ClientConnection {
+    let config = TlsConfig::builder()
+        .ca_pem(identity.chain_pem().as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    ClientConnection::new(
+        Arc::clone(config.client_config()),
+        ServerName::try_from("mx.test").unwrap(),
+    )
+    .unwrap()
+}

@@ -43,7 +43,13 @@
 //! | [`time`] | the deadline table the sessions keep their RFC 5321 §4.5.3.2 timers in |
 //! | [`auth_results`] | the `Authentication-Results` header field (RFC 8601): built for any method, folded, parsed; forged fields in our name removed as a message streams |
 //! | `dkim` | feature `dkim`: DKIM signing and sans-IO verification (RFC 6376, RFC 8463) — keys, streaming body hashes, key records asked for as DNS questions, RFC 8601 results |
+//! | `spf` | feature `spf`: SPF (RFC 7208) — strict record parsing, the macro language, `check_host()` as a DNS question/answer state machine with the processing limits |
+//! | `dmarc` | feature `dmarc`: DMARC (RFC 7489, RFC 9091) — record discovery with the organizational domain, strict tags, identifier alignment, the `From:` domain |
 //! | `tls` | feature `rustls`: the rustls glue both transports share — client trust, server certificates (PEM, self-signed), [`TlsInfo`] from a connection |
+//!
+//! The feature `auth` turns on `dkim`, `spf` and `dmarc` together: what a
+//! receiving server authenticates with. `spf` needs no dependency; `dmarc`
+//! adds the Public Suffix List (`psl`) and needs `spf` for its input type.
 //!
 //! Encoding is infallible: every value that reaches the wire was validated
 //! when it was built, so no address, parameter or reply text can carry a CR or
@@ -57,6 +63,8 @@ pub mod command;
 pub mod data;
 #[cfg(feature = "dkim")]
 pub mod dkim;
+#[cfg(feature = "dmarc")]
+pub mod dmarc;
 pub mod dns;
 pub mod ehlo;
 pub mod framing;
@@ -67,6 +75,8 @@ pub mod reply;
 pub mod secret;
 pub mod server;
 pub mod session;
+#[cfg(feature = "spf")]
+pub mod spf;
 pub mod time;
 #[cfg(feature = "rustls")]
 pub mod tls;

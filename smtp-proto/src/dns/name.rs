@@ -50,15 +50,20 @@ pub type HostNameError = NameError;
 /// root dot.
 ///
 /// Each label is 1 to [`MAX_LABEL_LEN`] octets of printable ASCII other
-/// than `.` and `\` (0x21–0x7E); the whole name is at most [`MAX_NAME_LEN`]
+/// than `.` and `\` (0x21–0x7E), or a space inside the label (never at its
+/// edges); the whole name is at most [`MAX_NAME_LEN`]
 /// characters (RFC 1035 §2.3.4, §3.1). That is wider than a host name on
 /// purpose: the names that mail authentication asks about hold underscores
 /// (`_dmarc.example.org`, `s1._domainkey.example.org`,
 /// `_25._tcp.mx.example.org`, RFC 8552), and RFC 2317 reverse delegations
 /// alias PTR names to labels such as `0/25`. It is narrower than the DNS
 /// (RFC 2181 §11 allows any octet) so that the text form never needs
-/// escaping: no whitespace, no control or 8-bit octets, no dot inside a
-/// label. A name outside this set, in a question or an answer, is refused.
+/// escaping: no control or 8-bit octets, no dot inside a label, no other
+/// whitespace than an inner space. The space is there because SPF macro
+/// expansion may build such names (RFC 7208 §7.3: `%_` is a space; the
+/// RFC 7208 test suite's `macro-mania-in-domain` asks for one) and refusing
+/// them would turn a valid lookup into a void one. A name outside this set,
+/// in a question or an answer, is refused.
 ///
 /// DNS names are compared without regard to case (RFC 4343), so the stored
 /// form is lower case and `==` is the DNS comparison. A trailing root dot is
@@ -88,7 +93,7 @@ pub struct HostName(String);
 /// Which bytes a label may hold.
 #[derive(Clone, Copy)]
 enum Kind {
-    /// [`Name`]: printable ASCII but `.` and `\`.
+    /// [`Name`]: printable ASCII but `.` and `\`, and inner spaces.
     Dns,
     /// [`HostName`]: letters, digits, inner hyphens.
     Host,
@@ -153,9 +158,14 @@ fn check_label(label: &[u8], kind: Kind) -> Result<(), NameError> {
         Kind::Dns => {
             if let Some(&bad) = label
                 .iter()
-                .find(|&&b| !b.is_ascii_graphic() || b == b'.' || b == b'\\')
+                .find(|&&b| !(b.is_ascii_graphic() || b == b' ') || b == b'.' || b == b'\\')
             {
                 return Err(NameError::InvalidByte(bad));
+            }
+            for edge in [first, last] {
+                if edge == b' ' {
+                    return Err(NameError::InvalidByte(edge));
+                }
             }
         }
         Kind::Host => {
@@ -389,7 +399,7 @@ mod tests {
 
     #[test]
     fn dns_name_table() {
-        let table: [(&str, Result<&str, NameError>); 12] = [
+        let table: [(&str, Result<&str, NameError>); 15] = [
             ("_dmarc.Example.org", Ok("_dmarc.example.org")),
             (
                 "s1._domainkey.example.org.",
@@ -401,7 +411,10 @@ mod tests {
             ("*.example", Ok("*.example")),
             ("", Err(NameError::Empty)),
             ("a..b", Err(NameError::EmptyLabel)),
-            ("a b", Err(NameError::InvalidByte(b' '))),
+            ("a b.c", Ok("a b.c")),
+            (" a.b", Err(NameError::InvalidByte(b' '))),
+            ("a.b ", Err(NameError::InvalidByte(b' '))),
+            ("a\tb", Err(NameError::InvalidByte(b'\t'))),
             ("a\\b", Err(NameError::InvalidByte(b'\\'))),
             ("a\x7fb", Err(NameError::InvalidByte(0x7f))),
             ("é.fr", Err(NameError::InvalidByte(0xc3))),
@@ -437,7 +450,11 @@ mod tests {
             assert_eq!(Name::from_wire(&wire).unwrap(), name, "{text}");
         }
         let spaced = WireName::from_labels([b"a b".as_slice(), b"x"]).unwrap();
-        assert_eq!(Name::from_wire(&spaced), Err(NameError::InvalidByte(b' ')));
+        assert_eq!(Name::from_wire(&spaced).unwrap().as_str(), "a b.x");
+        let edge = WireName::from_labels([b"a ".as_slice(), b"x"]).unwrap();
+        assert_eq!(Name::from_wire(&edge), Err(NameError::InvalidByte(b' ')));
+        let tab = WireName::from_labels([b"a\tb".as_slice(), b"x"]).unwrap();
+        assert_eq!(Name::from_wire(&tab), Err(NameError::InvalidByte(b'\t')));
     }
 
     #[test]

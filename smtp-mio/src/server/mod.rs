@@ -106,6 +106,7 @@ mod options;
 mod shutdown;
 mod tls_switch;
 
+pub mod auth_checks;
 pub mod authentication;
 pub mod backend;
 pub mod completion;

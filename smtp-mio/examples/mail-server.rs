@@ -157,6 +157,7 @@ struct Args {
     )]
     dkim_verify: bool,
     /// Ask this DNS server (UDP, TCP on truncation) for DKIM key records
+    /// and SPF and DMARC policies
     /// [default: the servers of /etc/resolv.conf].
     #[arg(long, value_name = "ADDR:PORT")]
     dns: Option<SocketAddr>,
@@ -391,6 +392,8 @@ fn run(args: Args) -> Result<(), String> {
             checks.spf_reject = args.spf_reject;
             checks.dmarc_enforce = args.dmarc_enforce;
             checks.exempt = args.exempt_network.clone();
+            // %{r} in an SPF explanation names this server.
+            checks.spf_config.receiver = hostname.clone();
             backend = backend.with_auth_checks(service, checks);
             checked.extend(args.spf.then_some("SPF"));
             checked.extend(args.dmarc.then_some("DMARC"));

@@ -363,10 +363,10 @@ fn null_mx_and_implicit_mx() {
     ));
     // One exchange with a byte no name may hold: kept as invalid, so the
     // judgement does not mistake it for "no MX" (an implicit MX).
-    let spaced = WireName::from_labels([b"m x".as_slice(), b"example", b"org"]).unwrap();
+    let tabbed = WireName::from_labels([b"m\tx".as_slice(), b"example", b"org"]).unwrap();
     let invalid = resolve_with(
         Question::mx(&host("example.org")),
-        vec![rr("example.org.", 300, RData::MX(MX::new(5, spaced)))],
+        vec![rr("example.org.", 300, RData::MX(MX::new(5, tabbed)))],
     )
     .unwrap();
     assert!(matches!(
@@ -513,7 +513,7 @@ fn ptr_records() {
                 "1.2.0.192.in-addr.arpa.",
                 300,
                 RData::PTR(PTR(WireName::from_labels([
-                    b"bad name".as_slice(),
+                    b"bad\tname".as_slice(),
                     b"example",
                 ])
                 .unwrap())),

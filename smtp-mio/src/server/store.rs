@@ -21,6 +21,11 @@
 //! them (the session config decides that AUTH is offered only under TLS and
 //! required before `MAIL`); a failed attempt gets `535 5.7.8`.
 //!
+//! With [`StoreBackend::with_dkim`] and [`StoreBackend::with_auth_checks`]
+//! each message is checked (DKIM; SPF at `MAIL FROM`, DMARC at its end)
+//! and stored with one `Authentication-Results` field in front; see
+//! [`auth_checks`](super::auth_checks) for the policy.
+//!
 //! Every message and every connection gets its log line at `INFO`
 //! ([`trace`](super::trace#log-lines)): the envelope, size, queue id and
 //! reply of each message; the peer, TLS parameters and AUTH user of each
@@ -874,6 +879,31 @@ mod tests {
         assert!(!c.check("alice", "s3cre"));
         assert!(!c.check("carol", "s3cret"));
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn header_section_ends_at_the_blank_line_whatever_the_chunks() {
+        let message = b"From: a@example.org\r\nSubject: s\r\n\r\nBody\r\n\r\nmore\r\n";
+        for size in 1..message.len() {
+            let mut h = HeaderSection::default();
+            for chunk in message.chunks(size) {
+                h.update(chunk);
+            }
+            assert!(h.complete, "chunks of {size}");
+            assert_eq!(h.bytes, b"From: a@example.org\r\nSubject: s\r\n\r\n");
+        }
+        let mut h = HeaderSection::default();
+        h.update(b"\r\nno header");
+        assert!(h.complete);
+        assert_eq!(h.bytes, b"\r\n");
+        // Bounded: an endless header section stops at the limit.
+        let mut h = HeaderSection::default();
+        let line = b"X-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+        for _ in 0..(2 * MAX_HEADER_SECTION / line.len()) {
+            h.update(line);
+        }
+        assert!(h.complete);
+        assert_eq!(h.bytes.len(), MAX_HEADER_SECTION);
     }
 
     #[test]

@@ -402,6 +402,13 @@ fn results_are_recorded_for_every_case() {
         check(&field, "spf", spf, &[("smtp.mailfrom", from)]);
         check(&field, "dkim", dkim, &[]);
         check(&field, "dmarc", dmarc, props);
+        // Why an error is an error.
+        let reason = one(&field, "spf").reason();
+        match *spf {
+            "permerror" => assert_eq!(reason, Some("more than 10 DNS-querying terms")),
+            "temperror" => assert_eq!(reason, Some("no answer in time")),
+            _ => assert_eq!(reason, None),
+        }
         if *dkim == "pass" {
             check(&field, "dkim", "pass", &[("header.d", "dkim.example")]);
         }

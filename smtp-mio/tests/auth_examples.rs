@@ -517,7 +517,11 @@ fn exempt_networks_are_not_checked() {
     );
     let mut c = Client::connect(&server.addr);
     assert!(c.cmd(&format!("EHLO {HELO}")).starts_with("250"));
-    let (mail, end) = c.send("alice@fail.example", &message("a@rej.example", "e1"));
+    let forged = format!(
+        "Authentication-Results: {HOSTNAME}; dmarc=pass header.from=rej.example\r\n{}",
+        message("a@rej.example", "e1")
+    );
+    let (mail, end) = c.send("alice@fail.example", &forged);
     assert!(mail.starts_with("250"), "{mail}");
     assert!(end.unwrap().starts_with("250"));
     // DKIM is still verified; SPF and DMARC are not.
@@ -525,4 +529,11 @@ fn exempt_networks_are_not_checked() {
     check(&field, "dkim", "none", &[]);
     assert_eq!(field.of_method("spf").count(), 0, "{}", field.value());
     assert_eq!(field.of_method("dmarc").count(), 0, "{}", field.value());
+    // The forged field is gone all the same.
+    let stored = server.message("e1");
+    assert_eq!(
+        stored.matches("Authentication-Results:").count(),
+        1,
+        "{stored}"
+    );
 }

@@ -515,6 +515,9 @@ impl Backend for StoreBackend {
                 .filter(|(_, checks)| !checks.is_exempt(info.peer.ip())),
             spf_policy: self.spf_policy.clone(),
             message_policy: self.message_policy.clone(),
+            // Fields in our name are removed for exempt clients too: they
+            // are not checked, but nobody speaks for this server.
+            remove_forged: self.dkim.is_some() || self.auth.is_some(),
             spf: None,
             header_section: None,
         })
@@ -552,6 +555,8 @@ pub struct StoreSession {
     auth: Option<(DkimService, Arc<AuthChecks>)>,
     spf_policy: Option<SpfPolicy>,
     message_policy: Option<MessagePolicy>,
+    /// Remove incoming `Authentication-Results` in our name.
+    remove_forged: bool,
     /// The transaction's SPF result, filled in before `MAIL` is answered.
     spf: Option<Arc<Mutex<Option<SpfResult>>>>,
     /// The message's header section as far as received, for DMARC's
@@ -680,7 +685,7 @@ impl Session for StoreSession {
         if let Some(dkim) = &self.dkim {
             self.check = Some(dkim.check());
         }
-        if self.dkim.is_some() || self.auth.is_some() {
+        if self.remove_forged {
             self.filter = Some(ForgedFilter::new(&self.hostname));
         }
         if self.auth.as_ref().is_some_and(|(_, checks)| checks.dmarc) {

@@ -6,7 +6,8 @@
 //!     [--tls-listen ADDR:PORT]… [--maildir DIR] [--sink] [--tls-cert FILE --tls-key FILE]
 //!     [--no-tls] [--auth USER:PASS]… [--max-message-size BYTES] [--max-recipients N]
 //!     [--max-connections N] [--threads N] [--hostname NAME] [--lmtp] [-v]…
-//!     [--dkim-verify on|off] [--dns ADDR:PORT]
+//!     [--dkim-verify on|off] [--dns ADDR:PORT] [--spf on|off] [--dmarc on|off]
+//!     [--spf-reject] [--dmarc-enforce] [--exempt-network CIDR]…
 //!     [--allow-unauth-pipelining] [--greeting-delay SECONDS]
 //!     [--bare-line-ending reject|normalize|accept] [--proxy-protocol CIDR]…
 //!     [--connection-rate-limit N] [--message-rate-limit N] [--recipient-rate-limit N]
@@ -24,7 +25,12 @@
 //! `/etc/resolv.conf`'s on a thread of their own, the reply to the end of
 //! data waits for the results, and the stored message begins with
 //! `Authentication-Results: HOSTNAME; dkim=pass header.d=…` (incoming
-//! fields claiming HOSTNAME are removed). Ctrl-C or SIGTERM
+//! fields claiming HOSTNAME are removed). SPF is checked at MAIL FROM and
+//! DMARC at the end of data (`--spf off`, `--dmarc off`), for every client
+//! but those of `--exempt-network`, and recorded in the same field
+//! (`spf=pass smtp.mailfrom=…; dkim=…; dmarc=pass header.from=…
+//! policy.dmarc=none`); by default nothing is refused for them,
+//! `--spf-reject` and `--dmarc-enforce` act on the results. Ctrl-C or SIGTERM
 //! shuts it down gracefully; a second one exits at once.
 //!
 //! ## What an operator can rely on
@@ -60,6 +66,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use clap::{ArgAction, Parser};
+use smtp_mio::server::auth_checks::{AuthChecks, Network};
 use smtp_mio::server::authentication::{DkimConfig, DkimService};
 use smtp_mio::server::listener::ConnectionLimits;
 use smtp_mio::server::maildir::Maildir;
@@ -154,9 +161,58 @@ struct Args {
     )]
     dkim_verify: bool,
     /// Ask this DNS server (UDP, TCP on truncation) for DKIM key records
+    /// and SPF and DMARC policies
     /// [default: the servers of /etc/resolv.conf].
     #[arg(long, value_name = "ADDR:PORT")]
     dns: Option<SocketAddr>,
+    // ---- Sender authentication: SPF and DMARC (beside --dkim-verify) ----
+    /// Check SPF (RFC 7208) at MAIL FROM: the client's address against the
+    /// sender domain's policy (the HELO name's for the null sender); the
+    /// MAIL reply waits for the result, recorded as spf= in
+    /// Authentication-Results.
+    #[arg(
+        long,
+        value_name = "on|off",
+        default_value = "on",
+        value_parser = on_off,
+        action = ArgAction::Set
+    )]
+    spf: bool,
+    /// Check DMARC (RFC 7489) at the end of data: the From: domain's policy
+    /// against the SPF result and the passing DKIM signatures; recorded as
+    /// dmarc= (header.from, policy.dmarc) in Authentication-Results.
+    #[arg(
+        long,
+        value_name = "on|off",
+        default_value = "on",
+        value_parser = on_off,
+        action = ArgAction::Set
+    )]
+    dmarc: bool,
+    /// Refuse a sender whose SPF result is fail with 550 5.7.23 at MAIL
+    /// FROM (451 4.7.24 for a DNS temperror); AUTHenticated clients are
+    /// never refused [default: off, annotate only].
+    #[arg(long)]
+    spf_reject: bool,
+    /// Enforce the From: domain's DMARC policy: a failing message under
+    /// p=reject is refused with 550 5.7.1 at the end of data, one under
+    /// p=quarantine is stored with an "X-Quarantine: dmarc header.from=…"
+    /// field in front, a DNS temperror is answered 451 4.7.0 [default:
+    /// off, annotate only].
+    #[arg(long)]
+    dmarc_enforce: bool,
+    /// Do not check SPF or DMARC for clients in this network (CIDR, e.g.
+    /// 10.0.0.0/8 or 2001:db8::/32); repeat for more [default: none, every
+    /// client is checked, loopback included].
+    #[arg(long, value_name = "CIDR")]
+    exempt_network: Vec<Network>,
+    /// How long a message's DKIM, SPF or DMARC lookups may take before
+    /// those unanswered count as temperror, in seconds (the MAIL or
+    /// end-of-data reply waits at most this long for them; RFC 7208 §4.6.4
+    /// asks for at least 20 s for an SPF evaluation).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    dns_timeout: u64,
+    // ---- end of sender authentication ----
     /// More log output: -v debug, -vv trace (overrides RUST_LOG) [default:
     /// RUST_LOG if set, else info].
     #[arg(short, long, action = ArgAction::Count)]
@@ -319,19 +375,54 @@ fn run(args: Args) -> Result<(), String> {
 
     hardening(&args.hardening, &mut options);
     let mut backend = StoreBackend::new(store, &hostname, credentials);
-    let dkim_note = if args.dkim_verify {
+    let dkim_note = if args.dkim_verify || args.spf || args.dmarc {
         let resolver = match args.dns {
             Some(dns) => ResolverConfig::new(vec![dns]),
             None => smtp_mio::dns::system_config()
                 .map_err(|e| format!("{}: {e}", smtp_mio::dns::RESOLV_CONF))?,
         };
         let servers: Vec<String> = resolver.servers.iter().map(|s| s.to_string()).collect();
-        let service = DkimService::start(DkimConfig::new(resolver))
+        let mut config = DkimConfig::new(resolver);
+        config.timeout = std::time::Duration::from_secs(args.dns_timeout);
+        let service = DkimService::start(config)
             .map_err(|e| format!("cannot start DKIM verification: {e}"))?;
-        backend = backend.with_dkim(service);
-        format!("verifying DKIM (DNS {})", servers.join(" "))
+        let mut checked = Vec::new();
+        if args.dkim_verify {
+            backend = backend.with_dkim(service.clone());
+            checked.push("DKIM");
+        }
+        // Sender authentication (SPF, DMARC).
+        if args.spf || args.dmarc {
+            let mut checks = AuthChecks::new();
+            checks.spf = args.spf;
+            checks.dmarc = args.dmarc;
+            checks.spf_reject = args.spf_reject;
+            checks.dmarc_enforce = args.dmarc_enforce;
+            checks.exempt = args.exempt_network.clone();
+            // %{r} in an SPF explanation names this server.
+            checks.spf_config.receiver = hostname.clone();
+            backend = backend.with_auth_checks(service, checks);
+            checked.extend(args.spf.then_some("SPF"));
+            checked.extend(args.dmarc.then_some("DMARC"));
+        }
+        let mut enforcing = Vec::new();
+        if args.spf_reject && args.spf {
+            enforcing.push("SPF");
+        }
+        if args.dmarc_enforce && args.dmarc {
+            enforcing.push("DMARC");
+        }
+        let enforcing = match enforcing.is_empty() {
+            true => "annotating only".to_owned(),
+            false => format!("enforcing {}", enforcing.join("+")),
+        };
+        format!(
+            "verifying {} (DNS {}; {enforcing})",
+            checked.join("+"),
+            servers.join(" ")
+        )
     } else {
-        "not verifying DKIM".to_owned()
+        "not verifying DKIM, SPF or DMARC".to_owned()
     };
     // The error names the address: "cannot listen on 127.0.0.1:2525: ...".
     let server = Server::bind(options, backend).map_err(|e| e.to_string())?;

@@ -87,6 +87,8 @@ impl MailServer {
             .arg("--maildir")
             .arg(&maildir)
             .args(["--dns", &dns.addr().to_string()])
+            // DKIM alone here; SPF and DMARC are auth_examples.rs's.
+            .args(["--spf", "off", "--dmarc", "off"])
             .args(extra)
             .current_dir(dir)
             .env("TMPDIR", dir)

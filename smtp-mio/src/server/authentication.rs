@@ -29,6 +29,14 @@
 //! looked up at all (their signatures report `temperror`), so the thread's
 //! memory is bounded too.
 //!
+//! The same thread and pump evaluate SPF at `MAIL FROM`
+//! ([`DkimService::check_spf`]) and DMARC at the end of data
+//! ([`DkimService::check_dmarc`]): each is a core evaluator whose questions
+//! are asked as it raises them (an SPF `include:` raises more after its
+//! answer), under the same deadline. See
+//! [`auth_checks`](super::auth_checks) for what a server does with the
+//! results.
+//!
 //! # Why a thread of its own, and the crypto on it
 //!
 //! Measured on this project's shared 2-core machine (release build, a
@@ -63,8 +71,10 @@ use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 use smtp_proto::auth_results::{AuthenticationResults, BuildError};
 use smtp_proto::dkim::{DkimResult, Verifier, VerifierConfig, method_result_none};
-use smtp_proto::dns::{CacheConfig, LookupId, Question, Resolver, ResolverConfig};
+use smtp_proto::dmarc::{DmarcResult, Evaluator as DmarcEvaluator};
+use smtp_proto::dns::{Answer, CacheConfig, Failure, LookupId, Question, Resolver, ResolverConfig};
 use smtp_proto::reply::Reply;
+use smtp_proto::spf::{Evaluator as SpfEvaluator, SpfResult};
 
 use crate::dns::{DnsPump, LookupFailed};
 
@@ -143,10 +153,96 @@ impl std::fmt::Debug for DkimPolicy {
 /// work, such as an `fsync`, to another thread).
 pub type Done = Box<dyn FnOnce(Vec<DkimResult>) + Send>;
 
-/// One message handed to the service.
-struct Job {
+/// One evaluation handed to the service: a DKIM verification, an SPF or
+/// a DMARC check. Each is the core's question/answer machine with the
+/// callback that takes its result.
+trait Job: Send {
+    /// Called once, when the service takes the job (a DKIM verifier
+    /// checks its body hashes here, off the event loop).
+    fn start(&mut self) {}
+    /// The questions it wants answered now.
+    fn questions(&self) -> Vec<Question>;
+    /// An answer to one of them.
+    fn handle_answer(&mut self, question: &Question, result: &Result<Answer, Failure>);
+    /// Whether it has its result.
+    fn is_done(&self) -> bool;
+    /// Gives the result (unanswered questions count as `temperror`) to
+    /// its callback.
+    fn complete(self: Box<Self>);
+}
+
+/// A message's DKIM verification.
+struct DkimJob {
     verifier: Verifier,
     done: Done,
+}
+
+impl Job for DkimJob {
+    fn start(&mut self) {
+        self.verifier.finish(SystemTime::now());
+    }
+    fn questions(&self) -> Vec<Question> {
+        self.verifier.questions().collect()
+    }
+    fn handle_answer(&mut self, question: &Question, result: &Result<Answer, Failure>) {
+        self.verifier.handle_answer(question, result);
+    }
+    fn is_done(&self) -> bool {
+        self.verifier.is_ready()
+    }
+    fn complete(self: Box<Self>) {
+        complete(self.verifier, self.done);
+    }
+}
+
+/// An SPF check (at `MAIL FROM`).
+struct SpfJob {
+    evaluator: SpfEvaluator,
+    done: Box<dyn FnOnce(SpfResult) + Send>,
+}
+
+impl Job for SpfJob {
+    fn questions(&self) -> Vec<Question> {
+        self.evaluator.questions().cloned().collect()
+    }
+    fn handle_answer(&mut self, question: &Question, result: &Result<Answer, Failure>) {
+        self.evaluator.handle_answer(question, result);
+    }
+    fn is_done(&self) -> bool {
+        self.evaluator.is_done()
+    }
+    fn complete(self: Box<Self>) {
+        let Self { evaluator, done } = *self;
+        let result = evaluator.into_result();
+        if catch_unwind(AssertUnwindSafe(move || done(result))).is_err() {
+            tracing::error!("an SPF result callback panicked");
+        }
+    }
+}
+
+/// A DMARC check (at the end of data).
+struct DmarcJob {
+    evaluator: DmarcEvaluator,
+    done: Box<dyn FnOnce(DmarcResult) + Send>,
+}
+
+impl Job for DmarcJob {
+    fn questions(&self) -> Vec<Question> {
+        self.evaluator.questions().cloned().collect()
+    }
+    fn handle_answer(&mut self, question: &Question, result: &Result<Answer, Failure>) {
+        self.evaluator.handle_answer(question, result);
+    }
+    fn is_done(&self) -> bool {
+        self.evaluator.is_done()
+    }
+    fn complete(self: Box<Self>) {
+        let Self { evaluator, done } = *self;
+        let result = evaluator.into_result();
+        if catch_unwind(AssertUnwindSafe(move || done(result))).is_err() {
+            tracing::error!("a DMARC result callback panicked");
+        }
+    }
 }
 
 /// The handle every session shares: cloning it is cheap. The thread ends
@@ -163,7 +259,7 @@ impl std::fmt::Debug for DkimService {
 }
 
 struct Inner {
-    jobs: Sender<Job>,
+    jobs: Sender<Box<dyn Job>>,
     waker: Waker,
     verifier: VerifierConfig,
     thread: Option<JoinHandle<()>>,
@@ -216,6 +312,48 @@ impl DkimService {
         })
     }
 
+    /// Evaluates SPF with `evaluator` (made at `MAIL FROM`, see
+    /// [`smtp_proto::spf`]) on the service thread, asking its questions
+    /// through the service's DNS pump, and calls `done` with the result —
+    /// `temperror` for what is unanswered at [`DkimConfig::timeout`].
+    pub fn check_spf(
+        &self,
+        evaluator: SpfEvaluator,
+        done: impl FnOnce(SpfResult) + Send + 'static,
+    ) {
+        self.submit(Box::new(SpfJob {
+            evaluator,
+            done: Box::new(done),
+        }));
+    }
+
+    /// Evaluates DMARC with `evaluator` (see [`smtp_proto::dmarc`]) on the
+    /// service thread, as [`check_spf`](Self::check_spf) does SPF. May be
+    /// called from a result callback (the DMARC check follows the DKIM one).
+    pub fn check_dmarc(
+        &self,
+        evaluator: DmarcEvaluator,
+        done: impl FnOnce(DmarcResult) + Send + 'static,
+    ) {
+        self.submit(Box::new(DmarcJob {
+            evaluator,
+            done: Box::new(done),
+        }));
+    }
+
+    /// Hands a job to the thread (or completes it here, without answers,
+    /// if the thread is gone).
+    fn submit(&self, job: Box<dyn Job>) {
+        if let Err(mpsc::SendError(job)) = self.inner.jobs.send(job) {
+            job.complete();
+            return;
+        }
+        // A failed wake-up means the thread is gone; the job was then
+        // dropped with the channel, and with it the responders it held,
+        // which answer 451.
+        let _ = self.inner.waker.wake();
+    }
+
     /// A check for one message.
     pub fn check(&self) -> DkimCheck {
         DkimCheck {
@@ -248,19 +386,12 @@ impl DkimCheck {
     /// checked on the service thread, which then calls `done` with one
     /// result per `DKIM-Signature` field (none for an unsigned message).
     pub fn finish(self, done: impl FnOnce(Vec<DkimResult>) + Send + 'static) {
-        let job = Job {
+        // Should the thread be gone (it panicked), the job is judged
+        // without keys, here.
+        self.service.submit(Box::new(DkimJob {
             verifier: self.verifier,
             done: Box::new(done),
-        };
-        if let Err(mpsc::SendError(job)) = self.service.inner.jobs.send(job) {
-            // The thread is gone (it panicked): judge without keys, here.
-            complete(job.verifier, job.done);
-            return;
-        }
-        // A failed wake-up means the thread is gone; the job was then
-        // dropped with the channel, and with it the responders it held,
-        // which answer 451.
-        let _ = self.service.inner.waker.wake();
+        }));
     }
 }
 
@@ -294,19 +425,21 @@ fn complete(verifier: Verifier, done: Done) {
     }
 }
 
-/// A message waiting for its keys.
+/// A job waiting for its answers.
 struct Pending {
-    verifier: Verifier,
-    done: Done,
+    job: Box<dyn Job>,
     deadline: Instant,
     lookups: Vec<LookupId>,
+    /// The questions already asked or queued (an SPF evaluation lists
+    /// those still unanswered again after each answer).
+    asked: Vec<Question>,
 }
 
 /// The service thread's state.
 struct Worker {
     poll: Poll,
     pump: DnsPump,
-    queue: Receiver<Job>,
+    queue: Receiver<Box<dyn Job>>,
     config: DkimConfig,
     pending: Slab<Pending>,
     /// Which message each lookup is for.
@@ -316,7 +449,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(poll: Poll, pump: DnsPump, queue: Receiver<Job>, config: DkimConfig) -> Self {
+    fn new(poll: Poll, pump: DnsPump, queue: Receiver<Box<dyn Job>>, config: DkimConfig) -> Self {
         Self {
             poll,
             pump,
@@ -385,20 +518,20 @@ impl Worker {
         }
     }
 
-    /// A new message: its body hashes are checked, its questions queued.
-    fn admit(&mut self, job: Job, now: Instant) {
-        let Job { mut verifier, done } = job;
-        verifier.finish(SystemTime::now());
-        if verifier.is_ready() || self.pending.len() >= self.config.max_pending {
-            complete(verifier, done);
+    /// A new job: started (a message's body hashes are checked), its
+    /// questions queued.
+    fn admit(&mut self, mut job: Box<dyn Job>, now: Instant) {
+        job.start();
+        if job.is_done() || self.pending.len() >= self.config.max_pending {
+            job.complete();
             return;
         }
-        let questions: Vec<Question> = verifier.questions().collect();
+        let questions = job.questions();
         let key = self.pending.insert(Pending {
-            verifier,
-            done,
+            job,
             deadline: now + self.config.timeout,
             lookups: Vec::new(),
+            asked: questions.clone(),
         });
         self.waiting.extend(questions.into_iter().map(|q| (key, q)));
     }
@@ -440,10 +573,19 @@ impl Worker {
                 };
                 pending.lookups.retain(|id| *id != resolved.id);
                 pending
-                    .verifier
+                    .job
                     .handle_answer(&resolved.question, &resolved.result);
+                if !pending.job.is_done() {
+                    // An answer can raise new questions (an SPF include).
+                    for question in pending.job.questions() {
+                        if !pending.asked.contains(&question) {
+                            pending.asked.push(question.clone());
+                            self.waiting.push_back((key, question));
+                        }
+                    }
+                }
                 let queued = self.waiting.iter().any(|(k, _)| *k == key);
-                if pending.lookups.is_empty() && !queued {
+                if pending.job.is_done() || (pending.lookups.is_empty() && !queued) {
                     self.finish(key, now);
                 }
             }
@@ -464,6 +606,6 @@ impl Worker {
             self.pump.cancel(self.poll.registry(), now, *id);
         }
         self.waiting.retain(|(k, _)| *k != key);
-        complete(pending.verifier, pending.done);
+        pending.job.complete();
     }
 }

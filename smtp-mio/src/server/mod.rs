@@ -107,6 +107,7 @@ mod proxy;
 mod shutdown;
 mod tls_switch;
 
+pub mod auth_checks;
 pub mod authentication;
 pub mod backend;
 pub mod completion;

@@ -26,6 +26,11 @@
 //! them (the session config decides that AUTH is offered only under TLS and
 //! required before `MAIL`); a failed attempt gets `535 5.7.8`.
 //!
+//! With [`StoreBackend::with_dkim`] and [`StoreBackend::with_auth_checks`]
+//! each message is checked (DKIM; SPF at `MAIL FROM`, DMARC at its end)
+//! and stored with one `Authentication-Results` field in front; see
+//! [`auth_checks`](super::auth_checks) for the policy.
+//!
 //! Every message and every connection gets its log line at `INFO`
 //! ([`trace`](super::trace#log-lines)): the envelope, size, queue id and
 //! reply of each message; the peer, TLS parameters and AUTH user of each
@@ -44,9 +49,14 @@ use smtp_proto::{BodyMode, TlsInfo};
 
 use smtp_proto::auth_results::ForgedFilter;
 
+use smtp_proto::address::ReversePath;
+use smtp_proto::command::MailParameters;
 use smtp_proto::dkim::DkimResult;
+use smtp_proto::dmarc::{self, Authenticated, DmarcResult};
+use smtp_proto::spf::{self, SpfResult};
 
-use super::authentication::{DkimCheck, DkimPolicy, DkimService, results_field};
+use super::auth_checks::{AuthChecks, AuthVerdicts, Decision, X_QUARANTINE};
+use super::authentication::{DkimCheck, DkimPolicy, DkimService};
 use super::backend::{Backend, ConnectionInfo, Session, auth_refused, local_error};
 use super::completion::Responder;
 use super::maildir::{Delivery, Maildir};
@@ -128,6 +138,36 @@ pub struct StoreBackend {
     dkim: Option<DkimService>,
     /// What to do with a message given its DKIM results.
     dkim_policy: Option<DkimPolicy>,
+    /// SPF and DMARC, when on, and the service asking their questions.
+    auth: Option<(DkimService, Arc<AuthChecks>)>,
+    /// The application's decision at `MAIL FROM` (default: the checks').
+    spf_policy: Option<SpfPolicy>,
+    /// The application's decision at the end of data (default: the
+    /// checks').
+    message_policy: Option<MessagePolicy>,
+}
+
+/// A decision at `MAIL FROM` from the SPF result and whether the client
+/// authenticated: `None` to go on, or the refusal.
+#[derive(Clone)]
+struct SpfPolicy(Arc<SpfPolicyFn>);
+
+type SpfPolicyFn = dyn Fn(&SpfResult, bool) -> Option<Reply<'static>> + Send + Sync;
+
+/// A decision on a message from all its results.
+#[derive(Clone)]
+struct MessagePolicy(Arc<dyn Fn(&AuthVerdicts) -> Decision + Send + Sync>);
+
+impl std::fmt::Debug for SpfPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpfPolicy").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for MessagePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessagePolicy").finish_non_exhaustive()
+    }
 }
 
 impl StoreBackend {
@@ -145,7 +185,44 @@ impl StoreBackend {
             committer,
             dkim: None,
             dkim_policy: None,
+            auth: None,
+            spf_policy: None,
+            message_policy: None,
         }
+    }
+
+    /// Evaluates SPF at `MAIL FROM` and DMARC at the end of data as
+    /// `checks` says, asking DNS through `service` (the DKIM service's
+    /// thread and pump, whether DKIM verification is on or not), and
+    /// records the results in the one `Authentication-Results` field
+    /// (see [`auth_checks`](super::auth_checks)). The `MAIL` reply waits
+    /// for the SPF result, the reply to the end of data for DMARC's.
+    pub fn with_auth_checks(mut self, service: DkimService, checks: AuthChecks) -> Self {
+        self.auth = Some((service, Arc::new(checks)));
+        self
+    }
+
+    /// Decides at `MAIL FROM` from the SPF result and whether the client
+    /// authenticated, instead of [`AuthChecks::spf_decision`]: `None`
+    /// accepts the sender, a reply refuses it.
+    pub fn with_spf_policy(
+        mut self,
+        policy: impl Fn(&SpfResult, bool) -> Option<Reply<'static>> + Send + Sync + 'static,
+    ) -> Self {
+        self.spf_policy = Some(SpfPolicy(Arc::new(policy)));
+        self
+    }
+
+    /// Decides about each message from every result (SPF, DKIM, DMARC),
+    /// instead of [`AuthChecks::message_decision`]. Called on the service
+    /// thread, after [`with_dkim_policy`](Self::with_dkim_policy)'s
+    /// decision if there is one.
+    pub fn with_message_policy(
+        mut self,
+        policy: impl Fn(&AuthVerdicts) -> Decision + Send + Sync + 'static,
+    ) -> Self {
+        self.message_policy = Some(MessagePolicy(Arc::new(policy)));
+        self
     }
 
     /// Verifies the DKIM signatures of every message with `service`
@@ -314,6 +391,118 @@ fn storage_failure(e: &std::io::Error) -> Reply<'static> {
     }
 }
 
+/// A message at its end, through its checks: DKIM's results, then
+/// DMARC's, then the decision and the delivery. Runs on the service thread
+/// (or inline when nothing is looked up).
+struct Finishing {
+    message: Message,
+    committer: Option<Sender<CommitJob>>,
+    hostname: Arc<str>,
+    dkim_policy: Option<DkimPolicy>,
+    message_policy: Option<MessagePolicy>,
+    checks: Option<Arc<AuthChecks>>,
+    /// DMARC, when on for this client.
+    dmarc: Option<(DkimService, Arc<AuthChecks>)>,
+    header_section: Option<Vec<u8>>,
+    verdicts: AuthVerdicts,
+}
+
+impl Finishing {
+    /// DKIM is done (`None`: not verified); DMARC next, if on.
+    fn after_dkim(mut self, dkim: Option<Vec<DkimResult>>) {
+        if let (Some(policy), Some(results)) = (&self.dkim_policy, &dkim)
+            && let Some(reply) = policy.decide(results)
+        {
+            self.message.refuse(&reply);
+            return;
+        }
+        self.verdicts.dkim = dkim;
+        let Some((service, _)) = self.dmarc.take() else {
+            self.conclude();
+            return;
+        };
+        let header = self.header_section.take().unwrap_or_default();
+        match dmarc::from_domain(&header) {
+            Ok(from) => {
+                let auth = Authenticated::new(
+                    self.verdicts.spf.as_ref(),
+                    self.verdicts.dkim_pass_domains(),
+                );
+                let evaluator = dmarc::Evaluator::new(from, auth, sample());
+                service.check_dmarc(evaluator, move |result| {
+                    self.verdicts.dmarc = Some(result);
+                    self.conclude();
+                });
+            }
+            Err(e) => {
+                self.verdicts.dmarc = Some(DmarcResult::from_error(e));
+                self.conclude();
+            }
+        }
+    }
+
+    /// Every result is in: decide, and deliver with the results in front.
+    fn conclude(self) {
+        let Self {
+            message,
+            committer,
+            hostname,
+            message_policy,
+            checks,
+            verdicts,
+            ..
+        } = self;
+        let decision = match (&message_policy, &checks) {
+            (Some(policy), _) => (policy.0)(&verdicts),
+            (None, Some(checks)) => checks.message_decision(&verdicts),
+            (None, None) => Decision::Accept,
+        };
+        let mut header = Vec::new();
+        match decision {
+            Decision::Refuse(reply) => {
+                message.refuse(&reply);
+                return;
+            }
+            Decision::Quarantine => {
+                let from = verdicts
+                    .dmarc
+                    .as_ref()
+                    .and_then(DmarcResult::from_domain)
+                    .map_or("", |d| d.as_str());
+                header.extend_from_slice(
+                    format!("{X_QUARANTINE}: dmarc header.from={from}\r\n").as_bytes(),
+                );
+            }
+            Decision::Accept => {}
+        }
+        let checked = verdicts.spf.is_some() || verdicts.dkim.is_some() || verdicts.dmarc.is_some();
+        if checked {
+            match verdicts.results_field(&hostname) {
+                Ok(field) => {
+                    tracing::info!(parent: None, results = %field.value(), "authentication");
+                    header.extend_from_slice(field.to_field().as_bytes());
+                }
+                Err(e) => {
+                    tracing::warn!(parent: None, error = %e, "no Authentication-Results")
+                }
+            }
+        }
+        message.deliver(header, committer.as_ref());
+    }
+}
+
+/// A number from 0 to 99 for DMARC's `pct` sampling (RFC 7489 §6.6.4),
+/// from the OS random source; 0 (the full policy applies) should it fail.
+fn sample() -> u8 {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 4];
+    match ring::rand::SystemRandom::new().fill(&mut bytes) {
+        // 2^32 mod 100 = 96: the bias is below 10^-7.
+        Ok(()) => (u32::from_le_bytes(bytes) % 100) as u8,
+        Err(_) => 0,
+    }
+}
+
 /// `250 2.0.0 Ok`.
 fn ok() -> Reply<'static> {
     Reply::ok()
@@ -339,7 +528,19 @@ impl Backend for StoreBackend {
             dkim: self.dkim.clone(),
             dkim_policy: self.dkim_policy.clone(),
             check: None,
+            filter: None,
             scratch: Vec::new(),
+            auth: self
+                .auth
+                .clone()
+                .filter(|(_, checks)| !checks.is_exempt(info.peer.ip())),
+            spf_policy: self.spf_policy.clone(),
+            message_policy: self.message_policy.clone(),
+            // Fields in our name are removed for exempt clients too: they
+            // are not checked, but nobody speaks for this server.
+            remove_forged: self.dkim.is_some() || self.auth.is_some(),
+            spf: None,
+            header_section: None,
         })
     }
 }
@@ -364,11 +565,62 @@ pub struct StoreSession {
     committer: Option<Sender<CommitJob>>,
     dkim: Option<DkimService>,
     dkim_policy: Option<DkimPolicy>,
-    /// The message's DKIM check, and the filter of forged
-    /// `Authentication-Results` its copy goes through.
-    check: Option<(DkimCheck, ForgedFilter)>,
+    /// The message's DKIM check.
+    check: Option<DkimCheck>,
+    /// The filter of forged `Authentication-Results` the stored copy goes
+    /// through (whenever something is checked).
+    filter: Option<ForgedFilter>,
     /// The filtered copy of a chunk.
     scratch: Vec<u8>,
+    /// SPF and DMARC (`None` when off, or for an exempt client).
+    auth: Option<(DkimService, Arc<AuthChecks>)>,
+    spf_policy: Option<SpfPolicy>,
+    message_policy: Option<MessagePolicy>,
+    /// Remove incoming `Authentication-Results` in our name.
+    remove_forged: bool,
+    /// The transaction's SPF result, filled in before `MAIL` is answered.
+    spf: Option<Arc<Mutex<Option<SpfResult>>>>,
+    /// The message's header section as far as received, for DMARC's
+    /// `From:` (at most [`MAX_HEADER_SECTION`] octets); `None` once it is
+    /// complete or when DMARC is off.
+    header_section: Option<HeaderSection>,
+}
+
+/// The header section kept for DMARC, at most this long: the DKIM
+/// verifier's bound (RFC 5322 sets none; 100 KiB is far beyond any
+/// legitimate header section).
+const MAX_HEADER_SECTION: usize = 102_400;
+
+/// A message's header section, collected as the message streams.
+#[derive(Debug, Default)]
+struct HeaderSection {
+    bytes: Vec<u8>,
+    complete: bool,
+}
+
+impl HeaderSection {
+    fn update(&mut self, chunk: &[u8]) {
+        if self.complete {
+            return;
+        }
+        let start = self.bytes.len().saturating_sub(3);
+        let room = MAX_HEADER_SECTION.saturating_sub(self.bytes.len());
+        self.bytes
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if let Some(end) = self.bytes[start..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+        {
+            self.bytes.truncate(start + end + 4);
+            self.complete = true;
+        } else if self.bytes.starts_with(b"\r\n") {
+            // No header field at all.
+            self.bytes.truncate(2);
+            self.complete = true;
+        } else if self.bytes.len() >= MAX_HEADER_SECTION {
+            self.complete = true;
+        }
+    }
 }
 
 impl StoreSession {
@@ -379,6 +631,8 @@ impl StoreSession {
         self.delivery = None;
         self.failed = None;
         self.check = None;
+        self.filter = None;
+        self.header_section = None;
     }
 
     /// Appends to the message being written; a failure is answered at its
@@ -425,6 +679,7 @@ impl StoreSession {
 impl Session for StoreSession {
     fn helo(&mut self, kind: HeloKind, host: &Host<'_>) {
         self.reset_transaction();
+        self.spf = None;
         self.helo = host.to_string();
         self.log.helo(&self.helo);
         self.base = match kind {
@@ -436,6 +691,7 @@ impl Session for StoreSession {
 
     fn tls_established(&mut self, info: &TlsInfo) {
         self.reset_transaction();
+        self.spf = None;
         self.tls = Some(info.clone());
         self.log.tls(info);
         // RFC 3207 §4.2: everything learned before TLS is forgotten.
@@ -448,7 +704,13 @@ impl Session for StoreSession {
         // with `data_end` or `reset`; this is belt and braces).
         self.reset_transaction();
         if let Some(dkim) = &self.dkim {
-            self.check = Some((dkim.check(), ForgedFilter::new(&self.hostname)));
+            self.check = Some(dkim.check());
+        }
+        if self.remove_forged {
+            self.filter = Some(ForgedFilter::new(&self.hostname));
+        }
+        if self.auth.as_ref().is_some_and(|(_, checks)| checks.dmarc) {
+            self.header_section = Some(HeaderSection::default());
         }
         let Store::Maildir(maildir) = &self.store else {
             answer.accept();
@@ -468,11 +730,16 @@ impl Session for StoreSession {
     }
 
     fn data(&mut self, chunk: &[u8]) {
-        match self.check.as_mut() {
-            Some((check, filter)) => {
-                // The verifier sees the message as received; the copy
-                // stored loses the fields forged in our name.
-                check.update(chunk);
+        // The verifiers see the message as received; the copy stored loses
+        // the fields forged in our name.
+        if let Some(check) = self.check.as_mut() {
+            check.update(chunk);
+        }
+        if let Some(header) = self.header_section.as_mut() {
+            header.update(chunk);
+        }
+        match self.filter.as_mut() {
+            Some(filter) => {
                 let mut scratch = std::mem::take(&mut self.scratch);
                 scratch.clear();
                 filter.update(chunk, &mut scratch);
@@ -484,13 +751,12 @@ impl Session for StoreSession {
     }
 
     fn data_end(&mut self, envelope: &Envelope<'_>, size: u64, answers: Vec<Responder>) {
-        let mut header = Vec::new();
-        let check = self.check.take().map(|(check, mut filter)| {
+        if let Some(mut filter) = self.filter.take() {
             let mut tail = Vec::new();
             filter.finish(&mut tail);
             self.write(&tail);
-            check
-        });
+        }
+        let check = self.check.take();
         let message = Message {
             delivery: self.delivery.take(),
             failed: std::mem::take(&mut self.failed),
@@ -501,29 +767,79 @@ impl Session for StoreSession {
         let committer = self.committer.clone();
         // A message already lost (storage failed) is answered at once.
         let storable = message.delivery.is_some() || (message.discard && message.failed.is_none());
-        match check {
-            Some(check) if storable => {
-                let hostname = Arc::clone(&self.hostname);
-                let policy = self.dkim_policy.clone();
-                check.finish(move |results| {
-                    if let Some(reply) = policy.and_then(|policy| policy.decide(&results)) {
-                        message.refuse(&reply);
-                        return;
-                    }
-                    match results_field(&hostname, &results) {
-                        Ok(field) => {
-                            tracing::info!(parent: None, results = %field.value(), "DKIM");
-                            header = field.to_field().into_bytes();
-                        }
-                        Err(e) => {
-                            tracing::warn!(parent: None, error = %e, "no Authentication-Results")
-                        }
-                    }
-                    message.deliver(header, committer.as_ref());
-                });
-            }
-            _ => message.deliver(header, committer.as_ref()),
+        if !storable {
+            message.deliver(Vec::new(), committer.as_ref());
+            return;
         }
+        let spf = self
+            .spf
+            .as_ref()
+            .and_then(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).take());
+        let dmarc = self.auth.clone().filter(|(_, checks)| checks.dmarc);
+        let finishing = Finishing {
+            message,
+            committer,
+            hostname: Arc::clone(&self.hostname),
+            dkim_policy: self.dkim_policy.clone(),
+            message_policy: self.message_policy.clone(),
+            checks: self.auth.as_ref().map(|(_, checks)| Arc::clone(checks)),
+            dmarc,
+            header_section: self.header_section.take().map(|h| h.bytes),
+            verdicts: AuthVerdicts {
+                spf,
+                dkim: None,
+                dmarc: None,
+                authenticated: self.authenticated,
+            },
+        };
+        match check {
+            Some(check) => check.finish(move |results| finishing.after_dkim(Some(results))),
+            None => finishing.after_dkim(None),
+        }
+    }
+
+    fn mail(&mut self, from: &ReversePath<'_>, _params: &MailParameters<'_>, answer: Responder) {
+        self.spf = None;
+        let Some((service, checks)) = &self.auth else {
+            answer.accept();
+            return;
+        };
+        if !checks.spf {
+            answer.accept();
+            return;
+        }
+        // The null reverse-path checks the HELO identity (RFC 7208 §2.4).
+        let sender = from.mailbox().map(ToString::to_string).unwrap_or_default();
+        let evaluator = spf::Evaluator::mail_from(
+            checks.spf_config.clone(),
+            self.peer,
+            &self.helo,
+            &sender,
+            SystemTime::now(),
+        );
+        let slot = Arc::new(Mutex::new(None));
+        self.spf = Some(Arc::clone(&slot));
+        let checks = Arc::clone(checks);
+        let policy = self.spf_policy.clone();
+        let authenticated = self.authenticated;
+        service.check_spf(evaluator, move |result| {
+            tracing::info!(
+                parent: None,
+                spf = result.method_result(),
+                sender = result.sender(),
+                problem = result.problem().map(ToString::to_string),
+                "SPF"
+            );
+            let refusal = match policy {
+                Some(policy) => (policy.0)(&result, authenticated),
+                None => checks.spf_decision(&result, authenticated),
+            };
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+            match refusal {
+                Some(reply) => answer.reply(reply),
+                None => answer.accept(),
+            }
+        });
     }
 
     fn reset(&mut self, envelope: &Envelope<'_>, reason: ResetReason) {
@@ -592,6 +908,31 @@ mod tests {
         assert!(!c.check("alice", "s3cre"));
         assert!(!c.check("carol", "s3cret"));
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn header_section_ends_at_the_blank_line_whatever_the_chunks() {
+        let message = b"From: a@example.org\r\nSubject: s\r\n\r\nBody\r\n\r\nmore\r\n";
+        for size in 1..message.len() {
+            let mut h = HeaderSection::default();
+            for chunk in message.chunks(size) {
+                h.update(chunk);
+            }
+            assert!(h.complete, "chunks of {size}");
+            assert_eq!(h.bytes, b"From: a@example.org\r\nSubject: s\r\n\r\n");
+        }
+        let mut h = HeaderSection::default();
+        h.update(b"\r\nno header");
+        assert!(h.complete);
+        assert_eq!(h.bytes, b"\r\n");
+        // Bounded: an endless header section stops at the limit.
+        let mut h = HeaderSection::default();
+        let line = b"X-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+        for _ in 0..(2 * MAX_HEADER_SECTION / line.len()) {
+            h.update(line);
+        }
+        assert!(h.complete);
+        assert_eq!(h.bytes.len(), MAX_HEADER_SECTION);
     }
 
     #[test]

@@ -82,6 +82,9 @@ esc! {
     /// `4.7.0` Other security status, temporary: temporary authentication
     /// failure, TLS not available (RFC 4954 §6, RFC 3207).
     SECURITY_TEMPORARY = (4, 7, 0);
+    /// `4.7.24` SPF validation error, temporary: the sender's SPF policy
+    /// could not be evaluated for a DNS error (RFC 7372 §3.2).
+    SPF_ERROR_TEMPORARY = (4, 7, 24);
     /// `5.0.0` Other undefined status (RFC 3463 §3.1).
     PERMANENT_FAILURE = (5, 0, 0);
     /// `5.1.1` Bad destination mailbox address (RFC 3463 §3.2).
@@ -110,6 +113,9 @@ esc! {
     SECURITY_POLICY = (5, 7, 0);
     /// `5.7.1` Delivery not authorized, message refused (RFC 3463 §3.8).
     NOT_AUTHORIZED = (5, 7, 1);
+    /// `5.7.23` SPF validation failed: the client is not authorized by
+    /// the sender's SPF policy (RFC 7372 §3.2).
+    SPF_FAILED = (5, 7, 23);
     /// `5.7.8` Authentication credentials invalid (RFC 4954 §6).
     AUTH_CREDENTIALS_INVALID = (5, 7, 8);
     /// `5.7.9` Authentication mechanism is too weak (RFC 4954 §6).

@@ -85,6 +85,11 @@
 //! [`SpfResult::explanation`] may go into a `550 5.7.23` reply (RFC 7372)
 //! after the caller has made it safe for a reply line.
 //!
+//! As built: smtp-mio's server does this on its DNS service thread
+//! (`smtp_mio::server::authentication`), with the operator's policy in
+//! `smtp_mio::server::auth_checks` (`550 5.7.23` / `451 4.7.24` only when
+//! enforcing, [`EnhancedStatusCode::SPF_FAILED`](crate::reply::EnhancedStatusCode::SPF_FAILED)).
+//!
 //! # Example
 //!
 //! ```

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +20,7 @@ use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_proto::spf::Verdict as SpfVerdict;
 use smtp_tests::fake_dns::{self, Answer, FakeDns};
+use smtp_tests::line_client::LineClient;
 
 use common::{TIMEOUT, TestServer, start_with};
 
@@ -66,57 +65,24 @@ fn server(
     })
 }
 
-/// A plain SMTP client, one command at a time.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
+/// A plain SMTP client, greeted and past EHLO, one command at a time.
+struct Client(LineClient);
 
 impl Client {
     fn connect(server: &TestServer) -> Self {
-        let stream = TcpStream::connect(server.addr).unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        let mut c = Self {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        };
-        assert!(c.reply().starts_with("220"));
+        let mut c = LineClient::greeted(server.addr, TIMEOUT);
         assert!(c.cmd("EHLO client.test").starts_with("250"));
-        c
-    }
-
-    fn reply(&mut self) -> String {
-        let mut out = String::new();
-        loop {
-            let mut line = String::new();
-            self.reader.read_line(&mut line).unwrap();
-            assert!(line.len() >= 4, "short reply line {line:?}");
-            out.push_str(line.trim_end());
-            if line.as_bytes()[3] == b' ' {
-                return out;
-            }
-            out.push('\n');
-        }
+        Self(c)
     }
 
     fn cmd(&mut self, line: &str) -> String {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .unwrap();
-        self.reply()
+        self.0.cmd(line)
     }
 
     /// MAIL, and if accepted RCPT, DATA and the message: both replies.
     fn send(&mut self, from: &str, header_from: &str) -> (String, Option<String>) {
-        let mail = self.cmd(&format!("MAIL FROM:<{from}>"));
-        if !mail.starts_with("250") {
-            return (mail, None);
-        }
-        assert!(self.cmd("RCPT TO:<bob@example.net>").starts_with("250"));
-        assert!(self.cmd("DATA").starts_with("354"));
         let message = format!("From: <{header_from}>\r\nSubject: t\r\n\r\nHello.\r\n");
-        self.writer.write_all(message.as_bytes()).unwrap();
-        (mail, Some(self.cmd(".")))
+        self.0.transaction(from, "bob@example.net", &message)
     }
 }
 

@@ -86,14 +86,6 @@ impl Client {
     }
 }
 
-fn stored(server: &TestServer) -> Vec<String> {
-    server
-        .files("new")
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap())
-        .collect()
-}
-
 #[test]
 fn the_applications_policies_see_every_result() {
     let dns = dns();
@@ -169,7 +161,7 @@ fn the_applications_policies_see_every_result() {
         ]
     );
     // Only the passing message was kept.
-    let messages = stored(&server);
+    let messages = server.messages();
     assert_eq!(messages.len(), 1);
     assert!(
         messages[0].starts_with(
@@ -195,7 +187,7 @@ fn an_authenticated_client_is_annotated_not_refused() {
     let (mail, end) = c.send("bob@fail.example", "bob@fail.example");
     assert!(mail.starts_with("250"), "{mail}");
     assert!(end.unwrap().starts_with("250"));
-    let messages = stored(&server);
+    let messages = server.messages();
     assert_eq!(messages.len(), 1);
     assert!(
         messages[0].starts_with(

@@ -87,14 +87,6 @@ fn envelope() -> Envelope {
     )
 }
 
-fn stored(server: &TestServer) -> Vec<String> {
-    server
-        .files("new")
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap())
-        .collect()
-}
-
 #[test]
 fn signed_message_is_stored_with_results_in_front() {
     let dns = dns();
@@ -115,7 +107,7 @@ fn signed_message_is_stored_with_results_in_front() {
     let err = conn.send_reader(&envelope(), MESSAGE).unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
     conn.quit().unwrap();
-    let messages = stored(&server);
+    let messages = server.messages();
     assert_eq!(messages.len(), 2);
     for m in &messages {
         assert!(
@@ -153,7 +145,7 @@ fn without_policy_unsigned_mail_is_stored_as_none() {
     let mut conn = connect(&server, Vec::new());
     conn.send(&envelope(), MESSAGE).unwrap();
     conn.quit().unwrap();
-    let messages = stored(&server);
+    let messages = server.messages();
     assert!(
         messages[0].starts_with("Authentication-Results: mx.test;\r\n\tdkim=none\r\n"),
         "{}",
@@ -191,7 +183,7 @@ fn delivery_engine_signs_through_a_handle_and_refuses_the_unsignable() {
         matches!(refused.failure, Some(Failure::Dkim(_))),
         "{refused:?}"
     );
-    let messages = stored(&server);
+    let messages = server.messages();
     assert_eq!(messages.len(), 1);
     assert!(
         messages[0]
@@ -256,7 +248,7 @@ fn a_silent_key_server_holds_up_only_its_own_message() {
         done_rx.try_recv().is_err(),
         "the message waiting for its key was answered before the other"
     );
-    let first = stored(&server);
+    let first = server.messages();
     assert_eq!(first.len(), 1);
     assert!(
         first[0].contains("dkim=pass header.d=example.org"),
@@ -264,7 +256,7 @@ fn a_silent_key_server_holds_up_only_its_own_message() {
         first[0]
     );
     waiting.join().unwrap().unwrap();
-    let all = stored(&server);
+    let all = server.messages();
     assert_eq!(all.len(), 2);
     assert!(all.iter().any(|m| m.contains("dkim=temperror")), "{all:?}");
 }

@@ -1,6 +1,7 @@
 //! What only this crate's tests share: the mio server on 127.0.0.1 with a
-//! Maildir in a temporary directory and a self-signed TLS identity, and a
-//! resolver for the fake DNS server. Everything else (the fake DNS server,
+//! Maildir in a temporary directory and a self-signed TLS identity, a
+//! resolver for the fake DNS server, and the loop that runs the delivery
+//! engine until every job is reported ([`drive`]). Everything else (the fake DNS server,
 //! scripted servers, the test PKI, the peers) is in `smtp-tests`.
 //!
 //! The server's backend is wrapped in [`Watched`], which counts the sessions
@@ -57,6 +58,14 @@ impl TestServer {
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    /// The messages delivered to `new/`, in file-name order.
+    pub(crate) fn messages(&self) -> Vec<String> {
+        self.files("new")
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect()
     }
 
     /// Waits until `n` sessions in all have ended (their connections
@@ -258,4 +267,35 @@ impl<S: Session> Session for WatchedSession<S> {
     fn closed(&mut self, reason: CloseReason) {
         self.inner().closed(reason);
     }
+}
+
+/// Runs the delivery engine until every job is reported, at most `limit`,
+/// and checks that each of `submitted` got exactly one result; the results
+/// in job order.
+pub(crate) fn drive(
+    engine: &mut smtp_mio::delivery::Engine,
+    submitted: &[smtp_mio::delivery::JobId],
+    limit: Duration,
+) -> Vec<smtp_mio::delivery::JobResult> {
+    let start = std::time::Instant::now();
+    let mut results = Vec::new();
+    while !engine.is_done() {
+        assert!(start.elapsed() < limit, "engine still busy: {engine:?}");
+        engine.poll(Some(Duration::from_millis(100))).unwrap();
+        while let Some(r) = engine.next_result() {
+            results.push(r);
+        }
+    }
+    while let Some(r) = engine.next_result() {
+        results.push(r);
+    }
+    let ids: std::collections::HashSet<_> = results.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), results.len(), "a job was reported twice");
+    assert_eq!(
+        ids,
+        submitted.iter().copied().collect(),
+        "every job reported exactly once"
+    );
+    results.sort_by_key(|r| r.id);
+    results
 }

@@ -6,19 +6,16 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConnection, StreamOwned};
+use rustls::StreamOwned;
 use smtp_mio::server::listener::ConnectionLimits;
 use smtp_mio::server::store::Credentials;
-use smtp_mio::tls::{TlsConfig, TlsIdentity};
 use smtp_proto::proxy::{Cidr, V2_SIGNATURE};
 use smtp_tests::line_client::LineClient;
 
 mod common;
-use common::{TIMEOUT, TestServer, start_store};
+use common::{TIMEOUT, TestServer, start_store, tls_client};
 
 fn loopback_trusted() -> Vec<Cidr> {
     vec!["127.0.0.1/32".parse().unwrap(), "::1".parse().unwrap()]
@@ -246,17 +243,4 @@ fn implicit_tls_starts_after_the_header() {
         assert!(replies.starts_with(b"220 mx.test ESMTP"));
         tls.write_all(b"QUIT\r\n").unwrap();
     }
-}
-
-fn tls_client(identity: &Arc<TlsIdentity>) -> ClientConnection {
-    let config = TlsConfig::builder()
-        .ca_pem(identity.chain_pem().as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
-    ClientConnection::new(
-        Arc::clone(config.client_config()),
-        ServerName::try_from("mx.test").unwrap(),
-    )
-    .unwrap()
 }

@@ -299,3 +299,18 @@ pub(crate) fn drive(
     results.sort_by_key(|r| r.id);
     results
 }
+
+/// A TLS client session that trusts `identity` (the test server's
+/// self-signed one) and names the server `mx.test`.
+pub(crate) fn tls_client(identity: &TlsIdentity) -> rustls::ClientConnection {
+    let config = smtp_mio::tls::TlsConfig::builder()
+        .ca_pem(identity.chain_pem().as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    rustls::ClientConnection::new(
+        Arc::clone(config.client_config()),
+        rustls::pki_types::ServerName::try_from("mx.test").unwrap(),
+    )
+    .unwrap()
+}

@@ -12,7 +12,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use hickory_proto::rr::RecordType;
@@ -92,9 +92,8 @@ fn zone() -> FakeDns {
 
 /// A `mail-server` process delivering into `dir/maildir`.
 struct MailServer {
-    _process: mail_server::MailServer,
+    process: mail_server::MailServer,
     addr: SocketAddr,
-    maildir: PathBuf,
 }
 
 impl MailServer {
@@ -104,35 +103,22 @@ impl MailServer {
 
     /// [`start`](Self::start) with `--dns-timeout seconds`.
     fn start_with_timeout(dir: &Path, dns: &FakeDns, seconds: u64, extra: &[&str]) -> Self {
-        let maildir = dir.join("maildir");
-        let (dns, seconds) = (dns.addr().to_string(), seconds.to_string());
-        let mut args = vec![
-            "--listen",
-            "127.0.0.1:0",
-            "--no-tls",
-            "--hostname",
-            HOSTNAME,
-            "--maildir",
-            maildir.to_str().unwrap(),
-            "--dns",
-            &dns,
-            "--dns-timeout",
-            &seconds,
-        ];
+        let seconds = seconds.to_string();
+        let mut args = vec!["--dns-timeout", &seconds];
         args.extend(extra);
-        let process = mail_server::MailServer::start(dir, &args);
+        let process = mail_server::MailServer::delivering(dir, HOSTNAME, dns.addr(), &args);
         Self {
             addr: process.addr(),
-            _process: process,
-            maildir,
+            process,
         }
     }
 
     /// The stored message whose body holds `marker`.
     fn message(&self, marker: &str) -> String {
-        let found: Vec<String> = std::fs::read_dir(self.maildir.join("new"))
-            .unwrap()
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        let found: Vec<String> = self
+            .process
+            .stored()
+            .into_iter()
             .filter(|m| m.contains(marker))
             .collect();
         assert_eq!(found.len(), 1, "one message with {marker}");
@@ -140,7 +126,7 @@ impl MailServer {
     }
 
     fn stored(&self) -> usize {
-        std::fs::read_dir(self.maildir.join("new")).unwrap().count()
+        self.process.stored().len()
     }
 }
 

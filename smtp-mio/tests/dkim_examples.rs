@@ -64,51 +64,25 @@ fn zone_with(extra: Vec<(&str, RecordType, Answer)>) -> FakeDns {
 
 /// A `mail-server` process delivering into `dir/maildir`.
 struct MailServer {
-    _process: mail_server::MailServer,
+    process: mail_server::MailServer,
     addr: String,
-    maildir: PathBuf,
 }
 
 impl MailServer {
     fn start(dir: &Path, dns: &FakeDns, extra: &[&str]) -> Self {
-        let maildir = dir.join("maildir");
-        let dns = dns.addr().to_string();
-        let mut args = vec![
-            "--listen",
-            "127.0.0.1:0",
-            "--no-tls",
-            "--hostname",
-            HOSTNAME,
-            "--maildir",
-            maildir.to_str().unwrap(),
-            "--dns",
-            &dns,
-            // DKIM alone here; SPF and DMARC are auth_examples.rs's.
-            "--spf",
-            "off",
-            "--dmarc",
-            "off",
-        ];
+        // DKIM alone here; SPF and DMARC are auth_examples.rs's.
+        let mut args = vec!["--spf", "off", "--dmarc", "off"];
         args.extend(extra);
-        let process = mail_server::MailServer::start(dir, &args);
+        let process = mail_server::MailServer::delivering(dir, HOSTNAME, dns.addr(), &args);
         Self {
             addr: process.addr().to_string(),
-            _process: process,
-            maildir,
+            process,
         }
     }
 
     /// The messages stored, oldest first.
     fn messages(&self) -> Vec<String> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.maildir.join("new"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|f| std::fs::read_to_string(f).unwrap())
-            .collect()
+        self.process.stored()
     }
 }
 

@@ -32,6 +32,9 @@ pub struct MailServer {
     child: Child,
     line: String,
     log: PathBuf,
+    /// The Maildir it delivers into, when [`delivering`](Self::delivering)
+    /// chose it.
+    maildir: Option<PathBuf>,
 }
 
 impl MailServer {
@@ -46,6 +49,58 @@ impl MailServer {
         Self::launch(dir, args, &[], "").unwrap_or_else(|(status, log)| {
             panic!("mail-server {args:?} exited ({status}) before it listened:\n{log}")
         })
+    }
+
+    /// Starts a plaintext server (`--no-tls`) on 127.0.0.1 in `dir`, named
+    /// `hostname`, asking the DNS server at `dns` and delivering into
+    /// `dir/maildir` (read back with [`stored`](Self::stored)), with the
+    /// further arguments `extra`.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn delivering(dir: &Path, hostname: &str, dns: SocketAddr, extra: &[&str]) -> Self {
+        let maildir = dir.join("maildir");
+        let dns = dns.to_string();
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--no-tls",
+            "--hostname",
+            hostname,
+            "--maildir",
+            maildir.to_str().expect("a UTF-8 temporary directory"),
+            "--dns",
+            &dns,
+        ];
+        args.extend(extra);
+        let mut server = Self::start(dir, &args);
+        server.maildir = Some(maildir);
+        server
+    }
+
+    /// The messages delivered into the Maildir's `new/`, in file-name
+    /// order (Maildir names begin with the delivery time in seconds).
+    ///
+    /// # Panics
+    ///
+    /// When the server was not started by [`delivering`](Self::delivering),
+    /// or the directory cannot be read.
+    pub fn stored(&self) -> Vec<String> {
+        let new = self
+            .maildir
+            .as_ref()
+            .expect("a server started by MailServer::delivering")
+            .join("new");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&new)
+            .unwrap_or_else(|e| panic!("{}: {e}", new.display()))
+            .map(|e| e.expect("a directory entry").path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).expect("a stored message"))
+            .collect()
     }
 
     /// Starts the server in `dir` with `args` and the environment
@@ -100,7 +155,14 @@ impl MailServer {
         let deadline = Instant::now() + START;
         loop {
             match first.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => return Ok(Self { child, line, log }),
+                Ok(line) => {
+                    return Ok(Self {
+                        child,
+                        line,
+                        log,
+                        maildir: None,
+                    });
+                }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = wait_bounded(&mut child);
                     return Err((status, read_log(&log)));

@@ -8,12 +8,12 @@
 use std::time::Duration;
 
 use smtp_mio::delivery::{Engine, EngineConfig, Job, JobId, Relay, Status};
-use smtp_proto::client::{Envelope, Timeouts};
+use smtp_proto::client::Envelope;
 use smtp_proto::mx::TlsPolicy;
 use smtp_tests::scripted::{Script, ScriptedServer};
 
 mod common;
-use common::drive;
+use common::{drive, timeouts};
 
 /// Upper bound on any one test's delivery loop.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -23,16 +23,7 @@ fn engine(server: &ScriptedServer, max_per_destination: usize) -> Engine {
     relay.tls = TlsPolicy::plaintext();
     let mut config = EngineConfig::relay(relay);
     config.max_per_destination = max_per_destination;
-    let mut timeouts = Timeouts::default();
-    let d = Duration::from_secs(20);
-    timeouts.greeting = d;
-    timeouts.mail = d;
-    timeouts.rcpt = d;
-    timeouts.data_initiation = d;
-    timeouts.data_block = d;
-    timeouts.data_termination = d;
-    timeouts.other = d;
-    config.timeouts = timeouts;
+    config.timeouts = timeouts(Duration::from_secs(20));
     Engine::new(config).unwrap()
 }
 

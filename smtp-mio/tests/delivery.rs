@@ -30,7 +30,7 @@ use smtp_tests::peers;
 use smtp_tests::pki::pki;
 use smtp_tests::scripted::{Behaviour, Script, ScriptedServer};
 
-use common::{drive, resolver};
+use common::{drive, resolver, timeouts};
 
 /// Upper bound on any one test's delivery loop.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -60,20 +60,6 @@ fn short_timeouts() -> Timeouts {
 /// server fsyncs every message), short enough to bound a broken test.
 fn relaxed_timeouts() -> Timeouts {
     timeouts(Duration::from_secs(20))
-}
-
-fn timeouts(d: Duration) -> Timeouts {
-    let mut t = Timeouts::default();
-    t.greeting = d;
-    t.mail = d;
-    t.rcpt = d;
-    t.data_initiation = d;
-    t.data_block = d;
-    t.data_termination = d;
-    t.bdat_chunk = d;
-    t.other = d;
-    t.tls_handshake = d;
-    t
 }
 
 /// Submits one job per `n` in `range`: `envelope(n)` and `message(n)`.

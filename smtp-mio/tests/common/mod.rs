@@ -1,7 +1,8 @@
 //! What only this crate's tests share: the mio server on 127.0.0.1 with a
 //! Maildir in a temporary directory and a self-signed TLS identity, a
-//! resolver for the fake DNS server, and the loop that runs the delivery
-//! engine until every job is reported ([`drive`]). Everything else (the fake DNS server,
+//! resolver for the fake DNS server, and for the delivery engine its
+//! client timeouts ([`timeouts`]) and the loop that runs it until every job
+//! is reported ([`drive`]). Everything else (the fake DNS server,
 //! scripted servers, the test PKI, the peers) is in `smtp-tests`.
 //!
 //! The server's backend is wrapped in [`Watched`], which counts the sessions
@@ -267,6 +268,22 @@ impl<S: Session> Session for WatchedSession<S> {
     fn closed(&mut self, reason: CloseReason) {
         self.inner().closed(reason);
     }
+}
+
+/// Client timeouts that are all `d`: long enough for a loaded machine, short
+/// enough to bound a broken test.
+pub(crate) fn timeouts(d: Duration) -> smtp_proto::client::Timeouts {
+    let mut t = smtp_proto::client::Timeouts::default();
+    t.greeting = d;
+    t.mail = d;
+    t.rcpt = d;
+    t.data_initiation = d;
+    t.data_block = d;
+    t.data_termination = d;
+    t.bdat_chunk = d;
+    t.other = d;
+    t.tls_handshake = d;
+    t
 }
 
 /// Runs the delivery engine until every job is reported, at most `limit`,

@@ -7,14 +7,11 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use base64::Engine as _;
 use hickory_proto::rr::RecordType;
 use smtp_mio::server::auth_checks::{AuthChecks, AuthVerdicts, Decision};
-use smtp_mio::server::authentication::{DkimConfig, DkimService};
-use smtp_mio::server::maildir::Maildir;
-use smtp_mio::server::store::{Credentials, Store, StoreBackend};
+use smtp_mio::server::store::{Credentials, StoreBackend};
 use smtp_proto::dmarc::Verdict as DmarcVerdict;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
@@ -22,7 +19,7 @@ use smtp_proto::spf::Verdict as SpfVerdict;
 use smtp_tests::fake_dns::{self, Answer, FakeDns};
 use smtp_tests::line_client::LineClient;
 
-use common::{TIMEOUT, TestServer, start_with};
+use common::{TIMEOUT, TestServer, dkim_service, start_with, store_backend};
 
 fn txt(owner: &'static str, text: &'static str) -> (&'static str, RecordType, Answer) {
     (
@@ -47,16 +44,10 @@ fn server(
     checks: AuthChecks,
     configure: impl FnOnce(StoreBackend) -> StoreBackend,
 ) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let maildir = Maildir::open(dir.path().join("maildir"))
-        .unwrap()
-        .with_hostname("mx.test");
-    let mut config = DkimConfig::new(common::resolver(dns));
-    config.timeout = Duration::from_secs(5);
     let mut credentials = Credentials::new();
     credentials.add("alice", "s3cret");
-    let backend = StoreBackend::new(Store::Maildir(Arc::new(maildir)), "mx.test", credentials)
-        .with_auth_checks(DkimService::start(config).unwrap(), checks);
+    let (dir, backend) = store_backend(credentials);
+    let backend = backend.with_auth_checks(dkim_service(dns), checks);
     start_with(configure(backend), dir, |options| {
         options.tls = None;
         options.session.tls = smtp_proto::TlsMode::Disabled;

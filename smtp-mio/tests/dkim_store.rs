@@ -23,7 +23,7 @@ use smtp_proto::mx::TlsPolicy;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_tests::fake_dns::{self, Answer, FakeDns};
 
-use common::{TIMEOUT, TestServer, start_with};
+use common::{TIMEOUT, TestServer, dkim_service, start_with, store_backend};
 
 const MESSAGE: &[u8] =
     b"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: s\r\n\r\nHello.\r\n";
@@ -44,18 +44,8 @@ fn dns() -> FakeDns {
 /// A store server verifying DKIM through `dns`; `refuse_unsigned` adds a
 /// policy refusing mail without a passing signature.
 fn server(dns: &FakeDns, refuse_unsigned: bool) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let maildir = Maildir::open(dir.path().join("maildir"))
-        .unwrap()
-        .with_hostname("mx.test");
-    let mut config = DkimConfig::new(common::resolver(dns));
-    config.timeout = Duration::from_secs(5);
-    let mut backend = StoreBackend::new(
-        Store::Maildir(Arc::new(maildir)),
-        "mx.test",
-        Credentials::new(),
-    )
-    .with_dkim(DkimService::start(config).unwrap());
+    let (dir, backend) = store_backend(Credentials::new());
+    let mut backend = backend.with_dkim(dkim_service(dns));
     if refuse_unsigned {
         backend = backend.with_dkim_policy(|results| {
             let passed = results.iter().any(|r| r.verdict() == Verdict::Pass);

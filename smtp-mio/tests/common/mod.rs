@@ -105,12 +105,27 @@ pub(crate) fn start_store(
     credentials: Credentials,
     configure: impl FnOnce(&mut Options),
 ) -> TestServer {
+    let (dir, backend) = store_backend(credentials);
+    start_with(backend, dir, configure)
+}
+
+/// A temporary directory and the store backend delivering into its
+/// `maildir`, for [`start_with`] once the test has added to it.
+pub(crate) fn store_backend(credentials: Credentials) -> (tempfile::TempDir, StoreBackend) {
     let dir = tempfile::tempdir().unwrap();
     let maildir = Maildir::open(dir.path().join("maildir"))
         .unwrap()
         .with_hostname("mx.test");
     let backend = StoreBackend::new(Store::Maildir(Arc::new(maildir)), "mx.test", credentials);
-    start_with(backend, dir, configure)
+    (dir, backend)
+}
+
+/// The DKIM verification service asking the fake DNS server `dns`, each
+/// key lookup bounded by 5 seconds.
+pub(crate) fn dkim_service(dns: &FakeDns) -> smtp_mio::server::authentication::DkimService {
+    let mut config = smtp_mio::server::authentication::DkimConfig::new(resolver(dns));
+    config.timeout = Duration::from_secs(5);
+    smtp_mio::server::authentication::DkimService::start(config).unwrap()
 }
 
 pub(crate) fn start_with<B: Backend>(

@@ -10,18 +10,17 @@
 //! `--dmarc-enforce`) and `--exempt-network`. Three server processes in
 //! all, several cases each; every read is bounded by a deadline.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use hickory_proto::rr::RecordType;
 use smtp_proto::auth_results::{AuthenticationResults, MethodResult};
 use smtp_proto::dkim::{Signer, SigningKey, SystemRandom};
-use smtp_tests::examples;
 use smtp_tests::fake_dns::{self, Answer, FakeDns};
+use smtp_tests::line_client::LineClient;
+use smtp_tests::mail_server;
 
 /// Long enough for a debug build to start, or a reply to come, on a
 /// loaded machine.
@@ -93,9 +92,8 @@ fn zone() -> FakeDns {
 
 /// A `mail-server` process delivering into `dir/maildir`.
 struct MailServer {
-    child: Child,
-    addr: String,
-    maildir: PathBuf,
+    process: mail_server::MailServer,
+    addr: SocketAddr,
 }
 
 impl MailServer {
@@ -105,56 +103,22 @@ impl MailServer {
 
     /// [`start`](Self::start) with `--dns-timeout seconds`.
     fn start_with_timeout(dir: &Path, dns: &FakeDns, seconds: u64, extra: &[&str]) -> Self {
-        let maildir = dir.join("maildir");
-        let mut child = Command::new(examples::example("smtp-mio", "mail-server"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--no-tls",
-                "--hostname",
-                HOSTNAME,
-            ])
-            .arg("--maildir")
-            .arg(&maildir)
-            .args(["--dns", &dns.addr().to_string()])
-            .args(["--dns-timeout", &seconds.to_string()])
-            .args(extra)
-            .current_dir(dir)
-            .env("TMPDIR", dir)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (lines, first) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines.send(line);
-            }
-        });
-        let line = first
-            .recv_timeout(DEADLINE)
-            .expect("mail-server printed its startup line");
-        let addr = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("smtp://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
+        let seconds = seconds.to_string();
+        let mut args = vec!["--dns-timeout", &seconds];
+        args.extend(extra);
+        let process = mail_server::MailServer::delivering(dir, HOSTNAME, dns.addr(), &args);
         Self {
-            child,
-            addr,
-            maildir,
+            addr: process.addr(),
+            process,
         }
     }
 
     /// The stored message whose body holds `marker`.
     fn message(&self, marker: &str) -> String {
-        let found: Vec<String> = std::fs::read_dir(self.maildir.join("new"))
-            .unwrap()
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        let found: Vec<String> = self
+            .process
+            .stored()
+            .into_iter()
             .filter(|m| m.contains(marker))
             .collect();
         assert_eq!(found.len(), 1, "one message with {marker}");
@@ -162,69 +126,30 @@ impl MailServer {
     }
 
     fn stored(&self) -> usize {
-        std::fs::read_dir(self.maildir.join("new")).unwrap().count()
+        self.process.stored().len()
     }
 }
 
-impl Drop for MailServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A plain SMTP client, one command at a time.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
+/// A plain SMTP client, greeted, one command at a time.
+struct Client(LineClient);
 
 impl Client {
-    fn connect(addr: &str) -> Self {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        let mut client = Self {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        };
-        assert!(client.reply().starts_with("220"));
-        client
+    fn connect(server: &MailServer) -> Self {
+        Self(LineClient::greeted(server.addr, DEADLINE))
     }
 
-    /// The next reply, its lines joined.
     fn reply(&mut self) -> String {
-        let mut out = String::new();
-        loop {
-            let mut line = String::new();
-            self.reader.read_line(&mut line).unwrap();
-            assert!(line.len() >= 4, "short reply line {line:?}");
-            out.push_str(line.trim_end());
-            if line.as_bytes()[3] == b' ' {
-                return out;
-            }
-            out.push('\n');
-        }
+        self.0.reply()
     }
 
     fn cmd(&mut self, line: &str) -> String {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .unwrap();
-        self.reply()
+        self.0.cmd(line)
     }
 
-    /// One transaction; the replies to MAIL and to the end of data (or
-    /// `None` when MAIL was refused).
+    /// One transaction to bob@example.net; the replies to MAIL and to the
+    /// end of data (or `None` when MAIL was refused).
     fn send(&mut self, from: &str, message: &str) -> (String, Option<String>) {
-        let mail = self.cmd(&format!("MAIL FROM:<{from}>"));
-        if !mail.starts_with("250") {
-            return (mail, None);
-        }
-        assert!(self.cmd("RCPT TO:<bob@example.net>").starts_with("250"));
-        assert!(self.cmd("DATA").starts_with("354"));
-        self.writer.write_all(message.as_bytes()).unwrap();
-        let end = self.cmd(".");
-        (mail, Some(end))
+        self.0.transaction(from, "bob@example.net", message)
     }
 }
 
@@ -294,7 +219,7 @@ fn results_are_recorded_for_every_case() {
     let dns = zone();
     let dir = tempfile::tempdir().unwrap();
     let server = MailServer::start(dir.path(), &dns, &[]);
-    let mut c = Client::connect(&server.addr);
+    let mut c = Client::connect(&server);
     assert!(c.cmd(&format!("EHLO {HELO}")).starts_with("250"));
 
     // (sender, message, spf, dkim, dmarc and its properties)
@@ -452,25 +377,26 @@ fn enforcement_refuses_what_the_policies_say() {
         10,
         &["--spf-reject", "--dmarc-enforce", "--threads", "1"],
     );
-    let mut c = Client::connect(&server.addr);
+    let mut c = Client::connect(&server);
     assert!(c.cmd(&format!("EHLO {HELO}")).starts_with("250"));
 
     // A sender whose DNS never answers: its MAIL waits (up to the 10 s
     // deadline) while another connection is served in full.
-    let mut slow = Client::connect(&server.addr);
+    let mut slow = Client::connect(&server);
     assert!(slow.cmd(&format!("EHLO {HELO}")).starts_with("250"));
-    slow.writer
+    slow.0
+        .stream()
         .write_all(b"MAIL FROM:<bounce@silent.example>\r\n")
         .unwrap();
     let (mail, end) = c.send("alice@pass.example", &message("a@pass.example", "x0"));
     assert!(mail.starts_with("250") && end.unwrap().starts_with("250"));
-    slow.writer.set_nonblocking(true).unwrap();
+    slow.0.stream().set_nonblocking(true).unwrap();
     let mut peek = [0u8; 1];
     assert!(
-        matches!(slow.writer.peek(&mut peek), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        matches!(slow.0.stream().peek(&mut peek), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "the waiting MAIL is still unanswered"
     );
-    slow.writer.set_nonblocking(false).unwrap();
+    slow.0.stream().set_nonblocking(false).unwrap();
     // SPF temperror at the deadline: try again later (enforcing).
     let mail = slow.reply();
     assert!(mail.starts_with("451 4.7.24 "), "{mail}");
@@ -515,7 +441,7 @@ fn exempt_networks_are_not_checked() {
             "127.0.0.0/8",
         ],
     );
-    let mut c = Client::connect(&server.addr);
+    let mut c = Client::connect(&server);
     assert!(c.cmd(&format!("EHLO {HELO}")).starts_with("250"));
     let forged = format!(
         "Authentication-Results: {HOSTNAME}; dmarc=pass header.from=rej.example\r\n{}",

@@ -6,24 +6,20 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use base64::Engine as _;
 use hickory_proto::rr::RecordType;
 use smtp_mio::server::auth_checks::{AuthChecks, AuthVerdicts, Decision};
-use smtp_mio::server::authentication::{DkimConfig, DkimService};
-use smtp_mio::server::maildir::Maildir;
-use smtp_mio::server::store::{Credentials, Store, StoreBackend};
+use smtp_mio::server::store::{Credentials, StoreBackend};
 use smtp_proto::dmarc::Verdict as DmarcVerdict;
 use smtp_proto::keyword::Mechanism;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_proto::spf::Verdict as SpfVerdict;
 use smtp_tests::fake_dns::{self, Answer, FakeDns};
+use smtp_tests::line_client::LineClient;
 
-use common::{TIMEOUT, TestServer, start_with};
+use common::{TIMEOUT, TestServer, dkim_service, start_with, store_backend};
 
 fn txt(owner: &'static str, text: &'static str) -> (&'static str, RecordType, Answer) {
     (
@@ -48,16 +44,10 @@ fn server(
     checks: AuthChecks,
     configure: impl FnOnce(StoreBackend) -> StoreBackend,
 ) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let maildir = Maildir::open(dir.path().join("maildir"))
-        .unwrap()
-        .with_hostname("mx.test");
-    let mut config = DkimConfig::new(common::resolver(dns));
-    config.timeout = Duration::from_secs(5);
     let mut credentials = Credentials::new();
     credentials.add("alice", "s3cret");
-    let backend = StoreBackend::new(Store::Maildir(Arc::new(maildir)), "mx.test", credentials)
-        .with_auth_checks(DkimService::start(config).unwrap(), checks);
+    let (dir, backend) = store_backend(credentials);
+    let backend = backend.with_auth_checks(dkim_service(dns), checks);
     start_with(configure(backend), dir, |options| {
         options.tls = None;
         options.session.tls = smtp_proto::TlsMode::Disabled;
@@ -66,66 +56,25 @@ fn server(
     })
 }
 
-/// A plain SMTP client, one command at a time.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
+/// A plain SMTP client, greeted and past EHLO, one command at a time.
+struct Client(LineClient);
 
 impl Client {
     fn connect(server: &TestServer) -> Self {
-        let stream = TcpStream::connect(server.addr).unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        let mut c = Self {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        };
-        assert!(c.reply().starts_with("220"));
+        let mut c = LineClient::greeted(server.addr, TIMEOUT);
         assert!(c.cmd("EHLO client.test").starts_with("250"));
-        c
-    }
-
-    fn reply(&mut self) -> String {
-        let mut out = String::new();
-        loop {
-            let mut line = String::new();
-            self.reader.read_line(&mut line).unwrap();
-            assert!(line.len() >= 4, "short reply line {line:?}");
-            out.push_str(line.trim_end());
-            if line.as_bytes()[3] == b' ' {
-                return out;
-            }
-            out.push('\n');
-        }
+        Self(c)
     }
 
     fn cmd(&mut self, line: &str) -> String {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .unwrap();
-        self.reply()
+        self.0.cmd(line)
     }
 
     /// MAIL, and if accepted RCPT, DATA and the message: both replies.
     fn send(&mut self, from: &str, header_from: &str) -> (String, Option<String>) {
-        let mail = self.cmd(&format!("MAIL FROM:<{from}>"));
-        if !mail.starts_with("250") {
-            return (mail, None);
-        }
-        assert!(self.cmd("RCPT TO:<bob@example.net>").starts_with("250"));
-        assert!(self.cmd("DATA").starts_with("354"));
         let message = format!("From: <{header_from}>\r\nSubject: t\r\n\r\nHello.\r\n");
-        self.writer.write_all(message.as_bytes()).unwrap();
-        (mail, Some(self.cmd(".")))
+        self.0.transaction(from, "bob@example.net", &message)
     }
-}
-
-fn stored(server: &TestServer) -> Vec<String> {
-    server
-        .files("new")
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap())
-        .collect()
 }
 
 #[test]
@@ -203,7 +152,7 @@ fn the_applications_policies_see_every_result() {
         ]
     );
     // Only the passing message was kept.
-    let messages = stored(&server);
+    let messages = server.messages();
     assert_eq!(messages.len(), 1);
     assert!(
         messages[0].starts_with(
@@ -229,7 +178,7 @@ fn an_authenticated_client_is_annotated_not_refused() {
     let (mail, end) = c.send("bob@fail.example", "bob@fail.example");
     assert!(mail.starts_with("250"), "{mail}");
     assert!(end.unwrap().starts_with("250"));
-    let messages = stored(&server);
+    let messages = server.messages();
     assert_eq!(messages.len(), 1);
     assert!(
         messages[0].starts_with(

@@ -5,13 +5,15 @@
 //!
 //! Every test is bounded: `drive` gives up after `LIMIT`.
 
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use smtp_mio::delivery::{Engine, EngineConfig, Job, JobId, JobResult, Relay, Status};
-use smtp_proto::client::{Envelope, Timeouts};
+use smtp_mio::delivery::{Engine, EngineConfig, Job, JobId, Relay, Status};
+use smtp_proto::client::Envelope;
 use smtp_proto::mx::TlsPolicy;
 use smtp_tests::scripted::{Script, ScriptedServer};
+
+mod common;
+use common::{drive, timeouts};
 
 /// Upper bound on any one test's delivery loop.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -21,16 +23,7 @@ fn engine(server: &ScriptedServer, max_per_destination: usize) -> Engine {
     relay.tls = TlsPolicy::plaintext();
     let mut config = EngineConfig::relay(relay);
     config.max_per_destination = max_per_destination;
-    let mut timeouts = Timeouts::default();
-    let d = Duration::from_secs(20);
-    timeouts.greeting = d;
-    timeouts.mail = d;
-    timeouts.rcpt = d;
-    timeouts.data_initiation = d;
-    timeouts.data_block = d;
-    timeouts.data_termination = d;
-    timeouts.other = d;
-    config.timeouts = timeouts;
+    config.timeouts = timeouts(Duration::from_secs(20));
     Engine::new(config).unwrap()
 }
 
@@ -45,29 +38,12 @@ fn submit(engine: &mut Engine, jobs: usize) -> Vec<JobId> {
         .collect()
 }
 
-/// Runs the engine until every job is reported, each exactly once.
-fn drive(engine: &mut Engine, submitted: &[JobId]) -> Vec<JobResult> {
-    let start = Instant::now();
-    let mut results = Vec::new();
-    while !engine.is_done() {
-        assert!(start.elapsed() < LIMIT, "engine still busy: {engine:?}");
-        engine.poll(Some(Duration::from_millis(100))).unwrap();
-        while let Some(r) = engine.next_result() {
-            results.push(r);
-        }
-    }
-    let ids: HashSet<JobId> = results.iter().map(|r| r.id).collect();
-    assert_eq!(ids.len(), results.len(), "a job was reported twice");
-    assert_eq!(ids, submitted.iter().copied().collect());
-    results
-}
-
 #[test]
 fn a_relay_taking_two_connections_gets_every_job_over_them() {
     let server = ScriptedServer::limited(Script::accept(), 2);
     let mut engine = engine(&server, 5);
     let submitted = submit(&mut engine, 20);
-    let results = drive(&mut engine, &submitted);
+    let results = drive(&mut engine, &submitted, LIMIT);
     for result in &results {
         assert_eq!(
             result.recipients[0].status,
@@ -100,7 +76,7 @@ fn a_relay_refusing_every_connection_still_fails_the_jobs_for_now() {
     let server = ScriptedServer::limited(Script::accept(), 0);
     let mut engine = engine(&server, 5);
     let submitted = submit(&mut engine, 20);
-    let results = drive(&mut engine, &submitted);
+    let results = drive(&mut engine, &submitted, LIMIT);
     for result in &results {
         let report = &result.recipients[0];
         assert_eq!(report.status, Status::TemporaryFailure, "{report:?}");

@@ -15,72 +15,34 @@
 //! timeout, every child killed when the test ends.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smtp_tests::examples;
+use smtp_tests::line_client::LineClient;
+use smtp_tests::mail_server::MailServer;
 use smtp_tests::sync::Signal;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const ROUNDS: u64 = 6;
 const CLIENTS: u64 = 8;
 
-/// The server process; killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `mail-server` on `maildir` under `sh -c "<limits> exec ..."`.
-fn start(dir: &Path, maildir: &Path, limits: &str) -> Server {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("server.log"))
-        .unwrap();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{limits} exec \"$0\" \"$@\""))
-        .arg(examples::example("smtp-mio", "mail-server"))
-        .args(["--listen", "127.0.0.1:0", "--no-tls", "--threads", "2"])
-        .arg("--maildir")
-        .arg(maildir)
-        .env("TMPDIR", dir)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("startup line");
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("smtp://"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    Server { child, addr }
+/// Starts `mail-server` on `maildir` under `sh -c "<limits> exec ..."`;
+/// killed (SIGKILL) when dropped.
+fn start(dir: &Path, maildir: &Path, limits: &str) -> MailServer {
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--no-tls",
+        "--threads",
+        "2",
+        "--maildir",
+        maildir.to_str().unwrap(),
+    ];
+    MailServer::launch(dir, &args, &[], limits)
+        .unwrap_or_else(|(status, log)| panic!("mail-server exited ({status}):\n{log}"))
 }
 
 /// A deterministic pseudo-random sequence (SplitMix64): the test is the
@@ -121,51 +83,30 @@ fn subject(message: &[u8]) -> Option<String> {
     Some(text[start..end].to_owned())
 }
 
-struct Conn {
-    stream: TcpStream,
-    replies: BufReader<TcpStream>,
+/// The last line of the next reply; an error once the server is gone.
+fn reply(c: &mut LineClient) -> std::io::Result<String> {
+    Ok(c.try_reply_lines()?.pop().unwrap_or_default())
 }
 
-impl Conn {
-    fn connect(addr: SocketAddr) -> std::io::Result<Self> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_read_timeout(Some(TIMEOUT))?;
-        let replies = BufReader::new(stream.try_clone()?);
-        Ok(Self { stream, replies })
-    }
+/// Writes `line` (with its CRLF); the last line of the reply.
+fn cmd(c: &mut LineClient, line: &[u8]) -> std::io::Result<String> {
+    c.try_write(line)?;
+    reply(c)
+}
 
-    /// The last line of the next reply; an error once the server is gone.
-    fn reply(&mut self) -> std::io::Result<String> {
-        loop {
-            let mut line = String::new();
-            if self.replies.read_line(&mut line)? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok(line.trim_end().to_owned());
-            }
-        }
+/// Sends one message; `Ok(Some(id))` if it was acknowledged with 250.
+fn send(c: &mut LineClient, message: &[u8]) -> std::io::Result<Option<String>> {
+    let mail = cmd(c, b"MAIL FROM:<a@example.org>\r\n")?;
+    let rcpt = cmd(c, b"RCPT TO:<b@example.net>\r\n")?;
+    let data = cmd(c, b"DATA\r\n")?;
+    if !(mail.starts_with("250") && rcpt.starts_with("250") && data.starts_with("354")) {
+        return Ok(None);
     }
-
-    fn cmd(&mut self, line: &[u8]) -> std::io::Result<String> {
-        self.stream.write_all(line)?;
-        self.reply()
-    }
-
-    /// Sends one message; `Ok(Some(id))` if it was acknowledged with 250.
-    fn send(&mut self, message: &[u8]) -> std::io::Result<Option<String>> {
-        let mail = self.cmd(b"MAIL FROM:<a@example.org>\r\n")?;
-        let rcpt = self.cmd(b"RCPT TO:<b@example.net>\r\n")?;
-        let data = self.cmd(b"DATA\r\n")?;
-        if !(mail.starts_with("250") && rcpt.starts_with("250") && data.starts_with("354")) {
-            return Ok(None);
-        }
-        self.stream.write_all(message)?;
-        let end = self.cmd(b".\r\n")?;
-        Ok(end
-            .strip_prefix("250 2.0.0 Ok: queued as ")
-            .map(str::to_owned))
-    }
+    c.try_write(message)?;
+    let end = cmd(c, b".\r\n")?;
+    Ok(end
+        .strip_prefix("250 2.0.0 Ok: queued as ")
+        .map(str::to_owned))
 }
 
 /// What the clients of all rounds sent and saw.
@@ -180,12 +121,11 @@ struct Record {
 /// One client: greets, then sends messages until the server dies.
 fn client(addr: SocketAddr, round: u64, id: u64, record: &Mutex<Record>, acked: &Signal<u64>) {
     let mut rng = Rng(round * 1000 + id);
-    let Ok(mut c) = Conn::connect(addr) else {
+    let Ok(mut c) = LineClient::try_connect(addr, TIMEOUT) else {
         return;
     };
-    let greeted = c.reply().is_ok_and(|r| r.starts_with("220"))
-        && c.cmd(b"EHLO client.test\r\n")
-            .is_ok_and(|r| r.starts_with("250"));
+    let greeted = reply(&mut c).is_ok_and(|r| r.starts_with("220"))
+        && cmd(&mut c, b"EHLO client.test\r\n").is_ok_and(|r| r.starts_with("250"));
     if !greeted {
         return;
     }
@@ -197,7 +137,7 @@ fn client(addr: SocketAddr, round: u64, id: u64, record: &Mutex<Record>, acked: 
             .unwrap()
             .sent
             .insert(name.clone(), message.clone());
-        match c.send(&message) {
+        match send(&mut c, &message) {
             Ok(Some(queue_id)) => {
                 record.lock().unwrap().acked.push((queue_id, name));
                 acked.update(|n| *n += 1);
@@ -231,7 +171,7 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
         let workers: Vec<_> = (0..CLIENTS)
             .map(|id| {
                 let (record, acked) = (Arc::clone(&record), Arc::clone(&acked));
-                let addr = server.addr;
+                let addr = server.addr();
                 std::thread::spawn(move || client(addr, round, id, &record, &acked))
             })
             .collect();
@@ -256,11 +196,10 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
     // left in tmp/ is in nobody's way.
     let leftovers = files(&maildir.join("tmp")).len();
     let server = start(dir.path(), &maildir, "");
-    let mut c = Conn::connect(server.addr).unwrap();
-    assert!(c.reply().unwrap().starts_with("220"));
-    assert!(c.cmd(b"EHLO client.test\r\n").unwrap().starts_with("250"));
+    let mut c = LineClient::greeted(server.addr(), TIMEOUT);
+    assert!(c.cmd_last("EHLO client.test").starts_with("250"));
     let last = b"Subject: after the rounds\r\n\r\nstill here\r\n".to_vec();
-    let id = c.send(&last).unwrap().expect("acknowledged");
+    let id = send(&mut c, &last).unwrap().expect("acknowledged");
     let after_restart = std::fs::read(maildir.join("new").join(&id)).unwrap();
     assert!(after_restart.ends_with(&last));
     drop(server);
@@ -308,25 +247,16 @@ fn sigkill_under_load_loses_no_acknowledged_message() {
 /// One connection's attempt at one message: its final reply (or the
 /// refusal of DATA).
 fn attempt(addr: SocketAddr, message: &[u8]) -> String {
-    let mut c = Conn::connect(addr).unwrap();
-    assert!(c.reply().unwrap().starts_with("220"));
-    assert!(c.cmd(b"EHLO client.test\r\n").unwrap().starts_with("250"));
-    assert!(
-        c.cmd(b"MAIL FROM:<a@example.org>\r\n")
-            .unwrap()
-            .starts_with("250")
-    );
-    assert!(
-        c.cmd(b"RCPT TO:<b@example.net>\r\n")
-            .unwrap()
-            .starts_with("250")
-    );
-    let data = c.cmd(b"DATA\r\n").unwrap();
+    let mut c = LineClient::greeted(addr, TIMEOUT);
+    assert!(c.cmd_last("EHLO client.test").starts_with("250"));
+    assert!(c.cmd_last("MAIL FROM:<a@example.org>").starts_with("250"));
+    assert!(c.cmd_last("RCPT TO:<b@example.net>").starts_with("250"));
+    let data = c.cmd_last("DATA");
     if !data.starts_with("354") {
         return data;
     }
-    c.stream.write_all(message).unwrap();
-    c.cmd(b".\r\n").unwrap()
+    c.write(message);
+    c.cmd_last(".")
 }
 
 #[test]
@@ -344,7 +274,7 @@ fn an_unwritable_maildir_gets_451() {
     } else {
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o500)).unwrap();
     }
-    let reply = attempt(server.addr, b"Subject: x\r\n\r\nbody\r\n");
+    let reply = attempt(server.addr(), b"Subject: x\r\n\r\nbody\r\n");
     assert!(reply.starts_with("451 4.3.0 "), "{reply}");
     assert!(files(&maildir.join("new")).is_empty());
 }
@@ -357,7 +287,7 @@ fn a_full_maildir_gets_452_and_acknowledges_only_what_it_stored() {
     // EFBIG instead of killing the server).
     let server = start(dir.path(), &maildir, "trap '' XFSZ; ulimit -f 32;");
     let small = b"Subject: small\r\n\r\nfits\r\n".to_vec();
-    let reply = attempt(server.addr, &small);
+    let reply = attempt(server.addr(), &small);
     let id = reply
         .strip_prefix("250 2.0.0 Ok: queued as ")
         .unwrap_or_else(|| panic!("{reply}"));
@@ -366,7 +296,7 @@ fn a_full_maildir_gets_452_and_acknowledges_only_what_it_stored() {
         big.extend_from_slice(&[b'x'; 98]);
         big.extend_from_slice(b"\r\n");
     }
-    let reply = attempt(server.addr, &big);
+    let reply = attempt(server.addr(), &big);
     assert!(reply.starts_with("452 4.3.1 "), "{reply}");
     // Only the acknowledged message is stored; nothing partial anywhere.
     let new = files(&maildir.join("new"));

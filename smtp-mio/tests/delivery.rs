@@ -30,7 +30,7 @@ use smtp_tests::peers;
 use smtp_tests::pki::pki;
 use smtp_tests::scripted::{Behaviour, Script, ScriptedServer};
 
-use common::resolver;
+use common::{drive, resolver, timeouts};
 
 /// Upper bound on any one test's delivery loop.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -62,20 +62,6 @@ fn relaxed_timeouts() -> Timeouts {
     timeouts(Duration::from_secs(20))
 }
 
-fn timeouts(d: Duration) -> Timeouts {
-    let mut t = Timeouts::default();
-    t.greeting = d;
-    t.mail = d;
-    t.rcpt = d;
-    t.data_initiation = d;
-    t.data_block = d;
-    t.data_termination = d;
-    t.bdat_chunk = d;
-    t.other = d;
-    t.tls_handshake = d;
-    t
-}
-
 /// Submits one job per `n` in `range`: `envelope(n)` and `message(n)`.
 fn submit_all(
     engine: &mut Engine,
@@ -85,32 +71,6 @@ fn submit_all(
     range
         .map(|n| engine.submit(Job::new(envelope(n), message(n))).unwrap())
         .collect()
-}
-
-/// Runs the engine until every submitted job is reported; checks that each
-/// job got exactly one result.
-fn drive(engine: &mut Engine, submitted: &[JobId]) -> Vec<JobResult> {
-    let start = Instant::now();
-    let mut results = Vec::new();
-    while !engine.is_done() {
-        assert!(start.elapsed() < LIMIT, "engine still busy: {engine:?}");
-        engine.poll(Some(Duration::from_millis(100))).unwrap();
-        while let Some(r) = engine.next_result() {
-            results.push(r);
-        }
-    }
-    while let Some(r) = engine.next_result() {
-        results.push(r);
-    }
-    let ids: HashSet<JobId> = results.iter().map(|r| r.id).collect();
-    assert_eq!(ids.len(), results.len(), "a job was reported twice");
-    assert_eq!(
-        ids,
-        submitted.iter().copied().collect(),
-        "every job reported exactly once"
-    );
-    results.sort_by_key(|r| r.id);
-    results
 }
 
 /// Shuts down gracefully within the bound.
@@ -211,7 +171,7 @@ fn relay_with_starttls_and_auth_to_the_mio_server() {
     // The relay is named "localhost", which the test identity's
     // certificate covers: the chain and the name are both verified.
     let ids = submit_all(&mut engine, 0..12, |_| envelope(&["bob@example.net"]));
-    let results = drive(&mut engine, &ids);
+    let results = drive(&mut engine, &ids, LIMIT);
     for r in &results {
         let rcpt = &r.recipients[0];
         assert_eq!(rcpt.status, Status::Accepted, "{r:?}");
@@ -241,7 +201,7 @@ fn connections_are_limited_and_reused_with_rset() {
     let ids = submit_all(&mut engine, 0..40, |n| {
         envelope(&[&format!("user{n}@example.net")])
     });
-    let results = drive(&mut engine, &ids);
+    let results = drive(&mut engine, &ids, LIMIT);
     assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
     assert_eq!(server.messages(), 40);
     assert!(
@@ -329,7 +289,7 @@ fn postfix_smtp_sink() {
     let ids = submit_all(&mut engine, 0..50, |_| {
         envelope(&["a@example.net", "b@example.net"])
     });
-    let results = drive(&mut engine, &ids);
+    let results = drive(&mut engine, &ids, LIMIT);
     assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
     assert!(engine.stats().connections <= 5);
     close(engine);
@@ -363,7 +323,7 @@ fn python_aiosmtpd_with_starttls_and_auth() {
     config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
     let ids = submit_all(&mut engine, 0..6, |_| envelope(&["a@example.net"]));
-    let results = drive(&mut engine, &ids);
+    let results = drive(&mut engine, &ids, LIMIT);
     assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
     close(engine);
     let saved = peers::saved_messages(&server).unwrap();
@@ -412,7 +372,7 @@ fn mx_routing_falls_back_and_fails_null_mx_and_nxdomain_without_connecting() {
     let gone = engine
         .submit(Job::new(envelope(&["y@gone.test"]), message(2)))
         .unwrap();
-    let results = drive(&mut engine, &[mixed, null, gone]);
+    let results = drive(&mut engine, &[mixed, null, gone], LIMIT);
 
     let r = &results[0].recipients;
     assert_eq!(r[0].status, Status::Accepted, "{r:?}");
@@ -478,7 +438,7 @@ fn mx_hosts_that_all_fail_give_a_temporary_failure_with_the_last_reason() {
     let b = engine
         .submit(Job::new(envelope(&["b@servfail.test"]), message(1)))
         .unwrap();
-    let results = drive(&mut engine, &[a, b]);
+    let results = drive(&mut engine, &[a, b], LIMIT);
     let ra = &results[0].recipients[0];
     assert_eq!(ra.status, Status::TemporaryFailure);
     assert!(
@@ -529,7 +489,7 @@ fn faulty_destinations_do_not_disturb_the_others() {
         );
         host_of.push(host);
     }
-    let results = drive(&mut engine, &ids);
+    let results = drive(&mut engine, &ids, LIMIT);
     for (r, host) in results.iter().zip(&host_of) {
         let rcpt = &r.recipients[0];
         match host {
@@ -733,7 +693,7 @@ fn implicit_tls_relay_and_streamed_content() {
             smtp_mio::delivery::Message::from_reader(std::io::Cursor::new(content.clone())),
         );
         let id = engine.submit(job).unwrap();
-        let results = drive(&mut engine, &[id]);
+        let results = drive(&mut engine, &[id], LIMIT);
         assert!(results[0].all_accepted(), "{transfer:?}: {results:?}");
         close(engine);
         let files = server.files("new");
@@ -753,7 +713,7 @@ fn a_reused_connection_lost_before_any_reply_is_retried_on_a_new_one() {
     config.timeouts = relaxed_timeouts();
     let mut engine = Engine::new(config).unwrap();
     let ids = submit_all(&mut engine, 0..5, |_| envelope(&["a@example.net"]));
-    let results = drive(&mut engine, &ids);
+    let results = drive(&mut engine, &ids, LIMIT);
     assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
     assert_eq!(server.messages(), 5);
     assert_eq!(server.connections(), 5, "one message per connection");
@@ -793,7 +753,7 @@ fn mx_tls_is_verified_when_required_and_not_when_opportunistic() {
         config.timeouts = relaxed_timeouts();
         let mut engine = Engine::new(config).unwrap();
         let ids = submit_all(&mut engine, 0..1, |_| envelope(&["a@two.test"]));
-        let results = drive(&mut engine, &ids);
+        let results = drive(&mut engine, &ids, LIMIT);
         outcomes.push(results[0].recipients[0].clone());
         close(engine);
     }
@@ -820,7 +780,7 @@ fn a_server_that_never_answers_quit_does_not_hold_up_shutdown() {
     config.quit_timeout = Duration::from_millis(200); // ... but no more than this
     let mut engine = Engine::new(config).unwrap();
     let ids = submit_all(&mut engine, 0..3, |_| envelope(&["a@example.net"]));
-    let results = drive(&mut engine, &ids);
+    let results = drive(&mut engine, &ids, LIMIT);
     assert!(results.iter().all(JobResult::all_accepted));
     let start = Instant::now();
     close(engine);
@@ -847,7 +807,7 @@ fn chaotic_servers_never_produce_a_false_acceptance_or_a_lost_job() {
             envelope(&[&format!("u{n}@example.net"), "v@example.net"])
         });
         // `drive` checks that every job is reported exactly once.
-        let results = drive(&mut engine, &ids);
+        let results = drive(&mut engine, &ids, LIMIT);
         let accepted_jobs = results
             .iter()
             .filter(|r| r.recipients.iter().any(|x| x.status == Status::Accepted))
@@ -888,7 +848,7 @@ fn a_transaction_deferred_by_one_mx_goes_to_the_next() {
         envelope(&[&format!("a{n}@two.test"), &format!("b{n}@two.test")])
     });
     ids.extend(submit_all(&mut engine, 4..5, |_| envelope(&["c@one.test"])));
-    let results = drive(&mut engine, &ids);
+    let results = drive(&mut engine, &ids, LIMIT);
     for r in &results[..4] {
         for x in &r.recipients {
             assert_eq!(x.status, Status::Accepted, "{r:?}");
@@ -923,7 +883,7 @@ fn recipients_deferred_by_one_mx_go_to_the_next_and_the_others_stay_delivered() 
     let ids = submit_all(&mut engine, 0..3, |n| {
         envelope(&[&format!("white{n}@two.test"), &format!("grey{n}@two.test")])
     });
-    let results = drive(&mut engine, &ids);
+    let results = drive(&mut engine, &ids, LIMIT);
     for r in &results {
         let [white, grey] = &r.recipients[..] else {
             panic!("{r:?}")
@@ -1017,11 +977,11 @@ fn a_bulk_send_to_one_domain_asks_the_dns_once() {
     let mut ids = submit_all(&mut engine, 0..10, |n| {
         envelope(&[&format!("user{n}@one.test")])
     });
-    drive(&mut engine, &ids);
+    drive(&mut engine, &ids, LIMIT);
     ids = submit_all(&mut engine, 10..20, |n| {
         envelope(&[&format!("user{n}@one.test")])
     });
-    let results = drive(&mut engine, &ids);
+    let results = drive(&mut engine, &ids, LIMIT);
     assert!(results.iter().all(JobResult::all_accepted), "{results:?}");
     assert_eq!(good.messages(), 20);
     assert_eq!(dns.udp_queries(), 2, "MX and A, once each");
@@ -1040,7 +1000,7 @@ fn more_than_100_recipients_go_in_transactions_of_100() {
     let to: Vec<String> = (0..250).map(|n| format!("user{n}@example.net")).collect();
     let to: Vec<&str> = to.iter().map(String::as_str).collect();
     let ids = submit_all(&mut engine, 0..1, |_| envelope(&to));
-    let results = drive(&mut engine, &ids);
+    let results = drive(&mut engine, &ids, LIMIT);
     assert!(results[0].all_accepted(), "{results:?}");
     assert_eq!(results[0].recipients.len(), 250);
     assert_eq!(server.messages(), 3, "100 + 100 + 50");
@@ -1071,7 +1031,7 @@ fn content_from_a_reader_is_not_read_twice() {
         smtp_mio::delivery::Message::from_reader(std::io::Cursor::new(message(0))),
     );
     let id = engine.submit(job).unwrap();
-    let results = drive(&mut engine, &[id]);
+    let results = drive(&mut engine, &[id], LIMIT);
     let [white, grey] = &results[0].recipients[..] else {
         panic!("{results:?}")
     };

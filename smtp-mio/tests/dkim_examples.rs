@@ -6,20 +6,16 @@
 //! `--dkim-verify off` adds nothing. Every process is bounded by a
 //! deadline; the server listens on a port the system picks.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::SystemTime;
 
 use hickory_proto::rr::RecordType;
 use smtp_proto::dkim::{Signer, SigningKey, SystemRandom};
 use smtp_tests::examples;
 use smtp_tests::fake_dns::{self, Answer, FakeDns};
+use smtp_tests::mail_server;
 
-/// Long enough for a debug build to start, or a client to finish, on a
-/// loaded machine.
-const DEADLINE: Duration = Duration::from_secs(60);
 const HOSTNAME: &str = "mx.test.example";
 
 fn rsa_pem() -> PathBuf {
@@ -68,77 +64,25 @@ fn zone_with(extra: Vec<(&str, RecordType, Answer)>) -> FakeDns {
 
 /// A `mail-server` process delivering into `dir/maildir`.
 struct MailServer {
-    child: Child,
+    process: mail_server::MailServer,
     addr: String,
-    maildir: PathBuf,
 }
 
 impl MailServer {
     fn start(dir: &Path, dns: &FakeDns, extra: &[&str]) -> Self {
-        let maildir = dir.join("maildir");
-        let mut child = Command::new(examples::example("smtp-mio", "mail-server"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--no-tls",
-                "--hostname",
-                HOSTNAME,
-            ])
-            .arg("--maildir")
-            .arg(&maildir)
-            .args(["--dns", &dns.addr().to_string()])
-            // DKIM alone here; SPF and DMARC are auth_examples.rs's.
-            .args(["--spf", "off", "--dmarc", "off"])
-            .args(extra)
-            .current_dir(dir)
-            .env("TMPDIR", dir)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (lines, first) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines.send(line);
-            }
-        });
-        let line = first
-            .recv_timeout(DEADLINE)
-            .expect("mail-server printed its startup line");
-        let addr = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("smtp://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
+        // DKIM alone here; SPF and DMARC are auth_examples.rs's.
+        let mut args = vec!["--spf", "off", "--dmarc", "off"];
+        args.extend(extra);
+        let process = mail_server::MailServer::delivering(dir, HOSTNAME, dns.addr(), &args);
         Self {
-            child,
-            addr,
-            maildir,
+            addr: process.addr().to_string(),
+            process,
         }
     }
 
     /// The messages stored, oldest first.
     fn messages(&self) -> Vec<String> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.maildir.join("new"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|f| std::fs::read_to_string(f).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for MailServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.stored()
     }
 }
 
@@ -150,7 +94,7 @@ fn send(args: &[&str]) -> (ExitStatus, String) {
     run_bounded(cmd)
 }
 
-/// Runs `cmd` to its end (killed at [`DEADLINE`]); its status and
+/// Runs `cmd` to its end (killed at [`mail_server::EXIT`]); its status and
 /// standard error.
 fn run_bounded(mut cmd: Command) -> (ExitStatus, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -161,17 +105,7 @@ fn run_bounded(mut cmd: Command) -> (ExitStatus, String) {
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("{cmd:?} still running after {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = mail_server::wait_bounded(&mut child);
     (status, std::fs::read_to_string(err).unwrap())
 }
 

@@ -148,8 +148,9 @@ fn tampered_unsigned_and_missing_key() {
     assert_eq!(results[0].verdict(), Verdict::PermError);
 }
 
-#[test]
-fn silent_dns_gives_temperror_within_the_timeout() {
+/// A service asking a DNS server that never answers (300 ms timeout), and
+/// a message signed with a key it would have to look up there.
+fn silent_service() -> (FakeDns, DkimService, Vec<u8>) {
     let dns = FakeDns::start(vec![(
         "ed._domainkey.example.org",
         RecordType::TXT,
@@ -158,6 +159,12 @@ fn silent_dns_gives_temperror_within_the_timeout() {
     let service = service(&dns, Duration::from_millis(300));
     let signer = Signer::new(ed25519(), "example.org", "ed").unwrap();
     let message = signed(&[signer], MESSAGE);
+    (dns, service, message)
+}
+
+#[test]
+fn silent_dns_gives_temperror_within_the_timeout() {
+    let (_dns, service, message) = silent_service();
     // Several messages wait at once; each is answered.
     let (tx, rx) = mpsc::channel();
     for i in 0..20 {
@@ -179,16 +186,10 @@ fn silent_dns_gives_temperror_within_the_timeout() {
 
 #[test]
 fn dropping_the_service_answers_what_it_holds() {
-    let dns = FakeDns::start(vec![(
-        "ed._domainkey.example.org",
-        RecordType::TXT,
-        Answer::Silent,
-    )]);
-    let service = service(&dns, Duration::from_millis(300));
-    let signer = Signer::new(ed25519(), "example.org", "ed").unwrap();
+    let (_dns, service, message) = silent_service();
     let (tx, rx) = mpsc::channel();
     let mut check = service.check();
-    check.update(&signed(&[signer], MESSAGE));
+    check.update(&message);
     check.finish(move |results| tx.send(results).unwrap());
     drop(service);
     let results = rx

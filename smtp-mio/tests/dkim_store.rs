@@ -23,7 +23,7 @@ use smtp_proto::mx::TlsPolicy;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_tests::fake_dns::{self, Answer, FakeDns};
 
-use common::{TIMEOUT, TestServer, start_with};
+use common::{TIMEOUT, TestServer, dkim_service, start_with, store_backend};
 
 const MESSAGE: &[u8] =
     b"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: s\r\n\r\nHello.\r\n";
@@ -44,18 +44,8 @@ fn dns() -> FakeDns {
 /// A store server verifying DKIM through `dns`; `refuse_unsigned` adds a
 /// policy refusing mail without a passing signature.
 fn server(dns: &FakeDns, refuse_unsigned: bool) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let maildir = Maildir::open(dir.path().join("maildir"))
-        .unwrap()
-        .with_hostname("mx.test");
-    let mut config = DkimConfig::new(common::resolver(dns));
-    config.timeout = Duration::from_secs(5);
-    let mut backend = StoreBackend::new(
-        Store::Maildir(Arc::new(maildir)),
-        "mx.test",
-        Credentials::new(),
-    )
-    .with_dkim(DkimService::start(config).unwrap());
+    let (dir, backend) = store_backend(Credentials::new());
+    let mut backend = backend.with_dkim(dkim_service(dns));
     if refuse_unsigned {
         backend = backend.with_dkim_policy(|results| {
             let passed = results.iter().any(|r| r.verdict() == Verdict::Pass);
@@ -87,14 +77,6 @@ fn envelope() -> Envelope {
     )
 }
 
-fn stored(server: &TestServer) -> Vec<String> {
-    server
-        .files("new")
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap())
-        .collect()
-}
-
 #[test]
 fn signed_message_is_stored_with_results_in_front() {
     let dns = dns();
@@ -115,7 +97,7 @@ fn signed_message_is_stored_with_results_in_front() {
     let err = conn.send_reader(&envelope(), MESSAGE).unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
     conn.quit().unwrap();
-    let messages = stored(&server);
+    let messages = server.messages();
     assert_eq!(messages.len(), 2);
     for m in &messages {
         assert!(
@@ -153,7 +135,7 @@ fn without_policy_unsigned_mail_is_stored_as_none() {
     let mut conn = connect(&server, Vec::new());
     conn.send(&envelope(), MESSAGE).unwrap();
     conn.quit().unwrap();
-    let messages = stored(&server);
+    let messages = server.messages();
     assert!(
         messages[0].starts_with("Authentication-Results: mx.test;\r\n\tdkim=none\r\n"),
         "{}",
@@ -191,7 +173,7 @@ fn delivery_engine_signs_through_a_handle_and_refuses_the_unsignable() {
         matches!(refused.failure, Some(Failure::Dkim(_))),
         "{refused:?}"
     );
-    let messages = stored(&server);
+    let messages = server.messages();
     assert_eq!(messages.len(), 1);
     assert!(
         messages[0]
@@ -256,7 +238,7 @@ fn a_silent_key_server_holds_up_only_its_own_message() {
         done_rx.try_recv().is_err(),
         "the message waiting for its key was answered before the other"
     );
-    let first = stored(&server);
+    let first = server.messages();
     assert_eq!(first.len(), 1);
     assert!(
         first[0].contains("dkim=pass header.d=example.org"),
@@ -264,7 +246,7 @@ fn a_silent_key_server_holds_up_only_its_own_message() {
         first[0]
     );
     waiting.join().unwrap().unwrap();
-    let all = stored(&server);
+    let all = server.messages();
     assert_eq!(all.len(), 2);
     assert!(all.iter().any(|m| m.contains("dkim=temperror")), "{all:?}");
 }

@@ -6,8 +6,7 @@
 //! and log lines from it, writes what it wrote when it tracked the commands
 //! itself.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -20,6 +19,7 @@ use smtp_proto::address::{Domain, ForwardPath};
 use smtp_proto::command::RcptParameters;
 use smtp_proto::reply::{EnhancedStatusCode, Reply, ReplyCode};
 use smtp_proto::server::{Config, Envelope, ResetReason};
+use smtp_tests::line_client::LineClient;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,36 +38,11 @@ fn start<B: Backend>(backend: B) -> (Running, std::net::SocketAddr) {
     (server.spawn().unwrap(), addr)
 }
 
-/// A client that writes batches and reads whole replies.
-struct Client {
-    stream: TcpStream,
-    replies: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(addr: std::net::SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        let replies = BufReader::new(stream.try_clone().unwrap());
-        Self { stream, replies }
-    }
-
-    /// Sends `batch` and returns the last line of each of the next `n`
-    /// replies.
-    fn batch(&mut self, batch: &str, n: usize) -> Vec<String> {
-        self.stream.write_all(batch.as_bytes()).unwrap();
-        (0..n).map(|_| self.reply()).collect()
-    }
-
-    fn reply(&mut self) -> String {
-        loop {
-            let mut line = String::new();
-            assert!(self.replies.read_line(&mut line).unwrap() > 0, "closed");
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return line.trim_end().to_owned();
-            }
-        }
-    }
+/// Writes `batch` and returns the last line of each of the next `n`
+/// replies.
+fn batch(c: &mut LineClient, batch: &str, n: usize) -> Vec<String> {
+    c.write(batch.as_bytes());
+    (0..n).map(|_| c.last_line()).collect()
 }
 
 fn codes(replies: &[String]) -> Vec<&str> {
@@ -150,11 +125,12 @@ impl Session for RecorderSession {
 fn a_backend_sees_each_transactions_envelope_after_rset_and_pipelining() {
     let recorder = Recorder::default();
     let (running, addr) = start(recorder.clone());
-    let mut c = Client::connect(addr);
-    assert_eq!(c.reply(), "220 mx.test ESMTP");
+    let mut c = LineClient::connect(addr, TIMEOUT);
+    assert_eq!(c.last_line(), "220 mx.test ESMTP");
     // One pipelined batch: a transaction given up with RSET, then one with
     // a refused recipient among accepted ones.
-    let replies = c.batch(
+    let replies = batch(
+        &mut c,
         "EHLO client.test\r\nMAIL FROM:<old@example.org>\r\nRCPT TO:<old@example.net>\r\nRSET\r\n\
          MAIL FROM:<a@example.org> SIZE=4\r\nRCPT TO:<b@example.net>\r\n\
          RCPT TO:<nobody@example.net>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n",
@@ -166,14 +142,18 @@ fn a_backend_sees_each_transactions_envelope_after_rset_and_pipelining() {
             "250", "250", "250", "250", "250", "250", "550", "250", "354"
         ]
     );
-    assert_eq!(c.batch("hi\r\n.\r\n", 1)[0], "250 2.0.0 Message accepted");
+    assert_eq!(
+        batch(&mut c, "hi\r\n.\r\n", 1)[0],
+        "250 2.0.0 Message accepted"
+    );
     // A second transaction on the same connection, BDAT this time.
-    let replies = c.batch(
+    let replies = batch(
+        &mut c,
         "MAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\nBDAT 5 LAST\r\nhello",
         3,
     );
     assert_eq!(codes(&replies), ["250", "250", "250"]);
-    assert_eq!(c.batch("QUIT\r\n", 1)[0][..3], *"221");
+    assert_eq!(batch(&mut c, "QUIT\r\n", 1)[0][..3], *"221");
     drop(c);
     running.shutdown().unwrap();
     assert_eq!(
@@ -203,9 +183,10 @@ fn the_store_backend_writes_the_same_trace_headers_from_the_envelope() {
         Credentials::new(),
     );
     let (running, addr) = start(backend);
-    let mut c = Client::connect(addr);
-    c.reply();
-    let replies = c.batch(
+    let mut c = LineClient::connect(addr, TIMEOUT);
+    c.last_line();
+    let replies = batch(
+        &mut c,
         "EHLO client.test\r\nMAIL FROM:<a@example.org> SMTPUTF8\r\nRCPT TO:<b@example.net>\r\n\
          RSET\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<Postmaster>\r\nDATA\r\n",
         7,
@@ -214,15 +195,16 @@ fn the_store_backend_writes_the_same_trace_headers_from_the_envelope() {
         codes(&replies),
         ["250", "250", "250", "250", "250", "250", "354"]
     );
-    let first = c.batch("Subject: one\r\n\r\n..dot\r\n.\r\n", 1).remove(0);
-    let replies = c.batch(
+    let first = batch(&mut c, "Subject: one\r\n\r\n..dot\r\n.\r\n", 1).remove(0);
+    let replies = batch(
+        &mut c,
         "MAIL FROM:<a@example.org> SMTPUTF8\r\nRCPT TO:<c@example.net>\r\n\
          RCPT TO:<d@example.net>\r\nDATA\r\n",
         4,
     );
     assert_eq!(codes(&replies), ["250", "250", "250", "354"]);
-    let second = c.batch("Subject: two\r\n\r\nbody\r\n.\r\n", 1).remove(0);
-    c.batch("QUIT\r\n", 1);
+    let second = batch(&mut c, "Subject: two\r\n\r\nbody\r\n.\r\n", 1).remove(0);
+    batch(&mut c, "QUIT\r\n", 1);
     drop(c);
     running.shutdown().unwrap();
 

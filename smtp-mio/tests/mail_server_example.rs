@@ -5,148 +5,13 @@
 //! writes its certificate), is waited for through its startup line and is
 //! killed when the test ends; every run is bounded by a deadline.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus, Stdio};
 
 use smtp_tests::examples;
+use smtp_tests::mail_server::{MailServer, wait_bounded};
 
 use base64::Engine as _;
-
-/// Long enough for a debug build to start on a loaded machine.
-const START: Duration = Duration::from_secs(60);
-/// Any one client run or shutdown.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// A `mail-server` process and what it said when it started.
-struct MailServer {
-    child: Child,
-    /// Its startup line (standard output).
-    line: String,
-    stderr: PathBuf,
-}
-
-impl MailServer {
-    /// Starts the server in `dir` (its working directory and `TMPDIR`) with
-    /// `args` and `env`, and waits for its startup line; or its exit status
-    /// and standard error if it exits first.
-    fn start(
-        dir: &Path,
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> Result<Self, (ExitStatus, String)> {
-        let stderr = dir.join(format!("server-{}.log", unique()));
-        let mut cmd = Command::new(examples::example("smtp-mio", "mail-server"));
-        cmd.args(args)
-            .current_dir(dir)
-            .env("TMPDIR", dir)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (lines, first) = mpsc::channel();
-        std::thread::spawn(move || {
-            // The first line is the readiness signal; the rest is drained so
-            // the server never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines.send(line);
-            }
-        });
-        let deadline = Instant::now() + START;
-        loop {
-            match first.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    return Ok(Self {
-                        child,
-                        line,
-                        stderr,
-                    });
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = wait_bounded(&mut child);
-                    return Err((status, std::fs::read_to_string(&stderr).unwrap()));
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Some(status) = child.try_wait().unwrap() {
-                        return Err((status, std::fs::read_to_string(&stderr).unwrap()));
-                    }
-                    assert!(Instant::now() < deadline, "no startup line after {START:?}");
-                }
-            }
-        }
-    }
-
-    /// The first `smtp://` address of the startup line.
-    fn addr(&self) -> SocketAddr {
-        self.line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("smtp://"))
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no smtp:// address in {:?}", self.line))
-    }
-
-    /// The certificate file the startup line names.
-    fn pem(&self) -> PathBuf {
-        let (_, rest) = self
-            .line
-            .split_once("self-signed certificate SHA-256 ")
-            .unwrap_or_else(|| panic!("no certificate in {:?}", self.line));
-        let path = rest
-            .split_once(" in ")
-            .and_then(|(_, p)| p.split_once(')'))
-            .map(|(p, _)| p)
-            .unwrap_or_else(|| panic!("no certificate path in {:?}", self.line));
-        PathBuf::from(path)
-    }
-
-    /// Stops the server as a service manager does (SIGTERM), waits for it,
-    /// and returns its exit status and everything it logged.
-    fn terminate(mut self) -> (ExitStatus, String) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let status = wait_bounded(&mut self.child);
-        (status, std::fs::read_to_string(&self.stderr).unwrap())
-    }
-}
-
-impl Drop for MailServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_bounded(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("still running after {DEADLINE:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn unique() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed).to_string()
-}
 
 /// What a finished process left.
 struct Output {
@@ -165,7 +30,7 @@ impl Output {
     }
 }
 
-/// Runs `cmd` to its end (killed at [`DEADLINE`]), its output in files so
+/// Runs `cmd` to its end (killed at [`smtp_tests::mail_server::EXIT`]), its output in files so
 /// it never blocks on a pipe.
 fn run_bounded(mut cmd: Command) -> Output {
     let dir = tempfile::tempdir().unwrap();
@@ -214,25 +79,26 @@ fn a_second_server_on_a_busy_port_fails_and_the_first_keeps_the_mail_and_its_cer
     let second_dir = dir.path().join("second");
     std::fs::create_dir_all(&first_dir).unwrap();
     std::fs::create_dir_all(&second_dir).unwrap();
-    let first = MailServer::start(&first_dir, &["--listen", "127.0.0.1:0"], &[]).unwrap();
+    let first = MailServer::launch(&first_dir, &["--listen", "127.0.0.1:0"], &[], "").unwrap();
     let addr = first.addr();
     let pem = first.pem();
     assert_eq!(
         pem,
         first_dir.join(format!("mail-server-{}.pem", addr.port())),
         "{}",
-        first.line
+        first.line()
     );
     let certificate = std::fs::read(&pem).unwrap();
 
     // Both servers share TMPDIR, so the second would write the same file.
     let listen = addr.to_string();
-    let err = match MailServer::start(
+    let err = match MailServer::launch(
         &first_dir,
         &["--listen", &listen, "--maildir", "../second/maildir"],
         &[],
+        "",
     ) {
-        Ok(second) => panic!("a second server started: {}", second.line),
+        Ok(second) => panic!("a second server started: {}", second.line()),
         Err(err) => err,
     };
     assert_eq!(err.0.code(), Some(1), "{}", err.1);
@@ -311,13 +177,14 @@ fn logs_a_line_per_connection_and_per_message_and_never_the_password() {
     const WRONG: &str = "wrong-Secret-42";
     let dir = tempfile::tempdir().unwrap();
     let auth = format!("alice:{PASSWORD}");
-    let server = MailServer::start(
+    let server = MailServer::launch(
         dir.path(),
         &["--listen", "127.0.0.1:0", "--auth", &auth, "--threads", "2"],
         &[("RUST_LOG", "info")],
+        "",
     )
     .unwrap();
-    assert!(!server.line.contains(PASSWORD), "{}", server.line);
+    assert!(!server.line().contains(PASSWORD), "{}", server.line());
     let listen = server.addr().to_string();
     let pem = server.pem();
     let pem_arg = pem.to_str().unwrap();
@@ -428,7 +295,7 @@ fn rust_log_and_verbose_choose_the_level() {
     ] {
         let mut all = vec!["--listen", "127.0.0.1:0", "--no-tls"];
         all.extend_from_slice(args);
-        let server = MailServer::start(dir.path(), &all, env).unwrap();
+        let server = MailServer::launch(dir.path(), &all, env, "").unwrap();
         let listen = server.addr().to_string();
         let out = send(&[
             "--server",
@@ -545,7 +412,7 @@ fn errors_say_what_is_wrong() {
 #[test]
 fn the_startup_line_says_how_to_try_it() {
     let dir = tempfile::tempdir().unwrap();
-    let server = MailServer::start(
+    let server = MailServer::launch(
         dir.path(),
         &[
             "--listen",
@@ -555,11 +422,12 @@ fn the_startup_line_says_how_to_try_it() {
             "--lmtp",
         ],
         &[],
+        "",
     )
     .unwrap();
     let addr = server.addr();
     let pem = server.pem();
-    let (_, try_it) = server.line.split_once("; try: ").unwrap();
+    let (_, try_it) = server.line().split_once("; try: ").unwrap();
     assert_eq!(
         try_it,
         format!(
@@ -569,5 +437,5 @@ fn the_startup_line_says_how_to_try_it() {
             pem.display()
         )
     );
-    assert!(!server.line.contains("pw-not-shown"));
+    assert!(!server.line().contains("pw-not-shown"));
 }

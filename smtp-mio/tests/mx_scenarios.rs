@@ -17,11 +17,14 @@ use std::time::{Duration, Instant};
 
 use smtp_mio::delivery::{Engine, EngineConfig, Failure, Job, MxRouting, RecipientReport, Status};
 use smtp_proto::address::{ForwardPath, Mailbox, ReversePath};
-use smtp_proto::client::{Envelope, Outcome, Timeouts};
+use smtp_proto::client::{Envelope, Outcome};
 use smtp_proto::dns::ResolverConfig;
 use smtp_proto::tls::TlsConfig;
 use smtp_tests::mx_scenarios::{Cause, Observed, SCENARIOS, Scenario, from_loopback, loopback};
 use smtp_tests::mx_stage::Stage;
+
+mod common;
+use common::timeouts;
 
 /// Upper bound on one scenario's delivery.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -149,18 +152,4 @@ fn observe(recipient: &str, report: &RecipientReport) -> Observed {
         address,
         cause,
     }
-}
-
-fn timeouts(d: Duration) -> Timeouts {
-    let mut t = Timeouts::default();
-    t.greeting = d;
-    t.mail = d;
-    t.rcpt = d;
-    t.data_initiation = d;
-    t.data_block = d;
-    t.data_termination = d;
-    t.bdat_chunk = d;
-    t.other = d;
-    t.tls_handshake = d;
-    t
 }

@@ -4,20 +4,18 @@
 //! and untrusted sources are closed without a greeting; implicit TLS
 //! starts right after the header.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConnection, StreamOwned};
+use rustls::StreamOwned;
 use smtp_mio::server::listener::ConnectionLimits;
 use smtp_mio::server::store::Credentials;
-use smtp_mio::tls::{TlsConfig, TlsIdentity};
 use smtp_proto::proxy::{Cidr, V2_SIGNATURE};
+use smtp_tests::line_client::LineClient;
 
 mod common;
-use common::{TIMEOUT, TestServer, start_store};
+use common::{TIMEOUT, TestServer, start_store, tls_client};
 
 fn loopback_trusted() -> Vec<Cidr> {
     vec!["127.0.0.1/32".parse().unwrap(), "::1".parse().unwrap()]
@@ -61,61 +59,34 @@ fn v2_tcp6(src: &str, dst: &str) -> Vec<u8> {
     v2(0x21, 0x21, &block)
 }
 
-/// A connection that sent `header`: its replies, line by line.
-struct Conn {
-    stream: TcpStream,
-    replies: BufReader<TcpStream>,
+/// A connection that sent `header`.
+fn open(addr: SocketAddr, header: &[u8]) -> LineClient {
+    let mut c = LineClient::connect(addr, TIMEOUT);
+    c.write(header);
+    c
 }
 
-impl Conn {
-    fn open(addr: SocketAddr, header: &[u8]) -> Self {
-        let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        stream.write_all(header).unwrap();
-        let replies = BufReader::new(stream.try_clone().unwrap());
-        Self { stream, replies }
-    }
+/// Delivers one message; returns its queue id.
+fn deliver(mut c: LineClient) -> String {
+    assert!(c.last_line().starts_with("220 "));
+    assert!(c.cmd_last("EHLO client.test").starts_with("250 "));
+    assert!(c.cmd_last("MAIL FROM:<a@example.org>").starts_with("250 "));
+    assert!(c.cmd_last("RCPT TO:<b@example.net>").starts_with("250 "));
+    assert!(c.cmd_last("DATA").starts_with("354 "));
+    let done = c.cmd_last("Subject: proxied\r\n\r\nhello\r\n.");
+    assert!(done.starts_with("250 2.0.0 Ok: queued as "), "{done}");
+    assert!(c.cmd_last("QUIT").starts_with("221 "));
+    done.rsplit(' ').next().unwrap().to_owned()
+}
 
-    /// The last line of the next reply.
-    fn reply(&mut self) -> String {
-        loop {
-            let mut line = String::new();
-            assert!(self.replies.read_line(&mut line).unwrap() > 0, "closed");
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return line.trim_end().to_owned();
-            }
-        }
-    }
-
-    fn cmd(&mut self, line: &str) -> String {
-        self.stream
-            .write_all(format!("{line}\r\n").as_bytes())
-            .unwrap();
-        self.reply()
-    }
-
-    /// Delivers one message; returns its queue id.
-    fn deliver(&mut self) -> String {
-        assert!(self.reply().starts_with("220 "));
-        assert!(self.cmd("EHLO client.test").starts_with("250 "));
-        assert!(self.cmd("MAIL FROM:<a@example.org>").starts_with("250 "));
-        assert!(self.cmd("RCPT TO:<b@example.net>").starts_with("250 "));
-        assert!(self.cmd("DATA").starts_with("354 "));
-        let done = self.cmd("Subject: proxied\r\n\r\nhello\r\n.");
-        assert!(done.starts_with("250 2.0.0 Ok: queued as "), "{done}");
-        assert!(self.cmd("QUIT").starts_with("221 "));
-        done.rsplit(' ').next().unwrap().to_owned()
-    }
-
-    /// Whether the server closes without sending a byte.
-    fn closed_silently(mut self) -> bool {
-        let mut buf = [0u8; 64];
-        match self.stream.read(&mut buf) {
-            Ok(0) => true,
-            Ok(_) => false,
-            // A reset is a close too.
-            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-        }
+/// Whether the server closes without sending a byte.
+fn closed_silently(mut c: LineClient) -> bool {
+    let mut buf = [0u8; 64];
+    match c.stream().read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        // A reset is a close too.
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
     }
 }
 
@@ -129,26 +100,24 @@ fn received(server: &TestServer, id: &str) -> String {
 #[test]
 fn v1_headers_name_the_client() {
     let server = proxied_server();
-    let id = Conn::open(
+    let id = deliver(open(
         server.addr,
         b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 25\r\n",
-    )
-    .deliver();
+    ));
     assert_eq!(
         received(&server, &id),
         "Received: from client.test ([192.0.2.1])"
     );
-    let id = Conn::open(
+    let id = deliver(open(
         server.addr,
         b"PROXY TCP6 2001:db8::7 2001:db8::25 56324 25\r\n",
-    )
-    .deliver();
+    ));
     assert_eq!(
         received(&server, &id),
         "Received: from client.test ([IPv6:2001:db8::7])"
     );
     // UNKNOWN: the real endpoints.
-    let id = Conn::open(server.addr, b"PROXY UNKNOWN\r\n").deliver();
+    let id = deliver(open(server.addr, b"PROXY UNKNOWN\r\n"));
     assert_eq!(
         received(&server, &id),
         "Received: from client.test ([127.0.0.1])"
@@ -158,18 +127,21 @@ fn v1_headers_name_the_client() {
 #[test]
 fn v2_headers_name_the_client() {
     let server = proxied_server();
-    let id = Conn::open(server.addr, &v2_tcp4([203, 0, 113, 9], [198, 51, 100, 7])).deliver();
+    let id = deliver(open(
+        server.addr,
+        &v2_tcp4([203, 0, 113, 9], [198, 51, 100, 7]),
+    ));
     assert_eq!(
         received(&server, &id),
         "Received: from client.test ([203.0.113.9])"
     );
-    let id = Conn::open(server.addr, &v2_tcp6("2001:db8::9", "2001:db8::25")).deliver();
+    let id = deliver(open(server.addr, &v2_tcp6("2001:db8::9", "2001:db8::25")));
     assert_eq!(
         received(&server, &id),
         "Received: from client.test ([IPv6:2001:db8::9])"
     );
     // LOCAL (a health check): the real endpoints.
-    let id = Conn::open(server.addr, &v2(0x20, 0x00, &[])).deliver();
+    let id = deliver(open(server.addr, &v2(0x20, 0x00, &[])));
     assert_eq!(
         received(&server, &id),
         "Received: from client.test ([127.0.0.1])"
@@ -180,12 +152,12 @@ fn v2_headers_name_the_client() {
 fn a_header_in_pieces_is_read_when_whole() {
     let server = proxied_server();
     let header = v2_tcp4([203, 0, 113, 10], [198, 51, 100, 7]);
-    let mut c = Conn::open(server.addr, &[]);
+    let mut c = open(server.addr, &[]);
     // Two segments (no Nagle), unless the network merges them.
-    c.stream.set_nodelay(true).unwrap();
-    c.stream.write_all(&header[..7]).unwrap();
-    c.stream.write_all(&header[7..]).unwrap();
-    let id = c.deliver();
+    c.stream().set_nodelay(true).unwrap();
+    c.write(&header[..7]);
+    c.write(&header[7..]);
+    let id = deliver(c);
     assert_eq!(
         received(&server, &id),
         "Received: from client.test ([203.0.113.10])"
@@ -203,13 +175,13 @@ fn malformed_missing_or_late_headers_get_no_greeting() {
         &v2(0x21, 0x11, &[0; 4]),
     ] {
         assert!(
-            Conn::open(server.addr, bad).closed_silently(),
+            closed_silently(open(server.addr, bad)),
             "{}",
             bad.escape_ascii()
         );
     }
     // Nothing at all: closed after the PROXY timeout (2 s here).
-    assert!(Conn::open(server.addr, b"").closed_silently());
+    assert!(closed_silently(open(server.addr, b"")));
     assert!(server.files("new").is_empty());
 }
 
@@ -218,9 +190,10 @@ fn an_untrusted_source_gets_no_greeting() {
     let server = start_store(Credentials::new(), |o| {
         o.proxy_protocol = vec!["192.0.2.0/24".parse().unwrap()];
     });
-    assert!(
-        Conn::open(server.addr, b"PROXY TCP4 192.0.2.1 198.51.100.7 1 25\r\n").closed_silently()
-    );
+    assert!(closed_silently(open(
+        server.addr,
+        b"PROXY TCP4 192.0.2.1 198.51.100.7 1 25\r\n"
+    )));
 }
 
 #[test]
@@ -230,19 +203,19 @@ fn per_client_limits_count_the_client_the_header_names() {
         o.limits = ConnectionLimits::new(100, 1);
     });
     let a = b"PROXY TCP4 192.0.2.1 198.51.100.7 1000 25\r\n";
-    let mut first = Conn::open(server.addr, a);
-    assert!(first.reply().starts_with("220 "));
+    let mut first = open(server.addr, a);
+    assert!(first.last_line().starts_with("220 "));
     // The same client again: over its limit of one.
-    let mut second = Conn::open(server.addr, a);
-    assert!(second.reply().starts_with("421 4.7.0 "));
+    let mut second = open(server.addr, a);
+    assert!(second.last_line().starts_with("421 4.7.0 "));
     // Another client through the same proxy is served.
-    let mut other = Conn::open(
+    let mut other = open(
         server.addr,
         b"PROXY TCP4 192.0.2.2 198.51.100.7 1000 25\r\n",
     );
-    assert!(other.reply().starts_with("220 "));
-    assert!(first.cmd("QUIT").starts_with("221 "));
-    assert!(other.cmd("QUIT").starts_with("221 "));
+    assert!(other.last_line().starts_with("220 "));
+    assert!(first.cmd_last("QUIT").starts_with("221 "));
+    assert!(other.cmd_last("QUIT").starts_with("221 "));
 }
 
 #[test]
@@ -270,17 +243,4 @@ fn implicit_tls_starts_after_the_header() {
         assert!(replies.starts_with(b"220 mx.test ESMTP"));
         tls.write_all(b"QUIT\r\n").unwrap();
     }
-}
-
-fn tls_client(identity: &Arc<TlsIdentity>) -> ClientConnection {
-    let config = TlsConfig::builder()
-        .ca_pem(identity.chain_pem().as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
-    ClientConnection::new(
-        Arc::clone(config.client_config()),
-        ServerName::try_from("mx.test").unwrap(),
-    )
-    .unwrap()
 }

@@ -16,12 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use smtp_mio::server::listener::ConnectionLimits;
 use smtp_mio::server::store::Credentials;
 use smtp_mio::server::{Backend, ConnectionInfo, Responder, Session};
-use smtp_mio::tls::{TlsConfig, TlsIdentity};
+use smtp_mio::tls::TlsIdentity;
 use smtp_proto::Protocol;
 use smtp_proto::address::ForwardPath;
 use smtp_proto::command::RcptParameters;
@@ -32,7 +31,7 @@ use smtp_tests::pki::MaybeTls;
 use smtp_tests::sync::Gate;
 
 mod common;
-use common::{TIMEOUT, TestServer, start_store, start_with};
+use common::{TIMEOUT, TestServer, start_store, start_with, tls_client};
 
 impl TestServer {
     fn connect(&self) -> Client {
@@ -141,19 +140,6 @@ impl Client {
             tcp,
         ))));
     }
-}
-
-fn tls_client(identity: &TlsIdentity) -> ClientConnection {
-    let config = TlsConfig::builder()
-        .ca_pem(identity.chain_pem().as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
-    ClientConnection::new(
-        Arc::clone(config.client_config()),
-        ServerName::try_from("mx.test").unwrap(),
-    )
-    .unwrap()
 }
 
 fn queued_id(line: &str) -> String {

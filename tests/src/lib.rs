@@ -37,6 +37,10 @@
 //!   and stopping them.
 //! - [`net`]: listeners on one port across loopback addresses (MX hosts).
 //! - [`sync`]: waiting on another thread without sleeping.
+//! - [`mail_server`]: the `mail-server` example as a child process, waited
+//!   for through its startup line and killed when dropped.
+//! - [`line_client`]: a raw SMTP client, one line and one reply at a time,
+//!   for tests that speak to a server byte by byte.
 //!
 //! Benchmarks:
 //!
@@ -52,6 +56,8 @@
 pub mod examples;
 pub mod fake_dns;
 pub mod fixtures;
+pub mod line_client;
+pub mod mail_server;
 pub mod mx_scenarios;
 pub mod mx_stage;
 pub mod net;

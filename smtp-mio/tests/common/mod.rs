@@ -1,6 +1,8 @@
 //! What only this crate's tests share: the mio server on 127.0.0.1 with a
-//! Maildir in a temporary directory and a self-signed TLS identity, and a
-//! resolver for the fake DNS server. Everything else (the fake DNS server,
+//! Maildir in a temporary directory and a self-signed TLS identity, a
+//! resolver for the fake DNS server, and for the delivery engine its
+//! client timeouts ([`timeouts`]) and the loop that runs it until every job
+//! is reported ([`drive`]). Everything else (the fake DNS server,
 //! scripted servers, the test PKI, the peers) is in `smtp-tests`.
 //!
 //! The server's backend is wrapped in [`Watched`], which counts the sessions
@@ -59,6 +61,14 @@ impl TestServer {
         v
     }
 
+    /// The messages delivered to `new/`, in file-name order.
+    pub(crate) fn messages(&self) -> Vec<String> {
+        self.files("new")
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect()
+    }
+
     /// Waits until `n` sessions in all have ended (their connections
     /// closed and their handlers dropped, with whatever they held), at most
     /// [`TIMEOUT`].
@@ -95,12 +105,27 @@ pub(crate) fn start_store(
     credentials: Credentials,
     configure: impl FnOnce(&mut Options),
 ) -> TestServer {
+    let (dir, backend) = store_backend(credentials);
+    start_with(backend, dir, configure)
+}
+
+/// A temporary directory and the store backend delivering into its
+/// `maildir`, for [`start_with`] once the test has added to it.
+pub(crate) fn store_backend(credentials: Credentials) -> (tempfile::TempDir, StoreBackend) {
     let dir = tempfile::tempdir().unwrap();
     let maildir = Maildir::open(dir.path().join("maildir"))
         .unwrap()
         .with_hostname("mx.test");
     let backend = StoreBackend::new(Store::Maildir(Arc::new(maildir)), "mx.test", credentials);
-    start_with(backend, dir, configure)
+    (dir, backend)
+}
+
+/// The DKIM verification service asking the fake DNS server `dns`, each
+/// key lookup bounded by 5 seconds.
+pub(crate) fn dkim_service(dns: &FakeDns) -> smtp_mio::server::authentication::DkimService {
+    let mut config = smtp_mio::server::authentication::DkimConfig::new(resolver(dns));
+    config.timeout = Duration::from_secs(5);
+    smtp_mio::server::authentication::DkimService::start(config).unwrap()
 }
 
 pub(crate) fn start_with<B: Backend>(
@@ -258,4 +283,66 @@ impl<S: Session> Session for WatchedSession<S> {
     fn closed(&mut self, reason: CloseReason) {
         self.inner().closed(reason);
     }
+}
+
+/// Client timeouts that are all `d`: long enough for a loaded machine, short
+/// enough to bound a broken test.
+pub(crate) fn timeouts(d: Duration) -> smtp_proto::client::Timeouts {
+    let mut t = smtp_proto::client::Timeouts::default();
+    t.greeting = d;
+    t.mail = d;
+    t.rcpt = d;
+    t.data_initiation = d;
+    t.data_block = d;
+    t.data_termination = d;
+    t.bdat_chunk = d;
+    t.other = d;
+    t.tls_handshake = d;
+    t
+}
+
+/// Runs the delivery engine until every job is reported, at most `limit`,
+/// and checks that each of `submitted` got exactly one result; the results
+/// in job order.
+pub(crate) fn drive(
+    engine: &mut smtp_mio::delivery::Engine,
+    submitted: &[smtp_mio::delivery::JobId],
+    limit: Duration,
+) -> Vec<smtp_mio::delivery::JobResult> {
+    let start = std::time::Instant::now();
+    let mut results = Vec::new();
+    while !engine.is_done() {
+        assert!(start.elapsed() < limit, "engine still busy: {engine:?}");
+        engine.poll(Some(Duration::from_millis(100))).unwrap();
+        while let Some(r) = engine.next_result() {
+            results.push(r);
+        }
+    }
+    while let Some(r) = engine.next_result() {
+        results.push(r);
+    }
+    let ids: std::collections::HashSet<_> = results.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), results.len(), "a job was reported twice");
+    assert_eq!(
+        ids,
+        submitted.iter().copied().collect(),
+        "every job reported exactly once"
+    );
+    results.sort_by_key(|r| r.id);
+    results
+}
+
+/// A TLS client session that trusts `identity` (the test server's
+/// self-signed one) and names the server `mx.test`.
+pub(crate) fn tls_client(identity: &TlsIdentity) -> rustls::ClientConnection {
+    let config = smtp_mio::tls::TlsConfig::builder()
+        .ca_pem(identity.chain_pem().as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    rustls::ClientConnection::new(
+        Arc::clone(config.client_config()),
+        rustls::pki_types::ServerName::try_from("mx.test").unwrap(),
+    )
+    .unwrap()
 }

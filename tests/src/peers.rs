@@ -791,7 +791,10 @@ mod tests {
 
     #[test]
     fn server_that_dies_is_reported_not_waited_for() {
-        let addr = free_loopback_addr().unwrap();
+        // Port 1 (tcpmux): nothing listens there, and no test binds it. A
+        // free port could be taken by another test's server meanwhile, and
+        // the dying server would then look ready.
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 1));
         let scratch = ScratchDir::new("dies").unwrap();
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "echo boom >&2; exit 3"]);

@@ -1168,6 +1168,34 @@ fn negative_answers_are_cached_from_the_soa() {
 }
 
 #[test]
+fn negative_answers_without_soa_are_kept_only_when_configured() {
+    let mut cache = CacheConfig::default();
+    cache.negative_ttl_without_soa = 30;
+    let mut net = cached_net(cache);
+    let question = Question::txt(name("example.net"));
+    net.lookup(question.clone());
+    let (s, q) = net.expect_send();
+    let mut nx = respond(&q);
+    nx.metadata.response_code = ResponseCode::NXDomain;
+    net.datagram(s, &wire(&nx));
+    assert!(matches!(
+        result(net.expect_resolved()),
+        Ok(Answer::NxDomain(_))
+    ));
+    assert_eq!(net.resolver.cache_len(), 1);
+    net.advance(Duration::from_secs(29));
+    net.lookup(question.clone());
+    let (outs, _) = net.drain();
+    assert!(
+        matches!(outs.as_slice(), [Out::Resolved(r)] if matches!(r.result, Ok(Answer::NxDomain(_)))),
+        "{outs:?}"
+    );
+    net.advance(Duration::from_secs(1));
+    net.lookup(question);
+    net.expect_send();
+}
+
+#[test]
 fn the_cache_is_bounded() {
     let mut cache = CacheConfig::default();
     cache.max_entries = 2;

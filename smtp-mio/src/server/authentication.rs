@@ -104,11 +104,20 @@ pub struct DkimConfig {
 impl DkimConfig {
     /// Defaults, asking the DNS servers of `resolver`, with the answer
     /// cache turned on if it is not (the keys of a busy sender's domain
-    /// are then asked once per TTL).
+    /// are then asked once per TTL). The cache turned on here also keeps
+    /// negative answers without an SOA for 60 s
+    /// ([`CacheConfig::negative_ttl_without_soa`]): the SPF and DMARC
+    /// names of a sender without records are asked for every message, and
+    /// a resolver that leaves the SOA out and limits the rate of questions
+    /// would otherwise make a busy server wait out its DNS timeouts.
     pub fn new(resolver: ResolverConfig) -> Self {
         let resolver = match resolver.cache {
             Some(_) => resolver,
-            None => resolver.with_cache(CacheConfig::default()),
+            None => {
+                let mut cache = CacheConfig::default();
+                cache.negative_ttl_without_soa = 60;
+                resolver.with_cache(cache)
+            }
         };
         Self {
             resolver,

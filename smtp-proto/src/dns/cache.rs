@@ -50,13 +50,16 @@ impl Cache {
     }
 
     /// Keeps `answer` for its TTL, capped by the configuration; an answer
-    /// whose TTL is zero or unknown (a negative answer without SOA) is not
-    /// kept.
+    /// whose TTL is zero is not kept, nor is a negative answer without SOA
+    /// unless [`CacheConfig::negative_ttl_without_soa`] gives it a time.
     pub(crate) fn insert(&mut self, now: Instant, question: &Question, answer: &Answer) {
         if self.config.max_entries == 0 {
             return;
         }
-        let Some(ttl) = answer.ttl() else {
+        let Some(ttl) = answer
+            .ttl()
+            .or(Some(self.config.negative_ttl_without_soa).filter(|t| *t > 0))
+        else {
             return;
         };
         let ttl = match answer {

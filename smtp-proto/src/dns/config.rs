@@ -189,11 +189,23 @@ pub struct CacheConfig {
     pub max_ttl: u32,
     /// Negative answers (NXDOMAIN, NODATA) are kept for the SOA-derived TTL
     /// of RFC 2308 §5, at most this long, in seconds; a negative answer
-    /// without an SOA is not kept (RFC 2308 §5). Default 3600: RFC 2308 §5
+    /// without an SOA is kept for [`negative_ttl_without_soa`]
+    /// (by default not at all, RFC 2308 §5).
+    ///
+    /// [`negative_ttl_without_soa`]: Self::negative_ttl_without_soa Default 3600: RFC 2308 §5
     /// finds one to three hours sensible and longer problematic, and a
     /// domain that just got its MX records should not wait long to receive
     /// mail.
     pub max_negative_ttl: u32,
+    /// How long a negative answer *without* an SOA is kept, in seconds.
+    /// Default 0: not kept, as RFC 2308 §5 says. Its reason there is two
+    /// caching servers answering each other and keeping a negative answer
+    /// alive forever; a stub cache answers nobody but its own program, so
+    /// a short time is safe, and it matters where a resolver leaves the SOA
+    /// out and limits the rate of questions (some cloud resolvers do): a
+    /// receiving server asks the same SPF and DMARC names for every message
+    /// of a sender, and without this every one of them goes to the network.
+    pub negative_ttl_without_soa: u32,
 }
 
 impl Default for CacheConfig {
@@ -203,6 +215,7 @@ impl Default for CacheConfig {
             min_ttl: 0,
             max_ttl: 86_400,
             max_negative_ttl: 3_600,
+            negative_ttl_without_soa: 0,
         }
     }
 }

@@ -113,6 +113,7 @@
 //! | [`CacheConfig::max_entries`] | 512 | bounded memory |
 //! | [`CacheConfig::max_ttl`] | 1 day | below RFC 8767 §4's 7-day cap |
 //! | [`CacheConfig::max_negative_ttl`] | 1 hour | RFC 2308 §5 (one to three hours) |
+//! | [`CacheConfig::negative_ttl_without_soa`] | 0 (not kept) | RFC 2308 §5 |
 //!
 //! # Example
 //!

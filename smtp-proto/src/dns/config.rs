@@ -189,13 +189,11 @@ pub struct CacheConfig {
     pub max_ttl: u32,
     /// Negative answers (NXDOMAIN, NODATA) are kept for the SOA-derived TTL
     /// of RFC 2308 §5, at most this long, in seconds; a negative answer
-    /// without an SOA is kept for [`negative_ttl_without_soa`]
-    /// (by default not at all, RFC 2308 §5).
-    ///
-    /// [`negative_ttl_without_soa`]: Self::negative_ttl_without_soa Default 3600: RFC 2308 §5
-    /// finds one to three hours sensible and longer problematic, and a
-    /// domain that just got its MX records should not wait long to receive
-    /// mail.
+    /// without an SOA is kept for
+    /// [`negative_ttl_without_soa`](Self::negative_ttl_without_soa) (by
+    /// default not at all, RFC 2308 §5). Default 3600: RFC 2308 §5 finds
+    /// one to three hours sensible and longer problematic, and a domain
+    /// that just got its MX records should not wait long to receive mail.
     pub max_negative_ttl: u32,
     /// How long a negative answer *without* an SOA is kept, in seconds.
     /// Default 0: not kept, as RFC 2308 §5 says. Its reason there is two
